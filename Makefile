@@ -1,0 +1,33 @@
+# The two set-up commands are `make demo` and `make test`; both install what is
+# missing first (Debian packages, as root or through sudo).
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build test unit integration demo bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/build.ninja: CMakeLists.txt | deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure -R '^(Http|Config|Routing|Duration|HostPort)' -j $(JOBS)
+
+demo: build
+	$(BUILD)/weir demo
+
+bench: build
+	bash bench/run.sh $(BUILD)/weir
+
+clean:
+	rm -rf $(BUILD)

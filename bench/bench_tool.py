@@ -1,0 +1,393 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run.sh (stdlib only).
+
+Subcommands:
+  ports N                         print N free 127.0.0.1 TCP ports (space separated)
+  probe PORT [TIMEOUT]            exit 0 if GET / on 127.0.0.1:PORT answers HTTP 200
+  split PORT N                    send N keep-alive GETs, print "stable canary other errors"
+  idle PORT N DEADLINE PID...     RSS per idle keep-alive connection (see idle())
+  report RESULTS_DIR OUT_MD       render the markdown report from the run's TSV files
+"""
+import json
+import os
+import resource
+import socket
+import statistics
+import sys
+import time
+
+REQ = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def free_ports(n):
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def read_response(sock, buf=b""):
+    """Read one HTTP/1.1 response from a blocking socket.
+
+    Returns (status, body, leftover bytes, server_closed)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed before response head")
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(b":")
+        headers[k.strip().lower()] = v.strip()
+    closed = headers.get(b"connection", b"").lower() == b"close"
+    if b"content-length" in headers:
+        n = int(headers[b"content-length"])
+        while len(rest) < n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed in body")
+            rest += chunk
+        return status, rest[:n], rest[n:], closed
+    if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
+        body = b""
+        while True:
+            while b"\r\n" not in rest:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("connection closed in chunked body")
+                rest += chunk
+            size_line, _, rest = rest.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            while len(rest) < size + 2:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("connection closed in chunk")
+                rest += chunk
+            if size == 0:
+                # Trailers are not expected; the final CRLF has been consumed.
+                return status, body, rest[2:], closed
+            body += rest[:size]
+            rest = rest[size + 2:]
+    # No length: body runs to close.
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return status, rest, b"", True
+        rest += chunk
+
+
+def probe(port, timeout):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
+            status, _, _, _ = read_response(s)
+            return status == 200
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def split(port, n):
+    counts = {"stable": 0, "canary": 0, "other": 0, "errors": 0}
+    sock, buf = None, b""
+    deadline = time.monotonic() + 30
+    for _ in range(n):
+        if time.monotonic() > deadline:
+            counts["errors"] += 1
+            break
+        try:
+            if sock is None:
+                sock, buf = socket.create_connection(("127.0.0.1", port), timeout=5), b""
+            sock.sendall(REQ)
+            status, body, buf, closed = read_response(sock, buf)
+            key = body.strip().decode(errors="replace")
+            counts[key if key in ("stable", "canary") and status == 200 else "other"] += 1
+            if closed:
+                sock.close()
+                sock = None
+        except (OSError, ValueError, IndexError):
+            counts["errors"] += 1
+            if sock is not None:
+                sock.close()
+            sock = None
+    if sock is not None:
+        sock.close()
+    print(counts["stable"], counts["canary"], counts["other"], counts["errors"])
+
+
+def rss_kib(pids):
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def raise_nofile(need):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, need)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        raise SystemExit(f"RLIMIT_NOFILE is {soft}, need at least {need}")
+
+
+def idle(port, n, deadline_s, pids):
+    """Open n keep-alive connections one after another, each completing one request
+    (so the proxy never has more than one request in flight and needs only one
+    upstream connection), leave them idle, and report the RSS growth of pids."""
+    raise_nofile(n + 64)
+    deadline = time.monotonic() + deadline_s
+    time.sleep(0.5)
+    before = rss_kib(pids)
+    socks, errors = [], 0
+    for _ in range(n):
+        if time.monotonic() > deadline:
+            break
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(REQ)
+            status, _, _, closed = read_response(s)
+            if status != 200 or closed:
+                errors += 1
+                s.close()
+                continue
+            socks.append(s)
+        except (OSError, ValueError, IndexError):
+            errors += 1
+    # Let the proxy settle (release per-request buffers, finish any lazy work).
+    time.sleep(1.0)
+    after = rss_kib(pids)
+    # How many are still open? A readable idle socket means EOF or unexpected data.
+    still_open = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            data = s.recv(1)
+            if data:
+                still_open += 1  # unexpected bytes, but the connection is open
+        except BlockingIOError:
+            still_open += 1
+        except OSError:
+            pass
+    for s in socks:
+        s.close()
+    opened = len(socks)
+    per_conn = (after - before) * 1024 / opened if opened else float("nan")
+    print(json.dumps({"requested": n, "opened": opened, "still_open": still_open,
+                      "errors": errors, "rss_before_kib": before, "rss_after_kib": after,
+                      "bytes_per_conn": round(per_conn, 1)}))
+
+
+# ---------------------------------------------------------------------------
+# Report
+
+TARGETS = [("direct", "direct backend"), ("weir", "Weir"), ("haproxy", "HAProxy"),
+           ("nginx", "nginx")]
+
+
+def read_tsv(path):
+    rows = []
+    if os.path.exists(path):
+        with open(path) as f:
+            header = f.readline().rstrip("\n").split("\t")
+            for line in f:
+                rows.append(dict(zip(header, line.rstrip("\n").split("\t"))))
+    return rows
+
+
+def fnum(x):
+    try:
+        v = float(x)
+        return None if v != v else v
+    except (TypeError, ValueError):
+        return None
+
+
+def fmt(v, digits=2):
+    if v is None:
+        return "n/a"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}f}"
+
+
+def report(rdir, out_md):
+    meta = {}
+    with open(os.path.join(rdir, "meta.tsv")) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("\t")
+            meta[k] = v
+    runs = read_tsv(os.path.join(rdir, "runs.tsv"))
+    idle_rows = {r["target"]: r for r in read_tsv(os.path.join(rdir, "idle.tsv"))}
+    split_rows = {r["target"]: r for r in read_tsv(os.path.join(rdir, "split.tsv"))}
+    status = {r["target"]: r for r in read_tsv(os.path.join(rdir, "status.tsv"))}
+
+    med = {}
+    for key, _ in TARGETS:
+        mine = [r for r in runs if r["target"] == key and r["ok"] == "1"]
+        m = {}
+        for field in ("rps", "p50_ms", "p99_ms", "cpu_us"):
+            vals = [fnum(r[field]) for r in mine if fnum(r[field]) is not None]
+            m[field] = statistics.median(vals) if vals else None
+        m["rounds"] = len(mine)
+        m["errors"] = sum(int(r["errors"]) for r in runs if r["target"] == key)
+        ir = idle_rows.get(key)
+        m["rss"] = fnum(ir["bytes_per_conn"]) if ir else None
+        med[key] = m
+
+    L = []
+    L.append(f"# Weir benchmark — {meta.get('date', '')}")
+    L.append("")
+    L.append(f"- Machine: {meta.get('nproc')} CPUs, {meta.get('cpu_model')}; kernel {meta.get('kernel')}")
+    L.append(f"- Versions: {meta.get('weir_version')}; {meta.get('haproxy_version')}; "
+             f"{meta.get('nginx_version')}; {meta.get('wrk_version')}")
+    L.append(f"- Load: `wrk -t1 -c{meta.get('conns')} -d{meta.get('duration')} --latency`, "
+             f"{meta.get('rounds')} interleaved rounds (median shown), warm-up {meta.get('warmup')} per target; "
+             f"idle test: {meta.get('idle_conns')} keep-alive connections")
+    L.append("- Every proxy: 1 worker/thread, 90/10 split over two local nginx backends "
+             "(1 worker each, fixed ~7-byte body), upstream keep-alive on. Nothing pinned.")
+    L.append("")
+    L.append("| target | req/s | p50 ms | p99 ms | CPU µs/req | RSS B/idle conn | canary share | errors |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for key, name in TARGETS:
+        m = med[key]
+        st = status.get(key, {}).get("status", "")
+        if st and st != "ok":
+            L.append(f"| {name} | {st} | | | | | | |")
+            continue
+        sr = split_rows.get(key)
+        share = "—"
+        if sr and key != "direct":
+            s, c = int(sr["stable"]), int(sr["canary"])
+            share = f"{100.0 * c / (s + c):.1f}%" if s + c else "n/a"
+            bad = int(sr["other"]) + int(sr["errors"])
+            if bad:
+                share += f" ({bad} bad)"
+        rss = fmt(m["rss"], 0) if key != "direct" else "—"
+        ir = idle_rows.get(key)
+        if ir and key != "direct" and ir["still_open"] != ir["requested"]:
+            rss += f" ({ir['still_open']}/{ir['requested']} open)"
+        L.append(f"| {name} | {fmt(m['rps'], 0)} | {fmt(m['p50_ms'], 3)} | {fmt(m['p99_ms'], 3)} | "
+                 f"{fmt(m['cpu_us'], 2)} | {rss} | {share} | {m['errors']} |")
+    L.append("")
+    L.append("CPU µs/req of *direct backend* is the backend nginx's own cost (a floor for reference). "
+             "RSS is (VmRSS after − before) / connections, measured after the load rounds.")
+    L.append("")
+
+    w, h, n = med["weir"], med["haproxy"], med["nginx"]
+
+    def ratio(a, b):
+        return a / b if a is not None and b not in (None, 0) else None
+
+    weir_ok = status.get("weir", {}).get("status", "ok") == "ok" and w["rps"] is not None
+    L.append("## Ratios")
+    L.append("")
+    if weir_ok:
+        for other, om in (("HAProxy", h), ("nginx", n)):
+            L.append(f"- Weir/{other}: rps {fmt(ratio(w['rps'], om['rps']))}x, "
+                     f"p99 {fmt(ratio(w['p99_ms'], om['p99_ms']))}x, "
+                     f"CPU/request {fmt(ratio(w['cpu_us'], om['cpu_us']))}x, "
+                     f"RSS/conn {fmt(ratio(w['rss'], om['rss']))}x")
+    else:
+        L.append("- n/a: Weir was not measured (" + status.get("weir", {}).get("status", "skipped") + ")")
+    L.append("")
+
+    def best(field, higher_better):
+        vals = [m[field] for m in (h, n) if m[field] is not None]
+        if not vals:
+            return None
+        return max(vals) if higher_better else min(vals)
+
+    L.append("## Targets")
+    L.append("")
+    L.append("| target | Weir | best of HAProxy/nginx | goal | met |")
+    L.append("|---|---:|---:|---|---|")
+    all_met = True
+    goals = [
+        ("throughput (req/s)", "rps", True, 1.10, ">= 1.10x best"),
+        ("p99 latency (ms)", "p99_ms", False, 0.90, "<= 0.90x best"),
+        ("CPU per request (µs)", "cpu_us", False, 0.90, "<= 0.90x best"),
+    ]
+    for label, field, hb, factor, goal in goals:
+        b = best(field, hb)
+        wv = w[field] if weir_ok else None
+        if wv is None or b is None:
+            met = "n/a"
+            all_met = False
+        else:
+            ok = wv >= factor * b if hb else wv <= factor * b
+            met = "yes" if ok else "**no**"
+            all_met &= ok
+        L.append(f"| {label} | {fmt(wv, 3)} | {fmt(b, 3)} | {goal} | {met} |")
+    wv = w["rss"] if weir_ok else None
+    if wv is None:
+        met = "n/a"
+        all_met = False
+    else:
+        ok = wv <= 1024
+        met = "yes" if ok else "**no**"
+        all_met &= ok
+    L.append(f"| RSS per idle connection (B) | {fmt(wv, 0)} | {fmt(best('rss', False), 0)} | <= 1024 B | {met} |")
+    L.append("")
+    L.append(f"All targets met: {'yes' if all_met else 'no'}")
+    L.append("")
+
+    L.append("<details><summary>Per-round raw results</summary>")
+    L.append("")
+    L.append("| round | target | req/s | p50 ms | p99 ms | CPU µs/req | requests | errors |")
+    L.append("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        L.append(f"| {r['round']} | {r['target']} | {fmt(fnum(r['rps']), 0)} | {fmt(fnum(r['p50_ms']), 3)} | "
+                 f"{fmt(fnum(r['p99_ms']), 3)} | {fmt(fnum(r['cpu_us']), 2)} | {r['requests']} | {r['errors']} |")
+    L.append("")
+    if idle_rows:
+        L.append("| idle test | opened | still open | errors | RSS before KiB | RSS after KiB | B/conn |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        for key, _ in TARGETS:
+            r = idle_rows.get(key)
+            if r:
+                L.append(f"| {key} | {r['opened']} | {r['still_open']} | {r['errors']} | {r['rss_before_kib']} | "
+                         f"{r['rss_after_kib']} | {r['bytes_per_conn']} |")
+        L.append("")
+    L.append("</details>")
+    L.append("")
+    text = "\n".join(L)
+    with open(out_md, "w") as f:
+        f.write(text)
+    print(text)
+    with open(os.path.join(rdir, "all_met"), "w") as f:
+        f.write("1" if all_met else "0")
+
+
+def main(argv):
+    if len(argv) < 2:
+        raise SystemExit(__doc__)
+    cmd = argv[1]
+    if cmd == "ports":
+        print(" ".join(map(str, free_ports(int(argv[2])))))
+    elif cmd == "probe":
+        sys.exit(0 if probe(int(argv[2]), float(argv[3]) if len(argv) > 3 else 2.0) else 1)
+    elif cmd == "split":
+        split(int(argv[2]), int(argv[3]))
+    elif cmd == "idle":
+        idle(int(argv[2]), int(argv[3]), float(argv[4]), [int(p) for p in argv[5:]])
+    elif cmd == "report":
+        report(argv[2], argv[3])
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

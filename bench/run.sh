@@ -1,0 +1,430 @@
+#!/usr/bin/env bash
+# Compare Weir, HAProxy and nginx as 90/10 splitting reverse proxies in one run.
+#
+#   bash bench/run.sh PATH_TO_WEIR_BINARY          (make bench)
+#
+# Environment (defaults):
+#   BENCH_ROUNDS=3          interleaved rounds per target (median reported)
+#   BENCH_DURATION=5s       wrk duration per run (Ns or Nm)
+#   BENCH_CONNECTIONS=64    wrk connections
+#   BENCH_WARMUP=1s         one unmeasured wrk run per target before round 1 ("0" = none)
+#   BENCH_IDLE_CONNS=2000   keep-alive connections for the RSS-per-idle-connection test
+#   BENCH_SKIP_WEIR=0       1: measure only the baselines (Weir reported as skipped)
+#   BENCH_START_TIMEOUT=15  seconds each server gets to start answering
+#   BENCH_STRICT=0          1: exit 2 when a Weir target is not met
+# Writes bench/results/latest.md (see bench/README.md).
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOOL="$BENCH_DIR/bench_tool.py"
+RESULTS_DIR="$BENCH_DIR/results"
+
+ROUNDS=${BENCH_ROUNDS:-3}
+DURATION=${BENCH_DURATION:-5s}
+CONNS=${BENCH_CONNECTIONS:-64}
+WARMUP=${BENCH_WARMUP:-1s}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-2000}
+SKIP_WEIR=${BENCH_SKIP_WEIR:-0}
+START_TIMEOUT=${BENCH_START_TIMEOUT:-15}
+STRICT=${BENCH_STRICT:-0}
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+to_seconds() { # 5s | 2m | 7 -> seconds
+  case $1 in
+    *s) echo "${1%s}" ;;
+    *m) echo $(( ${1%m} * 60 )) ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# --- preconditions ---------------------------------------------------------
+for tool in wrk haproxy nginx python3; do
+  command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (run scripts/install-deps.sh)"
+done
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
+[[ $IDLE_CONNS =~ ^[0-9]+$ ]] || die "BENCH_IDLE_CONNS must be an integer"
+DUR_S=$(to_seconds "$DURATION"); [[ $DUR_S =~ ^[1-9][0-9]*$ ]] || die "bad BENCH_DURATION '$DURATION'"
+WARM_S=$(to_seconds "$WARMUP"); [[ $WARM_S =~ ^[0-9]+$ ]] || die "bad BENCH_WARMUP '$WARMUP'"
+
+WEIR=${1:-}
+if [[ $SKIP_WEIR == 1 ]]; then
+  log "BENCH_SKIP_WEIR=1: Weir will not be measured"
+  WEIR=""
+elif [[ -z $WEIR ]]; then
+  die "usage: bash bench/run.sh PATH_TO_WEIR_BINARY   (or BENCH_SKIP_WEIR=1 for baselines only)"
+elif [[ ! -x $WEIR ]]; then
+  die "Weir binary '$WEIR' is missing or not executable (build it with 'make build', or set BENCH_SKIP_WEIR=1)"
+else
+  WEIR=$(cd "$(dirname "$WEIR")" && pwd)/$(basename "$WEIR")
+fi
+
+# Enough descriptors for the idle test (client side here; servers get their own limits).
+NEED_FD=$(( IDLE_CONNS + CONNS + 512 ))
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [[ $(ulimit -n) != unlimited && $(ulimit -n) -lt $NEED_FD ]]; then
+  die "open-file limit $(ulimit -n) < $NEED_FD needed for BENCH_IDLE_CONNS=$IDLE_CONNS (raise 'ulimit -Hn' or lower it)"
+fi
+MAXCONN=$(( IDLE_CONNS + CONNS + 256 ))
+
+# --- temp dir and cleanup --------------------------------------------------
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/weir-bench.XXXXXX")
+declare -A PID=()   # name -> pid of a process this script started
+cleanup() {
+  local rc=$? name p i
+  trap - EXIT INT TERM
+  for name in "${!PID[@]}"; do
+    p=${PID[$name]}
+    kill -TERM "$p" 2>/dev/null || true
+  done
+  for name in "${!PID[@]}"; do
+    p=${PID[$name]}
+    for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$p" 2>/dev/null; then
+      log "$name (pid $p) did not exit after SIGTERM; killing"
+      kill -KILL "$p" 2>/dev/null || true
+    fi
+    wait "$p" 2>/dev/null || true
+  done
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+read -r P_B1 P_B2 P_WEIR P_WEIR_ADMIN P_HAP P_NGX <<<"$(python3 "$TOOL" ports 6)"
+log "ports: backends $P_B1 $P_B2, weir $P_WEIR (admin $P_WEIR_ADMIN), haproxy $P_HAP, nginx $P_NGX; work dir $TMP"
+
+# --- helpers ---------------------------------------------------------------
+children_of() { # pid -> direct children pids
+  local t
+  for t in /proc/"$1"/task/*/children; do
+    cat "$t" 2>/dev/null || true
+  done | xargs -n 1 2>/dev/null || true
+}
+
+tree() { # pid -> pid and its children (nginx master + workers)
+  echo "$1"
+  children_of "$1"
+}
+
+cpu_ticks() { # pids... -> sum of utime+stime (all threads) in clock ticks
+  local p total=0 t
+  for p in "$@"; do
+    t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null) || t=0
+    total=$(( total + ${t:-0} ))
+  done
+  echo "$total"
+}
+
+tail_log() { # name file
+  log "---- last lines of $1 log ($2) ----"
+  tail -n 30 "$2" >&2 2>/dev/null || true
+  log "----"
+}
+
+wait_ready() { # name port logfile
+  local name=$1 port=$2 logf=$3 deadline=$((SECONDS + START_TIMEOUT))
+  while ((SECONDS < deadline)); do
+    if ! kill -0 "${PID[$name]}" 2>/dev/null; then
+      tail_log "$name" "$logf"
+      return 1
+    fi
+    if python3 "$TOOL" probe "$port" 1; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  log "$name did not answer HTTP 200 on 127.0.0.1:$port within ${START_TIMEOUT}s"
+  tail_log "$name" "$logf"
+  return 1
+}
+
+# nginx temp paths must not point at /var/lib/nginx (not writable as non-root).
+NGINX_V=$(nginx -V 2>&1 || true)
+nginx_common() { # dir -> directives shared by all nginx instances
+  local d=$1 m
+  if [[ $(id -u) == 0 ]]; then echo "user root;"; fi
+  echo "pid $d/nginx.pid;"
+  echo "error_log $d/error.log warn;"
+  echo "worker_processes 1;"
+  echo "worker_rlimit_nofile $(( MAXCONN * 2 + 1024 ));"
+  echo "events { worker_connections $(( MAXCONN * 2 )); }"
+  echo "http {"
+  echo "  access_log off;"
+  echo "  keepalive_timeout 120s;"
+  echo "  keepalive_requests 10000000;"
+  echo "  client_body_temp_path $d/body;"
+  for m in proxy fastcgi uwsgi scgi; do
+    if ! grep -q -- "--without-http_${m}_module" <<<"$NGINX_V"; then
+      echo "  ${m}_temp_path $d/$m;"
+    fi
+  done
+}
+
+start_nginx() { # name conf_body -> starts nginx with DIR/name
+  local name=$1 body=$2 d="$TMP/$1"
+  mkdir -p "$d"
+  { nginx_common "$d"; printf '%s\n}\n' "$body"; } >"$d/nginx.conf"
+  nginx -e "$d/error.log" -p "$d" -c "$d/nginx.conf" -g 'daemon off;' >"$d/stdout.log" 2>&1 &
+  PID[$name]=$!
+}
+
+# --- backends --------------------------------------------------------------
+for b in 1 2; do
+  if [[ $b == 1 ]]; then port=$P_B1; word=stable; else port=$P_B2; word=canary; fi
+  start_nginx "backend$b" "  server {
+    listen 127.0.0.1:$port backlog=4096;
+    location / { default_type text/plain; return 200 \"$word\\n\"; }
+  }"
+done
+wait_ready backend1 "$P_B1" "$TMP/backend1/error.log" || die "backend nginx 1 did not start"
+wait_ready backend2 "$P_B2" "$TMP/backend2/error.log" || die "backend nginx 2 did not start"
+
+# --- proxies ---------------------------------------------------------------
+declare -A STATUS=([direct]=ok [weir]=ok [haproxy]=ok [nginx]=ok)
+declare -A PORT=([direct]=$P_B1 [weir]=$P_WEIR [haproxy]=$P_HAP [nginx]=$P_NGX)
+declare -A LOGF=([direct]="$TMP/backend1/error.log" [weir]="$TMP/weir/weir.log"
+                 [haproxy]="$TMP/haproxy/haproxy.log" [nginx]="$TMP/nginx/error.log")
+
+# Weir
+WEIR_VERSION="Weir: skipped"
+if [[ -n $WEIR ]]; then
+  mkdir -p "$TMP/weir"
+  {
+    echo "workers: 1"
+    echo "listeners: [{name: public, address: 127.0.0.1:$P_WEIR}]"
+    echo "admin: {address: 127.0.0.1:$P_WEIR_ADMIN}"
+    if (( MAXCONN > 10000 )); then echo "limits: {max_connections: $MAXCONN}"; fi
+    echo "pools:"
+    echo "  - name: stable"
+    echo "    endpoints: [{address: 127.0.0.1:$P_B1}]"
+    echo "  - name: canary"
+    echo "    endpoints: [{address: 127.0.0.1:$P_B2}]"
+    echo "routes:"
+    echo "  - name: web"
+    echo "    match: {host: \"*\", path_prefix: /}"
+    echo "    split: {stable: 90, canary: 10}"
+  } >"$TMP/weir/weir.yaml"
+  WEIR_VERSION="Weir $(timeout 5 "$WEIR" version 2>&1 | head -n 1 || true)"
+  if ! timeout 10 "$WEIR" check -c "$TMP/weir/weir.yaml" >"$TMP/weir/check.log" 2>&1; then
+    log "'weir check' rejected the benchmark config:"
+    cat "$TMP/weir/check.log" >&2 || true
+    log "config was:"; cat "$TMP/weir/weir.yaml" >&2
+    die "Weir config check failed (binary $WEIR)"
+  fi
+  (cd "$TMP/weir" && exec "$WEIR" run -c "$TMP/weir/weir.yaml") >"$TMP/weir/weir.log" 2>&1 &
+  PID[weir]=$!
+else
+  STATUS[weir]="skipped"
+fi
+
+# HAProxy
+mkdir -p "$TMP/haproxy"
+cat >"$TMP/haproxy/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn $MAXCONN
+  pidfile $TMP/haproxy/haproxy.pid
+
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 2s
+  timeout client 120s
+  timeout server 30s
+  timeout http-request 10s
+  timeout http-keep-alive 120s
+
+frontend public
+  bind 127.0.0.1:$P_HAP
+  maxconn $MAXCONN
+  default_backend split
+
+backend split
+  balance roundrobin
+  server stable 127.0.0.1:$P_B1 weight 90
+  server canary 127.0.0.1:$P_B2 weight 10
+EOF
+haproxy -c -q -f "$TMP/haproxy/haproxy.cfg" >"$TMP/haproxy/check.log" 2>&1 \
+  || { cat "$TMP/haproxy/check.log" >&2; die "haproxy config check failed"; }
+haproxy -db -f "$TMP/haproxy/haproxy.cfg" >"$TMP/haproxy/haproxy.log" 2>&1 &
+PID[haproxy]=$!
+
+# nginx as proxy
+start_nginx nginx "  upstream split {
+    server 127.0.0.1:$P_B1 weight=90;
+    server 127.0.0.1:$P_B2 weight=10;
+    keepalive 64;
+    keepalive_requests 10000000;
+  }
+  server {
+    listen 127.0.0.1:$P_NGX backlog=4096;
+    location / {
+      proxy_pass http://split;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+    }
+  }"
+
+if [[ ${STATUS[weir]} == ok ]]; then
+  wait_ready weir "$P_WEIR" "${LOGF[weir]}" || die "Weir ($WEIR run -c weir.yaml) did not start or does not serve traffic"
+fi
+wait_ready haproxy "$P_HAP" "${LOGF[haproxy]}" || die "haproxy did not start"
+wait_ready nginx "$P_NGX" "${LOGF[nginx]}" || die "nginx proxy did not start"
+
+declare -A PROCS=()   # target -> pids whose CPU/RSS is measured
+PROCS[direct]="$(tree "${PID[backend1]}" | xargs)"
+PROCS[haproxy]="$(tree "${PID[haproxy]}" | xargs)"
+PROCS[nginx]="$(tree "${PID[nginx]}" | xargs)"
+[[ ${STATUS[weir]} == ok ]] && PROCS[weir]="$(tree "${PID[weir]}" | xargs)"
+TARGETS=(direct weir haproxy nginx)
+log "measured processes: direct=[${PROCS[direct]}] weir=[${PROCS[weir]:-}] haproxy=[${PROCS[haproxy]}] nginx=[${PROCS[nginx]}]"
+
+alive() { # target -> 0 if all its processes still run
+  local p
+  for p in ${PROCS[$1]}; do kill -0 "$p" 2>/dev/null || return 1; done
+}
+
+mark_dead() { # target reason
+  STATUS[$1]="FAILED: $2"
+  log "${1}: $2"
+  tail_log "$1" "${LOGF[$1]}"
+}
+
+# --- results files -----------------------------------------------------------
+RD="$TMP/results"
+mkdir -p "$RD"
+printf 'round\ttarget\tok\trps\tp50_ms\tp99_ms\tcpu_us\trequests\terrors\n' >"$RD/runs.tsv"
+printf 'target\tstable\tcanary\tother\terrors\n' >"$RD/split.tsv"
+printf 'target\trequested\topened\tstill_open\terrors\trss_before_kib\trss_after_kib\tbytes_per_conn\n' >"$RD/idle.tsv"
+CLK_TCK=$(getconf CLK_TCK)
+
+# --- split sanity check (also warms each path) --------------------------------
+for t in weir haproxy nginx; do
+  [[ ${STATUS[$t]} == ok ]] || continue
+  read -r s c o e <<<"$(timeout 60 python3 "$TOOL" split "${PORT[$t]}" 1000 || echo "0 0 0 1000")"
+  printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$s" "$c" "$o" "$e" >>"$RD/split.tsv"
+  log "split via $t: stable=$s canary=$c other=$o errors=$e"
+done
+
+# --- load rounds --------------------------------------------------------------
+# parse_wrk FILE -> "rps p50_ms p99_ms requests errors"
+parse_wrk() {
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) return v / 1000.0
+      if (v ~ /ms$/) return v + 0.0
+      if (v ~ /m$/)  return v * 60000.0
+      if (v ~ /h$/)  return v * 3600000.0
+      if (v ~ /s$/)  return v * 1000.0
+      return v + 0.0
+    }
+    /^[ \t]*50%/          { p50 = ms($2) }
+    /^[ \t]*99%/          { p99 = ms($2) }
+    / requests in /       { req = $1 }
+    /^Requests\/sec:/     { rps = $2 }
+    /Socket errors:/      { gsub(",", ""); err += $4 + $6 + $8 + $10 }
+    /Non-2xx or 3xx/      { err += $5 }
+    END {
+      if (rps == "" || req == "") exit 1
+      printf "%s %.4f %.4f %d %d\n", rps, p50, p99, req, err
+    }' "$1"
+}
+
+run_wrk() { # target duration_s outfile
+  timeout $(( $2 + 30 )) wrk -t1 -c"$CONNS" -d"${2}s" --latency "http://127.0.0.1:${PORT[$1]}/" >"$3" 2>&1
+}
+
+if (( WARM_S > 0 )); then
+  for t in "${TARGETS[@]}"; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    log "warm-up $t (${WARM_S}s)"
+    run_wrk "$t" "$WARM_S" "$TMP/warmup-$t.txt" || true
+    alive "$t" || mark_dead "$t" "died during warm-up"
+  done
+fi
+
+for ((r = 1; r <= ROUNDS; r++)); do
+  for t in "${TARGETS[@]}"; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    out="$TMP/wrk-$r-$t.txt"
+    # shellcheck disable=SC2086
+    before=$(cpu_ticks ${PROCS[$t]})
+    rc=0; run_wrk "$t" "$DUR_S" "$out" || rc=$?
+    # shellcheck disable=SC2086
+    after=$(cpu_ticks ${PROCS[$t]})
+    if ! alive "$t"; then
+      mark_dead "$t" "process exited during round $r"
+      printf '%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\n' "$r" "$t" >>"$RD/runs.tsv"
+      continue
+    fi
+    if (( rc != 0 )) || ! parsed=$(parse_wrk "$out"); then
+      log "wrk against $t failed in round $r (rc=$rc):"; cat "$out" >&2 || true
+      printf '%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\n' "$r" "$t" >>"$RD/runs.tsv"
+      continue
+    fi
+    read -r rps p50 p99 req err <<<"$parsed"
+    cpu_us=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$req" \
+      'BEGIN { if (n > 0) printf "%.3f", d / hz * 1e6 / n; else print "nan" }')
+    printf '%s\t%s\t1\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$rps" "$p50" "$p99" "$cpu_us" "$req" "$err" >>"$RD/runs.tsv"
+    log "round $r $t: ${rps} req/s, p50 ${p50} ms, p99 ${p99} ms, ${cpu_us} us CPU/req, errors $err"
+  done
+done
+
+# --- RSS per idle keep-alive connection ----------------------------------------
+if (( IDLE_CONNS > 0 )); then
+  for t in weir haproxy nginx; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    log "idle test $t: $IDLE_CONNS keep-alive connections"
+    # shellcheck disable=SC2086
+    if j=$(timeout 180 python3 "$TOOL" idle "${PORT[$t]}" "$IDLE_CONNS" 120 ${PROCS[$t]}); then
+      python3 - "$t" "$j" >>"$RD/idle.tsv" <<'EOF'
+import json, sys
+t, d = sys.argv[1], json.loads(sys.argv[2])
+print("\t".join(str(x) for x in [t, d["requested"], d["opened"], d["still_open"], d["errors"],
+                                 d["rss_before_kib"], d["rss_after_kib"], d["bytes_per_conn"]]))
+EOF
+      log "idle $t: $j"
+    else
+      log "idle test against $t failed"
+    fi
+    alive "$t" || mark_dead "$t" "process exited during the idle-connection test"
+  done
+fi
+
+# --- report ---------------------------------------------------------------------
+{
+  printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+  printf 'nproc\t%s\n' "$(nproc)"
+  printf 'cpu_model\t%s\n' "$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+  printf 'kernel\t%s\n' "$(uname -r)"
+  printf 'weir_version\t%s\n' "$WEIR_VERSION"
+  printf 'haproxy_version\t%s\n' "$(haproxy -v 2>&1 | head -n 1 | sed 's/ - https.*//')"
+  printf 'nginx_version\t%s\n' "$(nginx -v 2>&1 | head -n 1)"
+  printf 'wrk_version\t%s\n' "$({ wrk -v 2>&1 || true; } | head -n 1 | sed 's/ Copyright.*//')"
+  printf 'rounds\t%s\nduration\t%s\nconns\t%s\nwarmup\t%s\nidle_conns\t%s\n' \
+    "$ROUNDS" "$DURATION" "$CONNS" "$WARMUP" "$IDLE_CONNS"
+} >"$RD/meta.tsv"
+{
+  printf 'target\tstatus\n'
+  for t in "${TARGETS[@]}"; do printf '%s\t%s\n' "$t" "${STATUS[$t]}"; done
+} >"$RD/status.tsv"
+
+mkdir -p "$RESULTS_DIR"
+python3 "$TOOL" report "$RD" "$RESULTS_DIR/latest.md.tmp"
+mv "$RESULTS_DIR/latest.md.tmp" "$RESULTS_DIR/latest.md"
+log "report written to $RESULTS_DIR/latest.md"
+
+failed=0
+for t in "${TARGETS[@]}"; do
+  case ${STATUS[$t]} in ok|skipped) ;; *) failed=1 ;; esac
+done
+(( failed == 0 )) || die "at least one target failed (see above)"
+if [[ $STRICT == 1 && $(cat "$RD/all_met") != 1 ]]; then
+  log "BENCH_STRICT=1 and not all Weir targets are met"
+  exit 2
+fi

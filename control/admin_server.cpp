@@ -1,0 +1,144 @@
+#include "control/admin_server.hpp"
+
+#include "common/log.hpp"
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+namespace weir::control {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr std::size_t max_body = 1024 * 1024;
+constexpr std::chrono::seconds admin_timeout{10};
+
+class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
+public:
+    AdminConnection(tcp::socket socket, const AdminServer::Handler& handler)
+        : stream_(std::move(socket)), handler_(handler) {
+        beast::error_code ec;
+        auto ep = stream_.socket().remote_endpoint(ec);
+        peer_ = ec ? "unknown" : ep.address().to_string() + ":" + std::to_string(ep.port());
+    }
+
+    void start() { read(); }
+
+private:
+    void read() {
+        parser_.emplace();
+        parser_->body_limit(max_body);
+        parser_->header_limit(64 * 1024);
+        stream_.expires_after(admin_timeout);
+        http::async_read(stream_, buffer_, *parser_,
+                         beast::bind_front_handler(&AdminConnection::on_read, shared_from_this()));
+    }
+
+    void on_read(beast::error_code ec, std::size_t) {
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout) return close();
+        if (ec) {
+            int status = ec == http::error::body_limit ? 413 : 400;
+            respond(json_error(status, status == 413 ? "body larger than 1 MiB" : "malformed request"), false);
+            return;
+        }
+        auto& msg = parser_->get();
+        AdminRequest req;
+        req.method = std::string(msg.method_string());
+        std::string_view target = msg.target();
+        req.path = std::string(target.substr(0, target.find('?')));
+        req.body = std::move(msg.body());
+        req.peer = peer_;
+        for (const auto& f : msg) {
+            std::string name(f.name_string());
+            for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            req.headers[name] = std::string(f.value());
+        }
+        AdminResponse resp;
+        try {
+            resp = handler_(req);
+        } catch (const std::exception& e) {
+            log::error("admin", "{} {} from {}: {}", req.method, req.path, peer_, e.what());
+            resp = json_error(500, "internal error");
+        }
+        respond(std::move(resp), msg.keep_alive());
+    }
+
+    void respond(AdminResponse r, bool keep_alive) {
+        res_ = {};
+        res_.version(11);
+        res_.result(static_cast<http::status>(r.status));
+        res_.set(http::field::content_type, r.headers.count("content-type") ? r.headers["content-type"]
+                                                                              : "application/json");
+        for (const auto& [k, v] : r.headers) {
+            if (k != "content-type") res_.set(k, v);
+        }
+        res_.body() = std::move(r.body);
+        res_.keep_alive(keep_alive);
+        res_.prepare_payload();
+        http::async_write(stream_, res_,
+                          [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                              if (ec || !keep_alive) return self->close();
+                              self->read();
+                          });
+    }
+
+    void close() {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream_.socket().close(ignored);
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    http::response<http::string_body> res_;
+    AdminServer::Handler handler_;
+    std::string peer_;
+};
+
+}  // namespace
+
+struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
+    Impl(asio::io_context& io, const tcp::endpoint& ep, Handler h) : acceptor(io), handler(std::move(h)) {
+        acceptor.open(ep.protocol());
+        acceptor.set_option(asio::socket_base::reuse_address(true));
+        acceptor.bind(ep);
+        acceptor.listen();
+    }
+    void accept() {
+        acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+            if (ec == asio::error::operation_aborted) return;
+            if (!ec) std::make_shared<AdminConnection>(std::move(s), self->handler)->start();
+            self->accept();
+        });
+    }
+    tcp::acceptor acceptor;
+    Handler handler;
+};
+
+AdminServer::AdminServer(asio::io_context& io, const tcp::endpoint& address, Handler handler)
+    : impl_(std::make_shared<Impl>(io, address, std::move(handler))) {
+    impl_->accept();
+}
+
+AdminServer::~AdminServer() { close(); }
+
+tcp::endpoint AdminServer::local_endpoint() const { return impl_->acceptor.local_endpoint(); }
+
+void AdminServer::close() {
+    beast::error_code ignored;
+    impl_->acceptor.close(ignored);
+}
+
+AdminResponse json_error(int status, const std::string& message) {
+    AdminResponse r;
+    r.status = status;
+    r.body = boost::json::serialize(boost::json::object{{"error", message}});
+    return r;
+}
+
+}  // namespace weir::control

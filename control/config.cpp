@@ -1,0 +1,428 @@
+// The schema of weir.yaml (SPEC §3): which keys exist, their types and the
+// rules that tie them together. Reading never stops at the first problem.
+#include "control/config.hpp"
+
+#include "control/yaml_reader.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <tuple>
+
+namespace weir::control {
+namespace {
+
+using yaml::Diagnostics;
+using yaml::Field;
+using yaml::Location;
+using yaml::MapReader;
+
+constexpr double kMaxWeight = 1e9;  // keeps sums of weights exact enough and finite
+
+std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+std::string at_line(Location at) { return "line " + std::to_string(at.line); }
+
+// Admin calls change where traffic goes; SPEC §3 only allows them off
+// loopback with a token, and tokens are not supported yet.
+bool is_loopback(const std::string& host) {
+    if (host == "localhost") return true;
+    in_addr v4{};
+    if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+    return false;
+}
+
+bool is_dns_label_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+}
+
+// "*", "*.suffix" or an exact name; returns an error message or "".
+std::string check_route_host(const std::string& host) {
+    if (host == "*") return "";
+    std::string_view name = host;
+    if (name.rfind("*.", 0) == 0) name.remove_prefix(2);
+    if (name.empty()) return "host " + quoted(host) + " needs a name after '*.'";
+    if (name.find(':') != std::string_view::npos) {
+        return "host " + quoted(host) + " must not include a port (it is matched without one)";
+    }
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const char c = name[i];
+        if (c == '.' && (i == 0 || name[i - 1] == '.')) return "host " + quoted(host) + " has an empty label";
+        if (c != '.' && !is_dns_label_char(c)) {
+            return "host " + quoted(host) + " is not \"*\", \"*.suffix\" or a host name";
+        }
+    }
+    return "";
+}
+
+std::string to_lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+}
+
+class Loader {
+public:
+    explicit Loader(Diagnostics& diag) : diag_(diag) {}
+
+    void load(const Field& root, Config& config) {
+        MapReader top(root, diag_);
+        if (!top.ok()) return;
+        if (auto f = top.take("workers")) {
+            if (auto v = yaml::read_unsigned(*f, diag_, 1, 256)) config.workers = static_cast<unsigned>(*v);
+        }
+        if (auto f = top.take("drain_timeout")) {
+            if (auto v = yaml::read_timeout(*f, diag_)) config.drain_timeout = *v;
+        }
+        if (auto f = top.require("listeners")) read_listeners(*f, config);
+        if (auto f = top.take("admin")) read_admin(*f, config);
+        if (auto f = top.take("limits")) read_limits(*f, config.limits);
+        if (auto f = top.require("pools")) read_pools(*f, config);
+        if (auto f = top.require("routes")) read_routes(*f, config);
+        top.finish();
+        check_admin_address(config);
+    }
+
+private:
+    // Lists (listeners, pools, endpoints, routes) must not be empty; the error
+    // sits on the list itself.
+    std::optional<std::vector<Field>> non_empty_sequence(const Field& f, std::string_view what) {
+        auto items = yaml::read_sequence(f, diag_);
+        if (items && items->empty()) {
+            diag_.error(f.at, f.path + ": at least one " + std::string(what) + " is required");
+        }
+        return items;
+    }
+
+    // A required, non-empty name, unique among `seen` (name -> where first defined).
+    std::optional<std::string> read_name(MapReader& map, std::map<std::string, Location>& seen,
+                                         std::string_view kind) {
+        auto f = map.require("name");
+        if (!f) return std::nullopt;
+        auto name = yaml::read_string(*f, diag_);
+        if (!name) return std::nullopt;
+        if (name->empty()) {
+            diag_.error(f->at, f->path + ": must not be empty");
+            return std::nullopt;
+        }
+        // Names travel in admin URLs (/routes/{r}) and metric labels.
+        if (!std::all_of(name->begin(), name->end(), [](char c) { return is_dns_label_char(c) || c == '.'; })) {
+            diag_.error(f->at, f->path + ": " + quoted(*name) +
+                                   " may only contain letters, digits, '.', '-' and '_'");
+            return std::nullopt;
+        }
+        auto [it, inserted] = seen.emplace(*name, f->at);
+        if (!inserted) {
+            diag_.error(f->at, "duplicate " + std::string(kind) + " name " + quoted(*name) + " (first at " +
+                                   at_line(it->second) + ")");
+        }
+        return name;
+    }
+
+    void read_listeners(const Field& f, Config& config) {
+        auto items = non_empty_sequence(f, "listener");
+        if (!items) return;
+        std::map<std::string, Location> names;
+        for (const auto& item : *items) {
+            MapReader map(item, diag_);
+            if (!map.ok()) continue;
+            ListenerConfig listener;
+            if (auto name = read_name(map, names, "listener")) listener.name = *name;
+            if (auto a = map.require("address")) {
+                if (auto hp = yaml::read_host_port(*a, diag_, /*allow_port_zero=*/true)) {
+                    listener.address = *hp;
+                    claim_address(*hp, a->at);
+                }
+            }
+            map.finish();
+            config.listeners.push_back(std::move(listener));
+        }
+    }
+
+    // Two sockets cannot bind one address; port 0 asks the kernel for a fresh
+    // port each time, so it never collides.
+    void claim_address(const HostPort& hp, Location at) {
+        if (hp.port == 0) return;
+        auto [it, inserted] = bound_.emplace(hp.text(), at);
+        if (!inserted) {
+            diag_.error(at, "address " + hp.text() + " is already used (first at " + at_line(it->second) + ")");
+        }
+    }
+
+    void read_admin(const Field& f, Config& config) {
+        MapReader map(f, diag_, MapReader::IfNull::empty);
+        if (!map.ok()) return;
+        if (auto a = map.take("address")) {
+            if (auto hp = yaml::read_host_port(*a, diag_, /*allow_port_zero=*/true)) {
+                config.admin.address = *hp;
+                admin_at_ = a->at;
+            }
+        }
+        map.finish();
+    }
+
+    void check_admin_address(const Config& config) {
+        const HostPort& hp = config.admin.address;
+        if (admin_at_.line == 0) {
+            // The default admin address still takes a port; say so where it collides.
+            auto it = bound_.find(hp.text());
+            if (it != bound_.end()) {
+                diag_.error(it->second, "address " + hp.text() +
+                                            " is also the default admin address; set admin.address");
+            }
+            return;
+        }
+        if (!is_loopback(hp.host)) {
+            diag_.error(admin_at_, "admin.address: " + hp.text() +
+                                       " is not a loopback address; the admin API off loopback needs "
+                                       "admin.token_file, which is not supported yet");
+        }
+        claim_address(hp, admin_at_);
+    }
+
+    void read_limits(const Field& f, LimitsConfig& limits) {
+        MapReader map(f, diag_, MapReader::IfNull::empty);
+        if (!map.ok()) return;
+        if (auto v = map.take("max_header_bytes")) {
+            if (auto n = yaml::read_unsigned(*v, diag_, 1024, 1024 * 1024)) limits.max_header_bytes = *n;
+        }
+        if (auto v = map.take("max_body_bytes")) {
+            if (auto n = yaml::read_unsigned(*v, diag_, 0, UINT64_MAX)) limits.max_body_bytes = *n;
+        }
+        if (auto v = map.take("header_timeout")) {
+            if (auto d = yaml::read_timeout(*v, diag_)) limits.header_timeout = *d;
+        }
+        if (auto v = map.take("idle_timeout")) {
+            if (auto d = yaml::read_timeout(*v, diag_)) limits.idle_timeout = *d;
+        }
+        if (auto v = map.take("max_connections")) {
+            if (auto n = yaml::read_unsigned(*v, diag_, 1, 10'000'000)) limits.max_connections = *n;
+        }
+        map.finish();
+    }
+
+    void read_pools(const Field& f, Config& config) {
+        auto items = non_empty_sequence(f, "pool");
+        if (!items) return;
+        pools_known_ = true;
+        for (const auto& item : *items) {
+            MapReader map(item, diag_);
+            if (!map.ok()) continue;
+            PoolConfig pool;
+            if (auto name = read_name(map, pool_names_, "pool")) pool.name = *name;
+            if (auto e = map.require("endpoints")) read_endpoints(*e, pool);
+            if (auto u = map.take("upstream")) read_upstream(*u, pool.upstream);
+            map.finish();
+            config.pools.push_back(std::move(pool));
+        }
+    }
+
+    void read_endpoints(const Field& f, PoolConfig& pool) {
+        auto items = non_empty_sequence(f, "endpoint");
+        if (!items || items->empty()) return;
+        std::map<std::string, Location> addresses;
+        bool any_weight = false;
+        bool all_read = true;
+        for (const auto& item : *items) {
+            MapReader map(item, diag_);
+            if (!map.ok()) {
+                all_read = false;
+                continue;
+            }
+            EndpointConfig endpoint;
+            if (auto a = map.require("address")) {
+                if (auto hp = yaml::read_host_port(*a, diag_, /*allow_port_zero=*/false)) {
+                    endpoint.address = *hp;
+                    auto [it, inserted] = addresses.emplace(hp->text(), a->at);
+                    if (!inserted) {
+                        diag_.error(a->at, "duplicate endpoint " + hp->text() + " in pool " + quoted(pool.name) +
+                                               " (first at " + at_line(it->second) + ")");
+                    }
+                }
+            }
+            if (auto w = map.take("weight")) {
+                if (auto v = yaml::read_number(*w, diag_, 0, kMaxWeight)) {
+                    endpoint.weight = *v;
+                } else {
+                    all_read = false;
+                }
+            }
+            if (endpoint.weight > 0) any_weight = true;
+            map.finish();
+            pool.endpoints.push_back(std::move(endpoint));
+        }
+        // Only when every weight was read: otherwise the real problem is already reported.
+        if (all_read && !any_weight) {
+            diag_.error(f.at, f.path + ": at least one endpoint needs a weight above 0");
+        }
+    }
+
+    void read_upstream(const Field& f, UpstreamConfig& upstream) {
+        MapReader map(f, diag_, MapReader::IfNull::empty);
+        if (!map.ok()) return;
+        if (auto v = map.take("connect_timeout")) {
+            if (auto d = yaml::read_timeout(*v, diag_)) upstream.connect_timeout = *d;
+        }
+        if (auto v = map.take("response_timeout")) {
+            if (auto d = yaml::read_timeout(*v, diag_)) upstream.response_timeout = *d;
+        }
+        if (auto v = map.take("tls")) {
+            if (auto b = yaml::read_bool(*v, diag_)) upstream.tls = *b;
+        }
+        if (auto v = map.take("max_idle_per_endpoint")) {
+            if (auto n = yaml::read_unsigned(*v, diag_, 0, 100'000)) upstream.max_idle_per_endpoint = *n;
+        }
+        map.finish();
+    }
+
+    void read_routes(const Field& f, Config& config) {
+        auto items = non_empty_sequence(f, "route");
+        if (!items) return;
+        std::map<std::string, Location> names;
+        for (const auto& item : *items) {
+            MapReader map(item, diag_);
+            if (!map.ok()) continue;
+            RouteConfig route;
+            if (auto name = read_name(map, names, "route")) route.name = *name;
+            if (auto m = map.take("match")) read_match(*m, route.match);
+            if (auto s = map.require("split")) read_split(*s, route);
+            map.finish();
+            config.routes.push_back(std::move(route));
+        }
+    }
+
+    void read_match(const Field& f, RouteMatchConfig& match) {
+        MapReader map(f, diag_, MapReader::IfNull::empty);
+        if (!map.ok()) return;
+        if (auto v = map.take("host")) {
+            if (auto host = yaml::read_string(*v, diag_)) {
+                // Host names compare case-insensitively; storing them lowered
+                // lets the matcher compare bytes.
+                const std::string problem = check_route_host(*host);
+                if (problem.empty()) {
+                    match.host = to_lower(*host);
+                } else {
+                    diag_.error(v->at, v->path + ": " + problem);
+                }
+            }
+        }
+        if (auto v = map.take("path_prefix")) {
+            if (auto prefix = yaml::read_string(*v, diag_)) {
+                if (prefix->empty() || prefix->front() != '/') {
+                    diag_.error(v->at, v->path + ": must start with '/', got " + quoted(*prefix));
+                } else {
+                    match.path_prefix = *prefix;
+                }
+            }
+        }
+        map.finish();
+    }
+
+    void read_split(const Field& f, RouteConfig& route) {
+        MapReader map(f, diag_);
+        if (!map.ok()) return;
+        bool any_weight = false;
+        bool all_read = true;
+        auto entries = map.entries();
+        if (entries.empty()) {
+            diag_.error(f.at, f.path + ": at least one pool is required");
+            return;
+        }
+        for (auto& entry : entries) {
+            if (pools_known_ && !pool_names_.contains(entry.key)) {
+                diag_.error(entry.key_at, f.path + ": unknown pool " + quoted(entry.key));
+            }
+            auto weight = yaml::read_number(entry.value, diag_, 0, kMaxWeight);
+            if (!weight) {
+                all_read = false;
+                continue;
+            }
+            if (*weight > 0) any_weight = true;
+            route.split.emplace_back(entry.key, *weight);
+        }
+        if (all_read && !any_weight) {
+            diag_.error(f.at, f.path + ": at least one pool needs a weight above 0");
+        }
+    }
+
+    Diagnostics& diag_;
+    std::map<std::string, Location> pool_names_;
+    bool pools_known_ = false;  // without a readable pools list, every split would look wrong
+    std::map<std::string, Location> bound_;
+    Location admin_at_;
+};
+
+}  // namespace
+
+std::string ConfigError::text() const {
+    if (line <= 0) return file + ": " + message;
+    return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + message;
+}
+
+LoadResult load_config_text(const std::string& text, const std::string& file_name) {
+    LoadResult result;
+    Diagnostics diag(file_name);
+    std::vector<YAML::Node> docs;
+    try {
+        docs = YAML::LoadAll(text);
+    } catch (const YAML::ParserException& e) {
+        Location at;
+        if (!e.mark.is_null()) at = {e.mark.line + 1, e.mark.column + 1};
+        diag.error(at, "YAML syntax error: " + e.msg);
+        result.errors = diag.take();
+        return result;
+    } catch (const YAML::Exception& e) {
+        diag.error({}, std::string("YAML error: ") + e.what());
+        result.errors = diag.take();
+        return result;
+    }
+    if (docs.empty() || docs.front().IsNull()) {
+        diag.error({1, 1}, "the configuration is empty; expected a mapping with listeners, pools and routes");
+        result.errors = diag.take();
+        return result;
+    }
+    if (docs.size() > 1) {
+        diag.error(yaml::location_of(docs[1]), "a configuration is one YAML document; found " +
+                                                   std::to_string(docs.size()));
+    }
+    Config config;
+    config.source_path = file_name;
+    Loader(diag).load(yaml::root_field(docs.front()), config);
+    if (diag.empty()) {
+        result.config = std::move(config);
+    } else {
+        // Found in schema order; listed in file order, as a compiler would.
+        result.errors = diag.take();
+        std::stable_sort(result.errors.begin(), result.errors.end(), [](const auto& a, const auto& b) {
+            return std::tie(a.line, a.col) < std::tie(b.line, b.col);
+        });
+    }
+    return result;
+}
+
+LoadResult load_config_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        LoadResult result;
+        result.errors.push_back(ConfigError{path, 0, 0, std::string("cannot read file: ") + std::strerror(errno)});
+        return result;
+    }
+    std::ostringstream buffer;
+    buffer << in.rdbuf();
+    if (in.bad()) {
+        LoadResult result;
+        result.errors.push_back(ConfigError{path, 0, 0, "cannot read file"});
+        return result;
+    }
+    return load_config_text(buffer.str(), path);
+}
+
+}  // namespace weir::control

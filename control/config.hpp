@@ -1,0 +1,116 @@
+// The configuration as the operator wrote it: plain values, validated, with
+// no live objects. Snapshots for the workers are built from it (snapshot_builder).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace weir::control {
+
+using Duration = std::chrono::milliseconds;
+
+// host:port or [v6]:port, split but not resolved.
+struct HostPort {
+    std::string host;
+    std::uint16_t port = 0;
+    std::string text() const;  // canonical "host:port" / "[v6]:port"
+};
+
+struct ListenerConfig {
+    std::string name;
+    HostPort address;
+};
+
+struct AdminConfig {
+    HostPort address{"127.0.0.1", 9901};
+    std::string token_file;  // empty: no token
+};
+
+struct LimitsConfig {
+    std::size_t max_header_bytes = 65536;
+    std::uint64_t max_body_bytes = 0;  // 0 = unlimited
+    Duration header_timeout{10'000};
+    Duration idle_timeout{60'000};
+    std::size_t max_connections = 10000;
+};
+
+struct EndpointConfig {
+    HostPort address;
+    double weight = 1.0;
+};
+
+struct UpstreamConfig {
+    Duration connect_timeout{1'000};
+    Duration response_timeout{15'000};
+    bool tls = false;
+    std::size_t max_idle_per_endpoint = 64;
+};
+
+struct PoolConfig {
+    std::string name;
+    std::vector<EndpointConfig> endpoints;
+    UpstreamConfig upstream;
+};
+
+struct RouteMatchConfig {
+    std::string host = "*";         // exact, "*" or "*.example.com"
+    std::string path_prefix = "/";
+};
+
+struct RouteConfig {
+    std::string name;
+    RouteMatchConfig match;
+    // Relative weights in file order; names refer to pools.
+    std::vector<std::pair<std::string, double>> split;
+};
+
+struct AccessLogConfig {
+    std::string path;  // empty: off; "-": stdout
+};
+
+struct Config {
+    std::string source_path;  // the file it came from
+    unsigned workers = 0;     // 0: number of CPUs
+    Duration drain_timeout{30'000};
+    std::string state_file;
+    std::vector<ListenerConfig> listeners;
+    AdminConfig admin;
+    AccessLogConfig access_log;
+    LimitsConfig limits;
+    std::vector<PoolConfig> pools;
+    std::vector<RouteConfig> routes;
+};
+
+// One problem found while loading, located in the file (1-based line/col;
+// 0 when the problem concerns the file as a whole).
+struct ConfigError {
+    std::string file;
+    int line = 0;
+    int col = 0;
+    std::string message;
+    std::string text() const;  // "FILE:LINE:COL: message"
+};
+
+struct LoadResult {
+    std::optional<Config> config;       // set only when errors is empty
+    std::vector<ConfigError> errors;
+};
+
+// Parses and validates the whole file; collects every error rather than
+// stopping at the first, so `weir check` can list them all.
+LoadResult load_config_file(const std::string& path);
+LoadResult load_config_text(const std::string& text, const std::string& file_name);
+
+// Parses "250ms", "2s", "1m", "1h"; nullopt when malformed.
+std::optional<Duration> parse_duration(std::string_view text);
+// The shortest exact spelling with one unit: 1500ms -> "1500ms", 2000ms -> "2s", 60000ms -> "1m".
+std::string format_duration(Duration d);
+// Parses "host:port" / "[v6]:port" (port 0..65535); nullopt when malformed.
+std::optional<HostPort> parse_host_port(std::string_view text);
+
+}  // namespace weir::control

@@ -1,0 +1,15 @@
+// The effective configuration as JSON, for `GET /config`.
+#pragma once
+
+#include "control/config.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace weir::control {
+
+// Keys and spellings follow the YAML file (durations as "250ms"), so what an
+// operator reads back can be compared with what they wrote.
+std::string to_json(const Config& config, std::uint64_t version);
+
+}  // namespace weir::control

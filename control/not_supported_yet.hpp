@@ -1,0 +1,33 @@
+// Keys the SPEC defines but this build does not implement yet. They are
+// refused at load, never ignored: an operator who writes `health_check:` must
+// not believe endpoints are being checked. When a feature lands, delete its
+// line here and read the key in config.cpp.
+#pragma once
+
+#include <string_view>
+
+namespace weir::control {
+
+struct NotSupportedYet {
+    std::string_view section;  // schema path: "" (top level), "pools[]", "pools[].upstream"
+    std::string_view key;
+    std::string_view feature;  // shown to the operator
+    bool only_when_true = false;  // for switches whose `false` is already the behaviour
+};
+
+inline constexpr NotSupportedYet kNotSupportedYet[] = {
+    {"", "state_file", "persisting runtime edits"},
+    {"", "access_log", "the access log"},
+    {"listeners[]", "tls", "TLS termination"},
+    {"admin", "token_file", "admin API tokens"},
+    {"pools[]", "health_check", "active health checks"},
+    {"pools[]", "outlier", "outlier ejection"},
+    {"pools[].upstream", "tls", "TLS to upstreams", true},
+    {"routes[]", "rules", "header/cookie rules"},
+    {"routes[]", "sticky", "sticky sessions"},
+    {"routes[]", "on_pool_unhealthy", "unhealthy-pool policy"},
+    {"routes[]", "rollout", "progressive rollout"},
+    {"routes[].match", "headers", "header matching"},
+};
+
+}  // namespace weir::control

@@ -1,0 +1,108 @@
+#include "control/snapshot_builder.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <fmt/core.h>
+
+namespace weir::control {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+routing::HostMatch host_match(const std::string& pattern) {
+    routing::HostMatch m;
+    std::string lower;
+    for (char c : pattern) lower.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c);
+    if (lower == "*") {
+        m.kind = routing::HostMatch::Kind::any;
+    } else if (lower.starts_with("*.")) {
+        m.kind = routing::HostMatch::Kind::suffix;
+        m.text = lower.substr(1);
+    } else {
+        m.kind = routing::HostMatch::Kind::exact;
+        m.text = lower;
+    }
+    return m;
+}
+
+}  // namespace
+
+std::uint32_t EndpointKeys::key_for(const std::string& address) {
+    auto [it, inserted] = keys_.try_emplace(address, next_);
+    if (inserted) ++next_;
+    return it->second;
+}
+
+BuildResult build_snapshot(const Config& config, std::uint64_t version, EndpointKeys& keys) {
+    BuildResult result;
+    auto snap = std::make_shared<routing::Snapshot>();
+    snap->version = version;
+    snap->limits.max_header_bytes = config.limits.max_header_bytes;
+    snap->limits.max_body_bytes = config.limits.max_body_bytes;
+    snap->limits.header_timeout = config.limits.header_timeout;
+    snap->limits.idle_timeout = config.limits.idle_timeout;
+    snap->limits.max_connections = config.limits.max_connections;
+
+    asio::io_context io;
+    tcp::resolver resolver(io);
+    for (const PoolConfig& pc : config.pools) {
+        routing::Pool pool;
+        pool.name = pc.name;
+        pool.upstream.connect_timeout = pc.upstream.connect_timeout;
+        pool.upstream.response_timeout = pc.upstream.response_timeout;
+        pool.upstream.max_idle_per_endpoint = pc.upstream.max_idle_per_endpoint;
+        std::vector<double> weights;
+        for (const EndpointConfig& ec : pc.endpoints) {
+            boost::system::error_code err;
+            // A literal address resolves without a lookup; a name may yield
+            // several addresses, each of which becomes an endpoint.
+            auto results = resolver.resolve(ec.address.host, std::to_string(ec.address.port),
+                                            tcp::resolver::numeric_service, err);
+            if (err || results.empty()) {
+                result.errors.push_back(fmt::format("pool {}: endpoint {} does not resolve: {}", pc.name,
+                                                    ec.address.text(), err ? err.message() : "no address"));
+                continue;
+            }
+            for (const auto& r : results) {
+                routing::Endpoint ep;
+                ep.address = r.endpoint();
+                ep.name = results.size() == 1 && ep.address.address().to_string() == ec.address.host
+                              ? ec.address.text()
+                              : fmt::format("{}:{}", r.endpoint().address().is_v6()
+                                                         ? "[" + r.endpoint().address().to_string() + "]"
+                                                         : r.endpoint().address().to_string(),
+                                            r.endpoint().port());
+                ep.weight = ec.weight;
+                ep.key = keys.key_for(ep.name);
+                weights.push_back(ep.weight);
+                pool.endpoints.push_back(std::move(ep));
+            }
+        }
+        pool.endpoint_choice = routing::WeightedChoice(weights);
+        snap->pools.push_back(std::move(pool));
+    }
+
+    for (const RouteConfig& rc : config.routes) {
+        routing::Route route;
+        route.name = rc.name;
+        route.host = host_match(rc.match.host);
+        route.path_prefix = rc.match.path_prefix;
+        for (const auto& [pool_name, weight] : rc.split) {
+            for (std::size_t i = 0; i < snap->pools.size(); ++i) {
+                if (snap->pools[i].name == pool_name) {
+                    route.pools.push_back(i);
+                    route.weights.push_back(weight);
+                }
+            }
+        }
+        route.pool_choice = routing::WeightedChoice(route.weights);
+        snap->routes.push_back(std::move(route));
+    }
+    snap->endpoint_key_limit = keys.limit();
+    if (result.errors.empty()) result.snapshot = std::move(snap);
+    return result;
+}
+
+}  // namespace weir::control

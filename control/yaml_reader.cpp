@@ -1,0 +1,295 @@
+#include "control/yaml_reader.hpp"
+
+#include "control/config_values.hpp"
+#include "control/not_supported_yet.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+namespace weir::control::yaml {
+namespace {
+
+std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// A quoted scalar ("2") is a string in YAML; only plain scalars or explicit
+// numeric tags count as numbers and booleans.
+bool is_plain(const YAML::Node& node) { return node.Tag() == "?"; }
+bool has_tag(const YAML::Node& node, std::string_view tag) { return node.Tag() == tag; }
+
+std::string child_path(const std::string& parent, std::string_view key) {
+    if (parent.empty()) return std::string(key);
+    return parent + "." + std::string(key);
+}
+
+// "pools[3].upstream" -> "pools[].upstream": the schema position of a path.
+std::string section_of(const std::string& path) {
+    std::string out;
+    out.reserve(path.size());
+    for (std::size_t i = 0; i < path.size(); ++i) {
+        out.push_back(path[i]);
+        if (path[i] == '[') {
+            while (i + 1 < path.size() && path[i + 1] != ']') ++i;
+        }
+    }
+    return out;
+}
+
+std::string where(const std::string& path) { return path.empty() ? "at top level" : "in " + path; }
+
+std::string label(const std::string& path) { return path.empty() ? "the file" : path; }
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diag = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+
+bool is_true_literal(const YAML::Node& node) {
+    if (!node.IsScalar() || !(is_plain(node) || has_tag(node, "tag:yaml.org,2002:bool"))) return false;
+    const auto& s = node.Scalar();
+    return s == "true" || s == "True" || s == "TRUE";
+}
+
+// A scalar the operator meant as a string: plain, quoted or !!str.
+std::optional<std::string> scalar_text(const Field& f, Diagnostics& diag, std::string_view expected) {
+    if (!f.node.IsScalar()) {
+        diag.error(f.at, label(f.path) + ": expected " + std::string(expected) + ", got " + describe(f.node));
+        return std::nullopt;
+    }
+    return f.node.Scalar();
+}
+
+}  // namespace
+
+Location location_of(const YAML::Node& node) {
+    const auto mark = node.Mark();
+    if (mark.is_null()) return {};
+    return {mark.line + 1, mark.column + 1};
+}
+
+void Diagnostics::error(Location at, std::string message) {
+    errors_.push_back(ConfigError{file_, at.line, at.col, std::move(message)});
+}
+
+Field root_field(const YAML::Node& root) { return Field{root, location_of(root), ""}; }
+
+std::string describe(const YAML::Node& node) {
+    switch (node.Type()) {
+        case YAML::NodeType::Map: return "a mapping";
+        case YAML::NodeType::Sequence: return "a sequence";
+        case YAML::NodeType::Scalar:
+            return (node.Tag() == "!" ? "a quoted string " : "a scalar ") + quoted(node.Scalar());
+        case YAML::NodeType::Null: return "nothing";
+        case YAML::NodeType::Undefined: break;
+    }
+    return "nothing";
+}
+
+MapReader::MapReader(const Field& map, Diagnostics& diag, IfNull if_null) : map_(map), diag_(diag) {
+    if (map.node.IsNull() && if_null == IfNull::empty) {
+        ok_ = true;
+        return;
+    }
+    if (!map.node.IsMap()) {
+        diag_.error(map.at, label(map.path) + ": expected a mapping, got " + describe(map.node));
+        return;
+    }
+    ok_ = true;
+    const std::string section = section_of(map.path);
+    for (auto it = map.node.begin(); it != map.node.end(); ++it) {
+        const YAML::Node k = it->first;  // the iterator hands out temporaries
+        const Location at = location_of(k);
+        if (!k.IsScalar()) {
+            diag_.error(at, "keys " + where(map.path) + " must be strings, got " + describe(k));
+            continue;
+        }
+        const std::string name = k.Scalar();
+        const auto dup = std::find_if(keys_.begin(), keys_.end(), [&](const Key& x) { return x.name == name; });
+        if (dup != keys_.end()) {
+            diag_.error(at, "duplicate key " + quoted(name) + " " + where(map.path) + " (first at line " +
+                                std::to_string(dup->at.line) + ")");
+            continue;
+        }
+        Key key{name, at, it->second, false};
+        for (const auto& refused : kNotSupportedYet) {
+            if (refused.section != section || refused.key != name) continue;
+            if (refused.only_when_true && !is_true_literal(it->second)) continue;
+            diag_.error(at, "key " + quoted(name) + " " + where(map.path) + " is not supported yet (" +
+                                std::string(refused.feature) + ")");
+            key.used = true;  // reported once, here; take() will not hand it out
+            key.value = YAML::Node();
+        }
+        keys_.push_back(std::move(key));
+    }
+}
+
+std::optional<Field> MapReader::take(std::string_view key) {
+    asked_.emplace_back(key);
+    for (auto& k : keys_) {
+        if (k.name != key) continue;
+        if (k.used) return std::nullopt;
+        k.used = true;
+        // An empty value's own mark points past it; its key is where the operator looks.
+        const Location at = k.value.IsNull() ? k.at : location_of(k.value);
+        return Field{k.value, at, child_path(map_.path, key)};
+    }
+    return std::nullopt;
+}
+
+std::optional<Field> MapReader::require(std::string_view key) {
+    const bool refused = std::any_of(keys_.begin(), keys_.end(),
+                                     [&](const Key& k) { return k.name == key && k.used; });
+    auto f = take(key);
+    if (!f && ok_ && !refused) {
+        diag_.error(map_.at, "missing required key " + quoted(key) + " " + where(map_.path));
+    }
+    return f;
+}
+
+void MapReader::finish() {
+    for (auto& k : keys_) {
+        if (k.used) continue;
+        k.used = true;
+        std::string message = "unknown key " + quoted(k.name) + " " + where(map_.path);
+        std::string_view best;
+        std::size_t best_distance = 3;  // suggest only near misses
+        for (const auto& known : asked_) {
+            const std::size_t d = edit_distance(k.name, known);
+            if (d < best_distance) {
+                best_distance = d;
+                best = known;
+            }
+        }
+        if (!best.empty()) message += " (did you mean " + quoted(best) + "?)";
+        diag_.error(k.at, std::move(message));
+    }
+}
+
+std::vector<MapReader::Entry> MapReader::entries() {
+    std::vector<Entry> out;
+    for (auto& k : keys_) {
+        if (k.used) continue;
+        k.used = true;
+        const Location at = k.value.IsNull() ? k.at : location_of(k.value);
+        out.push_back(Entry{k.name, k.at, Field{k.value, at, child_path(map_.path, k.name)}});
+    }
+    return out;
+}
+
+std::optional<std::vector<Field>> read_sequence(const Field& f, Diagnostics& diag) {
+    if (!f.node.IsSequence()) {
+        diag.error(f.at, label(f.path) + ": expected a sequence, got " + describe(f.node));
+        return std::nullopt;
+    }
+    std::vector<Field> items;
+    std::size_t i = 0;
+    for (const auto& item : f.node) {
+        // An empty item ("- ") has no mark of its own worth showing; the sequence's is close.
+        const Location at = item.IsNull() ? f.at : location_of(item);
+        items.push_back(Field{item, at, f.path + "[" + std::to_string(i++) + "]"});
+    }
+    return items;
+}
+
+std::optional<std::string> read_string(const Field& f, Diagnostics& diag) {
+    return scalar_text(f, diag, "a string");
+}
+
+std::optional<bool> read_bool(const Field& f, Diagnostics& diag) {
+    // Only YAML 1.2 booleans: yaml-cpp would also take yes/no/on/off, which
+    // turn country codes and the like into booleans by surprise.
+    if (f.node.IsScalar() && (is_plain(f.node) || has_tag(f.node, "tag:yaml.org,2002:bool"))) {
+        const auto& s = f.node.Scalar();
+        if (s == "true" || s == "True" || s == "TRUE") return true;
+        if (s == "false" || s == "False" || s == "FALSE") return false;
+    }
+    diag.error(f.at, label(f.path) + ": expected true or false, got " + describe(f.node));
+    return std::nullopt;
+}
+
+std::optional<std::uint64_t> read_unsigned(const Field& f, Diagnostics& diag, std::uint64_t min,
+                                           std::uint64_t max) {
+    const std::string range = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+    const bool numeric_tag = is_plain(f.node) || has_tag(f.node, "tag:yaml.org,2002:int");
+    if (!f.node.IsScalar() || !numeric_tag) {
+        diag.error(f.at, label(f.path) + ": expected " + range + ", got " + describe(f.node));
+        return std::nullopt;
+    }
+    const std::string& s = f.node.Scalar();
+    std::uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || value < min || value > max) {
+        diag.error(f.at, label(f.path) + ": expected " + range + ", got " + quoted(s));
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<double> read_number(const Field& f, Diagnostics& diag, double min, double max) {
+    auto fmt = [](double v) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.10g", v);
+        return std::string(buf);
+    };
+    const std::string range = "a number from " + fmt(min) + " to " + fmt(max);
+    const bool numeric_tag = is_plain(f.node) || has_tag(f.node, "tag:yaml.org,2002:int") ||
+                             has_tag(f.node, "tag:yaml.org,2002:float");
+    if (!f.node.IsScalar() || !numeric_tag) {
+        diag.error(f.at, label(f.path) + ": expected " + range + ", got " + describe(f.node));
+        return std::nullopt;
+    }
+    const std::string& s = f.node.Scalar();
+    double value = 0;
+    // from_chars takes neither "inf"/"nan" spelled the YAML way (.inf) nor hex
+    // without a prefix; it does take "inf"/"nan", hence isfinite.
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value, std::chars_format::general);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || !std::isfinite(value) || value < min ||
+        value > max) {
+        diag.error(f.at, label(f.path) + ": expected " + range + ", got " + quoted(s));
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<Duration> read_timeout(const Field& f, Diagnostics& diag) {
+    auto text = scalar_text(f, diag, "a duration such as \"2s\"");
+    if (!text) return std::nullopt;
+    auto parsed = parse_duration_detailed(*text);
+    if (!parsed.error.empty()) {
+        diag.error(f.at, f.path + ": " + parsed.error);
+        return std::nullopt;
+    }
+    if (parsed.value.count() <= 0) {
+        diag.error(f.at, f.path + ": a timeout must be greater than zero");
+        return std::nullopt;
+    }
+    return parsed.value;
+}
+
+std::optional<HostPort> read_host_port(const Field& f, Diagnostics& diag, bool allow_port_zero) {
+    auto text = scalar_text(f, diag, "an address host:port");
+    if (!text) return std::nullopt;
+    auto parsed = parse_host_port_detailed(*text);
+    if (!parsed.error.empty()) {
+        diag.error(f.at, f.path + ": " + parsed.error);
+        return std::nullopt;
+    }
+    if (parsed.value.port == 0 && !allow_port_zero) {
+        diag.error(f.at, f.path + ": port must be from 1 to 65535, got 0");
+        return std::nullopt;
+    }
+    return parsed.value;
+}
+
+}  // namespace weir::control::yaml

@@ -1,0 +1,102 @@
+// Typed, located reading of a yaml-cpp tree. Every mistake becomes a
+// ConfigError pointing at the offending node and reading carries on, so one
+// `weir check` lists all problems of a file. Only config loading uses this.
+#pragma once
+
+#include "control/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace weir::control::yaml {
+
+struct Location {
+    int line = 0;  // 1-based; 0: the file as a whole
+    int col = 0;
+};
+
+Location location_of(const YAML::Node& node);
+
+class Diagnostics {
+public:
+    explicit Diagnostics(std::string file) : file_(std::move(file)) {}
+    void error(Location at, std::string message);
+    bool empty() const { return errors_.empty(); }
+    std::size_t count() const { return errors_.size(); }
+    std::vector<ConfigError> take() { return std::move(errors_); }
+
+private:
+    std::string file_;
+    std::vector<ConfigError> errors_;
+};
+
+// A value and where to point when it is wrong. yaml-cpp gives an empty value
+// the mark of whatever token follows it (often the next line), so for those we
+// point at the key instead.
+struct Field {
+    YAML::Node node;
+    Location at;
+    std::string path;  // "pools[0].upstream.connect_timeout"; "" for the root
+};
+
+Field root_field(const YAML::Node& root);
+
+// "a mapping", "a sequence", "a string", "nothing"
+std::string describe(const YAML::Node& node);
+
+// Reads one mapping. Construction reports duplicate keys, non-string keys and
+// keys listed in not_supported_yet.hpp; finish() reports every key that no
+// take()/require() asked for, with a suggestion when one is close.
+class MapReader {
+public:
+    enum class IfNull { error, empty };
+    MapReader(const Field& map, Diagnostics& diag, IfNull if_null = IfNull::error);
+
+    bool ok() const { return ok_; }
+    std::optional<Field> take(std::string_view key);
+    // Like take(), but a missing key is an error located at the mapping.
+    std::optional<Field> require(std::string_view key);
+    void finish();
+
+    // For mappings whose keys are data (a split: pool -> weight), in file order.
+    struct Entry {
+        std::string key;
+        Location key_at;
+        Field value;
+    };
+    std::vector<Entry> entries();
+
+private:
+    struct Key {
+        std::string name;
+        Location at;
+        YAML::Node value;
+        bool used = false;
+    };
+    Field map_;
+    Diagnostics& diag_;
+    bool ok_ = false;
+    std::vector<Key> keys_;
+    std::vector<std::string> asked_;
+};
+
+// Sequence items as fields named "path[i]"; nullopt (after reporting) when the
+// node is not a sequence.
+std::optional<std::vector<Field>> read_sequence(const Field& f, Diagnostics& diag);
+
+std::optional<std::string> read_string(const Field& f, Diagnostics& diag);
+std::optional<bool> read_bool(const Field& f, Diagnostics& diag);
+std::optional<std::uint64_t> read_unsigned(const Field& f, Diagnostics& diag, std::uint64_t min,
+                                           std::uint64_t max);
+// A finite decimal number (integer or not) in [min, max].
+std::optional<double> read_number(const Field& f, Diagnostics& diag, double min, double max);
+// A duration with unit; must be > 0 (every duration in the schema today is a timeout).
+std::optional<Duration> read_timeout(const Field& f, Diagnostics& diag);
+std::optional<HostPort> read_host_port(const Field& f, Diagnostics& diag, bool allow_port_zero);
+
+}  // namespace weir::control::yaml

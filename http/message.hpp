@@ -1,0 +1,87 @@
+// HTTP/1.x message heads as parsed from a connection buffer. Every string_view
+// points into that buffer: a head is valid only until the buffer is compacted,
+// which the session does only after the head has been serialised onward.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace weir::http {
+
+enum class Method : std::uint8_t { get, head, post, put, delete_, options, trace, patch, connect, other };
+
+enum class BodyKind : std::uint8_t {
+    none,            // no body at all
+    content_length,  // exactly `content_length` bytes
+    chunked,         // chunked transfer coding
+    until_close,     // responses only: body ends when the upstream closes
+};
+
+struct Header {
+    std::string_view name;
+    std::string_view value;
+};
+
+// Why a head was refused; `status` is what the peer gets (400, 431, 501, ...).
+struct ParseError {
+    int status = 0;
+    std::string_view reason;  // static text, for the log line and reply body
+};
+
+struct RequestHead {
+    std::string_view method;
+    Method method_id = Method::other;
+    std::string_view target;  // origin-form path (?query); absolute-form is reduced to it
+    std::string_view path;    // target without the query
+    std::string_view host;    // Host header, or the authority of an absolute-form target
+    int version_minor = 1;    // HTTP/1.<minor>
+    std::vector<Header> headers;  // all fields as received (hop-by-hop ones included)
+    BodyKind body = BodyKind::none;
+    std::uint64_t content_length = 0;
+    bool keep_alive = true;
+    bool expect_continue = false;
+    bool connection_has_tokens = false;  // Connection names other headers (hop-by-hop)
+
+    void clear() {
+        headers.clear();
+        body = BodyKind::none;
+        content_length = 0;
+        keep_alive = true;
+        expect_continue = false;
+        connection_has_tokens = false;
+        host = {};
+    }
+};
+
+struct ResponseHead {
+    int version_minor = 1;
+    int status = 0;
+    std::string_view reason;
+    std::vector<Header> headers;
+    BodyKind body = BodyKind::none;
+    std::uint64_t content_length = 0;
+    bool keep_alive = true;
+    bool connection_has_tokens = false;
+
+    void clear() {
+        headers.clear();
+        body = BodyKind::none;
+        content_length = 0;
+        keep_alive = true;
+        connection_has_tokens = false;
+        reason = {};
+    }
+};
+
+// Case-insensitive ASCII comparison for header names and tokens.
+bool iequals(std::string_view a, std::string_view b);
+
+// True for the fixed RFC 9110 list of headers that describe one connection
+// (Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade).
+bool is_hop_by_hop(std::string_view name);
+
+// True when `name` is listed as a token in any Connection field of `headers`.
+bool named_in_connection(std::string_view name, const std::vector<Header>& headers);
+
+}  // namespace weir::http

@@ -1,0 +1,30 @@
+// Strict RFC 9112 parsing of message heads. Weir enforces framing itself
+// instead of trusting a permissive parser: anything that two HTTP
+// implementations could read differently (request smuggling) is refused.
+#pragma once
+
+#include "http/message.hpp"
+
+#include <cstddef>
+#include <string_view>
+
+namespace weir::http {
+
+enum class ParseStatus { complete, incomplete, error };
+
+// Headers per message, beyond which the head is refused with 431.
+inline constexpr std::size_t max_header_count = 128;
+
+// Parses one request head from the start of `buf`. On `complete`, `head_len`
+// is the number of bytes the head took (body bytes may follow). On
+// `incomplete`, more bytes are needed; a buffer already over `max_head_bytes`
+// yields `error` with 431 instead.
+ParseStatus parse_request_head(std::string_view buf, std::size_t max_head_bytes, RequestHead& out,
+                               std::size_t& head_len, ParseError& err);
+
+// Parses one response head. `request_method` decides whether a body follows
+// (none for HEAD). Any framing it cannot trust is an error (the proxy answers 502).
+ParseStatus parse_response_head(std::string_view buf, std::size_t max_head_bytes, Method request_method,
+                                ResponseHead& out, std::size_t& head_len, ParseError& err);
+
+}  // namespace weir::http

@@ -1,0 +1,40 @@
+// Re-serialisation of heads. Weir never relays raw head bytes: it writes a
+// fresh head from the parsed fields, without hop-by-hop headers, into one
+// contiguous buffer so head and first body bytes leave in one gather write.
+#pragma once
+
+#include "http/message.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace weir::http {
+
+struct ForwardedFor {
+    std::string_view client_ip;    // appended to X-Forwarded-For
+    std::string_view proto;        // X-Forwarded-Proto
+    std::string_view default_host; // Host to send when the client sent none (HTTP/1.0)
+};
+
+// Appends the upstream request head. The body framing sent upstream is the
+// client's (Content-Length kept, chunked re-encoded); Expect is answered by
+// Weir itself and not forwarded.
+void serialize_request(std::string& out, const RequestHead& req, const ForwardedFor& fwd);
+
+// How the response body travels to the client.
+enum class ClientFraming {
+    as_upstream,  // none or Content-Length: header passed through
+    chunked,      // re-encoded as chunked (HTTP/1.1 client, upstream chunked or until-close)
+    until_close,  // HTTP/1.0 client and no length known: body ends at close
+};
+
+// Appends the response head for the client (an HTTP/1.1 status line in every case).
+void serialize_response(std::string& out, const ResponseHead& resp, ClientFraming framing, bool keep_alive,
+                        int client_minor);
+
+// Appends a complete local reply (short text body) such as 502 or 431.
+void local_reply(std::string& out, int status, std::string_view body, bool close);
+
+std::string_view reason_phrase(int status);
+
+}  // namespace weir::http

@@ -1,0 +1,45 @@
+// The data plane as a whole: N workers, each on its own thread, all serving
+// the same listeners. Owned and driven by the control side.
+#pragma once
+
+#include "proxy/worker.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace weir::proxy {
+
+class Server {
+public:
+    explicit Server(unsigned workers);
+    ~Server();
+
+    // Binds every listener in every worker. A port of 0 is chosen once, by
+    // the first worker, and shared by the rest. Throws on failure.
+    void listen(std::vector<ListenSpec> specs);
+    // The bound addresses, in listener order.
+    const std::vector<tcp::endpoint>& bound() const { return bound_; }
+
+    void publish(routing::SnapshotPtr snapshot);
+    void start();
+    // Stops accepting, lets in-flight exchanges finish (closing keep-alive
+    // connections), and returns when all are done or `timeout` has passed.
+    // Returns the number of connections that were still open.
+    std::size_t drain(std::chrono::milliseconds timeout);
+    void stop();
+
+    std::size_t connections() const { return connections_.load(std::memory_order_relaxed); }
+    std::uint64_t requests() const;
+    std::vector<std::unique_ptr<Worker>>& workers() { return workers_; }
+
+private:
+    std::atomic<std::size_t> connections_{0};
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::vector<std::thread> threads_;
+    std::vector<tcp::endpoint> bound_;
+};
+
+}  // namespace weir::proxy

@@ -1,0 +1,99 @@
+// One event-loop thread: its own io_context, acceptors (SO_REUSEPORT),
+// upstream connection pool, scratch memory and routing snapshot. Nothing here
+// is shared with other workers; the control thread talks to it only by posting.
+#pragma once
+
+#include "proxy/exchange.hpp"
+#include "proxy/net.hpp"
+#include "proxy/upstream_pool.hpp"
+#include "routing/random.hpp"
+#include "routing/snapshot.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace weir::proxy {
+
+class Session;
+
+struct ListenSpec {
+    std::string name;
+    tcp::endpoint address;
+};
+
+// Counters a worker keeps for itself; read by other threads only as relaxed
+// loads, for tests, logs and (later) metrics.
+struct WorkerStats {
+    std::atomic<std::uint64_t> requests{0};
+    std::atomic<std::uint64_t> local_replies{0};
+    std::atomic<std::uint64_t> upstream_connects{0};
+    std::atomic<std::uint64_t> upstream_reuses{0};
+};
+
+using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+
+class Worker {
+public:
+    Worker(unsigned index, std::atomic<std::size_t>& connections);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // Opens this worker's acceptors (start-up, before run()). Throws on failure.
+    void listen(const std::vector<ListenSpec>& specs);
+    std::vector<tcp::endpoint> local_endpoints() const;
+
+    void run();  // the thread body; returns after stop()
+    void stop();
+
+    // Thread-safe: swaps the snapshot on the worker's own thread.
+    void publish(routing::SnapshotPtr snapshot);
+    // Thread-safe: stop accepting, close idle connections, ask active ones to
+    // close after their current exchange.
+    void begin_drain();
+    std::size_t active_sessions() const { return session_count_.load(std::memory_order_relaxed); }
+
+    // Worker-thread only.
+    asio::io_context& io() { return io_; }
+    const routing::SnapshotPtr& snapshot() const { return snapshot_; }
+    routing::Random& random() { return random_; }
+    UpstreamPool& upstreams() { return upstreams_; }
+    ExchangeCache& exchanges() { return exchanges_; }
+    std::uint64_t now_ms() const { return now_ms_; }
+    bool draining() const { return draining_; }
+    WorkerStats& stats() { return stats_; }
+    unsigned index() const { return index_; }
+
+    void add_session(Session& s);
+    void session_closed();
+
+private:
+    void accept(std::size_t i);
+    void tick();
+    static std::uint64_t clock_ms();
+
+    unsigned index_;
+    std::atomic<std::size_t>& connections_;  // process-wide downstream count: touched on accept/close only
+    asio::io_context io_{1};
+    std::vector<std::unique_ptr<Acceptor>> acceptors_;
+    routing::SnapshotPtr snapshot_;
+    routing::Random random_;
+    UpstreamPool upstreams_;
+    ExchangeCache exchanges_;
+    asio::steady_timer ticker_;
+    std::uint64_t now_ms_ = 0;
+    bool draining_ = false;
+    boost::intrusive::list<Session, boost::intrusive::base_hook<SessionHook>, boost::intrusive::constant_time_size<false>>
+        sessions_;
+    std::atomic<std::size_t> session_count_{0};
+    WorkerStats stats_;
+};
+
+}  // namespace weir::proxy

@@ -21,7 +21,7 @@ public:
     // the first worker, and shared by the rest. Throws on failure.
     void listen(std::vector<ListenSpec> specs);
     // The bound addresses, in listener order.
-    const std::vector<tcp::endpoint>& bound() const { return bound_; }
+    const std::vector<boost::asio::ip::tcp::endpoint>& bound() const { return bound_; }
 
     void publish(routing::SnapshotPtr snapshot);
     void start();
@@ -39,7 +39,7 @@ private:
     std::atomic<std::size_t> connections_{0};
     std::vector<std::unique_ptr<Worker>> workers_;
     std::vector<std::thread> threads_;
-    std::vector<tcp::endpoint> bound_;
+    std::vector<boost::asio::ip::tcp::endpoint> bound_;
 };
 
 }  // namespace weir::proxy

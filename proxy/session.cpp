@@ -2,12 +2,12 @@
 
 #include "common/log.hpp"
 #include "http/parser.hpp"
+#include "http/serialize.hpp"
 
-#include <boost/asio/buffer.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
+#include <sys/socket.h>
 
-#include <array>
+#include <cerrno>
+#include <cstring>
 
 namespace weir::proxy {
 namespace {
@@ -15,72 +15,137 @@ namespace {
 constexpr std::size_t max_response_head = 64 * 1024;
 // Work done in one go before yielding to other connections of the worker.
 constexpr int pump_spins = 32;
+// Stage size beyond which decoded chunks are written before decoding more.
+constexpr std::size_t stage_flush = 64 * 1024;
 // How long an error reply waits for the client to close before closing hard.
 constexpr std::chrono::milliseconds linger_time{2000};
 constexpr std::size_t linger_bytes = 256 * 1024;
-
-bool would_block(const error_code& ec) {
-    return ec == asio::error::would_block || ec == asio::error::try_again;
-}
+// Write timeout for a local reply when no snapshot is at hand.
+constexpr std::chrono::milliseconds reply_timeout{10000};
 
 bool idempotent(http::Method m) {
     using M = http::Method;
     return m == M::get || m == M::head || m == M::options || m == M::trace || m == M::put || m == M::delete_;
 }
 
+
 }  // namespace
 
-Session::Session(Worker& worker, Socket socket) : worker_(worker), client_(std::move(socket)) {
-    error_code ec;
-    auto peer = client_.remote_endpoint(ec);
-    client_ip_ = ec ? std::string("unknown") : peer.address().to_string();
-    client_.set_option(tcp::no_delay(true), ec);
-    client_.non_blocking(true, ec);
+Session::Session(Worker& worker, int fd) : worker_(worker), client_(fd) {
+    client_.set_nodelay();
+    client_.set_writable(true);
+    client_ip_ = client_.peer_ip();
     worker_.add_session(*this);
 }
 
 Session::~Session() { worker_.session_closed(); }
 
-void Session::start() { wait_request(); }
+void Session::start() {
+    if (int err = worker_.loop().add(client_.fd(), this); err != 0) {
+        log::error("proxy", "cannot watch a client connection: {}", std::strerror(err));
+        close();
+        return;
+    }
+    wait_request();
+}
+
+void Session::on_events(std::uint32_t events) {
+    client_.on_events(events);
+    resume();
+}
+
+void Session::on_upstream_events(std::uint32_t) { resume(); }
+
+void Session::resume() {
+    switch (wait_) {
+        case Wait::idle:
+        case Wait::request_head:
+            if (client_.readable()) read_head();
+            break;
+        case Wait::connect:
+            if (upstream_ && upstream_->socket.writable()) on_connected();
+            break;
+        case Wait::pump_read:
+            if (src_->readable()) pump();
+            break;
+        case Wait::pump_write:
+            if (dst_->writable()) pump();
+            break;
+        case Wait::response_head:
+            if (upstream_ && upstream_->socket.readable()) read_response();
+            break;
+        case Wait::reply:
+            if (client_.writable()) write_reply();
+            break;
+        case Wait::linger:
+            if (client_.readable()) linger_read();
+            break;
+        case Wait::none:
+        case Wait::closed:
+            break;
+    }
+}
 
 void Session::set_deadline(std::chrono::milliseconds d) {
     deadline_ms_ = worker_.now_ms() + static_cast<std::uint64_t>(d.count());
 }
 
 void Session::on_tick(std::uint64_t now_ms) {
-    if (deadline_ms_ == 0 || now_ms < deadline_ms_ || phase_ == Phase::closed) return;
+    if (deadline_ms_ == 0 || now_ms < deadline_ms_ || wait_ == Wait::closed) return;
     deadline_ms_ = 0;
-    timed_out_ = true;
-    // Cancelling makes the pending wait complete with operation_aborted; its
-    // handler sees timed_out_ and acts for the phase it is in.
-    error_code ignored;
-    client_.cancel(ignored);
-    if (upstream_) upstream_->socket.cancel(ignored);
+    on_timeout();
 }
 
-bool Session::take_timeout() {
-    bool t = timed_out_;
-    timed_out_ = false;
-    return t;
+void Session::on_timeout() {
+    switch (wait_) {
+        case Wait::idle:
+            close();  // keep-alive idle timeout: nothing to say
+            return;
+        case Wait::request_head:
+            log::info("proxy", "client {}: request head not complete in time", client_ip_);
+            reply(408, "request head not received in time", true);
+            return;
+        case Wait::connect:
+            log::warn("proxy", "pool {} endpoint {}: connect timeout after {} ms", pool_->name, endpoint_->name,
+                      pool_->upstream.connect_timeout.count());
+            release_upstream(false);
+            pick_endpoint();  // nothing was sent: another endpoint is safe
+            return;
+        case Wait::pump_read:
+        case Wait::pump_write:
+            pump_failed(wait_ == Wait::pump_read, ETIMEDOUT, "timeout");
+            return;
+        case Wait::response_head:
+            log::warn("proxy", "pool {} endpoint {}: no response within {} ms", pool_->name, endpoint_->name,
+                      pool_->upstream.response_timeout.count());
+            release_upstream(false);
+            reply(504, "upstream response timeout", true);
+            return;
+        case Wait::reply:
+        case Wait::linger:
+            close();
+            return;
+        case Wait::none:
+        case Wait::closed:
+            return;
+    }
 }
 
 void Session::drain() {
     draining_ = true;
     close_after_ = true;
-    if (phase_ == Phase::idle) close();
+    if (wait_ == Wait::idle) close();
 }
 
 // ---------------------------------------------------------------- request head
 
 void Session::wait_request() {
-    phase_ = Phase::idle;
     if (draining_ || worker_.draining()) {
         close();
         return;
     }
-    if (ex_ && !ex_->client_in.empty()) {
-        // Pipelined: the next request is already buffered.
-        phase_ = Phase::read_head;
+    if ((ex_ && !ex_->client_in.empty()) || client_.readable()) {
+        // Pipelined, or already arrived: no need to wait for an edge.
         head_started_ms_ = worker_.now_ms();
         read_head();
         return;
@@ -89,35 +154,17 @@ void Session::wait_request() {
     if (ex_) worker_.exchanges().give_back(std::move(ex_));
     const auto& snap = worker_.snapshot();
     set_deadline(snap ? snap->limits.idle_timeout : std::chrono::milliseconds(60000));
-    client_.async_wait(tcp::socket::wait_read,
-                       [self = shared_from_this()](const error_code& ec) { self->on_client_readable(ec); });
-}
-
-void Session::on_client_readable(const error_code& ec) {
-    if (phase_ == Phase::closed) return;
-    if (take_timeout()) {
-        if (phase_ == Phase::idle) {
-            close();  // keep-alive idle timeout: nothing to say
-        } else {
-            log::info("proxy", "client {}: request head not complete in time", client_ip_);
-            reply(408, "request head not received in time", true);
-        }
-        return;
-    }
-    if (ec) {
-        close();
-        return;
-    }
-    if (phase_ == Phase::idle) {
-        phase_ = Phase::read_head;
-        head_started_ms_ = worker_.now_ms();
-        if (!ex_) ex_ = worker_.exchanges().take();
-    }
-    read_head();
+    wait_ = Wait::idle;
 }
 
 void Session::read_head() {
     const auto& snap = worker_.snapshot();
+    if (!snap) {
+        close();
+        return;
+    }
+    if (wait_ == Wait::idle || wait_ == Wait::none) head_started_ms_ = worker_.now_ms();
+    if (!ex_) ex_ = worker_.exchanges().take();
     const std::size_t max_head = snap->limits.max_header_bytes;
     FlatBuffer& in = ex_->client_in;
     for (;;) {
@@ -140,40 +187,44 @@ void Session::read_head() {
                 return;
             }
         }
+        if (!client_.readable()) {
+            wait_ = in.empty() ? Wait::idle : Wait::request_head;
+            if (in.empty()) {
+                set_deadline(snap->limits.idle_timeout);
+            } else {
+                deadline_ms_ = head_started_ms_ + static_cast<std::uint64_t>(snap->limits.header_timeout.count());
+            }
+            return;
+        }
         in.prepare();
         if (in.writable() == 0 && !in.grow(max_head + 1024)) {
             reply(431, "request head too large", true);
             return;
         }
-        error_code ec;
-        std::size_t n = client_.read_some(asio::buffer(in.prepare(), in.writable()), ec);
-        if (would_block(ec)) {
-            deadline_ms_ = head_started_ms_ + static_cast<std::uint64_t>(snap->limits.header_timeout.count());
-            client_.async_wait(tcp::socket::wait_read,
-                               [self = shared_from_this()](const error_code& e) { self->on_client_readable(e); });
-            return;
-        }
-        if (ec) {
+        IoResult r = client_.read(in.prepare(), in.writable());
+        if (r.blocked()) continue;  // readable() is now false: wait above
+        if (r.eof || r.error) {
             // EOF between requests is a normal close; inside a head it is the client giving up.
             close();
             return;
         }
-        in.commit(n);
+        if (in.empty()) head_started_ms_ = worker_.now_ms();
+        in.commit(r.bytes);
     }
 }
 
 void Session::handle_request() {
+    wait_ = Wait::none;
     http::RequestHead& req = ex_->request;
     worker_.stats().requests.fetch_add(1, std::memory_order_relaxed);
     close_after_ = !req.keep_alive || draining_ || worker_.draining();
     tried_mask_ = 0;
     attempts_ = 0;
+    last_failure_status_ = 503;
     request_sent_ = false;
-    request_body_started_ = false;
     continue_sent_ = false;
     response_started_ = false;
     body_bytes_ = 0;
-    last_failure_status_ = 503;
 
     const auto& limits = snapshot_->limits;
     if (limits.max_body_bytes > 0 && req.body == http::BodyKind::content_length &&
@@ -210,9 +261,8 @@ void Session::pick_endpoint() {
         }
     }
     if (i == routing::WeightedChoice::npos) {
-        // Only connect failures (or none at all) lead here: 503, nothing was sent.
-        reply(last_failure_status_, last_failure_status_ == 502 ? "upstream failed before responding"
-                                                                : "no upstream endpoint available",
+        reply(last_failure_status_,
+              last_failure_status_ == 502 ? "upstream failed before responding" : "no upstream endpoint available",
               true);
         return;
     }
@@ -222,6 +272,7 @@ void Session::pick_endpoint() {
 
     upstream_ = worker_.upstreams().take(endpoint_->key);
     if (upstream_) {
+        upstream_->owner = this;
         worker_.stats().upstream_reuses.fetch_add(1, std::memory_order_relaxed);
         send_request();
     } else {
@@ -232,33 +283,45 @@ void Session::pick_endpoint() {
 // ---------------------------------------------------------------- upstream
 
 void Session::connect_upstream() {
-    phase_ = Phase::connect;
-    upstream_ = std::make_shared<UpstreamConnection>(worker_.io().get_executor());
+    upstream_ = std::make_unique<UpstreamConnection>();
     upstream_->endpoint_key = endpoint_->key;
+    upstream_->owner = this;
     worker_.stats().upstream_connects.fetch_add(1, std::memory_order_relaxed);
-    set_deadline(pool_->upstream.connect_timeout);
-    upstream_->socket.async_connect(endpoint_->address,
-                                    [self = shared_from_this()](const error_code& ec) { self->on_connected(ec); });
+    const auto& addr = endpoint_->address;
+    int err = Socket::connect(upstream_->socket, addr.data(), static_cast<unsigned>(addr.size()));
+    if (err == 0 || err == EINPROGRESS) {
+        if (int add_err = worker_.loop().add(upstream_->socket.fd(), upstream_.get()); add_err != 0) {
+            err = add_err;
+        } else {
+            upstream_->registered = true;
+            if (err == 0) {
+                send_request();
+                return;
+            }
+            wait_ = Wait::connect;
+            set_deadline(pool_->upstream.connect_timeout);
+            return;
+        }
+    }
+    log::warn("proxy", "pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name, std::strerror(err));
+    release_upstream(false);
+    pick_endpoint();
 }
 
-void Session::on_connected(const error_code& ec) {
-    if (phase_ == Phase::closed) return;
-    bool timeout = take_timeout();
-    if (ec || timeout) {
+void Session::on_connected() {
+    clear_deadline();
+    int err = upstream_->socket.take_error();
+    if (err != 0) {
         log::warn("proxy", "pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name,
-                  timeout ? "timeout" : ec.message());
+                  std::strerror(err));
         release_upstream(false);
         pick_endpoint();  // nothing was sent: another endpoint is safe
         return;
     }
-    error_code ignored;
-    upstream_->socket.set_option(tcp::no_delay(true), ignored);
-    upstream_->socket.non_blocking(true, ignored);
     send_request();
 }
 
 void Session::send_request() {
-    phase_ = Phase::send_request;
     http::RequestHead& req = ex_->request;
     ex_->stage.clear();
     http::ForwardedFor fwd{client_ip_, "http", endpoint_->name};
@@ -268,15 +331,14 @@ void Session::send_request() {
     // a body, the head must make way for it now.
     if (req.body != http::BodyKind::none) drop_request_head();
     if (req.expect_continue && ex_->client_in.empty() && !continue_sent_) {
-        // The client waits for our go-ahead before sending the body; Weir
-        // gives it itself once an upstream is ready (Expect is not forwarded).
+        // The client waits for a go-ahead before sending the body; Weir gives
+        // it itself once an upstream is ready (Expect is not forwarded).
         continue_sent_ = true;
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-        error_code ec;
-        std::size_t n = asio::write(client_, asio::buffer(cont.data(), cont.size()), ec);
-        if (ec || n != cont.size()) {
-            // A client whose socket is full right after sending a head is not
-            // one we can serve; treat as gone.
+        IoResult r = client_.write(cont.data(), cont.size());
+        if (r.error || r.bytes != cont.size()) {
+            // A client whose socket buffer is full right after sending only a
+            // head is not one to wait for.
             release_upstream(false);
             close();
             return;
@@ -285,8 +347,27 @@ void Session::send_request() {
     start_pump(Direction::request);
 }
 
+bool Session::forward_interim() {
+    int status = ex_->response.status;
+    if (status == 101) {
+        // Upgrade is never forwarded, so a switch was not asked for.
+        upstream_failed("upstream switched protocols unasked", 0);
+        return false;
+    }
+    if (ex_->request.version_minor == 1 && !(status == 100 && continue_sent_)) {
+        std::string interim;
+        http::serialize_response(interim, ex_->response, http::ClientFraming::as_upstream, true, 1);
+        IoResult r = client_.write(interim.data(), interim.size());
+        if (r.error || r.bytes != interim.size()) {
+            release_upstream(false);
+            close();
+            return false;
+        }
+    }
+    return true;
+}
+
 void Session::read_response() {
-    phase_ = Phase::read_response;
     FlatBuffer& in = ex_->upstream_in;
     for (;;) {
         if (!in.empty()) {
@@ -295,27 +376,8 @@ void Session::read_response() {
             auto st = http::parse_response_head(in.data(), max_response_head, ex_->request.method_id,
                                                 ex_->response, head_len, err);
             if (st == http::ParseStatus::complete) {
-                int status = ex_->response.status;
-                if (status >= 100 && status < 200) {
-                    // Interim responses: 101 cannot happen (Upgrade is never
-                    // forwarded); others go to HTTP/1.1 clients as they are.
-                    if (status == 101) {
-                        upstream_failed("upstream switched protocols unasked", {});
-                        return;
-                    }
-                    bool forward = ex_->request.version_minor == 1 && !(status == 100 && continue_sent_);
-                    if (forward) {
-                        std::string interim;
-                        http::serialize_response(interim, ex_->response, http::ClientFraming::as_upstream, true,
-                                                 1);
-                        error_code ec;
-                        asio::write(client_, asio::buffer(interim), ec);
-                        if (ec) {
-                            release_upstream(false);
-                            close();
-                            return;
-                        }
-                    }
+                if (ex_->response.status < 200) {
+                    if (!forward_interim()) return;
                     in.consume(head_len);
                     continue;
                 }
@@ -332,51 +394,33 @@ void Session::read_response() {
                 return;
             }
         }
+        Socket& s = upstream_->socket;
+        if (!s.readable()) {
+            wait_ = Wait::response_head;
+            set_deadline(pool_->upstream.response_timeout);
+            return;
+        }
         in.prepare();
         if (in.writable() == 0 && !in.grow(max_response_head + 1024)) {
             release_upstream(false);
             reply(502, "upstream response head too large", true);
             return;
         }
-        error_code ec;
-        std::size_t n = upstream_->socket.read_some(asio::buffer(in.prepare(), in.writable()), ec);
-        if (would_block(ec)) {
-            set_deadline(pool_->upstream.response_timeout);
-            upstream_->socket.async_wait(
-                tcp::socket::wait_read, [self = shared_from_this()](const error_code& e) { self->on_upstream_readable(e); });
+        IoResult r = s.read(in.prepare(), in.writable());
+        if (r.blocked()) continue;
+        if (r.eof || r.error) {
+            upstream_failed(r.eof ? "upstream closed before responding" : "upstream read failed", r.error);
             return;
         }
-        if (ec) {
-            upstream_failed(ec == asio::error::eof ? "upstream closed before responding" : "upstream read failed",
-                            ec);
-            return;
-        }
-        in.commit(n);
+        in.commit(r.bytes);
     }
 }
 
-void Session::on_upstream_readable(const error_code& ec) {
-    if (phase_ == Phase::closed) return;
-    if (take_timeout()) {
-        log::warn("proxy", "pool {} endpoint {}: no response within {} ms", pool_->name, endpoint_->name,
-                  pool_->upstream.response_timeout.count());
-        ex_->upstream_in.clear();
-        release_upstream(false);
-        reply(504, "upstream response timeout", true);
-        return;
-    }
-    if (ec) {
-        upstream_failed("upstream wait failed", ec);
-        return;
-    }
-    read_response();
-}
-
-void Session::upstream_failed(std::string_view what, const error_code& ec) {
+void Session::upstream_failed(std::string_view what, int error) {
     const bool nothing_received = ex_->upstream_in.empty();
     const bool reused = upstream_ && upstream_->reused;
-    log::warn("proxy", "pool {} endpoint {}: {}{}{}", pool_->name, endpoint_->name, what, ec ? ": " : "",
-              ec ? ec.message() : "");
+    log::warn("proxy", "pool {} endpoint {}: {}{}{}", pool_->name, endpoint_->name, what, error ? ": " : "",
+              error ? std::strerror(error) : "");
     ex_->upstream_in.clear();
     release_upstream(false);
     // A retry is safe when nothing came back and either the request can be
@@ -384,10 +428,10 @@ void Session::upstream_failed(std::string_view what, const error_code& ec) {
     // closed. Requests with a body are not retried: the body is gone.
     const bool bodyless = ex_->request.body == http::BodyKind::none;
     if (nothing_received && bodyless && !response_started_ && (reused || idempotent(ex_->request.method_id)) &&
-        attempts_ < 3) {
-        ++attempts_;
+        attempts_ < 4) {
         if (reused) {
             // The idle connection was stale; the same endpoint deserves a fresh one.
+            ++attempts_;
             connect_upstream();
             return;
         }
@@ -399,7 +443,6 @@ void Session::upstream_failed(std::string_view what, const error_code& ec) {
 }
 
 void Session::send_response() {
-    phase_ = Phase::send_response;
     http::ResponseHead& resp = ex_->response;
     const int client_minor = ex_->request.version_minor;
     http::ClientFraming framing = http::ClientFraming::as_upstream;
@@ -478,7 +521,7 @@ bool Session::fill() {
             while (!in.empty()) {
                 auto step = ex_->decoder.feed(in.data());
                 if (step.error) {
-                    pump_failed(true, {}, step.reason);
+                    pump_failed(true, 0, step.reason);
                     return false;
                 }
                 if (!step.data.empty()) {
@@ -492,12 +535,12 @@ bool Session::fill() {
                     source_done_ = true;
                     break;
                 }
-                if (ex_->stage.size() >= 64 * 1024) break;  // write before decoding more
+                if (ex_->stage.size() >= stage_flush) break;  // write before decoding more
             }
             if (dir_ == Direction::request) {
                 std::uint64_t max = snapshot_->limits.max_body_bytes;
                 if (max > 0 && body_bytes_ > max) {
-                    pump_failed(true, {}, "request body too large");
+                    pump_failed(true, 0, "request body too large");
                     return false;
                 }
             }
@@ -510,23 +553,26 @@ void Session::pump() {
     FlatBuffer& in = *in_;
     std::string& stage = ex_->stage;
     for (int spin = 0; spin < pump_spins; ++spin) {
+        // Claim buffered body bytes first, so a head and the body bytes that
+        // came with it leave in one write.
+        if (!source_done_ && view_len_ == 0 && !in.empty() && stage.size() - stage_off_ < stage_flush) {
+            if (!fill()) return;
+        }
         if (stage_off_ < stage.size() || view_len_ > 0) {
-            std::array<asio::const_buffer, 2> bufs{
-                asio::buffer(stage.data() + stage_off_, stage.size() - stage_off_),
-                asio::buffer(in.data().data(), view_len_)};
-            error_code ec;
-            std::size_t n = dst_->write_some(bufs, ec);
-            if (would_block(ec)) {
+            iovec iov[2] = {{stage.data() + stage_off_, stage.size() - stage_off_},
+                            {const_cast<char*>(in.data().data()), view_len_}};
+            IoResult r = dst_->write(iov, 2);
+            if (r.blocked()) {
+                wait_ = Wait::pump_write;
                 set_deadline(dir_ == Direction::request ? pool_->upstream.response_timeout
                                                         : snapshot_->limits.idle_timeout);
-                dst_->async_wait(tcp::socket::wait_write,
-                                 [self = shared_from_this()](const error_code& e) { self->on_pump_io(e); });
                 return;
             }
-            if (ec) {
-                pump_failed(false, ec, "write failed");
+            if (r.error) {
+                pump_failed(false, r.error, "write failed");
                 return;
             }
+            std::size_t n = r.bytes;
             std::size_t from_stage = std::min(n, stage.size() - stage_off_);
             stage_off_ += from_stage;
             n -= from_stage;
@@ -538,55 +584,49 @@ void Session::pump() {
                 stage.clear();
                 stage_off_ = 0;
             }
+            if (!dst_->writable()) {
+                wait_ = Wait::pump_write;
+                set_deadline(dir_ == Direction::request ? pool_->upstream.response_timeout
+                                                        : snapshot_->limits.idle_timeout);
+                return;
+            }
             continue;
         }
         if (source_done_) {
             pump_done();
             return;
         }
-        if (!in.empty()) {
-            if (!fill()) return;
-            continue;
-        }
-        error_code ec;
-        std::size_t n = src_->read_some(asio::buffer(in.prepare(), in.writable()), ec);
-        if (would_block(ec)) {
+        if (!in.empty()) continue;  // fill() above claims it
+        if (!src_->readable()) {
+            wait_ = Wait::pump_read;
             set_deadline(dir_ == Direction::request ? snapshot_->limits.idle_timeout
                                                     : pool_->upstream.response_timeout);
-            src_->async_wait(tcp::socket::wait_read,
-                             [self = shared_from_this()](const error_code& e) { self->on_pump_io(e); });
             return;
         }
-        if (ec == asio::error::eof && framing_ == http::BodyKind::until_close) {
+        IoResult r = src_->read(in.prepare(), in.writable());
+        if (r.blocked()) continue;
+        if (r.eof && framing_ == http::BodyKind::until_close) {
             source_done_ = true;
             if (encode_chunked_) http::append_last_chunk(stage);
             continue;
         }
-        if (ec) {
-            pump_failed(true, ec, ec == asio::error::eof ? "closed before the end of the body" : "read failed");
+        if (r.eof || r.error) {
+            pump_failed(true, r.error, r.eof ? "closed before the end of the body" : "read failed");
             return;
         }
-        in.commit(n);
+        in.commit(r.bytes);
     }
-    // Long transfer: let the worker's other connections run.
+    // Long transfer: let the worker's other connections run, then go on.
+    wait_ = Wait::none;
     clear_deadline();
-    asio::post(worker_.io(), [self = shared_from_this()] { self->on_pump_io({}); });
-}
-
-void Session::on_pump_io(const error_code& ec) {
-    if (phase_ == Phase::closed) return;
-    if (take_timeout()) {
-        pump_failed(true, asio::error::timed_out, "timeout");
-        return;
-    }
-    if (ec && ec != asio::error::operation_aborted) {
-        // A failed wait: the read or write that follows reports the real error.
-    }
-    pump();
+    worker_.loop().post([this] {
+        if (wait_ == Wait::none) pump();
+    });
 }
 
 void Session::pump_done() {
     clear_deadline();
+    wait_ = Wait::none;
     if (dir_ == Direction::request) {
         request_sent_ = true;
         read_response();
@@ -595,25 +635,26 @@ void Session::pump_done() {
     }
 }
 
-void Session::pump_failed(bool source_side, const error_code& ec, std::string_view what) {
+void Session::pump_failed(bool source_side, int error, std::string_view what) {
     clear_deadline();
+    wait_ = Wait::none;
     const bool client_side = (dir_ == Direction::request) == source_side;
     if (dir_ == Direction::request) {
         if (client_side) {
             // The client sent a bad or short body, or went away: the upstream
             // saw a partial request and cannot be reused.
-            log::info("proxy", "client {}: request body: {}{}{}", client_ip_, what, ec ? ": " : "",
-                      ec ? ec.message() : "");
+            log::info("proxy", "client {}: request body: {}{}{}", client_ip_, what, error ? ": " : "",
+                      error ? std::strerror(error) : "");
             release_upstream(false);
-            if (ec == asio::error::timed_out) reply(408, "request body not received in time", true);
+            if (error == ETIMEDOUT) reply(408, "request body not received in time", true);
             else if (what == "request body too large") reply(413, what, true);
-            else if (!ec) reply(400, what, true);
+            else if (error == 0 && what != "closed before the end of the body") reply(400, what, true);
             else close();
         } else {
             // The upstream stopped reading: it may have answered early (e.g.
             // 413). Read what it said; the connection is not reusable.
             close_after_ = true;
-            if (ec == asio::error::timed_out) {
+            if (error == ETIMEDOUT) {
                 release_upstream(false);
                 reply(504, "upstream did not accept the request in time", true);
                 return;
@@ -624,9 +665,13 @@ void Session::pump_failed(bool source_side, const error_code& ec, std::string_vi
     }
     // Response direction: the head is already out, so no error reply is
     // possible; closing tells the client the response is incomplete.
-    log::warn("proxy", "{} {}: response body: {}{}{}", client_side ? "client" : "pool",
-              client_side ? client_ip_ : pool_->name + " endpoint " + endpoint_->name, what, ec ? ": " : "",
-              ec ? ec.message() : "");
+    if (client_side) {
+        log::info("proxy", "client {}: response body: {}{}{}", client_ip_, what, error ? ": " : "",
+                  error ? std::strerror(error) : "");
+    } else {
+        log::warn("proxy", "pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
+                  error ? ": " : "", error ? std::strerror(error) : "");
+    }
     release_upstream(false);
     close();
 }
@@ -652,41 +697,47 @@ void Session::release_upstream(bool reusable) {
     if (!upstream_) return;
     if (reusable && pool_) {
         upstream_->reused = false;
-        worker_.upstreams().give_back(std::move(upstream_), pool_->upstream.max_idle_per_endpoint, worker_.now_ms());
+        worker_.upstreams().give_back(std::move(upstream_), pool_->upstream.max_idle_per_endpoint,
+                                      worker_.now_ms());
     } else {
-        error_code ignored;
-        upstream_->socket.close(ignored);
+        worker_.upstreams().discard(std::move(upstream_));
     }
     upstream_.reset();
 }
 
 // ---------------------------------------------------------------- local replies
 
-void Session::reply(int status, std::string_view body, bool close) {
+void Session::reply(int status, std::string_view body, bool close_conn) {
     worker_.stats().local_replies.fetch_add(1, std::memory_order_relaxed);
-    phase_ = Phase::local_reply;
     release_upstream(false);
     if (!ex_) ex_ = worker_.exchanges().take();
     drop_request_head();
-    close = close || close_after_;
+    reply_close_ = close_conn || close_after_;
     ex_->stage.clear();
-    http::local_reply(ex_->stage, status, body, close);
-    set_deadline(snapshot_ ? snapshot_->limits.idle_timeout : std::chrono::milliseconds(10000));
-    asio::async_write(client_, asio::buffer(ex_->stage),
-                      [self = shared_from_this(), close](const error_code& ec, std::size_t) {
-                          self->on_reply_written(ec, close);
-                      });
+    stage_off_ = 0;
+    http::local_reply(ex_->stage, status, body, reply_close_);
+    write_reply();
 }
 
-void Session::on_reply_written(const error_code& ec, bool close_conn) {
-    clear_deadline();
-    if (phase_ == Phase::closed) return;
-    if (take_timeout() || ec) {
-        close();
-        return;
+void Session::write_reply() {
+    std::string& stage = ex_->stage;
+    while (stage_off_ < stage.size()) {
+        IoResult r = client_.write(stage.data() + stage_off_, stage.size() - stage_off_);
+        if (r.error && !r.blocked()) {
+            close();
+            return;
+        }
+        stage_off_ += r.bytes;
+        if (stage_off_ < stage.size() && !client_.writable()) {
+            wait_ = Wait::reply;
+            set_deadline(snapshot_ ? snapshot_->limits.idle_timeout : reply_timeout);
+            return;
+        }
     }
-    ex_->stage.clear();
-    if (close_conn) {
+    clear_deadline();
+    stage.clear();
+    stage_off_ = 0;
+    if (reply_close_) {
         linger();
         return;
     }
@@ -698,35 +749,24 @@ void Session::linger() {
     // Closing with unread input makes the kernel send a reset, which can
     // destroy the reply before the client reads it. Half-close instead and
     // drain what the client still sends, for a bounded time and size.
-    phase_ = Phase::linger;
-    error_code ignored;
-    client_.shutdown(tcp::socket::shutdown_send, ignored);
+    wait_ = Wait::linger;
+    client_.shutdown_write();
     deadline_ms_ = worker_.now_ms() + static_cast<std::uint64_t>(linger_time.count());
-    ex_->client_in.clear();
-    struct Drainer {
-        std::shared_ptr<Session> self;
-        std::size_t seen = 0;
-        void operator()(const error_code& ec) {
-            Session& s = *self;
-            if (s.phase_ == Phase::closed) return;
-            if (s.take_timeout() || ec) {
-                s.close();
-                return;
-            }
-            for (;;) {
-                error_code rec;
-                std::size_t n = s.client_.read_some(asio::buffer(s.ex_->client_in.prepare(), s.ex_->client_in.writable()), rec);
-                if (would_block(rec)) break;
-                if (rec || (seen += n) > linger_bytes) {
-                    s.close();
-                    return;
-                }
-                s.ex_->client_in.clear();
-            }
-            s.client_.async_wait(tcp::socket::wait_read, std::move(*this));
+    lingered_ = 0;
+    linger_read();
+}
+
+void Session::linger_read() {
+    FlatBuffer& in = ex_->client_in;
+    while (client_.readable()) {
+        in.clear();
+        IoResult r = client_.read(in.prepare(), in.writable());
+        if (r.blocked()) break;
+        if (r.eof || r.error || (lingered_ += r.bytes) > linger_bytes) {
+            close();
+            return;
         }
-    };
-    client_.async_wait(tcp::socket::wait_read, Drainer{shared_from_this()});
+    }
 }
 
 void Session::drop_request_head() {
@@ -735,15 +775,16 @@ void Session::drop_request_head() {
 }
 
 void Session::close() {
-    if (phase_ == Phase::closed) return;
-    phase_ = Phase::closed;
+    if (wait_ == Wait::closed) return;
+    wait_ = Wait::closed;
     deadline_ms_ = 0;
     release_upstream(false);
-    error_code ignored;
-    client_.close(ignored);
+    client_.close();
     snapshot_.reset();
     if (ex_) worker_.exchanges().give_back(std::move(ex_));
     unlink();  // leave the worker's session list
+    // Events already fetched in this batch may still name this session.
+    worker_.loop().retire(std::unique_ptr<IoObject>(this));
 }
 
 }  // namespace weir::proxy

@@ -4,79 +4,78 @@
 
 namespace weir::proxy {
 
+void UpstreamConnection::on_events(std::uint32_t events) {
+    socket.on_events(events);
+    if (owner) owner->on_upstream_events(events);
+    else if (pool) pool->on_idle_event(this);
+}
+
 UpstreamPtr UpstreamPool::take(std::uint32_t key) {
     if (key >= idle_.size()) return nullptr;
     auto& list = idle_[key];
-    if (list.empty()) return nullptr;
-    UpstreamPtr conn = std::move(list.back());
-    list.pop_back();
-    conn->in_pool = false;
-    ++conn->idle_generation;
-    conn->reused = true;
-    // Ends the idle watch; its completion sees the new generation and does nothing.
-    error_code ignored;
-    conn->socket.cancel(ignored);
-    return conn;
+    while (!list.empty()) {
+        UpstreamPtr conn = std::move(list.back());
+        list.pop_back();
+        conn->pool = nullptr;
+        if (conn->socket.readable()) {
+            // Bytes or a close arrived while idle (the event was seen): unusable.
+            discard(std::move(conn));
+            continue;
+        }
+        conn->reused = true;
+        return conn;
+    }
+    return nullptr;
 }
 
 void UpstreamPool::give_back(UpstreamPtr conn, std::size_t max_idle, std::uint64_t now_ms) {
     std::uint32_t key = conn->endpoint_key;
     if (key >= idle_.size()) idle_.resize(key + 1);
     auto& list = idle_[key];
-    if (list.size() >= max_idle) {
-        error_code ignored;
-        conn->socket.close(ignored);
+    conn->owner = nullptr;
+    if (list.size() >= max_idle || conn->socket.readable()) {
+        discard(std::move(conn));
         return;
     }
-    conn->in_pool = true;
+    conn->pool = this;
     conn->idle_since_ms = now_ms;
-    ++conn->idle_generation;
-    watch(conn);
     list.push_back(std::move(conn));
 }
 
-void UpstreamPool::watch(const UpstreamPtr& conn) {
-    // An idle upstream connection must stay silent: any byte or close means it
-    // cannot carry another request.
-    conn->socket.async_wait(tcp::socket::wait_read,
-                            [this, conn, gen = conn->idle_generation](const error_code&) {
-                                if (!conn->in_pool || conn->idle_generation != gen) return;
-                                remove(conn.get());
-                            });
+void UpstreamPool::discard(UpstreamPtr conn) {
+    if (!conn) return;
+    conn->owner = nullptr;
+    conn->pool = nullptr;
+    conn->socket.close();
+    loop_.retire(std::move(conn));
 }
 
-void UpstreamPool::remove(UpstreamConnection* conn) {
+void UpstreamPool::on_idle_event(UpstreamConnection* conn) {
+    // An idle upstream connection must stay silent: any byte or close means it
+    // cannot carry another request. (A pure "writable" edge is harmless.)
+    if (!conn->socket.readable()) return;
     if (conn->endpoint_key >= idle_.size()) return;
     auto& list = idle_[conn->endpoint_key];
     auto it = std::find_if(list.begin(), list.end(), [&](const UpstreamPtr& p) { return p.get() == conn; });
     if (it == list.end()) return;
     UpstreamPtr keep = std::move(*it);
     list.erase(it);
-    keep->in_pool = false;
-    error_code ignored;
-    keep->socket.close(ignored);
+    discard(std::move(keep));
 }
 
 void UpstreamPool::expire(std::uint64_t cutoff_ms) {
     for (auto& list : idle_) {
         // Oldest first: stop at the first one still fresh.
-        while (!list.empty() && list.front()->idle_since_ms < cutoff_ms) {
-            UpstreamPtr conn = std::move(list.front());
-            list.erase(list.begin());
-            conn->in_pool = false;
-            error_code ignored;
-            conn->socket.close(ignored);
-        }
+        std::size_t n = 0;
+        while (n < list.size() && list[n]->idle_since_ms < cutoff_ms) ++n;
+        for (std::size_t i = 0; i < n; ++i) discard(std::move(list[i]));
+        list.erase(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(n));
     }
 }
 
 void UpstreamPool::close_endpoint(std::uint32_t key) {
     if (key >= idle_.size()) return;
-    for (auto& conn : idle_[key]) {
-        conn->in_pool = false;
-        error_code ignored;
-        conn->socket.close(ignored);
-    }
+    for (auto& conn : idle_[key]) discard(std::move(conn));
     idle_[key].clear();
 }
 

@@ -2,7 +2,8 @@
 // worker's thread touches it, so there are no locks.
 #pragma once
 
-#include "proxy/net.hpp"
+#include "proxy/event_loop.hpp"
+#include "proxy/socket.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -10,39 +11,53 @@
 
 namespace weir::proxy {
 
-struct UpstreamConnection {
-    explicit UpstreamConnection(Executor ex) : socket(ex) {}
+class UpstreamPool;
+
+// Receives the events of an upstream connection while it carries an exchange.
+class UpstreamOwner {
+public:
+    virtual void on_upstream_events(std::uint32_t events) = 0;
+
+protected:
+    ~UpstreamOwner() = default;
+};
+
+class UpstreamConnection final : public IoObject {
+public:
+    void on_events(std::uint32_t events) override;
+
     Socket socket;
     std::uint32_t endpoint_key = 0;
     std::uint64_t idle_since_ms = 0;
-    std::uint64_t idle_generation = 0;  // tells a stale idle-watch completion from a current one
-    bool in_pool = false;
-    bool reused = false;  // taken from the pool: a failure before the response may be retried
+    bool reused = false;            // came from the pool: a failure before the response may be retried
+    bool registered = false;        // added to the event loop
+    UpstreamOwner* owner = nullptr; // set while an exchange uses it
+    UpstreamPool* pool = nullptr;   // set while idle in the pool
 };
 
-using UpstreamPtr = std::shared_ptr<UpstreamConnection>;
+using UpstreamPtr = std::unique_ptr<UpstreamConnection>;
 
 class UpstreamPool {
 public:
-    explicit UpstreamPool(Executor ex) : ex_(ex) {}
+    explicit UpstreamPool(EventLoop& loop) : loop_(loop) {}
 
     // An idle connection to the endpoint, or nullptr.
     UpstreamPtr take(std::uint32_t key);
     // Keeps the connection for reuse unless `max_idle` are already kept for
-    // its endpoint; watches it so an upstream close removes it at once.
+    // its endpoint. Any event on an idle connection (data, close) retires it.
     void give_back(UpstreamPtr conn, std::size_t max_idle, std::uint64_t now_ms);
+    // Closes a connection for good (after the current batch of events).
+    void discard(UpstreamPtr conn);
     // Closes connections idle since before `cutoff_ms`.
     void expire(std::uint64_t cutoff_ms);
-    // Closes every idle connection to `key` (endpoint removed or drained).
     void close_endpoint(std::uint32_t key);
     void close_all();
     std::size_t idle_count() const;
 
-private:
-    void watch(const UpstreamPtr& conn);
-    void remove(UpstreamConnection* conn);
+    void on_idle_event(UpstreamConnection* conn);
 
-    Executor ex_;
+private:
+    EventLoop& loop_;
     std::vector<std::vector<UpstreamPtr>> idle_;  // by endpoint key, most recently used last
 };
 

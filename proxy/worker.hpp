@@ -1,20 +1,18 @@
-// One event-loop thread: its own io_context, acceptors (SO_REUSEPORT),
+// One event-loop thread: its own epoll loop, acceptors (SO_REUSEPORT),
 // upstream connection pool, scratch memory and routing snapshot. Nothing here
 // is shared with other workers; the control thread talks to it only by posting.
 #pragma once
 
+#include "proxy/event_loop.hpp"
 #include "proxy/exchange.hpp"
-#include "proxy/net.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "routing/random.hpp"
 #include "routing/snapshot.hpp"
 
-#include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list.hpp>
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,14 +20,15 @@
 namespace weir::proxy {
 
 class Session;
+class Listener;
 
 struct ListenSpec {
     std::string name;
-    tcp::endpoint address;
+    boost::asio::ip::tcp::endpoint address;
 };
 
-// Counters a worker keeps for itself; read by other threads only as relaxed
-// loads, for tests, logs and (later) metrics.
+// Counters a worker keeps for itself; other threads read them with relaxed
+// loads (tests, logs, later the metrics scrape). Single writer: no contention.
 struct WorkerStats {
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::uint64_t> local_replies{0};
@@ -46,9 +45,9 @@ public:
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
-    // Opens this worker's acceptors (start-up, before run()). Throws on failure.
+    // Opens this worker's listening sockets (start-up, before run()). Throws on failure.
     void listen(const std::vector<ListenSpec>& specs);
-    std::vector<tcp::endpoint> local_endpoints() const;
+    std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const;
 
     void run();  // the thread body; returns after stop()
     void stop();
@@ -61,7 +60,7 @@ public:
     std::size_t active_sessions() const { return session_count_.load(std::memory_order_relaxed); }
 
     // Worker-thread only.
-    asio::io_context& io() { return io_; }
+    EventLoop& loop() { return loop_; }
     const routing::SnapshotPtr& snapshot() const { return snapshot_; }
     routing::Random& random() { return random_; }
     UpstreamPool& upstreams() { return upstreams_; }
@@ -73,21 +72,20 @@ public:
 
     void add_session(Session& s);
     void session_closed();
+    // A new client connection from a listener.
+    void on_accepted(int fd);
 
 private:
-    void accept(std::size_t i);
     void tick();
-    static std::uint64_t clock_ms();
 
     unsigned index_;
     std::atomic<std::size_t>& connections_;  // process-wide downstream count: touched on accept/close only
-    asio::io_context io_{1};
-    std::vector<std::unique_ptr<Acceptor>> acceptors_;
+    EventLoop loop_;
+    std::vector<std::unique_ptr<Listener>> listeners_;
     routing::SnapshotPtr snapshot_;
     routing::Random random_;
     UpstreamPool upstreams_;
     ExchangeCache exchanges_;
-    asio::steady_timer ticker_;
     std::uint64_t now_ms_ = 0;
     bool draining_ = false;
     boost::intrusive::list<Session, boost::intrusive::base_hook<SessionHook>, boost::intrusive::constant_time_size<false>>

@@ -1,0 +1,62 @@
+// A non-blocking TCP socket that remembers its readiness. With edge-triggered
+// epoll an event arrives only when something changes, so the socket keeps
+// "readable"/"writable" until a call shows otherwise; a short read clears
+// "readable" without the extra call that would return EAGAIN.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+struct sockaddr;
+
+namespace weir::proxy {
+
+struct IoResult {
+    std::size_t bytes = 0;
+    int error = 0;       // errno; 0 on success
+    bool eof = false;    // peer closed its side (reads only)
+    bool blocked() const { return error == EAGAIN_VALUE; }
+    static constexpr int EAGAIN_VALUE = 11;
+};
+
+class Socket {
+public:
+    Socket() = default;
+    explicit Socket(int fd) : fd_(fd) {}
+    ~Socket() { close(); }
+    Socket(const Socket&) = delete;
+    Socket& operator=(const Socket&) = delete;
+
+    int fd() const { return fd_; }
+    bool open() const { return fd_ >= 0; }
+    bool readable() const { return readable_; }
+    bool writable() const { return writable_; }
+
+    // Records what epoll said.
+    void on_events(std::uint32_t events);
+    void set_writable(bool w) { writable_ = w; }
+
+    IoResult read(char* buf, std::size_t len);
+    IoResult write(const iovec* iov, int count);
+    IoResult write(const char* data, std::size_t len);
+
+    // Starts a non-blocking connect; returns 0, EINPROGRESS or an errno value.
+    static int connect(Socket& out, const sockaddr* addr, unsigned addr_len);
+    int take_error();  // SO_ERROR after a connect completes
+
+    void shutdown_write();
+    void close();
+    void set_nodelay();
+    std::string peer_ip() const;
+
+private:
+    int fd_ = -1;
+    bool readable_ = false;
+    bool writable_ = false;
+    bool peer_closed_ = false;  // EPOLLRDHUP seen: a short read does not mean "no more events"
+};
+
+}  // namespace weir::proxy

@@ -250,7 +250,8 @@ def report(rdir, out_md):
     L = []
     L.append(f"# Weir benchmark — {meta.get('date', '')}")
     L.append("")
-    L.append(f"- Machine: {meta.get('nproc')} CPUs, {meta.get('cpu_model')}; kernel {meta.get('kernel')}")
+    L.append(f"- Machine: {meta.get('nproc')} CPUs, {meta.get('cpu_model')}; kernel {meta.get('kernel')}; "
+             f"load average before the run {meta.get('loadavg')}")
     L.append(f"- Versions: {meta.get('weir_version')}; {meta.get('haproxy_version')}; "
              f"{meta.get('nginx_version')}; {meta.get('wrk_version')}")
     L.append(f"- Load: `wrk -t1 -c{meta.get('conns')} -d{meta.get('duration')} --latency`, "
@@ -282,6 +283,14 @@ def report(rdir, out_md):
         L.append(f"| {name} | {fmt(m['rps'], 0)} | {fmt(m['p50_ms'], 3)} | {fmt(m['p99_ms'], 3)} | "
                  f"{fmt(m['cpu_us'], 2)} | {rss} | {share} | {m['errors']} |")
     L.append("")
+    direct_rps = [fnum(r["rps"]) for r in runs if r["target"] == "direct" and r["ok"] == "1"]
+    if len(direct_rps) >= 2 and max(direct_rps) > 0 and \
+            (max(direct_rps) - min(direct_rps)) / max(direct_rps) > 0.15:
+        L.append(f"**Warning:** direct-backend throughput varied by "
+                 f"{100 * (max(direct_rps) - min(direct_rps)) / max(direct_rps):.0f}% across rounds: "
+                 "something else was using the CPUs; treat req/s and latency with care "
+                 "(CPU µs/req is less affected).")
+        L.append("")
     L.append("CPU µs/req of *direct backend* is the backend nginx's own cost (a floor for reference). "
              "RSS is (VmRSS after − before) / connections, measured after the load rounds.")
     L.append("")
@@ -296,10 +305,13 @@ def report(rdir, out_md):
     L.append("")
     if weir_ok:
         for other, om in (("HAProxy", h), ("nginx", n)):
-            L.append(f"- Weir/{other}: rps {fmt(ratio(w['rps'], om['rps']))}x, "
-                     f"p99 {fmt(ratio(w['p99_ms'], om['p99_ms']))}x, "
-                     f"CPU/request {fmt(ratio(w['cpu_us'], om['cpu_us']))}x, "
-                     f"RSS/conn {fmt(ratio(w['rss'], om['rss']))}x")
+            def rx(a, b):
+                v = ratio(a, b)
+                return "n/a" if v is None else f"{v:.2f}x"
+            L.append(f"- Weir/{other}: rps {rx(w['rps'], om['rps'])}, "
+                     f"p99 {rx(w['p99_ms'], om['p99_ms'])}, "
+                     f"CPU/request {rx(w['cpu_us'], om['cpu_us'])}, "
+                     f"RSS/conn {rx(w['rss'], om['rss'])}")
     else:
         L.append("- n/a: Weir was not measured (" + status.get("weir", {}).get("status", "skipped") + ")")
     L.append("")

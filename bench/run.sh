@@ -12,6 +12,7 @@
 #   BENCH_SKIP_WEIR=0       1: measure only the baselines (Weir reported as skipped)
 #   BENCH_START_TIMEOUT=15  seconds each server gets to start answering
 #   BENCH_STRICT=0          1: exit 2 when a Weir target is not met
+#   BENCH_KEEP=0            1: keep the temp dir (configs, logs, raw wrk output)
 # Writes bench/results/latest.md (see bench/README.md).
 set -euo pipefail
 
@@ -68,6 +69,8 @@ if [[ $(ulimit -n) != unlimited && $(ulimit -n) -lt $NEED_FD ]]; then
 fi
 MAXCONN=$(( IDLE_CONNS + CONNS + 256 ))
 
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # --- temp dir and cleanup --------------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/weir-bench.XXXXXX")
 declare -A PID=()   # name -> pid of a process this script started
@@ -87,7 +90,11 @@ cleanup() {
     fi
     wait "$p" 2>/dev/null || true
   done
-  rm -rf "$TMP"
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+    log "BENCH_KEEP=1: configs and logs kept in $TMP"
+  else
+    rm -rf "$TMP"
+  fi
   exit "$rc"
 }
 trap cleanup EXIT
@@ -402,6 +409,7 @@ fi
   printf 'nproc\t%s\n' "$(nproc)"
   printf 'cpu_model\t%s\n' "$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
   printf 'kernel\t%s\n' "$(uname -r)"
+  printf 'loadavg\t%s\n' "$LOADAVG_START"
   printf 'weir_version\t%s\n' "$WEIR_VERSION"
   printf 'haproxy_version\t%s\n' "$(haproxy -v 2>&1 | head -n 1 | sed 's/ - https.*//')"
   printf 'nginx_version\t%s\n' "$(nginx -v 2>&1 | head -n 1)"

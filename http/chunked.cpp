@@ -47,9 +47,10 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view in) {
                 ++i;
                 break;
             }
-            case State::size_ws:  // BWS before a chunk extension
+            case State::size_ws:  // BWS before a chunk extension, bounded like the extension
                 if (c == ';') state_ = State::extension;
                 else if (c != ' ' && c != '\t') return fail("malformed chunk size");
+                else if (++extension_bytes_ > max_extension_bytes) return fail("chunk extension too long");
                 ++i;
                 break;
             case State::extension:
@@ -93,18 +94,21 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view in) {
                 ++i;
                 break;
             case State::trailer_start:
+                // Every byte of the trailer section counts, line ends included,
+                // so many short lines cannot slip past the limit.
+                if (++trailer_bytes_ > max_trailer_bytes_) return fail("trailer section too large");
                 if (c == '\r') {
                     state_ = State::final_lf;
                 } else if (c == ' ' || c == '\t' || !is_tchar(c)) {
                     return fail("malformed trailer field");
                 } else {
                     state_ = State::trailer_line;
-                    ++trailer_bytes_;
                 }
                 ++i;
                 break;
             case State::trailer_line:
                 if (c == '\r') {
+                    if (++trailer_bytes_ > max_trailer_bytes_) return fail("trailer section too large");
                     state_ = State::trailer_lf;
                 } else if (!is_field_vchar(c)) {
                     return fail("invalid character in trailer field");
@@ -115,6 +119,7 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view in) {
                 break;
             case State::trailer_lf:
                 if (c != '\n') return fail("malformed trailer line ending");
+                if (++trailer_bytes_ > max_trailer_bytes_) return fail("trailer section too large");
                 state_ = State::trailer_start;
                 ++i;
                 break;

@@ -191,6 +191,7 @@ void Session::read_head() {
             wait_ = in.empty() ? Wait::idle : Wait::request_head;
             if (in.empty()) {
                 set_deadline(snap->limits.idle_timeout);
+                worker_.exchanges().give_back(std::move(ex_));  // idle: hold no buffers
             } else {
                 deadline_ms_ = head_started_ms_ + static_cast<std::uint64_t>(snap->limits.header_timeout.count());
             }

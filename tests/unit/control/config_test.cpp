@@ -397,7 +397,7 @@ TEST_P(ConfigUnsupported, IsRefusedAtTheKey) {
 
 // Each case is kMinimal plus one refused key.
 INSTANTIATE_TEST_SUITE_P(
-    Keys, ConfigUnsupported,
+    ConfigKeys, ConfigUnsupported,
     ::testing::Values(
         UnsupportedCase{"state_file", R"(
 state_file: weir.state.json

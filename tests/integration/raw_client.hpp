@@ -1,0 +1,84 @@
+// A blocking TCP client that sends exact bytes and reads whole responses
+// (Content-Length, chunked or until close), so tests can send malformed
+// requests byte for byte, pipeline, and reuse a keep-alive connection.
+#pragma once
+
+#include "wire.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace weir_it {
+
+struct Response {
+    bool complete = false;  // head and body read as framed
+    std::string error;      // why not complete
+    std::string version;
+    int status = 0;
+    std::string reason;
+    Headers headers;
+    std::string head;            // the raw head
+    std::string body;            // up to ReadOptions::store_limit bytes
+    std::uint64_t body_bytes = 0;
+    std::uint64_t digest = 0;    // Digest of the whole body
+    bool chunked = false;
+    bool until_close = false;
+    std::vector<int> interim;    // 1xx statuses skipped before this one
+
+    bool connection_close() const { return headers.has_token("connection", "close"); }
+    std::string describe() const;
+};
+
+struct ReadOptions {
+    bool head_request = false;    // the request was HEAD: no body follows
+    bool return_interim = false;  // return a 1xx instead of skipping it
+    std::size_t store_limit = 16 << 20;
+    Sink sink;                    // also receives every body byte
+};
+
+class RawClient {
+public:
+    explicit RawClient(std::uint16_t port, Millis timeout = 10s);
+    ~RawClient();
+    RawClient(const RawClient&) = delete;
+    RawClient& operator=(const RawClient&) = delete;
+
+    bool connected() const { return fd_ >= 0; }
+    int connect_errno() const { return connect_errno_; }
+    int fd() const { return fd_; }
+    void set_timeout(Millis timeout);
+
+    bool send(std::string_view bytes);
+    Response read_response(const ReadOptions& opts = {});
+    Response request(std::string_view bytes, const ReadOptions& opts = {}) {
+        if (!send(bytes)) {
+            Response r;
+            r.error = "send failed";
+            return r;
+        }
+        return read_response(opts);
+    }
+    // True if the server closes the connection (EOF or reset) within
+    // `timeout` without sending anything more; `extra` gets anything it sent.
+    bool wait_closed(Millis timeout = 5s, std::string* extra = nullptr);
+    void shutdown_write();
+    void close();
+    // Closes with a reset (SO_LINGER 0).
+    void abort();
+    Stream& stream() { return stream_; }
+
+private:
+    int fd_ = -1;
+    int connect_errno_ = 0;
+    Millis timeout_;
+    Stream stream_;
+};
+
+// "GET target HTTP/1.1" with Host and optional extra header lines (each ending CRLF).
+std::string get_request(std::string_view target = "/", std::string_view extra = "",
+                        std::string_view host = "test.local");
+// True if connecting to 127.0.0.1:port is refused (or reset straight away).
+bool connection_refused(std::uint16_t port);
+
+}  // namespace weir_it

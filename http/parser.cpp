@@ -80,12 +80,16 @@ Method method_of(std::string_view m) {
     return Method::other;
 }
 
-bool parse_version(std::string_view v, int& minor) {
-    if (v.size() != 8 || v.substr(0, 7) != "HTTP/1.") return false;
-    if (v[7] == '1') minor = 1;
-    else if (v[7] == '0') minor = 0;
-    else return false;
-    return true;
+enum class Version { ok, unsupported, malformed };
+
+// HTTP-version = "HTTP/" DIGIT "." DIGIT. A later 1.x is read as 1.1
+// (RFC 9110 §6.2); another major version is well-formed but unsupported.
+Version parse_version(std::string_view v, int& minor) {
+    if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || !is_digit(v[5]) || v[6] != '.' || !is_digit(v[7]))
+        return Version::malformed;
+    if (v[5] != '1') return Version::unsupported;
+    minor = v[7] == '0' ? 0 : 1;
+    return Version::ok;
 }
 
 // Calls `on_token` for each comma-separated token of a list value.
@@ -263,10 +267,15 @@ ParseStatus parse_request_head(std::string_view buf, std::size_t max_head_bytes,
             return ParseStatus::error;
         }
     }
-    if (!parse_version(line.substr(sp2 + 1), out.version_minor)) {
-        err = line.substr(sp2 + 1).starts_with("HTTP/") ? ParseError{505, "HTTP version not supported"}
-                                                         : bad("malformed HTTP version");
-        return ParseStatus::error;
+    switch (parse_version(line.substr(sp2 + 1), out.version_minor)) {
+        case Version::ok:
+            break;
+        case Version::unsupported:
+            err = {505, "HTTP version not supported"};
+            return ParseStatus::error;
+        case Version::malformed:
+            err = bad("malformed HTTP version");
+            return ParseStatus::error;
     }
     out.method_id = method_of(out.method);
     if (out.method_id == Method::connect) {
@@ -384,7 +393,8 @@ ParseStatus parse_response_head(std::string_view buf, std::size_t max_head_bytes
     std::string_view rest = buf.substr(0, end);
     std::string_view line;
     // "HTTP/1.x SSS reason"
-    if (!next_line(rest, line) || line.size() < 12 || !parse_version(line.substr(0, 8), out.version_minor) ||
+    if (!next_line(rest, line) || line.size() < 12 ||
+        parse_version(line.substr(0, 8), out.version_minor) != Version::ok ||
         line[8] != ' ' || !is_digit(line[9]) || !is_digit(line[10]) || !is_digit(line[11]) ||
         (line.size() > 12 && line[12] != ' ')) {
         err = {502, "malformed status line"};

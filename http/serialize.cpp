@@ -21,9 +21,15 @@ void put_status_line(std::string& out, int status, std::string_view reason) {
     put(out, "\r\n");
 }
 
-// Fields of one connection (hop-by-hop), plus those named by Connection.
+// Fields of one connection (hop-by-hop), plus those named by Connection —
+// except the fields that frame or address the message: a sender cannot make
+// Weir drop Content-Length or Host by listing them (that would desynchronise
+// the framing the next hop sees from the one Weir used).
 bool connection_specific(std::string_view name, bool has_tokens, const std::vector<Header>& headers) {
-    return is_hop_by_hop(name) || (has_tokens && named_in_connection(name, headers));
+    if (is_hop_by_hop(name)) return true;
+    if (!has_tokens) return false;
+    if (iequals(name, "content-length") || iequals(name, "host")) return false;
+    return named_in_connection(name, headers);
 }
 
 }  // namespace

@@ -98,7 +98,7 @@ void FakeUpstream::set_handler(Handler h) {
     handler_ = std::move(h);
 }
 
-void FakeUpstream::set_head_hook(std::function<bool(UpstreamConn&, const UpstreamRequest&)> hook) {
+void FakeUpstream::set_head_hook(HeadHook hook) {
     std::lock_guard lk(mu_);
     head_hook_ = std::move(hook);
 }
@@ -195,7 +195,7 @@ void FakeUpstream::serve(int fd, int id) {
         req.chunked = req.headers.has_token("transfer-encoding", "chunked");
         std::size_t index;
         Handler handler;
-        std::function<bool(UpstreamConn&, const UpstreamRequest&)> hook;
+        HeadHook hook;
         {
             std::lock_guard lk(mu_);
             index = requests_.size();
@@ -204,9 +204,12 @@ void FakeUpstream::serve(int fd, int id) {
             hook = head_hook_;
         }
         notify();
-        if (hook && !hook(conn, req)) {
-            reset = true;
-            break;
+        if (hook) {
+            if (std::optional<After> done = hook(conn, req)) {
+                if (*done == After::reset) reset = true;
+                if (*done != After::keep_alive) break;
+                continue;
+            }
         }
         if (iequals(req.headers.get("expect"), "100-continue") && !conn.send("HTTP/1.1 100 Continue\r\n\r\n")) break;
 

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -79,9 +80,11 @@ public:
 
     // The default answers 200 with body "<name> <method> <target>".
     void set_handler(Handler h);
-    // Called right after a request head arrives, before the body is read; if
-    // it returns false the connection is reset at once (a crash mid-request).
-    void set_head_hook(std::function<bool(UpstreamConn&, const UpstreamRequest&)> hook);
+    // Called right after a request head arrives, before the body is read. If
+    // it returns a value, it has dealt with the request (body included) and
+    // the connection does what it says; nullopt: read the body, call the handler.
+    using HeadHook = std::function<std::optional<After>(UpstreamConn&, const UpstreamRequest&)>;
+    void set_head_hook(HeadHook hook);
 
     std::vector<UpstreamRequest> requests() const;
     std::size_t request_count() const;   // heads received
@@ -119,7 +122,7 @@ private:
     mutable std::mutex mu_;
     mutable std::condition_variable cv_;
     Handler handler_;
-    std::function<bool(UpstreamConn&, const UpstreamRequest&)> head_hook_;
+    HeadHook head_hook_;
     std::vector<UpstreamRequest> requests_;
     std::vector<ConnState> conns_;
     std::vector<std::thread> threads_;

@@ -3,6 +3,7 @@
 // X-Forwarded-*, routing by host, the admin basics.
 #include "harness.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <map>
 
@@ -231,6 +232,137 @@ TEST(ProxyTest, HeadOfAChunkedResourceCarriesNoBody) {
     EXPECT_EQ(r.status, 200) << r.describe();
     Response g = client.request(get_request("/next"));
     EXPECT_EQ(g.body, "next") << g.describe();
+}
+
+TEST(ProxyTest, HeadResponseWithAStrayBodyFromTheUpstreamIsNotForwarded) {
+    SingleProxy p;
+    p.up.set_handler([](UpstreamConn& c, const UpstreamRequest& r) {
+        // A broken origin that sends a body after a HEAD response.
+        if (r.method == "HEAD") c.send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        else c.send(make_response(200, "clean"));
+        return After::keep_alive;
+    });
+    RawClient client(p.port());
+    ReadOptions head;
+    head.head_request = true;
+    Response h = client.request("HEAD / HTTP/1.1\r\nHost: test.local\r\n\r\n", head);
+    EXPECT_EQ(h.status, 200) << h.describe();
+    for (int i = 0; i < 3; ++i) {
+        Response g = client.request(get_request("/g"));
+        ASSERT_TRUE(g.complete) << g.describe();
+        EXPECT_EQ(g.body, "clean") << "the stray HEAD body leaked into the next response";
+    }
+}
+
+TEST(ProxyTest, InterimResponsesAreForwardedToHttp11Clients) {
+    SingleProxy p;
+    p.up.set_handler([](UpstreamConn& c, const UpstreamRequest&) {
+        c.send("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n");
+        c.send(make_response(200, "final"));
+        return After::keep_alive;
+    });
+    RawClient client(p.port());
+    ASSERT_TRUE(client.send(get_request("/hints")));
+    ReadOptions interim;
+    interim.return_interim = true;
+    Response early = client.read_response(interim);
+    EXPECT_EQ(early.status, 103) << early.describe();
+    EXPECT_EQ(early.headers.get("link"), "</style.css>; rel=preload");
+    Response r = client.read_response();
+    EXPECT_EQ(r.status, 200) << r.describe();
+    EXPECT_EQ(r.body, "final");
+    // An HTTP/1.0 client never sees a 1xx.
+    RawClient old(p.port());
+    Response r10 = old.request("GET /hints HTTP/1.0\r\n\r\n");
+    EXPECT_EQ(r10.status, 200);
+    EXPECT_TRUE(r10.interim.empty()) << "1xx sent to an HTTP/1.0 client";
+}
+
+TEST(ProxyTest, ThousandPipelinedRequestsInOneWrite) {
+    SingleProxy p;
+    RawClient client(p.port());
+    std::string batch;
+    for (int i = 0; i < 1000; ++i) batch += get_request("/many/" + std::to_string(i));
+    ASSERT_TRUE(client.send(batch));
+    for (int i = 0; i < 1000; ++i) {
+        Response r = client.read_response();
+        ASSERT_EQ(r.body, "stable GET /many/" + std::to_string(i)) << r.describe();
+    }
+}
+
+TEST(ProxyTest, RequestTargetIsForwardedVerbatim) {
+    SingleProxy p;
+    RawClient client(p.port());
+    const std::vector<std::string> targets = {"/a%20b?x=1&y=%2F", "/p;param/q?", "/~user/./../x?a=b#frag",
+                                              "/" + std::string(4000, 'l') + "?q=" + std::string(1000, 'v')};
+    for (const auto& t : targets) ASSERT_EQ(client.request(get_request(t)).status, 200) << t;
+    auto reqs = p.up.requests();
+    ASSERT_EQ(reqs.size(), targets.size());
+    for (std::size_t i = 0; i < targets.size(); ++i) EXPECT_EQ(reqs[i].target, targets[i]);
+}
+
+TEST(ProxyTest, Http10PostWithContentLength) {
+    SingleProxy p;
+    RawClient client(p.port());
+    Response r = client.request("POST /old-post HTTP/1.0\r\nContent-Length: 4\r\n\r\nabcd");
+    ASSERT_EQ(r.status, 200) << r.describe();
+    EXPECT_EQ(p.up.requests().at(0).body, "abcd");
+    EXPECT_TRUE(client.wait_closed(3s));
+}
+
+// Legal but less common upstream responses must pass.
+TEST(ProxyTest, LegalUpstreamResponseVariants) {
+    SingleProxy p;
+    p.up.set_handler([](UpstreamConn& c, const UpstreamRequest& r) {
+        if (r.target == "/no-reason") c.send("HTTP/1.1 200 \r\nContent-Length: 2\r\n\r\nok");
+        else if (r.target == "/no-reason-no-space") c.send("HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok");
+        else if (r.target == "/tight") c.send("HTTP/1.1 200 OK\r\ncontent-length:2\r\nX-A:b\r\n\r\nok");
+        else if (r.target == "/http10") {
+            c.send("HTTP/1.0 200 OK\r\n\r\nok");
+            return After::close;
+        } else if (r.target == "/te-upper") c.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+        else if (r.target == "/ext-trailer")
+            c.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;a=b\r\no\r\n1\r\nk\r\n0\r\nX-T: 1\r\n\r\n");
+        else if (r.target == "/status-599") c.send("HTTP/1.1 599 Custom\r\nContent-Length: 2\r\n\r\nok");
+        else c.send(make_response(404, "?"));
+        return After::keep_alive;
+    });
+    for (const char* t : {"/no-reason", "/no-reason-no-space", "/tight", "/http10", "/te-upper", "/ext-trailer", "/status-599"}) {
+        RawClient client(p.port());
+        Response r = client.request(get_request(t));
+        EXPECT_TRUE(r.complete) << t << ": " << r.describe();
+        EXPECT_EQ(r.body, "ok") << t << ": " << r.describe();
+        EXPECT_EQ(r.status, std::string(t) == "/status-599" ? 599 : 200) << t;
+    }
+}
+
+// max_idle_per_endpoint bounds what a worker keeps open after a burst.
+TEST(ProxyTest, IdleUpstreamConnectionsAreBounded) {
+    FakeUpstream up("stable");
+    ConfigSpec c = ConfigSpec::single(up.address());
+    c.workers = 1;
+    c.pools[0].max_idle_per_endpoint = 1;
+    WeirProcess weir(c.yaml());
+    std::atomic<int> waiting{0};
+    up.set_handler([&](UpstreamConn& conn, const UpstreamRequest&) {
+        ++waiting;
+        // Hold every request until four are in flight at once.
+        wait_for([&] { return waiting.load() >= 4; }, 5s);
+        conn.send(make_response(200, "ok"));
+        return After::keep_alive;
+    });
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < 4; ++i) {
+        clients.push_back(std::make_unique<RawClient>(weir.port()));
+        ASSERT_TRUE(clients.back()->send(get_request("/burst")));
+    }
+    for (auto& cl : clients) EXPECT_EQ(cl->read_response().status, 200);
+    EXPECT_EQ(up.connection_count(), 4u);
+    EXPECT_TRUE(up.wait([&] { return up.open_connections() <= 1; }, 5s))
+        << up.open_connections() << " upstream connections still open with max_idle_per_endpoint 1";
+    // And the one kept is reused.
+    EXPECT_EQ(clients[0]->request(get_request("/again")).status, 200);
+    EXPECT_EQ(up.connection_count(), 4u);
 }
 
 // ---------------------------------------------------------------- Expect

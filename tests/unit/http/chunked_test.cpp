@@ -308,8 +308,8 @@ TEST(HttpChunkedDecoder, TrailerWithinLimitAccepted) {
 }
 
 // The trailer budget must bound the whole trailer section however it is cut
-// into lines. Field lines of a single character ("a\r\n") are never counted
-// against max_trailer_bytes, so an endless trailer section is accepted.
+// into lines. Regression: the first byte of each field line and the line ends
+// were not counted, so endless one-byte lines ("a\r\n") passed any limit.
 TEST(HttpChunkedDecoder, TrailerLimitCoversShortLines) {
     std::string wire = "0\r\n";
     for (int i = 0; i < 1000; ++i) wire += "a\r\n";
@@ -319,8 +319,9 @@ TEST(HttpChunkedDecoder, TrailerLimitCoversShortLines) {
                          << d.done;
 }
 
-// The size line is bounded by max_extension_bytes, but whitespace between the
-// size and ';' (BWS) is not counted, so one size line can be arbitrarily long.
+// The size line is bounded by max_extension_bytes. Regression: whitespace
+// between the size and ';' (BWS) was not counted, so one size line could be
+// arbitrarily long.
 TEST(HttpChunkedDecoder, SizeLineWhitespaceIsBounded) {
     const std::string wire = "5" + std::string(ChunkedDecoder::max_extension_bytes * 4, ' ') + ";x\r\nhello\r\n0\r\n\r\n";
     Decoded d = decode_whole(wire);

@@ -289,6 +289,16 @@ TEST(HttpRequestHead, AbsoluteFormTargetReducedToOriginForm) {
     }
 }
 
+// RFC 9110 §6.2: a later minor version of HTTP/1 is handled as HTTP/1.1.
+TEST(HttpRequestHead, LaterMinorVersionIsReadAsHttp11) {
+    Req r = parse_req("GET / HTTP/1.2\r\nHost: h\r\n\r\n");
+    ASSERT_EQ(r.status, ParseStatus::complete) << r.err.reason;
+    EXPECT_EQ(r.head.version_minor, 1);
+    Req missing_host = parse_req("GET / HTTP/1.7\r\n\r\n");
+    EXPECT_EQ(missing_host.status, ParseStatus::error);
+    EXPECT_EQ(missing_host.err.status, 400);
+}
+
 TEST(HttpRequestHead, AsteriskFormForOptions) {
     const std::string raw = "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n";
     auto r = parse_req(raw);
@@ -508,6 +518,9 @@ const Reject kRejects[] = {
     {"http2_version", "GET / HTTP/2.0\r\nHost: h\r\n\r\n"sv, 505},
     {"http3_version", "GET / HTTP/3.0\r\nHost: h\r\n\r\n"sv, 505},
     {"http09_version", "GET / HTTP/0.9\r\nHost: h\r\n\r\n"sv, 505},
+    {"version_trailing_garbage", "GET / HTTP/1.1x\r\nHost: h\r\n\r\n"sv, 400},
+    {"version_two_digit_minor", "GET / HTTP/1.10\r\nHost: h\r\n\r\n"sv, 400},
+    {"version_missing_minor", "GET / HTTP/1.\r\nHost: h\r\n\r\n"sv, 400},
     {"connect", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"sv, 501},
     // Expect.
     {"expect_unknown", P "Content-Length: 1\r\nExpect: foo\r\n\r\n"sv, 417},

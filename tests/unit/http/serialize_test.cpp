@@ -226,6 +226,27 @@ TEST(HttpSerializeRequest, ContentLengthBodyKeepsLengthAndNoTransferEncoding) {
     EXPECT_EQ(again.content_length, 42u);
 }
 
+// The proxy decides the body's framing; a client must not be able to strip it
+// from the upstream's view by naming it in Connection. Here the upstream would
+// see a head without Content-Length and read the 5 body bytes as the start of
+// the next request (request smuggling).
+TEST(HttpSerializeRequest, ConnectionCannotStripContentLength) {
+    auto p = request("POST /u HTTP/1.1\r\nHost: h\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\n");
+    ASSERT_EQ(p.head.body, BodyKind::content_length);
+    ASSERT_EQ(p.head.content_length, 5u);
+    const std::string out = serialize(p);
+    RequestHead again;
+    expect_reparses(out, again);
+    EXPECT_EQ(again.body, BodyKind::content_length) << "upstream head frames no body:\n" << out;
+    EXPECT_EQ(again.content_length, 5u) << out;
+}
+
+TEST(HttpSerializeRequest, ConnectionCannotStripHost) {
+    auto p = request("GET / HTTP/1.1\r\nHost: h.example\r\nConnection: Host\r\n\r\n");
+    const std::string out = serialize(p);
+    EXPECT_EQ(values(out, "Host"), std::vector<std::string>{"h.example"}) << out;
+}
+
 TEST(HttpSerializeRequest, AppendsToExistingBuffer) {
     auto p = request("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     std::string out = "prefix";
@@ -294,6 +315,21 @@ TEST(HttpSerializeResponse, ConnectionFieldPerClient) {
               std::vector<std::string>{"keep-alive"});
     EXPECT_EQ(values(serialize(p, ClientFraming::as_upstream, false, 0), "Connection"),
               std::vector<std::string>{"close"});
+}
+
+// Same for responses: an upstream naming Content-Length in Connection must not
+// leave the client with a keep-alive response that has no framing at all.
+TEST(HttpSerializeResponse, ConnectionCannotStripContentLength) {
+    auto p = response("HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\n");
+    ASSERT_EQ(p.head.body, BodyKind::content_length);
+    ASSERT_TRUE(p.head.keep_alive);
+    const std::string out = serialize(p, ClientFraming::as_upstream, true, 1);
+    ResponseHead again;
+    std::size_t len = 0;
+    ParseError err;
+    ASSERT_EQ(parse_response_head(out, 65536, Method::get, again, len, err), ParseStatus::complete) << err.reason;
+    EXPECT_EQ(again.body, BodyKind::content_length) << "client head frames the body differently:\n" << out;
+    EXPECT_EQ(again.content_length, 5u) << out;
 }
 
 TEST(HttpSerializeResponse, InterimResponsesCarryNoConnectionField) {

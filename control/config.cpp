@@ -31,7 +31,7 @@ std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 std::string at_line(Location at) { return "line " + std::to_string(at.line); }
 
 // Admin calls change where traffic goes; SPEC §3 only allows them off
-// loopback with a token, and tokens are not supported yet.
+// loopback with a token.
 bool is_loopback(const std::string& host) {
     if (host == "localhost") return true;
     in_addr v4{};
@@ -71,7 +71,7 @@ std::string to_lower(std::string s) {
 
 class Loader {
 public:
-    explicit Loader(Diagnostics& diag) : diag_(diag) {}
+    Loader(Diagnostics& diag, std::string base_dir) : diag_(diag), base_dir_(std::move(base_dir)) {}
 
     void load(const Field& root, Config& config) {
         MapReader top(root, diag_);
@@ -81,6 +81,9 @@ public:
         }
         if (auto f = top.take("drain_timeout")) {
             if (auto v = yaml::read_timeout(*f, diag_)) config.drain_timeout = *v;
+        }
+        if (auto f = top.take("state_file")) {
+            if (auto v = read_path(*f)) config.state_file = *v;
         }
         if (auto f = top.require("listeners")) read_listeners(*f, config);
         if (auto f = top.take("admin")) read_admin(*f, config);
@@ -157,6 +160,19 @@ private:
         }
     }
 
+    // A non-empty path, resolved against the config file's folder so a
+    // config means the same thing whatever the working directory.
+    std::optional<std::string> read_path(const Field& f) {
+        auto v = yaml::read_string(f, diag_);
+        if (!v) return std::nullopt;
+        if (v->empty()) {
+            diag_.error(f.at, f.path + ": must not be empty");
+            return std::nullopt;
+        }
+        if (v->front() == '/' || base_dir_.empty()) return v;
+        return base_dir_ + "/" + *v;
+    }
+
     void read_admin(const Field& f, Config& config) {
         MapReader map(f, diag_, MapReader::IfNull::empty);
         if (!map.ok()) return;
@@ -166,7 +182,40 @@ private:
                 admin_at_ = a->at;
             }
         }
+        if (auto t = map.take("token_file")) {
+            if (auto path = read_path(*t)) {
+                config.admin.token_file = *path;
+                read_token(*t, config.admin);
+            }
+        }
         map.finish();
+    }
+
+    void read_token(const Field& f, AdminConfig& admin) {
+        std::ifstream in(admin.token_file, std::ios::binary);
+        if (!in) {
+            diag_.error(f.at, f.path + ": cannot read " + quoted(admin.token_file) + ": " + std::strerror(errno));
+            return;
+        }
+        std::ostringstream buffer;
+        buffer << in.rdbuf();
+        std::string token = buffer.str();
+        auto space = [](unsigned char c) { return std::isspace(c) != 0; };
+        while (!token.empty() && space(token.back())) token.pop_back();
+        std::size_t start = 0;
+        while (start < token.size() && space(token[start])) ++start;
+        token.erase(0, start);
+        if (token.size() < 16) {
+            diag_.error(f.at, f.path + ": the token in " + quoted(admin.token_file) +
+                                  " is shorter than 16 characters; use a long random one");
+            return;
+        }
+        if (std::any_of(token.begin(), token.end(), [](unsigned char c) { return c < 0x21 || c > 0x7e; })) {
+            diag_.error(f.at, f.path + ": the token in " + quoted(admin.token_file) +
+                                  " must be printable ASCII without spaces (it travels in a header)");
+            return;
+        }
+        admin.token = std::move(token);
     }
 
     void check_admin_address(const Config& config) {
@@ -180,10 +229,10 @@ private:
             }
             return;
         }
-        if (!is_loopback(hp.host)) {
+        if (!is_loopback(hp.host) && config.admin.token_file.empty()) {
             diag_.error(admin_at_, "admin.address: " + hp.text() +
                                        " is not a loopback address; the admin API off loopback needs "
-                                       "admin.token_file, which is not supported yet");
+                                       "admin.token_file");
         }
         claim_address(hp, admin_at_);
     }
@@ -358,6 +407,7 @@ private:
     bool pools_known_ = false;  // without a readable pools list, every split would look wrong
     std::map<std::string, Location> bound_;
     Location admin_at_;
+    std::string base_dir_;  // the config file's folder, for relative paths
 };
 
 }  // namespace
@@ -395,7 +445,10 @@ LoadResult load_config_text(const std::string& text, const std::string& file_nam
     }
     Config config;
     config.source_path = file_name;
-    Loader(diag).load(yaml::root_field(docs.front()), config);
+    std::string base_dir;
+    if (auto slash = file_name.rfind('/'); slash != std::string::npos) base_dir = file_name.substr(0, slash);
+    else if (!file_name.empty() && file_name.front() != '<') base_dir = ".";
+    Loader(diag, base_dir).load(yaml::root_field(docs.front()), config);
     if (diag.empty()) {
         result.config = std::move(config);
     } else {

@@ -28,7 +28,8 @@ struct ListenerConfig {
 
 struct AdminConfig {
     HostPort address{"127.0.0.1", 9901};
-    std::string token_file;  // empty: no token
+    std::string token_file;  // empty: no token; relative paths are resolved against the config file's folder
+    std::string token;       // the file's content (surrounding whitespace trimmed); never shown by GET /config
 };
 
 struct LimitsConfig {
@@ -77,7 +78,7 @@ struct Config {
     std::string source_path;  // the file it came from
     unsigned workers = 0;     // 0: number of CPUs
     Duration drain_timeout{30'000};
-    std::string state_file;
+    std::string state_file;   // resolved against the config file's folder; empty: edits are not persisted
     std::vector<ListenerConfig> listeners;
     AdminConfig admin;
     AccessLogConfig access_log;

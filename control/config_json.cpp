@@ -6,14 +6,15 @@
 
 namespace weir::control {
 namespace json = boost::json;
-namespace {
 
-// Boost.JSON prints every double in exponent form (90.0 -> "9E1"); weights
-// are nearly always whole, so those go out as integers.
-json::value weight(double w) {
+json::value json_number(double w) {
     if (std::nearbyint(w) == w && std::fabs(w) < 9e15) return static_cast<std::int64_t>(w);
     return w;
 }
+
+namespace {
+
+json::value weight(double w) { return json_number(w); }
 
 json::object upstream(const UpstreamConfig& u) {
     return {{"connect_timeout", format_duration(u.connect_timeout)},

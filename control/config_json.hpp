@@ -3,6 +3,8 @@
 
 #include "control/config.hpp"
 
+#include <boost/json/value.hpp>
+
 #include <cstdint>
 #include <string>
 
@@ -11,5 +13,9 @@ namespace weir::control {
 // Keys and spellings follow the YAML file (durations as "250ms"), so what an
 // operator reads back can be compared with what they wrote.
 std::string to_json(const Config& config, std::uint64_t version);
+
+// Boost.JSON prints every double in exponent form (90.0 -> "9E1"); weights
+// are nearly always whole, so those go out as integers.
+boost::json::value json_number(double w);
 
 }  // namespace weir::control

@@ -16,10 +16,8 @@ struct NotSupportedYet {
 };
 
 inline constexpr NotSupportedYet kNotSupportedYet[] = {
-    {"", "state_file", "persisting runtime edits"},
     {"", "access_log", "the access log"},
     {"listeners[]", "tls", "TLS termination"},
-    {"admin", "token_file", "admin API tokens"},
     {"pools[]", "health_check", "active health checks"},
     {"pools[]", "outlier", "outlier ejection"},
     {"pools[].upstream", "tls", "TLS to upstreams", true},

@@ -1,5 +1,7 @@
 #include "control/snapshot_builder.hpp"
 
+#include "control/endpoints.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -70,10 +72,7 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, Endpoint
                 ep.address = r.endpoint();
                 ep.name = results.size() == 1 && ep.address.address().to_string() == ec.address.host
                               ? ec.address.text()
-                              : fmt::format("{}:{}", r.endpoint().address().is_v6()
-                                                         ? "[" + r.endpoint().address().to_string() + "]"
-                                                         : r.endpoint().address().to_string(),
-                                            r.endpoint().port());
+                              : endpoint_text(r.endpoint());
                 ep.weight = ec.weight;
                 ep.key = keys.key_for(ep.name);
                 weights.push_back(ep.weight);

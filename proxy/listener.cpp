@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -20,8 +21,12 @@ constexpr int accept_batch = 64;
 
 }  // namespace
 
-Listener::Listener(const boost::asio::ip::tcp::endpoint& address, OnAccept on_accept)
-    : on_accept_(std::move(on_accept)) {
+namespace {
+std::atomic<std::uint32_t> next_listener_id{1};
+}  // namespace
+
+Listener::Listener(std::string name, const boost::asio::ip::tcp::endpoint& address)
+    : name_(std::move(name)), id_(next_listener_id.fetch_add(1, std::memory_order_relaxed)) {
     fd_ = ::socket(address.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) fail("socket");
     int one = 1;
@@ -39,8 +44,9 @@ Listener::Listener(const boost::asio::ip::tcp::endpoint& address, OnAccept on_ac
 
 Listener::~Listener() { close(); }
 
-void Listener::start(EventLoop& loop) {
+void Listener::start(EventLoop& loop, OnAccept on_accept) {
     loop_ = &loop;
+    on_accept_ = std::move(on_accept);
     if (int err = loop.add(fd_, this); err != 0) throw std::system_error(err, std::generic_category(), "epoll");
 }
 
@@ -51,7 +57,7 @@ void Listener::accept_some() {
     for (int i = 0; i < accept_batch; ++i) {
         int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            on_accept_(fd);
+            on_accept_(fd, *this);
             continue;
         }
         if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) {

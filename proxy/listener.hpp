@@ -7,18 +7,22 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <functional>
+#include <string>
 
 namespace weir::proxy {
 
 class Listener final : public IoObject {
 public:
-    using OnAccept = std::function<void(int fd)>;
+    using OnAccept = std::function<void(int fd, const Listener& from)>;
 
     // Binds and listens; throws std::system_error on failure.
-    Listener(const boost::asio::ip::tcp::endpoint& address, OnAccept on_accept);
+    Listener(std::string name, const boost::asio::ip::tcp::endpoint& address);
     ~Listener() override;
 
-    void start(EventLoop& loop);
+    // Registers with the worker's loop; accepted sockets go to `on_accept`.
+    void start(EventLoop& loop, OnAccept on_accept);
+    const std::string& name() const { return name_; }
+    std::uint32_t id() const { return id_; }
     void on_events(std::uint32_t events) override;
     void close();
     boost::asio::ip::tcp::endpoint local_endpoint() const;
@@ -28,6 +32,8 @@ public:
     void accept_some();
 
 private:
+    std::string name_;
+    std::uint32_t id_;  // unique in the process: tells which listener a connection came through
     int fd_ = -1;
     EventLoop* loop_ = nullptr;
     OnAccept on_accept_;

@@ -1,6 +1,7 @@
 #include "proxy/server.hpp"
 
 #include "common/log.hpp"
+#include "proxy/listener.hpp"
 
 #include <thread>
 
@@ -18,6 +19,19 @@ void Server::listen(std::vector<ListenSpec> specs) {
     bound_ = workers_.front()->local_endpoints();
     for (std::size_t i = 0; i < specs.size(); ++i) specs[i].address = bound_[i];
     for (std::size_t w = 1; w < workers_.size(); ++w) workers_[w]->listen(specs);
+}
+
+boost::asio::ip::tcp::endpoint Server::add_listener(const ListenSpec& spec) {
+    std::vector<std::unique_ptr<Listener>> bound;
+    bound.push_back(std::make_unique<Listener>(spec.name, spec.address));
+    boost::asio::ip::tcp::endpoint at = bound.front()->local_endpoint();
+    for (std::size_t w = 1; w < workers_.size(); ++w) bound.push_back(std::make_unique<Listener>(spec.name, at));
+    for (std::size_t w = 0; w < workers_.size(); ++w) workers_[w]->adopt_listener(std::move(bound[w]));
+    return at;
+}
+
+void Server::remove_listener(const std::string& name) {
+    for (auto& w : workers_) w->remove_listener(name);
 }
 
 void Server::publish(routing::SnapshotPtr snapshot) {

@@ -23,6 +23,12 @@ public:
     // The bound addresses, in listener order.
     const std::vector<boost::asio::ip::tcp::endpoint>& bound() const { return bound_; }
 
+    // Runtime listener changes (reload), from the control thread. add_listener
+    // binds in every worker before any accepts (a port of 0 is chosen once)
+    // and returns the bound address; throws and adds nothing on failure.
+    boost::asio::ip::tcp::endpoint add_listener(const ListenSpec& spec);
+    void remove_listener(const std::string& name);
+
     void publish(routing::SnapshotPtr snapshot);
     void start();
     // Stops accepting, lets in-flight exchanges finish (closing keep-alive

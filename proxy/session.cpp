@@ -31,7 +31,8 @@ bool idempotent(http::Method m) {
 
 }  // namespace
 
-Session::Session(Worker& worker, int fd) : worker_(worker), client_(fd) {
+Session::Session(Worker& worker, int fd, std::uint32_t listener_id)
+    : worker_(worker), listener_id_(listener_id), client_(fd) {
     client_.set_nodelay();
     client_.set_writable(true);
     client_ip_ = client_.peer_ip();
@@ -667,8 +668,10 @@ void Session::pump_failed(bool source_side, int error, std::string_view what) {
     // Response direction: the head is already out, so no error reply is
     // possible; closing tells the client the response is incomplete.
     if (client_side) {
-        log::info("proxy", "client {}: response body: {}{}{}", client_ip_, what, error ? ": " : "",
-                  error ? std::strerror(error) : "");
+        // Clients leaving mid-response are routine (a closed tab, a load
+        // generator stopping); not a failure of the proxy or the upstream.
+        log::debug("proxy", "client {}: response body: {}{}{}", client_ip_, what, error ? ": " : "",
+                   error ? std::strerror(error) : "");
     } else {
         log::warn("proxy", "pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
                   error ? ": " : "", error ? std::strerror(error) : "");

@@ -23,7 +23,7 @@ namespace weir::proxy {
 
 class Session final : public IoObject, public UpstreamOwner, public SessionHook {
 public:
-    Session(Worker& worker, int fd);
+    Session(Worker& worker, int fd, std::uint32_t listener_id);
     ~Session() override;
 
     void start();
@@ -35,6 +35,7 @@ public:
     void drain();
     // Closes at once (process exit).
     void abort() { close(); }
+    std::uint32_t listener_id() const { return listener_id_; }
 
 private:
     // What the session waits for; the event handlers resume the matching step.
@@ -89,6 +90,7 @@ private:
     void clear_deadline() { deadline_ms_ = 0; }
 
     Worker& worker_;
+    std::uint32_t listener_id_;
     Socket client_;
     std::string client_ip_;
     Wait wait_ = Wait::none;

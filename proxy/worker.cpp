@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -44,9 +45,7 @@ Worker::~Worker() {
 }
 
 void Worker::listen(const std::vector<ListenSpec>& specs) {
-    for (const auto& spec : specs) {
-        listeners_.push_back(std::make_unique<Listener>(spec.address, [this](int fd) { on_accepted(fd); }));
-    }
+    for (const auto& spec : specs) listeners_.push_back(std::make_unique<Listener>(spec.name, spec.address));
 }
 
 std::vector<boost::asio::ip::tcp::endpoint> Worker::local_endpoints() const {
@@ -56,7 +55,7 @@ std::vector<boost::asio::ip::tcp::endpoint> Worker::local_endpoints() const {
 }
 
 void Worker::run() {
-    for (auto& l : listeners_) l->start(loop_);
+    for (auto& l : listeners_) start_listener(*l);
     loop_.run([this] { tick(); }, tick_interval);
 }
 
@@ -66,7 +65,42 @@ void Worker::publish(routing::SnapshotPtr snapshot) {
     loop_.post([this, s = std::move(snapshot)]() mutable { snapshot_ = std::move(s); });
 }
 
-void Worker::on_accepted(int fd) {
+void Worker::start_listener(Listener& l) {
+    l.start(loop_, [this](int fd, const Listener& from) { on_accepted(fd, from); });
+}
+
+void Worker::adopt_listener(std::unique_ptr<Listener> listener) {
+    // Handed over as a raw pointer because std::function needs a copyable
+    // callable; the worker owns it again on its own thread.
+    Listener* raw = listener.release();
+    loop_.post([this, raw] {
+        std::unique_ptr<Listener> l(raw);
+        if (draining_) return;
+        start_listener(*l);
+        listeners_.push_back(std::move(l));
+    });
+}
+
+void Worker::remove_listener(const std::string& name) {
+    loop_.post([this, name] {
+        std::vector<std::uint32_t> ids;
+        for (auto it = listeners_.begin(); it != listeners_.end();) {
+            if ((*it)->name() == name) {
+                ids.push_back((*it)->id());
+                (*it)->close();
+                it = listeners_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        for (auto it = sessions_.begin(); it != sessions_.end();) {
+            Session& s = *it++;  // drain may close and unlink s
+            if (std::find(ids.begin(), ids.end(), s.listener_id()) != ids.end()) s.drain();
+        }
+    });
+}
+
+void Worker::on_accepted(int fd, const Listener& from) {
     const std::size_t limit = snapshot_ ? snapshot_->limits.max_connections : 10000;
     if (draining_ || connections_.fetch_add(1, std::memory_order_relaxed) >= limit) {
         if (!draining_) connections_.fetch_sub(1, std::memory_order_relaxed);
@@ -74,7 +108,7 @@ void Worker::on_accepted(int fd) {
         return;
     }
     session_count_.fetch_add(1, std::memory_order_relaxed);
-    (new Session(*this, fd))->start();  // owns itself; retired through the loop on close
+    (new Session(*this, fd, from.id()))->start();  // owns itself; retired through the loop on close
 }
 
 void Worker::add_session(Session& s) { sessions_.push_back(s); }

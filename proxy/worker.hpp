@@ -47,6 +47,11 @@ public:
 
     // Opens this worker's listening sockets (start-up, before run()). Throws on failure.
     void listen(const std::vector<ListenSpec>& specs);
+    // Thread-safe: takes over a bound listener and starts accepting on it.
+    void adopt_listener(std::unique_ptr<Listener> listener);
+    // Thread-safe: stops accepting on the named listener; the connections it
+    // accepted close after their current exchange.
+    void remove_listener(const std::string& name);
     std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const;
 
     void run();  // the thread body; returns after stop()
@@ -73,10 +78,11 @@ public:
     void add_session(Session& s);
     void session_closed();
     // A new client connection from a listener.
-    void on_accepted(int fd);
+    void on_accepted(int fd, const Listener& from);
 
 private:
     void tick();
+    void start_listener(Listener& l);
 
     unsigned index_;
     std::atomic<std::size_t>& connections_;  // process-wide downstream count: touched on accept/close only

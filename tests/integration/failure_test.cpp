@@ -51,6 +51,51 @@ TEST(FailureTest, ConnectRefusedWithNoOtherEndpointIs503) {
     EXPECT_EQ(fetch(weir.port()).status, 503);
 }
 
+TEST(FailureTest, ConnectTimeoutMovesOnToAnotherEndpoint) {
+    BlackholeEndpoint hole;
+    FakeUpstream up("live");
+    ConfigSpec c = ConfigSpec::single(std::vector<std::string>{hole.address(), up.address()});
+    c.pools[0].connect_timeout = "300ms";
+    WeirProcess weir(c.yaml());
+    for (int i = 0; i < 10; ++i) {
+        auto start = Clock::now();
+        Response r = fetch(weir.port(), "/t" + std::to_string(i));
+        ASSERT_EQ(r.status, 200) << r.describe();
+        EXPECT_LT(Clock::now() - start, 2s) << "connect timeout not applied";
+    }
+}
+
+TEST(FailureTest, ConnectTimeoutWithNoOtherEndpointIs503) {
+    BlackholeEndpoint hole;
+    ConfigSpec c = ConfigSpec::single(hole.address());
+    c.pools[0].connect_timeout = "300ms";
+    WeirProcess weir(c.yaml());
+    auto start = Clock::now();
+    Response r = fetch(weir.port());
+    auto took = Clock::now() - start;
+    // Nothing was sent: 503 (a 504 would also be defensible; SPEC groups it with refused).
+    EXPECT_TRUE(r.status == 503 || r.status == 504) << r.describe();
+    EXPECT_GE(took, 250ms);
+    EXPECT_LT(took, 2s);
+}
+
+TEST(FailureTest, ConnectionsBeyondMaxConnectionsAreRefused) {
+    SingleProxy p([](ConfigSpec& c) { c.max_connections = 2; });
+    RawClient a(p.port()), b(p.port());
+    ASSERT_EQ(a.request(get_request("/a")).status, 200);
+    ASSERT_EQ(b.request(get_request("/b")).status, 200);
+    {
+        RawClient third(p.port(), 3s);
+        if (third.connected()) {
+            Response r = third.request(get_request("/c"));
+            EXPECT_EQ(r.status, 0) << "a third connection was served with max_connections 2:\n" << r.describe();
+        }
+    }
+    a.close();
+    EXPECT_TRUE(wait_for([&] { return fetch(p.port(), "/d").status == 200; }, 5s))
+        << "a slot freed by a closed connection was not reused";
+}
+
 // ---------------------------------------------------------------- upstream gives up
 
 TEST(FailureTest, UpstreamResetBeforeTheHeadIs502) {
@@ -363,6 +408,29 @@ TEST(FailureTest, HeadNotCompleteInTimeIs408) {
     EXPECT_LT(took, 3s);
     EXPECT_TRUE(c.wait_closed());
     EXPECT_EQ(p.up.request_count(), 0u);
+}
+
+TEST(FailureTest, HeadTimeoutAppliesToLaterRequestsOnAKeepAliveConnection) {
+    SingleProxy p([](ConfigSpec& c) { c.header_timeout = "1s"; });
+    RawClient c(p.port());
+    ASSERT_EQ(c.request(get_request("/first")).status, 200);
+    ASSERT_TRUE(c.send("GET /second HTTP/1.1\r\nHost: a\r\n"));
+    auto start = Clock::now();
+    Response r = c.read_response();
+    EXPECT_EQ(r.status, 408) << r.describe();
+    EXPECT_LT(Clock::now() - start, 3s);
+    EXPECT_EQ(p.up.request_count(), 1u);
+}
+
+TEST(FailureTest, ExpectContinueWithNoReachableUpstreamGetsTheErrorNotContinue) {
+    ConfigSpec c = ConfigSpec::single("127.0.0.1:" + std::to_string(closed_port()));
+    WeirProcess weir(c.yaml());
+    RawClient client(weir.port());
+    ASSERT_TRUE(client.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+    ReadOptions interim;
+    interim.return_interim = true;
+    Response r = client.read_response(interim);
+    EXPECT_EQ(r.status, 503) << "a 100 Continue promised a body nobody will read:\n" << r.describe();
 }
 
 // A head trickled byte by byte does not get a fresh timeout per byte.

@@ -189,6 +189,7 @@ void FakeUpstream::serve(int fd, int id) {
         if (s.read_head(head) != IoResult::ok) break;
         UpstreamRequest req;
         req.conn_id = id;
+        req.raw_head = head;
         std::string line;
         if (!parse_head(head, line, req.headers)) break;
         split_start_line(line, req.method, req.target, req.version);

@@ -27,6 +27,7 @@ struct UpstreamRequest {
     std::string target;
     std::string version;
     Headers headers;
+    std::string raw_head;  // the head exactly as it arrived
     bool chunked = false;
     bool complete = false;         // head and the whole body arrived
     std::string body_error;        // why the body did not complete

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <map>
+#include <thread>
 
 namespace weir_it {
 namespace {
@@ -172,6 +173,110 @@ TEST(ProxyTest, Http11ClientGetsAnUntilCloseUpstreamBodyIntact) {
         });
         EXPECT_EQ(client.request(get_request("/again")).body, "again");
     }
+}
+
+TEST(ProxyTest, LaterHttp1MinorVersionIsServedAsHttp11) {
+    SingleProxy p;
+    RawClient client(p.port());
+    Response r = client.request("GET /v12 HTTP/1.2\r\nHost: a\r\n\r\n");
+    EXPECT_EQ(r.status, 200) << r.describe();
+    EXPECT_EQ(p.up.requests().at(0).version, "HTTP/1.1");
+}
+
+TEST(ProxyTest, UpstreamConnectionCloseDoesNotCloseTheClientConnection) {
+    SingleProxy p;
+    p.up.set_handler([](UpstreamConn& c, const UpstreamRequest& r) {
+        c.send(make_response(200, "bye " + r.target, "Connection: close\r\n"));
+        return After::close;
+    });
+    RawClient client(p.port());
+    for (int i = 0; i < 5; ++i) {
+        Response r = client.request(get_request("/" + std::to_string(i)));
+        ASSERT_EQ(r.body, "bye /" + std::to_string(i)) << r.describe();
+        EXPECT_FALSE(r.connection_close()) << "the upstream's Connection: close is hop-by-hop:\n" << r.describe();
+    }
+}
+
+// A client may half-close after sending a complete request; the response is still due.
+TEST(ProxyTest, ClientHalfCloseAfterTheRequestStillGetsTheResponse) {
+    SingleProxy p;
+    p.up.set_handler([](UpstreamConn& c, const UpstreamRequest&) {
+        c.sleep_for(300ms);  // let the half-close reach Weir first
+        c.send(make_response(200, "still here"));
+        return After::keep_alive;
+    });
+    RawClient client(p.port());
+    ASSERT_TRUE(client.send(get_request("/half")));
+    client.shutdown_write();
+    Response r = client.read_response();
+    EXPECT_EQ(r.status, 200) << r.describe();
+    EXPECT_EQ(r.body, "still here");
+}
+
+TEST(ProxyTest, LargeResponseHeadersPassThrough) {
+    SingleProxy p;
+    const std::string big(50000, 'c');
+    p.up.set_handler([&](UpstreamConn& c, const UpstreamRequest&) {
+        c.send(make_response(200, "ok", "X-Big: " + big + "\r\nSet-Cookie: s=" + std::string(3000, 'd') + "\r\n"));
+        return After::keep_alive;
+    });
+    RawClient client(p.port());
+    Response r = client.request(get_request("/"));
+    ASSERT_TRUE(r.complete) << r.describe();
+    EXPECT_EQ(r.headers.get("x-big"), big);
+    EXPECT_EQ(r.body, "ok");
+}
+
+TEST(ProxyTest, ManyConcurrentConnections) {
+    SingleProxy p;
+    constexpr int n = 200;
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < n; ++i) {
+        clients.push_back(std::make_unique<RawClient>(p.port()));
+        ASSERT_TRUE(clients.back()->connected());
+    }
+    for (int round = 0; round < 3; ++round) {
+        for (int i = 0; i < n; ++i) ASSERT_TRUE(clients[i]->send(get_request("/c/" + std::to_string(i))));
+        for (int i = 0; i < n; ++i) {
+            Response r = clients[i]->read_response();
+            ASSERT_EQ(r.body, "stable GET /c/" + std::to_string(i)) << r.describe();
+        }
+    }
+    EXPECT_EQ(p.up.request_count(), 3u * n);
+}
+
+// response_timeout bounds silence, not the length of a transfer: a body
+// that keeps coming, however slowly, is not cut.
+TEST(ProxyTest, SlowButSteadyResponseBodyIsNotCut) {
+    SingleProxy p([](ConfigSpec& c) { c.pools[0].response_timeout = "1s"; });
+    p.up.set_handler([](UpstreamConn& c, const UpstreamRequest&) {
+        c.send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
+        for (int i = 0; i < 10; ++i) {
+            if (!c.sleep_for(250ms)) return After::close;  // 2.5 s in all, 0.25 s gaps
+            c.send(std::to_string(i));
+        }
+        return After::keep_alive;
+    });
+    RawClient client(p.port());
+    Response r = client.request(get_request("/trickle"));
+    EXPECT_TRUE(r.complete) << r.describe();
+    EXPECT_EQ(r.body, "0123456789");
+}
+
+TEST(ProxyTest, SlowButSteadyRequestBodyIsNotCut) {
+    SingleProxy p([](ConfigSpec& c) {
+        c.idle_timeout = "1s";
+        c.header_timeout = "1s";
+    });
+    RawClient client(p.port());
+    ASSERT_TRUE(client.send("POST /trickle HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n"));
+    for (int i = 0; i < 10; ++i) {
+        std::this_thread::sleep_for(250ms);  // a slow client, 2.5 s in all
+        ASSERT_TRUE(client.send(std::to_string(i)));
+    }
+    Response r = client.read_response();
+    EXPECT_EQ(r.status, 200) << r.describe();
+    EXPECT_EQ(p.up.requests().at(0).body, "0123456789");
 }
 
 // ---------------------------------------------------------------- bodiless responses
@@ -551,6 +656,36 @@ TEST(ProxyTest, EndToEndHeadersAndBodyArePassedUnchanged) {
     EXPECT_EQ(req.headers.all("x-multi"), (std::vector<std::string>{"1", "2"}));
     EXPECT_EQ(req.headers.get("content-type"), "text/plain");
     EXPECT_EQ(req.headers.get("content-length"), "3");
+}
+
+// Weir writes the head it understood, in canonical form, rather than
+// passing the client's bytes through.
+TEST(ProxyTest, RequestHeadIsReserialisedNotForwardedRaw) {
+    SingleProxy p;
+    RawClient client(p.port());
+    ASSERT_EQ(client.request("GET /raw HTTP/1.0\r\nHost:test.local\r\nX-Spaced:\t  v  \t\r\n"
+                             "Connection: keep-alive\r\n\r\n")
+                  .status,
+              200);
+    const std::string raw = p.up.requests().at(0).raw_head;
+    EXPECT_EQ(raw.rfind("GET /raw HTTP/1.1\r\n", 0), 0u) << raw;
+    EXPECT_NE(raw.find("\r\nX-Spaced: v\r\n"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("\r\nHost: test.local\r\n"), std::string::npos) << raw;
+    EXPECT_EQ(raw.find('\t'), std::string::npos) << raw;
+}
+
+TEST(ProxyTest, ResponseHeadIsReserialisedNotForwardedRaw) {
+    SingleProxy p;
+    p.up.set_handler([](UpstreamConn& c, const UpstreamRequest&) {
+        c.send("HTTP/1.1 200 Fine\r\nX-Spaced:\t  v  \t\r\ncontent-length:2\r\n\r\nok");
+        return After::keep_alive;
+    });
+    RawClient client(p.port());
+    Response r = client.request(get_request("/"));
+    ASSERT_EQ(r.status, 200);
+    EXPECT_NE(r.head.find("\r\nX-Spaced: v\r\n"), std::string::npos) << r.head;
+    EXPECT_EQ(r.head.find('\t'), std::string::npos) << r.head;
+    EXPECT_EQ(r.body, "ok");
 }
 
 // ---------------------------------------------------------------- routing

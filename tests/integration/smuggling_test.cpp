@@ -90,6 +90,8 @@ const std::vector<Vector>& head_vectors() {
         {"Http09", "GET /\r\n\r\n", 400},
         {"LowercaseVersion", req("GET / http/1.1\r\nHost: a\r\n"), 400},
         {"GarbageVersion", req("GET / FOO/1.1\r\nHost: a\r\n"), 400},
+        {"VersionLeadingZero", req("GET / HTTP/01.1\r\nHost: a\r\n"), 400},
+        {"VersionTrailingJunk", req("GET / HTTP/1.1x\r\nHost: a\r\n"), 400},
         {"Http20", req("GET / HTTP/2.0\r\nHost: a\r\n"), 505},
         {"Http30", req("GET / HTTP/3.0\r\nHost: a\r\n"), 505},
         {"InvalidMethodChar", req("G(T / HTTP/1.1\r\nHost: a\r\n"), 400},
@@ -237,6 +239,57 @@ TEST(SmugglingTest, UpstreamFramingIsUnambiguous) {
     EXPECT_EQ(reqs[1].headers.all("content-length"), std::vector<std::string>{"3"}) << reqs[1].headers.dump();
     EXPECT_FALSE(reqs[1].headers.has("transfer-encoding")) << reqs[1].headers.dump();
     EXPECT_EQ(reqs[1].body, "xyz");
+}
+
+// Connection may name only hop-by-hop fields; naming a framing or routing
+// field must not make Weir drop it (the next hop would frame differently).
+TEST(SmugglingTest, ConnectionCannotStripContentLengthOrHost) {
+    SingleProxy p;
+    RawClient client(p.port());
+    ASSERT_TRUE(client.send("POST /a HTTP/1.1\r\nHost: a.example\r\nConnection: Content-Length, Host\r\n"
+                            "Content-Length: 5\r\n\r\nhello" +
+                            get_request("/b")));
+    Response r1 = client.read_response();
+    Response r2 = client.read_response();
+    EXPECT_EQ(r1.body, "stable POST /a") << r1.describe();
+    EXPECT_EQ(r2.body, "stable GET /b") << r2.describe();
+    auto reqs = p.up.requests();
+    ASSERT_EQ(reqs.size(), 2u);
+    EXPECT_EQ(reqs[0].headers.all("content-length"), std::vector<std::string>{"5"}) << reqs[0].headers.dump();
+    EXPECT_EQ(reqs[0].headers.get("host"), "a.example") << reqs[0].headers.dump();
+    EXPECT_EQ(reqs[0].body, "hello");
+    EXPECT_EQ(reqs[1].target, "/b");
+}
+
+TEST(SmugglingTest, ConnectionCannotStripTransferEncodingFraming) {
+    SingleProxy p;
+    RawClient client(p.port());
+    ASSERT_TRUE(client.send("POST /a HTTP/1.1\r\nHost: a\r\nConnection: Transfer-Encoding\r\n"
+                            "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" +
+                            get_request("/b")));
+    Response r1 = client.read_response();
+    Response r2 = client.read_response();
+    EXPECT_EQ(r1.body, "stable POST /a") << r1.describe();
+    EXPECT_EQ(r2.body, "stable GET /b") << r2.describe();
+    auto reqs = p.up.requests();
+    ASSERT_EQ(reqs.size(), 2u);
+    EXPECT_TRUE(reqs[0].chunked) << reqs[0].headers.dump();
+    EXPECT_EQ(reqs[0].body, "hello");
+}
+
+TEST(SmugglingTest, UpstreamConnectionHeaderCannotStripResponseContentLength) {
+    SingleProxy p;
+    p.up.set_handler([](UpstreamConn& c, const UpstreamRequest& r) {
+        if (r.target == "/tricky") c.send("HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\nhello");
+        else c.send(make_response(200, "next"));
+        return After::keep_alive;
+    });
+    RawClient client(p.port());
+    Response r = client.request(get_request("/tricky"));
+    ASSERT_TRUE(r.complete) << r.describe();
+    EXPECT_EQ(r.body, "hello");
+    EXPECT_TRUE(r.headers.has("content-length") || r.chunked) << r.describe();
+    EXPECT_EQ(client.request(get_request("/n")).body, "next");
 }
 
 // Valid but unusual spellings must not be refused: they are not smuggling.

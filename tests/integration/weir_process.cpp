@@ -36,7 +36,9 @@ std::string ConfigSpec::yaml() const {
     y << "listeners: [{name: public, address: \"127.0.0.1:0\"}]\n";
     y << "admin: {address: \"127.0.0.1:0\"}\n";
     y << "limits: {max_header_bytes: " << max_header_bytes << ", max_body_bytes: " << max_body_bytes
-      << ", header_timeout: " << header_timeout << ", idle_timeout: " << idle_timeout << "}\n";
+      << ", header_timeout: " << header_timeout << ", idle_timeout: " << idle_timeout;
+    if (max_connections > 0) y << ", max_connections: " << max_connections;
+    y << "}\n";
     y << "pools:\n";
     for (const auto& p : pools) {
         y << "  - name: " << p.name << "\n";

@@ -45,6 +45,7 @@ struct ConfigSpec {
     std::uint64_t max_body_bytes = 0;
     std::string header_timeout = "2s";
     std::string idle_timeout = "5s";
+    std::uint64_t max_connections = 0;  // 0: not written (the default applies)
     std::vector<PoolSpec> pools;
     std::vector<RouteSpec> routes;
 

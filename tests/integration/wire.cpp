@@ -364,4 +364,23 @@ std::uint16_t closed_port() {
     return ntohs(a.sin_port);
 }
 
+BlackholeEndpoint::BlackholeEndpoint() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(listen_fd_, 0);  // room for one completed connection
+    socklen_t len = sizeof a;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    filler_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ::connect(filler_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);  // takes that one place
+}
+
+BlackholeEndpoint::~BlackholeEndpoint() {
+    ::close(filler_fd_);
+    ::close(listen_fd_);
+}
+
 }  // namespace weir_it

@@ -137,4 +137,20 @@ void set_socket_timeouts(int fd, Millis timeout);
 // A port on 127.0.0.1 that was bound and is closed again: connecting is refused.
 std::uint16_t closed_port();
 
+// A listener on 127.0.0.1 whose accept queue is full and never drained: the
+// kernel drops further SYNs, so connecting hangs (for connect timeouts).
+class BlackholeEndpoint {
+public:
+    BlackholeEndpoint();
+    ~BlackholeEndpoint();
+    BlackholeEndpoint(const BlackholeEndpoint&) = delete;
+    BlackholeEndpoint& operator=(const BlackholeEndpoint&) = delete;
+    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+private:
+    int listen_fd_ = -1;
+    int filler_fd_ = -1;
+    std::uint16_t port_ = 0;
+};
+
 }  // namespace weir_it

@@ -1,0 +1,274 @@
+#include "control/admin_api.hpp"
+
+#include "common/log.hpp"
+#include "control/config_json.hpp"
+#include "control/control_plane.hpp"
+#include "telemetry/metrics.hpp"
+
+#include <boost/json.hpp>
+
+namespace weir::control {
+namespace {
+
+namespace json = boost::json;
+
+AdminResponse json_ok(const json::value& v, int status = 200) { return {status, json::serialize(v), {}}; }
+
+AdminResponse method_not_allowed(std::string allow) {
+    AdminResponse r = json_error(405, "method not allowed; use " + allow);
+    r.headers["allow"] = std::move(allow);
+    return r;
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+    std::vector<std::string> parts;
+    std::size_t i = 0;
+    while (i < path.size()) {
+        std::size_t j = path.find('/', i);
+        if (j == std::string::npos) j = path.size();
+        if (j > i) parts.push_back(path.substr(i, j - i));
+        i = j + 1;
+    }
+    return parts;
+}
+
+json::object split_json(const Split& split) {
+    json::object o;
+    for (const auto& [pool, w] : split) o[pool] = json_number(w);
+    return o;
+}
+
+json::object route_json(const RouteConfig& effective, const RouteConfig& file, const RuntimeState& state,
+                        std::uint64_t version) {
+    json::object o;
+    o["name"] = effective.name;
+    o["match"] = {{"host", effective.match.host}, {"path_prefix", effective.match.path_prefix}};
+    o["split"] = split_json(effective.split);
+    o["file_split"] = split_json(file.split);
+    o["override"] = state.routes.count(effective.name) > 0;
+    double total = 0;
+    for (const auto& [_, w] : effective.split) total += w;
+    json::object shares;
+    for (const auto& [pool, w] : effective.split) shares[pool] = total > 0 ? w / total : 0.0;
+    o["shares"] = std::move(shares);
+    o["rules"] = json::array{};
+    o["sticky"] = nullptr;
+    o["rollout"] = nullptr;
+    o["version"] = version;
+    return o;
+}
+
+std::string etag(std::uint64_t version) { return "\"" + std::to_string(version) + "\""; }
+
+// If-Match holds "*" or a list of entity tags; weak tags compare by value.
+bool if_match_ok(const AdminRequest& r, std::uint64_t version) {
+    auto it = r.headers.find("if-match");
+    if (it == r.headers.end()) return true;
+    std::string_view v = it->second;
+    const std::string current = std::to_string(version);
+    while (!v.empty()) {
+        std::size_t comma = v.find(',');
+        std::string_view tag = v.substr(0, comma);
+        while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+        while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+        if (tag == "*") return true;
+        if (tag.starts_with("W/")) tag.remove_prefix(2);
+        if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
+        if (tag == current) return true;
+        if (comma == std::string_view::npos) break;
+        v.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+// Parses a JSON object body; on failure returns the error response.
+std::optional<AdminResponse> parse_object(const AdminRequest& r, json::object& out) {
+    boost::system::error_code ec;
+    json::value v = json::parse(r.body, ec);
+    if (ec) return json_error(400, "body is not valid JSON: " + ec.message());
+    if (!v.is_object()) return json_error(400, "body must be a JSON object");
+    out = std::move(v.as_object());
+    return std::nullopt;
+}
+
+std::optional<double> as_number(const json::value& v) {
+    if (v.is_int64()) return static_cast<double>(v.as_int64());
+    if (v.is_uint64()) return static_cast<double>(v.as_uint64());
+    if (v.is_double()) return v.as_double();
+    return std::nullopt;
+}
+
+AdminResponse outcome_response(const ControlPlane::Outcome& o, const json::value& ok_body) {
+    if (o.status >= 300) return json_error(o.status, o.error);
+    return json_ok(ok_body);
+}
+
+}  // namespace
+
+bool secret_equals(std::string_view presented, std::string_view expected) {
+    unsigned char diff = presented.size() != expected.size() ? 1 : 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        unsigned char p = i < presented.size() ? static_cast<unsigned char>(presented[i]) : 0;
+        diff |= static_cast<unsigned char>(p ^ static_cast<unsigned char>(expected[i]));
+    }
+    return diff == 0;
+}
+
+AdminApi::AdminApi(ControlPlane& control, telemetry::Metrics& metrics, std::function<bool()> ready)
+    : control_(control), metrics_(metrics), ready_(std::move(ready)) {}
+
+bool AdminApi::authorized(const AdminRequest& r) const {
+    const std::string& token = control_.admin_token();
+    if (token.empty()) return true;
+    auto it = r.headers.find("authorization");
+    if (it == r.headers.end()) return false;
+    std::string_view v = it->second;
+    constexpr std::string_view scheme = "Bearer ";
+    if (v.size() < scheme.size()) return false;
+    for (std::size_t i = 0; i < scheme.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(v[i])) != std::tolower(static_cast<unsigned char>(scheme[i])))
+            return false;
+    }
+    return secret_equals(v.substr(scheme.size()), token);
+}
+
+AdminResponse AdminApi::handle(const AdminRequest& r) {
+    const bool open = r.path == "/healthz" || r.path == "/ready" || r.path == "/metrics";
+    AdminResponse resp;
+    if (!open && !authorized(r)) {
+        resp = json_error(401, "missing or wrong bearer token");
+        resp.headers["www-authenticate"] = "Bearer";
+    } else {
+        resp = dispatch(r);
+    }
+    if (r.method != "GET" && r.method != "HEAD") {
+        // The audit trail: who asked for which change, and what came of it.
+        if (resp.status < 300) {
+            log::info("admin", "{} {} {} -> {}", r.peer, r.method, r.path, resp.status);
+        } else {
+            std::string error;
+            boost::system::error_code ec;
+            auto v = json::parse(resp.body, ec);
+            if (!ec && v.is_object() && v.as_object().contains("error")) error = json::value_to<std::string>(v.at("error"));
+            log::warn("admin", "{} {} {} -> {}: {}", r.peer, r.method, r.path, resp.status, error);
+        }
+    }
+    return resp;
+}
+
+AdminResponse AdminApi::dispatch(const AdminRequest& r) {
+    const auto parts = split_path(r.path);
+    if (r.path == "/healthz") {
+        if (r.method != "GET") return method_not_allowed("GET");
+        return json_ok(json::object{{"status", "ok"}});
+    }
+    if (r.path == "/ready") {
+        if (r.method != "GET") return method_not_allowed("GET");
+        if (!ready_()) return json_ok(json::object{{"status", "not ready"}}, 503);
+        return json_ok(json::object{{"status", "ready"}});
+    }
+    if (r.path == "/metrics") {
+        if (r.method != "GET") return method_not_allowed("GET");
+        AdminResponse resp{200, metrics_.scrape(), {}};
+        resp.headers["content-type"] = "text/plain; version=0.0.4; charset=utf-8";
+        return resp;
+    }
+    if (r.path == "/config") {
+        if (r.method != "GET") return method_not_allowed("GET");
+        AdminResponse resp{200, to_json(control_.effective_config(), control_.version()), {}};
+        resp.headers["etag"] = etag(control_.version());
+        return resp;
+    }
+    if (r.path == "/reload") {
+        if (r.method != "POST") return method_not_allowed("POST");
+        auto out = control_.reload("POST /reload from " + r.peer);
+        if (!out.ok) {
+            json::array errors;
+            for (const auto& e : out.errors) errors.emplace_back(e);
+            return json_ok(json::object{{"error", "reload failed; the previous configuration stays in force"},
+                                        {"errors", std::move(errors)},
+                                        {"version", control_.version()}},
+                           400);
+        }
+        return json_ok(json::object{{"status", "reloaded"}, {"version", control_.version()}});
+    }
+    if (!parts.empty() && parts[0] == "routes") return routes_resource(r, parts);
+    return json_error(404, "no such admin resource: " + r.path);
+}
+
+AdminResponse AdminApi::routes_resource(const AdminRequest& r, const std::vector<std::string>& parts) {
+    const Config effective = control_.effective_config();
+    const std::uint64_t version = control_.version();
+    auto find_effective = [&](const std::string& name) -> const RouteConfig* {
+        for (const RouteConfig& rc : effective.routes) {
+            if (rc.name == name) return &rc;
+        }
+        return nullptr;
+    };
+    if (parts.size() == 1) {
+        if (r.method != "GET") return method_not_allowed("GET");
+        json::array routes;
+        for (const RouteConfig& rc : effective.routes)
+            routes.push_back(route_json(rc, *control_.find_route(rc.name), control_.state(), version));
+        AdminResponse resp = json_ok(json::object{{"routes", std::move(routes)}, {"version", version}});
+        resp.headers["etag"] = etag(version);
+        return resp;
+    }
+    const std::string& name = parts[1];
+    const RouteConfig* route = find_effective(name);
+    if (!route) return json_error(404, "no route '" + name + "'");
+
+    auto route_body = [&]() {
+        // Read back after the change so the answer shows what is now in force.
+        Config now = control_.effective_config();
+        for (const RouteConfig& rc : now.routes) {
+            if (rc.name == name)
+                return json::value(route_json(rc, *control_.find_route(name), control_.state(), control_.version()));
+        }
+        return json::value(nullptr);
+    };
+    auto with_etag = [&](AdminResponse resp) {
+        if (resp.status < 300) resp.headers["etag"] = etag(control_.version());
+        return resp;
+    };
+
+    if (parts.size() == 2) {
+        if (r.method != "GET") return method_not_allowed("GET");
+        return with_etag(json_ok(route_json(*route, *control_.find_route(name), control_.state(), version)));
+    }
+    if (parts.size() == 3 && parts[2] == "split") {
+        if (r.method == "PUT") {
+            json::object body;
+            if (auto bad = parse_object(r, body)) return *bad;
+            Split split;
+            for (const auto& [pool, v] : body) {
+                auto w = as_number(v);
+                if (!w) return json_error(400, "weight of '" + std::string(pool) + "' must be a number");
+                split.emplace_back(std::string(pool), *w);
+            }
+            if (!if_match_ok(r, version)) return json_error(412, "If-Match does not match config version " + etag(version));
+            auto outcome = control_.set_split(name, split);
+            return with_etag(outcome_response(outcome, route_body()));
+        }
+        if (r.method == "DELETE") {
+            if (!if_match_ok(r, version)) return json_error(412, "If-Match does not match config version " + etag(version));
+            auto outcome = control_.clear_split(name);
+            return with_etag(outcome_response(outcome, route_body()));
+        }
+        return method_not_allowed("PUT, DELETE");
+    }
+    if (parts.size() == 3 && parts[2] == "switch") {
+        if (r.method != "POST") return method_not_allowed("POST");
+        json::object body;
+        if (auto bad = parse_object(r, body)) return *bad;
+        auto it = body.find("pool");
+        if (it == body.end() || !it->value().is_string() || body.size() != 1)
+            return json_error(400, "body must be {\"pool\": \"<name>\"}");
+        if (!if_match_ok(r, version)) return json_error(412, "If-Match does not match config version " + etag(version));
+        auto outcome = control_.switch_to(name, std::string(it->value().as_string()));
+        return with_etag(outcome_response(outcome, route_body()));
+    }
+    return json_error(404, "no such admin resource: " + r.path);
+}
+
+}  // namespace weir::control

@@ -1,0 +1,277 @@
+#include "control/control_plane.hpp"
+
+#include "common/log.hpp"
+#include "control/endpoints.hpp"
+#include "proxy/server.hpp"
+#include "telemetry/metrics.hpp"
+
+#include <boost/asio/ip/address.hpp>
+
+#include <cmath>
+#include <map>
+
+namespace weir::control {
+namespace {
+
+constexpr double max_weight = 1e9;  // as in the file: sums stay finite and exact enough
+
+std::map<std::string, double> as_map(const Split& split) { return {split.begin(), split.end()}; }
+
+std::string split_text(const Split& split) {
+    std::string out;
+    for (const auto& [pool, w] : split) {
+        if (!out.empty()) out += ", ";
+        out += pool + "=" + fmt::format("{}", w);
+    }
+    return "{" + out + "}";
+}
+
+
+
+Config apply_state(Config config, const RuntimeState& state) {
+    for (RouteConfig& r : config.routes) {
+        auto it = state.routes.find(r.name);
+        if (it != state.routes.end()) r.split = it->second.split;
+    }
+    return config;
+}
+
+}  // namespace
+
+std::optional<std::string> check_split(const Split& split, const Config& config) {
+    if (split.empty()) return "the split names no pool";
+    double total = 0;
+    for (const auto& [pool, w] : split) {
+        bool known = false;
+        for (const PoolConfig& p : config.pools) known = known || p.name == pool;
+        if (!known) return "unknown pool '" + pool + "'";
+        if (!std::isfinite(w) || w < 0) return "weight of '" + pool + "' must be a finite number >= 0";
+        if (w > max_weight) return "weight of '" + pool + "' is above " + fmt::format("{}", max_weight);
+        total += w;
+    }
+    if (total <= 0) return "at least one weight must be above 0";
+    return std::nullopt;
+}
+
+ControlPlane::ControlPlane(Config file_config, std::string config_path, proxy::Server& server,
+                           telemetry::Metrics& metrics)
+    : file_(std::move(file_config)), config_path_(std::move(config_path)), server_(server), metrics_(metrics) {}
+
+ControlPlane::~ControlPlane() = default;
+
+const RouteConfig* ControlPlane::find_route(const std::string& name) const {
+    for (const RouteConfig& r : file_.routes) {
+        if (r.name == name) return &r;
+    }
+    return nullptr;
+}
+
+const PoolConfig* ControlPlane::find_pool(const std::string& name) const {
+    for (const PoolConfig& p : file_.pools) {
+        if (p.name == name) return &p;
+    }
+    return nullptr;
+}
+
+Config ControlPlane::effective_config() const { return apply_state(file_, state_); }
+
+bool ControlPlane::reconcile(RuntimeState& state, const Config& file, std::vector<std::string>& dropped) const {
+    bool changed = false;
+    for (auto it = state.routes.begin(); it != state.routes.end();) {
+        const RouteConfig* route = nullptr;
+        for (const RouteConfig& r : file.routes) {
+            if (r.name == it->first) route = &r;
+        }
+        std::string why;
+        if (!route) why = "the route is gone from the file";
+        else if (as_map(route->split) != as_map(it->second.file_split)) why = "the file changed the route's split";
+        else if (auto bad = check_split(it->second.split, file)) why = *bad;
+        if (!why.empty()) {
+            dropped.push_back("route " + it->first + ": runtime split " + split_text(it->second.split) +
+                              " dropped: " + why);
+            it = state.routes.erase(it);
+            changed = true;
+        } else {
+            ++it;
+        }
+    }
+    return changed;
+}
+
+bool ControlPlane::start() {
+    if (!file_.state_file.empty()) {
+        store_ = std::make_unique<StateStore>(file_.state_file);
+        auto loaded = store_->load();
+        if (!loaded.error.empty()) {
+            log::error("state", "{}: {}{}", file_.state_file, loaded.error,
+                       loaded.moved_to.empty() ? "" : "; moved aside to " + loaded.moved_to);
+        }
+        state_ = std::move(loaded.state);
+        std::vector<std::string> dropped;
+        if (reconcile(state_, file_, dropped)) {
+            for (const auto& d : dropped) log::warn("state", "{}", d);
+            if (auto ec = store_->save(state_)) log::error("state", "cannot rewrite {}: {}", file_.state_file, ec.message());
+        }
+        for (const auto& [route, o] : state_.routes)
+            log::info("state", "route {}: runtime split {} restored", route, split_text(o.split));
+    }
+    std::vector<std::string> errors;
+    if (!publish(effective_config(), &errors)) {
+        for (const auto& e : errors) log::error("config", "{}", e);
+        return false;
+    }
+    return true;
+}
+
+bool ControlPlane::publish(const Config& effective, std::vector<std::string>* errors) {
+    auto built = build_snapshot(effective, version_ + 1, keys_);
+    if (!built.snapshot) {
+        if (errors) *errors = std::move(built.errors);
+        return false;
+    }
+    push(built.snapshot, effective);
+    return true;
+}
+
+void ControlPlane::push(const routing::SnapshotPtr& snapshot, const Config& effective) {
+    version_ = snapshot->version;
+    server_.publish(snapshot);
+    metrics_.set_config_version(version_);
+    std::vector<std::pair<std::string, std::vector<std::pair<std::string, double>>>> weights;
+    for (const RouteConfig& r : effective.routes) weights.emplace_back(r.name, r.split);
+    metrics_.set_route_weights(weights);
+}
+
+ControlPlane::Outcome ControlPlane::commit_state(RuntimeState next, const std::string& what) {
+    Config effective = apply_state(file_, next);
+    // Resolve and build first: a change that cannot be served is refused
+    // before anything is persisted.
+    auto built = build_snapshot(effective, version_ + 1, keys_);
+    if (!built.snapshot) {
+        std::string why = built.errors.empty() ? "cannot build the routing table" : built.errors.front();
+        return {503, why};
+    }
+    if (store_) {
+        if (auto ec = store_->save(next)) {
+            log::error("state", "cannot persist {} to {}: {}", what, file_.state_file, ec.message());
+            return {500, "cannot persist the change: " + ec.message()};
+        }
+    }
+    state_ = std::move(next);
+    push(built.snapshot, effective);
+    return {};
+}
+
+ControlPlane::Outcome ControlPlane::set_split(const std::string& route, const Split& split) {
+    const RouteConfig* r = find_route(route);
+    if (!r) return {404, "no route '" + route + "'"};
+    if (auto bad = check_split(split, file_)) return {400, *bad};
+    RuntimeState next = state_;
+    next.routes[route] = RouteOverride{split, r->split};
+    return commit_state(std::move(next), "the split of route " + route);
+}
+
+ControlPlane::Outcome ControlPlane::clear_split(const std::string& route) {
+    if (!find_route(route)) return {404, "no route '" + route + "'"};
+    if (!state_.routes.count(route)) return {};  // already the file's split
+    RuntimeState next = state_;
+    next.routes.erase(route);
+    return commit_state(std::move(next), "dropping the split of route " + route);
+}
+
+ControlPlane::Outcome ControlPlane::switch_to(const std::string& route, const std::string& pool) {
+    const RouteConfig* r = find_route(route);
+    if (!r) return {404, "no route '" + route + "'"};
+    if (!find_pool(pool)) return {400, "unknown pool '" + pool + "'"};
+    // Every pool the route currently splits over stays listed with 0, so the
+    // switch back is the same call with the other pool.
+    Config effective = effective_config();
+    Split split;
+    for (const RouteConfig& er : effective.routes) {
+        if (er.name != route) continue;
+        for (const auto& [p, w] : er.split) {
+            if (p != pool) split.emplace_back(p, 0.0);
+        }
+    }
+    split.emplace_back(pool, 100.0);
+    RuntimeState next = state_;
+    next.routes[route] = RouteOverride{split, r->split};
+    return commit_state(std::move(next), "the switch of route " + route);
+}
+
+ControlPlane::ReloadOutcome ControlPlane::reload(const std::string& trigger) {
+    ReloadOutcome out;
+    auto fail = [&](std::vector<std::string> errors) {
+        for (const auto& e : errors) log::error("config", "{}", e);
+        log::error("weir", "{}: reload failed, keeping config version {}", trigger, version_);
+        metrics_.reload_failed();
+        out.errors = std::move(errors);
+        return out;
+    };
+    if (config_path_.empty()) return fail({"no configuration file to reload (built-in configuration)"});
+    auto loaded = load_config_file(config_path_);
+    if (!loaded.config) {
+        std::vector<std::string> errors;
+        for (const auto& e : loaded.errors) errors.push_back(e.text());
+        return fail(std::move(errors));
+    }
+    Config& next_file = *loaded.config;
+
+    RuntimeState next_state = state_;
+    std::vector<std::string> dropped;
+    bool state_changed = reconcile(next_state, next_file, dropped);
+    Config effective = apply_state(next_file, next_state);
+    auto built = build_snapshot(effective, version_ + 1, keys_);
+    if (!built.snapshot) return fail(std::move(built.errors));
+
+    // New or moved listeners are bound before anything else changes, so a
+    // port in use fails the reload as a whole.
+    std::map<std::string, std::string> old_by_name;
+    for (const auto& l : file_.listeners) old_by_name[l.name] = l.address.text();
+    std::vector<std::pair<std::string, std::string>> added;
+    for (const auto& l : next_file.listeners) {
+        auto it = old_by_name.find(l.name);
+        if (it != old_by_name.end() && it->second == l.address.text()) continue;
+        try {
+            // A renamed or moved listener: its old socket goes below, after the new one is bound.
+            if (it != old_by_name.end()) server_.remove_listener(l.name);
+            auto at = server_.add_listener({l.name, to_endpoint(l.address)});
+            added.emplace_back(l.name, endpoint_text(at));
+        } catch (const std::exception& e) {
+            for (const auto& [name, _] : added) server_.remove_listener(name);
+            return fail({"listener " + l.name + ": cannot listen on " + l.address.text() + ": " + e.what()});
+        }
+    }
+    for (const auto& [name, _] : old_by_name) {
+        bool kept = false;
+        for (const auto& l : next_file.listeners) kept = kept || l.name == name;
+        if (!kept) {
+            server_.remove_listener(name);
+            log::info("weir", "listener {} removed; its connections drain", name);
+        }
+    }
+    for (const auto& [name, at] : added) log::info("weir", "listener {} listening on {}", name, at);
+
+    if (next_file.admin.address.text() != file_.admin.address.text())
+        log::warn("weir", "{}: admin.address changes take effect at the next start", trigger);
+    if (next_file.workers != file_.workers)
+        log::warn("weir", "{}: workers changes take effect at the next start", trigger);
+    if (next_file.state_file != file_.state_file)
+        log::warn("weir", "{}: state_file changes take effect at the next start", trigger);
+
+    for (const auto& d : dropped) log::info("state", "{}", d);
+    if (state_changed && store_) {
+        // The file is the newer intent; if this write fails the next start
+        // drops the same edits again, so nothing contradicts the file.
+        if (auto ec = store_->save(next_state)) log::error("state", "cannot rewrite {}: {}", file_.state_file, ec.message());
+    }
+    file_ = std::move(next_file);
+    state_ = std::move(next_state);
+    push(built.snapshot, effective);
+    metrics_.reload_succeeded();
+    log::info("weir", "{}: reloaded, config version {}", trigger, version_);
+    out.ok = true;
+    return out;
+}
+
+}  // namespace weir::control

@@ -1,0 +1,84 @@
+// What the control thread knows and decides: the file's configuration, the
+// runtime edits on top of it, the version, and how a change becomes a new
+// snapshot on every worker. Every change is "build a new snapshot and
+// publish"; runtime edits are persisted before they are acknowledged.
+#pragma once
+
+#include "control/config.hpp"
+#include "control/snapshot_builder.hpp"
+#include "control/state_store.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace weir::proxy {
+class Server;
+}
+namespace weir::telemetry {
+class Metrics;
+}
+
+namespace weir::control {
+
+class ControlPlane {
+public:
+    ControlPlane(Config file_config, std::string config_path, proxy::Server& server, telemetry::Metrics& metrics);
+    ~ControlPlane();
+
+    // Loads the state file, applies its edits, publishes the first snapshot.
+    // False (logged) when the configuration cannot be served at all.
+    bool start();
+
+    std::uint64_t version() const { return version_; }
+    const Config& file_config() const { return file_; }
+    // The file's configuration with the runtime edits applied.
+    Config effective_config() const;
+    const RuntimeState& state() const { return state_; }
+    const std::string& admin_token() const { return file_.admin.token; }
+
+    struct Outcome {
+        int status = 200;
+        std::string error;  // when status is not 2xx
+    };
+    // Runtime split of a route (relative weights by pool).
+    Outcome set_split(const std::string& route, const Split& split);
+    // Back to the file's split.
+    Outcome clear_split(const std::string& route);
+    // Blue/green: all of the route's traffic to one pool.
+    Outcome switch_to(const std::string& route, const std::string& pool);
+
+    struct ReloadOutcome {
+        bool ok = false;
+        std::vector<std::string> errors;  // FILE:LINE:COL: message, or why it cannot be served
+    };
+    // Re-reads the file. A bad file changes nothing.
+    ReloadOutcome reload(const std::string& trigger);
+
+    const RouteConfig* find_route(const std::string& name) const;
+    const PoolConfig* find_pool(const std::string& name) const;
+
+private:
+    Outcome commit_state(RuntimeState next, const std::string& what);
+    bool publish(const Config& effective, std::vector<std::string>* errors);
+    void push(const routing::SnapshotPtr& snapshot, const Config& effective);
+    // Drops edits the file has superseded or that no longer fit it.
+    bool reconcile(RuntimeState& state, const Config& file, std::vector<std::string>& dropped) const;
+
+    Config file_;
+    std::string config_path_;
+    proxy::Server& server_;
+    telemetry::Metrics& metrics_;
+    std::unique_ptr<StateStore> store_;
+    RuntimeState state_;
+    EndpointKeys keys_;
+    std::uint64_t version_ = 0;
+};
+
+// Validates a split given over the API against the configuration: known
+// pools, finite non-negative weights, at least one above zero.
+std::optional<std::string> check_split(const Split& split, const Config& config);
+
+}  // namespace weir::control

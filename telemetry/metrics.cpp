@@ -1,0 +1,53 @@
+#include "telemetry/metrics.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace weir::telemetry {
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+    reloads_ = &prometheus::BuildCounter()
+                    .Name("weir_config_reloads_total")
+                    .Help("Configuration reloads by result (success, failure).")
+                    .Register(*registry_);
+    config_version_ = &prometheus::BuildGauge()
+                           .Name("weir_config_version")
+                           .Help("Version of the configuration in force (file plus runtime edits).")
+                           .Register(*registry_);
+    route_weight_ = &prometheus::BuildGauge()
+                         .Name("weir_route_weight")
+                         .Help("Effective share of a route's traffic that goes to a pool (0..1).")
+                         .Register(*registry_);
+    // Both results exist from the start, so a rate() over them is defined before the first failure.
+    reload_success_ = &reloads_->Add({{"result", "success"}});
+    reload_failure_ = &reloads_->Add({{"result", "failure"}});
+    version_ = &config_version_->Add({});
+}
+
+Metrics::~Metrics() = default;
+
+void Metrics::reload_succeeded() { reload_success_->Increment(); }
+void Metrics::reload_failed() { reload_failure_->Increment(); }
+void Metrics::set_config_version(std::uint64_t version) { version_->Set(static_cast<double>(version)); }
+
+void Metrics::set_route_weights(
+    const std::vector<std::pair<std::string, std::vector<std::pair<std::string, double>>>>& routes) {
+    for (auto* g : weights_) route_weight_->Remove(g);
+    weights_.clear();
+    for (const auto& [route, pools] : routes) {
+        double total = 0;
+        for (const auto& [pool, w] : pools) total += w;
+        for (const auto& [pool, w] : pools) {
+            auto& g = route_weight_->Add({{"route", route}, {"pool", pool}});
+            g.Set(total > 0 ? w / total : 0);
+            weights_.push_back(&g);
+        }
+    }
+}
+
+std::string Metrics::scrape() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }
+
+}  // namespace weir::telemetry

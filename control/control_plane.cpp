@@ -107,11 +107,10 @@ bool ControlPlane::start() {
                        loaded.moved_to.empty() ? "" : "; moved aside to " + loaded.moved_to);
         }
         state_ = std::move(loaded.state);
+        version_ = state_.config_version;  // continue above the last version handed out
         std::vector<std::string> dropped;
-        if (reconcile(state_, file_, dropped)) {
-            for (const auto& d : dropped) log::warn("state", "{}", d);
-            if (auto ec = store_->save(state_)) log::error("state", "cannot rewrite {}: {}", file_.state_file, ec.message());
-        }
+        reconcile(state_, file_, dropped);
+        for (const auto& d : dropped) log::warn("state", "{}", d);
         for (const auto& [route, o] : state_.routes)
             log::info("state", "route {}: runtime split {} restored", route, split_text(o.split));
     }
@@ -119,6 +118,11 @@ bool ControlPlane::start() {
     if (!publish(effective_config(), &errors)) {
         for (const auto& e : errors) log::error("config", "{}", e);
         return false;
+    }
+    if (store_) {
+        // Records the version now in force (and any edits the file superseded).
+        state_.config_version = version_;
+        if (auto ec = store_->save(state_)) log::error("state", "cannot write {}: {}", file_.state_file, ec.message());
     }
     return true;
 }
@@ -151,6 +155,7 @@ ControlPlane::Outcome ControlPlane::commit_state(RuntimeState next, const std::s
         std::string why = built.errors.empty() ? "cannot build the routing table" : built.errors.front();
         return {503, why};
     }
+    next.config_version = built.snapshot->version;
     if (store_) {
         if (auto ec = store_->save(next)) {
             log::error("state", "cannot persist {} to {}: {}", what, file_.state_file, ec.message());
@@ -219,7 +224,7 @@ ControlPlane::ReloadOutcome ControlPlane::reload(const std::string& trigger) {
 
     RuntimeState next_state = state_;
     std::vector<std::string> dropped;
-    bool state_changed = reconcile(next_state, next_file, dropped);
+    reconcile(next_state, next_file, dropped);
     Config effective = apply_state(next_file, next_state);
     auto built = build_snapshot(effective, version_ + 1, keys_);
     if (!built.snapshot) return fail(std::move(built.errors));
@@ -260,9 +265,11 @@ ControlPlane::ReloadOutcome ControlPlane::reload(const std::string& trigger) {
         log::warn("weir", "{}: state_file changes take effect at the next start", trigger);
 
     for (const auto& d : dropped) log::info("state", "{}", d);
-    if (state_changed && store_) {
-        // The file is the newer intent; if this write fails the next start
-        // drops the same edits again, so nothing contradicts the file.
+    next_state.config_version = built.snapshot->version;
+    if (store_) {
+        // Written on every reload so the version survives a restart. The file
+        // is the newer intent: if this write fails, the next start drops the
+        // same edits again, so nothing contradicts the file.
         if (auto ec = store_->save(next_state)) log::error("state", "cannot rewrite {}: {}", file_.state_file, ec.message());
     }
     file_ = std::move(next_file);

@@ -53,8 +53,8 @@ struct FileWatch::Impl : std::enable_shared_from_this<FileWatch::Impl> {
     void start() {
         std::filesystem::path p(path);
         base = p.filename().string();
-        dir = p.parent_path().string();
-        if (dir.empty()) dir = ".";
+        std::string parent = p.parent_path().string();
+        dir = parent.empty() ? std::string(".") : std::move(parent);
         if (base.empty()) {
             weir::log::error("config", "file watch: {} names no file; changes will not be noticed (use SIGHUP or "
                              "POST /reload)", path);

@@ -330,7 +330,8 @@ void remove_stale_temps(const std::string& path) {
 
 std::string to_json(const RuntimeState& state) {
     std::string out;
-    out += "{\n  \"format\": 1,\n  \"routes\": {";
+    out += "{\n  \"format\": 1,\n  \"config_version\": " + std::to_string(state.config_version) +
+           ",\n  \"routes\": {";
     bool first = true;
     for (const auto& [name, ov] : state.routes) {
         out += first ? "\n    " : ",\n    ";
@@ -368,6 +369,14 @@ std::optional<RuntimeState> state_from_json(std::string_view text, std::string& 
         return std::nullopt;
     }
     RuntimeState state;
+    if (const json::value* v = top->if_contains("config_version")) {
+        if (v->is_uint64()) state.config_version = v->get_uint64();
+        else if (v->is_int64() && v->get_int64() >= 0) state.config_version = static_cast<std::uint64_t>(v->get_int64());
+        else {
+            error = "config_version: not a non-negative integer";
+            return std::nullopt;
+        }
+    }
     const json::value* routes = top->if_contains("routes");
     if (!routes) return state;
     const json::object* robj = routes->if_object();

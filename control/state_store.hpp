@@ -25,6 +25,7 @@
 //   as the shortest decimal that reads back to the same double).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -48,6 +49,10 @@ struct RouteOverride {
 
 struct RuntimeState {
     std::map<std::string, RouteOverride> routes;  // by route name
+    // The config version this state was written under. A restart continues
+    // above it, so an ETag handed out before the restart never names a
+    // different configuration after it.
+    std::uint64_t config_version = 0;
     bool operator==(const RuntimeState&) const = default;
 };
 

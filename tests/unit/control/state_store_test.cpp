@@ -103,6 +103,20 @@ TEST(StateJson, RoundTripsExactly) {
     EXPECT_EQ(to_json(*back), text);
 }
 
+TEST(StateJson, ConfigVersionRoundTripsAndDefaultsToZero) {
+    RuntimeState s = sample_state();
+    s.config_version = 123456789012ULL;
+    std::string error;
+    auto back = state_from_json(to_json(s), error);
+    ASSERT_TRUE(back) << error;
+    EXPECT_EQ(back->config_version, 123456789012ULL);
+    auto old = state_from_json(R"({"format": 1, "routes": {}})", error);
+    ASSERT_TRUE(old) << error;
+    EXPECT_EQ(old->config_version, 0u);
+    EXPECT_FALSE(state_from_json(R"({"format": 1, "config_version": -3})", error));
+    EXPECT_NE(error.find("config_version"), std::string::npos) << error;
+}
+
 TEST(StateJson, EmptyStateRoundTrips) {
     std::string text = to_json(RuntimeState{});
     std::string error;

@@ -7,6 +7,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "routing/matcher.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -343,6 +345,15 @@ private:
             if (auto name = read_name(map, names, "route")) route.name = *name;
             if (auto m = map.take("match")) read_match(*m, route.match);
             if (auto s = map.require("split")) read_split(*s, route);
+            if (auto r = map.take("rules")) read_rules(*r, route);
+            if (auto s = map.take("sticky")) read_sticky(*s, route);
+            if (auto p = map.take("on_pool_unhealthy")) {
+                if (auto v = yaml::read_string(*p, diag_)) {
+                    if (*v == "shift") route.on_pool_unhealthy = OnPoolUnhealthy::shift;
+                    else if (*v == "fail") route.on_pool_unhealthy = OnPoolUnhealthy::fail;
+                    else diag_.error(p->at, p->path + ": must be 'shift' or 'fail', got " + quoted(*v));
+                }
+            }
             map.finish();
             config.routes.push_back(std::move(route));
         }
@@ -372,7 +383,146 @@ private:
                 }
             }
         }
+        if (auto v = map.take("headers")) {
+            if (auto items = yaml::read_sequence(*v, diag_)) {
+                for (const auto& item : *items) {
+                    MapReader hm(item, diag_);
+                    if (!hm.ok()) continue;
+                    AttributeMatchConfig a;
+                    a.source = routing::Source::header;
+                    if (auto n = hm.require("name")) {
+                        if (auto name = read_attribute_name(*n, routing::Source::header)) a.name = *name;
+                    }
+                    read_test(hm, item, a.match);
+                    hm.finish();
+                    match.headers.push_back(std::move(a));
+                }
+            }
+        }
         map.finish();
+    }
+
+    // header/cookie/query names: header names are tokens; the others must
+    // at least be non-empty and free of separators that could never match.
+    std::optional<std::string> read_attribute_name(const Field& f, routing::Source source) {
+        auto name = yaml::read_string(f, diag_);
+        if (!name) return std::nullopt;
+        if (name->empty()) {
+            diag_.error(f.at, f.path + ": must not be empty");
+            return std::nullopt;
+        }
+        for (char c : *name) {
+            const bool ok = source == routing::Source::header
+                                ? (std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c))
+                                : (c > 0x20 && c < 0x7f && c != ';' && c != '=' && c != '&' && c != ',');
+            if (!ok) {
+                diag_.error(f.at, f.path + ": " + quoted(*name) + " is not a valid " +
+                                      routing::source_name(source) + " name");
+                return std::nullopt;
+            }
+        }
+        return name;
+    }
+
+    // Exactly one test among exact, prefix, regex, present and in.
+    void read_test(MapReader& map, const Field& owner, routing::MatchSpec& spec) {
+        int found = 0;
+        if (auto v = map.take("exact")) {
+            ++found;
+            spec.kind = routing::MatchKind::exact;
+            if (auto s = yaml::read_string(*v, diag_)) spec.value = *s;
+        }
+        if (auto v = map.take("prefix")) {
+            ++found;
+            spec.kind = routing::MatchKind::prefix;
+            if (auto s = yaml::read_string(*v, diag_)) spec.value = *s;
+        }
+        if (auto v = map.take("regex")) {
+            ++found;
+            spec.kind = routing::MatchKind::regex;
+            if (auto s = yaml::read_string(*v, diag_)) {
+                std::string why = routing::regex_error(*s);
+                if (!why.empty()) diag_.error(v->at, v->path + ": invalid regular expression: " + why);
+                spec.value = *s;
+            }
+        }
+        if (auto v = map.take("present")) {
+            ++found;
+            spec.kind = routing::MatchKind::present;
+            if (auto b = yaml::read_bool(*v, diag_)) spec.present = *b;
+        }
+        if (auto v = map.take("in")) {
+            ++found;
+            spec.kind = routing::MatchKind::in;
+            if (auto items = yaml::read_sequence(*v, diag_)) {
+                if (items->empty()) diag_.error(v->at, v->path + ": needs at least one value");
+                for (const auto& item : *items) {
+                    if (auto s = yaml::read_string(item, diag_)) spec.values.push_back(*s);
+                }
+            }
+        }
+        if (found != 1) {
+            diag_.error(owner.at, owner.path + ": needs exactly one of exact, prefix, regex, present, in" +
+                                      (found > 1 ? std::string(" (found ") + std::to_string(found) + ")" : ""));
+        }
+    }
+
+    // Exactly one of header, cookie, query; returns false when none or several.
+    bool read_source(MapReader& map, const Field& owner, routing::Source& source, std::string& name) {
+        int found = 0;
+        for (auto s : {routing::Source::header, routing::Source::cookie, routing::Source::query}) {
+            if (auto v = map.take(routing::source_name(s))) {
+                ++found;
+                source = s;
+                if (auto n = read_attribute_name(*v, s)) name = *n;
+            }
+        }
+        if (found != 1) {
+            diag_.error(owner.at, owner.path + ": needs exactly one of header, cookie, query");
+            return false;
+        }
+        return true;
+    }
+
+    void read_rules(const Field& f, RouteConfig& route) {
+        auto items = yaml::read_sequence(f, diag_);
+        if (!items) return;
+        for (const auto& item : *items) {
+            MapReader map(item, diag_);
+            if (!map.ok()) continue;
+            RuleConfig rule;
+            read_source(map, item, rule.when.source, rule.when.name);
+            read_test(map, item, rule.when.match);
+            if (auto p = map.require("pool")) {
+                if (auto pool = yaml::read_string(*p, diag_)) {
+                    if (pools_known_ && !pool_names_.contains(*pool))
+                        diag_.error(p->at, p->path + ": unknown pool " + quoted(*pool));
+                    rule.pool = *pool;
+                }
+            }
+            map.finish();
+            route.rules.push_back(std::move(rule));
+        }
+    }
+
+    void read_sticky(const Field& f, RouteConfig& route) {
+        MapReader map(f, diag_);
+        if (!map.ok()) return;
+        StickyConfig sticky;
+        bool ok = read_source(map, f, sticky.source, sticky.name);
+        if (auto a = map.take("assign")) {
+            if (auto b = yaml::read_bool(*a, diag_)) {
+                sticky.assign = *b;
+                if (*b && ok && sticky.source != routing::Source::cookie)
+                    diag_.error(a->at, a->path + ": only a cookie can be assigned (use sticky: {cookie: NAME, assign: true})");
+            }
+        }
+        if (auto m = map.take("max_age")) {
+            if (auto d = yaml::read_timeout(*m, diag_)) sticky.max_age = *d;
+            if (!sticky.assign) diag_.error(m->at, m->path + ": max_age applies only with assign: true");
+        }
+        map.finish();
+        route.sticky = std::move(sticky);
     }
 
     void read_split(const Field& f, RouteConfig& route) {

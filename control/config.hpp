@@ -2,6 +2,8 @@
 // no live objects. Snapshots for the workers are built from it (snapshot_builder).
 #pragma once
 
+#include "routing/match_spec.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -58,16 +60,42 @@ struct PoolConfig {
     UpstreamConfig upstream;
 };
 
+// One request attribute (header, cookie or query parameter) and its test.
+struct AttributeMatchConfig {
+    routing::Source source = routing::Source::header;
+    std::string name;
+    routing::MatchSpec match;
+};
+
 struct RouteMatchConfig {
     std::string host = "*";         // exact, "*" or "*.example.com"
     std::string path_prefix = "/";
+    std::vector<AttributeMatchConfig> headers;  // all must match
 };
+
+// The first matching rule pins the request to `pool`, before split and sticky.
+struct RuleConfig {
+    AttributeMatchConfig when;
+    std::string pool;
+};
+
+struct StickyConfig {
+    routing::Source source = routing::Source::header;
+    std::string name;
+    bool assign = false;  // cookie only: a random id for requests without one
+    Duration max_age{30LL * 24 * 3600 * 1000};
+};
+
+enum class OnPoolUnhealthy { shift, fail };
 
 struct RouteConfig {
     std::string name;
     RouteMatchConfig match;
     // Relative weights in file order; names refer to pools.
     std::vector<std::pair<std::string, double>> split;
+    std::vector<RuleConfig> rules;
+    std::optional<StickyConfig> sticky;
+    OnPoolUnhealthy on_pool_unhealthy = OnPoolUnhealthy::shift;
 };
 
 struct AccessLogConfig {

@@ -21,11 +21,7 @@ inline constexpr NotSupportedYet kNotSupportedYet[] = {
     {"pools[]", "health_check", "active health checks"},
     {"pools[]", "outlier", "outlier ejection"},
     {"pools[].upstream", "tls", "TLS to upstreams", true},
-    {"routes[]", "rules", "header/cookie rules"},
-    {"routes[]", "sticky", "sticky sessions"},
-    {"routes[]", "on_pool_unhealthy", "unhealthy-pool policy"},
     {"routes[]", "rollout", "progressive rollout"},
-    {"routes[].match", "headers", "header matching"},
 };
 
 }  // namespace weir::control

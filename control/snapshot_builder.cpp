@@ -1,6 +1,7 @@
 #include "control/snapshot_builder.hpp"
 
 #include "control/endpoints.hpp"
+#include "routing/decision.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -55,7 +56,6 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, Endpoint
         pool.upstream.connect_timeout = pc.upstream.connect_timeout;
         pool.upstream.response_timeout = pc.upstream.response_timeout;
         pool.upstream.max_idle_per_endpoint = pc.upstream.max_idle_per_endpoint;
-        std::vector<double> weights;
         for (const EndpointConfig& ec : pc.endpoints) {
             boost::system::error_code err;
             // A literal address resolves without a lookup; a name may yield
@@ -75,11 +75,9 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, Endpoint
                               : endpoint_text(r.endpoint());
                 ep.weight = ec.weight;
                 ep.key = keys.key_for(ep.name);
-                weights.push_back(ep.weight);
                 pool.endpoints.push_back(std::move(ep));
             }
         }
-        pool.endpoint_choice = routing::WeightedChoice(weights);
         snap->pools.push_back(std::move(pool));
     }
 
@@ -96,9 +94,40 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, Endpoint
                 }
             }
         }
-        route.pool_choice = routing::WeightedChoice(route.weights);
+        auto pool_index = [&](const std::string& name) {
+            for (std::size_t i = 0; i < snap->pools.size(); ++i) {
+                if (snap->pools[i].name == name) return i;
+            }
+            return routing::PoolDecision::none;
+        };
+        try {
+            for (const AttributeMatchConfig& h : rc.match.headers)
+                route.header_matchers.push_back(std::make_shared<routing::ValueMatcher>(h.source, h.name, h.match));
+            for (const RuleConfig& r : rc.rules) {
+                std::size_t p = pool_index(r.pool);
+                if (p == routing::PoolDecision::none) {
+                    result.errors.push_back("route " + rc.name + ": rule names unknown pool " + r.pool);
+                    continue;
+                }
+                route.rules.push_back(
+                    {std::make_shared<routing::ValueMatcher>(r.when.source, r.when.name, r.when.match), p});
+            }
+        } catch (const std::exception& e) {
+            result.errors.push_back("route " + rc.name + ": " + e.what());
+        }
+        if (rc.sticky) {
+            routing::StickySpec s;
+            s.source = rc.sticky->source;
+            s.name = rc.sticky->name;
+            s.assign = rc.sticky->assign;
+            s.max_age = std::chrono::duration_cast<std::chrono::seconds>(rc.sticky->max_age);
+            route.sticky = std::move(s);
+        }
+        route.on_unhealthy =
+            rc.on_pool_unhealthy == OnPoolUnhealthy::fail ? routing::OnUnhealthy::fail : routing::OnUnhealthy::shift;
         snap->routes.push_back(std::move(route));
     }
+    snap->finalize();
     snap->endpoint_key_limit = keys.limit();
     if (result.errors.empty()) result.snapshot = std::move(snap);
     return result;

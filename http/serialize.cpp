@@ -88,12 +88,13 @@ void serialize_request(std::string& out, const RequestHead& req, const Forwarded
 }
 
 void serialize_response(std::string& out, const ResponseHead& resp, ClientFraming framing, bool keep_alive,
-                        int client_minor) {
+                        int client_minor, std::string_view extra) {
     put_status_line(out, resp.status, resp.reason);
     for (const Header& h : resp.headers) {
         if (connection_specific(h.name, resp.connection_has_tokens, resp.headers)) continue;
         put_header(out, h.name, h.value);
     }
+    put(out, extra);
     if (framing == ClientFraming::chunked) put(out, "Transfer-Encoding: chunked\r\n");
     if (resp.status >= 200) {
         if (!keep_alive) put(out, "Connection: close\r\n");

@@ -28,9 +28,11 @@ enum class ClientFraming {
     until_close,  // HTTP/1.0 client and no length known: body ends at close
 };
 
-// Appends the response head for the client (an HTTP/1.1 status line in every case).
+// Appends the response head for the client (an HTTP/1.1 status line in every
+// case). `extra` is added as is: complete header lines of Weir's own, such as
+// a Set-Cookie for a sticky id.
 void serialize_response(std::string& out, const ResponseHead& resp, ClientFraming framing, bool keep_alive,
-                        int client_minor);
+                        int client_minor, std::string_view extra = {});
 
 // Appends a complete local reply (short text body) such as 502 or 431.
 void local_reply(std::string& out, int status, std::string_view body, bool close);

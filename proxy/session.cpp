@@ -3,6 +3,7 @@
 #include "common/log.hpp"
 #include "http/parser.hpp"
 #include "http/serialize.hpp"
+#include "routing/decision.hpp"
 
 #include <sys/socket.h>
 
@@ -234,34 +235,34 @@ void Session::handle_request() {
         reply(413, "request body too large", true);
         return;
     }
-    route_ = snapshot_->match(req.host, req.path);
+    routing::RequestView view(req.headers, req.target);
+    route_ = snapshot_->match(req.host, req.path, view);
     if (!route_) {
         reply(404, "no route", req.body != http::BodyKind::none);
         return;
     }
-    std::size_t pi = route_->pool_choice.pick(worker_.random().unit());
-    if (pi == routing::WeightedChoice::npos) {
-        reply(503, "no pool with weight", req.body != http::BodyKind::none);
+    std::string new_id;
+    routing::PoolDecision d = routing::choose_pool(*snapshot_, *route_, view, worker_.random(), new_id);
+    if (d.pool == routing::PoolDecision::none) {
+        log::warn("proxy", "route {}: 503: {}", route_->name, d.why);
+        reply(503, d.why, req.body != http::BodyKind::none);
         return;
     }
-    pool_ = &snapshot_->pools[route_->pools[pi]];
+    pool_ = &snapshot_->pools[d.pool];
+    panic_ = d.panic;
+    set_cookie_.clear();
+    if (d.assign_cookie) {
+        const routing::StickySpec& s = *route_->sticky;
+        set_cookie_ = fmt::format("Set-Cookie: {}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}\r\n", s.name,
+                                  new_id, s.max_age.count());
+    }
     pick_endpoint();
 }
 
 void Session::pick_endpoint() {
     const auto& eps = pool_->endpoints;
     endpoint_ = nullptr;
-    std::size_t i = pool_->endpoint_choice.pick(worker_.random().unit());
-    if (i != routing::WeightedChoice::npos && i < 32 && (tried_mask_ & (1u << i))) {
-        // Already failed for this request: take the next untried one with a weight.
-        i = routing::WeightedChoice::npos;
-        for (std::size_t j = 0; j < eps.size() && j < 32; ++j) {
-            if (!(tried_mask_ & (1u << j)) && eps[j].weight > 0) {
-                i = j;
-                break;
-            }
-        }
-    }
+    std::size_t i = routing::choose_endpoint(*pool_, panic_, worker_.random(), tried_mask_);
     if (i == routing::WeightedChoice::npos) {
         reply(last_failure_status_,
               last_failure_status_ == 502 ? "upstream failed before responding" : "no upstream endpoint available",
@@ -460,7 +461,7 @@ void Session::send_response() {
     }
     if (!request_sent_) close_after_ = true;
     ex_->stage.clear();
-    http::serialize_response(ex_->stage, resp, framing, !close_after_, client_minor);
+    http::serialize_response(ex_->stage, resp, framing, !close_after_, client_minor, set_cookie_);
     ex_->upstream_in.consume(response_head_len_);
     drop_request_head();
     response_started_ = true;

@@ -99,6 +99,8 @@ private:
     const routing::Route* route_ = nullptr;
     const routing::Pool* pool_ = nullptr;
     const routing::Endpoint* endpoint_ = nullptr;
+    bool panic_ = false;             // every pool of the route is down: failing endpoints allowed
+    std::string set_cookie_;         // a sticky id assigned to this request, as a header line
     UpstreamPtr upstream_;
 
     std::uint64_t deadline_ms_ = 0;

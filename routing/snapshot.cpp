@@ -37,11 +37,38 @@ bool HostMatch::matches(std::string_view host) const {
     return false;
 }
 
-const Route* Snapshot::match(std::string_view host, std::string_view path) const {
+const Route* Snapshot::match(std::string_view host, std::string_view path, const RequestView& request) const {
     for (const Route& r : routes) {
-        if (r.host.matches(host) && path.starts_with(r.path_prefix)) return &r;
+        if (!r.host.matches(host) || !path.starts_with(r.path_prefix)) continue;
+        bool all = true;
+        for (const MatcherPtr& m : r.header_matchers) all = all && m->matches(request);
+        if (all) return &r;
     }
     return nullptr;
+}
+
+void Snapshot::finalize() {
+    for (Pool& p : pools) {
+        std::vector<double> eligible, panic;
+        for (const Endpoint& e : p.endpoints) {
+            eligible.push_back(e.eligible() ? e.weight : 0.0);
+            panic.push_back(e.draining ? 0.0 : e.weight);
+        }
+        p.eligible_choice = WeightedChoice(eligible);
+        p.panic_choice = WeightedChoice(panic);
+        p.available = !p.eligible_choice.empty();
+    }
+    for (Route& r : routes) {
+        r.pool_names.clear();
+        r.shifted_weights.clear();
+        for (std::size_t i = 0; i < r.pools.size(); ++i) {
+            r.pool_names.push_back(pools[r.pools[i]].name);
+            r.shifted_weights.push_back(pools[r.pools[i]].available ? r.weights[i] : 0.0);
+        }
+        r.pool_choice = WeightedChoice(r.weights);
+        r.shifted_choice = WeightedChoice(r.shifted_weights);
+        r.all_down = r.shifted_choice.empty();
+    }
 }
 
 }  // namespace weir::routing

@@ -3,6 +3,7 @@
 // workers as shared_ptr<const Snapshot>, never modified afterwards.
 #pragma once
 
+#include "routing/matcher.hpp"
 #include "routing/weighted.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +23,11 @@ struct Endpoint {
     boost::asio::ip::tcp::endpoint address;
     double weight = 1;
     std::uint32_t key = 0;  // stable across snapshots for the same address: indexes upstream pools
+    // Eligibility inputs, set by the control side when it builds a snapshot.
+    bool healthy = true;    // passing its health check (or not checked)
+    bool draining = false;  // taken out by an operator: never receives new requests
+    bool ejected = false;   // passively ejected after consecutive failures
+    bool eligible() const { return healthy && !draining && !ejected && weight > 0; }
 };
 
 struct UpstreamSettings {
@@ -32,8 +39,32 @@ struct UpstreamSettings {
 struct Pool {
     std::string name;
     std::vector<Endpoint> endpoints;
-    WeightedChoice endpoint_choice;
     UpstreamSettings upstream;
+    // Computed by Snapshot::finalize() from the endpoints' states:
+    WeightedChoice eligible_choice;  // among eligible endpoints
+    WeightedChoice panic_choice;     // among endpoints not draining (panic mode: all pools down)
+    bool available = false;          // has an eligible endpoint
+};
+
+// Matchers are shared, immutable and compiled once: a snapshot copied to
+// change endpoint states keeps them.
+using MatcherPtr = std::shared_ptr<const ValueMatcher>;
+
+struct Rule {
+    MatcherPtr matcher;
+    std::size_t pool;  // index into Snapshot::pools
+};
+
+struct StickySpec {
+    Source source = Source::header;
+    std::string name;
+    bool assign = false;                // cookie only: give anonymous users a random id
+    std::chrono::seconds max_age{30 * 24 * 3600};
+};
+
+enum class OnUnhealthy : std::uint8_t {
+    shift,  // a fully unavailable pool's share goes to the others
+    fail,   // its share is answered with 503
 };
 
 // Host patterns: "*" (any), "*.example.com" (any subdomain), or an exact name.
@@ -47,9 +78,19 @@ struct Route {
     std::string name;
     HostMatch host;
     std::string path_prefix = "/";
+    std::vector<MatcherPtr> header_matchers;  // all must match, after host and path
     std::vector<std::size_t> pools;  // indexes into Snapshot::pools
     std::vector<double> weights;     // same order as `pools`
-    WeightedChoice pool_choice;
+    std::vector<Rule> rules;         // checked in order before split and sticky
+    std::optional<StickySpec> sticky;
+    OnUnhealthy on_unhealthy = OnUnhealthy::shift;
+
+    // Computed by Snapshot::finalize():
+    std::vector<std::string> pool_names;    // for rendezvous hashing
+    std::vector<double> shifted_weights;    // unavailable pools' weights set to 0
+    WeightedChoice pool_choice;             // by `weights`
+    WeightedChoice shifted_choice;          // by `shifted_weights`
+    bool all_down = false;                  // no pool with weight is available: panic mode
 };
 
 struct Limits {
@@ -67,8 +108,12 @@ struct Snapshot {
     Limits limits;
     std::uint32_t endpoint_key_limit = 0;  // every Endpoint::key is below this
 
-    // First route whose host and path prefix match, or nullptr.
-    const Route* match(std::string_view host, std::string_view path) const;
+    // First route whose host, path prefix and header matchers match, or nullptr.
+    const Route* match(std::string_view host, std::string_view path, const RequestView& request) const;
+
+    // Computes the selection tables from weights and endpoint states. Call
+    // after building or after changing any state, before publishing.
+    void finalize();
 };
 
 using SnapshotPtr = std::shared_ptr<const Snapshot>;

@@ -298,6 +298,13 @@ TEST(RoutingHostMatch, SuffixMatchesSubdomainsOnly) {
 
 // ---------------------------------------------------------- Snapshot::match
 
+// Routes here match on host and path only; no request headers are involved.
+const RequestView& no_headers() {
+    static const std::vector<http::Header> none;
+    static const RequestView view(none, "/");
+    return view;
+}
+
 Route route(std::string name, HostMatch host, std::string prefix) {
     Route r;
     r.name = std::move(name);
@@ -315,7 +322,7 @@ TEST(RoutingSnapshot, FirstMatchInOrder) {
     s.routes.push_back(route("never", HostMatch{}, "/static/never/"));  // shadowed by "fallback"
 
     auto name = [&](std::string_view host, std::string_view path) -> std::string {
-        const Route* r = s.match(host, path);
+        const Route* r = s.match(host, path, no_headers());
         return r ? r->name : "<none>";
     };
     EXPECT_EQ(name("api.example.com", "/v1/users"), "api-v1");
@@ -334,7 +341,7 @@ TEST(RoutingSnapshot, PathPrefixIsCaseSensitiveBytePrefix) {
     s.routes.push_back(route("api", HostMatch{}, "/api"));
     s.routes.push_back(route("slash", HostMatch{}, "/api/"));
     auto name = [&](std::string_view path) -> std::string {
-        const Route* r = s.match("h", path);
+        const Route* r = s.match("h", path, no_headers());
         return r ? r->name : "<none>";
     };
     EXPECT_EQ(name("/api"), "api");
@@ -348,12 +355,12 @@ TEST(RoutingSnapshot, PathPrefixIsCaseSensitiveBytePrefix) {
 
 TEST(RoutingSnapshot, NoRouteGivesNull) {
     Snapshot empty;
-    EXPECT_EQ(empty.match("h", "/"), nullptr);
+    EXPECT_EQ(empty.match("h", "/", no_headers()), nullptr);
 
     Snapshot s;
     s.routes.push_back(route("only", exact("a.example"), "/"));
-    EXPECT_EQ(s.match("b.example", "/"), nullptr);
-    EXPECT_NE(s.match("a.example:80", "/deep/path"), nullptr);
+    EXPECT_EQ(s.match("b.example", "/", no_headers()), nullptr);
+    EXPECT_NE(s.match("a.example:80", "/deep/path", no_headers()), nullptr);
 }
 
 TEST(RoutingSnapshot, RoutePoolChoiceFollowsWeights) {
@@ -363,7 +370,7 @@ TEST(RoutingSnapshot, RoutePoolChoiceFollowsWeights) {
     r.weights = {95, 5};
     r.pool_choice = WeightedChoice(r.weights);
     s.routes.push_back(r);
-    const Route* m = s.match("h", "/x");
+    const Route* m = s.match("h", "/x", no_headers());
     ASSERT_NE(m, nullptr);
     Random rng(2024);
     int canary = 0;

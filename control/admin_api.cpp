@@ -40,10 +40,7 @@ json::object split_json(const Split& split) {
 
 json::object route_json(const RouteConfig& effective, const RouteConfig& file, const RuntimeState& state,
                         std::uint64_t version) {
-    json::object o;
-    o["name"] = effective.name;
-    o["match"] = {{"host", effective.match.host}, {"path_prefix", effective.match.path_prefix}};
-    o["split"] = split_json(effective.split);
+    json::object o = route_to_json(effective);
     o["file_split"] = split_json(file.split);
     o["override"] = state.routes.count(effective.name) > 0;
     double total = 0;
@@ -51,8 +48,7 @@ json::object route_json(const RouteConfig& effective, const RouteConfig& file, c
     json::object shares;
     for (const auto& [pool, w] : effective.split) shares[pool] = total > 0 ? w / total : 0.0;
     o["shares"] = std::move(shares);
-    o["rules"] = json::array{};
-    o["sticky"] = nullptr;
+    if (!o.contains("sticky")) o["sticky"] = nullptr;
     o["rollout"] = nullptr;
     o["version"] = version;
     return o;

@@ -31,15 +31,68 @@ json::object pool(const PoolConfig& p) {
     return {{"name", p.name}, {"endpoints", std::move(endpoints)}, {"upstream", upstream(p.upstream)}};
 }
 
-json::object route(const RouteConfig& r) {
+// The test of a matcher, spelled as in the file: {"exact": "v"}, {"in": [...]}.
+void put_test(json::object& o, const routing::MatchSpec& m) {
+    switch (m.kind) {
+        case routing::MatchKind::exact:
+        case routing::MatchKind::prefix:
+        case routing::MatchKind::regex:
+            o[routing::kind_name(m.kind)] = m.value;
+            break;
+        case routing::MatchKind::present:
+            o["present"] = m.present;
+            break;
+        case routing::MatchKind::in: {
+            json::array values;
+            for (const auto& v : m.values) values.emplace_back(v);
+            o["in"] = std::move(values);
+            break;
+        }
+    }
+}
+
+}  // namespace
+
+json::object route_to_json(const RouteConfig& r) {
     // An object keeps insertion order, so the split reads in file order.
     json::object split;
     for (const auto& [pool_name, w] : r.split) split[pool_name] = weight(w);
-    return {{"name", r.name},
-            {"match", json::object{{"host", r.match.host}, {"path_prefix", r.match.path_prefix}}},
-            {"split", std::move(split)}};
+    json::object match{{"host", r.match.host}, {"path_prefix", r.match.path_prefix}};
+    if (!r.match.headers.empty()) {
+        json::array headers;
+        for (const auto& h : r.match.headers) {
+            json::object o{{"name", h.name}};
+            put_test(o, h.match);
+            headers.push_back(std::move(o));
+        }
+        match["headers"] = std::move(headers);
+    }
+    json::array rules;
+    for (const auto& rule : r.rules) {
+        json::object o{{routing::source_name(rule.when.source), rule.when.name}};
+        put_test(o, rule.when.match);
+        o["pool"] = rule.pool;
+        rules.push_back(std::move(o));
+    }
+    json::object out{{"name", r.name},
+                     {"match", std::move(match)},
+                     {"split", std::move(split)},
+                     {"rules", std::move(rules)},
+                     {"on_pool_unhealthy", r.on_pool_unhealthy == OnPoolUnhealthy::fail ? "fail" : "shift"}};
+    // Absent rather than null, so the output reads back as the same file.
+    if (r.sticky) {
+        json::object s{{routing::source_name(r.sticky->source), r.sticky->name}};
+        if (r.sticky->assign) {
+            s["assign"] = true;
+            s["max_age"] = format_duration(r.sticky->max_age);
+        }
+        out["sticky"] = std::move(s);
+    }
+    return out;
 }
 
+namespace {
+json::object route(const RouteConfig& r) { return route_to_json(r); }
 }  // namespace
 
 std::string to_json(const Config& config, std::uint64_t version) {

@@ -271,6 +271,8 @@ private:
             if (auto name = read_name(map, pool_names_, "pool")) pool.name = *name;
             if (auto e = map.require("endpoints")) read_endpoints(*e, pool);
             if (auto u = map.take("upstream")) read_upstream(*u, pool.upstream);
+            if (auto h = map.take("health_check")) read_health_check(*h, pool);
+            if (auto o = map.take("outlier")) read_outlier(*o, pool);
             map.finish();
             config.pools.push_back(std::move(pool));
         }
@@ -314,6 +316,67 @@ private:
         if (all_read && !any_weight) {
             diag_.error(f.at, f.path + ": at least one endpoint needs a weight above 0");
         }
+    }
+
+    void read_health_check(const Field& f, PoolConfig& pool) {
+        MapReader map(f, diag_, MapReader::IfNull::empty);
+        if (!map.ok()) return;
+        HealthCheckConfig hc;
+        if (auto v = map.take("path")) {
+            if (auto p = yaml::read_string(*v, diag_)) {
+                bool bad = p->empty() || p->front() != '/';
+                for (char c : *p) bad = bad || static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+                if (bad) diag_.error(v->at, v->path + ": must start with '/' and contain no spaces or controls");
+                else hc.path = *p;
+            }
+        }
+        if (auto v = map.take("interval")) {
+            if (auto d = yaml::read_timeout(*v, diag_)) hc.interval = *d;
+        }
+        Location timeout_at = f.at;
+        if (auto v = map.take("timeout")) {
+            if (auto d = yaml::read_timeout(*v, diag_)) hc.timeout = *d;
+            timeout_at = v->at;
+        }
+        if (auto v = map.take("healthy_threshold")) {
+            if (auto n = yaml::read_unsigned(*v, diag_, 1, 100)) hc.healthy_threshold = static_cast<int>(*n);
+        }
+        if (auto v = map.take("unhealthy_threshold")) {
+            if (auto n = yaml::read_unsigned(*v, diag_, 1, 100)) hc.unhealthy_threshold = static_cast<int>(*n);
+        }
+        if (auto v = map.take("expect_status")) {
+            auto items = yaml::read_sequence(*v, diag_);
+            if (items && items->size() != 2) {
+                diag_.error(v->at, v->path + ": expected [min, max], an inclusive range of status codes");
+            } else if (items) {
+                auto lo = yaml::read_unsigned((*items)[0], diag_, 100, 599);
+                auto hi = yaml::read_unsigned((*items)[1], diag_, 100, 599);
+                if (lo && hi && *lo > *hi) diag_.error(v->at, v->path + ": the range is empty (min > max)");
+                if (lo && hi) {
+                    hc.expect_min = static_cast<int>(*lo);
+                    hc.expect_max = static_cast<int>(*hi);
+                }
+            }
+        }
+        if (hc.timeout > hc.interval)
+            diag_.error(timeout_at, f.path + ".timeout: must not be longer than the interval (" +
+                                        format_duration(hc.interval) + ")");
+        map.finish();
+        pool.health_check = hc;
+    }
+
+    void read_outlier(const Field& f, PoolConfig& pool) {
+        MapReader map(f, diag_, MapReader::IfNull::empty);
+        if (!map.ok()) return;
+        OutlierConfig oc;
+        if (auto v = map.take("consecutive_failures")) {
+            if (auto n = yaml::read_unsigned(*v, diag_, 1, 1000)) oc.consecutive_failures = static_cast<int>(*n);
+        }
+        if (auto v = map.take("ejection_time")) {
+            if (auto d = yaml::read_timeout(*v, diag_)) oc.ejection_time = *d;
+        }
+        map.finish();
+        pool.outlier = oc;
     }
 
     void read_upstream(const Field& f, UpstreamConfig& upstream) {

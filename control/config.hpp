@@ -54,10 +54,31 @@ struct UpstreamConfig {
     std::size_t max_idle_per_endpoint = 64;
 };
 
+// Active checks: GET `path` every `interval` (+-10% jitter); a state flips
+// after `healthy_threshold` / `unhealthy_threshold` results in a row.
+struct HealthCheckConfig {
+    std::string path = "/healthz";
+    Duration interval{2000};
+    Duration timeout{1000};
+    int healthy_threshold = 2;
+    int unhealthy_threshold = 3;
+    int expect_min = 200;  // inclusive status range that counts as healthy
+    int expect_max = 399;
+};
+
+// Passive ejection after consecutive failures (connect errors, resets,
+// timeouts, 5xx); the ejection time doubles on repeat, up to 5 minutes.
+struct OutlierConfig {
+    int consecutive_failures = 5;
+    Duration ejection_time{30000};
+};
+
 struct PoolConfig {
     std::string name;
     std::vector<EndpointConfig> endpoints;
     UpstreamConfig upstream;
+    std::optional<HealthCheckConfig> health_check;
+    std::optional<OutlierConfig> outlier;
 };
 
 // One request attribute (header, cookie or query parameter) and its test.

@@ -18,8 +18,6 @@ struct NotSupportedYet {
 inline constexpr NotSupportedYet kNotSupportedYet[] = {
     {"", "access_log", "the access log"},
     {"listeners[]", "tls", "TLS termination"},
-    {"pools[]", "health_check", "active health checks"},
-    {"pools[]", "outlier", "outlier ejection"},
     {"pools[].upstream", "tls", "TLS to upstreams", true},
     {"routes[]", "rollout", "progressive rollout"},
 };

@@ -5,6 +5,7 @@
 #include "http/serialize.hpp"
 #include "routing/decision.hpp"
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -23,6 +24,8 @@ constexpr std::chrono::milliseconds linger_time{2000};
 constexpr std::size_t linger_bytes = 256 * 1024;
 // Write timeout for a local reply when no snapshot is at hand.
 constexpr std::chrono::milliseconds reply_timeout{10000};
+// Largest request body kept for a replay after a stale pooled connection.
+constexpr std::uint64_t replay_limit = 64 * 1024;
 
 bool idempotent(http::Method m) {
     using M = http::Method;
@@ -53,6 +56,16 @@ void Session::start() {
 
 void Session::on_events(std::uint32_t events) {
     client_.on_events(events);
+    // A reset client (not a half-close: that one still wants its answer)
+    // while Weir waits on the upstream: stop waiting and free the upstream.
+    if ((events & (EPOLLERR | EPOLLHUP)) &&
+        (wait_ == Wait::connect || wait_ == Wait::response_head ||
+         (dir_ == Direction::response && (wait_ == Wait::pump_read)))) {
+        log::debug("proxy", "client {}: went away while the upstream was busy", client_ip_);
+        release_upstream(false);
+        close();
+        return;
+    }
     resume();
 }
 
@@ -222,6 +235,8 @@ void Session::handle_request() {
     worker_.stats().requests.fetch_add(1, std::memory_order_relaxed);
     close_after_ = !req.keep_alive || draining_ || worker_.draining();
     tried_mask_ = 0;
+    replaying_ = false;
+    replay_.clear();
     attempts_ = 0;
     last_failure_status_ = 503;
     request_sent_ = false;
@@ -325,6 +340,13 @@ void Session::on_connected() {
 }
 
 void Session::send_request() {
+    if (replaying_) {
+        // A stale pooled connection failed this request before any answer:
+        // send the same bytes again on a fresh connection.
+        ex_->stage = replay_;
+        start_pump(Direction::request, /*staged_whole=*/true);
+        return;
+    }
     http::RequestHead& req = ex_->request;
     ex_->stage.clear();
     http::ForwardedFor fwd{client_ip_, "http", endpoint_->name};
@@ -332,7 +354,18 @@ void Session::send_request() {
     // A bodiless request keeps its head buffered until the response arrives,
     // so a failed attempt can be serialised again for another endpoint; with
     // a body, the head must make way for it now.
-    if (req.body != http::BodyKind::none) drop_request_head();
+    replay_.clear();
+    if (req.body != http::BodyKind::none) {
+        drop_request_head();
+        // On a reused idle connection the upstream may have closed just as we
+        // write; a small body that has fully arrived is kept so the request can
+        // be replayed once on a fresh connection.
+        if (upstream_->reused && req.body == http::BodyKind::content_length && req.content_length <= replay_limit &&
+            ex_->client_in.size() >= req.content_length) {
+            replay_ = ex_->stage;
+            replay_.append(ex_->client_in.data().substr(0, static_cast<std::size_t>(req.content_length)));
+        }
+    }
     if (req.expect_continue && ex_->client_in.empty() && !continue_sent_) {
         // The client waits for a go-ahead before sending the body; Weir gives
         // it itself once an upstream is ready (Expect is not forwarded).
@@ -430,6 +463,13 @@ void Session::upstream_failed(std::string_view what, int error) {
     // repeated or the connection was a reused idle one the upstream had
     // closed. Requests with a body are not retried: the body is gone.
     const bool bodyless = ex_->request.body == http::BodyKind::none;
+    if (nothing_received && reused && !replay_.empty() && !response_started_ && attempts_ < 4) {
+        // The idle connection was stale: replay the buffered request on a fresh one.
+        ++attempts_;
+        replaying_ = true;
+        connect_upstream();
+        return;
+    }
     if (nothing_received && bodyless && !response_started_ && (reused || idempotent(ex_->request.method_id)) &&
         attempts_ < 4) {
         if (reused) {
@@ -470,11 +510,12 @@ void Session::send_response() {
 
 // ---------------------------------------------------------------- body pump
 
-void Session::start_pump(Direction dir) {
+void Session::start_pump(Direction dir, bool staged_whole) {
     dir_ = dir;
     stage_off_ = 0;
     view_len_ = 0;
     source_done_ = false;
+    client_bytes_sent_ = false;
     if (dir == Direction::request) {
         src_ = &client_;
         dst_ = &upstream_->socket;
@@ -489,6 +530,12 @@ void Session::start_pump(Direction dir) {
         in_ = &ex_->upstream_in;
         framing_ = ex_->response.body;
         remaining_ = ex_->response.content_length;
+    }
+    if (staged_whole) {
+        // The stage already holds the whole message (a replay); the body's
+        // bytes in the client buffer were consumed the first time.
+        framing_ = http::BodyKind::none;
+        encode_chunked_ = false;
     }
     if (framing_ == http::BodyKind::chunked) ex_->decoder.reset();
     if (framing_ == http::BodyKind::none || (framing_ == http::BodyKind::content_length && remaining_ == 0))
@@ -576,6 +623,7 @@ void Session::pump() {
                 return;
             }
             std::size_t n = r.bytes;
+            if (n > 0 && dir_ == Direction::response) client_bytes_sent_ = true;
             std::size_t from_stage = std::min(n, stage.size() - stage_off_);
             stage_off_ += from_stage;
             n -= from_stage;
@@ -664,6 +712,16 @@ void Session::pump_failed(bool source_side, int error, std::string_view what) {
             }
             read_response();
         }
+        return;
+    }
+    if (!client_side && !client_bytes_sent_) {
+        // Nothing reached the client yet (the framing broke within what came
+        // with the head): it can still get a clean 502.
+        log::warn("proxy", "pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
+                  error ? ": " : "", error ? std::strerror(error) : "");
+        release_upstream(false);
+        ex_->upstream_in.clear();
+        reply(error == ETIMEDOUT ? 504 : 502, "invalid response from upstream", true);
         return;
     }
     // Response direction: the head is already out, so no error reply is

@@ -70,7 +70,7 @@ private:
     bool forward_interim();
 
     // Body streaming in either direction.
-    void start_pump(Direction dir);
+    void start_pump(Direction dir, bool staged_whole = false);
     void pump();
     bool fill();
     void pump_done();
@@ -116,7 +116,10 @@ private:
     std::size_t lingered_ = 0;
     bool request_sent_ = false;      // head and body went out in full
     bool continue_sent_ = false;     // "100 Continue" already written to the client
-    bool response_started_ = false;  // bytes of the response went to the client
+    bool response_started_ = false;  // the response head was accepted and is being sent
+    bool client_bytes_sent_ = false; // response bytes reached the client socket
+    bool replaying_ = false;         // sending replay_ after a stale pooled connection
+    std::string replay_;             // the whole request, when small enough to send twice
 
     // Pump state
     Direction dir_ = Direction::request;

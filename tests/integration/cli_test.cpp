@@ -1,6 +1,7 @@
 // `weir check`, `weir version` and start-up failures of `weir run`.
 #include "harness.hpp"
 
+#include <algorithm>
 #include <regex>
 
 namespace weir_it {
@@ -57,16 +58,18 @@ TEST(CliTest, CheckReportsEveryErrorWithItsPosition) {
     EXPECT_NE((r.err + r.out).find(path + ":2:"), std::string::npos) << r.err;  // drain_timeout is on line 2
 }
 
-TEST(CliTest, CheckRejectsNotYetSupportedKeysInsteadOfIgnoringThem) {
+TEST(CliTest, CheckRejectsUnknownNestedKeysWithTheirPosition) {
     TempDir tmp;
-    const std::string& dir = tmp.path;
-    std::string path = dir + "/sticky.yaml";
-    std::string yaml = valid_yaml() + "    sticky: {header: x-user-id}\n";
+    std::string path = tmp.path + "/nested.yaml";
+    std::string yaml = valid_yaml();
+    const int line = static_cast<int>(std::count(yaml.begin(), yaml.end(), '\n')) + 1;
+    yaml += "    bogus_route_key: 1\n";  // inside the last route, column 5
     write_file(path, yaml);
     auto r = run_weir({"check", "-c", path});
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
-    EXPECT_NE((r.out + r.err).find(path + ":"), std::string::npos) << r.err;
-    EXPECT_NE((r.out + r.err).find("not supported"), std::string::npos) << r.err;
+    std::string where = path + ":" + std::to_string(line) + ":5: ";
+    EXPECT_NE((r.out + r.err).find(where), std::string::npos) << "expected '" << where << "' in:\n" << r.err;
+    EXPECT_NE((r.out + r.err).find("bogus_route_key"), std::string::npos) << r.err;
 }
 
 TEST(CliTest, CheckFailsOnAMissingFile) {

@@ -164,8 +164,8 @@ TEST(FailureTest, SlowUpstreamIs504AfterResponseTimeout) {
 }
 
 TEST(FailureTest, UpstreamStallingMidBodyClosesTheClientConnection) {
+    std::atomic<bool> upstream_saw_close{false};  // outlives the upstream's threads
     SingleProxy p([](ConfigSpec& c) { c.pools[0].response_timeout = "1s"; });
-    std::atomic<bool> upstream_saw_close{false};
     p.up.set_handler([&](UpstreamConn& c, const UpstreamRequest&) {
         c.send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
         upstream_saw_close = c.wait_peer_closed(8s);
@@ -244,9 +244,9 @@ TEST(FailureTest, UpstreamAnsweringEarlyIsForwarded) {
 // reused connection, so Weir retries on a fresh one (SPEC: retry for
 // "a reused idle connection"), whatever the method.
 TEST(FailureTest, StalePooledConnectionIsRetriedOnAFreshOne) {
-    SingleProxy p;
     std::mutex mu;
     std::map<int, int> per_conn;
+    SingleProxy p;
     p.up.set_handler([&](UpstreamConn& c, const UpstreamRequest&) {
         int n;
         {
@@ -266,9 +266,9 @@ TEST(FailureTest, StalePooledConnectionIsRetriedOnAFreshOne) {
 }
 
 TEST(FailureTest, StalePooledConnectionIsRetriedForAPostWithABody) {
-    SingleProxy p;
     std::mutex mu;
     std::map<int, int> per_conn;
+    SingleProxy p;
     p.up.set_handler([&](UpstreamConn& c, const UpstreamRequest&) {
         int n;
         {
@@ -390,10 +390,16 @@ TEST(FailureTest, ChunkedBodyOverMaxBodyBytesIs413) {
     Response r = c.request(chunked("/too-big", 8));
     EXPECT_EQ(r.status, 413) << r.describe();
     EXPECT_TRUE(c.wait_closed());
-    for (const auto& req : p.up.requests())
-        if (req.target == "/too-big") EXPECT_TRUE(p.up.wait_connection_closed(req.conn_id));
-    for (const auto& req : p.up.requests())
-        if (req.target == "/too-big") EXPECT_FALSE(req.complete) << "the oversized body reached the upstream whole";
+    for (const auto& req : p.up.requests()) {
+        if (req.target == "/too-big") {
+            EXPECT_TRUE(p.up.wait_connection_closed(req.conn_id));
+        }
+    }
+    for (const auto& req : p.up.requests()) {
+        if (req.target == "/too-big") {
+            EXPECT_FALSE(req.complete) << "the oversized body reached the upstream whole";
+        }
+    }
 }
 
 TEST(FailureTest, HeadNotCompleteInTimeIs408) {
@@ -471,7 +477,9 @@ TEST(FailureTest, UnknownRouteIs404) {
     EXPECT_EQ(r.status, 404) << r.describe();
     EXPECT_FALSE(r.body.empty());
     // A local 404 for a bodiless request leaves the connection usable.
-    if (!r.connection_close()) EXPECT_EQ(client.request(get_request("/", "", "api.example.com")).status, 200);
+    if (!r.connection_close()) {
+        EXPECT_EQ(client.request(get_request("/", "", "api.example.com")).status, 200);
+    }
     RawClient client2(weir.port());
     EXPECT_EQ(client2.request(get_request("/", "", "api.example.com")).status, 200);
     EXPECT_GE(up.request_count(), 1u);
@@ -524,6 +532,31 @@ TEST(FailureTest, ClientGoneMidDownloadReleasesTheUpstreamConnection) {
     EXPECT_EQ(fetch(p.port(), "/after").body, "fine");
 }
 
+// The client resets its connection while Weir waits for a slow response
+// head: the upstream connection is released then, not when the upstream
+// finally answers or response_timeout passes.
+TEST(FailureTest, ClientResetWhileWaitingForTheResponseReleasesTheUpstream) {
+    std::atomic<bool> closed_by_weir{false};
+    SingleProxy p([](ConfigSpec& c) { c.pools[0].response_timeout = "20s"; });
+    p.up.set_handler([&](UpstreamConn& c, const UpstreamRequest& r) {
+        if (r.target != "/slow") {
+            c.send(make_response(200, "fine"));
+            return After::keep_alive;
+        }
+        closed_by_weir = c.wait_peer_closed(15s);
+        return After::close;
+    });
+    {
+        RawClient client(p.port());
+        ASSERT_TRUE(client.send(get_request("/slow")));
+        ASSERT_TRUE(p.up.wait_requests(1));
+        client.abort();
+    }
+    EXPECT_TRUE(wait_for([&] { return closed_by_weir.load(); }, 5s))
+        << "the upstream connection stayed open after the client reset";
+    EXPECT_EQ(fetch(p.port(), "/after").body, "fine");
+}
+
 // ---------------------------------------------------------------- invalid upstream responses
 
 struct BadResponse {
@@ -565,8 +598,8 @@ const std::vector<BadResponse>& bad_responses() {
 class FailureUpstreamFramingTest : public ::testing::TestWithParam<BadResponse> {};
 
 TEST_P(FailureUpstreamFramingTest, InvalidResponseIs502) {
-    SingleProxy p;
     const std::string bytes = GetParam().bytes;
+    SingleProxy p;
     p.up.set_handler([&](UpstreamConn& c, const UpstreamRequest& r) {
         if (r.target != "/bad") {
             c.send(make_response(200, "fine"));

@@ -80,6 +80,8 @@ public:
     const std::string& name() const { return name_; }
 
     // The default answers 200 with body "<name> <method> <target>".
+    // Handlers run on connection threads until the FakeUpstream is destroyed:
+    // what they capture by reference must be declared before it.
     void set_handler(Handler h);
     // Called right after a request head arrives, before the body is read. If
     // it returns a value, it has dealt with the request (body included) and

@@ -15,11 +15,11 @@ namespace weir_it {
 namespace {
 
 TEST(LifecycleTest, SigtermFinishesTheInFlightResponseThenExitsZero) {
+    const std::string slow_body = pattern_string(100000);
     SingleProxy p([](ConfigSpec& c) {
         c.drain_timeout = "5s";
         c.pools[0].response_timeout = "10s";
     });
-    const std::string slow_body = pattern_string(100000);
     p.up.set_handler([&](UpstreamConn& c, const UpstreamRequest& r) {
         if (r.target == "/slow") {
             if (!c.sleep_for(2s)) return After::close;

@@ -131,8 +131,8 @@ TEST(ProxyTest, Http10KeepAliveWhenAsked) {
 }
 
 TEST(ProxyTest, Http10ClientGetsAChunkedUpstreamBodyDelimitedByClose) {
-    SingleProxy p;
     const std::string body = pattern_string(100000);
+    SingleProxy p;
     p.up.set_handler([&](UpstreamConn& c, const UpstreamRequest&) {
         std::string out = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
         for (std::size_t at = 0; at < body.size(); at += 30000) {
@@ -154,8 +154,8 @@ TEST(ProxyTest, Http10ClientGetsAChunkedUpstreamBodyDelimitedByClose) {
 }
 
 TEST(ProxyTest, Http11ClientGetsAnUntilCloseUpstreamBodyIntact) {
-    SingleProxy p;
     const std::string body = pattern_string(300000);
+    SingleProxy p;
     p.up.set_handler([&](UpstreamConn& c, const UpstreamRequest&) {
         c.send("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n" + body);
         return After::close;
@@ -214,8 +214,8 @@ TEST(ProxyTest, ClientHalfCloseAfterTheRequestStillGetsTheResponse) {
 }
 
 TEST(ProxyTest, LargeResponseHeadersPassThrough) {
-    SingleProxy p;
     const std::string big(50000, 'c');
+    SingleProxy p;
     p.up.set_handler([&](UpstreamConn& c, const UpstreamRequest&) {
         c.send(make_response(200, "ok", "X-Big: " + big + "\r\nSet-Cookie: s=" + std::string(3000, 'd') + "\r\n"));
         return After::keep_alive;
@@ -443,12 +443,12 @@ TEST(ProxyTest, LegalUpstreamResponseVariants) {
 
 // max_idle_per_endpoint bounds what a worker keeps open after a burst.
 TEST(ProxyTest, IdleUpstreamConnectionsAreBounded) {
+    std::atomic<int> waiting{0};
     FakeUpstream up("stable");
     ConfigSpec c = ConfigSpec::single(up.address());
     c.workers = 1;
     c.pools[0].max_idle_per_endpoint = 1;
     WeirProcess weir(c.yaml());
-    std::atomic<int> waiting{0};
     up.set_handler([&](UpstreamConn& conn, const UpstreamRequest&) {
         ++waiting;
         // Hold every request until four are in flight at once.
@@ -702,6 +702,23 @@ TEST(ProxyTest, RoutesByHostAndPathPrefix) {
     EXPECT_EQ(client.request(get_request("/other", "", "api.example.com")).body, "web GET /other");
     EXPECT_EQ(client.request(get_request("/v1/x", "", "www.example.com")).body, "web GET /v1/x");
     EXPECT_EQ(client.request(get_request("/", "", "example.org")).status, 404);
+}
+
+// With an absolute-form target the authority wins over Host (RFC 9112 §3.2.2),
+// for routing and for what the upstream is told.
+TEST(ProxyTest, AbsoluteFormAuthorityOverridesHost) {
+    FakeUpstream api("api"), web("web");
+    ConfigSpec c;
+    c.pools = {{"api", {{api.address()}}}, {"web", {{web.address()}}}};
+    c.routes = {{"api", "api.example.com", "/", {{"api", 1}}}, {"web", "*", "/", {{"web", 1}}}};
+    WeirProcess weir(c.yaml());
+    RawClient client(weir.port());
+    Response r = client.request("GET http://api.example.com/x HTTP/1.1\r\nHost: www.example.com\r\n\r\n");
+    EXPECT_EQ(r.body, "api GET /x") << r.describe();
+    ASSERT_EQ(api.request_count(), 1u);
+    auto req = api.requests()[0];
+    EXPECT_EQ(req.headers.all("host"), std::vector<std::string>{"api.example.com"}) << req.headers.dump();
+    EXPECT_EQ(req.headers.get("x-forwarded-host"), "api.example.com");
 }
 
 // ---------------------------------------------------------------- admin

@@ -69,6 +69,9 @@ const std::vector<Vector>& head_vectors() {
         {"BareLfInHeaderSection", req("GET / HTTP/1.1\r\nHost: a\r\nX-A: b\nX-B: c\r\n"), 400},
         {"BareLfAfterRequestLine", req("GET / HTTP/1.1\nHost: a\r\n"), 400},
         {"AllBareLf", "GET / HTTP/1.1\nHost: a\n\n", 400},
+        {"BareLfEmptyLine", "GET / HTTP/1.1\r\nHost: a\r\n\n", 400},
+        {"CrCrLf", req("GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\r\n"), 400},
+        {"ObsTextInName", req("GET / HTTP/1.1\r\nHost: a\r\nX-\xc3\xa9: v\r\n"), 400},
         {"DelInValue", req("GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x7f\r\n"), 400},
         {"HeaderWithoutColon", req("GET / HTTP/1.1\r\nHost: a\r\nNoColonHere\r\n"), 400},
         {"EmptyHeaderName", req("GET / HTTP/1.1\r\nHost: a\r\n: value\r\n"), 400},
@@ -310,8 +313,11 @@ TEST(SmugglingTest, LegalVariantsAreAccepted) {
         EXPECT_EQ(r.status, 200) << name << ": " << r.describe();
     }
     EXPECT_TRUE(p.up.wait_complete(ok.size()));
-    for (const auto& r : p.up.requests())
-        if (r.method == "POST") EXPECT_EQ(r.body, "abc") << r.target;
+    for (const auto& r : p.up.requests()) {
+        if (r.method == "POST") {
+            EXPECT_EQ(r.body, "abc") << r.target;
+        }
+    }
 }
 
 }  // namespace

@@ -157,9 +157,9 @@ TEST(StreamingTest, OneGibDownloadWithContentLength) {
 // A client that reads slowly must not make the proxy buffer what the
 // upstream keeps sending: backpressure, not memory.
 TEST(StreamingTest, SlowReaderDoesNotMakeTheProxyBuffer) {
-    SingleProxy p;
     constexpr std::uint64_t total = 512ull << 20;
     std::atomic<std::uint64_t> sent{0};
+    SingleProxy p;
     p.up.set_handler([&](UpstreamConn& c, const UpstreamRequest& r) {
         if (r.target != "/slow-reader") {
             c.send(make_response(200, "small"));
@@ -225,9 +225,9 @@ TEST(StreamingTest, ChunkedUploadArrivesIntact) {
 }
 
 TEST(StreamingTest, ChunkedDownloadArrivesIntact) {
-    SingleProxy p;
     constexpr std::uint64_t total = 96ull << 20;
     auto sizes = chunk_sizes(total, 11);
+    SingleProxy p;
     p.up.set_handler([&](UpstreamConn& c, const UpstreamRequest& r) {
         if (r.target != "/chunked-down") {
             c.send(make_response(200, "small"));

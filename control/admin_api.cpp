@@ -3,6 +3,7 @@
 #include "common/log.hpp"
 #include "control/config_json.hpp"
 #include "control/control_plane.hpp"
+#include "health/health_manager.hpp"
 #include "telemetry/metrics.hpp"
 
 #include <boost/json.hpp>
@@ -20,13 +21,33 @@ AdminResponse method_not_allowed(std::string allow) {
     return r;
 }
 
+// "%5B%3A%3A1%5D" -> "[::1]": endpoint addresses travel in paths.
+std::string percent_decode(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        auto hex = [](char c) {
+            if (c >= '0' && c <= '9') return c - '0';
+            if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+            if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+            return -1;
+        };
+        if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+            i += 2;
+        } else {
+            out.push_back(s[i]);
+        }
+    }
+    return out;
+}
+
 std::vector<std::string> split_path(const std::string& path) {
     std::vector<std::string> parts;
     std::size_t i = 0;
     while (i < path.size()) {
         std::size_t j = path.find('/', i);
         if (j == std::string::npos) j = path.size();
-        if (j > i) parts.push_back(path.substr(i, j - i));
+        if (j > i) parts.push_back(percent_decode(std::string_view(path).substr(i, j - i)));
         i = j + 1;
     }
     return parts;
@@ -110,8 +131,9 @@ bool secret_equals(std::string_view presented, std::string_view expected) {
     return diff == 0;
 }
 
-AdminApi::AdminApi(ControlPlane& control, telemetry::Metrics& metrics, std::function<bool()> ready)
-    : control_(control), metrics_(metrics), ready_(std::move(ready)) {}
+AdminApi::AdminApi(ControlPlane& control, telemetry::Metrics& metrics, std::function<bool()> ready,
+                   std::function<std::vector<proxy::EndpointLoad>()> load)
+    : control_(control), metrics_(metrics), ready_(std::move(ready)), load_(std::move(load)) {}
 
 bool AdminApi::authorized(const AdminRequest& r) const {
     const std::string& token = control_.admin_token();
@@ -189,6 +211,7 @@ AdminResponse AdminApi::dispatch(const AdminRequest& r) {
         return json_ok(json::object{{"status", "reloaded"}, {"version", control_.version()}});
     }
     if (!parts.empty() && parts[0] == "routes") return routes_resource(r, parts);
+    if (!parts.empty() && parts[0] == "pools") return pools_resource(r, parts);
     return json_error(404, "no such admin resource: " + r.path);
 }
 
@@ -263,6 +286,85 @@ AdminResponse AdminApi::routes_resource(const AdminRequest& r, const std::vector
         if (!if_match_ok(r, version)) return json_error(412, "If-Match does not match config version " + etag(version));
         auto outcome = control_.switch_to(name, std::string(it->value().as_string()));
         return with_etag(outcome_response(outcome, route_body()));
+    }
+    return json_error(404, "no such admin resource: " + r.path);
+}
+
+AdminResponse AdminApi::pools_resource(const AdminRequest& r, const std::vector<std::string>& parts) {
+    const routing::SnapshotPtr& snap = control_.current();
+    auto pool_json = [&](const routing::Pool& p, const std::vector<proxy::EndpointLoad>& load) {
+        json::array endpoints;
+        const auto now = health::Clock::now();
+        for (const auto& e : p.endpoints) {
+            auto st = control_.health().status(p.name, e.name);
+            json::object o{{"address", e.name},
+                           {"weight", json_number(e.weight)},
+                           {"healthy", st.healthy},
+                           {"ejected", st.ejected},
+                           {"draining", e.draining},
+                           {"eligible", e.eligible()},
+                           {"in_flight", e.key < load.size() ? load[e.key].in_flight : 0},
+                           {"requests", e.key < load.size() ? load[e.key].requests : 0},
+                           {"last_check", st.last_check}};
+            if (st.ejected) {
+                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(st.ejected_until - now).count();
+                o["ejected_for_ms"] = left > 0 ? left : 0;
+            }
+            endpoints.push_back(std::move(o));
+        }
+        return json::object{{"name", p.name}, {"available", p.available}, {"endpoints", std::move(endpoints)}};
+    };
+    if (parts.size() == 1) {
+        if (r.method != "GET") return method_not_allowed("GET");
+        auto load = load_();
+        json::array pools;
+        for (const auto& p : snap->pools) pools.push_back(pool_json(p, load));
+        return json_ok(json::object{{"pools", std::move(pools)}, {"version", control_.version()}});
+    }
+    const std::string& name = parts[1];
+    const routing::Pool* pool = nullptr;
+    for (const auto& p : snap->pools) {
+        if (p.name == name) pool = &p;
+    }
+    if (!pool) return json_error(404, "no pool '" + name + "'");
+    if (parts.size() == 2) {
+        if (r.method != "GET") return method_not_allowed("GET");
+        return json_ok(pool_json(*pool, load_()));
+    }
+    auto pool_after = [&](const ControlPlane::Outcome& o) {
+        if (o.status >= 300) return json_error(o.status, o.error);
+        for (const auto& p : control_.current()->pools) {
+            if (p.name == name) return json_ok(pool_json(p, load_()));
+        }
+        return json_error(404, "no pool '" + name + "'");
+    };
+    if (parts.size() == 3 && parts[2] == "endpoints") {
+        if (r.method != "PUT") return method_not_allowed("PUT");
+        boost::system::error_code ec;
+        json::value v = json::parse(r.body, ec);
+        if (ec) return json_error(400, "body is not valid JSON: " + ec.message());
+        const json::array* list = v.if_array();
+        if (!list && v.is_object() && v.as_object().contains("endpoints")) list = v.as_object().at("endpoints").if_array();
+        if (!list) return json_error(400, "body must be [{\"address\": \"host:port\", \"weight\": 1}, ...]");
+        Split endpoints;
+        for (const auto& item : *list) {
+            const json::object* o = item.if_object();
+            if (!o || !o->contains("address") || !o->at("address").is_string())
+                return json_error(400, "every endpoint needs an \"address\" string");
+            double w = 1;
+            if (o->contains("weight")) {
+                auto n = as_number(o->at("weight"));
+                if (!n) return json_error(400, "weight must be a number");
+                w = *n;
+            }
+            endpoints.emplace_back(std::string(o->at("address").as_string()), w);
+        }
+        return pool_after(control_.set_endpoints(name, endpoints));
+    }
+    if (parts.size() == 5 && parts[2] == "endpoints" && (parts[4] == "drain" || parts[4] == "undrain")) {
+        if (r.method != "POST") return method_not_allowed("POST");
+        auto outcome = parts[4] == "drain" ? control_.drain(name, parts[3]) : control_.undrain(name, parts[3]);
+        return pool_after(outcome);
     }
     return json_error(404, "no such admin resource: " + r.path);
 }

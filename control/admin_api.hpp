@@ -4,6 +4,7 @@
 #pragma once
 
 #include "control/admin_server.hpp"
+#include "proxy/worker.hpp"
 
 #include <functional>
 
@@ -17,18 +18,21 @@ class ControlPlane;
 
 class AdminApi {
 public:
-    AdminApi(ControlPlane& control, telemetry::Metrics& metrics, std::function<bool()> ready);
+    AdminApi(ControlPlane& control, telemetry::Metrics& metrics, std::function<bool()> ready,
+             std::function<std::vector<proxy::EndpointLoad>()> load);
 
     AdminResponse handle(const AdminRequest& request);
 
 private:
     AdminResponse dispatch(const AdminRequest& request);
     AdminResponse routes_resource(const AdminRequest& request, const std::vector<std::string>& parts);
+    AdminResponse pools_resource(const AdminRequest& request, const std::vector<std::string>& parts);
     bool authorized(const AdminRequest& request) const;
 
     ControlPlane& control_;
     telemetry::Metrics& metrics_;
     std::function<bool()> ready_;
+    std::function<std::vector<proxy::EndpointLoad>()> load_;
 };
 
 // Constant-time comparison of a presented secret with the expected one: the

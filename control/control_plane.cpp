@@ -3,12 +3,17 @@
 #include "common/log.hpp"
 #include "control/endpoints.hpp"
 #include "proxy/server.hpp"
+#include "proxy/worker.hpp"
 #include "telemetry/metrics.hpp"
 
 #include <boost/asio/ip/address.hpp>
 
+#include "health/health_manager.hpp"
+
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <random>
 
 namespace weir::control {
 namespace {
@@ -33,7 +38,35 @@ Config apply_state(Config config, const RuntimeState& state) {
         auto it = state.routes.find(r.name);
         if (it != state.routes.end()) r.split = it->second.split;
     }
+    for (PoolConfig& p : config.pools) {
+        auto it = state.pools.find(p.name);
+        if (it == state.pools.end()) continue;
+        p.endpoints.clear();
+        for (const auto& [address, w] : it->second.endpoints) {
+            if (auto hp = parse_host_port(address)) p.endpoints.push_back({*hp, w});
+        }
+    }
     return config;
+}
+
+Split endpoints_of(const PoolConfig& p) {
+    Split out;
+    for (const auto& e : p.endpoints) out.emplace_back(e.address.text(), e.weight);
+    return out;
+}
+
+health::PoolTargets targets_of(const routing::Pool& pool, const PoolConfig* config) {
+    health::PoolTargets t;
+    t.name = pool.name;
+    if (config && config->health_check) {
+        const auto& h = *config->health_check;
+        t.check = health::CheckSpec{h.path, h.interval, h.timeout, h.healthy_threshold, h.unhealthy_threshold,
+                                    h.expect_min, h.expect_max};
+    }
+    if (config && config->outlier) t.outlier = health::OutlierSpec{config->outlier->consecutive_failures,
+                                                                   config->outlier->ejection_time};
+    for (const auto& e : pool.endpoints) t.endpoints.push_back({e.name, e.address});
+    return t;
 }
 
 }  // namespace
@@ -54,10 +87,56 @@ std::optional<std::string> check_split(const Split& split, const Config& config)
 }
 
 ControlPlane::ControlPlane(Config file_config, std::string config_path, proxy::Server& server,
-                           telemetry::Metrics& metrics)
-    : file_(std::move(file_config)), config_path_(std::move(config_path)), server_(server), metrics_(metrics) {}
+                           telemetry::Metrics& metrics, boost::asio::io_context& io)
+    : file_(std::move(file_config)),
+      config_path_(std::move(config_path)),
+      server_(server),
+      metrics_(metrics),
+      health_(std::make_unique<health::HealthManager>(io, [this] { republish_states(); }, std::random_device{}())) {}
 
 ControlPlane::~ControlPlane() = default;
+
+void ControlPlane::stop() { health_->stop(); }
+
+bool ControlPlane::is_drained(const std::string& pool, const std::string& endpoint) const {
+    auto it = state_.drained.find(pool);
+    return it != state_.drained.end() &&
+           std::find(it->second.begin(), it->second.end(), endpoint) != it->second.end();
+}
+
+void ControlPlane::apply_states(routing::Snapshot& snapshot) const {
+    for (routing::Pool& p : snapshot.pools) {
+        for (routing::Endpoint& e : p.endpoints) {
+            auto st = health_->status(p.name, e.name);
+            e.healthy = st.healthy;
+            e.ejected = st.ejected;
+            e.draining = is_drained(p.name, e.name);
+        }
+    }
+    snapshot.finalize();
+}
+
+void ControlPlane::republish_states() {
+    if (!current_) return;
+    auto next = std::make_shared<routing::Snapshot>(*current_);
+    apply_states(*next);
+    current_ = next;
+    server_.publish(current_);
+    export_endpoint_metrics();
+}
+
+void ControlPlane::export_endpoint_metrics() const {
+    std::vector<telemetry::EndpointState> states;
+    for (const auto& p : current_->pools) {
+        for (const auto& e : p.endpoints) states.push_back({p.name, e.name, e.healthy && !e.ejected, e.draining});
+    }
+    metrics_.set_endpoint_states(states);
+}
+
+void ControlPlane::on_upstream_failure(const proxy::EndpointFailure& f) {
+    metrics_.upstream_error(f.pool, f.endpoint, proxy::upstream_error_name(f.kind));
+    health_->report_failure(f.pool, f.endpoint, f.consecutive);
+}
 
 const RouteConfig* ControlPlane::find_route(const std::string& name) const {
     for (const RouteConfig& r : file_.routes) {
@@ -95,7 +174,116 @@ bool ControlPlane::reconcile(RuntimeState& state, const Config& file, std::vecto
             ++it;
         }
     }
+    for (auto it = state.pools.begin(); it != state.pools.end();) {
+        const PoolConfig* pool = nullptr;
+        for (const PoolConfig& p : file.pools) {
+            if (p.name == it->first) pool = &p;
+        }
+        std::string why;
+        if (!pool) why = "the pool is gone from the file";
+        else if (as_map(endpoints_of(*pool)) != as_map(it->second.file_endpoints)) why = "the file changed the pool's endpoints";
+        if (!why.empty()) {
+            dropped.push_back("pool " + it->first + ": runtime endpoint list dropped: " + why);
+            it = state.pools.erase(it);
+            changed = true;
+        } else {
+            ++it;
+        }
+    }
+    // Drains of endpoints that are no longer configured mean nothing.
+    Config effective = apply_state(file, state);
+    for (auto it = state.drained.begin(); it != state.drained.end();) {
+        const PoolConfig* pool = nullptr;
+        for (const PoolConfig& p : effective.pools) {
+            if (p.name == it->first) pool = &p;
+        }
+        auto& list = it->second;
+        for (auto a = list.begin(); a != list.end();) {
+            bool present = false;
+            if (pool) {
+                for (const auto& e : pool->endpoints) present = present || e.address.text() == *a;
+            }
+            if (!present) {
+                dropped.push_back("pool " + it->first + ": drain of " + *a + " dropped: no such endpoint any more");
+                a = list.erase(a);
+                changed = true;
+            } else {
+                ++a;
+            }
+        }
+        it = list.empty() ? state.drained.erase(it) : std::next(it);
+    }
     return changed;
+}
+
+ControlPlane::Outcome ControlPlane::drain(const std::string& pool, const std::string& endpoint) {
+    Config effective = effective_config();
+    const PoolConfig* p = nullptr;
+    for (const auto& c : effective.pools) {
+        if (c.name == pool) p = &c;
+    }
+    if (!p) return {404, "no pool '" + pool + "'"};
+    bool present = false;
+    for (const auto& e : p->endpoints) present = present || e.address.text() == endpoint;
+    if (!present) return {404, "pool " + pool + " has no endpoint " + endpoint};
+    if (is_drained(pool, endpoint)) return {};
+    RuntimeState next = state_;
+    next.drained[pool].push_back(endpoint);
+    next.config_version = version_;
+    if (store_) {
+        if (auto ec = store_->save(next)) return {500, "cannot persist the drain: " + ec.message()};
+    }
+    state_ = std::move(next);
+    log::info("health", "pool {} endpoint {}: draining", pool, endpoint);
+    republish_states();
+    return {};
+}
+
+ControlPlane::Outcome ControlPlane::undrain(const std::string& pool, const std::string& endpoint) {
+    if (!find_pool(pool)) return {404, "no pool '" + pool + "'"};
+    if (!is_drained(pool, endpoint)) {
+        Config effective = effective_config();
+        for (const auto& c : effective.pools) {
+            if (c.name != pool) continue;
+            for (const auto& e : c.endpoints) {
+                if (e.address.text() == endpoint) return {};  // not drained: nothing to do
+            }
+        }
+        return {404, "pool " + pool + " has no endpoint " + endpoint};
+    }
+    RuntimeState next = state_;
+    auto& list = next.drained[pool];
+    list.erase(std::remove(list.begin(), list.end(), endpoint), list.end());
+    if (list.empty()) next.drained.erase(pool);
+    next.config_version = version_;
+    if (store_) {
+        if (auto ec = store_->save(next)) return {500, "cannot persist the undrain: " + ec.message()};
+    }
+    state_ = std::move(next);
+    log::info("health", "pool {} endpoint {}: undrained (eligible once healthy)", pool, endpoint);
+    republish_states();
+    return {};
+}
+
+ControlPlane::Outcome ControlPlane::set_endpoints(const std::string& pool, const Split& endpoints) {
+    const PoolConfig* p = find_pool(pool);
+    if (!p) return {404, "no pool '" + pool + "'"};
+    if (endpoints.empty()) return {400, "the endpoint list is empty"};
+    double total = 0;
+    std::map<std::string, int> seen;
+    Split canonical;
+    for (const auto& [address, w] : endpoints) {
+        auto hp = parse_host_port(address);
+        if (!hp || hp->port == 0) return {400, "'" + address + "' is not host:port or [v6]:port"};
+        if (!std::isfinite(w) || w < 0 || w > max_weight) return {400, "weight of " + address + " must be a finite number from 0 to 1e9"};
+        if (seen[hp->text()]++) return {400, "duplicate endpoint " + hp->text()};
+        canonical.emplace_back(hp->text(), w);
+        total += w;
+    }
+    if (total <= 0) return {400, "at least one endpoint needs a weight above 0"};
+    RuntimeState next = state_;
+    next.pools[pool] = PoolOverride{canonical, endpoints_of(*p)};
+    return commit_state(std::move(next), "the endpoints of pool " + pool);
 }
 
 bool ControlPlane::start() {
@@ -133,13 +321,25 @@ bool ControlPlane::publish(const Config& effective, std::vector<std::string>* er
         if (errors) *errors = std::move(built.errors);
         return false;
     }
-    push(built.snapshot, effective);
+    push(built.snapshot, effective, /*initial=*/true);
     return true;
 }
 
-void ControlPlane::push(const routing::SnapshotPtr& snapshot, const Config& effective) {
+void ControlPlane::push(std::shared_ptr<routing::Snapshot> snapshot, const Config& effective, bool initial) {
+    std::vector<health::PoolTargets> targets;
+    for (const auto& p : snapshot->pools) {
+        const PoolConfig* pc = nullptr;
+        for (const auto& c : effective.pools) {
+            if (c.name == p.name) pc = &c;
+        }
+        targets.push_back(targets_of(p, pc));
+    }
+    health_->update(targets, initial);
+    apply_states(*snapshot);
+    current_ = snapshot;
+    export_endpoint_metrics();
     version_ = snapshot->version;
-    server_.publish(snapshot);
+    server_.publish(current_);
     metrics_.set_config_version(version_);
     std::vector<std::pair<std::string, std::vector<std::pair<std::string, double>>>> weights;
     for (const RouteConfig& r : effective.routes) weights.emplace_back(r.name, r.split);

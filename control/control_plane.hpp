@@ -16,6 +16,13 @@
 
 namespace weir::proxy {
 class Server;
+struct EndpointFailure;
+}
+namespace weir::health {
+class HealthManager;
+}
+namespace boost::asio {
+class io_context;
 }
 namespace weir::telemetry {
 class Metrics;
@@ -25,7 +32,8 @@ namespace weir::control {
 
 class ControlPlane {
 public:
-    ControlPlane(Config file_config, std::string config_path, proxy::Server& server, telemetry::Metrics& metrics);
+    ControlPlane(Config file_config, std::string config_path, proxy::Server& server, telemetry::Metrics& metrics,
+                 boost::asio::io_context& io);
     ~ControlPlane();
 
     // Loads the state file, applies its edits, publishes the first snapshot.
@@ -50,6 +58,19 @@ public:
     // Blue/green: all of the route's traffic to one pool.
     Outcome switch_to(const std::string& route, const std::string& pool);
 
+    // Rolling updates: no new requests to the endpoint (persisted), or back.
+    Outcome drain(const std::string& pool, const std::string& endpoint);
+    Outcome undrain(const std::string& pool, const std::string& endpoint);
+    // Replaces a pool's endpoint list (address -> weight) at runtime.
+    Outcome set_endpoints(const std::string& pool, const Split& endpoints);
+    // A worker's report of an upstream failure (control thread).
+    void on_upstream_failure(const proxy::EndpointFailure& failure);
+    // The snapshot in force, with endpoint states.
+    const routing::SnapshotPtr& current() const { return current_; }
+    const health::HealthManager& health() const { return *health_; }
+    bool is_drained(const std::string& pool, const std::string& endpoint) const;
+    void stop();
+
     struct ReloadOutcome {
         bool ok = false;
         std::vector<std::string> errors;  // FILE:LINE:COL: message, or why it cannot be served
@@ -63,7 +84,12 @@ public:
 private:
     Outcome commit_state(RuntimeState next, const std::string& what);
     bool publish(const Config& effective, std::vector<std::string>* errors);
-    void push(const routing::SnapshotPtr& snapshot, const Config& effective);
+    // Gives a built snapshot its endpoint states and publishes it.
+    void push(std::shared_ptr<routing::Snapshot> snapshot, const Config& effective, bool initial = false);
+    // Endpoint states changed (health, ejection, drain): same routing, new states.
+    void republish_states();
+    void apply_states(routing::Snapshot& snapshot) const;
+    void export_endpoint_metrics() const;
     // Drops edits the file has superseded or that no longer fit it.
     bool reconcile(RuntimeState& state, const Config& file, std::vector<std::string>& dropped) const;
 
@@ -75,6 +101,8 @@ private:
     RuntimeState state_;
     EndpointKeys keys_;
     std::uint64_t version_ = 0;
+    std::unique_ptr<health::HealthManager> health_;
+    std::shared_ptr<const routing::Snapshot> current_;
 };
 
 // Validates a split given over the API against the configuration: known

@@ -11,7 +11,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <csignal>
 #include <memory>
@@ -35,8 +37,14 @@ public:
     int run() {
         unsigned workers = options_.workers > 0 ? options_.workers : config_.workers;
         server_ = std::make_unique<proxy::Server>(workers);
-        plane_ = std::make_unique<ControlPlane>(config_, options_.config_path, *server_, metrics_);
-        api_ = std::make_unique<AdminApi>(*plane_, metrics_, [this] { return ready_; });
+        plane_ = std::make_unique<ControlPlane>(config_, options_.config_path, *server_, metrics_, io_);
+        // Workers report upstream failures by posting to this thread, which
+        // owns the counters and the ejection decisions.
+        server_->set_failure_sink([this](proxy::EndpointFailure f) {
+            asio::post(io_, [this, f = std::move(f)] { plane_->on_upstream_failure(f); });
+        });
+        api_ = std::make_unique<AdminApi>(*plane_, metrics_, [this] { return ready_; },
+                                          [this] { return server_->load(std::chrono::seconds(2)); });
         if (!plane_->start()) return 1;
         std::vector<proxy::ListenSpec> specs;
         try {
@@ -83,11 +91,26 @@ private:
     void shutdown(const char* why) {
         std::chrono::milliseconds timeout = plane_->file_config().drain_timeout;
         log::info("weir", "{}: draining (up to {} ms)", why, timeout.count());
+        // Not ready first, so an outer balancer stops sending before we stop accepting.
         ready_ = false;
         watch_.reset();
-        // The drain blocks this thread, which owns nothing the workers need.
-        std::size_t left = server_->drain(timeout);
-        if (left > 0) log::warn("weir", "drain timeout: closing {} connections", left);
+        plane_->stop();
+        server_->begin_drain();
+        // The admin API keeps answering (/ready says 503) while connections finish.
+        drain_deadline_ = std::chrono::steady_clock::now() + timeout;
+        wait_drained();
+    }
+
+    void wait_drained() {
+        std::size_t open = server_->active_sessions();
+        if (open > 0 && std::chrono::steady_clock::now() < drain_deadline_) {
+            drain_timer_.expires_after(std::chrono::milliseconds(20));
+            drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+                if (!ec) wait_drained();
+            });
+            return;
+        }
+        if (open > 0) log::warn("weir", "drain timeout: closing {} connections", open);
         server_->stop();
         admin_->close();
         log::info("weir", "stopped after {} requests", server_->requests());
@@ -105,6 +128,8 @@ private:
     std::unique_ptr<AdminApi> api_;
     std::unique_ptr<AdminServer> admin_;
     std::unique_ptr<FileWatch> watch_;
+    asio::steady_timer drain_timer_{io_};
+    std::chrono::steady_clock::time_point drain_deadline_;
     bool ready_ = false;
 };
 

@@ -27,7 +27,7 @@ private:
 };
 
 struct BuildResult {
-    routing::SnapshotPtr snapshot;
+    std::shared_ptr<routing::Snapshot> snapshot;  // still to be given endpoint states and finalized
     std::vector<std::string> errors;  // e.g. a name that does not resolve
 };
 

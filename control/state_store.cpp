@@ -343,6 +343,33 @@ std::string to_json(const RuntimeState& state) {
         append_split(out, ov.file_split);
         out += "\n    }";
     }
+    out += first ? "}" : "\n  }";
+    out += ",\n  \"pools\": {";
+    first = true;
+    for (const auto& [name, ov] : state.pools) {
+        out += first ? "\n    " : ",\n    ";
+        first = false;
+        append_string(out, name);
+        out += ": {\n      \"endpoints\": ";
+        append_split(out, ov.endpoints);
+        out += ",\n      \"file_endpoints\": ";
+        append_split(out, ov.file_endpoints);
+        out += "\n    }";
+    }
+    out += first ? "}" : "\n  }";
+    out += ",\n  \"drained\": {";
+    first = true;
+    for (const auto& [pool, addresses] : state.drained) {
+        out += first ? "\n    " : ",\n    ";
+        first = false;
+        append_string(out, pool);
+        out += ": [";
+        for (std::size_t i = 0; i < addresses.size(); ++i) {
+            if (i) out += ", ";
+            append_string(out, addresses[i]);
+        }
+        out += "]";
+    }
     out += first ? "}\n}\n" : "\n  }\n}\n";
     return out;
 }
@@ -375,6 +402,59 @@ std::optional<RuntimeState> state_from_json(std::string_view text, std::string& 
         else {
             error = "config_version: not a non-negative integer";
             return std::nullopt;
+        }
+    }
+    if (const json::value* pools = top->if_contains("pools")) {
+        const json::object* pobj = pools->if_object();
+        if (!pobj) {
+            error = "pools: not an object";
+            return std::nullopt;
+        }
+        for (const auto& kv : *pobj) {
+            std::string name(kv.key());
+            std::string where = "pools." + name;
+            const json::object* entry = kv.value().if_object();
+            if (name.empty() || !entry) {
+                error = where + ": not a named object";
+                return std::nullopt;
+            }
+            PoolOverride ov;
+            for (const char* key : {"endpoints", "file_endpoints"}) {
+                const json::value* v = entry->if_contains(key);
+                std::string here = where + "." + key;
+                if (!v) {
+                    error = here + ": missing";
+                    return std::nullopt;
+                }
+                if (!parse_split(*v, here, std::string_view(key) == "endpoints" ? ov.endpoints : ov.file_endpoints,
+                                 error))
+                    return std::nullopt;
+            }
+            state.pools.emplace(std::move(name), std::move(ov));
+        }
+    }
+    if (const json::value* drained = top->if_contains("drained")) {
+        const json::object* dobj = drained->if_object();
+        if (!dobj) {
+            error = "drained: not an object";
+            return std::nullopt;
+        }
+        for (const auto& kv : *dobj) {
+            std::string where = "drained." + std::string(kv.key());
+            const json::array* list = kv.value().if_array();
+            if (kv.key().empty() || !list) {
+                error = where + ": not a list of addresses";
+                return std::nullopt;
+            }
+            std::vector<std::string> addresses;
+            for (const auto& a : *list) {
+                if (!a.is_string() || a.get_string().empty()) {
+                    error = where + ": not a list of addresses";
+                    return std::nullopt;
+                }
+                addresses.emplace_back(a.get_string());
+            }
+            state.drained.emplace(std::string(kv.key()), std::move(addresses));
         }
     }
     const json::value* routes = top->if_contains("routes");
@@ -422,6 +502,18 @@ std::string validate(const RuntimeState& state) {
         std::string where = "routes." + name;
         if (auto why = validate_split(ov.split, where + ".split"); !why.empty()) return why;
         if (auto why = validate_split(ov.file_split, where + ".file_split"); !why.empty()) return why;
+    }
+    for (const auto& [name, ov] : state.pools) {
+        if (name.empty()) return "pools: empty pool name";
+        std::string where = "pools." + name;
+        if (auto why = validate_split(ov.endpoints, where + ".endpoints"); !why.empty()) return why;
+        if (auto why = validate_split(ov.file_endpoints, where + ".file_endpoints"); !why.empty()) return why;
+    }
+    for (const auto& [pool, addresses] : state.drained) {
+        if (pool.empty()) return "drained: empty pool name";
+        for (const auto& a : addresses) {
+            if (a.empty()) return "drained." + pool + ": empty address";
+        }
     }
     return {};
 }

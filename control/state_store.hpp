@@ -47,8 +47,20 @@ struct RouteOverride {
     bool operator==(const RouteOverride&) const = default;
 };
 
+// A pool's endpoint list replaced at runtime: address -> weight. Like a
+// route's split, it is dropped by a reload whose file changes that pool's
+// endpoints.
+struct PoolOverride {
+    Split endpoints;
+    Split file_endpoints;
+    bool operator==(const PoolOverride&) const = default;
+};
+
 struct RuntimeState {
     std::map<std::string, RouteOverride> routes;  // by route name
+    std::map<std::string, PoolOverride> pools;    // by pool name
+    // Endpoints an operator drained (rolling updates), by pool: addresses.
+    std::map<std::string, std::vector<std::string>> drained;
     // The config version this state was written under. A restart continues
     // above it, so an ETag handed out before the restart never names a
     // different configuration after it.

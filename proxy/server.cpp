@@ -3,6 +3,8 @@
 #include "common/log.hpp"
 #include "proxy/listener.hpp"
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 namespace weir::proxy {
@@ -34,6 +36,35 @@ void Server::remove_listener(const std::string& name) {
     for (auto& w : workers_) w->remove_listener(name);
 }
 
+void Server::set_failure_sink(const FailureSink& sink) {
+    for (auto& w : workers_) w->set_failure_sink(sink);
+}
+
+std::vector<EndpointLoad> Server::load(std::chrono::milliseconds timeout) {
+    struct Gather {
+        std::mutex mutex;
+        std::condition_variable cv;
+        std::vector<EndpointLoad> total;
+        std::size_t pending;
+    };
+    auto g = std::make_shared<Gather>();
+    g->pending = workers_.size();
+    for (auto& w : workers_) {
+        w->collect_load([g](std::vector<EndpointLoad> part) {
+            std::lock_guard lock(g->mutex);
+            if (g->total.size() < part.size()) g->total.resize(part.size());
+            for (std::size_t i = 0; i < part.size(); ++i) {
+                g->total[i].in_flight += part[i].in_flight;
+                g->total[i].requests += part[i].requests;
+            }
+            if (--g->pending == 0) g->cv.notify_all();
+        });
+    }
+    std::unique_lock lock(g->mutex);
+    g->cv.wait_for(lock, timeout, [&] { return g->pending == 0; });
+    return g->total;
+}
+
 void Server::publish(routing::SnapshotPtr snapshot) {
     for (auto& w : workers_) w->publish(snapshot);
 }
@@ -48,12 +79,21 @@ std::uint64_t Server::requests() const {
     return n;
 }
 
-std::size_t Server::drain(std::chrono::milliseconds timeout) {
+void Server::begin_drain() {
     for (auto& w : workers_) w->begin_drain();
+}
+
+std::size_t Server::active_sessions() const {
+    std::size_t open = 0;
+    for (const auto& w : workers_) open += w->active_sessions();
+    return open;
+}
+
+std::size_t Server::drain(std::chrono::milliseconds timeout) {
+    begin_drain();
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-        std::size_t open = 0;
-        for (auto& w : workers_) open += w->active_sessions();
+        std::size_t open = active_sessions();
         if (open == 0 || std::chrono::steady_clock::now() >= deadline) return open;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }

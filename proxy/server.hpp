@@ -30,11 +30,18 @@ public:
     void remove_listener(const std::string& name);
 
     void publish(routing::SnapshotPtr snapshot);
+    // Before start(): where workers report upstream failures (called on worker threads).
+    void set_failure_sink(const FailureSink& sink);
+    // Blocks up to `timeout` for every worker's load by endpoint key, summed.
+    std::vector<EndpointLoad> load(std::chrono::milliseconds timeout);
     void start();
     // Stops accepting, lets in-flight exchanges finish (closing keep-alive
     // connections), and returns when all are done or `timeout` has passed.
     // Returns the number of connections that were still open.
     std::size_t drain(std::chrono::milliseconds timeout);
+    // The non-blocking half of drain(): stop accepting, close idle connections.
+    void begin_drain();
+    std::size_t active_sessions() const;
     void stop();
 
     std::size_t connections() const { return connections_.load(std::memory_order_relaxed); }

@@ -123,6 +123,7 @@ void Session::on_timeout() {
         case Wait::connect:
             log::warn("proxy", "pool {} endpoint {}: connect timeout after {} ms", pool_->name, endpoint_->name,
                       pool_->upstream.connect_timeout.count());
+            worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect);
             release_upstream(false);
             pick_endpoint();  // nothing was sent: another endpoint is safe
             return;
@@ -133,6 +134,7 @@ void Session::on_timeout() {
         case Wait::response_head:
             log::warn("proxy", "pool {} endpoint {}: no response within {} ms", pool_->name, endpoint_->name,
                       pool_->upstream.response_timeout.count());
+            worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::timeout);
             release_upstream(false);
             reply(504, "upstream response timeout", true);
             return;
@@ -322,6 +324,7 @@ void Session::connect_upstream() {
         }
     }
     log::warn("proxy", "pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name, std::strerror(err));
+    worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect);
     release_upstream(false);
     pick_endpoint();
 }
@@ -332,6 +335,7 @@ void Session::on_connected() {
     if (err != 0) {
         log::warn("proxy", "pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name,
                   std::strerror(err));
+        worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect);
         release_upstream(false);
         pick_endpoint();  // nothing was sent: another endpoint is safe
         return;
@@ -340,6 +344,11 @@ void Session::on_connected() {
 }
 
 void Session::send_request() {
+    if (!counted_) {
+        worker_.endpoint_begin(endpoint_->key);
+        counted_key_ = endpoint_->key;
+        counted_ = true;
+    }
     if (replaying_) {
         // A stale pooled connection failed this request before any answer:
         // send the same bytes again on a fresh connection.
@@ -424,6 +433,7 @@ void Session::read_response() {
             }
             if (st == http::ParseStatus::error) {
                 log::warn("proxy", "pool {} endpoint {}: {}", pool_->name, endpoint_->name, err.reason);
+                worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::invalid_response);
                 in.clear();
                 release_upstream(false);
                 reply(502, "invalid response from upstream", true);
@@ -457,6 +467,7 @@ void Session::upstream_failed(std::string_view what, int error) {
     const bool reused = upstream_ && upstream_->reused;
     log::warn("proxy", "pool {} endpoint {}: {}{}{}", pool_->name, endpoint_->name, what, error ? ": " : "",
               error ? std::strerror(error) : "");
+    worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::reset);
     ex_->upstream_in.clear();
     release_upstream(false);
     // A retry is safe when nothing came back and either the request can be
@@ -487,6 +498,8 @@ void Session::upstream_failed(std::string_view what, int error) {
 
 void Session::send_response() {
     http::ResponseHead& resp = ex_->response;
+    if (resp.status >= 500) worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::status_5xx);
+    else worker_.upstream_ok(endpoint_->key);
     const int client_minor = ex_->request.version_minor;
     http::ClientFraming framing = http::ClientFraming::as_upstream;
     encode_chunked_ = false;
@@ -706,6 +719,7 @@ void Session::pump_failed(bool source_side, int error, std::string_view what) {
             // 413). Read what it said; the connection is not reusable.
             close_after_ = true;
             if (error == ETIMEDOUT) {
+                worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::timeout);
                 release_upstream(false);
                 reply(504, "upstream did not accept the request in time", true);
                 return;
@@ -719,6 +733,8 @@ void Session::pump_failed(bool source_side, int error, std::string_view what) {
         // with the head): it can still get a clean 502.
         log::warn("proxy", "pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
                   error ? ": " : "", error ? std::strerror(error) : "");
+        worker_.upstream_failed(*pool_, *endpoint_,
+                                error == ETIMEDOUT ? UpstreamError::timeout : UpstreamError::invalid_response);
         release_upstream(false);
         ex_->upstream_in.clear();
         reply(error == ETIMEDOUT ? 504 : 502, "invalid response from upstream", true);
@@ -734,6 +750,10 @@ void Session::pump_failed(bool source_side, int error, std::string_view what) {
     } else {
         log::warn("proxy", "pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
                   error ? ": " : "", error ? std::strerror(error) : "");
+        worker_.upstream_failed(*pool_, *endpoint_,
+                                error == ETIMEDOUT ? UpstreamError::timeout
+                                : error == 0       ? UpstreamError::invalid_response
+                                                   : UpstreamError::reset);
     }
     release_upstream(false);
     close();
@@ -757,6 +777,10 @@ void Session::finish_exchange() {
 }
 
 void Session::release_upstream(bool reusable) {
+    if (counted_) {
+        worker_.endpoint_end(counted_key_);
+        counted_ = false;
+    }
     if (!upstream_) return;
     if (reusable && pool_) {
         upstream_->reused = false;

@@ -118,6 +118,8 @@ private:
     bool continue_sent_ = false;     // "100 Continue" already written to the client
     bool response_started_ = false;  // the response head was accepted and is being sent
     bool client_bytes_sent_ = false; // response bytes reached the client socket
+    bool counted_ = false;           // this attempt is counted in the endpoint's in-flight load
+    std::uint32_t counted_key_ = 0;
     bool replaying_ = false;         // sending replay_ after a stale pooled connection
     std::string replay_;             // the whole request, when small enough to send twice
 

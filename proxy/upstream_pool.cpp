@@ -79,6 +79,12 @@ void UpstreamPool::close_endpoint(std::uint32_t key) {
     idle_[key].clear();
 }
 
+void UpstreamPool::close_unless(const std::vector<bool>& keep) {
+    for (std::uint32_t k = 0; k < idle_.size(); ++k) {
+        if (k >= keep.size() || !keep[k]) close_endpoint(k);
+    }
+}
+
 void UpstreamPool::close_all() {
     for (std::uint32_t k = 0; k < idle_.size(); ++k) close_endpoint(k);
 }

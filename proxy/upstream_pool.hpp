@@ -51,6 +51,8 @@ public:
     // Closes connections idle since before `cutoff_ms`.
     void expire(std::uint64_t cutoff_ms);
     void close_endpoint(std::uint32_t key);
+    // Closes idle connections to every endpoint whose key is not marked in `keep`.
+    void close_unless(const std::vector<bool>& keep);
     void close_all();
     std::size_t idle_count() const;
 

@@ -62,7 +62,54 @@ void Worker::run() {
 void Worker::stop() { loop_.stop(); }
 
 void Worker::publish(routing::SnapshotPtr snapshot) {
-    loop_.post([this, s = std::move(snapshot)]() mutable { snapshot_ = std::move(s); });
+    loop_.post([this, s = std::move(snapshot)]() mutable {
+        // Idle connections to endpoints that are gone or draining are closed
+        // now; connections in use finish their exchange first.
+        std::vector<bool> keep(s->endpoint_key_limit, false);
+        for (const auto& pool : s->pools) {
+            for (const auto& e : pool.endpoints) {
+                if (!e.draining && e.key < keep.size()) keep[e.key] = true;
+            }
+        }
+        upstreams_.close_unless(keep);
+        snapshot_ = std::move(s);
+    });
+}
+
+const char* upstream_error_name(UpstreamError e) {
+    switch (e) {
+        case UpstreamError::connect: return "connect";
+        case UpstreamError::timeout: return "timeout";
+        case UpstreamError::reset: return "reset";
+        case UpstreamError::invalid_response: return "invalid_response";
+        case UpstreamError::status_5xx: return "5xx";
+    }
+    return "unknown";
+}
+
+void Worker::endpoint_begin(std::uint32_t key) {
+    if (key >= load_.size()) load_.resize(key + 1);
+    ++load_[key].in_flight;
+    ++load_[key].requests;
+}
+
+void Worker::endpoint_end(std::uint32_t key) {
+    if (key < load_.size() && load_[key].in_flight > 0) --load_[key].in_flight;
+}
+
+void Worker::upstream_ok(std::uint32_t key) {
+    if (key < failures_in_row_.size()) failures_in_row_[key] = 0;
+}
+
+void Worker::upstream_failed(const routing::Pool& pool, const routing::Endpoint& endpoint, UpstreamError kind) {
+    if (endpoint.key >= failures_in_row_.size()) failures_in_row_.resize(endpoint.key + 1, 0);
+    auto& n = failures_in_row_[endpoint.key];
+    if (n < UINT16_MAX) ++n;
+    if (failure_sink_) failure_sink_(EndpointFailure{pool.name, endpoint.name, kind, n});
+}
+
+void Worker::collect_load(std::function<void(std::vector<EndpointLoad>)> done) {
+    loop_.post([this, done = std::move(done)] { done(load_); });
 }
 
 void Worker::start_listener(Listener& l) {

@@ -13,6 +13,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +39,27 @@ struct WorkerStats {
 };
 
 using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+
+// What went wrong with an upstream exchange (SPEC §7 weir_upstream_errors_total{kind}).
+enum class UpstreamError : std::uint8_t { connect, timeout, reset, invalid_response, status_5xx };
+const char* upstream_error_name(UpstreamError e);
+
+// One upstream failure, reported by a worker to the control side (which
+// counts it and decides about ejection). Failures are rare, so they travel
+// by posting; successes only reset the worker's own counter.
+struct EndpointFailure {
+    std::string pool;
+    std::string endpoint;
+    UpstreamError kind;
+    int consecutive;  // failures in a row on this endpoint, seen by this worker
+};
+using FailureSink = std::function<void(EndpointFailure)>;
+
+// Per-endpoint numbers for GET /pools, summed over workers.
+struct EndpointLoad {
+    std::uint64_t in_flight = 0;
+    std::uint64_t requests = 0;
+};
 
 class Worker {
 public:
@@ -75,6 +98,15 @@ public:
     WorkerStats& stats() { return stats_; }
     unsigned index() const { return index_; }
 
+    // Upstream bookkeeping from sessions (worker thread).
+    void endpoint_begin(std::uint32_t key);
+    void endpoint_end(std::uint32_t key);
+    void upstream_ok(std::uint32_t key);
+    void upstream_failed(const routing::Pool& pool, const routing::Endpoint& endpoint, UpstreamError kind);
+    void set_failure_sink(FailureSink sink) { failure_sink_ = std::move(sink); }  // before run()
+    // Thread-safe: calls `done` (on this worker's thread) with its load by endpoint key.
+    void collect_load(std::function<void(std::vector<EndpointLoad>)> done);
+
     void add_session(Session& s);
     void session_closed();
     // A new client connection from a listener.
@@ -98,6 +130,9 @@ private:
         sessions_;
     std::atomic<std::size_t> session_count_{0};
     WorkerStats stats_;
+    FailureSink failure_sink_;
+    std::vector<EndpointLoad> load_;             // by endpoint key
+    std::vector<std::uint16_t> failures_in_row_;  // by endpoint key
 };
 
 }  // namespace weir::proxy

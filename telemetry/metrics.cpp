@@ -21,6 +21,18 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                          .Name("weir_route_weight")
                          .Help("Effective share of a route's traffic that goes to a pool (0..1).")
                          .Register(*registry_);
+    endpoint_healthy_ = &prometheus::BuildGauge()
+                             .Name("weir_endpoint_healthy")
+                             .Help("1 when the endpoint passes its health checks and is not ejected.")
+                             .Register(*registry_);
+    endpoint_draining_ = &prometheus::BuildGauge()
+                              .Name("weir_endpoint_draining")
+                              .Help("1 when an operator drained the endpoint (no new requests).")
+                              .Register(*registry_);
+    upstream_errors_ = &prometheus::BuildCounter()
+                            .Name("weir_upstream_errors_total")
+                            .Help("Upstream failures by kind: connect, timeout, reset, invalid_response, 5xx.")
+                            .Register(*registry_);
     // Both results exist from the start, so a rate() over them is defined before the first failure.
     reload_success_ = &reloads_->Add({{"result", "success"}});
     reload_failure_ = &reloads_->Add({{"result", "failure"}});
@@ -46,6 +58,25 @@ void Metrics::set_route_weights(
             weights_.push_back(&g);
         }
     }
+}
+
+void Metrics::set_endpoint_states(const std::vector<EndpointState>& states) {
+    for (auto* g : endpoint_gauges_healthy_) endpoint_healthy_->Remove(g);
+    for (auto* g : endpoint_gauges_draining_) endpoint_draining_->Remove(g);
+    endpoint_gauges_healthy_.clear();
+    endpoint_gauges_draining_.clear();
+    for (const auto& s : states) {
+        auto& h = endpoint_healthy_->Add({{"pool", s.pool}, {"endpoint", s.endpoint}});
+        h.Set(s.healthy ? 1 : 0);
+        endpoint_gauges_healthy_.push_back(&h);
+        auto& d = endpoint_draining_->Add({{"pool", s.pool}, {"endpoint", s.endpoint}});
+        d.Set(s.draining ? 1 : 0);
+        endpoint_gauges_draining_.push_back(&d);
+    }
+}
+
+void Metrics::upstream_error(const std::string& pool, const std::string& endpoint, const std::string& kind) {
+    upstream_errors_->Add({{"pool", pool}, {"endpoint", endpoint}, {"kind", kind}}).Increment();
 }
 
 std::string Metrics::scrape() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }

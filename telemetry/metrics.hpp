@@ -19,6 +19,13 @@ class Family;
 
 namespace weir::telemetry {
 
+struct EndpointState {
+    std::string pool;
+    std::string endpoint;
+    bool healthy;  // passing checks and not ejected
+    bool draining;
+};
+
 class Metrics {
 public:
     Metrics();
@@ -29,6 +36,10 @@ public:
     void set_config_version(std::uint64_t version);
     // Effective share (0..1) of every pool of every route; replaces the previous set.
     void set_route_weights(const std::vector<std::pair<std::string, std::vector<std::pair<std::string, double>>>>& routes);
+
+    // Replaces the set of endpoints and their states.
+    void set_endpoint_states(const std::vector<EndpointState>& states);
+    void upstream_error(const std::string& pool, const std::string& endpoint, const std::string& kind);
 
     // Prometheus text exposition format 0.0.4.
     std::string scrape() const;
@@ -42,6 +53,11 @@ private:
     prometheus::Counter* reload_failure_;
     prometheus::Gauge* version_;
     std::vector<prometheus::Gauge*> weights_;
+    prometheus::Family<prometheus::Gauge>* endpoint_healthy_;
+    prometheus::Family<prometheus::Gauge>* endpoint_draining_;
+    prometheus::Family<prometheus::Counter>* upstream_errors_;
+    std::vector<prometheus::Gauge*> endpoint_gauges_healthy_;
+    std::vector<prometheus::Gauge*> endpoint_gauges_draining_;
 };
 
 }  // namespace weir::telemetry

@@ -114,7 +114,7 @@ TEST(ControlAdmin, ApiSplitAppliesAtOnceSurvivesReloadAndRestartAndYieldsToTheFi
     r = admin->route();
     EXPECT_EQ(r.split, (SplitMap{{"stable", 100}})) << r.raw;
     EXPECT_FALSE(r.override_) << r.raw;
-    EXPECT_EQ(sample_pools(weir->port(), 20)["stable"], 20);
+    EXPECT_EQ(sample_pools(weir->port(), 20, "stable")["stable"], 20);
     EXPECT_FALSE(state_split(state, "web", ok).has_value()) << "the dropped edit is still in the state file:\n"
                                                              << read_file(state);
     EXPECT_TRUE(ok) << read_file(state);
@@ -128,7 +128,7 @@ TEST(ControlAdmin, ApiSplitAppliesAtOnceSurvivesReloadAndRestartAndYieldsToTheFi
     EXPECT_FALSE(admin->route().override_);
 }
 
-TEST(ControlAdmin, DeleteSplitGoesBackToTheFile) {
+TEST(ControlAdmin, ConfigShowsTheEditAndDeleteGoesBackToTheFile) {
     FakeUpstream stable("stable"), canary("canary");
     TempDir state_dir;
     const std::string state = state_dir.path + "/weir.state.json";
@@ -139,14 +139,30 @@ TEST(ControlAdmin, DeleteSplitGoesBackToTheFile) {
     AdminClient admin(weir.admin_port());
     RawClient conn(weir.port());
     ASSERT_EQ(admin.put("/routes/web/split", split_body(kAllCanary)).status, 200);
-    EXPECT_EQ(pool_of(conn), "canary");
+    EXPECT_TRUE(settle_on(conn, "canary"));
+    // GET /config is the effective config: the file with the runtime edit, and its version.
+    {
+        auto route = admin.route();
+        Response cfg = admin.get("/config");
+        ASSERT_EQ(cfg.status, 200) << cfg.describe();
+        EXPECT_EQ(cfg.headers.get("etag"), route.etag) << cfg.describe();
+        json::value v = parse_json(cfg.body);
+        ASSERT_TRUE(v.is_object()) << cfg.body;
+        EXPECT_EQ(json_number(v.at("version")).value_or(-1), static_cast<double>(route.version)) << cfg.body;
+        std::optional<SplitMap> split;
+        if (const json::value* routes = v.as_object().if_contains("routes"); routes && routes->is_array())
+            for (const auto& r : routes->as_array())
+                if (r.is_object() && r.as_object().contains("name") && r.at("name") == json::value("web"))
+                    split = split_from(r, "split");
+        EXPECT_EQ(split, kAllCanary) << cfg.body;
+    }
     Response d = admin.del("/routes/web/split");
     ASSERT_EQ(d.status, 200) << d.describe();
     EXPECT_EQ(split_from(parse_json(d.body), "split"), kAllStable) << d.body;
     auto r = admin.route();
     EXPECT_EQ(r.split, kAllStable) << r.raw;
     EXPECT_FALSE(r.override_) << r.raw;
-    EXPECT_EQ(pool_of(conn), "stable");
+    EXPECT_TRUE(settle_on(conn, "stable"));
     bool ok = false;
     EXPECT_FALSE(state_split(state, "web", ok).has_value()) << read_file(state);
     EXPECT_TRUE(ok) << read_file(state);
@@ -384,7 +400,7 @@ TEST(ControlAdmin, BlueGreenSwitchUnderLoad) {
         auto route = admin.route();
         EXPECT_EQ(route.split, expected) << route.raw;
         EXPECT_TRUE(route.override_) << route.raw;
-        auto counts = sample_pools(weir.port(), 200);
+        auto counts = sample_pools(weir.port(), 200, pool);
         EXPECT_EQ(counts[pool], 200) << pool << " " << counts[pool] << ", " << other << " " << counts[other]
                                      << ", errors " << counts["error"];
         const std::string m = admin.metrics();
@@ -435,6 +451,10 @@ TEST(ControlAuth, TokenGuardsEverythingButTheProbes) {
     EXPECT_EQ(put.status, 200) << put.describe();
     EXPECT_EQ(authed.route().split, kAllCanary);
     EXPECT_EQ(authed.post("/reload").status, 200);
+    // The effective config names the token file but never shows the token.
+    Response cfg = authed.get("/config");
+    EXPECT_EQ(cfg.status, 200);
+    EXPECT_EQ(cfg.body.find(token), std::string::npos) << cfg.body;
 }
 
 TEST(ControlAuth, ConfigRulesForTheAdminAddressAndToken) {

@@ -237,6 +237,7 @@ TEST(ControlReload, SighupAndFileWatchEachApplyTheNewSplit) {
     RawClient conn(weir.port());
     ASSERT_EQ(pool_of(conn), "stable");
     auto all_from = [&](const std::string& pool) {
+        if (!settle_on(conn, pool)) return "no request answered by " + pool + " within 1 s";
         for (int i = 0; i < 20; ++i) {
             std::string p = pool_of(conn);
             if (p != pool) return "request " + std::to_string(i) + " answered by " + p;
@@ -311,6 +312,28 @@ TEST(ControlReload, SighupAndFileWatchEachApplyTheNewSplit) {
     EXPECT_TRUE(weir.running());
 }
 
+TEST(ControlReload, FileWatchSurvivesTheFileVanishingAndComingBack) {
+    FakeUpstream stable("stable"), canary("canary");
+    ControlConfig c(stable.address(), canary.address());
+    c.split = {{"stable", 100}, {"canary", 0}};
+    WeirProcess weir(c.yaml());
+    AdminClient admin(weir.admin_port());
+    const auto version = admin.route().version;
+
+    const auto failed = count_occurrences(weir.log(), "file change: reload failed");
+    ASSERT_EQ(::unlink(weir.config_path().c_str()), 0);
+    EXPECT_TRUE(wait_for([&] { return count_occurrences(weir.log(), "file change: reload failed") > failed; }, 5s))
+        << weir.log();
+    EXPECT_EQ(admin.route().version, version);
+    EXPECT_EQ(sample_pools(weir.port(), 10)["stable"], 10);
+
+    c.split = {{"stable", 0}, {"canary", 100}};
+    write_file_atomic(weir.config_path(), c.yaml());
+    EXPECT_TRUE(wait_for([&] { return admin.route().split == split_map(c.split); }, 5s))
+        << "the watch stopped after the file vanished\n" << weir.log();
+    EXPECT_EQ(sample_pools(weir.port(), 10, "canary")["canary"], 10);
+}
+
 // ---------------------------------------------------------------- 4. in-flight across a reload
 
 TEST(ControlReload, SlowResponseStartedBeforeAReloadCompletesNormally) {
@@ -345,7 +368,7 @@ TEST(ControlReload, SlowResponseStartedBeforeAReloadCompletesNormally) {
     ASSERT_EQ(status, 200) << body_text(body);
     EXPECT_LT(Clock::now() - sent, 2s) << "the reload waited for the in-flight response";
     // New requests already follow the new file while the old one is in flight.
-    EXPECT_EQ(sample_pools(weir.port(), 10)["canary"], 10);
+    EXPECT_EQ(sample_pools(weir.port(), 10, "canary")["canary"], 10);
 
     Response r = slow.read_response();
     EXPECT_EQ(r.status, 200) << r.describe();
@@ -442,6 +465,40 @@ TEST(ControlListeners, AddedListenerServesAndARemovedOneDrains) {
     EXPECT_EQ(pool_of(pub), "stable");
     EXPECT_EQ(sample_pools(weir.port(), 10)["stable"], 10);
     EXPECT_TRUE(weir.running());
+}
+
+TEST(ControlListeners, MovingAListenerToABusyPortFailsAndKeepsTheOldOne) {
+    FakeUpstream stable("stable"), canary("canary");
+    ControlConfig c(stable.address(), canary.address());
+    c.split = {{"stable", 100}, {"canary", 0}};
+    const std::string yaml = c.yaml();
+    WeirProcess weir(yaml);
+    AdminClient admin(weir.admin_port());
+    RawClient pub(weir.port());
+    ASSERT_EQ(pool_of(pub), "stable");
+    const auto before = admin.route();
+    const std::string listener = "{name: public, address: \"127.0.0.1:0\"}";
+
+    // The new address is taken: the reload fails and the listener keeps serving where it was.
+    BlackholeEndpoint busy;
+    write_file_atomic(weir.config_path(), replace_once(yaml, listener, "{name: public, address: \"" + busy.address() + "\"}"));
+    auto [status, body] = admin.reload();
+    EXPECT_EQ(status, 400) << body_text(body);
+    EXPECT_EQ(admin.route().version, before.version);
+    EXPECT_FALSE(connection_refused(weir.port()))
+        << "a failed reload (new address in use) closed the listener it was meant to keep\n" << weir.log();
+    EXPECT_EQ(sample_pools(weir.port(), 10)["stable"], 10);
+    EXPECT_EQ(pool_of(pub), "stable") << "a failed reload closed a keep-alive connection";
+
+    // Moved to a free port: the new port serves, the old one is closed.
+    const std::uint16_t free_port = closed_port();
+    const std::string moved = "127.0.0.1:" + std::to_string(free_port);
+    write_file_atomic(weir.config_path(), replace_once(yaml, listener, "{name: public, address: \"" + moved + "\"}"));
+    auto [status2, body2] = admin.reload();
+    ASSERT_EQ(status2, 200) << body_text(body2) << weir.log();
+    EXPECT_TRUE(weir.wait_log("listener public listening on " + moved)) << weir.log();
+    EXPECT_EQ(sample_pools(free_port, 10)["stable"], 10);
+    EXPECT_TRUE(wait_for([&] { return connection_refused(weir.port()); }, 3s)) << "the old address still accepts";
 }
 
 }  // namespace

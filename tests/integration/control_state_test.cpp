@@ -118,6 +118,33 @@ TEST(ControlState, KillDuringStateWritesNeverLeavesATruncatedFile) {
     }
 }
 
+TEST(ControlState, FileSplitChangedWhileDownDropsTheOverrideAtStart) {
+    FakeUpstream stable("stable"), canary("canary");
+    TempDir state_dir;
+    const std::string state = state_dir.path + "/weir.state.json";
+    ControlConfig c(stable.address(), canary.address());
+    c.split = {{"stable", 100}, {"canary", 0}};
+    c.state_file = state;
+    {
+        WeirProcess weir(c.yaml());
+        AdminClient admin(weir.admin_port());
+        ASSERT_EQ(admin.put("/routes/web/split", split_body(written(7))).status, 200);
+        weir.signal(SIGTERM);
+        ASSERT_EQ(weir.wait_exit(10s), std::optional<int>(0));
+    }
+    std::string why;
+    ASSERT_EQ(write_index(read_file(state), why), 7) << why;
+    // The operator edits the route's split while Weir is down: the file is the newer intent.
+    c.split = {{"stable", 100}};
+    WeirProcess weir(c.yaml());
+    AdminClient admin(weir.admin_port());
+    auto r = admin.route();
+    EXPECT_EQ(r.split, (SplitMap{{"stable", 100}})) << r.raw << "\n" << weir.log();
+    EXPECT_FALSE(r.override_) << r.raw;
+    EXPECT_EQ(sample_pools(weir.port(), 20)["stable"], 20);
+    EXPECT_EQ(write_index(read_file(state), why), -1) << "the superseded edit is still in the state file: " << why;
+}
+
 // ---------------------------------------------------------------- 10. corrupt state file at start
 
 TEST(ControlState, CorruptStateFileIsMovedAsideAndTheConfigServes) {

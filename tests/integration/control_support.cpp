@@ -231,9 +231,14 @@ std::string pool_of(RawClient& c, const std::string& target) {
     return r.body.substr(0, r.body.find(' '));
 }
 
-std::map<std::string, int> sample_pools(std::uint16_t port, int n, const std::string& target) {
+bool settle_on(RawClient& c, const std::string& pool, Millis timeout) {
+    return wait_for([&] { return pool_of(c) == pool; }, timeout, 1ms);
+}
+
+std::map<std::string, int> sample_pools(std::uint16_t port, int n, const std::string& settle, const std::string& target) {
     std::map<std::string, int> out;
     auto c = std::make_unique<RawClient>(port);
+    if (!settle.empty()) settle_on(*c, settle);
     for (int i = 0; i < n; ++i) {
         std::string p = pool_of(*c, target);
         if (p.rfind("error", 0) == 0) {

@@ -122,7 +122,13 @@ private:
 
 // Sends `n` GETs on one fresh keep-alive connection; counts answers by the
 // fake upstream's name (the first word of the body); "error" counts failures.
-std::map<std::string, int> sample_pools(std::uint16_t port, int n, const std::string& target = "/sample");
+// With `settle`, first waits up to 1 s (SPEC: "within one second on every
+// worker") for a request answered by that pool; the strict "very next
+// request" promise is tested on its own (ControlAdmin.ApiSplit...).
+std::map<std::string, int> sample_pools(std::uint16_t port, int n, const std::string& settle = "",
+                                        const std::string& target = "/sample");
+// Waits up to `timeout` for a request on `c` answered by `pool`.
+bool settle_on(RawClient& c, const std::string& pool, Millis timeout = 1s);
 // The pool (first word of the body) answering one request on `c`, or "error: ...".
 std::string pool_of(RawClient& c, const std::string& target = "/");
 

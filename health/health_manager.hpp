@@ -1,0 +1,92 @@
+// The health of every endpoint, kept on the control thread: active checks
+// on their schedule, passive ejections reported by the workers, and the
+// moment each comes back. A change of state calls `on_change`, which
+// publishes a new snapshot; nothing else does.
+#pragma once
+
+#include "health/check_state.hpp"
+#include "health/outlier.hpp"
+#include "routing/random.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace weir::health {
+
+struct CheckSpec {
+    std::string path = "/healthz";
+    std::chrono::milliseconds interval{2000};
+    std::chrono::milliseconds timeout{1000};
+    int healthy_threshold = 2;
+    int unhealthy_threshold = 3;
+    int expect_min = 200;
+    int expect_max = 399;
+    bool operator==(const CheckSpec&) const = default;
+};
+
+struct OutlierSpec {
+    int consecutive_failures = 5;
+    std::chrono::milliseconds ejection_time{30000};
+};
+
+struct Target {
+    std::string name;  // "host:port", as the snapshot names it
+    boost::asio::ip::tcp::endpoint address;
+};
+
+struct PoolTargets {
+    std::string name;
+    std::optional<CheckSpec> check;
+    std::optional<OutlierSpec> outlier;
+    std::vector<Target> endpoints;
+};
+
+struct EndpointStatus {
+    bool healthy = true;
+    bool ejected = false;
+    Clock::time_point ejected_until{};
+    std::string last_check;  // "status 200", "timeout", "connection refused"; empty before the first
+    int checks_passed_in_row = 0;
+    int checks_failed_in_row = 0;
+};
+
+class HealthManager {
+public:
+    HealthManager(boost::asio::io_context& io, std::function<void()> on_change, std::uint64_t seed);
+    ~HealthManager();
+
+    // The endpoints to watch, after every configuration change. State is kept
+    // for endpoints that remain. New endpoints of a checked pool begin
+    // unhealthy until their first check passes, unless `initial` (start-up).
+    void update(const std::vector<PoolTargets>& pools, bool initial);
+
+    // A worker saw `consecutive` failures in a row on this endpoint.
+    void report_failure(const std::string& pool, const std::string& endpoint, int consecutive);
+
+    EndpointStatus status(const std::string& pool, const std::string& endpoint) const;
+
+    // Stops every timer (shutdown).
+    void stop();
+
+private:
+    struct Entry;
+    void schedule(const std::shared_ptr<Entry>& e, bool first);
+    void check(const std::shared_ptr<Entry>& e);
+
+    boost::asio::io_context& io_;
+    std::function<void()> on_change_;
+    routing::Random random_;
+    std::map<std::string, std::shared_ptr<Entry>> entries_;  // "pool\nendpoint"
+    std::map<std::string, OutlierSpec> outlier_;             // by pool
+    std::map<std::string, std::size_t> pool_sizes_;
+};
+
+}  // namespace weir::health

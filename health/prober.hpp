@@ -1,0 +1,27 @@
+// One active health check: an HTTP/1.1 GET on a fresh connection, judged by
+// its status code. Runs on the control thread's io_context, never on a
+// worker's request path.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+namespace weir::health {
+
+struct ProbeResult {
+    enum class Kind { ok, bad_status, timeout, refused, error } kind = Kind::error;
+    int status = 0;       // the status code, when a response head arrived
+    std::string detail;   // for the log line: "status 503", "timeout", "connection refused"
+    bool passed() const { return kind == Kind::ok; }
+};
+
+// Calls `done` exactly once, on `io`'s thread.
+void probe(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& address, const std::string& host,
+           const std::string& path, std::chrono::milliseconds timeout, int expect_min, int expect_max,
+           std::function<void(ProbeResult)> done);
+
+}  // namespace weir::health

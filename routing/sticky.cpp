@@ -33,7 +33,9 @@ std::uint64_t sticky_hash(std::string_view route, std::string_view key, std::str
 }
 
 double unit_interval(std::uint64_t hash) {
-    return (static_cast<double>(hash >> 11) + 0.5) * 0x1.0p-53;
+    // 52 bits plus one half: every value is exact in a double and strictly
+    // inside (0, 1). (53 bits would round the largest one up to 1.0.)
+    return (static_cast<double>(hash >> 12) + 0.5) * 0x1.0p-52;
 }
 
 std::size_t rendezvous_pick(std::string_view route, std::string_view key, const std::vector<std::string>& pools,

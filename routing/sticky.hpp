@@ -8,7 +8,7 @@
 // lowering it only moves users out; weight 0 scores 0 and gets no users.
 //
 // The hash is XXH3-64 (seed 0) of the bytes  route '\n' key '\n' pool,
-// and u = ((h >> 11) + 0.5) / 2^53. Changing either changes where every user
+// and u = ((h >> 12) + 0.5) / 2^52. Changing either changes where every user
 // lands: tests/unit/routing/sticky_golden.txt pins it.
 #pragma once
 

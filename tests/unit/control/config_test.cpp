@@ -413,22 +413,6 @@ listeners:
 pools: [{name: p, endpoints: [{address: 127.0.0.1:9001}]}]
 routes: [{name: r, split: {p: 1}}]
 )", 4, 5, "key 'tls' in listeners[0]"},
-        UnsupportedCase{"health_check", R"(
-listeners: [{name: public, address: 127.0.0.1:0}]
-pools:
-  - name: p
-    endpoints: [{address: 127.0.0.1:9001}]
-    health_check: {path: /healthz, interval: 2s}
-routes: [{name: r, split: {p: 1}}]
-)", 5, 5, "key 'health_check' in pools[0]"},
-        UnsupportedCase{"outlier", R"(
-listeners: [{name: public, address: 127.0.0.1:0}]
-pools:
-  - name: p
-    endpoints: [{address: 127.0.0.1:9001}]
-    outlier: {consecutive_failures: 5}
-routes: [{name: r, split: {p: 1}}]
-)", 5, 5, "key 'outlier' in pools[0]"},
         UnsupportedCase{"upstream_tls_true", R"(
 listeners: [{name: public, address: 127.0.0.1:0}]
 pools:
@@ -747,7 +731,7 @@ listeners:
 pools:
   - name: p
     endpoints: [{address: 127.0.0.1:9001, weight: -3}]
-    health_check: {path: /}
+    health_check: {path: healthz}
 routes:
   - {name: r, split: {q: 1}, sticky: {header: x, assign: true}}
 )");
@@ -758,7 +742,7 @@ routes:
         "test.yaml:1:10: workers: expected an integer from 1 to 256, got '1000'",
         "test.yaml:3:29: listeners[0].address: address 'nowhere' has no port (expected host:port or [v6]:port)",
         "test.yaml:6:51: pools[0].endpoints[0].weight: expected a number from 0 to 1000000000, got '-3'",
-        "test.yaml:7:5: key 'health_check' in pools[0] is not supported yet (active health checks)",
+        "test.yaml:7:26: pools[0].health_check.path: must start with '/' and contain no spaces or controls",
         "test.yaml:9:23: routes[0].split: unknown pool 'q'",
         "test.yaml:9:58: routes[0].sticky.assign: only a cookie can be assigned (use sticky: {cookie: NAME, assign: true})",
     };

@@ -42,7 +42,16 @@ private:
         if (ec == http::error::end_of_stream || ec == beast::error::timeout) return close();
         if (ec) {
             int status = ec == http::error::body_limit ? 413 : 400;
-            respond(json_error(status, status == 413 ? "body larger than 1 MiB" : "malformed request"), false);
+            std::string why = status == 413 ? "body larger than 1 MiB" : "malformed request";
+            // Refused before any handler saw it: the audit line is written here.
+            // The start line is stored as soon as it is parsed, even when a
+            // header (like an oversized Content-Length) fails afterwards.
+            std::string method(parser_->get().method_string());
+            std::string target(parser_->get().target());
+            if (method.empty()) method = "-";
+            if (target.empty()) target = "-";
+            log::warn("admin", "{} {} {} -> {}: {}", peer_, method, target, status, why);
+            respond(json_error(status, why), false);
             return;
         }
         auto& msg = parser_->get();

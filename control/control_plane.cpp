@@ -433,19 +433,26 @@ ControlPlane::ReloadOutcome ControlPlane::reload(const std::string& trigger) {
     // port in use fails the reload as a whole.
     std::map<std::string, std::string> old_by_name;
     for (const auto& l : file_.listeners) old_by_name[l.name] = l.address.text();
-    std::vector<std::pair<std::string, std::string>> added;
+    struct Bound {
+        std::string name;
+        proxy::Server::AddedListener added;
+        bool moved;
+    };
+    std::vector<Bound> bound;
     for (const auto& l : next_file.listeners) {
         auto it = old_by_name.find(l.name);
         if (it != old_by_name.end() && it->second == l.address.text()) continue;
         try {
-            // A renamed or moved listener: its old socket goes below, after the new one is bound.
-            if (it != old_by_name.end()) server_.remove_listener(l.name);
-            auto at = server_.add_listener({l.name, to_endpoint(l.address)});
-            added.emplace_back(l.name, endpoint_text(at));
+            bound.push_back({l.name, server_.add_listener({l.name, to_endpoint(l.address)}), it != old_by_name.end()});
         } catch (const std::exception& e) {
-            for (const auto& [name, _] : added) server_.remove_listener(name);
+            // Nothing changes: only the sockets bound by this reload go.
+            for (const auto& b : bound) server_.remove_listener(b.name, b.added.first_id, b.added.end_id);
             return fail({"listener " + l.name + ": cannot listen on " + l.address.text() + ": " + e.what()});
         }
+    }
+    // A moved listener's old sockets go only now that the new ones are bound.
+    for (const auto& b : bound) {
+        if (b.moved) server_.remove_listener(b.name, 0, b.added.first_id);
     }
     for (const auto& [name, _] : old_by_name) {
         bool kept = false;
@@ -455,7 +462,7 @@ ControlPlane::ReloadOutcome ControlPlane::reload(const std::string& trigger) {
             log::info("weir", "listener {} removed; its connections drain", name);
         }
     }
-    for (const auto& [name, at] : added) log::info("weir", "listener {} listening on {}", name, at);
+    for (const auto& b : bound) log::info("weir", "listener {} listening on {}", b.name, endpoint_text(b.added.address));
 
     if (next_file.admin.address.text() != file_.admin.address.text())
         log::warn("weir", "{}: admin.address changes take effect at the next start", trigger);

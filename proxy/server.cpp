@@ -23,17 +23,19 @@ void Server::listen(std::vector<ListenSpec> specs) {
     for (std::size_t w = 1; w < workers_.size(); ++w) workers_[w]->listen(specs);
 }
 
-boost::asio::ip::tcp::endpoint Server::add_listener(const ListenSpec& spec) {
+Server::AddedListener Server::add_listener(const ListenSpec& spec) {
     std::vector<std::unique_ptr<Listener>> bound;
     bound.push_back(std::make_unique<Listener>(spec.name, spec.address));
-    boost::asio::ip::tcp::endpoint at = bound.front()->local_endpoint();
-    for (std::size_t w = 1; w < workers_.size(); ++w) bound.push_back(std::make_unique<Listener>(spec.name, at));
+    AddedListener added{bound.front()->local_endpoint(), bound.front()->id(), 0};
+    for (std::size_t w = 1; w < workers_.size(); ++w)
+        bound.push_back(std::make_unique<Listener>(spec.name, added.address));
+    added.end_id = bound.back()->id() + 1;
     for (std::size_t w = 0; w < workers_.size(); ++w) workers_[w]->adopt_listener(std::move(bound[w]));
-    return at;
+    return added;
 }
 
-void Server::remove_listener(const std::string& name) {
-    for (auto& w : workers_) w->remove_listener(name);
+void Server::remove_listener(const std::string& name, std::uint32_t min_id, std::uint32_t end_id) {
+    for (auto& w : workers_) w->remove_listener(name, min_id, end_id);
 }
 
 void Server::set_failure_sink(const FailureSink& sink) {
@@ -66,10 +68,30 @@ std::vector<EndpointLoad> Server::load(std::chrono::milliseconds timeout) {
 }
 
 void Server::publish(routing::SnapshotPtr snapshot) {
-    for (auto& w : workers_) w->publish(snapshot);
+    if (!started_) {
+        for (auto& w : workers_) w->publish(snapshot);
+        return;
+    }
+    struct Acks {
+        std::mutex mutex;
+        std::condition_variable cv;
+        std::size_t pending;
+    };
+    auto acks = std::make_shared<Acks>();
+    acks->pending = workers_.size();
+    for (auto& w : workers_) {
+        w->publish(snapshot, [acks] {
+            std::lock_guard lock(acks->mutex);
+            if (--acks->pending == 0) acks->cv.notify_all();
+        });
+    }
+    std::unique_lock lock(acks->mutex);
+    if (!acks->cv.wait_for(lock, std::chrono::seconds(1), [&] { return acks->pending == 0; }))
+        log::warn("proxy", "a worker took over a second to take a new snapshot");
 }
 
 void Server::start() {
+    started_ = true;
     for (auto& w : workers_) threads_.emplace_back([wp = w.get()] { wp->run(); });
 }
 

@@ -26,9 +26,18 @@ public:
     // Runtime listener changes (reload), from the control thread. add_listener
     // binds in every worker before any accepts (a port of 0 is chosen once)
     // and returns the bound address; throws and adds nothing on failure.
-    boost::asio::ip::tcp::endpoint add_listener(const ListenSpec& spec);
-    void remove_listener(const std::string& name);
+    struct AddedListener {
+        boost::asio::ip::tcp::endpoint address;
+        std::uint32_t first_id;  // the new sockets' ids are [first_id, end_id):
+        std::uint32_t end_id;    // older sockets of the same name have smaller ids
+    };
+    AddedListener add_listener(const ListenSpec& spec);
+    // Removes the named listener's sockets with ids in [min_id, end_id) (all by default).
+    void remove_listener(const std::string& name, std::uint32_t min_id = 0, std::uint32_t end_id = UINT32_MAX);
 
+    // Hands the snapshot to every worker. Once the workers run, it returns
+    // when all have switched (or after a second), so a change acknowledged
+    // to an operator applies to the very next request.
     void publish(routing::SnapshotPtr snapshot);
     // Before start(): where workers report upstream failures (called on worker threads).
     void set_failure_sink(const FailureSink& sink);
@@ -53,6 +62,7 @@ private:
     std::vector<std::unique_ptr<Worker>> workers_;
     std::vector<std::thread> threads_;
     std::vector<boost::asio::ip::tcp::endpoint> bound_;
+    bool started_ = false;
 };
 
 }  // namespace weir::proxy

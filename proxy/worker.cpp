@@ -61,8 +61,8 @@ void Worker::run() {
 
 void Worker::stop() { loop_.stop(); }
 
-void Worker::publish(routing::SnapshotPtr snapshot) {
-    loop_.post([this, s = std::move(snapshot)]() mutable {
+void Worker::publish(routing::SnapshotPtr snapshot, std::function<void()> done) {
+    loop_.post([this, s = std::move(snapshot), done = std::move(done)]() mutable {
         // Idle connections to endpoints that are gone or draining are closed
         // now; connections in use finish their exchange first.
         std::vector<bool> keep(s->endpoint_key_limit, false);
@@ -73,6 +73,7 @@ void Worker::publish(routing::SnapshotPtr snapshot) {
         }
         upstreams_.close_unless(keep);
         snapshot_ = std::move(s);
+        if (done) done();
     });
 }
 
@@ -128,11 +129,11 @@ void Worker::adopt_listener(std::unique_ptr<Listener> listener) {
     });
 }
 
-void Worker::remove_listener(const std::string& name) {
-    loop_.post([this, name] {
+void Worker::remove_listener(const std::string& name, std::uint32_t min_id, std::uint32_t end_id) {
+    loop_.post([this, name, min_id, end_id] {
         std::vector<std::uint32_t> ids;
         for (auto it = listeners_.begin(); it != listeners_.end();) {
-            if ((*it)->name() == name) {
+            if ((*it)->name() == name && (*it)->id() >= min_id && (*it)->id() < end_id) {
                 ids.push_back((*it)->id());
                 (*it)->close();
                 it = listeners_.erase(it);

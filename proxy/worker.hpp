@@ -72,16 +72,18 @@ public:
     void listen(const std::vector<ListenSpec>& specs);
     // Thread-safe: takes over a bound listener and starts accepting on it.
     void adopt_listener(std::unique_ptr<Listener> listener);
-    // Thread-safe: stops accepting on the named listener; the connections it
-    // accepted close after their current exchange.
-    void remove_listener(const std::string& name);
+    // Thread-safe: stops accepting on the named listener's sockets whose ids
+    // are in [min_id, end_id); the connections they accepted close after
+    // their current exchange.
+    void remove_listener(const std::string& name, std::uint32_t min_id, std::uint32_t end_id);
     std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const;
 
     void run();  // the thread body; returns after stop()
     void stop();
 
-    // Thread-safe: swaps the snapshot on the worker's own thread.
-    void publish(routing::SnapshotPtr snapshot);
+    // Thread-safe: swaps the snapshot on the worker's own thread, then calls
+    // `done` there (if given).
+    void publish(routing::SnapshotPtr snapshot, std::function<void()> done = {});
     // Thread-safe: stop accepting, close idle connections, ask active ones to
     // close after their current exchange.
     void begin_drain();

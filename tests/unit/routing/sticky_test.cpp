@@ -384,7 +384,7 @@ TEST(RoutingSticky, RendezvousPickAgreesWithChoosePoolAndIgnoresZeroWeights) {
 // ------------------------------------------------------------------ the hash, as documented
 
 // sticky.hpp documents the hash: XXH3-64 (seed 0) of  route '\n' key '\n' pool,
-// u = ((h >> 11) + 0.5) / 2^53, score -w / ln(u), highest wins. Recomputed
+// u = ((h >> 12) + 0.5) / 2^52, score -w / ln(u), highest wins. Recomputed
 // here independently so a silent change of any part is caught.
 TEST(RoutingSticky, HashIsTheDocumentedXxh3Scheme) {
     for (int i = 0; i < 2000; ++i) {
@@ -399,10 +399,11 @@ TEST(RoutingSticky, HashIsTheDocumentedXxh3Scheme) {
     const std::string bytes = "web\n" + long_key + "\nstable";
     EXPECT_EQ(sticky_hash("web", long_key, "stable"), XXH3_64bits(bytes.data(), bytes.size()));
 
-    EXPECT_EQ(unit_interval(0), 0.5 * 0x1.0p-53);
-    EXPECT_EQ(unit_interval(2047), 0.5 * 0x1.0p-53);  // the low 11 bits are dropped
-    EXPECT_EQ(unit_interval(1ULL << 11), 1.5 * 0x1.0p-53);
-    EXPECT_EQ(unit_interval(1ULL << 63), 0.5 + 0.5 * 0x1.0p-53);
+    EXPECT_EQ(unit_interval(0), 0.5 * 0x1.0p-52);
+    EXPECT_EQ(unit_interval(4095), 0.5 * 0x1.0p-52);  // the low 12 bits are dropped
+    EXPECT_EQ(unit_interval(1ULL << 12), 1.5 * 0x1.0p-52);
+    EXPECT_EQ(unit_interval(1ULL << 63), 0.5 + 0.5 * 0x1.0p-52);
+    EXPECT_EQ(unit_interval(~0ULL), 1.0 - 0.5 * 0x1.0p-52);
 
     // The winner by the documented formula.
     const std::vector<std::string> pools = {"stable", "canary", "green"};
@@ -414,7 +415,7 @@ TEST(RoutingSticky, HashIsTheDocumentedXxh3Scheme) {
         for (std::size_t p = 0; p < pools.size(); ++p) {
             const std::string b = "web\n" + key + "\n" + pools[p];
             const std::uint64_t h = XXH3_64bits(b.data(), b.size());
-            const double u = (static_cast<double>(h >> 11) + 0.5) / 9007199254740992.0;
+            const double u = (static_cast<double>(h >> 12) + 0.5) / 4503599627370496.0;  // 2^52
             const double score = -weights[p] / std::log(u);
             if (score > best_score) {
                 best = p;
@@ -426,9 +427,9 @@ TEST(RoutingSticky, HashIsTheDocumentedXxh3Scheme) {
 }
 
 // sticky.hpp promises u in (0, 1): ln(u) < 0, so every score is positive and
-// finite. At the top of the range, (2^53 - 1) + 0.5 is not a double and rounds
-// to 2^53, so u would be exactly 1, ln(u) = 0 and the score -inf: that pool
-// would lose although u near 1 should make it win.
+// finite. (With 53 bits, (2^53 - 1) + 0.5 is not a double and rounded to 2^53:
+// u was exactly 1, ln(u) = 0, the score -inf, and that pool lost although u
+// near 1 should make it win.)
 TEST(RoutingSticky, UnitIntervalStaysStrictlyInsideZeroOne) {
     const std::uint64_t hashes[] = {0,          1,          2047,       1ULL << 11, 1ULL << 63,
                                     ~0ULL >> 1, ~0ULL - 4096, ~0ULL - 2048, ~0ULL - 2047, ~0ULL};
@@ -472,7 +473,7 @@ std::string hex64(std::uint64_t v) {
 
 // The golden lines as the implementation computes them now:
 //   pool CASE KEY POOL       (choose_pool with the key in x-user-id)
-//   hash ROUTE KEY POOL HEX  (sticky_hash; KEY may be quoted-empty as "")
+//   hash ROUTE "KEY" POOL HEX u=U  (sticky_hash and unit_interval, U in hex-float)
 std::vector<std::string> compute_golden() {
     std::vector<std::string> lines;
     for (const GoldenCase& c : kGoldenCases) {
@@ -482,7 +483,10 @@ std::vector<std::string> compute_golden() {
     }
     for (const char* key : kGoldenHashKeys) {
         for (const char* pool : {"stable", "canary"}) {
-            lines.push_back(std::string("hash web \"") + key + "\" " + pool + " " + hex64(sticky_hash("web", key, pool)));
+            const std::uint64_t h = sticky_hash("web", key, pool);
+            char u[64];
+            std::snprintf(u, sizeof u, "%a", unit_interval(h));
+            lines.push_back(std::string("hash web \"") + key + "\" " + pool + " " + hex64(h) + " u=" + u);
         }
     }
     return lines;
@@ -502,7 +506,7 @@ std::string golden_header() {
         }
         h += ", keys user-0..user-" + std::to_string(kGoldenKeys - 1) + " in header x-user-id\n";
     }
-    h += "# hash lines: XXH3-64 (seed 0) of route '\\n' key '\\n' pool\n";
+    h += "# hash lines: XXH3-64 (seed 0) of route '\\n' key '\\n' pool, and u = unit_interval(hash)\n";
     return h;
 }
 

@@ -316,7 +316,7 @@ bool ControlPlane::start() {
 }
 
 bool ControlPlane::publish(const Config& effective, std::vector<std::string>* errors) {
-    auto built = build_snapshot(effective, version_ + 1, keys_);
+    auto built = build_snapshot(effective, version_ + 1, keys_, stat_keys_);
     if (!built.snapshot) {
         if (errors) *errors = std::move(built.errors);
         return false;
@@ -350,7 +350,7 @@ ControlPlane::Outcome ControlPlane::commit_state(RuntimeState next, const std::s
     Config effective = apply_state(file_, next);
     // Resolve and build first: a change that cannot be served is refused
     // before anything is persisted.
-    auto built = build_snapshot(effective, version_ + 1, keys_);
+    auto built = build_snapshot(effective, version_ + 1, keys_, stat_keys_);
     if (!built.snapshot) {
         std::string why = built.errors.empty() ? "cannot build the routing table" : built.errors.front();
         return {503, why};
@@ -426,7 +426,7 @@ ControlPlane::ReloadOutcome ControlPlane::reload(const std::string& trigger) {
     std::vector<std::string> dropped;
     reconcile(next_state, next_file, dropped);
     Config effective = apply_state(next_file, next_state);
-    auto built = build_snapshot(effective, version_ + 1, keys_);
+    auto built = build_snapshot(effective, version_ + 1, keys_, stat_keys_);
     if (!built.snapshot) return fail(std::move(built.errors));
 
     // New or moved listeners are bound before anything else changes, so a

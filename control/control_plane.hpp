@@ -67,6 +67,8 @@ public:
     void on_upstream_failure(const proxy::EndpointFailure& failure);
     // The snapshot in force, with endpoint states.
     const routing::SnapshotPtr& current() const { return current_; }
+    // Names of statistics slots: "route\npool".
+    const StableKeys& stat_keys() const { return stat_keys_; }
     const health::HealthManager& health() const { return *health_; }
     bool is_drained(const std::string& pool, const std::string& endpoint) const;
     void stop();
@@ -99,7 +101,8 @@ private:
     telemetry::Metrics& metrics_;
     std::unique_ptr<StateStore> store_;
     RuntimeState state_;
-    EndpointKeys keys_;
+    StableKeys keys_;
+    StableKeys stat_keys_;
     std::uint64_t version_ = 0;
     std::unique_ptr<health::HealthManager> health_;
     std::shared_ptr<const routing::Snapshot> current_;

@@ -6,6 +6,7 @@
 #include "control/admin_server.hpp"
 #include "control/control_plane.hpp"
 #include "control/file_watch.hpp"
+#include "control/traffic_metrics.hpp"
 #include "proxy/server.hpp"
 #include "telemetry/metrics.hpp"
 
@@ -46,6 +47,7 @@ public:
         api_ = std::make_unique<AdminApi>(*plane_, metrics_, [this] { return ready_; },
                                           [this] { return server_->load(std::chrono::seconds(2)); });
         if (!plane_->start()) return 1;
+        metrics_.set_dynamic([this] { return traffic_families(*server_, *plane_); });
         std::vector<proxy::ListenSpec> specs;
         try {
             for (const auto& l : config_.listeners) specs.push_back({l.name, to_endpoint(l.address)});

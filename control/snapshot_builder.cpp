@@ -32,13 +32,15 @@ routing::HostMatch host_match(const std::string& pattern) {
 
 }  // namespace
 
-std::uint32_t EndpointKeys::key_for(const std::string& address) {
-    auto [it, inserted] = keys_.try_emplace(address, next_);
-    if (inserted) ++next_;
+std::uint32_t StableKeys::key_for(const std::string& name) {
+    auto [it, inserted] = keys_.try_emplace(name, static_cast<std::uint32_t>(names_.size()));
+    if (inserted) names_.push_back(name);
     return it->second;
 }
 
-BuildResult build_snapshot(const Config& config, std::uint64_t version, EndpointKeys& keys) {
+std::string stat_name(const std::string& route, const std::string& pool) { return route + "\n" + pool; }
+
+BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKeys& keys, StableKeys& stat_keys) {
     BuildResult result;
     auto snap = std::make_shared<routing::Snapshot>();
     snap->version = version;
@@ -123,12 +125,16 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, Endpoint
             s.max_age = std::chrono::duration_cast<std::chrono::seconds>(rc.sticky->max_age);
             route.sticky = std::move(s);
         }
+        for (const auto& p : snap->pools) route.pool_stat.push_back(stat_keys.key_for(stat_name(rc.name, p.name)));
+        route.no_pool_stat = stat_keys.key_for(stat_name(rc.name, "none"));
         route.on_unhealthy =
             rc.on_pool_unhealthy == OnPoolUnhealthy::fail ? routing::OnUnhealthy::fail : routing::OnUnhealthy::shift;
         snap->routes.push_back(std::move(route));
     }
     snap->finalize();
     snap->endpoint_key_limit = keys.limit();
+    snap->unrouted_stat = stat_keys.key_for(stat_name("none", "none"));
+    snap->stat_limit = stat_keys.limit();
     if (result.errors.empty()) result.snapshot = std::move(snap);
     return result;
 }

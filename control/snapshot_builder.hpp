@@ -13,24 +13,29 @@
 
 namespace weir::control {
 
-// Gives every endpoint address a small number that stays the same across
-// snapshots, so workers can keep per-endpoint state (idle upstream
-// connections) in a plain vector. Control thread only.
-class EndpointKeys {
+// Gives names (an endpoint address, a "route\npool" pair) small numbers
+// that stay the same across snapshots, so workers can keep per-endpoint and
+// per-pool state in plain vectors. Control thread only.
+class StableKeys {
 public:
-    std::uint32_t key_for(const std::string& address);
-    std::uint32_t limit() const { return next_; }
+    std::uint32_t key_for(const std::string& name);
+    std::uint32_t limit() const { return static_cast<std::uint32_t>(names_.size()); }
+    const std::string& name_of(std::uint32_t key) const { return names_[key]; }
 
 private:
     std::map<std::string, std::uint32_t> keys_;
-    std::uint32_t next_ = 0;
+    std::vector<std::string> names_;
 };
+
+// The statistics slot name of a (route, pool) pair; "none" stands for no route or no pool.
+std::string stat_name(const std::string& route, const std::string& pool);
 
 struct BuildResult {
     std::shared_ptr<routing::Snapshot> snapshot;  // still to be given endpoint states and finalized
     std::vector<std::string> errors;  // e.g. a name that does not resolve
 };
 
-BuildResult build_snapshot(const Config& config, std::uint64_t version, EndpointKeys& keys);
+BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKeys& endpoint_keys,
+                           StableKeys& stat_keys);
 
 }  // namespace weir::control

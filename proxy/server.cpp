@@ -58,7 +58,30 @@ std::vector<EndpointLoad> Server::load(std::chrono::milliseconds timeout) {
             for (std::size_t i = 0; i < part.size(); ++i) {
                 g->total[i].in_flight += part[i].in_flight;
                 g->total[i].requests += part[i].requests;
+                g->total[i].idle += part[i].idle;
             }
+            if (--g->pending == 0) g->cv.notify_all();
+        });
+    }
+    std::unique_lock lock(g->mutex);
+    g->cv.wait_for(lock, timeout, [&] { return g->pending == 0; });
+    return g->total;
+}
+
+std::vector<telemetry::TrafficCounters> Server::traffic(std::chrono::milliseconds timeout) {
+    struct Gather {
+        std::mutex mutex;
+        std::condition_variable cv;
+        std::vector<telemetry::TrafficCounters> total;
+        std::size_t pending;
+    };
+    auto g = std::make_shared<Gather>();
+    g->pending = workers_.size();
+    for (auto& w : workers_) {
+        w->collect_traffic([g](std::vector<telemetry::TrafficCounters> part) {
+            std::lock_guard lock(g->mutex);
+            if (g->total.size() < part.size()) g->total.resize(part.size());
+            for (std::size_t i = 0; i < part.size(); ++i) g->total[i].merge(part[i]);
             if (--g->pending == 0) g->cv.notify_all();
         });
     }

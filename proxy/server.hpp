@@ -43,6 +43,8 @@ public:
     void set_failure_sink(const FailureSink& sink);
     // Blocks up to `timeout` for every worker's load by endpoint key, summed.
     std::vector<EndpointLoad> load(std::chrono::milliseconds timeout);
+    // Blocks up to `timeout` for every worker's traffic counters by statistics slot, summed.
+    std::vector<telemetry::TrafficCounters> traffic(std::chrono::milliseconds timeout);
     void start();
     // Stops accepting, lets in-flight exchanges finish (closing keep-alive
     // connections), and returns when all are done or `timeout` has passed.

@@ -233,6 +233,11 @@ void Session::read_head() {
 
 void Session::handle_request() {
     wait_ = Wait::none;
+    request_started_ = std::chrono::steady_clock::now();
+    request_counted_ = true;
+    recorded_ = false;
+    route_ = nullptr;
+    pool_ = nullptr;
     http::RequestHead& req = ex_->request;
     worker_.stats().requests.fetch_add(1, std::memory_order_relaxed);
     close_after_ = !req.keep_alive || draining_ || worker_.draining();
@@ -742,6 +747,7 @@ void Session::pump_failed(bool source_side, int error, std::string_view what) {
     }
     // Response direction: the head is already out, so no error reply is
     // possible; closing tells the client the response is incomplete.
+    if (!recorded_) record(ex_->response.status, !client_side || ex_->response.status >= 500);
     if (client_side) {
         // Clients leaving mid-response are routine (a closed tab, a load
         // generator stopping); not a failure of the proxy or the upstream.
@@ -759,7 +765,21 @@ void Session::pump_failed(bool source_side, int error, std::string_view what) {
     close();
 }
 
+void Session::record(int status, bool error) {
+    recorded_ = true;
+    request_counted_ = false;
+    const routing::Snapshot* snap = snapshot_ ? snapshot_.get() : worker_.snapshot().get();
+    if (!snap) return;
+    std::uint32_t stat = snap->unrouted_stat;
+    if (route_ && pool_) stat = route_->pool_stat[static_cast<std::size_t>(pool_ - snap->pools.data())];
+    else if (route_) stat = route_->no_pool_stat;
+    worker_.record(stat, status, std::chrono::steady_clock::now() - request_started_, error);
+    route_ = nullptr;
+    pool_ = nullptr;
+}
+
 void Session::finish_exchange() {
+    if (!recorded_) record(ex_->response.status, ex_->response.status >= 500);
     // The upstream can carry another request only when both messages ended
     // exactly on their framing and nothing extra arrived.
     const bool reusable = ex_->response.keep_alive && request_sent_ && ex_->upstream_in.empty() &&
@@ -796,6 +816,13 @@ void Session::release_upstream(bool reusable) {
 
 void Session::reply(int status, std::string_view body, bool close_conn) {
     worker_.stats().local_replies.fetch_add(1, std::memory_order_relaxed);
+    if (!request_counted_) {
+        // A head that never parsed (400, 408, 431): counted as it is refused.
+        request_started_ = std::chrono::steady_clock::now();
+        record(status, status >= 500);
+    } else if (!recorded_) {
+        record(status, status >= 500);
+    }
     release_upstream(false);
     if (!ex_) ex_ = worker_.exchanges().take();
     drop_request_head();

@@ -77,6 +77,8 @@ private:
     void pump_failed(bool source_side, int error, std::string_view what);
 
     void finish_exchange();
+    // Counts the request once, in its (route, pool) statistics slot.
+    void record(int status, bool error);
     void upstream_failed(std::string_view what, int error);
     void on_timeout();
     void reply(int status, std::string_view body, bool close);
@@ -118,6 +120,9 @@ private:
     bool continue_sent_ = false;     // "100 Continue" already written to the client
     bool response_started_ = false;  // the response head was accepted and is being sent
     bool client_bytes_sent_ = false; // response bytes reached the client socket
+    std::chrono::steady_clock::time_point request_started_{};
+    bool request_counted_ = false;   // request_started_ belongs to the current request
+    bool recorded_ = true;           // the current request is already in the statistics
     bool counted_ = false;           // this attempt is counted in the endpoint's in-flight load
     std::uint32_t counted_key_ = 0;
     bool replaying_ = false;         // sending replay_ after a stale pooled connection

@@ -55,6 +55,8 @@ public:
     void close_unless(const std::vector<bool>& keep);
     void close_all();
     std::size_t idle_count() const;
+    std::size_t idle_count(std::uint32_t key) const { return key < idle_.size() ? idle_[key].size() : 0; }
+    std::uint32_t key_limit() const { return static_cast<std::uint32_t>(idle_.size()); }
 
     void on_idle_event(UpstreamConnection* conn);
 

@@ -109,8 +109,45 @@ void Worker::upstream_failed(const routing::Pool& pool, const routing::Endpoint&
     if (failure_sink_) failure_sink_(EndpointFailure{pool.name, endpoint.name, kind, n});
 }
 
+void Worker::record(std::uint32_t stat, int status, std::chrono::nanoseconds elapsed, bool error) {
+    if (stat >= traffic_.size()) {
+        traffic_.resize(stat + 1);
+        slices_.resize(stat + 1);
+    }
+    const double seconds = std::chrono::duration<double>(elapsed).count();
+    traffic_[stat].record(status, seconds);
+    auto& slice = slices_[stat];
+    if (error) ++slice.errors;
+    else slice.latency.add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()));
+}
+
+void Worker::collect_traffic(std::function<void(std::vector<telemetry::TrafficCounters>)> done) {
+    loop_.post([this, done = std::move(done)] { done(traffic_); });
+}
+
+void Worker::take_slices(std::vector<std::uint32_t> stats, std::function<void(std::vector<rollout::PoolSlice>)> done) {
+    loop_.post([this, stats = std::move(stats), done = std::move(done)] {
+        std::vector<rollout::PoolSlice> out(stats.size());
+        for (std::size_t i = 0; i < stats.size(); ++i) {
+            if (stats[i] < slices_.size()) {
+                std::swap(out[i], slices_[stats[i]]);
+            }
+        }
+        done(std::move(out));
+    });
+}
+
 void Worker::collect_load(std::function<void(std::vector<EndpointLoad>)> done) {
-    loop_.post([this, done = std::move(done)] { done(load_); });
+    loop_.post([this, done = std::move(done)] {
+        std::vector<EndpointLoad> out = load_;
+        for (std::uint32_t k = 0; k < upstreams_.key_limit(); ++k) {
+            std::size_t idle = upstreams_.idle_count(k);
+            if (idle == 0) continue;
+            if (k >= out.size()) out.resize(k + 1);
+            out[k].idle = idle;
+        }
+        done(std::move(out));
+    });
 }
 
 void Worker::start_listener(Listener& l) {

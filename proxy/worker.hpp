@@ -7,11 +7,14 @@
 #include "proxy/exchange.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "routing/random.hpp"
+#include "rollout/slice.hpp"
 #include "routing/snapshot.hpp"
+#include "telemetry/traffic.hpp"
 
 #include <boost/intrusive/list.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -59,6 +62,7 @@ using FailureSink = std::function<void(EndpointFailure)>;
 struct EndpointLoad {
     std::uint64_t in_flight = 0;
     std::uint64_t requests = 0;
+    std::uint64_t idle = 0;  // idle upstream connections kept for reuse
 };
 
 class Worker {
@@ -109,6 +113,15 @@ public:
     // Thread-safe: calls `done` (on this worker's thread) with its load by endpoint key.
     void collect_load(std::function<void(std::vector<EndpointLoad>)> done);
 
+    // One finished request of a statistics slot (route, pool): its status,
+    // how long it took, and whether it counts as an error for the judge.
+    void record(std::uint32_t stat, int status, std::chrono::nanoseconds elapsed, bool error);
+    // Thread-safe: calls `done` on this worker's thread with a copy of its counters by slot.
+    void collect_traffic(std::function<void(std::vector<telemetry::TrafficCounters>)> done);
+    // Thread-safe: hands the current rollout slices of `stats` to `done` (on
+    // this worker's thread) and starts new ones.
+    void take_slices(std::vector<std::uint32_t> stats, std::function<void(std::vector<rollout::PoolSlice>)> done);
+
     void add_session(Session& s);
     void session_closed();
     // A new client connection from a listener.
@@ -135,6 +148,8 @@ private:
     FailureSink failure_sink_;
     std::vector<EndpointLoad> load_;             // by endpoint key
     std::vector<std::uint16_t> failures_in_row_;  // by endpoint key
+    std::vector<telemetry::TrafficCounters> traffic_;  // by statistics slot
+    std::vector<rollout::PoolSlice> slices_;           // by statistics slot: the current 1 s of judge data
 };
 
 }  // namespace weir::proxy

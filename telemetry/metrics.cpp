@@ -33,6 +33,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                             .Name("weir_upstream_errors_total")
                             .Help("Upstream failures by kind: connect, timeout, reset, invalid_response, 5xx.")
                             .Register(*registry_);
+    rollout_step_ = &prometheus::BuildGauge()
+                         .Name("weir_rollout_step")
+                         .Help("Step index of the route's rollout (-1: none running; the last index + 1: promoted).")
+                         .Register(*registry_);
+    rollout_decisions_ = &prometheus::BuildCounter()
+                              .Name("weir_rollout_decisions_total")
+                              .Help("Rollout decisions by kind: start, advance, hold, inconclusive, rollback, promote, pause, resume.")
+                              .Register(*registry_);
     // Both results exist from the start, so a rate() over them is defined before the first failure.
     reload_success_ = &reloads_->Add({{"result", "success"}});
     reload_failure_ = &reloads_->Add({{"result", "failure"}});
@@ -79,6 +87,19 @@ void Metrics::upstream_error(const std::string& pool, const std::string& endpoin
     upstream_errors_->Add({{"pool", pool}, {"endpoint", endpoint}, {"kind", kind}}).Increment();
 }
 
-std::string Metrics::scrape() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }
+void Metrics::rollout_step(const std::string& route, double step) { rollout_step_->Add({{"route", route}}).Set(step); }
+
+void Metrics::rollout_decision(const std::string& route, const std::string& decision) {
+    rollout_decisions_->Add({{"route", route}, {"decision", decision}}).Increment();
+}
+
+std::string Metrics::scrape() const {
+    auto families = registry_->Collect();
+    if (dynamic_) {
+        auto more = dynamic_();
+        families.insert(families.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    }
+    return prometheus::TextSerializer().Serialize(families);
+}
 
 }  // namespace weir::telemetry

@@ -3,7 +3,10 @@
 // are merged from per-worker shards when scraped.
 #pragma once
 
+#include <prometheus/metric_family.h>
+
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -41,6 +44,13 @@ public:
     void set_endpoint_states(const std::vector<EndpointState>& states);
     void upstream_error(const std::string& pool, const std::string& endpoint, const std::string& kind);
 
+    // Families computed at scrape time (the data plane's, merged from workers).
+    void set_dynamic(std::function<std::vector<prometheus::MetricFamily>()> provider) {
+        dynamic_ = std::move(provider);
+    }
+    void rollout_step(const std::string& route, double step);
+    void rollout_decision(const std::string& route, const std::string& decision);
+
     // Prometheus text exposition format 0.0.4.
     std::string scrape() const;
 
@@ -58,6 +68,9 @@ private:
     prometheus::Family<prometheus::Counter>* upstream_errors_;
     std::vector<prometheus::Gauge*> endpoint_gauges_healthy_;
     std::vector<prometheus::Gauge*> endpoint_gauges_draining_;
+    prometheus::Family<prometheus::Gauge>* rollout_step_;
+    prometheus::Family<prometheus::Counter>* rollout_decisions_;
+    std::function<std::vector<prometheus::MetricFamily>()> dynamic_;
 };
 
 }  // namespace weir::telemetry

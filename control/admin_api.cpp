@@ -3,6 +3,7 @@
 #include "common/log.hpp"
 #include "control/config_json.hpp"
 #include "control/control_plane.hpp"
+#include "control/rollout_driver.hpp"
 #include "health/health_manager.hpp"
 #include "telemetry/metrics.hpp"
 
@@ -60,7 +61,7 @@ json::object split_json(const Split& split) {
 }
 
 json::object route_json(const RouteConfig& effective, const RouteConfig& file, const RuntimeState& state,
-                        std::uint64_t version) {
+                        std::uint64_t version, const RolloutDriver* rollouts) {
     json::object o = route_to_json(effective);
     o["file_split"] = split_json(file.split);
     o["override"] = state.routes.count(effective.name) > 0;
@@ -70,7 +71,10 @@ json::object route_json(const RouteConfig& effective, const RouteConfig& file, c
     for (const auto& [pool, w] : effective.split) shares[pool] = total > 0 ? w / total : 0.0;
     o["shares"] = std::move(shares);
     if (!o.contains("sticky")) o["sticky"] = nullptr;
-    o["rollout"] = nullptr;
+    std::optional<json::object> rollout;
+    if (rollouts) rollout = rollouts->summary(effective.name);
+    if (rollout) o["rollout_state"] = std::move(*rollout);
+    if (!o.contains("rollout")) o["rollout"] = nullptr;
     o["version"] = version;
     return o;
 }
@@ -228,7 +232,7 @@ AdminResponse AdminApi::routes_resource(const AdminRequest& r, const std::vector
         if (r.method != "GET") return method_not_allowed("GET");
         json::array routes;
         for (const RouteConfig& rc : effective.routes)
-            routes.push_back(route_json(rc, *control_.find_route(rc.name), control_.state(), version));
+            routes.push_back(route_json(rc, *control_.find_route(rc.name), control_.state(), version, rollouts_));
         AdminResponse resp = json_ok(json::object{{"routes", std::move(routes)}, {"version", version}});
         resp.headers["etag"] = etag(version);
         return resp;
@@ -242,7 +246,7 @@ AdminResponse AdminApi::routes_resource(const AdminRequest& r, const std::vector
         Config now = control_.effective_config();
         for (const RouteConfig& rc : now.routes) {
             if (rc.name == name)
-                return json::value(route_json(rc, *control_.find_route(name), control_.state(), control_.version()));
+                return json::value(route_json(rc, *control_.find_route(name), control_.state(), control_.version(), rollouts_));
         }
         return json::value(nullptr);
     };
@@ -253,7 +257,7 @@ AdminResponse AdminApi::routes_resource(const AdminRequest& r, const std::vector
 
     if (parts.size() == 2) {
         if (r.method != "GET") return method_not_allowed("GET");
-        return with_etag(json_ok(route_json(*route, *control_.find_route(name), control_.state(), version)));
+        return with_etag(json_ok(route_json(*route, *control_.find_route(name), control_.state(), version, rollouts_)));
     }
     if (parts.size() == 3 && parts[2] == "split") {
         if (r.method == "PUT") {
@@ -275,6 +279,21 @@ AdminResponse AdminApi::routes_resource(const AdminRequest& r, const std::vector
             return with_etag(outcome_response(outcome, route_body()));
         }
         return method_not_allowed("PUT, DELETE");
+    }
+    if (parts.size() >= 3 && parts[2] == "rollout") {
+        if (!rollouts_) return json_error(404, "no rollouts");
+        if (parts.size() == 3) {
+            if (r.method != "GET") return method_not_allowed("GET");
+            auto d = rollouts_->describe(name);
+            if (!d) return json_error(404, "route '" + name + "' has no rollout configured");
+            return json_ok(*d);
+        }
+        if (parts.size() == 4) {
+            if (r.method != "POST") return method_not_allowed("POST");
+            auto outcome = rollouts_->command(name, parts[3]);
+            if (outcome.status >= 300) return json_error(outcome.status, outcome.error);
+            return with_etag(json_ok(*rollouts_->describe(name)));
+        }
     }
     if (parts.size() == 3 && parts[2] == "switch") {
         if (r.method != "POST") return method_not_allowed("POST");

@@ -15,6 +15,7 @@ class Metrics;
 namespace weir::control {
 
 class ControlPlane;
+class RolloutDriver;
 
 class AdminApi {
 public:
@@ -22,6 +23,7 @@ public:
              std::function<std::vector<proxy::EndpointLoad>()> load);
 
     AdminResponse handle(const AdminRequest& request);
+    void set_rollouts(RolloutDriver* driver) { rollouts_ = driver; }
 
 private:
     AdminResponse dispatch(const AdminRequest& request);
@@ -33,6 +35,7 @@ private:
     telemetry::Metrics& metrics_;
     std::function<bool()> ready_;
     std::function<std::vector<proxy::EndpointLoad>()> load_;
+    RolloutDriver* rollouts_ = nullptr;
 };
 
 // Constant-time comparison of a presented secret with the expected one: the

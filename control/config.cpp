@@ -410,6 +410,7 @@ private:
             if (auto s = map.require("split")) read_split(*s, route);
             if (auto r = map.take("rules")) read_rules(*r, route);
             if (auto s = map.take("sticky")) read_sticky(*s, route);
+            if (auto r = map.take("rollout")) read_rollout(*r, route);
             if (auto p = map.take("on_pool_unhealthy")) {
                 if (auto v = yaml::read_string(*p, diag_)) {
                     if (*v == "shift") route.on_pool_unhealthy = OnPoolUnhealthy::shift;
@@ -566,6 +567,74 @@ private:
             map.finish();
             route.rules.push_back(std::move(rule));
         }
+    }
+
+    void read_rollout(const Field& f, RouteConfig& route) {
+        MapReader map(f, diag_);
+        if (!map.ok()) return;
+        RolloutConfig r;
+        auto read_pool = [&](const char* key, std::string& out) {
+            if (auto v = map.require(key)) {
+                if (auto name = yaml::read_string(*v, diag_)) {
+                    if (pools_known_ && !pool_names_.contains(*name))
+                        diag_.error(v->at, v->path + ": unknown pool " + quoted(*name));
+                    bool in_split = false;
+                    for (const auto& [p, _] : route.split) in_split = in_split || p == *name;
+                    if (!route.split.empty() && !in_split)
+                        diag_.error(v->at, v->path + ": pool " + quoted(*name) + " must be in the route's split");
+                    out = *name;
+                }
+            }
+        };
+        read_pool("canary", r.canary);
+        read_pool("baseline", r.baseline);
+        if (!r.canary.empty() && r.canary == r.baseline)
+            diag_.error(f.at, f.path + ": canary and baseline must be different pools");
+        for (const auto& [p, _] : route.split) {
+            if (!r.canary.empty() && !r.baseline.empty() && p != r.canary && p != r.baseline)
+                diag_.error(f.at, f.path + ": the route's split may only name the canary and the baseline (found " +
+                                      quoted(p) + "); the rollout sets their weights");
+        }
+        if (auto v = map.take("steps")) {
+            if (auto items = yaml::read_sequence(*v, diag_)) {
+                r.steps.clear();
+                double last = 0;
+                for (const auto& item : *items) {
+                    if (auto n = yaml::read_number(item, diag_, 0.0001, 100)) {
+                        if (*n <= last) diag_.error(item.at, item.path + ": steps must increase");
+                        last = *n;
+                        r.steps.push_back(*n);
+                    }
+                }
+                if (items->empty()) diag_.error(v->at, v->path + ": needs at least one step");
+            }
+        }
+        if (auto v = map.take("step_min_duration")) {
+            if (auto d = yaml::read_timeout(*v, diag_)) r.step_min_duration = *d;
+        }
+        if (auto v = map.take("step_max_duration")) {
+            if (auto d = yaml::read_timeout(*v, diag_)) r.step_max_duration = *d;
+            if (r.step_max_duration < r.step_min_duration)
+                diag_.error(v->at, v->path + ": must not be shorter than step_min_duration");
+        }
+        if (auto v = map.take("min_samples")) {
+            if (auto n = yaml::read_unsigned(*v, diag_, 1, 100000000)) r.min_samples = *n;
+        }
+        if (auto v = map.take("max_latency_ratio")) {
+            if (auto n = yaml::read_number(*v, diag_, 1.0, 100)) r.max_latency_ratio = *n;
+        }
+        if (auto v = map.take("max_error_rate_increase")) {
+            if (auto n = yaml::read_number(*v, diag_, 0, 1)) r.max_error_rate_increase = *n;
+        }
+        if (auto v = map.take("on_inconclusive")) {
+            if (auto s = yaml::read_string(*v, diag_)) {
+                if (*s == "hold") r.rollback_on_inconclusive = false;
+                else if (*s == "rollback") r.rollback_on_inconclusive = true;
+                else diag_.error(v->at, v->path + ": must be 'hold' or 'rollback', got " + quoted(*s));
+            }
+        }
+        map.finish();
+        route.rollout = std::move(r);
     }
 
     void read_sticky(const Field& f, RouteConfig& route) {

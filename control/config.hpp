@@ -109,6 +109,19 @@ struct StickyConfig {
 
 enum class OnPoolUnhealthy { shift, fail };
 
+// Progressive delivery of one route (SPEC §6).
+struct RolloutConfig {
+    std::string canary;
+    std::string baseline;
+    std::vector<double> steps{1, 5, 10, 25, 50, 100};
+    Duration step_min_duration{30000};
+    Duration step_max_duration{600000};
+    std::uint64_t min_samples = 500;
+    double max_latency_ratio = 1.10;
+    double max_error_rate_increase = 0.001;
+    bool rollback_on_inconclusive = false;  // on_inconclusive: hold (false) | rollback
+};
+
 struct RouteConfig {
     std::string name;
     RouteMatchConfig match;
@@ -117,6 +130,7 @@ struct RouteConfig {
     std::vector<RuleConfig> rules;
     std::optional<StickyConfig> sticky;
     OnPoolUnhealthy on_pool_unhealthy = OnPoolUnhealthy::shift;
+    std::optional<RolloutConfig> rollout;
 };
 
 struct AccessLogConfig {

@@ -79,6 +79,20 @@ json::object route_to_json(const RouteConfig& r) {
                      {"split", std::move(split)},
                      {"rules", std::move(rules)},
                      {"on_pool_unhealthy", r.on_pool_unhealthy == OnPoolUnhealthy::fail ? "fail" : "shift"}};
+    if (r.rollout) {
+        const RolloutConfig& ro = *r.rollout;
+        json::array steps;
+        for (double s : ro.steps) steps.push_back(weight(s));
+        out["rollout"] = json::object{{"canary", ro.canary},
+                                      {"baseline", ro.baseline},
+                                      {"steps", std::move(steps)},
+                                      {"step_min_duration", format_duration(ro.step_min_duration)},
+                                      {"step_max_duration", format_duration(ro.step_max_duration)},
+                                      {"min_samples", ro.min_samples},
+                                      {"max_latency_ratio", ro.max_latency_ratio},
+                                      {"max_error_rate_increase", ro.max_error_rate_increase},
+                                      {"on_inconclusive", ro.rollback_on_inconclusive ? "rollback" : "hold"}};
+    }
     // Absent rather than null, so the output reads back as the same file.
     if (r.sticky) {
         json::object s{{routing::source_name(r.sticky->source), r.sticky->name}};

@@ -216,6 +216,24 @@ bool ControlPlane::reconcile(RuntimeState& state, const Config& file, std::vecto
     return changed;
 }
 
+ControlPlane::Outcome ControlPlane::apply_rollout(const std::string& route, const std::optional<Split>& split,
+                                                 const std::string& run_json) {
+    const RouteConfig* r = find_route(route);
+    if (!r) return {404, "no route '" + route + "'"};
+    RuntimeState next = state_;
+    next.rollouts[route] = run_json;
+    if (split) {
+        next.routes[route] = RouteOverride{*split, r->split};
+        return commit_state(std::move(next), "the rollout of route " + route);
+    }
+    next.config_version = version_;
+    if (store_) {
+        if (auto ec = store_->save(next)) return {500, "cannot persist the rollout: " + ec.message()};
+    }
+    state_ = std::move(next);
+    return {};
+}
+
 ControlPlane::Outcome ControlPlane::drain(const std::string& pool, const std::string& endpoint) {
     Config effective = effective_config();
     const PoolConfig* p = nullptr;
@@ -484,6 +502,7 @@ ControlPlane::ReloadOutcome ControlPlane::reload(const std::string& trigger) {
     push(built.snapshot, effective);
     metrics_.reload_succeeded();
     log::info("weir", "{}: reloaded, config version {}", trigger, version_);
+    if (on_reloaded_) on_reloaded_();
     out.ok = true;
     return out;
 }

@@ -9,6 +9,7 @@
 #include "control/state_store.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +64,12 @@ public:
     Outcome undrain(const std::string& pool, const std::string& endpoint);
     // Replaces a pool's endpoint list (address -> weight) at runtime.
     Outcome set_endpoints(const std::string& pool, const Split& endpoints);
+    // A rollout's decision: its canary share as a split (if it changed) and
+    // its run state, persisted together and published in the same turn.
+    Outcome apply_rollout(const std::string& route, const std::optional<Split>& split, const std::string& run_json);
+    // Called after every successful reload (the rollout driver re-syncs).
+    void on_reloaded(std::function<void()> hook) { on_reloaded_ = std::move(hook); }
+
     // A worker's report of an upstream failure (control thread).
     void on_upstream_failure(const proxy::EndpointFailure& failure);
     // The snapshot in force, with endpoint states.
@@ -106,6 +113,7 @@ private:
     std::uint64_t version_ = 0;
     std::unique_ptr<health::HealthManager> health_;
     std::shared_ptr<const routing::Snapshot> current_;
+    std::function<void()> on_reloaded_;
 };
 
 // Validates a split given over the API against the configuration: known

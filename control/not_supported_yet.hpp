@@ -19,7 +19,6 @@ inline constexpr NotSupportedYet kNotSupportedYet[] = {
     {"", "access_log", "the access log"},
     {"listeners[]", "tls", "TLS termination"},
     {"pools[].upstream", "tls", "TLS to upstreams", true},
-    {"routes[]", "rollout", "progressive rollout"},
 };
 
 }  // namespace weir::control

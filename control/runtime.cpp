@@ -6,6 +6,7 @@
 #include "control/admin_server.hpp"
 #include "control/control_plane.hpp"
 #include "control/file_watch.hpp"
+#include "control/rollout_driver.hpp"
 #include "control/traffic_metrics.hpp"
 #include "proxy/server.hpp"
 #include "telemetry/metrics.hpp"
@@ -48,6 +49,10 @@ public:
                                           [this] { return server_->load(std::chrono::seconds(2)); });
         if (!plane_->start()) return 1;
         metrics_.set_dynamic([this] { return traffic_families(*server_, *plane_); });
+        rollouts_ = std::make_unique<RolloutDriver>(io_, *plane_, *server_, metrics_);
+        rollouts_->sync();
+        plane_->on_reloaded([this] { rollouts_->sync(); });
+        api_->set_rollouts(rollouts_.get());
         std::vector<proxy::ListenSpec> specs;
         try {
             for (const auto& l : config_.listeners) specs.push_back({l.name, to_endpoint(l.address)});
@@ -70,6 +75,7 @@ public:
             watch_ = std::make_unique<FileWatch>(io_, options_.config_path, std::chrono::milliseconds(300),
                                                  [this] { plane_->reload("file change"); });
         }
+        rollouts_->start_ticking();
         ready_ = true;
         if (options_.on_ready) options_.on_ready(endpoint_text(server_->bound().front()), admin_addr);
         wait_signal();
@@ -97,6 +103,7 @@ private:
         ready_ = false;
         watch_.reset();
         plane_->stop();
+        rollouts_->stop();
         server_->begin_drain();
         // The admin API keeps answering (/ready says 503) while connections finish.
         drain_deadline_ = std::chrono::steady_clock::now() + timeout;
@@ -130,6 +137,7 @@ private:
     std::unique_ptr<AdminApi> api_;
     std::unique_ptr<AdminServer> admin_;
     std::unique_ptr<FileWatch> watch_;
+    std::unique_ptr<RolloutDriver> rollouts_;
     asio::steady_timer drain_timer_{io_};
     std::chrono::steady_clock::time_point drain_deadline_;
     bool ready_ = false;

@@ -357,6 +357,16 @@ std::string to_json(const RuntimeState& state) {
         out += "\n    }";
     }
     out += first ? "}" : "\n  }";
+    out += ",\n  \"rollouts\": {";
+    first = true;
+    for (const auto& [route, text] : state.rollouts) {
+        out += first ? "\n    " : ",\n    ";
+        first = false;
+        append_string(out, route);
+        out += ": ";
+        out += text;
+    }
+    out += first ? "}" : "\n  }";
     out += ",\n  \"drained\": {";
     first = true;
     for (const auto& [pool, addresses] : state.drained) {
@@ -431,6 +441,20 @@ std::optional<RuntimeState> state_from_json(std::string_view text, std::string& 
                     return std::nullopt;
             }
             state.pools.emplace(std::move(name), std::move(ov));
+        }
+    }
+    if (const json::value* rollouts = top->if_contains("rollouts")) {
+        const json::object* robj = rollouts->if_object();
+        if (!robj) {
+            error = "rollouts: not an object";
+            return std::nullopt;
+        }
+        for (const auto& kv : *robj) {
+            if (kv.key().empty() || !kv.value().is_object()) {
+                error = "rollouts." + std::string(kv.key()) + ": not a named object";
+                return std::nullopt;
+            }
+            state.rollouts.emplace(std::string(kv.key()), json::serialize(kv.value()));
         }
     }
     if (const json::value* drained = top->if_contains("drained")) {

@@ -61,6 +61,9 @@ struct RuntimeState {
     std::map<std::string, PoolOverride> pools;    // by pool name
     // Endpoints an operator drained (rolling updates), by pool: addresses.
     std::map<std::string, std::vector<std::string>> drained;
+    // Progressive rollouts by route: each the JSON object of its run
+    // (phase, step, decisions), kept as text; the rollout code reads it.
+    std::map<std::string, std::string> rollouts;
     // The config version this state was written under. A restart continues
     // above it, so an ETag handed out before the restart never names a
     // different configuration after it.

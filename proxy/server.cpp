@@ -42,52 +42,77 @@ void Server::set_failure_sink(const FailureSink& sink) {
     for (auto& w : workers_) w->set_failure_sink(sink);
 }
 
-std::vector<EndpointLoad> Server::load(std::chrono::milliseconds timeout) {
-    struct Gather {
+namespace {
+
+// Asks every worker for something on its own thread and waits (at most
+// `timeout`) until all have answered. `ask(worker, reply)` starts one request;
+// `merge(total, part)` folds an answer in, under the lock. An answer arriving
+// after the timeout folds into a result nobody reads any more.
+template <class Total, class Part, class Ask, class Merge>
+Total gather(std::vector<std::unique_ptr<Worker>>& workers, Total init, Ask ask, Merge merge,
+             std::chrono::milliseconds timeout, bool* complete = nullptr) {
+    struct State {
         std::mutex mutex;
         std::condition_variable cv;
-        std::vector<EndpointLoad> total;
+        Total total;
         std::size_t pending;
     };
-    auto g = std::make_shared<Gather>();
-    g->pending = workers_.size();
-    for (auto& w : workers_) {
-        w->collect_load([g](std::vector<EndpointLoad> part) {
-            std::lock_guard lock(g->mutex);
-            if (g->total.size() < part.size()) g->total.resize(part.size());
-            for (std::size_t i = 0; i < part.size(); ++i) {
-                g->total[i].in_flight += part[i].in_flight;
-                g->total[i].requests += part[i].requests;
-                g->total[i].idle += part[i].idle;
-            }
-            if (--g->pending == 0) g->cv.notify_all();
+    auto st = std::make_shared<State>();
+    st->total = std::move(init);
+    st->pending = workers.size();
+    for (auto& w : workers) {
+        ask(*w, [st, merge](Part part) {
+            std::lock_guard lock(st->mutex);
+            merge(st->total, std::move(part));
+            if (--st->pending == 0) st->cv.notify_all();
         });
     }
-    std::unique_lock lock(g->mutex);
-    g->cv.wait_for(lock, timeout, [&] { return g->pending == 0; });
-    return g->total;
+    std::unique_lock lock(st->mutex);
+    bool all = st->cv.wait_for(lock, timeout, [&] { return st->pending == 0; });
+    if (complete) *complete = all;
+    return std::move(st->total);
+}
+
+struct Nothing {};
+
+}  // namespace
+
+std::vector<EndpointLoad> Server::load(std::chrono::milliseconds timeout) {
+    using Loads = std::vector<EndpointLoad>;
+    return gather<Loads, Loads>(
+        workers_, {}, [](Worker& w, auto reply) { w.collect_load(std::move(reply)); },
+        [](Loads& total, Loads part) {
+            if (total.size() < part.size()) total.resize(part.size());
+            for (std::size_t i = 0; i < part.size(); ++i) {
+                total[i].in_flight += part[i].in_flight;
+                total[i].requests += part[i].requests;
+                total[i].idle += part[i].idle;
+            }
+        },
+        timeout);
 }
 
 std::vector<telemetry::TrafficCounters> Server::traffic(std::chrono::milliseconds timeout) {
-    struct Gather {
-        std::mutex mutex;
-        std::condition_variable cv;
-        std::vector<telemetry::TrafficCounters> total;
-        std::size_t pending;
-    };
-    auto g = std::make_shared<Gather>();
-    g->pending = workers_.size();
-    for (auto& w : workers_) {
-        w->collect_traffic([g](std::vector<telemetry::TrafficCounters> part) {
-            std::lock_guard lock(g->mutex);
-            if (g->total.size() < part.size()) g->total.resize(part.size());
-            for (std::size_t i = 0; i < part.size(); ++i) g->total[i].merge(part[i]);
-            if (--g->pending == 0) g->cv.notify_all();
-        });
-    }
-    std::unique_lock lock(g->mutex);
-    g->cv.wait_for(lock, timeout, [&] { return g->pending == 0; });
-    return g->total;
+    using Counters = std::vector<telemetry::TrafficCounters>;
+    return gather<Counters, Counters>(
+        workers_, {}, [](Worker& w, auto reply) { w.collect_traffic(std::move(reply)); },
+        [](Counters& total, Counters part) {
+            if (total.size() < part.size()) total.resize(part.size());
+            for (std::size_t i = 0; i < part.size(); ++i) total[i].merge(part[i]);
+        },
+        timeout);
+}
+
+std::vector<rollout::PoolSlice> Server::take_slices(const std::vector<std::uint32_t>& stats,
+                                                    std::chrono::milliseconds timeout) {
+    // A slice that arrives late is lost for the judge, which only ever makes it more cautious.
+    using Slices = std::vector<rollout::PoolSlice>;
+    return gather<Slices, Slices>(
+        workers_, Slices(stats.size()), [&stats](Worker& w, auto reply) { w.take_slices(stats, std::move(reply)); },
+        [](Slices& total, Slices part) {
+            for (std::size_t i = 0; i < part.size() && i < total.size(); ++i) total[i].merge(part[i]);
+        },
+        timeout);
 }
 
 void Server::publish(routing::SnapshotPtr snapshot) {
@@ -95,22 +120,12 @@ void Server::publish(routing::SnapshotPtr snapshot) {
         for (auto& w : workers_) w->publish(snapshot);
         return;
     }
-    struct Acks {
-        std::mutex mutex;
-        std::condition_variable cv;
-        std::size_t pending;
-    };
-    auto acks = std::make_shared<Acks>();
-    acks->pending = workers_.size();
-    for (auto& w : workers_) {
-        w->publish(snapshot, [acks] {
-            std::lock_guard lock(acks->mutex);
-            if (--acks->pending == 0) acks->cv.notify_all();
-        });
-    }
-    std::unique_lock lock(acks->mutex);
-    if (!acks->cv.wait_for(lock, std::chrono::seconds(1), [&] { return acks->pending == 0; }))
-        log::warn("proxy", "a worker took over a second to take a new snapshot");
+    bool complete = false;
+    gather<Nothing, Nothing>(
+        workers_, {},
+        [&snapshot](Worker& w, auto reply) { w.publish(snapshot, [reply = std::move(reply)] { reply(Nothing{}); }); },
+        [](Nothing&, Nothing) {}, std::chrono::seconds(1), &complete);
+    if (!complete) log::warn("proxy", "a worker took over a second to take a new snapshot");
 }
 
 void Server::start() {

@@ -45,6 +45,10 @@ public:
     std::vector<EndpointLoad> load(std::chrono::milliseconds timeout);
     // Blocks up to `timeout` for every worker's traffic counters by statistics slot, summed.
     std::vector<telemetry::TrafficCounters> traffic(std::chrono::milliseconds timeout);
+    // Takes every worker's current rollout slice of each slot in `stats` (and
+    // starts new ones), summed; blocks up to `timeout`.
+    std::vector<rollout::PoolSlice> take_slices(const std::vector<std::uint32_t>& stats,
+                                                std::chrono::milliseconds timeout);
     void start();
     // Stops accepting, lets in-flight exchanges finish (closing keep-alive
     // connections), and returns when all are done or `timeout` has passed.

@@ -1,0 +1,252 @@
+#include "control/rollout_driver.hpp"
+
+#include "common/log.hpp"
+#include "control/config.hpp"
+#include "control/control_plane.hpp"
+#include "proxy/server.hpp"
+#include "telemetry/metrics.hpp"
+
+#include <boost/json.hpp>
+
+#include <chrono>
+
+namespace weir::control {
+namespace {
+
+namespace json = boost::json;
+
+// Judging looks at one slice a second: fast enough to roll back within
+// seconds, coarse enough that a look is cheap.
+constexpr std::chrono::milliseconds slice_length{1000};
+constexpr std::chrono::milliseconds gather_timeout{500};
+
+std::int64_t wall_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+bool same_spec(const rollout::RolloutSpec& a, const rollout::RolloutSpec& b) {
+    return a.canary == b.canary && a.baseline == b.baseline && a.steps == b.steps &&
+           a.step_min_duration == b.step_min_duration && a.step_max_duration == b.step_max_duration &&
+           a.min_samples == b.min_samples && a.max_latency_ratio == b.max_latency_ratio &&
+           a.max_error_rate_increase == b.max_error_rate_increase && a.on_inconclusive == b.on_inconclusive;
+}
+
+}  // namespace
+
+rollout::RolloutSpec rollout_spec(const RouteConfig& route) {
+    const RolloutConfig& c = *route.rollout;
+    rollout::RolloutSpec s;
+    s.canary = c.canary;
+    s.baseline = c.baseline;
+    s.steps = c.steps;
+    s.step_min_duration = c.step_min_duration;
+    s.step_max_duration = c.step_max_duration;
+    s.min_samples = c.min_samples;
+    s.max_latency_ratio = c.max_latency_ratio;
+    s.max_error_rate_increase = c.max_error_rate_increase;
+    s.on_inconclusive = c.rollback_on_inconclusive ? rollout::OnInconclusive::rollback : rollout::OnInconclusive::hold;
+    return s;
+}
+
+RolloutDriver::RolloutDriver(boost::asio::io_context& io, ControlPlane& plane, proxy::Server& server,
+                             telemetry::Metrics& metrics)
+    : io_(io), plane_(plane), server_(server), metrics_(metrics), timer_(io) {}
+
+void RolloutDriver::sync() {
+    std::map<std::string, rollout::RolloutRun> next;
+    for (const RouteConfig& r : plane_.file_config().routes) {
+        if (!r.rollout) continue;
+        rollout::RolloutSpec spec = rollout_spec(r);
+        auto it = runs_.find(r.name);
+        if (it != runs_.end() && same_spec(it->second.spec(), spec)) {
+            next.emplace(r.name, std::move(it->second));
+            continue;
+        }
+        if (it == runs_.end()) {
+            // Not known in this process: maybe the state file remembers it.
+            auto saved = plane_.state().rollouts.find(r.name);
+            if (saved != plane_.state().rollouts.end()) {
+                boost::system::error_code ec;
+                json::value v = json::parse(saved->second, ec);
+                std::string error;
+                if (!ec && v.is_object()) {
+                    if (auto run = rollout::RolloutRun::from_json(spec, v.as_object(), wall_ms(), error)) {
+                        log::info("rollout", "route {}: rollout restored ({} at step {})", r.name,
+                                  rollout::phase_name(run->phase()), run->step_index());
+                        next.emplace(r.name, std::move(*run));
+                        continue;
+                    }
+                }
+                log::error("rollout", "route {}: saved rollout state unusable ({}); starting idle", r.name,
+                           ec ? ec.message() : error);
+            }
+        } else {
+            log::info("rollout", "route {}: rollout settings changed; the run starts over (idle)", r.name);
+        }
+        next.emplace(r.name, rollout::RolloutRun(spec));
+    }
+    runs_ = std::move(next);
+    for (const auto& [route, run] : runs_) {
+        const bool active = run.phase() == rollout::Phase::running || run.phase() == rollout::Phase::paused;
+        metrics_.rollout_step(route, active ? run.step_index() : -1);
+    }
+}
+
+void RolloutDriver::start_ticking() {
+    timer_.expires_after(slice_length);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec || stopped_) return;
+        tick();
+        start_ticking();
+    });
+}
+
+void RolloutDriver::stop() {
+    stopped_ = true;
+    timer_.cancel();
+}
+
+void RolloutDriver::tick() {
+    const routing::SnapshotPtr& snap = plane_.current();
+    if (!snap) return;
+    // The slots to collect: baseline and canary of every active run.
+    std::vector<std::string> routes;
+    std::vector<std::uint32_t> stats;
+    for (auto& [name, run] : runs_) {
+        if (run.phase() != rollout::Phase::running && run.phase() != rollout::Phase::paused) continue;
+        const routing::Route* route = nullptr;
+        for (const auto& r : snap->routes) {
+            if (r.name == name) route = &r;
+        }
+        if (!route) continue;
+        std::uint32_t base = UINT32_MAX, canary = UINT32_MAX;
+        for (std::size_t i = 0; i < snap->pools.size(); ++i) {
+            if (snap->pools[i].name == run.spec().baseline) base = route->pool_stat[i];
+            if (snap->pools[i].name == run.spec().canary) canary = route->pool_stat[i];
+        }
+        if (base == UINT32_MAX || canary == UINT32_MAX) continue;
+        routes.push_back(name);
+        stats.push_back(base);
+        stats.push_back(canary);
+    }
+    if (routes.empty()) return;
+    auto slices = server_.take_slices(stats, gather_timeout);
+    const std::int64_t now = wall_ms();
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+        auto& run = runs_.at(routes[i]);
+        rollout::Slice slice;
+        slice.start_ms = now - slice_length.count();
+        slice.baseline = std::move(slices[2 * i]);
+        slice.canary = std::move(slices[2 * i + 1]);
+        const std::size_t before = run.decisions().size();
+        const std::int64_t last_before = run.decisions().empty() ? 0 : run.decisions().back().at_ms;
+        const bool changed = run.look(now, slice);
+        const bool decided = run.decisions().size() != before ||
+                             (!run.decisions().empty() && run.decisions().back().at_ms != last_before);
+        if (decided) count_new_decisions(routes[i], run, before);
+        if (changed || decided) apply(routes[i], run, changed);
+    }
+}
+
+void RolloutDriver::count_new_decisions(const std::string& route, const rollout::RolloutRun& run, std::size_t before) {
+    const auto& d = run.decisions();
+    // The deque is bounded: when it was full, the newest entry is the new one.
+    std::size_t first = before < d.size() ? before : d.size() - 1;
+    for (std::size_t i = first; i < d.size(); ++i) {
+        const auto& rec = d[i];
+        metrics_.rollout_decision(route, rec.decision);
+        if (rec.decision == "hold") {
+            log::info("rollout", "route {}: hold at step {}: {}", route, rec.step, rec.reason);
+        } else if (rec.decision == "rollback") {
+            log::warn("rollout", "route {}: ROLLBACK at step {}: {}", route, rec.step, rec.reason);
+        } else {
+            log::info("rollout", "route {}: {} (step {}): {}", route, rec.decision, rec.step, rec.reason);
+        }
+    }
+}
+
+void RolloutDriver::apply(const std::string& route, rollout::RolloutRun& run, bool share_changed) {
+    std::optional<Split> split;
+    if (share_changed) {
+        const double p = run.canary_percent();
+        split = Split{{run.spec().baseline, 100.0 - p}, {run.spec().canary, p}};
+    }
+    auto outcome = plane_.apply_rollout(route, split, json::serialize(run.to_json()));
+    if (outcome.status >= 300) {
+        log::error("rollout", "route {}: cannot apply the rollout's decision: {}", route, outcome.error);
+    }
+    const bool active = run.phase() == rollout::Phase::running || run.phase() == rollout::Phase::paused;
+    metrics_.rollout_step(route, active ? run.step_index()
+                                 : run.phase() == rollout::Phase::promoted ? static_cast<double>(run.spec().steps.size())
+                                                                           : -1);
+}
+
+RolloutDriver::Outcome RolloutDriver::command(const std::string& route, const std::string& verb) {
+    auto it = runs_.find(route);
+    if (it == runs_.end()) return {404, "route '" + route + "' has no rollout configured"};
+    auto& run = it->second;
+    const double before_share = run.canary_percent();
+    const std::size_t before = run.decisions().size();
+    const std::int64_t now = wall_ms();
+    bool ok = false;
+    if (verb == "start") ok = run.start(now);
+    else if (verb == "pause") ok = run.pause(now);
+    else if (verb == "resume") ok = run.resume(now);
+    else if (verb == "promote") ok = run.promote(now);
+    else if (verb == "rollback") ok = run.rollback(now, "operator request");
+    else return {404, "no rollout action '" + verb + "' (start, pause, resume, promote, rollback)"};
+    if (!ok) {
+        return {409, "cannot " + verb + " a rollout that is " + rollout::phase_name(run.phase())};
+    }
+    count_new_decisions(route, run, before);
+    apply(route, run, run.canary_percent() != before_share);
+    return {};
+}
+
+std::optional<json::object> RolloutDriver::describe(const std::string& route) const {
+    auto it = runs_.find(route);
+    if (it == runs_.end()) return std::nullopt;
+    const auto& run = it->second;
+    json::object o = run.to_json();
+    o["route"] = route;
+    o["phase"] = rollout::phase_name(run.phase());
+    o["step"] = run.step_index();
+    o["canary_percent"] = run.canary_percent();
+    json::array steps;
+    for (double s : run.spec().steps) steps.push_back(s);
+    o["spec"] = json::object{{"canary", run.spec().canary},
+                             {"baseline", run.spec().baseline},
+                             {"steps", std::move(steps)},
+                             {"step_min_duration_ms", run.spec().step_min_duration.count()},
+                             {"step_max_duration_ms", run.spec().step_max_duration.count()},
+                             {"min_samples", run.spec().min_samples},
+                             {"max_latency_ratio", run.spec().max_latency_ratio},
+                             {"max_error_rate_increase", run.spec().max_error_rate_increase}};
+    json::array decisions;
+    for (const auto& d : run.decisions()) {
+        decisions.push_back(json::object{{"at_ms", d.at_ms},
+                                         {"step", d.step},
+                                         {"decision", d.decision},
+                                         {"reason", d.reason},
+                                         {"evidence", d.evidence}});
+    }
+    o["decisions"] = std::move(decisions);
+    return o;
+}
+
+std::optional<json::object> RolloutDriver::summary(const std::string& route) const {
+    auto it = runs_.find(route);
+    if (it == runs_.end()) return std::nullopt;
+    const auto& run = it->second;
+    json::object o{{"phase", rollout::phase_name(run.phase())},
+                   {"step", run.step_index()},
+                   {"canary_percent", run.canary_percent()}};
+    if (!run.decisions().empty()) {
+        o["last_decision"] = run.decisions().back().decision;
+        o["last_reason"] = run.decisions().back().reason;
+    }
+    return o;
+}
+
+}  // namespace weir::control

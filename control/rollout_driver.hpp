@@ -1,0 +1,70 @@
+// Drives the progressive rollouts of the routes that configure one: every
+// second it takes the last slice of traffic from the workers, lets each run
+// judge it, and turns a changed canary share into a new split — published
+// and persisted in the same turn, so a rollback takes effect at once.
+#pragma once
+
+#include "rollout/run.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/object.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace weir::proxy {
+class Server;
+}
+namespace weir::telemetry {
+class Metrics;
+}
+
+namespace weir::control {
+
+class ControlPlane;
+struct RouteConfig;
+
+class RolloutDriver {
+public:
+    RolloutDriver(boost::asio::io_context& io, ControlPlane& plane, proxy::Server& server,
+                  telemetry::Metrics& metrics);
+
+    // After start-up and every reload: a run for every route with a rollout
+    // (kept when its spec did not change, restored from the state file at start).
+    void sync();
+    void start_ticking();
+    void stop();
+
+    struct Outcome {
+        int status = 200;
+        std::string error;
+    };
+    // start, pause, resume, promote, rollback
+    Outcome command(const std::string& route, const std::string& verb);
+    // State, step, every decision with its evidence; nullopt when the route has no rollout.
+    std::optional<boost::json::object> describe(const std::string& route) const;
+    // A short summary for GET /routes.
+    std::optional<boost::json::object> summary(const std::string& route) const;
+
+private:
+    void tick();
+    // Publishes the run's canary share (if it changed) and persists the run.
+    void apply(const std::string& route, rollout::RolloutRun& run, bool share_changed);
+    void count_new_decisions(const std::string& route, const rollout::RolloutRun& run, std::size_t before);
+
+    boost::asio::io_context& io_;
+    ControlPlane& plane_;
+    proxy::Server& server_;
+    telemetry::Metrics& metrics_;
+    boost::asio::steady_timer timer_;
+    std::map<std::string, rollout::RolloutRun> runs_;
+    std::map<std::string, std::int64_t> last_saved_decision_ms_;
+    bool stopped_ = false;
+};
+
+rollout::RolloutSpec rollout_spec(const RouteConfig& route);
+
+}  // namespace weir::control

@@ -85,6 +85,12 @@ struct Route {
     std::optional<StickySpec> sticky;
     OnUnhealthy on_unhealthy = OnUnhealthy::shift;
 
+    // Traffic statistics slots (stable across snapshots for the same route
+    // and pool names): one per pool of the snapshot, and one for requests
+    // this route could not give to any pool.
+    std::vector<std::uint32_t> pool_stat;
+    std::uint32_t no_pool_stat = 0;
+
     // Computed by Snapshot::finalize():
     std::vector<std::string> pool_names;    // for rendezvous hashing
     std::vector<double> shifted_weights;    // unavailable pools' weights set to 0
@@ -107,6 +113,8 @@ struct Snapshot {
     std::vector<Route> routes;
     Limits limits;
     std::uint32_t endpoint_key_limit = 0;  // every Endpoint::key is below this
+    std::uint32_t unrouted_stat = 0;       // statistics slot of requests no route took
+    std::uint32_t stat_limit = 0;          // every statistics slot is below this
 
     // First route whose host, path prefix and header matchers match, or nullptr.
     const Route* match(std::string_view host, std::string_view path, const RequestView& request) const;

@@ -189,10 +189,11 @@ TEST(ConfigRouting, RulesStickyPolicyAndHeaderMatchersParse) {
 TEST(ConfigRouting, SnapshotCarriesRulesStickyAndPolicy) {
     const auto r = load_routes(kRouting);
     const Config& c = ok(r);
-    EndpointKeys keys;
-    BuildResult b = build_snapshot(c, 7, keys);
+    StableKeys keys, stats;
+    BuildResult b = build_snapshot(c, 7, keys, stats);
     ASSERT_TRUE(b.errors.empty()) << b.errors.front();
     ASSERT_TRUE(b.snapshot);
+    b.snapshot->finalize();  // as the control plane does after giving endpoint states (all healthy here)
     const routing::Snapshot& s = *b.snapshot;
     ASSERT_EQ(s.routes.size(), 5u);
     const routing::Route& web = s.routes[0];

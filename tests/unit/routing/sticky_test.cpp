@@ -610,6 +610,13 @@ TEST(RoutingStickyAssign, NewVisitorGetsAnIdAndIsRoutedByIt) {
         }
     }
     EXPECT_EQ(ids.size(), 100000u) << "ids repeat";
+    // 128 random bits: every one of the 32 digits varies (all 16 values appear
+    // at each position over 100k ids), not only the first 16.
+    for (std::size_t pos = 0; pos < 32; ++pos) {
+        std::set<char> digits;
+        for (const auto& id : ids) digits.insert(id[pos]);
+        EXPECT_EQ(digits.size(), 16u) << "digit " << pos << " of the id barely varies";
+    }
     // Anonymous visitors still follow the weights.
     EXPECT_TRUE(shares_match({{"stable", 80}, {"canary", 20}}, counts));
 }

@@ -40,7 +40,11 @@ struct Args {
 Args parse_args(int argc, char** argv) {
     Args a;
     int i = 1;
-    if (i < argc && argv[i][0] != '-') a.command = argv[i++];
+    bool named = false;
+    if (i < argc && argv[i][0] != '-') {
+        a.command = argv[i++];
+        named = true;
+    }
     for (; i < argc; ++i) {
         std::string arg = argv[i];
         if ((arg == "-c" || arg == "--config") && i + 1 < argc) {
@@ -60,6 +64,8 @@ Args parse_args(int argc, char** argv) {
             a.ok = false;
         }
     }
+    // `weir -c FILE` means run, not the demo with an option it ignores.
+    if (!named && argc > 1 && a.command == "demo" && a.ok) a.command = "run";
     return a;
 }
 

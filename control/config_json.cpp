@@ -28,7 +28,21 @@ json::object pool(const PoolConfig& p) {
     for (const auto& e : p.endpoints) {
         endpoints.push_back(json::object{{"address", e.address.text()}, {"weight", weight(e.weight)}});
     }
-    return {{"name", p.name}, {"endpoints", std::move(endpoints)}, {"upstream", upstream(p.upstream)}};
+    json::object out{{"name", p.name}, {"endpoints", std::move(endpoints)}, {"upstream", upstream(p.upstream)}};
+    if (p.health_check) {
+        const auto& h = *p.health_check;
+        out["health_check"] = json::object{{"path", h.path},
+                                           {"interval", format_duration(h.interval)},
+                                           {"timeout", format_duration(h.timeout)},
+                                           {"healthy_threshold", h.healthy_threshold},
+                                           {"unhealthy_threshold", h.unhealthy_threshold},
+                                           {"expect_status", json::array{h.expect_min, h.expect_max}}};
+    }
+    if (p.outlier) {
+        out["outlier"] = json::object{{"consecutive_failures", p.outlier->consecutive_failures},
+                                      {"ejection_time", format_duration(p.outlier->ejection_time)}};
+    }
+    return out;
 }
 
 // The test of a matcher, spelled as in the file: {"exact": "v"}, {"in": [...]}.

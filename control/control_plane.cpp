@@ -278,7 +278,8 @@ ControlPlane::Outcome ControlPlane::undrain(const std::string& pool, const std::
         if (auto ec = store_->save(next)) return {500, "cannot persist the undrain: " + ec.message()};
     }
     state_ = std::move(next);
-    log::info("health", "pool {} endpoint {}: undrained (eligible once healthy)", pool, endpoint);
+    health_->require_pass(pool, endpoint);
+    log::info("health", "pool {} endpoint {}: undrained (eligible once a check passes)", pool, endpoint);
     republish_states();
     return {};
 }

@@ -147,6 +147,21 @@ void HealthManager::report_failure(const std::string& pool, const std::string& e
     on_change_();
 }
 
+void HealthManager::require_pass(const std::string& pool, const std::string& endpoint) {
+    auto it = entries_.find(key_of(pool, endpoint));
+    if (it == entries_.end() || !it->second->spec) return;
+    auto& e = it->second;
+    e->state.emplace(e->spec->healthy_threshold, e->spec->unhealthy_threshold, /*start_healthy=*/false);
+    // Check soon rather than a whole interval from now.
+    e->check_timer.cancel();
+    e->check_timer.expires_after(std::chrono::milliseconds(0));
+    e->check_timer.async_wait([this, w = std::weak_ptr<Entry>(e)](const boost::system::error_code& ec) {
+        auto e = w.lock();
+        if (ec || !e || !e->alive) return;
+        check(e);
+    });
+}
+
 EndpointStatus HealthManager::status(const std::string& pool, const std::string& endpoint) const {
     EndpointStatus s;
     auto it = entries_.find(key_of(pool, endpoint));

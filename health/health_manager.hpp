@@ -73,6 +73,11 @@ public:
 
     EndpointStatus status(const std::string& pool, const std::string& endpoint) const;
 
+    // The endpoint must pass a fresh check before it counts as healthy again
+    // (undrain after a rolling update: the instance behind it may be new).
+    // Does nothing for pools without checks.
+    void require_pass(const std::string& pool, const std::string& endpoint);
+
     // Stops every timer (shutdown).
     void stop();
 

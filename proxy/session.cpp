@@ -774,8 +774,6 @@ void Session::record(int status, bool error) {
     if (route_ && pool_) stat = route_->pool_stat[static_cast<std::size_t>(pool_ - snap->pools.data())];
     else if (route_) stat = route_->no_pool_stat;
     worker_.record(stat, status, std::chrono::steady_clock::now() - request_started_, error);
-    route_ = nullptr;
-    pool_ = nullptr;
 }
 
 void Session::finish_exchange() {
@@ -817,7 +815,10 @@ void Session::release_upstream(bool reusable) {
 void Session::reply(int status, std::string_view body, bool close_conn) {
     worker_.stats().local_replies.fetch_add(1, std::memory_order_relaxed);
     if (!request_counted_) {
-        // A head that never parsed (400, 408, 431): counted as it is refused.
+        // A head that never parsed (400, 408, 431): counted as it is refused,
+        // with no route or pool (those of an earlier request do not apply).
+        route_ = nullptr;
+        pool_ = nullptr;
         request_started_ = std::chrono::steady_clock::now();
         record(status, status >= 500);
     } else if (!recorded_) {

@@ -72,6 +72,15 @@ void Worker::publish(routing::SnapshotPtr snapshot, std::function<void()> done) 
             }
         }
         upstreams_.close_unless(keep);
+        // An endpoint back from an ejection starts with a clean record here
+        // too, so one more failure does not eject it again at once.
+        if (snapshot_) {
+            for (const auto& pool : snapshot_->pools) {
+                for (const auto& e : pool.endpoints) {
+                    if (e.ejected && e.key < failures_in_row_.size()) failures_in_row_[e.key] = 0;
+                }
+            }
+        }
         snapshot_ = std::move(s);
         if (done) done();
     });

@@ -11,7 +11,10 @@ int Histogram::bucket_of(std::uint64_t micros) {
     const int exponent = 63 - std::countl_zero(micros);  // floor(log2)
     if (exponent >= max_exponent) return bucket_count - 1;
     // The sub_bits bits below the leading one pick the linear sub-bucket.
-    const int sub = static_cast<int>((micros >> (exponent - sub_bits)) & (sub_buckets - 1));
+    // Below 2^sub_bits us a sub-bucket is narrower than 1 us: shift left
+    // (a negative shift count would be undefined behaviour).
+    const std::uint64_t bits = exponent >= sub_bits ? micros >> (exponent - sub_bits) : micros << (sub_bits - exponent);
+    const int sub = static_cast<int>(bits & (sub_buckets - 1));
     return (exponent - min_exponent) * sub_buckets + sub;
 }
 

@@ -27,6 +27,8 @@ public:
 
     std::uint64_t count() const { return total_; }
     std::uint32_t at(int bucket) const { return counts_[static_cast<std::size_t>(bucket)]; }
+    // All bucket_count counts, for fast scans (the rollout judge).
+    const std::uint32_t* data() const { return counts_.data(); }
 
     // The value (us) of the sample of 0-based rank `rank` in sorted order,
     // as its bucket's midpoint; 0 when empty.

@@ -3,6 +3,7 @@
 // and traffic come in as arguments, so it runs under simulated time.
 #pragma once
 
+#include "rollout/judge.hpp"
 #include "rollout/slice.hpp"
 
 #include <boost/json/object.hpp>
@@ -74,18 +75,31 @@ public:
                                                std::string& error);
 
 private:
+    JudgeLimits limits() const;
+    // Appends a decision (bounded: the oldest periodic holds go first).
+    void record(std::int64_t now_ms, const char* decision, std::string reason, boost::json::object evidence);
+    // Everything the judge sees now: error test, latency of both scopes,
+    // the advance gates.
+    boost::json::object snapshot(std::int64_t now_ms, const char* trigger) const;
+    void enter_step(int step, std::int64_t now_ms);
+    void roll_back(std::int64_t now_ms, std::string reason, const char* trigger);
+
     RolloutSpec spec_;
     Phase phase_ = Phase::idle;
     int step_ = 0;
     std::int64_t step_started_ms_ = 0;
+    // When the evidence of this step began: the step's start, or a restore
+    // that lost the window, moved later by time spent paused. Step
+    // durations count from here.
+    std::int64_t evidence_since_ms_ = 0;
+    std::int64_t paused_at_ms_ = 0;  // paused time does not count toward the step's durations
     std::deque<DecisionRecord> decisions_;  // newest last; bounded
     // Traffic since the current step began, and the recent window the
-    // rollback tests use (implementation details for the judge).
-    PoolSlice step_baseline_;
-    PoolSlice step_canary_;
-    std::deque<Slice> recent_;
+    // rollback tests use (see judge.hpp).
+    Evidence evidence_;
     int latency_strikes_ = 0;
     std::int64_t last_hold_log_ms_ = 0;
+    bool inconclusive_logged_ = false;  // the step_max_duration note, once per step
 };
 
 }  // namespace weir::rollout

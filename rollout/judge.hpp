@@ -1,0 +1,235 @@
+// The canary judge: traffic windows kept slice by slice, and the three
+// questions asked at every look —
+//   errors:  do the canary's errors land on it more often than its share of
+//            requests explains (slice by slice), or did it fail a run of
+//            requests while the baseline was fine?        -> roll back now
+//   latency: is the canary's distribution slower (stratified rank test plus
+//            quantile check, or a tail quantile clearly beyond the limit)?
+//                                                   -> strike; 3 in a row: roll back
+//   advance: is there positive evidence that it is good enough (time,
+//            samples, upper bounds of the error-rate increase and of the
+//            latency ratios below the limits)?         -> next step
+// Everything here is pure and deterministic; RolloutRun drives it.
+#pragma once
+
+#include "rollout/histogram.hpp"
+#include "rollout/slice.hpp"
+#include "rollout/stats.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace weir::rollout {
+
+// The tuning of the judge. Every threshold is one-sided.
+namespace judge {
+// The recent window the rollback tests look at: this many 1-second slices.
+inline constexpr std::size_t window_slices = 60;
+// Error test: the canary's errors in the window are more than "where the
+// requests went" explains with p below this, there are at least this many
+// of them, and the canary's error rate exceeds the baseline's by more than
+// max_error_rate_increase.
+inline constexpr double error_tail_p = 1e-6;
+inline constexpr std::uint64_t min_canary_errors = 3;
+// Hard limit: this many canary failures with no canary success in between,
+// while the baseline's error rate over those slices stayed below the cap.
+inline constexpr std::uint64_t failure_streak = 5;
+inline constexpr double streak_baseline_max_error_rate = 0.2;
+// Latency "shift" rule: stratified Mann-Whitney z at least this (one-sided
+// p ~ 3e-7: it is looked at every second over sliding windows) and a quantile whose point ratio exceeds the limit and whose
+// confidence bounds (this level, each pool) do not overlap.
+inline constexpr double rank_z = 5.0;
+inline constexpr double shift_confidence = 0.995;
+// Latency "tail" rule: at this confidence (each pool) the canary's quantile
+// is above max_latency_ratio times the baseline's — no rank test needed,
+// which is what catches a slow 2% tail.
+inline constexpr double tail_confidence = 0.999;
+// Either rule must also exceed this absolute difference (microseconds).
+inline constexpr double latency_floor_us = 2000;
+// Neither rule looks at a scope with fewer successes than this in either
+// pool: a bound from a handful of samples, re-tested as each one arrives,
+// would fire by chance (seen at 0.5 requests/s).
+inline constexpr std::uint64_t min_latency_samples = 50;
+// ... and be seen on this many consecutive looks.
+inline constexpr int latency_strikes = 3;
+// Advancing: one-sided confidence of each pool's quantile bound (the ratio
+// bound then holds at about 95%), and the normal quantile for the
+// error-rate increase bound (95% one-sided).
+inline constexpr double advance_confidence = 0.975;
+inline constexpr double error_bound_z = 1.6448536269514722;
+inline constexpr std::array<double, 3> quantiles{0.5, 0.9, 0.99};
+// A quantile is used once n (1 - q) reaches this in both pools (rollback
+// tests; advancing checks p99's point estimate from here, which may veto) ...
+inline constexpr double min_tail_count = 5;
+// ... and advancing needs p99's upper confidence bound from here on ("when
+// samples allow": with fewer, the bound of an equal canary is mostly above
+// a 1.10 limit, so it could only hold the step forever). p50 and p90 always
+// need their bounds.
+inline constexpr double min_tail_count_bound = 50;
+}  // namespace judge
+
+struct JudgeLimits {
+    double max_latency_ratio = 1.10;
+    double max_error_rate_increase = 0.001;
+    std::uint64_t min_samples = 500;
+};
+
+// A histogram's non-empty buckets, ascending.
+stats::Counts sparse_counts(const Histogram& h);
+
+// Dense bucket counts that can also be subtracted from, with per-octave
+// totals so finding a rank takes ~90 steps instead of ~1500.
+class BucketCounts {
+public:
+    BucketCounts();
+    void add(const stats::Counts& c);
+    void remove(const stats::Counts& c);
+    void clear();
+    std::uint64_t total() const { return total_; }
+    int bucket_at_rank(std::uint64_t rank) const;  // 0-based; total() must be > 0
+
+private:
+    std::vector<std::uint64_t> counts_;
+    std::vector<std::uint64_t> octaves_;
+    std::uint64_t total_ = 0;
+};
+
+// What the judge keeps of one slice.
+struct SliceRecord {
+    std::int64_t start_ms = 0;
+    std::uint64_t canary_ok = 0, canary_errors = 0;
+    std::uint64_t baseline_ok = 0, baseline_errors = 0;
+    stats::Counts canary, baseline;  // latency buckets of successes
+    stats::MannWhitney mw;           // canary vs baseline within this slice
+    bool in_step = false;            // part of the recent scope of the current step
+
+    std::uint64_t canary_requests() const { return canary_ok + canary_errors; }
+    std::uint64_t baseline_requests() const { return baseline_ok + baseline_errors; }
+};
+
+// Traffic of both pools over a set of slices within the current step (the
+// canary's share is constant there, so pooled quantiles compare like with
+// like), with the slice-stratified rank statistic.
+struct Scope {
+    BucketCounts canary, baseline;
+    stats::MannWhitney mw;
+    std::uint64_t canary_errors = 0, baseline_errors = 0;
+    std::uint64_t slices = 0;
+
+    std::uint64_t canary_ok() const { return canary.total(); }
+    std::uint64_t baseline_ok() const { return baseline.total(); }
+    std::uint64_t canary_requests() const { return canary.total() + canary_errors; }
+    std::uint64_t baseline_requests() const { return baseline.total() + baseline_errors; }
+    void clear();
+};
+
+class Evidence {
+public:
+    // Appends a slice: to the recent window (dropping the oldest beyond
+    // judge::window_slices), to the step scope, and to the failure streak.
+    void add(const Slice& s);
+    // A new step began: the step scope restarts and the slices already in
+    // the window stop counting for latency (the canary's share changed).
+    void begin_step();
+    // Forget everything (start, restore).
+    void clear();
+
+    const std::deque<SliceRecord>& window() const { return window_; }
+    const Scope& recent() const { return recent_; }  // window slices since the step began
+    const Scope& step() const { return step_; }      // all slices since the step began
+    std::uint64_t failure_streak() const { return streak_; }
+    std::uint64_t streak_baseline_requests() const { return streak_baseline_requests_; }
+    std::uint64_t streak_baseline_errors() const { return streak_baseline_errors_; }
+
+private:
+    std::deque<SliceRecord> window_;
+    Scope recent_;
+    Scope step_;
+    std::uint64_t streak_ = 0;
+    std::uint64_t streak_baseline_requests_ = 0;
+    std::uint64_t streak_baseline_errors_ = 0;
+};
+
+// One quantile of both pools: point estimates (bucket midpoints) and, when
+// asked for, confidence bounds (bucket edges, so they are conservative).
+struct QuantileView {
+    double q = 0;
+    bool usable = false;  // n (1 - q) >= judge::min_tail_count in both pools
+    double canary_us = 0, baseline_us = 0;
+    double confidence = 0;  // 0 when no bounds were computed
+    std::optional<double> canary_lo, canary_hi, baseline_lo, baseline_hi;
+
+    double ratio() const { return baseline_us > 0 ? canary_us / baseline_us : 0; }
+    std::optional<double> ratio_upper() const;  // canary_hi / baseline_lo
+    std::optional<double> ratio_lower() const;  // canary_lo / baseline_hi
+};
+QuantileView view_quantile(const Scope& s, double q, double confidence);  // confidence 0: no bounds
+
+struct ErrorFinding {
+    std::uint64_t canary_requests = 0, canary_errors = 0;  // over the window
+    std::uint64_t baseline_requests = 0, baseline_errors = 0;
+    double canary_share = 0;         // canary requests / all requests
+    double expected_canary_errors = 0;  // if errors landed like requests, slice by slice
+    double tail_p = 1;               // P(at least canary_errors) under that null
+    double rate_increase = 0;        // canary error rate - baseline's (window)
+    std::uint64_t streak = 0;
+    double streak_baseline_error_rate = 0;
+    bool significant = false;  // the tail test fired
+    bool hard_limit = false;   // the failure streak fired
+
+    bool fire() const { return significant || hard_limit; }
+    std::string reason() const;
+    boost::json::object to_json() const;
+};
+ErrorFinding judge_errors(const Evidence& e, const JudgeLimits& limits);
+
+struct LatencyFinding {
+    std::string scope;  // "recent" or "step"
+    std::uint64_t slices = 0;
+    std::uint64_t canary_samples = 0, baseline_samples = 0;
+    double mw_z = 0;
+    std::uint64_t strata = 0;
+    bool shift = false;  // rank test + quantile check
+    bool tail = false;   // a quantile alone, at tail confidence
+    std::string why;     // the quantile that fired, in words
+
+    bool slower() const { return shift || tail; }
+};
+LatencyFinding judge_latency(const Scope& s, const JudgeLimits& limits, const char* scope_name);
+// Evidence for a scope: counts, rank test, and p50/p90/p99 of both pools
+// with bounds at the shift (99%) and tail (99.9%) confidence.
+boost::json::object latency_evidence(const Scope& s, const LatencyFinding& f);
+
+struct AdvanceFinding {
+    bool enough_time = false;
+    bool enough_samples = false;
+    bool insufficient = false;  // some check lacks data (not negative evidence)
+    bool ready = false;         // every gate passed
+    std::uint64_t canary_ok = 0, baseline_ok = 0;
+    double seconds_at_step = 0;
+    double error_increase = 0, error_increase_upper = 0;
+    bool error_ok = false;
+    struct Check {
+        QuantileView view;
+        enum Mode { skipped, point, bound } mode = skipped;
+        bool pass = false;
+    };
+    std::array<Check, 3> latency;
+    std::string why;  // which gate holds it back, or what passed
+
+    boost::json::object to_json(const JudgeLimits& limits) const;
+};
+AdvanceFinding judge_advance(const Evidence& e, const JudgeLimits& limits, double seconds_at_step,
+                             double min_seconds);
+
+// Helpers shared with the run for reasons and evidence.
+std::string format_ms(double us);
+double round_to(double x, double unit);
+
+}  // namespace weir::rollout

@@ -90,9 +90,29 @@ private:
         res_.prepare_payload();
         http::async_write(stream_, res_,
                           [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-                              if (ec || !keep_alive) return self->close();
+                              if (ec) return self->close();
+                              if (!keep_alive) return self->linger();
                               self->read();
                           });
+    }
+
+    // Closing with unread request bytes (a refused oversized body) would reset
+    // the connection and could destroy the answer before the client reads
+    // it: half-close, then discard what still comes, for a bounded time.
+    void linger() {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream_.expires_after(std::chrono::seconds(2));
+        discard_.resize(64 * 1024);
+        drain_more(0);
+    }
+
+    void drain_more(std::size_t seen) {
+        stream_.async_read_some(asio::buffer(discard_),
+                                [self = shared_from_this(), seen](beast::error_code ec, std::size_t n) {
+                                    if (ec || seen + n > 8 * max_body) return self->close();
+                                    self->drain_more(seen + n);
+                                });
     }
 
     void close() {
@@ -103,6 +123,7 @@ private:
 
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
+    std::vector<char> discard_;
     std::optional<http::request_parser<http::string_body>> parser_;
     http::response<http::string_body> res_;
     AdminServer::Handler handler_;

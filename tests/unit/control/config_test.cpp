@@ -420,17 +420,7 @@ pools:
     endpoints: [{address: 127.0.0.1:9001}]
     upstream: {connect_timeout: 1s, tls: true}
 routes: [{name: r, split: {p: 1}}]
-)", 5, 37, "key 'tls' in pools[0].upstream"},
-        UnsupportedCase{"rollout", R"(
-listeners: [{name: public, address: 127.0.0.1:0}]
-pools: [{name: p, endpoints: [{address: 127.0.0.1:9001}]}]
-routes:
-  - name: r
-    split: {p: 1}
-    rollout:
-      canary: p
-      baseline: p
-)", 6, 5, "key 'rollout' in routes[0]"}),
+)", 5, 37, "key 'tls' in pools[0].upstream"}),
     [](const auto& p) { return std::string(p.param.key); });
 
 TEST(ConfigErrors, UpstreamTlsFalseIsAccepted) {

@@ -9,10 +9,7 @@
 //    lie inside the input, and decoding whole, byte by byte or in pieces agrees;
 //  - a re-serialised head is accepted by our own parser and frames the body the same way;
 //  - chunked encoding of arbitrary data round-trips through the decoder.
-//
-// WEIR_FUZZ_SKIP_CONNECTION_CL=1 in the environment skips the framing round-trip
-// for heads whose Connection field names Content-Length (a known, reported bug),
-// so a long run can look for other problems.
+
 #include "http/chunked.hpp"
 #include "http/parser.hpp"
 #include "http/serialize.hpp"
@@ -29,7 +26,6 @@ using namespace weir::http;
 
 namespace {
 
-bool g_skip_connection_cl = false;
 
 [[noreturn]] void fail(const char* what, int line) {
     std::fprintf(stderr, "invariant violated (line %d): %s\n", line, what);
@@ -80,7 +76,6 @@ void check_request_semantics(const RequestHead& h) {
 
 void roundtrip_request(const RequestHead& h) {
     if (h.headers.size() + 5 > max_header_count) return;  // we add up to 4 fields of our own
-    if (g_skip_connection_cl && h.connection_has_tokens && named_in_connection("content-length", h.headers)) return;
     const ForwardedFor fwd{"192.0.2.1", "http", "fuzz.example"};
     std::string out;
     serialize_request(out, h, fwd);
@@ -137,7 +132,6 @@ void fuzz_request(std::string_view buf, std::size_t max) {
 
 void roundtrip_response(const ResponseHead& h, Method method) {
     if (h.headers.size() + 3 > max_header_count) return;
-    if (g_skip_connection_cl && h.connection_has_tokens && named_in_connection("content-length", h.headers)) return;
     const bool rechunk = h.body == BodyKind::chunked || h.body == BodyKind::until_close;
     std::string out;
     serialize_response(out, h, rechunk ? ClientFraming::chunked : ClientFraming::as_upstream, h.keep_alive, 1);
@@ -275,12 +269,6 @@ void roundtrip_chunked(std::string_view data) {
 }
 
 }  // namespace
-
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    const char* v = std::getenv("WEIR_FUZZ_SKIP_CONNECTION_CL");
-    g_skip_connection_cl = v && *v && *v != '0';
-    return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     // Our own copy, exactly `size` bytes long, so ASan flags any over-read.

@@ -10,8 +10,6 @@
 #             corpus the fuzzer grows and any crash-* artifacts land there, so
 #             the seed corpus in tests/fuzz/corpus/ stays as committed
 #   JOBS      parallel fuzzing jobs (default 1; the machine is shared)
-#   WEIR_FUZZ_SKIP_CONNECTION_CL=1  skip the framing round-trip for heads whose
-#             Connection field names Content-Length (known bug), to look further
 #
 # Reproduce a crash:  $OUT/http_parser_fuzz $OUT/crash-<sha1>
 set -euo pipefail

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Compare Weir, HAProxy and nginx as 90/10 splitting reverse proxies in one run.
+# Compare Weir, HAProxy and nginx as 90/10 splitting reverse proxies in one run,
+# and Weir with a running progressive rollout against plain Weir (its cost).
 #
 #   bash bench/run.sh PATH_TO_WEIR_BINARY          (make bench)
 #
@@ -10,6 +11,9 @@
 #   BENCH_WARMUP=1s         one unmeasured wrk run per target before round 1 ("0" = none)
 #   BENCH_IDLE_CONNS=2000   keep-alive connections for the RSS-per-idle-connection test
 #   BENCH_SKIP_WEIR=0       1: measure only the baselines (Weir reported as skipped)
+#   BENCH_SKIP_ROLLOUT=0    1: do not measure the weir+rollout target
+#   BENCH_ROLLOUT_PAIRS=2   Weir / Weir+rollout runs per round (1 = once each, as the others)
+#   BENCH_ROLLOUT_AA=0      1: calibration — the second Weir gets no rollout (A/A: the noise floor)
 #   BENCH_START_TIMEOUT=15  seconds each server gets to start answering
 #   BENCH_STRICT=0          1: exit 2 when a Weir target is not met
 #   BENCH_KEEP=0            1: keep the temp dir (configs, logs, raw wrk output)
@@ -26,6 +30,9 @@ CONNS=${BENCH_CONNECTIONS:-64}
 WARMUP=${BENCH_WARMUP:-1s}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-2000}
 SKIP_WEIR=${BENCH_SKIP_WEIR:-0}
+SKIP_ROLLOUT=${BENCH_SKIP_ROLLOUT:-0}
+ROLLOUT_PAIRS=${BENCH_ROLLOUT_PAIRS:-2}
+ROLLOUT_AA=${BENCH_ROLLOUT_AA:-0}
 START_TIMEOUT=${BENCH_START_TIMEOUT:-15}
 STRICT=${BENCH_STRICT:-0}
 
@@ -46,6 +53,7 @@ for tool in wrk haproxy nginx python3; do
 done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
 [[ $IDLE_CONNS =~ ^[0-9]+$ ]] || die "BENCH_IDLE_CONNS must be an integer"
+[[ $ROLLOUT_PAIRS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROLLOUT_PAIRS must be a positive integer"
 DUR_S=$(to_seconds "$DURATION"); [[ $DUR_S =~ ^[1-9][0-9]*$ ]] || die "bad BENCH_DURATION '$DURATION'"
 WARM_S=$(to_seconds "$WARMUP"); [[ $WARM_S =~ ^[0-9]+$ ]] || die "bad BENCH_WARMUP '$WARMUP'"
 
@@ -101,8 +109,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-read -r P_B1 P_B2 P_WEIR P_WEIR_ADMIN P_HAP P_NGX <<<"$(python3 "$TOOL" ports 6)"
-log "ports: backends $P_B1 $P_B2, weir $P_WEIR (admin $P_WEIR_ADMIN), haproxy $P_HAP, nginx $P_NGX; work dir $TMP"
+read -r P_B1 P_B2 P_WEIR P_WEIR_ADMIN P_HAP P_NGX P_WR P_WR_ADMIN <<<"$(python3 "$TOOL" ports 8)"
+log "ports: backends $P_B1 $P_B2, weir $P_WEIR (admin $P_WEIR_ADMIN), weir+rollout $P_WR (admin $P_WR_ADMIN)," \
+    "haproxy $P_HAP, nginx $P_NGX; work dir $TMP"
 
 # --- helpers ---------------------------------------------------------------
 children_of() { # pid -> direct children pids
@@ -191,19 +200,20 @@ wait_ready backend1 "$P_B1" "$TMP/backend1/error.log" || die "backend nginx 1 di
 wait_ready backend2 "$P_B2" "$TMP/backend2/error.log" || die "backend nginx 2 did not start"
 
 # --- proxies ---------------------------------------------------------------
-declare -A STATUS=([direct]=ok [weir]=ok [haproxy]=ok [nginx]=ok)
-declare -A PORT=([direct]=$P_B1 [weir]=$P_WEIR [haproxy]=$P_HAP [nginx]=$P_NGX)
+declare -A STATUS=([direct]=ok [weir]=ok [weir_rollout]=ok [haproxy]=ok [nginx]=ok)
+declare -A PORT=([direct]=$P_B1 [weir]=$P_WEIR [weir_rollout]=$P_WR [haproxy]=$P_HAP [nginx]=$P_NGX)
 declare -A LOGF=([direct]="$TMP/backend1/error.log" [weir]="$TMP/weir/weir.log"
+                 [weir_rollout]="$TMP/weir_rollout/weir.log"
                  [haproxy]="$TMP/haproxy/haproxy.log" [nginx]="$TMP/nginx/error.log")
 
-# Weir
-WEIR_VERSION="Weir: skipped"
-if [[ -n $WEIR ]]; then
-  mkdir -p "$TMP/weir"
+# Weir, and Weir whose route runs a rollout (same traffic; see README "Rollout cost")
+weir_config() { # name port admin_port [rollout] -> writes $TMP/name/weir.yaml
+  local d="$TMP/$1"
+  mkdir -p "$d"
   {
     echo "workers: 1"
-    echo "listeners: [{name: public, address: 127.0.0.1:$P_WEIR}]"
-    echo "admin: {address: 127.0.0.1:$P_WEIR_ADMIN}"
+    echo "listeners: [{name: public, address: 127.0.0.1:$2}]"
+    echo "admin: {address: 127.0.0.1:$3}"
     if (( MAXCONN > 10000 )); then echo "limits: {max_connections: $MAXCONN}"; fi
     echo "pools:"
     echo "  - name: stable"
@@ -214,18 +224,46 @@ if [[ -n $WEIR ]]; then
     echo "  - name: web"
     echo "    match: {host: \"*\", path_prefix: /}"
     echo "    split: {stable: 90, canary: 10}"
-  } >"$TMP/weir/weir.yaml"
-  WEIR_VERSION="Weir $(timeout 5 "$WEIR" version 2>&1 | head -n 1 || true)"
-  if ! timeout 10 "$WEIR" check -c "$TMP/weir/weir.yaml" >"$TMP/weir/check.log" 2>&1; then
-    log "'weir check' rejected the benchmark config:"
-    cat "$TMP/weir/check.log" >&2 || true
-    log "config was:"; cat "$TMP/weir/weir.yaml" >&2
+    if [[ ${4:-} == rollout ]]; then
+      # Step 10% is the 90/10 split; it never advances (a day per step) and, with
+      # limits no traffic can reach, never rolls back: the judge just looks every second.
+      echo "    rollout: {canary: canary, baseline: stable, steps: [10, 100], step_min_duration: 24h,"
+      echo "              step_max_duration: 48h, min_samples: 100000000, max_latency_ratio: 100,"
+      echo "              max_error_rate_increase: 1, on_inconclusive: hold}"
+    fi
+  } >"$d/weir.yaml"
+  if ! timeout 10 "$WEIR" check -c "$d/weir.yaml" >"$d/check.log" 2>&1; then
+    log "'weir check' rejected the benchmark config $d/weir.yaml:"
+    cat "$d/check.log" >&2 || true
+    log "config was:"; cat "$d/weir.yaml" >&2
     die "Weir config check failed (binary $WEIR)"
   fi
-  (cd "$TMP/weir" && exec "$WEIR" run -c "$TMP/weir/weir.yaml") >"$TMP/weir/weir.log" 2>&1 &
-  PID[weir]=$!
+}
+
+start_weir() { # name
+  (cd "$TMP/$1" && exec "$WEIR" run -c "$TMP/$1/weir.yaml") >"$TMP/$1/weir.log" 2>&1 &
+  PID[$1]=$!
+}
+
+WEIR_VERSION="Weir: skipped"
+if [[ -n $WEIR ]]; then
+  WEIR_VERSION="Weir $(timeout 5 "$WEIR" version 2>&1 | head -n 1 || true)"
+  weir_config weir "$P_WEIR" "$P_WEIR_ADMIN"
+  start_weir weir
+  if [[ $SKIP_ROLLOUT == 1 ]]; then
+    STATUS[weir_rollout]="skipped"
+  else
+    if [[ $ROLLOUT_AA == 1 ]]; then
+      log "BENCH_ROLLOUT_AA=1: the weir_rollout target is a second plain Weir (A/A calibration)"
+      weir_config weir_rollout "$P_WR" "$P_WR_ADMIN"
+    else
+      weir_config weir_rollout "$P_WR" "$P_WR_ADMIN" rollout
+    fi
+    start_weir weir_rollout
+  fi
 else
   STATUS[weir]="skipped"
+  STATUS[weir_rollout]="skipped"
 fi
 
 # HAProxy
@@ -280,6 +318,20 @@ start_nginx nginx "  upstream split {
 if [[ ${STATUS[weir]} == ok ]]; then
   wait_ready weir "$P_WEIR" "${LOGF[weir]}" || die "Weir ($WEIR run -c weir.yaml) did not start or does not serve traffic"
 fi
+if [[ ${STATUS[weir_rollout]} == ok ]]; then
+  wait_ready weir_rollout "$P_WR" "${LOGF[weir_rollout]}" \
+    || die "Weir with a rollout ($WEIR run -c weir_rollout/weir.yaml) did not start or does not serve traffic"
+  # Start the rollout before anything is measured; it holds step 0 (10%) from here on.
+  if [[ $ROLLOUT_AA == 1 ]]; then
+    :
+  elif started=$(timeout 20 python3 "$TOOL" rollout-start "$P_WR_ADMIN" web 2>"$TMP/weir_rollout/start.err"); then
+    log "weir+rollout: rollout started ($started)"
+  else
+    cat "$TMP/weir_rollout/start.err" >&2 || true
+    STATUS[weir_rollout]="FAILED: POST /routes/web/rollout/start did not start the rollout"
+    log "weir_rollout: ${STATUS[weir_rollout]}"
+  fi
+fi
 wait_ready haproxy "$P_HAP" "${LOGF[haproxy]}" || die "haproxy did not start"
 wait_ready nginx "$P_NGX" "${LOGF[nginx]}" || die "nginx proxy did not start"
 
@@ -288,8 +340,10 @@ PROCS[direct]="$(tree "${PID[backend1]}" | xargs)"
 PROCS[haproxy]="$(tree "${PID[haproxy]}" | xargs)"
 PROCS[nginx]="$(tree "${PID[nginx]}" | xargs)"
 [[ ${STATUS[weir]} == ok ]] && PROCS[weir]="$(tree "${PID[weir]}" | xargs)"
-TARGETS=(direct weir haproxy nginx)
-log "measured processes: direct=[${PROCS[direct]}] weir=[${PROCS[weir]:-}] haproxy=[${PROCS[haproxy]}] nginx=[${PROCS[nginx]}]"
+[[ ${STATUS[weir_rollout]} == ok ]] && PROCS[weir_rollout]="$(tree "${PID[weir_rollout]}" | xargs)"
+TARGETS=(direct weir weir_rollout haproxy nginx)
+log "measured processes: direct=[${PROCS[direct]}] weir=[${PROCS[weir]:-}] weir_rollout=[${PROCS[weir_rollout]:-}]" \
+    "haproxy=[${PROCS[haproxy]}] nginx=[${PROCS[nginx]}]"
 
 alive() { # target -> 0 if all its processes still run
   local p
@@ -311,7 +365,7 @@ printf 'target\trequested\topened\tstill_open\terrors\trss_before_kib\trss_after
 CLK_TCK=$(getconf CLK_TCK)
 
 # --- split sanity check (also warms each path) --------------------------------
-for t in weir haproxy nginx; do
+for t in weir weir_rollout haproxy nginx; do
   [[ ${STATUS[$t]} == ok ]] || continue
   read -r s c o e <<<"$(timeout 60 python3 "$TOOL" split "${PORT[$t]}" 1000 || echo "0 0 0 1000")"
   printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$s" "$c" "$o" "$e" >>"$RD/split.tsv"
@@ -355,32 +409,82 @@ if (( WARM_S > 0 )); then
   done
 fi
 
-for ((r = 1; r <= ROUNDS; r++)); do
-  for t in "${TARGETS[@]}"; do
-    [[ ${STATUS[$t]} == ok ]] || continue
-    out="$TMP/wrk-$r-$t.txt"
-    # shellcheck disable=SC2086
-    before=$(cpu_ticks ${PROCS[$t]})
-    rc=0; run_wrk "$t" "$DUR_S" "$out" || rc=$?
-    # shellcheck disable=SC2086
-    after=$(cpu_ticks ${PROCS[$t]})
-    if ! alive "$t"; then
-      mark_dead "$t" "process exited during round $r"
-      printf '%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\n' "$r" "$t" >>"$RD/runs.tsv"
-      continue
-    fi
-    if (( rc != 0 )) || ! parsed=$(parse_wrk "$out"); then
-      log "wrk against $t failed in round $r (rc=$rc):"; cat "$out" >&2 || true
-      printf '%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\n' "$r" "$t" >>"$RD/runs.tsv"
-      continue
-    fi
-    read -r rps p50 p99 req err <<<"$parsed"
-    cpu_us=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$req" \
-      'BEGIN { if (n > 0) printf "%.3f", d / hz * 1e6 / n; else print "nan" }')
+# Nanoseconds the Weir control thread (the main thread: admin API, health checks, and
+# the rollout driver's once-a-second look) has been on a CPU (schedstat: ns resolution).
+ctl_ns() { # pid
+  awk '{ print $1 }' "/proc/$1/task/$1/schedstat" 2>/dev/null || echo 0
+}
+
+# measure ROUND TARGET TAG: one wrk run. TAG "main" rows go to runs.tsv (the main
+# table); every run of the two Weir targets also goes to pairs.tsv (rollout cost).
+measure() {
+  local r=$1 t=$2 tag=$3 out="$TMP/wrk-$1-$2-$3.txt" before after rc parsed rps p50 p99 req err cpu_us
+  local weirish=0 c0=0 c1=0
+  if [[ $t == weir || $t == weir_rollout ]]; then weirish=1; fi
+  # shellcheck disable=SC2086
+  before=$(cpu_ticks ${PROCS[$t]})
+  if (( weirish )); then c0=$(ctl_ns "${PID[$t]}"); fi
+  rc=0; run_wrk "$t" "$DUR_S" "$out" || rc=$?
+  if (( weirish )); then c1=$(ctl_ns "${PID[$t]}"); fi
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks ${PROCS[$t]})
+  if ! alive "$t"; then
+    mark_dead "$t" "process exited during round $r"
+    if [[ $tag == main ]]; then printf '%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\n' "$r" "$t" >>"$RD/runs.tsv"; fi
+    return 0
+  fi
+  if (( rc != 0 )) || ! parsed=$(parse_wrk "$out"); then
+    log "wrk against $t failed in round $r (rc=$rc):"; cat "$out" >&2 || true
+    if [[ $tag == main ]]; then printf '%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\n' "$r" "$t" >>"$RD/runs.tsv"; fi
+    return 0
+  fi
+  read -r rps p50 p99 req err <<<"$parsed"
+  cpu_us=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$req" \
+    'BEGIN { if (n > 0) printf "%.3f", d / hz * 1e6 / n; else print "nan" }')
+  if [[ $tag == main ]]; then
     printf '%s\t%s\t1\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$rps" "$p50" "$p99" "$cpu_us" "$req" "$err" >>"$RD/runs.tsv"
-    log "round $r $t: ${rps} req/s, p50 ${p50} ms, p99 ${p99} ms, ${cpu_us} us CPU/req, errors $err"
+  fi
+  if (( weirish )); then
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$tag" "$t" "$rps" "$cpu_us" "$((c1 - c0))" "$req" >>"$RD/pairs.tsv"
+  fi
+  log "round $r $t${tag/#main/}: ${rps} req/s, p50 ${p50} ms, p99 ${p99} ms, ${cpu_us} us CPU/req, errors $err"
+}
+
+printf 'round\ttag\ttarget\trps\tcpu_us\tcontrol_ns\trequests\n' >"$RD/pairs.tsv"
+for ((r = 1; r <= ROUNDS; r++)); do
+  # weir and weir_rollout run back to back, in alternating order, so that their
+  # per-round ratio compares like with like; with BENCH_ROLLOUT_PAIRS=2 (default)
+  # the pair runs once more at the end of the round in the opposite order
+  # (A B ... B A), which cancels drift within the round (see README "Rollout cost").
+  if (( r % 2 == 1 )); then order=(direct weir weir_rollout haproxy nginx); again=(weir_rollout weir)
+  else order=(direct weir_rollout weir haproxy nginx); again=(weir weir_rollout); fi
+  for t in "${order[@]}"; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    measure "$r" "$t" main
   done
+  if [[ ${STATUS[weir]} == ok && ${STATUS[weir_rollout]} == ok ]]; then
+    for ((k = 2; k <= ROLLOUT_PAIRS; k++)); do
+      if (( k % 2 == 0 )); then seq_=("${again[@]}"); else seq_=("${again[1]}" "${again[0]}"); fi
+      for t in "${seq_[@]}"; do
+        [[ ${STATUS[$t]} == ok ]] || continue
+        measure "$r" "$t" "+pair$k"
+      done
+    done
+  fi
 done
+
+# --- the rollout held its step? ------------------------------------------------------
+printf 'phase\tstep\tcanary_percent\tdecisions\tlast_decision\tadvances\trollbacks\tholds\n' >"$RD/rollout.tsv"
+if [[ ${STATUS[weir_rollout]} == ok ]]; then
+  if [[ $ROLLOUT_AA == 1 ]]; then
+    printf 'running\t0\t10\t0\tA/A calibration: no rollout\t0\t0\t0\n' >>"$RD/rollout.tsv"
+  elif line=$(timeout 20 python3 "$TOOL" rollout-state "$P_WR_ADMIN" web); then
+    printf '%s\n' "$line" >>"$RD/rollout.tsv"
+    log "weir+rollout after the rounds: $(tr '\t' ' ' <<<"$line")"
+  else
+    log "weir+rollout: GET /routes/web/rollout failed after the rounds"
+  fi
+fi
 
 # --- RSS per idle keep-alive connection ----------------------------------------
 if (( IDLE_CONNS > 0 )); then
@@ -414,8 +518,8 @@ fi
   printf 'haproxy_version\t%s\n' "$(haproxy -v 2>&1 | head -n 1 | sed 's/ - https.*//')"
   printf 'nginx_version\t%s\n' "$(nginx -v 2>&1 | head -n 1)"
   printf 'wrk_version\t%s\n' "$({ wrk -v 2>&1 || true; } | head -n 1 | sed 's/ Copyright.*//')"
-  printf 'rounds\t%s\nduration\t%s\nconns\t%s\nwarmup\t%s\nidle_conns\t%s\n' \
-    "$ROUNDS" "$DURATION" "$CONNS" "$WARMUP" "$IDLE_CONNS"
+  printf 'rounds\t%s\nduration\t%s\nconns\t%s\nwarmup\t%s\nidle_conns\t%s\nduration_s\t%s\nrollout_pairs\t%s\n' \
+    "$ROUNDS" "$DURATION" "$CONNS" "$WARMUP" "$IDLE_CONNS" "$DUR_S" "$ROLLOUT_PAIRS"
 } >"$RD/meta.tsv"
 {
   printf 'target\tstatus\n'
@@ -423,9 +527,11 @@ fi
 } >"$RD/status.tsv"
 
 mkdir -p "$RESULTS_DIR"
-python3 "$TOOL" report "$RD" "$RESULTS_DIR/latest.md.tmp"
-mv "$RESULTS_DIR/latest.md.tmp" "$RESULTS_DIR/latest.md"
-log "report written to $RESULTS_DIR/latest.md"
+REPORT=latest.md
+if [[ $ROLLOUT_AA == 1 ]]; then REPORT=latest-aa.md; fi   # a calibration run keeps latest.md
+python3 "$TOOL" report "$RD" "$RESULTS_DIR/$REPORT.tmp"
+mv "$RESULTS_DIR/$REPORT.tmp" "$RESULTS_DIR/$REPORT"
+log "report written to $RESULTS_DIR/$REPORT"
 
 failed=0
 for t in "${TARGETS[@]}"; do

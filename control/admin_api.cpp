@@ -259,7 +259,18 @@ AdminResponse AdminApi::routes_resource(const AdminRequest& r, const std::vector
         if (r.method != "GET") return method_not_allowed("GET");
         return with_etag(json_ok(route_json(*route, *control_.find_route(name), control_.state(), version, rollouts_)));
     }
+    // While a rollout runs, it owns the split: a hand edit would leave the
+    // route and the judge disagreeing about the canary's share.
+    auto rollout_owns_split = [&] {
+        return rollouts_ && rollouts_->controls_split(name)
+                   ? std::optional<AdminResponse>(json_error(
+                         409, "route '" + name + "' has a rollout in progress; pause is not enough: promote or roll it back first"))
+                   : std::nullopt;
+    };
     if (parts.size() == 3 && parts[2] == "split") {
+        if (r.method == "PUT" || r.method == "DELETE") {
+            if (auto busy = rollout_owns_split()) return *busy;
+        }
         if (r.method == "PUT") {
             json::object body;
             if (auto bad = parse_object(r, body)) return *bad;
@@ -297,6 +308,7 @@ AdminResponse AdminApi::routes_resource(const AdminRequest& r, const std::vector
     }
     if (parts.size() == 3 && parts[2] == "switch") {
         if (r.method != "POST") return method_not_allowed("POST");
+        if (auto busy = rollout_owns_split()) return *busy;
         json::object body;
         if (auto bad = parse_object(r, body)) return *bad;
         auto it = body.find("pool");

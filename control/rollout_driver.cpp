@@ -25,6 +25,18 @@ std::int64_t wall_ms() {
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+bool active(const rollout::RolloutRun& run) {
+    return run.phase() == rollout::Phase::running || run.phase() == rollout::Phase::paused;
+}
+
+// weir_rollout_step: the step while active, the number of steps once
+// promoted, -1 otherwise.
+double step_metric(const rollout::RolloutRun& run) {
+    if (active(run)) return run.step_index();
+    if (run.phase() == rollout::Phase::promoted) return static_cast<double>(run.spec().steps.size());
+    return -1;
+}
+
 bool same_spec(const rollout::RolloutSpec& a, const rollout::RolloutSpec& b) {
     return a.canary == b.canary && a.baseline == b.baseline && a.steps == b.steps &&
            a.step_min_duration == b.step_min_duration && a.step_max_duration == b.step_max_duration &&
@@ -87,10 +99,7 @@ void RolloutDriver::sync() {
         next.emplace(r.name, rollout::RolloutRun(spec));
     }
     runs_ = std::move(next);
-    for (const auto& [route, run] : runs_) {
-        const bool active = run.phase() == rollout::Phase::running || run.phase() == rollout::Phase::paused;
-        metrics_.rollout_step(route, active ? run.step_index() : -1);
-    }
+    for (const auto& [route, run] : runs_) metrics_.rollout_step(route, step_metric(run));
 }
 
 void RolloutDriver::start_ticking() {
@@ -110,11 +119,12 @@ void RolloutDriver::stop() {
 void RolloutDriver::tick() {
     const routing::SnapshotPtr& snap = plane_.current();
     if (!snap) return;
-    // The slots to collect: baseline and canary of every active run.
+    // The slots to collect: baseline and canary of every configured run.
+    // Inactive runs' slices are taken too and thrown away, so traffic from
+    // before a start never counts as its evidence.
     std::vector<std::string> routes;
     std::vector<std::uint32_t> stats;
     for (auto& [name, run] : runs_) {
-        if (run.phase() != rollout::Phase::running && run.phase() != rollout::Phase::paused) continue;
         const routing::Route* route = nullptr;
         for (const auto& r : snap->routes) {
             if (r.name == name) route = &r;
@@ -135,6 +145,7 @@ void RolloutDriver::tick() {
     const std::int64_t now = wall_ms();
     for (std::size_t i = 0; i < routes.size(); ++i) {
         auto& run = runs_.at(routes[i]);
+        if (!active(run)) continue;
         rollout::Slice slice;
         slice.start_ms = now - slice_length.count();
         slice.baseline = std::move(slices[2 * i]);
@@ -176,10 +187,7 @@ void RolloutDriver::apply(const std::string& route, rollout::RolloutRun& run, bo
     if (outcome.status >= 300) {
         log::error("rollout", "route {}: cannot apply the rollout's decision: {}", route, outcome.error);
     }
-    const bool active = run.phase() == rollout::Phase::running || run.phase() == rollout::Phase::paused;
-    metrics_.rollout_step(route, active ? run.step_index()
-                                 : run.phase() == rollout::Phase::promoted ? static_cast<double>(run.spec().steps.size())
-                                                                           : -1);
+    metrics_.rollout_step(route, step_metric(run));
 }
 
 RolloutDriver::Outcome RolloutDriver::command(const std::string& route, const std::string& verb) {
@@ -233,6 +241,11 @@ std::optional<json::object> RolloutDriver::describe(const std::string& route) co
     }
     o["decisions"] = std::move(decisions);
     return o;
+}
+
+bool RolloutDriver::controls_split(const std::string& route) const {
+    auto it = runs_.find(route);
+    return it != runs_.end() && active(it->second);
 }
 
 std::optional<json::object> RolloutDriver::summary(const std::string& route) const {

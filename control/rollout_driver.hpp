@@ -46,6 +46,8 @@ public:
     Outcome command(const std::string& route, const std::string& verb);
     // State, step, every decision with its evidence; nullopt when the route has no rollout.
     std::optional<boost::json::object> describe(const std::string& route) const;
+    // True while a run (running or paused) owns the route's split.
+    bool controls_split(const std::string& route) const;
     // A short summary for GET /routes.
     std::optional<boost::json::object> summary(const std::string& route) const;
 

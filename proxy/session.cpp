@@ -216,6 +216,7 @@ void Session::read_head() {
         }
         in.prepare();
         if (in.writable() == 0 && !in.grow(max_head + 1024)) {
+            log::info("proxy", "client {}: request head larger than {} bytes (431)", client_ip_, max_head);
             reply(431, "request head too large", true);
             return;
         }
@@ -254,12 +255,15 @@ void Session::handle_request() {
     const auto& limits = snapshot_->limits;
     if (limits.max_body_bytes > 0 && req.body == http::BodyKind::content_length &&
         req.content_length > limits.max_body_bytes) {
+        log::info("proxy", "client {}: request body of {} bytes over max_body_bytes {} (413)", client_ip_,
+                  req.content_length, limits.max_body_bytes);
         reply(413, "request body too large", true);
         return;
     }
     routing::RequestView view(req.headers, req.target);
     route_ = snapshot_->match(req.host, req.path, view);
     if (!route_) {
+        log::info("proxy", "client {}: no route for host '{}' path '{}' (404)", client_ip_, req.host, req.path);
         reply(404, "no route", req.body != http::BodyKind::none);
         return;
     }
@@ -286,6 +290,8 @@ void Session::pick_endpoint() {
     endpoint_ = nullptr;
     std::size_t i = routing::choose_endpoint(*pool_, panic_, worker_.random(), tried_mask_);
     if (i == routing::WeightedChoice::npos) {
+        log::warn("proxy", "route {} pool {}: no endpoint left to try ({})", route_->name, pool_->name,
+                  last_failure_status_);
         reply(last_failure_status_,
               last_failure_status_ == 502 ? "upstream failed before responding" : "no upstream endpoint available",
               true);
@@ -453,6 +459,9 @@ void Session::read_response() {
         }
         in.prepare();
         if (in.writable() == 0 && !in.grow(max_response_head + 1024)) {
+            log::warn("proxy", "pool {} endpoint {}: response head over {} bytes (502)", pool_->name, endpoint_->name,
+                      max_response_head);
+            worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::invalid_response);
             release_upstream(false);
             reply(502, "upstream response head too large", true);
             return;

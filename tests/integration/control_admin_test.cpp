@@ -13,15 +13,6 @@ namespace {
 
 namespace json = boost::json;
 
-std::string describe(const LoadGen::Stats& s) {
-    std::string out = "requests " + std::to_string(s.requests) + ", ok " + std::to_string(s.ok) + ", non-2xx " +
-                      std::to_string(s.non2xx) + ", errors " + std::to_string(s.errors) + ", reconnects " +
-                      std::to_string(s.reconnects) + "; by pool:";
-    for (const auto& [p, n] : s.by_pool) out += " " + p + "=" + std::to_string(n);
-    for (const auto& f : s.samples) out += "\n  " + f;
-    return out;
-}
-
 const SplitMap kAllStable = {{"stable", 100}, {"canary", 0}};
 const SplitMap kAllCanary = {{"stable", 0}, {"canary", 100}};
 
@@ -42,10 +33,8 @@ std::optional<SplitMap> state_split(const std::string& path, const std::string& 
 TEST(ControlAdmin, ApiSplitAppliesAtOnceSurvivesReloadAndRestartAndYieldsToTheFile) {
     FakeUpstream stable("stable"), canary("canary");
     TempDir state_dir;
-    const std::string state = state_dir.path + "/weir.state.json";
-    ControlConfig c(stable.address(), canary.address());
-    c.split = {{"stable", 100}, {"canary", 0}};
-    c.state_file = state;
+    ControlConfig c = stateful_config(state_dir, stable.address(), canary.address(), {{"stable", 100}, {"canary", 0}});
+    const std::string state = c.state_file;
     auto weir = std::make_unique<WeirProcess>(c.yaml());
     auto admin = std::make_unique<AdminClient>(weir->admin_port());
 
@@ -131,10 +120,8 @@ TEST(ControlAdmin, ApiSplitAppliesAtOnceSurvivesReloadAndRestartAndYieldsToTheFi
 TEST(ControlAdmin, ConfigShowsTheEditAndDeleteGoesBackToTheFile) {
     FakeUpstream stable("stable"), canary("canary");
     TempDir state_dir;
-    const std::string state = state_dir.path + "/weir.state.json";
-    ControlConfig c(stable.address(), canary.address());
-    c.split = {{"stable", 100}, {"canary", 0}};
-    c.state_file = state;
+    ControlConfig c = stateful_config(state_dir, stable.address(), canary.address(), {{"stable", 100}, {"canary", 0}});
+    const std::string state = c.state_file;
     WeirProcess weir(c.yaml());
     AdminClient admin(weir.admin_port());
     RawClient conn(weir.port());

@@ -18,15 +18,6 @@ namespace json = boost::json;
 const std::map<std::string, std::string> kSuccess = {{"result", "success"}};
 const std::map<std::string, std::string> kFailure = {{"result", "failure"}};
 
-std::string describe(const LoadGen::Stats& s) {
-    std::string out = "requests " + std::to_string(s.requests) + ", ok " + std::to_string(s.ok) + ", non-2xx " +
-                      std::to_string(s.non2xx) + ", errors " + std::to_string(s.errors) + ", reconnects " +
-                      std::to_string(s.reconnects) + "; by pool:";
-    for (const auto& [p, n] : s.by_pool) out += " " + p + "=" + std::to_string(n);
-    for (const auto& f : s.samples) out += "\n  " + f;
-    return out;
-}
-
 std::string body_text(const json::value& v) { return v.is_null() ? "(not JSON)" : json::serialize(v); }
 
 // "FILE:LINE:COL: message" for this FILE; the line number, or 0 if not in that form.

@@ -50,10 +50,8 @@ int write_index(const std::string& text, std::string& why) {
 TEST(ControlState, KillDuringStateWritesNeverLeavesATruncatedFile) {
     FakeUpstream stable("stable"), canary("canary");
     TempDir state_dir;
-    const std::string state = state_dir.path + "/weir.state.json";
-    ControlConfig c(stable.address(), canary.address());
-    c.split = {{"stable", 100}, {"canary", 0}};
-    c.state_file = state;
+    ControlConfig c = stateful_config(state_dir, stable.address(), canary.address(), {{"stable", 100}, {"canary", 0}});
+    const std::string state = c.state_file;
 
     std::mt19937 rng(20261127);  // seeded: the same kill moments every run
     std::uniform_int_distribution<int> delay_ms(0, 120);
@@ -121,10 +119,8 @@ TEST(ControlState, KillDuringStateWritesNeverLeavesATruncatedFile) {
 TEST(ControlState, FileSplitChangedWhileDownDropsTheOverrideAtStart) {
     FakeUpstream stable("stable"), canary("canary");
     TempDir state_dir;
-    const std::string state = state_dir.path + "/weir.state.json";
-    ControlConfig c(stable.address(), canary.address());
-    c.split = {{"stable", 100}, {"canary", 0}};
-    c.state_file = state;
+    ControlConfig c = stateful_config(state_dir, stable.address(), canary.address(), {{"stable", 100}, {"canary", 0}});
+    const std::string state = c.state_file;
     {
         WeirProcess weir(c.yaml());
         AdminClient admin(weir.admin_port());
@@ -163,11 +159,9 @@ TEST(ControlState, CorruptStateFileIsMovedAsideAndTheConfigServes) {
     for (const auto& tc : cases) {
         SCOPED_TRACE(tc.what);
         TempDir state_dir;
-        const std::string state = state_dir.path + "/weir.state.json";
+        ControlConfig c = stateful_config(state_dir, stable.address(), canary.address(), {{"stable", 100}, {"canary", 0}});
+        const std::string state = c.state_file;
         write_file(state, tc.bytes);
-        ControlConfig c(stable.address(), canary.address());
-        c.split = {{"stable", 100}, {"canary", 0}};
-        c.state_file = state;
         WeirProcess weir(c.yaml());
         AdminClient admin(weir.admin_port());
 

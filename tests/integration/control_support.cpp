@@ -15,14 +15,6 @@ namespace weir_it::control {
 
 namespace json = boost::json;
 
-namespace {
-std::string num(double v) {
-    std::ostringstream s;
-    s << v;
-    return s.str();
-}
-}  // namespace
-
 // ---------------------------------------------------------------- config
 
 std::string ControlConfig::yaml() const {
@@ -49,9 +41,19 @@ std::string ControlConfig::yaml() const {
     y << "  - name: web\n";
     y << "    match: {host: \"*\", path_prefix: /}\n";
     y << "    split: {";
-    for (std::size_t i = 0; i < split.size(); ++i) y << (i ? ", " : "") << split[i].first << ": " << num(split[i].second);
+    for (std::size_t i = 0; i < split.size(); ++i) y << (i ? ", " : "") << split[i].first << ": " << number_text(split[i].second);
     y << "}\n";
     return y.str();
+}
+
+std::string state_path(const TempDir& dir) { return dir.path + "/weir.state.json"; }
+
+ControlConfig stateful_config(const TempDir& dir, std::string stable, std::string canary,
+                              std::vector<std::pair<std::string, double>> split) {
+    ControlConfig c(std::move(stable), std::move(canary));
+    c.split = std::move(split);
+    c.state_file = state_path(dir);
+    return c;
 }
 
 int line_of(const std::string& text, const std::string& needle) {
@@ -99,20 +101,6 @@ std::size_t count_occurrences(const std::string& text, const std::string& needle
 
 // ---------------------------------------------------------------- JSON and metrics
 
-json::value parse_json(const std::string& text) {
-    boost::system::error_code ec;
-    json::value v = json::parse(text, ec);
-    if (ec) return nullptr;
-    return v;
-}
-
-std::optional<double> json_number(const json::value& v) {
-    if (v.is_int64()) return static_cast<double>(v.as_int64());
-    if (v.is_uint64()) return static_cast<double>(v.as_uint64());
-    if (v.is_double()) return v.as_double();
-    return std::nullopt;
-}
-
 std::optional<SplitMap> split_from(const json::value& v, const char* key) {
     if (!v.is_object()) return std::nullopt;
     const json::value* s = v.as_object().if_contains(key);
@@ -128,7 +116,7 @@ std::optional<SplitMap> split_from(const json::value& v, const char* key) {
 
 std::string to_text(const SplitMap& split) {
     std::string s = "{";
-    for (const auto& [pool, w] : split) s += (s.size() > 1 ? ", " : "") + pool + ": " + num(w);
+    for (const auto& [pool, w] : split) s += (s.size() > 1 ? ", " : "") + pool + ": " + number_text(w);
     return s + "}";
 }
 
@@ -136,64 +124,15 @@ SplitMap split_map(const std::vector<std::pair<std::string, double>>& split) { r
 
 std::string split_body(const SplitMap& split) {
     std::string s = "{";
-    for (const auto& [pool, w] : split) s += (s.size() > 1 ? ", " : "") + ("\"" + pool + "\": " + num(w));
+    for (const auto& [pool, w] : split) s += (s.size() > 1 ? ", " : "") + ("\"" + pool + "\": " + number_text(w));
     return s + "}";
-}
-
-std::optional<double> metric_value(const std::string& text, const std::string& name,
-                                   const std::map<std::string, std::string>& labels) {
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.empty() || line[0] == '#') continue;
-        if (line.compare(0, name.size(), name) != 0) continue;
-        std::size_t at = name.size();
-        std::map<std::string, std::string> got;
-        if (at < line.size() && line[at] == '{') {
-            auto close = line.find('}', at);
-            if (close == std::string::npos) continue;
-            std::string body = line.substr(at + 1, close - at - 1);
-            // name="value" pairs; values in these tests hold no quotes or commas.
-            std::size_t i = 0;
-            while (i < body.size()) {
-                auto eq = body.find('=', i);
-                if (eq == std::string::npos) break;
-                auto q1 = body.find('"', eq);
-                auto q2 = body.find('"', q1 + 1);
-                if (q1 == std::string::npos || q2 == std::string::npos) break;
-                got[body.substr(i, eq - i)] = body.substr(q1 + 1, q2 - q1 - 1);
-                i = q2 + 1;
-                if (i < body.size() && body[i] == ',') ++i;
-            }
-            at = close + 1;
-        }
-        if (at >= line.size() || line[at] != ' ') continue;
-        if (got != labels) continue;
-        return std::strtod(line.c_str() + at + 1, nullptr);
-    }
-    return std::nullopt;
 }
 
 // ---------------------------------------------------------------- admin client
 
 Response AdminClient::call(const std::string& method, const std::string& path, const std::string& body,
                            const std::string& extra, bool auth) const {
-    std::string req = method + " " + path + " HTTP/1.1\r\nHost: admin.test\r\nConnection: close\r\n";
-    if (auth && !token_.empty()) req += "Authorization: Bearer " + token_ + "\r\n";
-    req += extra;
-    if (!body.empty() || method == "PUT" || method == "POST" || method == "DELETE" || method == "PATCH") {
-        if (!body.empty()) req += "Content-Type: application/json\r\n";
-        req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-    }
-    req += "\r\n";
-    req += body;
-    RawClient c(port_, 15s);
-    if (!c.connected()) {
-        Response r;
-        r.error = "cannot connect to the admin port: errno " + std::to_string(c.connect_errno());
-        return r;
-    }
-    return c.request(req);
+    return admin_request(port_, method, path, body, extra, auth ? token_ : "");
 }
 
 AdminClient::Route AdminClient::route(const std::string& name) const {
@@ -248,6 +187,15 @@ std::map<std::string, int> sample_pools(std::uint16_t port, int n, const std::st
             ++out[p];
         }
     }
+    return out;
+}
+
+std::string describe(const LoadGen::Stats& s) {
+    std::string out = "requests " + std::to_string(s.requests) + ", ok " + std::to_string(s.ok) + ", non-2xx " +
+                      std::to_string(s.non2xx) + ", errors " + std::to_string(s.errors) + ", reconnects " +
+                      std::to_string(s.reconnects) + "; by pool:";
+    for (const auto& [p, n] : s.by_pool) out += " " + p + "=" + std::to_string(n);
+    for (const auto& f : s.samples) out += "\n  " + f;
     return out;
 }
 
@@ -316,15 +264,7 @@ void LoadGen::run(int index) {
 // ---------------------------------------------------------------- the weir process
 
 std::optional<std::uint16_t> logged_listener_port(const std::string& log, const std::string& name) {
-    const std::string marker = "listener " + name + " listening on ";
-    auto at = log.rfind(marker);
-    if (at == std::string::npos) return std::nullopt;
-    auto eol = log.find('\n', at);
-    if (eol == std::string::npos) return std::nullopt;
-    std::string line = log.substr(at, eol - at);
-    auto colon = line.rfind(':');
-    if (colon == std::string::npos) return std::nullopt;
-    return static_cast<std::uint16_t>(std::atoi(line.c_str() + colon + 1));
+    return logged_port(log, "listener " + name + " listening on ", /*last=*/true);
 }
 
 std::string detach_config(WeirProcess& weir, const std::string& real_dir, const std::string& yaml) {

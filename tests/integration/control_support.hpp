@@ -45,6 +45,13 @@ struct ControlConfig {
     std::string yaml() const;
 };
 
+// "<dir>/weir.state.json"
+std::string state_path(const TempDir& dir);
+// The control config for pools at `stable` and `canary` with `split`, its
+// state file in `dir` (state_path).
+ControlConfig stateful_config(const TempDir& dir, std::string stable, std::string canary,
+                              std::vector<std::pair<std::string, double>> split = {{"stable", 90}, {"canary", 10}});
+
 // 1-based number of the first line containing `needle` (0 if none).
 int line_of(const std::string& text, const std::string& needle);
 // `text` with the first occurrence of `from` replaced by `to` (throws if absent).
@@ -61,19 +68,17 @@ std::size_t count_occurrences(const std::string& text, const std::string& needle
 
 // ---------------------------------------------------------------- JSON and metrics
 
-// Parsed JSON, or null if `text` is not JSON.
-boost::json::value parse_json(const std::string& text);
-std::optional<double> json_number(const boost::json::value& v);
+// parse_json, json_number and metric_value come from admin_client.hpp.
+using weir_it::json_number;
+using weir_it::metric_value;
+using weir_it::parse_json;
+
 // The object `v[key]` read as pool -> weight; nullopt if absent or not numbers.
 std::optional<SplitMap> split_from(const boost::json::value& v, const char* key);
 std::string to_text(const SplitMap& split);
 SplitMap split_map(const std::vector<std::pair<std::string, double>>& split);
 // {"stable": 80, "canary": 20}
 std::string split_body(const SplitMap& split);
-
-// The value of the sample `name{labels}` in Prometheus text (labels in any order).
-std::optional<double> metric_value(const std::string& text, const std::string& name,
-                                   const std::map<std::string, std::string>& labels = {});
 
 // ---------------------------------------------------------------- admin client
 
@@ -167,6 +172,9 @@ private:
     Stats stats_;
     std::vector<std::thread> threads_;
 };
+
+// "requests N, ok N, non-2xx N, errors N, reconnects N; by pool: ..." and the failure samples.
+std::string describe(const LoadGen::Stats& s);
 
 // ---------------------------------------------------------------- the weir process
 

@@ -2,6 +2,7 @@
 // the raw client, and a few shared helpers.
 #pragma once
 
+#include "admin_client.hpp"
 #include "fake_upstream.hpp"
 #include "raw_client.hpp"
 #include "weir_process.hpp"

@@ -123,7 +123,7 @@ struct HealthConfig {
 
 Response admin_call(std::uint16_t admin_port, const std::string& method, const std::string& path,
                     const std::string& body = "");
-boost::json::value parse_json(const std::string& text);  // null when not JSON
+using weir_it::parse_json;  // null when not JSON (admin_client.hpp)
 
 struct EndpointView {
     std::string address;
@@ -153,8 +153,10 @@ bool wait_endpoint(std::uint16_t admin_port, const std::string& pool, const std:
                    const std::function<bool(const EndpointView&)>& pred, Millis timeout);
 
 // The value of `name{labels}` in Prometheus text (labels in any order, exactly these).
-std::optional<double> metric(const std::string& text, const std::string& name,
-                             const std::map<std::string, std::string>& labels);
+inline std::optional<double> metric(const std::string& text, const std::string& name,
+                                    const std::map<std::string, std::string>& labels) {
+    return metric_value(text, name, labels);
+}
 std::string metrics_text(std::uint16_t admin_port);
 
 // ---------------------------------------------------------------- load

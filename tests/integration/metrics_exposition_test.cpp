@@ -346,10 +346,7 @@ TEST(MetricsExposition, BeforeAnyTrafficPromtoolClean) {
     EXPECT_TRUE(m.value("weir_config_version").has_value());
 }
 
-Response admin_post(std::uint16_t admin, const std::string& path) {
-    RawClient c(admin);
-    return c.request("POST " + path + " HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-}
+Response admin_post(std::uint16_t admin, const std::string& path) { return admin_request(admin, "POST", path); }
 
 // The rollout families (no series until a route has a rollout): typed, with
 // their labels, following start and rollback; promtool-clean throughout.

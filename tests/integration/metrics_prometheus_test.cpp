@@ -95,9 +95,8 @@ QueryResult query(std::uint16_t port, const std::string& promql) {
     Response r = http_get(port, "/api/v1/query?query=" + url_encode(promql), 5s);
     q.raw = r.describe() + "\n" + r.body;
     if (r.status != 200) return q;
-    boost::system::error_code ec;
-    auto v = boost::json::parse(r.body, ec);
-    if (ec || !v.is_object()) return q;
+    auto v = parse_json(r.body);
+    if (!v.is_object()) return q;
     const auto& o = v.as_object();
     if (!o.contains("status") || !o.at("status").is_string() || o.at("status").as_string() != "success") return q;
     const auto* data = o.at("data").if_object();

@@ -338,23 +338,6 @@ std::optional<int> ChildProcess::stop(Millis grace) {
 
 std::string ChildProcess::log() const { return read_file(log_path_); }
 
-std::uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw std::runtime_error("socket failed");
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof a;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-        ::close(fd);
-        throw std::runtime_error("bind failed");
-    }
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
 // ---------------------------------------------------------------- HTTP
 
 Response http_get(std::uint16_t port, const std::string& target, Millis timeout) {

@@ -85,7 +85,7 @@ private:
 };
 
 // A port on 127.0.0.1 that was free a moment ago (bound to 0, then closed).
-std::uint16_t free_port();
+inline std::uint16_t free_port() { return closed_port(); }
 
 // ---------------------------------------------------------------- HTTP
 

@@ -30,15 +30,23 @@ json::value expect_ok(const Response& r, const std::string& what) {
     return control::parse_json(r.body);
 }
 
+// One weir running the rollout config (control::stateful_config plus `block`) and its
+// admin client. Tests take its parts by name: auto& [dir, c, weir, admin] = rig;
+struct RolloutRig {
+    TempDir dir;
+    ControlConfig c;
+    WeirProcess weir;
+    AdminClient admin;
+    RolloutRig(const std::string& stable, const std::string& canary, const RolloutBlock& block = {})
+        : c(control::stateful_config(dir, stable, canary)), weir(rollout_yaml(c, block)), admin(weir.admin_port()) {}
+};
+
 // ---------------------------------------------------------------- 1. slow canary
 
 TEST(RolloutEndToEnd, SlowCanaryIsRolledBackAutomatically) {
     PoolBackend stable("stable", 5ms), canary("canary", 40ms);
-    TempDir dir;
-    ControlConfig c(stable.address(), canary.address());
-    c.state_file = dir.path + "/weir.state.json";
-    WeirProcess weir(rollout_yaml(c, RolloutBlock{}));
-    AdminClient admin(weir.admin_port());
+    RolloutRig rig(stable.address(), canary.address());
+    [[maybe_unused]] auto& [dir, c, weir, admin] = rig;
 
     RolloutView idle = rollout_view(admin);
     ASSERT_EQ(idle.status, 200) << idle.raw;
@@ -111,11 +119,8 @@ TEST(RolloutEndToEnd, SlowCanaryIsRolledBackAutomatically) {
 
 TEST(RolloutEndToEnd, ErroringCanaryIsRolledBackQuickly) {
     PoolBackend stable("stable", 5ms), canary("canary", 5ms, 0.30);
-    TempDir dir;
-    ControlConfig c(stable.address(), canary.address());
-    c.state_file = dir.path + "/weir.state.json";
-    WeirProcess weir(rollout_yaml(c, RolloutBlock{}));
-    AdminClient admin(weir.admin_port());
+    RolloutRig rig(stable.address(), canary.address());
+    [[maybe_unused]] auto& [dir, c, weir, admin] = rig;
 
     Traffic load(weir.port(), 3, 50);  // ~150 requests/s
     ASSERT_TRUE(load.wait_total(60)) << describe(load.counts());
@@ -161,11 +166,8 @@ TEST(RolloutEndToEnd, ErroringCanaryIsRolledBackQuickly) {
 
 TEST(RolloutEndToEnd, EqualCanaryIsPromoted) {
     PoolBackend stable("stable", 5ms), canary("canary", 5ms);
-    TempDir dir;
-    ControlConfig c(stable.address(), canary.address());
-    c.state_file = dir.path + "/weir.state.json";
-    WeirProcess weir(rollout_yaml(c, RolloutBlock{}));
-    AdminClient admin(weir.admin_port());
+    RolloutRig rig(stable.address(), canary.address());
+    [[maybe_unused]] auto& [dir, c, weir, admin] = rig;
 
     Traffic load(weir.port(), 4, 60);  // ~240 requests/s
     ASSERT_TRUE(load.wait_total(100)) << describe(load.counts());
@@ -233,8 +235,7 @@ TEST(RolloutEndToEnd, EqualCanaryIsPromoted) {
 TEST(RolloutEndToEnd, RestartResumesTheRolloutAtItsStep) {
     PoolBackend stable("stable", 5ms), canary("canary", 5ms);
     TempDir dir;
-    ControlConfig c(stable.address(), canary.address());
-    c.state_file = dir.path + "/weir.state.json";
+    const ControlConfig c = control::stateful_config(dir, stable.address(), canary.address());
     RolloutBlock block;
     block.step_min_duration = "10m";  // never advances during the test
     block.step_max_duration = "20m";
@@ -309,8 +310,7 @@ TEST(RolloutEndToEnd, RestartResumesTheRolloutAtItsStep) {
 TEST(RolloutEndToEnd, RestartAtALaterStepResumesThereAndFinishes) {
     PoolBackend stable("stable", 5ms), canary("canary", 5ms);
     TempDir dir;
-    ControlConfig c(stable.address(), canary.address());
-    c.state_file = dir.path + "/weir.state.json";
+    const ControlConfig c = control::stateful_config(dir, stable.address(), canary.address());
     const std::string yaml = rollout_yaml(c, RolloutBlock{});
 
     {
@@ -361,11 +361,8 @@ TEST(RolloutEndToEnd, RestartAtALaterStepResumesThereAndFinishes) {
 
 TEST(RolloutEndToEnd, ReloadOfTheSameFileKeepsTheRunningRollout) {
     PoolBackend stable("stable", 0ms), canary("canary", 0ms);
-    TempDir dir;
-    ControlConfig c(stable.address(), canary.address());
-    c.state_file = dir.path + "/weir.state.json";
-    WeirProcess weir(rollout_yaml(c, RolloutBlock{}));
-    AdminClient admin(weir.admin_port());
+    RolloutRig rig(stable.address(), canary.address());
+    [[maybe_unused]] auto& [dir, c, weir, admin] = rig;
     expect_ok(rollout_call(admin, "start"), "start");
     RolloutView before = rollout_view(admin);
     ASSERT_EQ(before.phase, "running");
@@ -385,11 +382,8 @@ TEST(RolloutEndToEnd, ReloadOfTheSameFileKeepsTheRunningRollout) {
 
 TEST(RolloutEndToEnd, CanaryThatRefusesConnectionsIsRolledBack) {
     PoolBackend stable("stable", 5ms);
-    TempDir dir;
-    ControlConfig c(stable.address(), "127.0.0.1:" + std::to_string(closed_port()));
-    c.state_file = dir.path + "/weir.state.json";
-    WeirProcess weir(rollout_yaml(c, RolloutBlock{}));
-    AdminClient admin(weir.admin_port());
+    RolloutRig rig(stable.address(), "127.0.0.1:" + std::to_string(closed_port()));
+    [[maybe_unused]] auto& [dir, c, weir, admin] = rig;
 
     Traffic load(weir.port(), 3, 50);
     ASSERT_TRUE(load.wait_total(60)) << describe(load.counts());
@@ -416,8 +410,7 @@ TEST(RolloutEndToEnd, CanaryThatRefusesConnectionsIsRolledBack) {
 TEST(RolloutEndToEnd, PromotedRolloutSurvivesARestart) {
     PoolBackend stable("stable", 0ms), canary("canary", 0ms);
     TempDir dir;
-    ControlConfig c(stable.address(), canary.address());
-    c.state_file = dir.path + "/weir.state.json";
+    const ControlConfig c = control::stateful_config(dir, stable.address(), canary.address());
     const std::string yaml = rollout_yaml(c, RolloutBlock{});
     {
         WeirProcess weir(yaml);
@@ -455,13 +448,10 @@ TEST(RolloutEndToEnd, PromotedRolloutSurvivesARestart) {
 // the rollout holds (it never advances on missing data).
 TEST(RolloutEndToEnd, TrafficBeforeTheStartIsNotEvidence) {
     PoolBackend stable("stable", 5ms), canary("canary", 5ms);
-    TempDir dir;
-    ControlConfig c(stable.address(), canary.address());
-    c.state_file = dir.path + "/weir.state.json";
     RolloutBlock block;
     block.file_split = {{"stable", 90}, {"canary", 10}};
-    WeirProcess weir(rollout_yaml(c, block));
-    AdminClient admin(weir.admin_port());
+    RolloutRig rig(stable.address(), canary.address(), block);
+    [[maybe_unused]] auto& [dir, c, weir, admin] = rig;
 
     // Idle rollout, file split 90/10: the canary serves well over min_samples (50).
     {
@@ -492,11 +482,8 @@ TEST(RolloutEndToEnd, TrafficBeforeTheStartIsNotEvidence) {
 
 TEST(RolloutOperator, InvalidTransitionsAnswer409AndChangeNothing) {
     PoolBackend stable("stable", 0ms), canary("canary", 0ms);
-    TempDir dir;
-    ControlConfig c(stable.address(), canary.address());
-    c.state_file = dir.path + "/weir.state.json";
-    WeirProcess weir(rollout_yaml(c, RolloutBlock{}));
-    AdminClient admin(weir.admin_port());
+    RolloutRig rig(stable.address(), canary.address());
+    [[maybe_unused]] auto& [dir, c, weir, admin] = rig;
 
     auto expect_409 = [&](const std::string& verb, const RolloutView& before) {
         SCOPED_TRACE(verb + " in phase " + before.phase);
@@ -555,11 +542,8 @@ TEST(RolloutOperator, InvalidTransitionsAnswer409AndChangeNothing) {
 
 TEST(RolloutOperator, PauseHoldsResumeContinuesPromoteAndRollbackByHand) {
     PoolBackend stable("stable", 5ms), canary("canary", 5ms);
-    TempDir dir;
-    ControlConfig c(stable.address(), canary.address());
-    c.state_file = dir.path + "/weir.state.json";
-    WeirProcess weir(rollout_yaml(c, RolloutBlock{}));
-    AdminClient admin(weir.admin_port());
+    RolloutRig rig(stable.address(), canary.address());
+    [[maybe_unused]] auto& [dir, c, weir, admin] = rig;
 
     Traffic load(weir.port(), 4, 60);  // ~240 requests/s
     ASSERT_TRUE(load.wait_total(100)) << describe(load.counts());
@@ -644,11 +628,8 @@ TEST(RolloutOperator, PauseHoldsResumeContinuesPromoteAndRollbackByHand) {
 // never see a canary request again and hold forever).
 TEST(RolloutOperator, ManualSplitEditsNeverDisagreeWithARunningRollout) {
     PoolBackend stable("stable", 0ms), canary("canary", 0ms);
-    TempDir dir;
-    ControlConfig c(stable.address(), canary.address());
-    c.state_file = dir.path + "/weir.state.json";
-    WeirProcess weir(rollout_yaml(c, RolloutBlock{}));
-    AdminClient admin(weir.admin_port());
+    RolloutRig rig(stable.address(), canary.address());
+    [[maybe_unused]] auto& [dir, c, weir, admin] = rig;
     expect_ok(rollout_call(admin, "start"), "start");
 
     struct Edit {

@@ -21,13 +21,12 @@ namespace weir_it {
 
 // ---------------------------------------------------------------- config
 
-namespace {
-std::string num(double v) {
+std::string number_text(double v) {
     std::ostringstream s;
     s << v;
     return s.str();
 }
-}  // namespace
+
 
 std::string ConfigSpec::yaml() const {
     std::ostringstream y;
@@ -44,7 +43,7 @@ std::string ConfigSpec::yaml() const {
         y << "  - name: " << p.name << "\n";
         y << "    endpoints:\n";
         for (const auto& e : p.endpoints)
-            y << "      - {address: \"" << e.address << "\", weight: " << num(e.weight) << "}\n";
+            y << "      - {address: \"" << e.address << "\", weight: " << number_text(e.weight) << "}\n";
         y << "    upstream: {connect_timeout: " << p.connect_timeout << ", response_timeout: " << p.response_timeout
           << ", max_idle_per_endpoint: " << p.max_idle_per_endpoint << "}\n";
     }
@@ -54,7 +53,7 @@ std::string ConfigSpec::yaml() const {
         y << "    match: {host: \"" << r.host << "\", path_prefix: " << r.path_prefix << "}\n";
         y << "    split: {";
         for (std::size_t i = 0; i < r.split.size(); ++i)
-            y << (i ? ", " : "") << r.split[i].first << ": " << num(r.split[i].second);
+            y << (i ? ", " : "") << r.split[i].first << ": " << number_text(r.split[i].second);
         y << "}\n";
     }
     return y.str();
@@ -138,8 +137,10 @@ std::optional<int> decode_status(int status) {
     return std::nullopt;
 }
 
-std::optional<std::uint16_t> port_after(const std::string& log, const std::string& marker) {
-    auto at = log.find(marker);
+}  // namespace
+
+std::optional<std::uint16_t> logged_port(const std::string& log, const std::string& marker, bool last) {
+    auto at = last ? log.rfind(marker) : log.find(marker);
     if (at == std::string::npos) return std::nullopt;
     auto eol = log.find('\n', at);
     if (eol == std::string::npos) return std::nullopt;  // line not complete yet
@@ -148,8 +149,6 @@ std::optional<std::uint16_t> port_after(const std::string& log, const std::strin
     if (colon == std::string::npos) return std::nullopt;
     return static_cast<std::uint16_t>(std::atoi(line.c_str() + colon + 1));
 }
-
-}  // namespace
 
 // ---------------------------------------------------------------- WeirProcess
 
@@ -188,11 +187,11 @@ WeirProcess::WeirProcess(const std::string& yaml, std::vector<std::string> extra
             if (!running()) return true;
             std::string log = read_file(log_path_);
             for (const auto& n : listener_names) {
-                auto p = port_after(log, "listener " + n + " listening on ");
+                auto p = logged_port(log, "listener " + n + " listening on ");
                 if (!p) return false;
                 ports_[n] = *p;
             }
-            auto a = port_after(log, "admin listening on ");
+            auto a = logged_port(log, "admin listening on ");
             if (!a) return false;
             admin_port_ = *a;
             return true;

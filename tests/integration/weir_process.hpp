@@ -38,6 +38,9 @@ struct RouteSpec {
     std::vector<std::pair<std::string, double>> split;
 };
 
+// `v` as operator<< writes it (90, 12.5): numbers in the generated YAML.
+std::string number_text(double v);
+
 struct ConfigSpec {
     int workers = 2;
     std::string drain_timeout = "5s";
@@ -101,6 +104,10 @@ private:
     std::map<std::string, std::uint16_t> ports_;
     std::uint16_t admin_port_ = 0;
 };
+
+// The port at the end of the (first, or with `last` the last) complete log
+// line containing `marker`, e.g. "listener public listening on 127.0.0.1:PORT".
+std::optional<std::uint16_t> logged_port(const std::string& log, const std::string& marker, bool last = false);
 
 // ---------------------------------------------------------------- one-shot commands
 

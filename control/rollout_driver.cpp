@@ -125,20 +125,11 @@ void RolloutDriver::tick() {
     std::vector<std::string> routes;
     std::vector<std::uint32_t> stats;
     for (auto& [name, run] : runs_) {
-        const routing::Route* route = nullptr;
-        for (const auto& r : snap->routes) {
-            if (r.name == name) route = &r;
-        }
-        if (!route) continue;
-        std::uint32_t base = UINT32_MAX, canary = UINT32_MAX;
-        for (std::size_t i = 0; i < snap->pools.size(); ++i) {
-            if (snap->pools[i].name == run.spec().baseline) base = route->pool_stat[i];
-            if (snap->pools[i].name == run.spec().canary) canary = route->pool_stat[i];
-        }
-        if (base == UINT32_MAX || canary == UINT32_MAX) continue;
+        auto slots = slots_of(name, run);
+        if (!slots) continue;
         routes.push_back(name);
-        stats.push_back(base);
-        stats.push_back(canary);
+        stats.push_back(slots->first);
+        stats.push_back(slots->second);
     }
     if (routes.empty()) return;
     auto slices = server_.take_slices(stats, gather_timeout);
@@ -158,6 +149,24 @@ void RolloutDriver::tick() {
         if (decided) count_new_decisions(routes[i], run, before);
         if (changed || decided) apply(routes[i], run, changed);
     }
+}
+
+std::optional<std::pair<std::uint32_t, std::uint32_t>> RolloutDriver::slots_of(const std::string& name,
+                                                                               const rollout::RolloutRun& run) const {
+    const routing::SnapshotPtr& snap = plane_.current();
+    if (!snap) return std::nullopt;
+    const routing::Route* route = nullptr;
+    for (const auto& r : snap->routes) {
+        if (r.name == name) route = &r;
+    }
+    if (!route) return std::nullopt;
+    std::uint32_t base = UINT32_MAX, canary = UINT32_MAX;
+    for (std::size_t i = 0; i < snap->pools.size(); ++i) {
+        if (snap->pools[i].name == run.spec().baseline) base = route->pool_stat[i];
+        if (snap->pools[i].name == run.spec().canary) canary = route->pool_stat[i];
+    }
+    if (base == UINT32_MAX || canary == UINT32_MAX) return std::nullopt;
+    return std::make_pair(base, canary);
 }
 
 void RolloutDriver::count_new_decisions(const std::string& route, const rollout::RolloutRun& run, std::size_t before) {
@@ -198,7 +207,11 @@ RolloutDriver::Outcome RolloutDriver::command(const std::string& route, const st
     const std::size_t before = run.decisions().size();
     const std::int64_t now = wall_ms();
     bool ok = false;
-    if (verb == "start") ok = run.start(now);
+    if (verb == "start") {
+        // What the workers gathered since the last look predates the start: not its evidence.
+        if (auto slots = slots_of(route, run)) server_.take_slices({slots->first, slots->second}, gather_timeout);
+        ok = run.start(now);
+    }
     else if (verb == "pause") ok = run.pause(now);
     else if (verb == "resume") ok = run.resume(now);
     else if (verb == "promote") ok = run.promote(now);

@@ -55,6 +55,9 @@ private:
     void tick();
     // Publishes the run's canary share (if it changed) and persists the run.
     void apply(const std::string& route, rollout::RolloutRun& run, bool share_changed);
+    // The statistics slots (baseline, canary) of a run's route in the current snapshot.
+    std::optional<std::pair<std::uint32_t, std::uint32_t>> slots_of(const std::string& route,
+                                                                    const rollout::RolloutRun& run) const;
     void count_new_decisions(const std::string& route, const rollout::RolloutRun& run, std::size_t before);
 
     boost::asio::io_context& io_;

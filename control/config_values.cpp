@@ -98,6 +98,13 @@ DurationParse parse_duration_detailed(std::string_view text) {
             return out;
         }
     }
+    // Ten years: past that, deadlines computed on nanosecond clocks overflow
+    // (and nothing an operator means needs more).
+    constexpr std::int64_t max_ms = 10LL * 365 * 24 * 3'600'000;
+    if (total > max_ms) {
+        out.error = "duration " + quoted(text) + " is too large (at most 87600h)";
+        return out;
+    }
     out.value = Duration{total};
     return out;
 }

@@ -70,7 +70,10 @@ void Listener::accept_some() {
         return;
     }
     // More may be waiting and no new edge will say so: continue after other work.
-    loop_->post([this] { accept_some(); });
+    // The listener may be removed (reload) before this runs: the token says so.
+    loop_->post([this, alive = std::weak_ptr<bool>(alive_)] {
+        if (alive.lock()) accept_some();
+    });
 }
 
 void Listener::close() {

@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace weir::proxy {
@@ -33,6 +34,7 @@ public:
 
 private:
     std::string name_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // expires with the listener
     std::uint32_t id_;  // unique in the process: tells which listener a connection came through
     int fd_ = -1;
     EventLoop* loop_ = nullptr;

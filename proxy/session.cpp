@@ -24,6 +24,8 @@ constexpr std::chrono::milliseconds linger_time{2000};
 constexpr std::size_t linger_bytes = 256 * 1024;
 // Write timeout for a local reply when no snapshot is at hand.
 constexpr std::chrono::milliseconds reply_timeout{10000};
+// Endpoints tried for one request before giving up (connect failures, retries).
+constexpr int max_attempts = 5;
 // Largest request body kept for a replay after a stale pooled connection.
 constexpr std::uint64_t replay_limit = 64 * 1024;
 
@@ -81,7 +83,16 @@ void Session::resume() {
             if (upstream_ && upstream_->socket.writable()) on_connected();
             break;
         case Wait::pump_read:
-            if (src_->readable()) pump();
+            if (dir_ == Direction::request && upstream_ && upstream_->socket.readable()) {
+                // The upstream answers (or closes) before the body is complete,
+                // e.g. an early 401 or 413: forward that; the request is cut short.
+                wait_ = Wait::none;
+                clear_deadline();
+                close_after_ = true;
+                read_response();
+            } else if (src_->readable()) {
+                pump();
+            }
             break;
         case Wait::pump_write:
             if (dst_->writable()) pump();
@@ -99,6 +110,12 @@ void Session::resume() {
         case Wait::closed:
             break;
     }
+}
+
+std::chrono::milliseconds Session::idle_limit(const routing::Limits& limits) const {
+    // A connection that never sent a request gets no more than the header
+    // timeout: opening sockets and staying silent must not hold slots for a minute.
+    return served_ ? limits.idle_timeout : std::min(limits.idle_timeout, limits.header_timeout);
 }
 
 void Session::set_deadline(std::chrono::milliseconds d) {
@@ -170,7 +187,7 @@ void Session::wait_request() {
     // Idle: give the buffers back while waiting.
     if (ex_) worker_.exchanges().give_back(std::move(ex_));
     const auto& snap = worker_.snapshot();
-    set_deadline(snap ? snap->limits.idle_timeout : std::chrono::milliseconds(60000));
+    set_deadline(snap ? idle_limit(snap->limits) : std::chrono::milliseconds(10000));
     wait_ = Wait::idle;
 }
 
@@ -207,7 +224,7 @@ void Session::read_head() {
         if (!client_.readable()) {
             wait_ = in.empty() ? Wait::idle : Wait::request_head;
             if (in.empty()) {
-                set_deadline(snap->limits.idle_timeout);
+                set_deadline(idle_limit(snap->limits));
                 worker_.exchanges().give_back(std::move(ex_));  // idle: hold no buffers
             } else {
                 deadline_ms_ = head_started_ms_ + static_cast<std::uint64_t>(snap->limits.header_timeout.count());
@@ -234,6 +251,7 @@ void Session::read_head() {
 
 void Session::handle_request() {
     wait_ = Wait::none;
+    served_ = true;
     request_started_ = std::chrono::steady_clock::now();
     request_counted_ = true;
     recorded_ = false;
@@ -288,7 +306,10 @@ void Session::handle_request() {
 void Session::pick_endpoint() {
     const auto& eps = pool_->endpoints;
     endpoint_ = nullptr;
-    std::size_t i = routing::choose_endpoint(*pool_, panic_, worker_.random(), tried_mask_);
+    // Bounded: a pool of many dead endpoints must not keep one request
+    // connecting for tens of seconds.
+    std::size_t i = attempts_ >= max_attempts ? routing::WeightedChoice::npos
+                                               : routing::choose_endpoint(*pool_, panic_, worker_.random(), tried_mask_);
     if (i == routing::WeightedChoice::npos) {
         log::warn("proxy", "route {} pool {}: no endpoint left to try ({})", route_->name, pool_->name,
                   last_failure_status_);
@@ -435,6 +456,12 @@ void Session::read_response() {
                 if (ex_->response.status < 200) {
                     if (!forward_interim()) return;
                     in.consume(head_len);
+                    if (!request_sent_ && in.empty() && dir_ == Direction::request) {
+                        // Only an interim answer (some servers send 100 to
+                        // every upload): the body still has to go out.
+                        pump();
+                        return;
+                    }
                     continue;
                 }
                 clear_deadline();
@@ -481,7 +508,9 @@ void Session::upstream_failed(std::string_view what, int error) {
     const bool reused = upstream_ && upstream_->reused;
     log::warn("proxy", "pool {} endpoint {}: {}{}{}", pool_->name, endpoint_->name, what, error ? ": " : "",
               error ? std::strerror(error) : "");
-    worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::reset);
+    // A pooled connection the upstream had already closed says nothing about
+    // the endpoint's health: it is retried, not counted.
+    if (!(reused && nothing_received)) worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::reset);
     ex_->upstream_in.clear();
     release_upstream(false);
     // A retry is safe when nothing came back and either the request can be

@@ -89,6 +89,7 @@ private:
     void drop_request_head();
     void release_upstream(bool reusable);
     void set_deadline(std::chrono::milliseconds d);
+    std::chrono::milliseconds idle_limit(const routing::Limits& limits) const;
     void clear_deadline() { deadline_ms_ = 0; }
 
     Worker& worker_;
@@ -107,6 +108,7 @@ private:
 
     std::uint64_t deadline_ms_ = 0;
     std::uint64_t head_started_ms_ = 0;
+    bool served_ = false;            // a request has been handled on this connection
     bool close_after_ = false;       // reply with Connection: close and end the connection
     bool draining_ = false;
     bool reply_close_ = false;

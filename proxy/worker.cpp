@@ -170,7 +170,13 @@ void Worker::adopt_listener(std::unique_ptr<Listener> listener) {
     loop_.post([this, raw] {
         std::unique_ptr<Listener> l(raw);
         if (draining_) return;
-        start_listener(*l);
+        try {
+            start_listener(*l);
+        } catch (const std::exception& e) {
+            // A worker thread must not die of it: the listener is just not added here.
+            log::error("proxy", "worker {}: cannot watch listener {}: {}", index_, l->name(), e.what());
+            return;
+        }
         listeners_.push_back(std::move(l));
     });
 }
@@ -182,6 +188,8 @@ void Worker::remove_listener(const std::string& name, std::uint32_t min_id, std:
             if ((*it)->name() == name && (*it)->id() >= min_id && (*it)->id() < end_id) {
                 ids.push_back((*it)->id());
                 (*it)->close();
+                // Events of this batch may still name it: freed after the batch.
+                loop_.retire(std::move(*it));
                 it = listeners_.erase(it);
             } else {
                 ++it;

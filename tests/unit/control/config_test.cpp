@@ -95,6 +95,13 @@ TEST(DurationTest, ParsesCompoundsAndWholeMillisecondDecimals) {
     EXPECT_EQ(parse_duration("0.25s"), Duration{250});
 }
 
+// Past ten years a deadline on a nanosecond clock would overflow.
+TEST(DurationTest, RejectsMoreThanTenYears) {
+    EXPECT_EQ(parse_duration("87600h"), Duration(87600LL * 3'600'000));
+    EXPECT_FALSE(parse_duration("87601h"));
+    EXPECT_FALSE(parse_duration("99999999999h"));
+}
+
 TEST(DurationTest, RejectsBareNumbersUnknownUnitsAndNegatives) {
     for (const char* bad : {"", "30", "1.5", "5x", "5sec", "2S", "-1s", "s", "1.s", "0.5ms", "1 s", " 1s",
                             "1s ", "1e3ms", "99999999999999h"}) {

@@ -190,29 +190,6 @@ bool ControlPlane::reconcile(RuntimeState& state, const Config& file, std::vecto
             ++it;
         }
     }
-    // Drains of endpoints that are no longer configured mean nothing.
-    Config effective = apply_state(file, state);
-    for (auto it = state.drained.begin(); it != state.drained.end();) {
-        const PoolConfig* pool = nullptr;
-        for (const PoolConfig& p : effective.pools) {
-            if (p.name == it->first) pool = &p;
-        }
-        auto& list = it->second;
-        for (auto a = list.begin(); a != list.end();) {
-            bool present = false;
-            if (pool) {
-                for (const auto& e : pool->endpoints) present = present || e.address.text() == *a;
-            }
-            if (!present) {
-                dropped.push_back("pool " + it->first + ": drain of " + *a + " dropped: no such endpoint any more");
-                a = list.erase(a);
-                changed = true;
-            } else {
-                ++a;
-            }
-        }
-        it = list.empty() ? state.drained.erase(it) : std::next(it);
-    }
     return changed;
 }
 
@@ -234,54 +211,83 @@ ControlPlane::Outcome ControlPlane::apply_rollout(const std::string& route, cons
     return {};
 }
 
-ControlPlane::Outcome ControlPlane::drain(const std::string& pool, const std::string& endpoint) {
-    Config effective = effective_config();
-    const PoolConfig* p = nullptr;
-    for (const auto& c : effective.pools) {
-        if (c.name == pool) p = &c;
+// The snapshot endpoints an operator's address means: the endpoint of that
+// name, or every address a configured DNS name resolved to.
+std::vector<std::string> ControlPlane::endpoints_named(const std::string& pool, const std::string& endpoint) const {
+    std::vector<std::string> names;
+    if (!current_) return names;
+    for (const auto& p : current_->pools) {
+        if (p.name != pool) continue;
+        for (const auto& e : p.endpoints) {
+            if (e.name == endpoint || e.configured == endpoint) names.push_back(e.name);
+        }
     }
-    if (!p) return {404, "no pool '" + pool + "'"};
-    bool present = false;
-    for (const auto& e : p->endpoints) present = present || e.address.text() == endpoint;
-    if (!present) return {404, "pool " + pool + " has no endpoint " + endpoint};
-    if (is_drained(pool, endpoint)) return {};
+    return names;
+}
+
+ControlPlane::Outcome ControlPlane::set_drained(const std::string& pool, const std::string& endpoint, bool drained) {
+    if (!find_pool(pool)) return {404, "no pool '" + pool + "'"};
+    const auto names = endpoints_named(pool, endpoint);
+    if (names.empty()) return {404, "pool " + pool + " has no endpoint " + endpoint};
     RuntimeState next = state_;
-    next.drained[pool].push_back(endpoint);
+    auto& list = next.drained[pool];
+    bool changed = false;
+    for (const auto& n : names) {
+        auto it = std::find(list.begin(), list.end(), n);
+        if (drained && it == list.end()) {
+            list.push_back(n);
+            changed = true;
+        } else if (!drained && it != list.end()) {
+            list.erase(it);
+            changed = true;
+        }
+    }
+    if (list.empty()) next.drained.erase(pool);
+    if (!changed) return {};  // already as asked
     next.config_version = version_;
     if (store_) {
-        if (auto ec = store_->save(next)) return {500, "cannot persist the drain: " + ec.message()};
+        if (auto ec = store_->save(next)) return {500, "cannot persist the change: " + ec.message()};
     }
     state_ = std::move(next);
-    log::info("health", "pool {} endpoint {}: draining", pool, endpoint);
+    for (const auto& n : names) {
+        if (drained) {
+            log::info("health", "pool {} endpoint {}: draining", pool, n);
+        } else {
+            health_->require_pass(pool, n);
+            log::info("health", "pool {} endpoint {}: undrained (eligible once a check passes)", pool, n);
+        }
+    }
     republish_states();
     return {};
 }
 
+ControlPlane::Outcome ControlPlane::drain(const std::string& pool, const std::string& endpoint) {
+    return set_drained(pool, endpoint, true);
+}
+
 ControlPlane::Outcome ControlPlane::undrain(const std::string& pool, const std::string& endpoint) {
-    if (!find_pool(pool)) return {404, "no pool '" + pool + "'"};
-    if (!is_drained(pool, endpoint)) {
-        Config effective = effective_config();
-        for (const auto& c : effective.pools) {
-            if (c.name != pool) continue;
-            for (const auto& e : c.endpoints) {
-                if (e.address.text() == endpoint) return {};  // not drained: nothing to do
+    return set_drained(pool, endpoint, false);
+}
+
+void ControlPlane::prune_drains(const routing::Snapshot& snapshot, RuntimeState& state,
+                                std::vector<std::string>& dropped) const {
+    for (auto it = state.drained.begin(); it != state.drained.end();) {
+        auto& list = it->second;
+        for (auto a = list.begin(); a != list.end();) {
+            bool present = false;
+            for (const auto& p : snapshot.pools) {
+                if (p.name != it->first) continue;
+                for (const auto& e : p.endpoints) present = present || e.name == *a;
+            }
+            if (!present) {
+                dropped.push_back("pool " + it->first + ": drain of " + *a + " dropped: no such endpoint any more");
+                a = list.erase(a);
+            } else {
+                ++a;
             }
         }
-        return {404, "pool " + pool + " has no endpoint " + endpoint};
+        it = list.empty() ? state.drained.erase(it) : std::next(it);
     }
-    RuntimeState next = state_;
-    auto& list = next.drained[pool];
-    list.erase(std::remove(list.begin(), list.end(), endpoint), list.end());
-    if (list.empty()) next.drained.erase(pool);
-    next.config_version = version_;
-    if (store_) {
-        if (auto ec = store_->save(next)) return {500, "cannot persist the undrain: " + ec.message()};
-    }
-    state_ = std::move(next);
-    health_->require_pass(pool, endpoint);
-    log::info("health", "pool {} endpoint {}: undrained (eligible once a check passes)", pool, endpoint);
-    republish_states();
-    return {};
 }
 
 ControlPlane::Outcome ControlPlane::set_endpoints(const std::string& pool, const Split& endpoints) {
@@ -327,6 +333,9 @@ bool ControlPlane::start() {
         return false;
     }
     if (store_) {
+        std::vector<std::string> dropped;
+        prune_drains(*current_, state_, dropped);
+        for (const auto& d : dropped) log::warn("state", "{}", d);
         // Records the version now in force (and any edits the file superseded).
         state_.config_version = version_;
         if (auto ec = store_->save(state_)) log::error("state", "cannot write {}: {}", file_.state_file, ec.message());
@@ -335,7 +344,7 @@ bool ControlPlane::start() {
 }
 
 bool ControlPlane::publish(const Config& effective, std::vector<std::string>* errors) {
-    auto built = build_snapshot(effective, version_ + 1, keys_, stat_keys_);
+    auto built = build_snapshot(effective, version_ + 1, keys_, stat_keys_, addresses_, /*fresh=*/true);
     if (!built.snapshot) {
         if (errors) *errors = std::move(built.errors);
         return false;
@@ -369,7 +378,7 @@ ControlPlane::Outcome ControlPlane::commit_state(RuntimeState next, const std::s
     Config effective = apply_state(file_, next);
     // Resolve and build first: a change that cannot be served is refused
     // before anything is persisted.
-    auto built = build_snapshot(effective, version_ + 1, keys_, stat_keys_);
+    auto built = build_snapshot(effective, version_ + 1, keys_, stat_keys_, addresses_, /*fresh=*/false);
     if (!built.snapshot) {
         std::string why = built.errors.empty() ? "cannot build the routing table" : built.errors.front();
         return {503, why};
@@ -445,8 +454,10 @@ ControlPlane::ReloadOutcome ControlPlane::reload(const std::string& trigger) {
     std::vector<std::string> dropped;
     reconcile(next_state, next_file, dropped);
     Config effective = apply_state(next_file, next_state);
-    auto built = build_snapshot(effective, version_ + 1, keys_, stat_keys_);
+    auto built = build_snapshot(effective, version_ + 1, keys_, stat_keys_, addresses_, /*fresh=*/true);
     if (!built.snapshot) return fail(std::move(built.errors));
+    // Drains of endpoints that are no longer there mean nothing.
+    prune_drains(*built.snapshot, next_state, dropped);
 
     // New or moved listeners are bound before anything else changes, so a
     // port in use fails the reload as a whole.

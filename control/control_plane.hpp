@@ -99,6 +99,9 @@ private:
     void republish_states();
     void apply_states(routing::Snapshot& snapshot) const;
     void export_endpoint_metrics() const;
+    std::vector<std::string> endpoints_named(const std::string& pool, const std::string& endpoint) const;
+    Outcome set_drained(const std::string& pool, const std::string& endpoint, bool drained);
+    void prune_drains(const routing::Snapshot& snapshot, RuntimeState& state, std::vector<std::string>& dropped) const;
     // Drops edits the file has superseded or that no longer fit it.
     bool reconcile(RuntimeState& state, const Config& file, std::vector<std::string>& dropped) const;
 
@@ -110,6 +113,7 @@ private:
     RuntimeState state_;
     StableKeys keys_;
     StableKeys stat_keys_;
+    AddressBook addresses_;
     std::uint64_t version_ = 0;
     std::unique_ptr<health::HealthManager> health_;
     std::shared_ptr<const routing::Snapshot> current_;

@@ -40,7 +40,29 @@ std::uint32_t StableKeys::key_for(const std::string& name) {
 
 std::string stat_name(const std::string& route, const std::string& pool) { return route + "\n" + pool; }
 
-BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKeys& keys, StableKeys& stat_keys) {
+std::vector<boost::asio::ip::tcp::endpoint> AddressBook::lookup(const HostPort& hp, bool fresh, std::string& error) {
+    const std::string key = hp.text();
+    if (!fresh) {
+        auto it = cache_.find(key);
+        if (it != cache_.end()) return it->second;
+    }
+    asio::io_context io;
+    tcp::resolver resolver(io);
+    boost::system::error_code err;
+    // A literal address resolves without a lookup; a name may yield several.
+    auto results = resolver.resolve(hp.host, std::to_string(hp.port), tcp::resolver::numeric_service, err);
+    if (err || results.empty()) {
+        error = err ? err.message() : "no address";
+        return {};
+    }
+    std::vector<tcp::endpoint> out;
+    for (const auto& r : results) out.push_back(r.endpoint());
+    cache_[key] = out;
+    return out;
+}
+
+BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKeys& keys, StableKeys& stat_keys,
+                           AddressBook& book, bool fresh) {
     BuildResult result;
     auto snap = std::make_shared<routing::Snapshot>();
     snap->version = version;
@@ -50,8 +72,6 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKe
     snap->limits.idle_timeout = config.limits.idle_timeout;
     snap->limits.max_connections = config.limits.max_connections;
 
-    asio::io_context io;
-    tcp::resolver resolver(io);
     for (const PoolConfig& pc : config.pools) {
         routing::Pool pool;
         pool.name = pc.name;
@@ -59,22 +79,21 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKe
         pool.upstream.response_timeout = pc.upstream.response_timeout;
         pool.upstream.max_idle_per_endpoint = pc.upstream.max_idle_per_endpoint;
         for (const EndpointConfig& ec : pc.endpoints) {
-            boost::system::error_code err;
-            // A literal address resolves without a lookup; a name may yield
-            // several addresses, each of which becomes an endpoint.
-            auto results = resolver.resolve(ec.address.host, std::to_string(ec.address.port),
-                                            tcp::resolver::numeric_service, err);
-            if (err || results.empty()) {
-                result.errors.push_back(fmt::format("pool {}: endpoint {} does not resolve: {}", pc.name,
-                                                    ec.address.text(), err ? err.message() : "no address"));
+            std::string err;
+            auto results = book.lookup(ec.address, fresh, err);
+            if (results.empty()) {
+                result.errors.push_back(
+                    fmt::format("pool {}: endpoint {} does not resolve: {}", pc.name, ec.address.text(), err));
                 continue;
             }
+            // Each address a name yields becomes an endpoint.
             for (const auto& r : results) {
                 routing::Endpoint ep;
-                ep.address = r.endpoint();
+                ep.address = r;
+                ep.configured = ec.address.text();
                 ep.name = results.size() == 1 && ep.address.address().to_string() == ec.address.host
                               ? ec.address.text()
-                              : endpoint_text(r.endpoint());
+                              : endpoint_text(r);
                 ep.weight = ec.weight;
                 ep.key = keys.key_for(ep.name);
                 pool.endpoints.push_back(std::move(ep));

@@ -35,7 +35,18 @@ struct BuildResult {
     std::vector<std::string> errors;  // e.g. a name that does not resolve
 };
 
+// Endpoint names resolved at load and at every reload (`fresh`), and reused
+// for runtime edits of weights and states, which must not depend on DNS.
+class AddressBook {
+public:
+    // Empty on failure, with `error` set.
+    std::vector<boost::asio::ip::tcp::endpoint> lookup(const HostPort& hp, bool fresh, std::string& error);
+
+private:
+    std::map<std::string, std::vector<boost::asio::ip::tcp::endpoint>> cache_;
+};
+
 BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKeys& endpoint_keys,
-                           StableKeys& stat_keys);
+                           StableKeys& stat_keys, AddressBook& book, bool fresh);
 
 }  // namespace weir::control

@@ -19,7 +19,8 @@
 namespace weir::routing {
 
 struct Endpoint {
-    std::string name;                            // "host:port" as configured (DNS names resolved)
+    std::string name;        // "host:port" as configured, or the resolved "ip:port" of a DNS name
+    std::string configured;  // the address as configured (a DNS name stays a name)
     boost::asio::ip::tcp::endpoint address;
     double weight = 1;
     std::uint32_t key = 0;  // stable across snapshots for the same address: indexes upstream pools

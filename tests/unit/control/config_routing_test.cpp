@@ -190,7 +190,8 @@ TEST(ConfigRouting, SnapshotCarriesRulesStickyAndPolicy) {
     const auto r = load_routes(kRouting);
     const Config& c = ok(r);
     StableKeys keys, stats;
-    BuildResult b = build_snapshot(c, 7, keys, stats);
+    AddressBook book;
+    BuildResult b = build_snapshot(c, 7, keys, stats, book, true);
     ASSERT_TRUE(b.errors.empty()) << b.errors.front();
     ASSERT_TRUE(b.snapshot);
     b.snapshot->finalize();  // as the control plane does after giving endpoint states (all healthy here)

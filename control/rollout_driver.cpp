@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <set>
 
 namespace weir::control {
 namespace {
@@ -99,7 +100,24 @@ void RolloutDriver::sync() {
         next.emplace(r.name, rollout::RolloutRun(spec));
     }
     runs_ = std::move(next);
-    for (const auto& [route, run] : runs_) metrics_.rollout_step(route, step_metric(run));
+    for (auto& [route, run] : runs_) {
+        metrics_.rollout_step(route, step_metric(run));
+        const auto saved = plane_.state().rollouts.find(route);
+        const std::string text = json::serialize(run.to_json());
+        if (active(run)) {
+            // A reload whose file changed the route's split dropped the
+            // rollout's share with the override: put it back.
+            auto o = plane_.state().routes.find(route);
+            if (o == plane_.state().routes.end() || o->second.split != split_for(run)) {
+                log::info("rollout", "route {}: re-applying the rollout's share ({}% canary)", route,
+                          run.canary_percent());
+                apply(route, run, true);
+            }
+        } else if (saved != plane_.state().rollouts.end() && saved->second != text) {
+            // A run reset by changed settings: the state file must not bring the old one back.
+            apply(route, run, false);
+        }
+    }
 }
 
 void RolloutDriver::start_ticking() {
@@ -131,6 +149,11 @@ void RolloutDriver::tick() {
         stats.push_back(slots->first);
         stats.push_back(slots->second);
     }
+    for (const auto& route : std::set<std::string>(unapplied_)) {
+        auto it = runs_.find(route);
+        if (it == runs_.end()) unapplied_.erase(route);
+        else apply(route, it->second, true);
+    }
     if (routes.empty()) return;
     auto slices = server_.take_slices(stats, gather_timeout);
     const std::int64_t now = wall_ms();
@@ -147,7 +170,7 @@ void RolloutDriver::tick() {
         const bool decided = run.decisions().size() != before ||
                              (!run.decisions().empty() && run.decisions().back().at_ms != last_before);
         if (decided) count_new_decisions(routes[i], run, before);
-        if (changed || decided) apply(routes[i], run, changed);
+        if (changed || decided) apply(routes[i], run, changed || unapplied_.count(routes[i]) > 0);
     }
 }
 
@@ -186,17 +209,26 @@ void RolloutDriver::count_new_decisions(const std::string& route, const rollout:
     }
 }
 
-void RolloutDriver::apply(const std::string& route, rollout::RolloutRun& run, bool share_changed) {
+Split RolloutDriver::split_for(const rollout::RolloutRun& run) {
+    const double p = run.canary_percent();
+    return Split{{run.spec().baseline, 100.0 - p}, {run.spec().canary, p}};
+}
+
+RolloutDriver::Outcome RolloutDriver::apply(const std::string& route, rollout::RolloutRun& run, bool share_changed) {
     std::optional<Split> split;
-    if (share_changed) {
-        const double p = run.canary_percent();
-        split = Split{{run.spec().baseline, 100.0 - p}, {run.spec().canary, p}};
-    }
+    if (share_changed) split = split_for(run);
     auto outcome = plane_.apply_rollout(route, split, json::serialize(run.to_json()));
-    if (outcome.status >= 300) {
-        log::error("rollout", "route {}: cannot apply the rollout's decision: {}", route, outcome.error);
-    }
     metrics_.rollout_step(route, step_metric(run));
+    if (outcome.status >= 300) {
+        // The run has decided; the route must follow. Retried every second
+        // until the split is published and persisted.
+        log::error("rollout", "route {}: cannot apply the rollout's decision yet: {}", route, outcome.error);
+        unapplied_.insert(route);
+        return {outcome.status, "the decision is recorded but not applied yet (" + outcome.error +
+                                    "); it is retried every second"};
+    }
+    unapplied_.erase(route);
+    return {};
 }
 
 RolloutDriver::Outcome RolloutDriver::command(const std::string& route, const std::string& verb) {
@@ -221,8 +253,7 @@ RolloutDriver::Outcome RolloutDriver::command(const std::string& route, const st
         return {409, "cannot " + verb + " a rollout that is " + rollout::phase_name(run.phase())};
     }
     count_new_decisions(route, run, before);
-    apply(route, run, run.canary_percent() != before_share);
-    return {};
+    return apply(route, run, run.canary_percent() != before_share || unapplied_.count(route) > 0);
 }
 
 std::optional<json::object> RolloutDriver::describe(const std::string& route) const {

@@ -10,7 +10,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
 
+#include "control/state_store.hpp"
+
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,7 +57,8 @@ public:
 private:
     void tick();
     // Publishes the run's canary share (if it changed) and persists the run.
-    void apply(const std::string& route, rollout::RolloutRun& run, bool share_changed);
+    Outcome apply(const std::string& route, rollout::RolloutRun& run, bool share_changed);
+    static Split split_for(const rollout::RolloutRun& run);
     // The statistics slots (baseline, canary) of a run's route in the current snapshot.
     std::optional<std::pair<std::uint32_t, std::uint32_t>> slots_of(const std::string& route,
                                                                     const rollout::RolloutRun& run) const;
@@ -66,7 +70,7 @@ private:
     telemetry::Metrics& metrics_;
     boost::asio::steady_timer timer_;
     std::map<std::string, rollout::RolloutRun> runs_;
-    std::map<std::string, std::int64_t> last_saved_decision_ms_;
+    std::set<std::string> unapplied_;  // routes whose run decided something not yet applied
     bool stopped_ = false;
 };
 

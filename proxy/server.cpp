@@ -93,14 +93,29 @@ std::vector<EndpointLoad> Server::load(std::chrono::milliseconds timeout) {
 }
 
 std::vector<telemetry::TrafficCounters> Server::traffic(std::chrono::milliseconds timeout) {
+    // Each worker's counters only grow. A worker that misses the deadline
+    // contributes its last answer, so a sum never goes backwards (which a
+    // scraper would read as a counter reset).
     using Counters = std::vector<telemetry::TrafficCounters>;
-    return gather<Counters, Counters>(
-        workers_, {}, [](Worker& w, auto reply) { w.collect_traffic(std::move(reply)); },
-        [](Counters& total, Counters part) {
-            if (total.size() < part.size()) total.resize(part.size());
-            for (std::size_t i = 0; i < part.size(); ++i) total[i].merge(part[i]);
+    using Answers = std::vector<std::optional<Counters>>;
+    Answers fresh = gather<Answers, std::pair<std::size_t, Counters>>(
+        workers_, Answers(workers_.size()),
+        [](Worker& w, auto reply) {
+            w.collect_traffic([reply, i = w.index()](Counters c) { reply({i, std::move(c)}); });
+        },
+        [](Answers& all, std::pair<std::size_t, Counters> part) {
+            if (part.first < all.size()) all[part.first] = std::move(part.second);
         },
         timeout);
+    if (last_traffic_.size() < workers_.size()) last_traffic_.resize(workers_.size());
+    Counters total;
+    for (std::size_t w = 0; w < workers_.size(); ++w) {
+        if (w < fresh.size() && fresh[w]) last_traffic_[w] = std::move(*fresh[w]);
+        const Counters& part = last_traffic_[w];
+        if (total.size() < part.size()) total.resize(part.size());
+        for (std::size_t i = 0; i < part.size(); ++i) total[i].merge(part[i]);
+    }
+    return total;
 }
 
 std::vector<rollout::PoolSlice> Server::take_slices(const std::vector<std::uint32_t>& stats,

@@ -69,6 +69,7 @@ private:
     std::vector<std::thread> threads_;
     std::vector<boost::asio::ip::tcp::endpoint> bound_;
     bool started_ = false;
+    std::vector<std::vector<telemetry::TrafficCounters>> last_traffic_;  // by worker: its last answer (control thread)
 };
 
 }  // namespace weir::proxy

@@ -83,19 +83,19 @@ void Session::resume() {
             if (upstream_ && upstream_->socket.writable()) on_connected();
             break;
         case Wait::pump_read:
+        case Wait::pump_write:
             if (dir_ == Direction::request && upstream_ && upstream_->socket.readable()) {
                 // The upstream answers (or closes) before the body is complete,
-                // e.g. an early 401 or 413: forward that; the request is cut short.
+                // whether Weir waits for the client's next bytes or for room
+                // to write them: e.g. an early 401 or 413. Forward it; a final
+                // answer cuts the request short (send_response closes after
+                // it), an interim one resumes the upload.
                 wait_ = Wait::none;
                 clear_deadline();
-                close_after_ = true;
                 read_response();
-            } else if (src_->readable()) {
+            } else if (wait_ == Wait::pump_read ? src_->readable() : dst_->writable()) {
                 pump();
             }
-            break;
-        case Wait::pump_write:
-            if (dst_->writable()) pump();
             break;
         case Wait::response_head:
             if (upstream_ && upstream_->socket.readable()) read_response();

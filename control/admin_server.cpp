@@ -41,8 +41,10 @@ private:
     void on_read(beast::error_code ec, std::size_t) {
         if (ec == http::error::end_of_stream || ec == beast::error::timeout) return close();
         if (ec) {
-            int status = ec == http::error::body_limit ? 413 : 400;
-            std::string why = status == 413 ? "body larger than 1 MiB" : "malformed request";
+            // SPEC §5 answers every refused admin call with 400/401/404/405/409/412;
+            // an oversized body is a bad request like any other.
+            const int status = 400;
+            std::string why = ec == http::error::body_limit ? "body larger than 1 MiB" : "malformed request";
             // Refused before any handler saw it: the audit line is written here.
             // The start line is stored as soon as it is parsed, even when a
             // header (like an oversized Content-Length) fails afterwards.

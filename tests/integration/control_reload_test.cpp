@@ -18,6 +18,21 @@ namespace json = boost::json;
 const std::map<std::string, std::string> kSuccess = {{"result", "success"}};
 const std::map<std::string, std::string> kFailure = {{"result", "failure"}};
 
+// The two weir_config_reloads_total counters of one scrape, with the scrape
+// itself for failure messages.
+struct Reloads {
+    std::string metrics;
+    std::optional<double> success, failure;
+};
+
+Reloads reloads_now(AdminClient& admin) {
+    Reloads r;
+    r.metrics = admin.metrics();
+    r.success = metric_value(r.metrics, "weir_config_reloads_total", kSuccess);
+    r.failure = metric_value(r.metrics, "weir_config_reloads_total", kFailure);
+    return r;
+}
+
 std::string body_text(const json::value& v) { return v.is_null() ? "(not JSON)" : json::serialize(v); }
 
 // "FILE:LINE:COL: message" for this FILE; the line number, or 0 if not in that form.
@@ -50,9 +65,10 @@ TEST(ControlReload, HundredReloadsUnderKeepAliveLoadDropNothing) {
     TempDir real;
     const std::string file = detach_config(weir, real.path, a.yaml());
 
-    const std::string m0 = admin.metrics();
-    const double ok0 = metric_value(m0, "weir_config_reloads_total", kSuccess).value_or(-1);
-    const double fail0 = metric_value(m0, "weir_config_reloads_total", kFailure).value_or(-1);
+    const Reloads r0 = reloads_now(admin);
+    const std::string& m0 = r0.metrics;
+    const double ok0 = r0.success.value_or(-1);
+    const double fail0 = r0.failure.value_or(-1);
     ASSERT_GE(ok0, 0) << m0;
     ASSERT_GE(fail0, 0) << m0;
     const auto start = admin.route();
@@ -91,9 +107,10 @@ TEST(ControlReload, HundredReloadsUnderKeepAliveLoadDropNothing) {
     EXPECT_EQ(last.split, split_map(a.split)) << last.raw;
     EXPECT_FALSE(last.override_) << last.raw;
     EXPECT_EQ(last.version, v0 + reloads) << last.raw;
-    const std::string m1 = admin.metrics();
-    EXPECT_EQ(metric_value(m1, "weir_config_reloads_total", kSuccess), ok0 + reloads) << m1;
-    EXPECT_EQ(metric_value(m1, "weir_config_reloads_total", kFailure), fail0) << m1;
+    const Reloads r1 = reloads_now(admin);
+    const std::string& m1 = r1.metrics;
+    EXPECT_EQ(r1.success, ok0 + reloads) << m1;
+    EXPECT_EQ(r1.failure, fail0) << m1;
     EXPECT_EQ(metric_value(m1, "weir_config_version"), static_cast<double>(v0 + reloads)) << m1;
     auto w = metric_value(m1, "weir_route_weight", {{"route", "web"}, {"pool", "stable"}});
     ASSERT_TRUE(w.has_value()) << m1;
@@ -155,9 +172,10 @@ TEST(ControlReload, TwentyBadFilesUnderLoadChangeNothing) {
     TempDir real;
     const std::string file = detach_config(weir, real.path, good.yaml());
 
-    const std::string m0 = admin.metrics();
-    const double ok0 = metric_value(m0, "weir_config_reloads_total", kSuccess).value_or(-1);
-    const double fail0 = metric_value(m0, "weir_config_reloads_total", kFailure).value_or(-1);
+    const Reloads r0 = reloads_now(admin);
+    const std::string& m0 = r0.metrics;
+    const double ok0 = r0.success.value_or(-1);
+    const double fail0 = r0.failure.value_or(-1);
     ASSERT_GE(fail0, 0) << m0;
     const auto before = admin.route();
     ASSERT_EQ(before.status, 200);
@@ -202,9 +220,10 @@ TEST(ControlReload, TwentyBadFilesUnderLoadChangeNothing) {
     EXPECT_EQ(s.errors, 0u) << describe(s);
     EXPECT_EQ(s.reconnects, 0u) << describe(s);
 
-    const std::string m1 = admin.metrics();
-    EXPECT_EQ(metric_value(m1, "weir_config_reloads_total", kFailure), fail0 + 20) << m1;
-    EXPECT_EQ(metric_value(m1, "weir_config_reloads_total", kSuccess), ok0) << m1;
+    const Reloads r1 = reloads_now(admin);
+    const std::string& m1 = r1.metrics;
+    EXPECT_EQ(r1.failure, fail0 + 20) << m1;
+    EXPECT_EQ(r1.success, ok0) << m1;
     EXPECT_EQ(metric_value(m1, "weir_config_version"), static_cast<double>(before.version)) << m1;
     auto counts = sample_pools(weir.port(), 200);
     EXPECT_EQ(counts["error"], 0);

@@ -24,6 +24,19 @@ bool contains(const std::string& s, const std::string& needle) { return s.find(n
 
 std::string dump(const json::value& v) { return json::serialize(v); }
 
+// Sends SIGTERM and waits up to 15 s: the exit status, if weir exited.
+std::optional<int> terminate(WeirProcess& weir) {
+    weir.signal(SIGTERM);
+    return weir.wait_exit(15s);
+}
+
+// SIGTERM, and weir exits with status 0.
+void stop_cleanly(WeirProcess& weir) {
+    auto code = terminate(weir);
+    ASSERT_TRUE(code.has_value()) << "weir did not exit after SIGTERM\n" << weir.log();
+    EXPECT_EQ(*code, 0) << weir.log();
+}
+
 // The rollout call answered 200 with the rollout's state; returns it parsed.
 json::value expect_ok(const Response& r, const std::string& what) {
     EXPECT_EQ(r.status, 200) << what << ": " << r.describe() << "\n" << r.body;
@@ -256,10 +269,7 @@ TEST(RolloutEndToEnd, RestartResumesTheRolloutAtItsStep) {
         ASSERT_EQ(v.phase, "running") << kinds_text(v);
         ASSERT_EQ(v.step, 0);
         EXPECT_EQ(metric(admin, "weir_rollout_step", {{"route", "web"}}), 0.0);
-        weir.signal(SIGTERM);
-        auto code = weir.wait_exit(15s);
-        ASSERT_TRUE(code.has_value()) << "weir did not exit after SIGTERM\n" << weir.log();
-        EXPECT_EQ(*code, 0) << weir.log();
+        ASSERT_NO_FATAL_FAILURE(stop_cleanly(weir));
     }
     ASSERT_TRUE(control::file_exists(c.state_file));
     const std::string saved = read_file(c.state_file);
@@ -323,10 +333,7 @@ TEST(RolloutEndToEnd, RestartAtALaterStepResumesThereAndFinishes) {
         load.stop();
         ASSERT_EQ(v.phase, "running") << kinds_text(v) << "\n" << v.raw.substr(0, 3000);
         ASSERT_EQ(v.step, 1) << kinds_text(v);
-        weir.signal(SIGTERM);
-        auto code = weir.wait_exit(15s);
-        ASSERT_TRUE(code.has_value()) << "weir did not exit after SIGTERM\n" << weir.log();
-        EXPECT_EQ(*code, 0) << weir.log();
+        ASSERT_NO_FATAL_FAILURE(stop_cleanly(weir));
     }
 
     WeirProcess weir(yaml);
@@ -423,8 +430,7 @@ TEST(RolloutEndToEnd, PromotedRolloutSurvivesARestart) {
         EXPECT_EQ(status, 200) << dump(body);
         EXPECT_EQ(rollout_view(admin).phase, "promoted");
         EXPECT_EQ(metric(admin, "weir_rollout_step", {{"route", "web"}}), 3.0) << "after POST /reload";
-        weir.signal(SIGTERM);
-        auto code = weir.wait_exit(15s);
+        auto code = terminate(weir);
         ASSERT_TRUE(code.has_value()) << weir.log();
     }
     WeirProcess weir(yaml);

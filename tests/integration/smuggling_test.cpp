@@ -20,6 +20,17 @@ std::string req(std::string_view head_lines, std::string_view body = "") {
     return std::string(head_lines) + "\r\n" + std::string(body);
 }
 
+// Sends the vector on a fresh connection: Weir answers with its status and
+// closes the connection.
+void expect_refused_and_closed(SingleProxy& p, const Vector& v) {
+    RawClient client(p.port(), 5s);
+    ASSERT_TRUE(client.send(v.bytes));
+    Response r = client.read_response();
+    EXPECT_EQ(r.status, v.status) << r.describe();
+    std::string extra;
+    EXPECT_TRUE(client.wait_closed(5s, &extra)) << "connection not closed after the error; then got: " << extra;
+}
+
 // ---------------------------------------------------------------- malformed heads
 
 const std::vector<Vector>& head_vectors() {
@@ -130,14 +141,7 @@ class SmugglingHeadTest : public ::testing::TestWithParam<Vector> {};
 TEST_P(SmugglingHeadTest, RejectedAndNothingReachesTheUpstream) {
     const Vector& v = GetParam();
     SingleProxy p;
-    {
-        RawClient client(p.port(), 5s);
-        ASSERT_TRUE(client.send(v.bytes));
-        Response r = client.read_response();
-        EXPECT_EQ(r.status, v.status) << r.describe();
-        std::string extra;
-        EXPECT_TRUE(client.wait_closed(5s, &extra)) << "connection not closed after the error; then got: " << extra;
-    }
+    ASSERT_NO_FATAL_FAILURE(expect_refused_and_closed(p, v));
     Response probe = fetch(p.port(), "/probe");
     EXPECT_EQ(probe.status, 200) << probe.describe();
     ASSERT_TRUE(p.up.wait_requests(1));
@@ -185,14 +189,7 @@ class SmugglingBodyTest : public ::testing::TestWithParam<Vector> {};
 TEST_P(SmugglingBodyTest, RejectedAndTheUpstreamNeverGetsACompleteRequest) {
     const Vector& v = GetParam();
     SingleProxy p;
-    {
-        RawClient client(p.port(), 5s);
-        ASSERT_TRUE(client.send(v.bytes));
-        Response r = client.read_response();
-        EXPECT_EQ(r.status, v.status) << r.describe();
-        std::string extra;
-        EXPECT_TRUE(client.wait_closed(5s, &extra)) << "connection not closed after the error; then got: " << extra;
-    }
+    ASSERT_NO_FATAL_FAILURE(expect_refused_and_closed(p, v));
     // Whatever part of the request went upstream, that connection must be
     // closed before the body completes.
     auto reqs = p.up.requests();

@@ -1,6 +1,7 @@
 // The health parts of weir.yaml (SPEC §3): `health_check` and `outlier` per
 // pool, their defaults, and every error located at FILE:LINE:COL.
 #include "control/config.hpp"
+#include "config_test_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +13,7 @@ namespace weir::control {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace config_test;
 
 // The pool's lines go after line 4; `pool_lines` starts at line 5 and is
 // indented by 4 spaces (keys of the pool).
@@ -32,41 +34,7 @@ LoadResult load_pool(const std::string& pool_lines) {
     return load_config_text(yaml, "test.yaml");
 }
 
-std::string dump(const std::vector<ConfigError>& errors) {
-    std::string out;
-    for (const auto& e : errors) out += "  " + e.text() + "\n";
-    return out.empty() ? "  (no errors)\n" : out;
-}
-
-// Exactly one error, at line:col, whose message contains `needle`; no config.
-::testing::AssertionResult only_error(const LoadResult& r, int line, int col, const std::string& needle) {
-    if (r.errors.size() != 1)
-        return ::testing::AssertionFailure() << "expected exactly one error, got " << r.errors.size() << ":\n"
-                                             << dump(r.errors);
-    const auto& e = r.errors[0];
-    if (r.config) return ::testing::AssertionFailure() << "a config was returned despite the error";
-    if (e.line == line && e.col == col && e.message.find(needle) != std::string::npos)
-        return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << "expected " << line << ":" << col << " containing '" << needle
-                                         << "'; got:\n"
-                                         << dump(r.errors);
-}
-
-::testing::AssertionResult has_error(const LoadResult& r, int line, int col, const std::string& needle) {
-    for (const auto& e : r.errors) {
-        if (e.line == line && e.col == col && e.message.find(needle) != std::string::npos)
-            return ::testing::AssertionSuccess();
-    }
-    return ::testing::AssertionFailure() << "no error at " << line << ":" << col << " containing '" << needle
-                                         << "'; got:\n"
-                                         << dump(r.errors);
-}
-
-const PoolConfig& loaded_pool(const LoadResult& r) {
-    EXPECT_TRUE(r.errors.empty()) << dump(r.errors);
-    if (!r.config) throw std::runtime_error("config did not load:\n" + dump(r.errors));
-    return r.config->pools.at(0);
-}
+const PoolConfig& loaded_pool(const LoadResult& r) { return ok(r).pools.at(0); }
 
 // ---------------------------------------------------------------- valid
 

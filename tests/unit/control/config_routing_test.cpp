@@ -2,6 +2,7 @@
 // and match.headers parse to the expected values and reach the snapshot; each
 // mistake is one error at its exact line:col.
 #include "control/config.hpp"
+#include "config_test_support.hpp"
 #include "control/snapshot_builder.hpp"
 #include "routing/decision.hpp"
 #include "routing/random.hpp"
@@ -30,37 +31,11 @@ pools:
 routes:
 )";
 
+using namespace config_test;
+
 // `routes` is the text after "routes:"; a leading newline is dropped so line 7 is its first line.
-LoadResult load_routes(std::string routes) {
-    if (!routes.empty() && routes.front() == '\n') routes.erase(0, 1);
-    return load_config_text(std::string(kHead) + routes, "test.yaml");
-}
-
-std::string dump(const std::vector<ConfigError>& errors) {
-    std::string out;
-    for (const auto& e : errors) out += "  " + e.text() + "\n";
-    return out.empty() ? "  (no errors)\n" : out;
-}
-
-// Exactly one error, at line:col, whose message contains `needle`.
-::testing::AssertionResult only_error(const LoadResult& r, int line, int col, const std::string& needle) {
-    if (r.errors.size() != 1)
-        return ::testing::AssertionFailure() << "expected exactly one error, got " << r.errors.size() << ":\n"
-                                             << dump(r.errors);
-    const auto& e = r.errors[0];
-    if (e.line == line && e.col == col && e.message.find(needle) != std::string::npos) {
-        if (r.config) return ::testing::AssertionFailure() << "a config was returned despite the error";
-        return ::testing::AssertionSuccess();
-    }
-    return ::testing::AssertionFailure() << "expected " << line << ":" << col << " containing '" << needle
-                                         << "'; got:\n"
-                                         << dump(r.errors);
-}
-
-const Config& ok(const LoadResult& r) {
-    EXPECT_TRUE(r.errors.empty()) << dump(r.errors);
-    if (!r.config) throw std::runtime_error("config did not load:\n" + dump(r.errors));
-    return *r.config;
+LoadResult load_routes(const std::string& routes) {
+    return load_config_text(std::string(kHead) + without_leading_newline(routes), "test.yaml");
 }
 
 // ---------------------------------------------------------------- values
@@ -265,13 +240,18 @@ TEST(ConfigRouting, RuleMayNameAPoolOutsideTheSplitAndEmptyRulesAreFine) {
 
 // ---------------------------------------------------------------- errors
 
+// Route "web" (line 7, split on line 8) with one rule on line 10: `rule` follows "      - ".
+LoadResult load_rule(const std::string& rule) {
+    return load_routes("  - name: web\n    split: {stable: 1}\n    rules:\n      - " + rule + "\n");
+}
+
+// Route "web" (line 7, split on line 8) with `sticky` on line 9, after "    sticky: ".
+LoadResult load_sticky(const std::string& sticky) {
+    return load_routes("  - name: web\n    split: {stable: 1}\n    sticky: " + sticky + "\n");
+}
+
 TEST(ConfigRoutingErrors, BadRegexIsReportedAtThePattern) {
-    const auto r = load_routes(R"(
-  - name: web
-    split: {stable: 1}
-    rules:
-      - {header: x-build, regex: "qa-(", pool: canary}
-)");
+    const auto r = load_rule(R"({header: x-build, regex: "qa-(", pool: canary})");
     EXPECT_TRUE(only_error(r, 10, 34, "routes[0].rules[0].regex: invalid regular expression"));
     ASSERT_FALSE(r.errors.empty());
     EXPECT_NE(r.errors[0].message.find("missing )"), std::string::npos) << "RE2's reason: " << dump(r.errors);
@@ -290,117 +270,63 @@ TEST(ConfigRoutingErrors, BadRegexInARouteHeaderMatcher) {
 }
 
 TEST(ConfigRoutingErrors, TwoTestsInOneRule) {
-    const auto r = load_routes(R"(
-  - name: web
-    split: {stable: 1}
-    rules:
-      - {header: x-canary, exact: a, prefix: b, pool: canary}
-)");
+    const auto r = load_rule(R"({header: x-canary, exact: a, prefix: b, pool: canary})");
     EXPECT_TRUE(only_error(r, 10, 9,
                            "routes[0].rules[0]: needs exactly one of exact, prefix, regex, present, in (found 2)"));
 }
 
 TEST(ConfigRoutingErrors, RuleWithoutATest) {
-    const auto r = load_routes(R"(
-  - name: web
-    split: {stable: 1}
-    rules:
-      - {header: x-canary, pool: canary}
-)");
+    const auto r = load_rule(R"({header: x-canary, pool: canary})");
     EXPECT_TRUE(only_error(r, 10, 9, "routes[0].rules[0]: needs exactly one of exact, prefix, regex, present, in"));
     ASSERT_EQ(r.errors.size(), 1u);
     EXPECT_EQ(r.errors[0].message.find("(found"), std::string::npos) << dump(r.errors);
 }
 
 TEST(ConfigRoutingErrors, RuleWithAnUnknownPool) {
-    const auto r = load_routes(R"(
-  - name: web
-    split: {stable: 1}
-    rules:
-      - {header: x-canary, exact: a, pool: canry}
-)");
+    const auto r = load_rule(R"({header: x-canary, exact: a, pool: canry})");
     EXPECT_TRUE(only_error(r, 10, 44, "routes[0].rules[0].pool: unknown pool 'canry'"));
 }
 
 TEST(ConfigRoutingErrors, RuleWithoutAPool) {
-    const auto r = load_routes(R"(
-  - name: web
-    split: {stable: 1}
-    rules:
-      - {header: x-canary, exact: a}
-)");
+    const auto r = load_rule(R"({header: x-canary, exact: a})");
     EXPECT_TRUE(only_error(r, 10, 9, "missing required key 'pool'"));
 }
 
 TEST(ConfigRoutingErrors, RuleWithTwoSources) {
-    const auto r = load_routes(R"(
-  - name: web
-    split: {stable: 1}
-    rules:
-      - {header: x-a, cookie: b, exact: a, pool: canary}
-)");
+    const auto r = load_rule(R"({header: x-a, cookie: b, exact: a, pool: canary})");
     EXPECT_TRUE(only_error(r, 10, 9, "routes[0].rules[0]: needs exactly one of header, cookie, query"));
 }
 
 TEST(ConfigRoutingErrors, RuleWithoutASource) {
-    const auto r = load_routes(R"(
-  - name: web
-    split: {stable: 1}
-    rules:
-      - {exact: a, pool: canary}
-)");
+    const auto r = load_rule(R"({exact: a, pool: canary})");
     EXPECT_TRUE(only_error(r, 10, 9, "routes[0].rules[0]: needs exactly one of header, cookie, query"));
 }
 
 TEST(ConfigRoutingErrors, StickyWithTwoSources) {
-    const auto r = load_routes(R"(
-  - name: web
-    split: {stable: 1}
-    sticky: {header: x-user-id, query: uid}
-)");
+    const auto r = load_sticky(R"({header: x-user-id, query: uid})");
     EXPECT_TRUE(only_error(r, 9, 13, "routes[0].sticky: needs exactly one of header, cookie, query"));
 }
 
 TEST(ConfigRoutingErrors, StickyAssignOnAHeader) {
-    const auto r = load_routes(R"(
-  - name: web
-    split: {stable: 1}
-    sticky: {header: x-user-id, assign: true}
-)");
+    const auto r = load_sticky(R"({header: x-user-id, assign: true})");
     EXPECT_TRUE(only_error(r, 9, 41, "routes[0].sticky.assign: only a cookie can be assigned"));
 }
 
 TEST(ConfigRoutingErrors, StickyAssignOnAQuery) {
-    const auto r = load_routes(R"(
-  - name: web
-    split: {stable: 1}
-    sticky: {query: uid, assign: true}
-)");
+    const auto r = load_sticky(R"({query: uid, assign: true})");
     // "    sticky: {query: uid, assign: " is 33 characters.
     EXPECT_TRUE(only_error(r, 9, 34, "routes[0].sticky.assign: only a cookie can be assigned"));
 }
 
 TEST(ConfigRoutingErrors, MaxAgeWithoutAssign) {
-    const auto r = load_routes(R"(
-  - name: web
-    split: {stable: 1}
-    sticky: {cookie: uid, max_age: 1h}
-)");
+    const auto r = load_sticky(R"({cookie: uid, max_age: 1h})");
     EXPECT_TRUE(only_error(r, 9, 36, "routes[0].sticky.max_age: max_age applies only with assign: true"));
 
-    const auto r2 = load_routes(R"(
-  - name: web
-    split: {stable: 1}
-    sticky: {cookie: uid, assign: false, max_age: 1h}
-)");
+    const auto r2 = load_sticky(R"({cookie: uid, assign: false, max_age: 1h})");
     EXPECT_TRUE(only_error(r2, 9, 51, "routes[0].sticky.max_age: max_age applies only with assign: true"));
 
     // Written before assign: true, it is fine.
-    const auto r3 = load_routes(R"(
-  - name: web
-    split: {stable: 1}
-    sticky: {max_age: 1h, cookie: uid, assign: true}
-)");
+    const auto r3 = load_sticky(R"({max_age: 1h, cookie: uid, assign: true})");
     EXPECT_EQ(ok(r3).routes[0].sticky->max_age, 1h);
 }
 
@@ -414,12 +340,7 @@ TEST(ConfigRoutingErrors, BadOnPoolUnhealthyValue) {
 }
 
 TEST(ConfigRoutingErrors, EmptyIn) {
-    const auto r = load_routes(R"(
-  - name: web
-    split: {stable: 1}
-    rules:
-      - {header: x-user, in: [], pool: canary}
-)");
+    const auto r = load_rule(R"({header: x-user, in: [], pool: canary})");
     EXPECT_TRUE(only_error(r, 10, 30, "routes[0].rules[0].in: needs at least one value"));
 }
 

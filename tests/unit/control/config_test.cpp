@@ -1,4 +1,5 @@
 #include "control/config.hpp"
+#include "config_test_support.hpp"
 #include "control/config_json.hpp"
 
 #include <boost/json.hpp>
@@ -13,35 +14,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
+using namespace config_test;
+
 // Raw literals start with a newline for readability; line 1 is the line after it.
-LoadResult load(std::string yaml) {
-    if (!yaml.empty() && yaml.front() == '\n') yaml.erase(0, 1);
-    return load_config_text(yaml, "test.yaml");
-}
-
-std::string dump(const std::vector<ConfigError>& errors) {
-    std::string out;
-    for (const auto& e : errors) out += "  " + e.text() + "\n";
-    return out.empty() ? "  (no errors)\n" : out;
-}
-
-// True when some error sits at line:col and mentions `needle`.
-::testing::AssertionResult has_error(const LoadResult& r, int line, int col, const std::string& needle) {
-    for (const auto& e : r.errors) {
-        if (e.line == line && e.col == col && e.message.find(needle) != std::string::npos) {
-            return ::testing::AssertionSuccess();
-        }
-    }
-    return ::testing::AssertionFailure() << "no error at " << line << ":" << col << " containing '" << needle
-                                         << "'; got:\n"
-                                         << dump(r.errors);
-}
-
-const Config& ok(const LoadResult& r) {
-    EXPECT_TRUE(r.errors.empty()) << dump(r.errors);
-    if (!r.config) throw std::runtime_error("config did not load:\n" + dump(r.errors));
-    return *r.config;
-}
+LoadResult load(const std::string& yaml) { return load_config_text(without_leading_newline(yaml), "test.yaml"); }
 
 // ---------------------------------------------------------------- HostPort
 

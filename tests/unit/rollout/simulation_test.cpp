@@ -68,16 +68,31 @@ struct Results {
     }
 };
 
-Results run_scenario(const char* name, const Traffic& tr, std::int64_t max_seconds, RolloutSpec spec) {
+// kSeeds runs of `spec` for max_seconds each; run s sees traffic_for(s) and seed_for(s).
+template <class TrafficFor, class SeedFor>
+Results run_seeds(TrafficFor traffic_for, SeedFor seed_for, std::int64_t max_seconds, const RolloutSpec& spec) {
     Results r;
     const auto t0 = std::chrono::steady_clock::now();
     for (int s = 0; s < kSeeds; ++s) {
+        const Traffic tr = traffic_for(s);
         RolloutRun run(spec);
-        const std::uint64_t seed = 0x5EED0000ULL + static_cast<std::uint64_t>(s) * 7919 + std::hash<std::string>{}(name) % 1000;
-        r.runs.push_back(testing::simulate(run, tr, seed, max_seconds));
+        r.runs.push_back(testing::simulate(run, tr, seed_for(s), max_seconds));
     }
     r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
+}
+
+// Prints every run that rolled back although it should not have.
+void print_false_rollbacks(const Results& r) {
+    for (const Outcome& o : r.runs)
+        if (o.phase == Phase::rolled_back) std::printf("  false rollback at step %d: %s\n", o.step, o.last_reason.c_str());
+}
+
+Results run_scenario(const char* name, const Traffic& tr, std::int64_t max_seconds, RolloutSpec spec) {
+    const std::uint64_t name_salt = std::hash<std::string>{}(name) % 1000;
+    return run_seeds([&](int) { return tr; },
+                     [&](int s) { return 0x5EED0000ULL + static_cast<std::uint64_t>(s) * 7919 + name_salt; },
+                     max_seconds, spec);
 }
 
 Results run_scenario(const char* name, const Traffic& tr, std::int64_t max_seconds) {
@@ -222,21 +237,18 @@ TEST(RolloutSimulation, HalfARequestPerSecondSaysInconclusive) {
 TEST(RolloutSimulation, SpikeSharedByBothPoolsDoesNotRollBack) {
     // Both pools +200 ms for 30 s, in the same slices, starting anywhere in
     // the first 10 minutes (so at every step, also across step changes).
-    Results r;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int s = 0; s < kSeeds; ++s) {
-        Traffic tr;
-        tr.spike_ms = 200;
-        tr.spike_from_s = 30 + (static_cast<std::int64_t>(s) * 571) % 570;
-        tr.spike_to_s = tr.spike_from_s + 30;
-        RolloutRun run(testing::scenario_spec());
-        r.runs.push_back(testing::simulate(run, tr, 0xD15EA5E0000ULL + static_cast<std::uint64_t>(s) * 104729, 3600));
-    }
-    r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const Results r = run_seeds(
+        [](int s) {
+            Traffic tr;
+            tr.spike_ms = 200;
+            tr.spike_from_s = 30 + (static_cast<std::int64_t>(s) * 571) % 570;
+            tr.spike_to_s = tr.spike_from_s + 30;
+            return tr;
+        },
+        [](int s) { return 0xD15EA5E0000ULL + static_cast<std::uint64_t>(s) * 104729; }, 3600, testing::scenario_spec());
     std::printf("[rollout-sim] both pools +200 ms for 30 s: seeds=%zu rolled_back=%.2f%% promoted=%.1f%% (wall %.1fs)\n",
                 r.runs.size(), 100 * r.rate(Phase::rolled_back), 100 * r.rate(Phase::promoted), r.wall_s);
-    for (const Outcome& o : r.runs)
-        if (o.phase == Phase::rolled_back) std::printf("  false rollback at step %d: %s\n", o.step, o.last_reason.c_str());
+    print_false_rollbacks(r);
     EXPECT_LE(r.rate(Phase::rolled_back), 0.005);
     EXPECT_EQ(r.count(Phase::promoted) + r.count(Phase::rolled_back), static_cast<int>(r.runs.size()));
 }
@@ -245,21 +257,18 @@ TEST(RolloutSimulation, ErrorBurstSharedByBothPoolsDoesNotRollBack) {
     // Both pools answer 30% errors for 20 s (a shared dependency failing),
     // anywhere in the first 10 minutes, also right after a step change:
     // errors land where the requests go, slice by slice, so no rollback.
-    Results r;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int s = 0; s < kSeeds; ++s) {
-        Traffic tr;
-        tr.burst_error_rate = 0.30;
-        tr.burst_from_s = 30 + (static_cast<std::int64_t>(s) * 577) % 570;
-        tr.burst_to_s = tr.burst_from_s + 20;
-        RolloutRun run(testing::scenario_spec());
-        r.runs.push_back(testing::simulate(run, tr, 0xB0B0000ULL + static_cast<std::uint64_t>(s) * 15485863, 3600));
-    }
-    r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const Results r = run_seeds(
+        [](int s) {
+            Traffic tr;
+            tr.burst_error_rate = 0.30;
+            tr.burst_from_s = 30 + (static_cast<std::int64_t>(s) * 577) % 570;
+            tr.burst_to_s = tr.burst_from_s + 20;
+            return tr;
+        },
+        [](int s) { return 0xB0B0000ULL + static_cast<std::uint64_t>(s) * 15485863; }, 3600, testing::scenario_spec());
     std::printf("[rollout-sim] both pools 30%% errors for 20 s: seeds=%zu rolled_back=%.2f%% promoted=%.1f%% (wall %.1fs)\n",
                 r.runs.size(), 100 * r.rate(Phase::rolled_back), 100 * r.rate(Phase::promoted), r.wall_s);
-    for (const Outcome& o : r.runs)
-        if (o.phase == Phase::rolled_back) std::printf("  false rollback at step %d: %s\n", o.step, o.last_reason.c_str());
+    print_false_rollbacks(r);
     EXPECT_LE(r.rate(Phase::rolled_back), 0.005);
 }
 

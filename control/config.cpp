@@ -87,6 +87,17 @@ public:
         if (auto f = top.take("state_file")) {
             if (auto v = read_path(*f)) config.state_file = *v;
         }
+        if (auto f = top.take("access_log")) {
+            MapReader map(*f, diag_);
+            if (map.ok()) {
+                if (auto p = map.require("path")) {
+                    auto s = yaml::read_string(*p, diag_);
+                    if (s && *s == "-") config.access_log.path = "-";  // standard output
+                    else if (auto v = read_path(*p)) config.access_log.path = *v;
+                }
+                map.finish();
+            }
+        }
         if (auto f = top.require("listeners")) read_listeners(*f, config);
         if (auto f = top.take("admin")) read_admin(*f, config);
         if (auto f = top.take("limits")) read_limits(*f, config.limits);

@@ -16,7 +16,6 @@ struct NotSupportedYet {
 };
 
 inline constexpr NotSupportedYet kNotSupportedYet[] = {
-    {"", "access_log", "the access log"},
     {"listeners[]", "tls", "TLS termination"},
     {"pools[].upstream", "tls", "TLS to upstreams", true},
 };

@@ -153,6 +153,13 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKe
     snap->finalize();
     snap->endpoint_key_limit = keys.limit();
     snap->unrouted_stat = stat_keys.key_for(stat_name("none", "none"));
+    if (!config.access_log.path.empty()) {
+        // Opened at every build: a reload after log rotation writes to the new file.
+        std::string error;
+        snap->access_log = LogFile::open(config.access_log.path, error);
+        if (!snap->access_log)
+            result.errors.push_back("access_log: cannot open " + config.access_log.path + ": " + error);
+    }
     snap->stat_limit = stat_keys.limit();
     if (result.errors.empty()) result.snapshot = std::move(snap);
     return result;

@@ -3,6 +3,7 @@
 #include "common/log.hpp"
 #include "http/parser.hpp"
 #include "http/serialize.hpp"
+#include "proxy/access_log.hpp"
 #include "routing/decision.hpp"
 
 #include <sys/epoll.h>
@@ -252,11 +253,13 @@ void Session::read_head() {
 void Session::handle_request() {
     wait_ = Wait::none;
     served_ = true;
+    if (snapshot_->access_log) start_access_line(&ex_->request);
     request_started_ = std::chrono::steady_clock::now();
     request_counted_ = true;
     recorded_ = false;
     route_ = nullptr;
     pool_ = nullptr;
+    endpoint_ = nullptr;
     http::RequestHead& req = ex_->request;
     worker_.stats().requests.fetch_add(1, std::memory_order_relaxed);
     close_after_ = !req.keep_alive || draining_ || worker_.draining();
@@ -811,7 +814,45 @@ void Session::record(int status, bool error) {
     std::uint32_t stat = snap->unrouted_stat;
     if (route_ && pool_) stat = route_->pool_stat[static_cast<std::size_t>(pool_ - snap->pools.data())];
     else if (route_) stat = route_->no_pool_stat;
-    worker_.record(stat, status, std::chrono::steady_clock::now() - request_started_, error);
+    const auto elapsed = std::chrono::steady_clock::now() - request_started_;
+    worker_.record(stat, status, elapsed, error);
+    if (snap->access_log) {
+        // {"time","client","method","host","path"} were taken when the head
+        // arrived (the head's bytes may be gone by now); the outcome goes here.
+        std::string& b = worker_.access_buffer();
+        if (log_prefix_.empty()) start_access_line(nullptr);
+        b += log_prefix_;
+        b += ",\"status\":";
+        b += std::to_string(status);
+        b += ",\"route\":";
+        append_json_string(b, route_ ? std::string_view(route_->name) : std::string_view("none"));
+        b += ",\"pool\":";
+        append_json_string(b, pool_ ? std::string_view(pool_->name) : std::string_view("none"));
+        if (endpoint_ && pool_) {
+            b += ",\"endpoint\":";
+            append_json_string(b, endpoint_->name);
+        }
+        b += fmt::format(",\"duration_ms\":{:.3f}}}\n",
+                         std::chrono::duration<double, std::milli>(elapsed).count());
+        worker_.access_flush_if_full();
+    }
+    log_prefix_.clear();
+}
+
+void Session::start_access_line(const http::RequestHead* req) {
+    log_prefix_.clear();
+    log_prefix_ += "{\"time\":";
+    worker_.time_stamper().append(log_prefix_);
+    log_prefix_ += ",\"client\":";
+    append_json_string(log_prefix_, client_ip_);
+    if (req) {
+        log_prefix_ += ",\"method\":";
+        append_json_string(log_prefix_, req->method);
+        log_prefix_ += ",\"host\":";
+        append_json_string(log_prefix_, req->host);
+        log_prefix_ += ",\"path\":";
+        append_json_string(log_prefix_, req->target);
+    }
 }
 
 void Session::finish_exchange() {
@@ -857,6 +898,8 @@ void Session::reply(int status, std::string_view body, bool close_conn) {
         // with no route or pool (those of an earlier request do not apply).
         route_ = nullptr;
         pool_ = nullptr;
+        endpoint_ = nullptr;
+        log_prefix_.clear();
         request_started_ = std::chrono::steady_clock::now();
         record(status, status >= 500);
     } else if (!recorded_) {

@@ -77,8 +77,10 @@ private:
     void pump_failed(bool source_side, int error, std::string_view what);
 
     void finish_exchange();
-    // Counts the request once, in its (route, pool) statistics slot.
+    // Counts the request once, in its (route, pool) statistics slot, and
+    // writes its access log line.
     void record(int status, bool error);
+    void start_access_line(const http::RequestHead* req);
     void upstream_failed(std::string_view what, int error);
     void on_timeout();
     void reply(int status, std::string_view body, bool close);
@@ -104,6 +106,7 @@ private:
     const routing::Endpoint* endpoint_ = nullptr;
     bool panic_ = false;             // every pool of the route is down: failing endpoints allowed
     std::string set_cookie_;         // a sticky id assigned to this request, as a header line
+    std::string log_prefix_;         // the access log line's request part, taken with the head
     UpstreamPtr upstream_;
 
     std::uint64_t deadline_ms_ = 0;

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <random>
 
@@ -37,6 +39,7 @@ Worker::Worker(unsigned index, std::atomic<std::size_t>& connections)
 }
 
 Worker::~Worker() {
+    flush_access_log();
     // Connections still open at exit (drain timeout) are closed here, while
     // the members their destructors report to still exist.
     while (!sessions_.empty()) sessions_.front().abort();
@@ -128,6 +131,22 @@ void Worker::record(std::uint32_t stat, int status, std::chrono::nanoseconds ela
     auto& slice = slices_[stat];
     if (error) ++slice.errors;
     else slice.latency.add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()));
+}
+
+void Worker::flush_access_log() {
+    if (access_buffer_.empty()) return;
+    if (snapshot_ && snapshot_->access_log) {
+        if (!snapshot_->access_log->append(access_buffer_)) {
+            if (!access_error_logged_) {
+                log::error("proxy", "worker {}: cannot write the access log {}: {}", index_,
+                           snapshot_->access_log->path(), std::strerror(errno));
+                access_error_logged_ = true;
+            }
+        } else {
+            access_error_logged_ = false;
+        }
+    }
+    access_buffer_.clear();
 }
 
 void Worker::collect_traffic(std::function<void(std::vector<telemetry::TrafficCounters>)> done) {
@@ -222,6 +241,7 @@ void Worker::session_closed() {
 
 void Worker::tick() {
     now_ms_ = clock_ms();
+    flush_access_log();
     for (auto it = sessions_.begin(); it != sessions_.end();) {
         Session& s = *it++;  // on_tick may close and unlink s
         s.on_tick(now_ms_);

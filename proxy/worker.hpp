@@ -3,6 +3,7 @@
 // is shared with other workers; the control thread talks to it only by posting.
 #pragma once
 
+#include "proxy/access_log.hpp"
 #include "proxy/event_loop.hpp"
 #include "proxy/exchange.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -116,6 +117,15 @@ public:
     // One finished request of a statistics slot (route, pool): its status,
     // how long it took, and whether it counts as an error for the judge.
     void record(std::uint32_t stat, int status, std::chrono::nanoseconds elapsed, bool error);
+    // Access log: lines are appended to this buffer and written in batches
+    // (when it fills, and on every tick) to the current snapshot's file.
+    std::string& access_buffer() { return access_buffer_; }
+    TimeStamper& time_stamper() { return time_stamper_; }
+    void access_flush_if_full() {
+        if (access_buffer_.size() >= access_batch) flush_access_log();
+    }
+    void flush_access_log();
+
     // Thread-safe: calls `done` on this worker's thread with a copy of its counters by slot.
     void collect_traffic(std::function<void(std::vector<telemetry::TrafficCounters>)> done);
     // Thread-safe: hands the current rollout slices of `stats` to `done` (on
@@ -150,6 +160,10 @@ private:
     std::vector<std::uint16_t> failures_in_row_;  // by endpoint key
     std::vector<telemetry::TrafficCounters> traffic_;  // by statistics slot
     std::vector<rollout::PoolSlice> slices_;           // by statistics slot: the current 1 s of judge data
+    static constexpr std::size_t access_batch = 64 * 1024;
+    std::string access_buffer_;
+    TimeStamper time_stamper_;
+    bool access_error_logged_ = false;
 };
 
 }  // namespace weir::proxy

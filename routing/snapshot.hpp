@@ -3,6 +3,7 @@
 // workers as shared_ptr<const Snapshot>, never modified afterwards.
 #pragma once
 
+#include "common/log_file.hpp"
 #include "routing/matcher.hpp"
 #include "routing/weighted.hpp"
 
@@ -115,6 +116,7 @@ struct Snapshot {
     Limits limits;
     std::uint32_t endpoint_key_limit = 0;  // every Endpoint::key is below this
     std::uint32_t unrouted_stat = 0;       // statistics slot of requests no route took
+    std::shared_ptr<const LogFile> access_log;  // JSON lines, one per request; null: off
     std::uint32_t stat_limit = 0;          // every statistics slot is below this
 
     // First route whose host, path prefix and header matchers match, or nullptr.

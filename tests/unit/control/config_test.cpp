@@ -382,12 +382,6 @@ TEST_P(ConfigUnsupported, IsRefusedAtTheKey) {
 INSTANTIATE_TEST_SUITE_P(
     ConfigKeys, ConfigUnsupported,
     ::testing::Values(
-        UnsupportedCase{"access_log", R"(
-listeners: [{name: public, address: 127.0.0.1:0}]
-access_log: {path: access.log}
-pools: [{name: p, endpoints: [{address: 127.0.0.1:9001}]}]
-routes: [{name: r, split: {p: 1}}]
-)", 2, 1, "key 'access_log' at top level"},
         UnsupportedCase{"listener_tls", R"(
 listeners:
   - name: public

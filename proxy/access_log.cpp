@@ -1,0 +1,50 @@
+#include "proxy/access_log.hpp"
+
+#include <chrono>
+#include <ctime>
+
+namespace weir::proxy {
+
+void append_json_string(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    out.push_back('"');
+    for (char c : s) {
+        auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(c);
+        } else if (u < 0x20 || u >= 0x7f) {
+            // Heads are validated, but obs-text bytes may remain; \u00XX keeps the line valid JSON.
+            out += "\\u00";
+            out.push_back(hex[u >> 4]);
+            out.push_back(hex[u & 0xf]);
+        } else {
+            out.push_back(c);
+        }
+    }
+    out.push_back('"');
+}
+
+void TimeStamper::append(std::string& out) {
+    using namespace std::chrono;
+    const auto now = system_clock::now();
+    const std::int64_t ms = duration_cast<milliseconds>(now.time_since_epoch()).count();
+    const std::int64_t sec = ms / 1000;
+    if (sec != second_) {
+        std::time_t t = static_cast<std::time_t>(sec);
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        std::strftime(prefix_, sizeof prefix_, "%Y-%m-%dT%H:%M:%S", &tm);
+        second_ = sec;
+    }
+    const int frac = static_cast<int>(ms % 1000);
+    out.push_back('"');
+    out += prefix_;
+    out.push_back('.');
+    out.push_back(static_cast<char>('0' + frac / 100));
+    out.push_back(static_cast<char>('0' + frac / 10 % 10));
+    out.push_back(static_cast<char>('0' + frac % 10));
+    out += "Z\"";
+}
+
+}  // namespace weir::proxy

@@ -260,11 +260,8 @@ std::optional<json::object> RolloutDriver::describe(const std::string& route) co
     auto it = runs_.find(route);
     if (it == runs_.end()) return std::nullopt;
     const auto& run = it->second;
-    json::object o = run.to_json();
+    json::object o = run.to_json(/*all_decisions=*/true);
     o["route"] = route;
-    o["phase"] = rollout::phase_name(run.phase());
-    o["step"] = run.step_index();
-    o["canary_percent"] = run.canary_percent();
     json::array steps;
     for (double s : run.spec().steps) steps.push_back(s);
     o["spec"] = json::object{{"canary", run.spec().canary},
@@ -275,15 +272,6 @@ std::optional<json::object> RolloutDriver::describe(const std::string& route) co
                              {"min_samples", run.spec().min_samples},
                              {"max_latency_ratio", run.spec().max_latency_ratio},
                              {"max_error_rate_increase", run.spec().max_error_rate_increase}};
-    json::array decisions;
-    for (const auto& d : run.decisions()) {
-        decisions.push_back(json::object{{"at_ms", d.at_ms},
-                                         {"step", d.step},
-                                         {"decision", d.decision},
-                                         {"reason", d.reason},
-                                         {"evidence", d.evidence}});
-    }
-    o["decisions"] = std::move(decisions);
     return o;
 }
 

@@ -331,14 +331,15 @@ bool RolloutRun::look(std::int64_t now_ms, const Slice& latest) {
 
 // ---- persistence ------------------------------------------------------------------
 
-json::object RolloutRun::to_json() const {
+json::object RolloutRun::to_json(bool all_decisions) const {
     json::object o;
     o["phase"] = phase_name(phase_);
     o["step"] = step_;
     o["canary_percent"] = canary_percent();
     o["step_started_ms"] = step_started_ms_;
     json::array ds;
-    const std::size_t skip = decisions_.size() > kPersistedDecisions ? decisions_.size() - kPersistedDecisions : 0;
+    const std::size_t skip =
+        !all_decisions && decisions_.size() > kPersistedDecisions ? decisions_.size() - kPersistedDecisions : 0;
     for (std::size_t i = skip; i < decisions_.size(); ++i) {
         const DecisionRecord& d = decisions_[i];
         ds.push_back(json::object{{"at_ms", d.at_ms},

@@ -68,9 +68,10 @@ public:
 
     const std::deque<DecisionRecord>& decisions() const { return decisions_; }
 
-    // State for the state file; a run restored from it resumes at its step
-    // with empty traffic windows (and says so in a decision).
-    boost::json::object to_json() const;
+    // State for the state file (the newest decisions only); a run restored
+    // from it resumes at its step with empty traffic windows (and says so in
+    // a decision). `all_decisions` includes every decision kept in memory.
+    boost::json::object to_json(bool all_decisions = false) const;
     static std::optional<RolloutRun> from_json(RolloutSpec spec, const boost::json::object& o, std::int64_t now_ms,
                                                std::string& error);
 

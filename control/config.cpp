@@ -620,13 +620,22 @@ private:
                 if (items->empty()) diag_.error(v->at, v->path + ": needs at least one step");
             }
         }
-        if (auto v = map.take("step_min_duration")) {
-            if (auto d = yaml::read_timeout(*v, diag_)) r.step_min_duration = *d;
+        auto min_field = map.take("step_min_duration");
+        if (min_field) {
+            if (auto d = yaml::read_timeout(*min_field, diag_)) r.step_min_duration = *d;
         }
-        if (auto v = map.take("step_max_duration")) {
-            if (auto d = yaml::read_timeout(*v, diag_)) r.step_max_duration = *d;
-            if (r.step_max_duration < r.step_min_duration)
-                diag_.error(v->at, v->path + ": must not be shorter than step_min_duration");
+        auto max_field = map.take("step_max_duration");
+        if (max_field) {
+            if (auto d = yaml::read_timeout(*max_field, diag_)) r.step_max_duration = *d;
+        }
+        // Checked whether written or defaulted: a step that must last longer
+        // than it may would end every rollout "inconclusive".
+        if (r.step_max_duration < r.step_min_duration) {
+            const Field& at = max_field ? *max_field : min_field ? *min_field : f;
+            diag_.error(at.at, at.path + ": step_max_duration (" + format_duration(r.step_max_duration) +
+                                   (max_field ? "" : ", the default") + ") is shorter than step_min_duration (" +
+                                   format_duration(r.step_min_duration) + (min_field ? "" : ", the default") +
+                                   "); set step_max_duration to at least step_min_duration");
         }
         if (auto v = map.take("min_samples")) {
             if (auto n = yaml::read_unsigned(*v, diag_, 1, 100000000)) r.min_samples = *n;
@@ -636,6 +645,9 @@ private:
         }
         if (auto v = map.take("max_error_rate_increase")) {
             if (auto n = yaml::read_number(*v, diag_, 0, 1)) r.max_error_rate_increase = *n;
+        }
+        if (auto v = map.take("min_latency_difference")) {
+            if (auto d = yaml::read_duration(*v, diag_)) r.min_latency_difference = *d;
         }
         if (auto v = map.take("on_inconclusive")) {
             if (auto s = yaml::read_string(*v, diag_)) {

@@ -211,6 +211,20 @@ ControlPlane::Outcome ControlPlane::apply_rollout(const std::string& route, cons
     return {};
 }
 
+ControlPlane::Outcome ControlPlane::persist_rollouts(const std::map<std::string, std::string>& run_json) {
+    RuntimeState next = state_;
+    for (const auto& [route, text] : run_json) {
+        if (find_route(route)) next.rollouts[route] = text;
+    }
+    if (next == state_) return {};
+    next.config_version = version_;
+    if (store_) {
+        if (auto ec = store_->save(next)) return {500, "cannot persist the rollouts: " + ec.message()};
+    }
+    state_ = std::move(next);
+    return {};
+}
+
 // The snapshot endpoints an operator's address means: the endpoint of that
 // name, or every address a configured DNS name resolved to.
 std::vector<std::string> ControlPlane::endpoints_named(const std::string& pool, const std::string& endpoint) const {

@@ -67,6 +67,8 @@ public:
     // A rollout's decision: its canary share as a split (if it changed) and
     // its run state, persisted together and published in the same turn.
     Outcome apply_rollout(const std::string& route, const std::optional<Split>& split, const std::string& run_json);
+    // Several runs' state at once (their elapsed step time): one write.
+    Outcome persist_rollouts(const std::map<std::string, std::string>& run_json);
     // Called after every successful reload (the rollout driver re-syncs).
     void on_reloaded(std::function<void()> hook) { on_reloaded_ = std::move(hook); }
 

@@ -21,10 +21,23 @@ namespace json = boost::json;
 constexpr std::chrono::milliseconds slice_length{1000};
 constexpr std::chrono::milliseconds gather_timeout{500};
 
-std::int64_t wall_ms() {
+// Step durations run on the monotonic clock (a wall-clock step of an hour
+// must neither end a step nor freeze it); decisions are stamped with wall
+// time through the offset between the two, taken afresh at every use.
+std::int64_t mono_ms() {
     using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
+
+std::int64_t wall_offset_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count() - mono_ms();
+}
+
+// The elapsed time at a step is written to the state file this often (and
+// with every change of state), so a restart resumes close to where it was.
+constexpr std::int64_t elapsed_refresh_ms = 60000;
+constexpr std::size_t rate_window_slices = 60;
 
 bool active(const rollout::RolloutRun& run) {
     return run.phase() == rollout::Phase::running || run.phase() == rollout::Phase::paused;
@@ -42,7 +55,8 @@ bool same_spec(const rollout::RolloutSpec& a, const rollout::RolloutSpec& b) {
     return a.canary == b.canary && a.baseline == b.baseline && a.steps == b.steps &&
            a.step_min_duration == b.step_min_duration && a.step_max_duration == b.step_max_duration &&
            a.min_samples == b.min_samples && a.max_latency_ratio == b.max_latency_ratio &&
-           a.max_error_rate_increase == b.max_error_rate_increase && a.on_inconclusive == b.on_inconclusive;
+           a.max_error_rate_increase == b.max_error_rate_increase && a.on_inconclusive == b.on_inconclusive &&
+           a.min_latency_difference == b.min_latency_difference;
 }
 
 }  // namespace
@@ -58,6 +72,7 @@ rollout::RolloutSpec rollout_spec(const RouteConfig& route) {
     s.min_samples = c.min_samples;
     s.max_latency_ratio = c.max_latency_ratio;
     s.max_error_rate_increase = c.max_error_rate_increase;
+    s.min_latency_difference = std::chrono::duration_cast<std::chrono::microseconds>(c.min_latency_difference);
     s.on_inconclusive = c.rollback_on_inconclusive ? rollout::OnInconclusive::rollback : rollout::OnInconclusive::hold;
     return s;
 }
@@ -72,6 +87,15 @@ void RolloutDriver::sync() {
         if (!r.rollout) continue;
         rollout::RolloutSpec spec = rollout_spec(r);
         auto it = runs_.find(r.name);
+        if (it == runs_.end() || !same_spec(it->second.spec(), spec)) {
+            // What these limits ask of traffic, said once per new setting.
+            const rollout::TrafficNeeds needs = rollout::traffic_needs(spec, std::nullopt);
+            log::info("rollout", "route {}: each step needs about {} canary requests; the first step ({}%) finishes "
+                      "within step_max_duration only above {:.3g} requests/s on the route",
+                      r.name, needs.step_requests, spec.steps.empty() ? 0.0 : spec.steps.front(),
+                      needs.route_rps_needed);
+            for (const auto& w : needs.warnings) log::warn("rollout", "route {}: {}", r.name, w);
+        }
         if (it != runs_.end() && same_spec(it->second.spec(), spec)) {
             next.emplace(r.name, std::move(it->second));
             continue;
@@ -84,7 +108,8 @@ void RolloutDriver::sync() {
                 json::value v = json::parse(saved->second, ec);
                 std::string error;
                 if (!ec && v.is_object()) {
-                    if (auto run = rollout::RolloutRun::from_json(spec, v.as_object(), wall_ms(), error)) {
+                    if (auto run = rollout::RolloutRun::from_json(spec, v.as_object(), mono_ms(), error,
+                                                                  wall_offset_ms())) {
                         log::info("rollout", "route {}: rollout restored ({} at step {})", r.name,
                                   rollout::phase_name(run->phase()), run->step_index());
                         next.emplace(r.name, std::move(*run));
@@ -156,12 +181,17 @@ void RolloutDriver::tick() {
     }
     if (routes.empty()) return;
     auto slices = server_.take_slices(stats, gather_timeout);
-    const std::int64_t now = wall_ms();
+    const std::int64_t now = mono_ms();
+    const std::int64_t offset = wall_offset_ms();
     for (std::size_t i = 0; i < routes.size(); ++i) {
         auto& run = runs_.at(routes[i]);
+        auto& rate = recent_requests_[routes[i]];
+        rate.push_back(slices[2 * i].requests() + slices[2 * i + 1].requests());
+        while (rate.size() > rate_window_slices) rate.pop_front();
         if (!active(run)) continue;
+        run.set_wall_offset_ms(offset);
         rollout::Slice slice;
-        slice.start_ms = now - slice_length.count();
+        slice.start_ms = now + offset - slice_length.count();
         slice.baseline = std::move(slices[2 * i]);
         slice.canary = std::move(slices[2 * i + 1]);
         const std::size_t before = run.decisions().size();
@@ -169,9 +199,34 @@ void RolloutDriver::tick() {
         const bool changed = run.look(now, slice);
         const bool decided = run.decisions().size() != before ||
                              (!run.decisions().empty() && run.decisions().back().at_ms != last_before);
-        if (decided) count_new_decisions(routes[i], run, before);
-        if (changed || decided) apply(routes[i], run, changed || unapplied_.count(routes[i]) > 0);
+        // Periodic hold notes go to the log and stay in memory; only a
+        // change of state rewrites the state file.
+        const bool state_changed = decided && count_new_decisions(routes[i], run, before);
+        if (changed || state_changed) apply(routes[i], run, changed || unapplied_.count(routes[i]) > 0);
     }
+    for (auto it = recent_requests_.begin(); it != recent_requests_.end();) {
+        it = runs_.count(it->first) ? std::next(it) : recent_requests_.erase(it);
+    }
+    if (now - elapsed_saved_ms_ >= elapsed_refresh_ms) refresh_persisted_elapsed();
+}
+
+void RolloutDriver::refresh_persisted_elapsed() {
+    elapsed_saved_ms_ = mono_ms();
+    std::map<std::string, std::string> texts;
+    for (const auto& [route, run] : runs_) {
+        if (active(run)) texts.emplace(route, json::serialize(run.to_json()));
+    }
+    if (texts.empty()) return;
+    if (auto outcome = plane_.persist_rollouts(texts); outcome.status >= 300)
+        log::error("rollout", "cannot persist the rollouts' elapsed step time: {}", outcome.error);
+}
+
+std::optional<double> RolloutDriver::route_rps(const std::string& route) const {
+    auto it = recent_requests_.find(route);
+    if (it == recent_requests_.end() || it->second.size() < rate_window_slices) return std::nullopt;
+    std::uint64_t sum = 0;
+    for (auto n : it->second) sum += n;
+    return static_cast<double>(sum) * 1000.0 / static_cast<double>(it->second.size() * slice_length.count());
 }
 
 std::optional<std::pair<std::uint32_t, std::uint32_t>> RolloutDriver::slots_of(const std::string& name,
@@ -192,12 +247,14 @@ std::optional<std::pair<std::uint32_t, std::uint32_t>> RolloutDriver::slots_of(c
     return std::make_pair(base, canary);
 }
 
-void RolloutDriver::count_new_decisions(const std::string& route, const rollout::RolloutRun& run, std::size_t before) {
+bool RolloutDriver::count_new_decisions(const std::string& route, const rollout::RolloutRun& run, std::size_t before) {
     const auto& d = run.decisions();
     // The deque is bounded: when it was full, the newest entry is the new one.
     std::size_t first = before < d.size() ? before : d.size() - 1;
+    bool state_changed = false;
     for (std::size_t i = first; i < d.size(); ++i) {
         const auto& rec = d[i];
+        state_changed = state_changed || !rollout::RolloutRun::periodic(rec);
         metrics_.rollout_decision(route, rec.decision);
         if (rec.decision == "hold") {
             log::info("rollout", "route {}: hold at step {}: {}", route, rec.step, rec.reason);
@@ -207,6 +264,7 @@ void RolloutDriver::count_new_decisions(const std::string& route, const rollout:
             log::info("rollout", "route {}: {} (step {}): {}", route, rec.decision, rec.step, rec.reason);
         }
     }
+    return state_changed;
 }
 
 Split RolloutDriver::split_for(const rollout::RolloutRun& run) {
@@ -237,12 +295,13 @@ RolloutDriver::Outcome RolloutDriver::command(const std::string& route, const st
     auto& run = it->second;
     const double before_share = run.canary_percent();
     const std::size_t before = run.decisions().size();
-    const std::int64_t now = wall_ms();
+    const std::int64_t now = mono_ms();
+    run.set_wall_offset_ms(wall_offset_ms());
     bool ok = false;
     if (verb == "start") {
         // What the workers gathered since the last look predates the start: not its evidence.
         if (auto slots = slots_of(route, run)) server_.take_slices({slots->first, slots->second}, gather_timeout);
-        ok = run.start(now);
+        ok = run.start(now, route_rps(route));
     }
     else if (verb == "pause") ok = run.pause(now);
     else if (verb == "resume") ok = run.resume(now);
@@ -271,7 +330,10 @@ std::optional<json::object> RolloutDriver::describe(const std::string& route) co
                              {"step_max_duration_ms", run.spec().step_max_duration.count()},
                              {"min_samples", run.spec().min_samples},
                              {"max_latency_ratio", run.spec().max_latency_ratio},
-                             {"max_error_rate_increase", run.spec().max_error_rate_increase}};
+                             {"max_error_rate_increase", run.spec().max_error_rate_increase},
+                             {"min_latency_difference_ms",
+                              static_cast<double>(run.spec().min_latency_difference.count()) / 1000}};
+    o["traffic"] = rollout::traffic_needs(run.spec(), route_rps(route)).to_json();
     return o;
 }
 

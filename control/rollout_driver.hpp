@@ -12,6 +12,7 @@
 
 #include "control/state_store.hpp"
 
+#include <deque>
 #include <map>
 #include <set>
 #include <memory>
@@ -62,7 +63,15 @@ private:
     // The statistics slots (baseline, canary) of a run's route in the current snapshot.
     std::optional<std::pair<std::uint32_t, std::uint32_t>> slots_of(const std::string& route,
                                                                     const rollout::RolloutRun& run) const;
-    void count_new_decisions(const std::string& route, const rollout::RolloutRun& run, std::size_t before);
+    // Logs the run's new decisions and counts them; true when one of them
+    // changed state (not a periodic hold note): then the run is persisted.
+    bool count_new_decisions(const std::string& route, const rollout::RolloutRun& run, std::size_t before);
+    // Writes every active run's elapsed step time to the state file, at most
+    // once a minute, in one write for all of them.
+    void refresh_persisted_elapsed();
+    // The route's request rate (baseline and canary pools) over the last
+    // minute of slices, when there is a minute of them.
+    std::optional<double> route_rps(const std::string& route) const;
 
     boost::asio::io_context& io_;
     ControlPlane& plane_;
@@ -71,6 +80,9 @@ private:
     boost::asio::steady_timer timer_;
     std::map<std::string, rollout::RolloutRun> runs_;
     std::set<std::string> unapplied_;  // routes whose run decided something not yet applied
+    // Requests per slice of each route's two pools, newest last (one minute).
+    std::map<std::string, std::deque<std::uint64_t>> recent_requests_;
+    std::int64_t elapsed_saved_ms_ = 0;  // monotonic time of the last refresh
     bool stopped_ = false;
 };
 

@@ -277,6 +277,17 @@ std::optional<Duration> read_timeout(const Field& f, Diagnostics& diag) {
     return parsed.value;
 }
 
+std::optional<Duration> read_duration(const Field& f, Diagnostics& diag) {
+    auto text = scalar_text(f, diag, "a duration such as \"1ms\"");
+    if (!text) return std::nullopt;
+    auto parsed = parse_duration_detailed(*text);
+    if (!parsed.error.empty()) {
+        diag.error(f.at, f.path + ": " + parsed.error);
+        return std::nullopt;
+    }
+    return parsed.value;
+}
+
 std::optional<HostPort> read_host_port(const Field& f, Diagnostics& diag, bool allow_port_zero) {
     auto text = scalar_text(f, diag, "an address host:port");
     if (!text) return std::nullopt;

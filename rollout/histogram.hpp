@@ -1,6 +1,8 @@
-// Log-linear latency histogram: every power of two from 8 us to ~67 s is cut
-// into 64 equal buckets, so a value read back as its bucket's midpoint is
-// within 1/128 (< 1%) of the truth. Fixed layout, no allocation after
+// Log-linear latency histogram: every power of two from 8 us to ~72 min is
+// cut into 64 equal buckets, so a value read back as its bucket's midpoint
+// is within 1/128 (< 1%) of the truth. The range reaches past an hour so
+// long downloads and long polls are measured, not lumped into an overflow
+// bucket whose upper edge is unknown. Fixed layout, no allocation after
 // construction, mergeable by adding counts — what the rollout judge needs to
 // compare pools and windows exactly.
 #pragma once
@@ -16,7 +18,7 @@ public:
     static constexpr int sub_bits = 6;                  // 64 buckets per octave
     static constexpr int sub_buckets = 1 << sub_bits;
     static constexpr int min_exponent = 3;              // 2^3 us = 8 us: everything below lands in bucket 0
-    static constexpr int max_exponent = 26;             // 2^26 us ~ 67 s: everything above in the last bucket
+    static constexpr int max_exponent = 32;             // 2^32 us ~ 72 min: everything above in the last bucket
     static constexpr int bucket_count = (max_exponent - min_exponent) * sub_buckets;
 
     Histogram() : counts_(bucket_count, 0) {}

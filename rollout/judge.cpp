@@ -136,8 +136,7 @@ void BucketCounts::clear() {
     total_ = 0;
 }
 
-int BucketCounts::bucket_at_rank(std::uint64_t rank) const {
-    if (total_ == 0) return 0;
+std::pair<int, std::uint64_t> BucketCounts::locate(std::uint64_t rank) const {
     rank = std::min(rank, total_ - 1);
     std::uint64_t seen = 0;
     int o = 0;
@@ -145,12 +144,29 @@ int BucketCounts::bucket_at_rank(std::uint64_t rank) const {
         if (seen + octaves_[static_cast<std::size_t>(o)] > rank) break;
         seen += octaves_[static_cast<std::size_t>(o)];
     }
-    if (o == kOctaves) return Histogram::bucket_count - 1;
+    if (o == kOctaves) return {Histogram::bucket_count - 1, seen};
     for (int b = o * Histogram::sub_buckets; b < (o + 1) * Histogram::sub_buckets; ++b) {
-        seen += counts_[static_cast<std::size_t>(b)];
-        if (seen > rank) return b;
+        const std::uint64_t c = counts_[static_cast<std::size_t>(b)];
+        if (seen + c > rank) return {b, seen};
+        seen += c;
     }
-    return (o + 1) * Histogram::sub_buckets - 1;
+    return {(o + 1) * Histogram::sub_buckets - 1, seen};
+}
+
+int BucketCounts::bucket_at_rank(std::uint64_t rank) const {
+    if (total_ == 0) return 0;
+    return locate(rank).first;
+}
+
+double BucketCounts::value_at_rank(std::uint64_t rank, bool upper) const {
+    if (total_ == 0) return 0;
+    rank = std::min(rank, total_ - 1);
+    const auto [b, before] = locate(rank);
+    if (b == Histogram::bucket_count - 1) return upper ? std::numeric_limits<double>::infinity() : lower_value(b);
+    const double in_bucket = static_cast<double>(counts_[static_cast<std::size_t>(b)]);
+    const double lo = lower_value(b), hi = upper_value(b);
+    const double f = (static_cast<double>(rank - before) + 0.5) / std::max(1.0, in_bucket);
+    return lo + std::min(1.0, f) * (hi - lo);
 }
 
 void Scope::clear() {
@@ -233,65 +249,60 @@ QuantileView view_quantile(const Scope& s, double q, double confidence) {
     v.usable = static_cast<double>(nc) * (1 - q) >= judge::min_tail_count &&
                static_cast<double>(nb) * (1 - q) >= judge::min_tail_count;
     if (nc == 0 || nb == 0) return v;
-    if (confidence <= 0) {
-        v.canary_us = Histogram::midpoint(s.canary.bucket_at_rank(stats::quantile_point_rank(nc, q)));
-        v.baseline_us = Histogram::midpoint(s.baseline.bucket_at_rank(stats::quantile_point_rank(nb, q)));
-        return v;
-    }
+    v.canary_us = s.canary.value_at_rank(stats::quantile_point_rank(nc, q));
+    v.baseline_us = s.baseline.value_at_rank(stats::quantile_point_rank(nb, q));
+    if (confidence <= 0) return v;
     const auto pc = stats::quantile_rank_bounds(nc, q, confidence);
     const auto pb = stats::quantile_rank_bounds(nb, q, confidence);
-    v.canary_us = Histogram::midpoint(s.canary.bucket_at_rank(pc.point));
-    v.baseline_us = Histogram::midpoint(s.baseline.bucket_at_rank(pb.point));
     v.confidence = confidence;
-    if (pc.has_lower) v.canary_lo = lower_value(s.canary.bucket_at_rank(pc.lower));
-    if (pc.has_upper) v.canary_hi = upper_value(s.canary.bucket_at_rank(pc.upper));
-    if (pb.has_lower) v.baseline_lo = lower_value(s.baseline.bucket_at_rank(pb.lower));
-    if (pb.has_upper) v.baseline_hi = upper_value(s.baseline.bucket_at_rank(pb.upper));
+    if (pc.has_lower) v.canary_lo = s.canary.value_at_rank(pc.lower);
+    if (pc.has_upper) v.canary_hi = s.canary.value_at_rank(pc.upper, /*upper=*/true);
+    if (pb.has_lower) v.baseline_lo = s.baseline.value_at_rank(pb.lower);
+    if (pb.has_upper) v.baseline_hi = s.baseline.value_at_rank(pb.upper, /*upper=*/true);
     return v;
 }
 
 // ---- errors -------------------------------------------------------------------
 
+namespace {
+
+ErrorTest error_test(const Scope& s, const char* name, const JudgeLimits& limits) {
+    ErrorTest t;
+    t.scope = name;
+    t.slices = s.slices;
+    t.canary_requests = s.canary_requests();
+    t.canary_errors = s.canary_errors;
+    t.baseline_requests = s.baseline_requests();
+    t.baseline_errors = s.baseline_errors;
+    t.rate_increase = t.canary_rate() - t.baseline_rate();
+    t.z = stats::rate_increase_lr_z(t.canary_errors, t.canary_requests, t.baseline_errors, t.baseline_requests,
+                                    limits.max_error_rate_increase);
+    t.significant = t.canary_errors >= judge::min_canary_errors && t.z >= judge::error_z &&
+                    t.rate_increase > limits.max_error_rate_increase;
+    return t;
+}
+
+}  // namespace
+
+double ErrorTest::canary_rate() const {
+    return canary_requests ? static_cast<double>(canary_errors) / static_cast<double>(canary_requests) : 0;
+}
+
+double ErrorTest::baseline_rate() const {
+    return baseline_requests ? static_cast<double>(baseline_errors) / static_cast<double>(baseline_requests) : 0;
+}
+
 ErrorFinding judge_errors(const Evidence& e, const JudgeLimits& limits) {
     ErrorFinding f;
-    for (const SliceRecord& r : e.window()) {
-        f.canary_requests += r.canary_requests();
-        f.canary_errors += r.canary_errors;
-        f.baseline_requests += r.baseline_requests();
-        f.baseline_errors += r.baseline_errors;
-    }
-    const std::uint64_t all = f.canary_requests + f.baseline_requests;
-    if (all > 0) f.canary_share = static_cast<double>(f.canary_requests) / static_cast<double>(all);
-    if (f.canary_errors > 0) {
-        // Under "the canary is no worse", each error of a slice is the
-        // canary's with the canary's share of that slice's requests.
-        std::vector<std::pair<double, std::uint64_t>> groups;
-        for (const SliceRecord& r : e.window()) {
-            const std::uint64_t errors = r.canary_errors + r.baseline_errors;
-            if (errors == 0) continue;
-            const double p = static_cast<double>(r.canary_requests()) /
-                             static_cast<double>(r.canary_requests() + r.baseline_requests());
-            f.expected_canary_errors += p * static_cast<double>(errors);
-            groups.emplace_back(p, errors);
-        }
-        f.tail_p = stats::poisson_binomial_sf(groups, f.canary_errors);
-    } else {
-        for (const SliceRecord& r : e.window()) {
-            const std::uint64_t errors = r.baseline_errors;
-            if (errors == 0) continue;
-            f.expected_canary_errors += static_cast<double>(r.canary_requests()) /
-                                        static_cast<double>(r.canary_requests() + r.baseline_requests()) *
-                                        static_cast<double>(errors);
-        }
-    }
-    const double canary_rate =
-        f.canary_requests ? static_cast<double>(f.canary_errors) / static_cast<double>(f.canary_requests) : 0;
-    const double baseline_rate =
-        f.baseline_requests ? static_cast<double>(f.baseline_errors) / static_cast<double>(f.baseline_requests)
-                            : 0;
-    f.rate_increase = canary_rate - baseline_rate;
-    f.significant = f.canary_errors >= judge::min_canary_errors && f.tail_p < judge::error_tail_p &&
-                    f.rate_increase > limits.max_error_rate_increase;
+    f.max_error_rate_increase = limits.max_error_rate_increase;
+    // Both scopes lie within the current step, where the canary's share is
+    // constant: an error burst both pools share raises both rates alike.
+    // The recent minute sees a sudden failure at high traffic; the step sees
+    // the same at a few requests a second, where a minute holds too few.
+    f.recent = error_test(e.recent(), "recent", limits);
+    f.step = e.step().slices > e.recent().slices ? error_test(e.step(), "step", limits) : f.recent;
+    f.step.scope = "step";
+    f.significant = f.recent.significant || f.step.significant;
 
     f.streak = e.failure_streak();
     if (e.streak_baseline_requests() > 0)
@@ -303,27 +314,29 @@ ErrorFinding judge_errors(const Evidence& e, const JudgeLimits& limits) {
 }
 
 std::string ErrorFinding::reason() const {
-    const double cr = canary_requests ? static_cast<double>(canary_errors) / static_cast<double>(canary_requests) : 0;
-    const double br =
-        baseline_requests ? static_cast<double>(baseline_errors) / static_cast<double>(baseline_requests) : 0;
     if (hard_limit && !significant)
         return "canary failed " + std::to_string(streak) +
                " requests in a row without a success while the baseline's error rate was " +
                percent(streak_baseline_error_rate);
-    char buf[320];
+    const ErrorTest& t = fired();
+    const std::string where = t.scope == "recent" ? "in the last " + std::to_string(t.slices) + " s"
+                                                  : "since the step began (" + std::to_string(t.slices) + " s)";
+    char buf[400];
     std::snprintf(buf, sizeof buf,
-                  "canary errors: %llu of %llu errors in the last %zu s landed on the canary, %.1f expected from its "
-                  "%s share of requests (p = %.2g < %g); error rate %s vs baseline %s",
-                  static_cast<unsigned long long>(canary_errors),
-                  static_cast<unsigned long long>(canary_errors + baseline_errors), judge::window_slices,
-                  expected_canary_errors, percent(canary_share).c_str(), tail_p, judge::error_tail_p,
-                  percent(cr).c_str(), percent(br).c_str());
+                  "canary errors %s: %llu of %llu canary requests failed (%s) vs %llu of %llu baseline (%s), "
+                  "an increase of %s over the limit of %s (likelihood-ratio z = %.2f >= %.1f)",
+                  where.c_str(), static_cast<unsigned long long>(t.canary_errors),
+                  static_cast<unsigned long long>(t.canary_requests), percent(t.canary_rate()).c_str(),
+                  static_cast<unsigned long long>(t.baseline_errors),
+                  static_cast<unsigned long long>(t.baseline_requests), percent(t.baseline_rate()).c_str(),
+                  percent(t.rate_increase).c_str(), percent(max_error_rate_increase).c_str(), t.z, judge::error_z);
     return buf;
 }
 
-json::object ErrorFinding::to_json() const {
+json::object ErrorTest::to_json() const {
     json::object o;
-    o["window_s"] = judge::window_slices;
+    o["scope"] = scope;
+    o["slices"] = slices;
     o["canary_requests"] = canary_requests;
     o["canary_errors"] = canary_errors;
     o["baseline_requests"] = baseline_requests;
@@ -332,19 +345,23 @@ json::object ErrorFinding::to_json() const {
         const stats::Interval w = stats::wilson(x, n, 1.959963984540054);
         return json::array{round_to(w.lo, 1e-6), round_to(w.hi, 1e-6)};
     };
-    o["canary_error_rate"] =
-        canary_requests ? round_to(static_cast<double>(canary_errors) / static_cast<double>(canary_requests), 1e-6)
-                        : 0.0;
+    o["canary_error_rate"] = round_to(canary_rate(), 1e-6);
     o["canary_error_rate_95"] = ci(canary_errors, canary_requests);
-    o["baseline_error_rate"] =
-        baseline_requests
-            ? round_to(static_cast<double>(baseline_errors) / static_cast<double>(baseline_requests), 1e-6)
-            : 0.0;
+    o["baseline_error_rate"] = round_to(baseline_rate(), 1e-6);
     o["baseline_error_rate_95"] = ci(baseline_errors, baseline_requests);
-    o["canary_share"] = round_to(canary_share, 1e-6);
-    o["expected_canary_errors"] = round_to(expected_canary_errors, 1e-4);
-    o["binomial_tail_p"] = tail_p;
-    o["tail_p_threshold"] = judge::error_tail_p;
+    o["rate_increase"] = round_to(rate_increase, 1e-6);
+    o["likelihood_ratio_z"] = round_to(z, 0.001);
+    o["significant"] = significant;
+    return o;
+}
+
+json::object ErrorFinding::to_json() const {
+    json::object o;
+    o["window_s"] = judge::window_slices;
+    o["max_error_rate_increase"] = max_error_rate_increase;
+    o["threshold_z"] = judge::error_z;
+    o["min_canary_errors"] = judge::min_canary_errors;
+    o["tests"] = json::array{recent.to_json(), step.to_json()};
     o["failure_streak"] = streak;
     o["streak_baseline_error_rate"] = round_to(streak_baseline_error_rate, 1e-6);
     o["significant"] = significant;
@@ -352,17 +369,45 @@ json::object ErrorFinding::to_json() const {
     return o;
 }
 
+std::uint64_t requests_to_prove_error_limit(double max_error_rate_increase) {
+    // The advance bound with no errors anywhere and a baseline much larger
+    // than the canary: Agresti-Caffo's upper bound falls with n; find the
+    // first n below the limit by doubling, then bisection.
+    if (max_error_rate_increase <= 0) return UINT64_MAX;
+    const auto upper = [](std::uint64_t n) {
+        return stats::agresti_caffo_upper(0, n, 0, n * 1000, judge::error_bound_z);
+    };
+    std::uint64_t hi = 1;
+    while (upper(hi) >= max_error_rate_increase) {
+        if (hi > (1ULL << 40)) return UINT64_MAX;
+        hi *= 2;
+    }
+    std::uint64_t lo = hi / 2;
+    while (hi - lo > 1) {
+        const std::uint64_t mid = lo + (hi - lo) / 2;
+        if (upper(mid) < max_error_rate_increase) hi = mid;
+        else lo = mid;
+    }
+    return hi;
+}
+
 // ---- latency ------------------------------------------------------------------
 
 namespace {
 
-std::string quantile_words(const QuantileView& v) {
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "%s %s vs %s (x%.2f; at %g%% confidence canary >= %s, baseline <= %s)",
+std::string quantile_words(const QuantileView& v, const JudgeLimits& limits) {
+    char buf[320];
+    std::snprintf(buf, sizeof buf,
+                  "%s %s vs %s (x%.2f; at %g%% confidence canary >= %s, baseline <= %s: ratio >= x%.3f > limit x%.2f)",
                   qname(v.q).c_str(), format_ms(v.canary_us).c_str(), format_ms(v.baseline_us).c_str(), v.ratio(),
                   v.confidence * 100, format_ms(v.canary_lo.value_or(0)).c_str(),
-                  format_ms(v.baseline_hi.value_or(std::numeric_limits<double>::infinity())).c_str());
-    return buf;
+                  format_ms(v.baseline_hi.value_or(std::numeric_limits<double>::infinity())).c_str(),
+                  v.ratio_lower().value_or(0), limits.max_latency_ratio);
+    std::string out = buf;
+    if (limits.min_latency_difference_us > 0)
+        out += ", difference >= " + format_ms(*v.canary_lo - *v.baseline_hi) + " > min_latency_difference " +
+               format_ms(limits.min_latency_difference_us);
+    return out;
 }
 
 }  // namespace
@@ -375,28 +420,35 @@ LatencyFinding judge_latency(const Scope& s, const JudgeLimits& limits, const ch
     f.baseline_samples = s.baseline.total();
     f.mw_z = s.mw.z();
     f.strata = s.mw.strata;
+    f.min_latency_difference_us = limits.min_latency_difference_us;
     if (f.canary_samples < judge::min_latency_samples || f.baseline_samples < judge::min_latency_samples) return f;
+    const double mld = limits.min_latency_difference_us;
+    // Slower than the limit allows: the ratio's lower bound above it (and,
+    // where an absolute tolerance is set, the difference's beyond that).
+    const auto beyond = [&](const QuantileView& v) {
+        const auto lo = v.ratio_lower();
+        return lo && *lo > limits.max_latency_ratio && *v.canary_lo - *v.baseline_hi > mld;
+    };
     for (double q : judge::quantiles) {
         const QuantileView v = view_quantile(s, q, 0);
         if (!v.usable) continue;
-        // Cheap screen: without the point estimate beyond both limits no
+        // Cheap screen: without the point estimate beyond the limits no
         // bound can be.
-        if (v.ratio() < limits.max_latency_ratio || v.canary_us - v.baseline_us < judge::latency_floor_us) continue;
+        if (v.ratio() <= limits.max_latency_ratio || v.canary_us - v.baseline_us <= mld) continue;
         if (!f.shift && f.mw_z >= judge::rank_z) {
             const QuantileView b = view_quantile(s, q, judge::shift_confidence);
-            if (b.canary_lo && b.baseline_hi && *b.canary_lo > *b.baseline_hi) {
+            if (beyond(b)) {
                 f.shift = true;
                 char buf[96];
                 std::snprintf(buf, sizeof buf, "rank test z = %.2f >= %.2f and ", f.mw_z, judge::rank_z);
-                if (f.why.empty()) f.why = buf + quantile_words(b);
+                if (f.why.empty()) f.why = buf + quantile_words(b, limits);
             }
         }
         if (!f.tail) {
             const QuantileView t = view_quantile(s, q, judge::tail_confidence);
-            if (t.canary_lo && t.baseline_hi && *t.canary_lo >= limits.max_latency_ratio * *t.baseline_hi &&
-                *t.canary_lo - *t.baseline_hi >= judge::latency_floor_us) {
+            if (beyond(t)) {
                 f.tail = true;
-                if (f.why.empty()) f.why = quantile_words(t);
+                if (f.why.empty()) f.why = quantile_words(t, limits);
             }
         }
         if (f.shift && f.tail) break;
@@ -404,7 +456,7 @@ LatencyFinding judge_latency(const Scope& s, const JudgeLimits& limits, const ch
     return f;
 }
 
-json::object latency_evidence(const Scope& s, const LatencyFinding& f) {
+json::object latency_evidence(const Scope& s, const LatencyFinding& f, const JudgeLimits& limits) {
     json::object o;
     o["scope"] = f.scope;
     o["slices"] = f.slices;
@@ -412,6 +464,8 @@ json::object latency_evidence(const Scope& s, const LatencyFinding& f) {
     o["baseline_samples"] = f.baseline_samples;
     o["canary_errors"] = s.canary_errors;
     o["baseline_errors"] = s.baseline_errors;
+    o["max_latency_ratio"] = limits.max_latency_ratio;
+    o["min_latency_difference_ms"] = round_to(limits.min_latency_difference_us / 1000, 0.001);
     o["mann_whitney"] = json::object{{"z", round_to(f.mw_z, 0.001)},
                                      {"u", s.mw.u},
                                      {"expected_u", s.mw.mean},
@@ -474,18 +528,24 @@ AdvanceFinding judge_advance(const Evidence& e, const JudgeLimits& limits, doubl
                 c.pass = false;
             } else {
                 c.pass = *ru < limits.max_latency_ratio ||
-                         *c.view.canary_hi - *c.view.baseline_lo < judge::latency_floor_us;
+                         *c.view.canary_hi - *c.view.baseline_lo < limits.min_latency_difference_us;
             }
         } else if (tail_c >= judge::min_tail_count && tail_b >= judge::min_tail_count) {
             // p99 before samples allow a bound: its point estimate may veto
             // but not approve.
             c.mode = AdvanceFinding::Check::point;
             c.pass = c.view.ratio() < limits.max_latency_ratio ||
-                     c.view.canary_us - c.view.baseline_us < judge::latency_floor_us;
+                     c.view.canary_us - c.view.baseline_us < limits.min_latency_difference_us;
         } else {
             c.mode = AdvanceFinding::Check::skipped;
             c.pass = true;
         }
+        // Whatever the mode: a quantile shown to be beyond the limit never
+        // lets the canary advance.
+        if (const auto rl = c.view.ratio_lower();
+            rl && *rl > limits.max_latency_ratio &&
+            *c.view.canary_lo - *c.view.baseline_hi > limits.min_latency_difference_us)
+            c.pass = false;
         latency_ok = latency_ok && c.pass;
     }
     f.ready = f.enough_time && f.enough_samples && !f.insufficient && f.error_ok && latency_ok;
@@ -557,6 +617,7 @@ json::object AdvanceFinding::to_json(const JudgeLimits& limits) const {
     }
     o["latency"] = std::move(qs);
     o["max_latency_ratio"] = limits.max_latency_ratio;
+    o["min_latency_difference_ms"] = round_to(limits.min_latency_difference_us / 1000, 0.001);
     o["ready"] = ready;
     o["why"] = why;
     return o;

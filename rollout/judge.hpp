@@ -1,15 +1,20 @@
-// The canary judge: traffic windows kept slice by slice, and the three
-// questions asked at every look —
-//   errors:  do the canary's errors land on it more often than its share of
-//            requests explains (slice by slice), or did it fail a run of
-//            requests while the baseline was fine?        -> roll back now
-//   latency: is the canary's distribution slower (stratified rank test plus
-//            quantile check, or a tail quantile clearly beyond the limit)?
-//                                                   -> strike; 3 in a row: roll back
+// The canary judge: traffic kept slice by slice, and the three questions
+// asked at every look —
+//   errors:  does the canary's error rate exceed the baseline's by more than
+//            max_error_rate_increase (likelihood-ratio test over the recent
+//            minute and over the whole step, where the canary's share is
+//            constant), or did it fail a run of requests while the baseline
+//            was fine?                                  -> roll back now
+//   latency: is a quantile's canary/baseline ratio above max_latency_ratio
+//            with confidence (with a stratified rank test that says the
+//            canary is slower, or a tail quantile alone at higher
+//            confidence)?                     -> strike; 3 in a row: roll back
 //   advance: is there positive evidence that it is good enough (time,
 //            samples, upper bounds of the error-rate increase and of the
 //            latency ratios below the limits)?         -> next step
-// Everything here is pure and deterministic; RolloutRun drives it.
+// The ratio is the rule at every latency scale; an absolute tolerance
+// applies only where min_latency_difference is set. Everything here is pure
+// and deterministic; RolloutRun drives it.
 #pragma once
 
 #include "rollout/histogram.hpp"
@@ -29,29 +34,28 @@ namespace weir::rollout {
 
 // The tuning of the judge. Every threshold is one-sided.
 namespace judge {
-// The recent window the rollback tests look at: this many 1-second slices.
+// The recent window the rollback tests look at: this many 1-second slices
+// (only those of the current step: the canary's share is constant there).
 inline constexpr std::size_t window_slices = 60;
-// Error test: the canary's errors in the window are more than "where the
-// requests went" explains with p below this, there are at least this many
-// of them, and the canary's error rate exceeds the baseline's by more than
-// max_error_rate_increase.
-inline constexpr double error_tail_p = 1e-6;
+// Error test: the signed-root likelihood ratio for "the canary's error rate
+// exceeds the baseline's by at most max_error_rate_increase" reaches this
+// (one-sided p ~ 3e-5 for one look; it is looked at every second, over the
+// recent window and the step), on at least this many canary errors.
+inline constexpr double error_z = 4.0;
 inline constexpr std::uint64_t min_canary_errors = 3;
 // Hard limit: this many canary failures with no canary success in between,
 // while the baseline's error rate over those slices stayed below the cap.
 inline constexpr std::uint64_t failure_streak = 5;
 inline constexpr double streak_baseline_max_error_rate = 0.2;
-// Latency "shift" rule: stratified Mann-Whitney z at least this (one-sided
-// p ~ 3e-7: it is looked at every second over sliding windows) and a quantile whose point ratio exceeds the limit and whose
-// confidence bounds (this level, each pool) do not overlap.
+// Latency "shift" rule: the stratified Mann-Whitney z says the canary is
+// slower (one-sided p ~ 3e-7) and a quantile's ratio is above
+// max_latency_ratio at this confidence (each pool's bound).
 inline constexpr double rank_z = 5.0;
-inline constexpr double shift_confidence = 0.995;
+inline constexpr double shift_confidence = 0.99;
 // Latency "tail" rule: at this confidence (each pool) the canary's quantile
 // is above max_latency_ratio times the baseline's — no rank test needed,
 // which is what catches a slow 2% tail.
 inline constexpr double tail_confidence = 0.999;
-// Either rule must also exceed this absolute difference (microseconds).
-inline constexpr double latency_floor_us = 2000;
 // Neither rule looks at a scope with fewer successes than this in either
 // pool: a bound from a handful of samples, re-tested as each one arrives,
 // would fire by chance (seen at 0.5 requests/s).
@@ -78,7 +82,15 @@ struct JudgeLimits {
     double max_latency_ratio = 1.10;
     double max_error_rate_increase = 0.001;
     std::uint64_t min_samples = 500;
+    // An absolute tolerance (microseconds): a quantile whose canary/baseline
+    // difference is below it passes whatever its ratio. 0 = the ratio alone.
+    double min_latency_difference_us = 0;
 };
+
+// How many canary requests a step needs, at best (no errors in either pool,
+// a baseline far larger than the canary), before the upper bound of the
+// error-rate increase can fall below `max_error_rate_increase`.
+std::uint64_t requests_to_prove_error_limit(double max_error_rate_increase);
 
 // A histogram's non-empty buckets, ascending.
 stats::Counts sparse_counts(const Histogram& h);
@@ -93,8 +105,18 @@ public:
     void clear();
     std::uint64_t total() const { return total_; }
     int bucket_at_rank(std::uint64_t rank) const;  // 0-based; total() must be > 0
+    // The value (us) of the sample of that rank, placed within its bucket
+    // by its rank among the bucket's samples (as if they were spread
+    // evenly): closer than the midpoint when a bucket holds many samples,
+    // so bucket width does not eat into a 10% limit. In the overflow
+    // bucket: its lower edge, or infinity when `upper`.
+    double value_at_rank(std::uint64_t rank, bool upper = false) const;
 
 private:
+    // The bucket holding the sample of that rank, and how many samples lie
+    // in the buckets below it.
+    std::pair<int, std::uint64_t> locate(std::uint64_t rank) const;
+
     std::vector<std::uint64_t> counts_;
     std::vector<std::uint64_t> octaves_;
     std::uint64_t total_ = 0;
@@ -171,19 +193,31 @@ struct QuantileView {
 };
 QuantileView view_quantile(const Scope& s, double q, double confidence);  // confidence 0: no bounds
 
-struct ErrorFinding {
-    std::uint64_t canary_requests = 0, canary_errors = 0;  // over the window
+// The error test over one scope (see Scope).
+struct ErrorTest {
+    std::string scope;  // "recent" or "step"
+    std::uint64_t slices = 0;
+    std::uint64_t canary_requests = 0, canary_errors = 0;
     std::uint64_t baseline_requests = 0, baseline_errors = 0;
-    double canary_share = 0;         // canary requests / all requests
-    double expected_canary_errors = 0;  // if errors landed like requests, slice by slice
-    double tail_p = 1;               // P(at least canary_errors) under that null
-    double rate_increase = 0;        // canary error rate - baseline's (window)
+    double rate_increase = 0;  // canary error rate - baseline's
+    double z = 0;              // stats::rate_increase_lr_z against max_error_rate_increase
+    bool significant = false;
+
+    double canary_rate() const;
+    double baseline_rate() const;
+    boost::json::object to_json() const;
+};
+
+struct ErrorFinding {
+    ErrorTest recent, step;
     std::uint64_t streak = 0;
     double streak_baseline_error_rate = 0;
-    bool significant = false;  // the tail test fired
+    bool significant = false;  // either scope's test fired
     bool hard_limit = false;   // the failure streak fired
+    double max_error_rate_increase = 0;
 
     bool fire() const { return significant || hard_limit; }
+    const ErrorTest& fired() const { return recent.significant ? recent : step; }
     std::string reason() const;
     boost::json::object to_json() const;
 };
@@ -195,7 +229,8 @@ struct LatencyFinding {
     std::uint64_t canary_samples = 0, baseline_samples = 0;
     double mw_z = 0;
     std::uint64_t strata = 0;
-    bool shift = false;  // rank test + quantile check
+    double min_latency_difference_us = 0;
+    bool shift = false;  // rank test + a quantile's ratio bound above the limit
     bool tail = false;   // a quantile alone, at tail confidence
     std::string why;     // the quantile that fired, in words
 
@@ -204,7 +239,7 @@ struct LatencyFinding {
 LatencyFinding judge_latency(const Scope& s, const JudgeLimits& limits, const char* scope_name);
 // Evidence for a scope: counts, rank test, and p50/p90/p99 of both pools
 // with bounds at the shift (99%) and tail (99.9%) confidence.
-boost::json::object latency_evidence(const Scope& s, const LatencyFinding& f);
+boost::json::object latency_evidence(const Scope& s, const LatencyFinding& f, const JudgeLimits& limits);
 
 struct AdvanceFinding {
     bool enough_time = false;

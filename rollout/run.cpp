@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 namespace weir::rollout {
 
@@ -12,9 +13,12 @@ namespace json = boost::json;
 
 namespace {
 
-// Decisions kept in memory, and how many go to the state file.
+// Decisions kept in memory; how many state changes go to the state file,
+// and how many of those keep their evidence there (the evidence of one
+// decision is a few KiB: the file stays small with many rollouts).
 constexpr std::size_t kMaxDecisions = 200;
-constexpr std::size_t kPersistedDecisions = 50;
+constexpr std::size_t kPersistedDecisions = 20;
+constexpr std::size_t kPersistedEvidence = 5;
 // Periodic hold/inconclusive notes are written at most this often.
 constexpr std::int64_t kHoldLogEveryMs = 30000;
 
@@ -78,11 +82,16 @@ std::optional<Phase> phase_from(std::string_view s) {
     return std::nullopt;
 }
 
-bool periodic(const DecisionRecord& d) {
+}  // namespace
+
+bool RolloutRun::periodic(const DecisionRecord& d) {
     return d.decision == "hold" || (d.decision == "inconclusive" && d.reason.rfind("holding", 0) == 0);
 }
 
-}  // namespace
+std::int64_t RolloutRun::step_elapsed_ms(std::int64_t now_ms) const {
+    const std::int64_t until = phase_ == Phase::paused ? paused_at_ms_ : now_ms;
+    return elapsed_before_ms_ + std::max<std::int64_t>(0, until - evidence_since_ms_);
+}
 
 const char* phase_name(Phase p) {
     switch (p) {
@@ -114,12 +123,14 @@ JudgeLimits RolloutRun::limits() const {
     l.max_latency_ratio = spec_.max_latency_ratio;
     l.max_error_rate_increase = spec_.max_error_rate_increase;
     l.min_samples = spec_.min_samples;
+    l.min_latency_difference_us = static_cast<double>(spec_.min_latency_difference.count());
     return l;
 }
 
 void RolloutRun::record(std::int64_t now_ms, const char* decision, std::string reason, json::object evidence) {
+    last_now_ms_ = std::max(last_now_ms_, now_ms);
     DecisionRecord d;
-    d.at_ms = now_ms;
+    d.at_ms = now_ms + wall_offset_ms_;
     d.step = step_;
     d.decision = decision;
     d.reason = std::move(reason);
@@ -145,12 +156,13 @@ json::object RolloutRun::snapshot(std::int64_t now_ms, const char* trigger) cons
     o["canary_percent"] = canary_percent();
     const double at_step = static_cast<double>(now_ms - evidence_since_ms_) / 1000;
     o["seconds_of_evidence"] = round_to(at_step, 0.001);
+    o["seconds_at_step"] = round_to(static_cast<double>(step_elapsed_ms(now_ms)) / 1000, 0.001);
     o["errors"] = judge_errors(evidence_, lim).to_json();
     json::array lat;
     const LatencyFinding recent = judge_latency(evidence_.recent(), lim, "recent");
-    lat.push_back(latency_evidence(evidence_.recent(), recent));
+    lat.push_back(latency_evidence(evidence_.recent(), recent, lim));
     const LatencyFinding step = judge_latency(evidence_.step(), lim, "step");
-    lat.push_back(latency_evidence(evidence_.step(), step));
+    lat.push_back(latency_evidence(evidence_.step(), step, lim));
     o["latency"] = std::move(lat);
     o["latency_strikes"] = latency_strikes_;
     const double min_s = static_cast<double>(spec_.step_min_duration.count()) / 1000;
@@ -160,8 +172,9 @@ json::object RolloutRun::snapshot(std::int64_t now_ms, const char* trigger) cons
 
 void RolloutRun::enter_step(int step, std::int64_t now_ms) {
     step_ = step;
-    step_started_ms_ = now_ms;
+    step_started_ms_ = now_ms + wall_offset_ms_;
     evidence_since_ms_ = now_ms;
+    elapsed_before_ms_ = 0;
     evidence_.begin_step();
     latency_strikes_ = 0;
     last_hold_log_ms_ = now_ms;
@@ -175,9 +188,69 @@ void RolloutRun::roll_back(std::int64_t now_ms, std::string reason, const char* 
     record(now_ms, "rollback", std::move(reason), std::move(ev));
 }
 
+// ---- what the limits ask of traffic ---------------------------------------------------
+
+TrafficNeeds traffic_needs(const RolloutSpec& spec, std::optional<double> route_rps) {
+    TrafficNeeds n;
+    n.error_proof_requests = requests_to_prove_error_limit(spec.max_error_rate_increase);
+    n.step_requests = std::max(n.error_proof_requests, spec.min_samples);
+    n.first_step_share = spec.steps.empty() ? 0 : spec.steps.front() / 100;
+    n.route_rps = route_rps;
+    const double max_s = static_cast<double>(spec.step_max_duration.count()) / 1000;
+    if (n.first_step_share > 0 && max_s > 0)
+        n.route_rps_needed = static_cast<double>(n.step_requests) / (n.first_step_share * max_s);
+    char buf[400];
+    if (n.error_proof_requests > spec.min_samples) {
+        std::snprintf(buf, sizeof buf,
+                      "max_error_rate_increase %g is shown only after about %llu canary requests per step "
+                      "without errors (more if either pool has errors), more than min_samples %llu",
+                      spec.max_error_rate_increase, static_cast<unsigned long long>(n.error_proof_requests),
+                      static_cast<unsigned long long>(spec.min_samples));
+        n.warnings.push_back(buf);
+    }
+    if (route_rps && n.first_step_share > 0) {
+        const double canary_rps = *route_rps * n.first_step_share;
+        n.first_step_seconds = canary_rps > 0 ? static_cast<double>(n.step_requests) / canary_rps
+                                              : std::numeric_limits<double>::infinity();
+        if (*n.first_step_seconds > max_s) {
+            std::snprintf(buf, sizeof buf,
+                          "at the route's %.3g requests/s the first step (%g%%) gets %.3g canary requests/s: %llu of "
+                          "them take %s, longer than step_max_duration %s (finishing in time needs %.3g requests/s)%s",
+                          *route_rps, spec.steps.front(), canary_rps,
+                          static_cast<unsigned long long>(n.step_requests),
+                          std::isfinite(*n.first_step_seconds)
+                              ? seconds_words(static_cast<std::int64_t>(*n.first_step_seconds) * 1000).c_str()
+                              : "forever",
+                          seconds_words(spec.step_max_duration.count()).c_str(), n.route_rps_needed,
+                          spec.on_inconclusive == OnInconclusive::rollback
+                              ? "; on_inconclusive: rollback will roll back even a good canary"
+                              : "; the step will hold past it");
+            n.warnings.push_back(buf);
+        }
+    }
+    return n;
+}
+
+json::object TrafficNeeds::to_json() const {
+    json::object o;
+    o["error_proof_requests"] = error_proof_requests;
+    o["step_requests"] = step_requests;
+    o["first_step_share"] = first_step_share;
+    o["route_rps_needed"] = round_to(route_rps_needed, 0.001);
+    if (route_rps) o["route_rps"] = round_to(*route_rps, 0.001);
+    if (first_step_seconds) {
+        if (std::isfinite(*first_step_seconds)) o["first_step_seconds"] = round_to(*first_step_seconds, 0.1);
+        else o["first_step_seconds"] = nullptr;
+    }
+    json::array w;
+    for (const auto& x : warnings) w.push_back(json::string(x));
+    o["warnings"] = std::move(w);
+    return o;
+}
+
 // ---- operator commands -------------------------------------------------------
 
-bool RolloutRun::start(std::int64_t now_ms) {
+bool RolloutRun::start(std::int64_t now_ms, std::optional<double> route_rps) {
     if (phase_ == Phase::running || phase_ == Phase::paused) return false;
     if (spec_.steps.empty()) return false;
     evidence_.clear();
@@ -188,11 +261,14 @@ bool RolloutRun::start(std::int64_t now_ms) {
         return true;
     }
     phase_ = Phase::running;
-    record(now_ms, "start",
-           "started at " + step_words(spec_, 0) + "; steps advance on evidence (at least " +
-               seconds_words(spec_.step_min_duration.count()) + " and " + std::to_string(spec_.min_samples) +
-               " canary samples per step)",
-           snapshot(now_ms, "operator"));
+    const TrafficNeeds needs = traffic_needs(spec_, route_rps);
+    std::string reason = "started at " + step_words(spec_, 0) + "; steps advance on evidence (at least " +
+                         seconds_words(spec_.step_min_duration.count()) + " and " + std::to_string(needs.step_requests) +
+                         " canary requests per step)";
+    for (const auto& w : needs.warnings) reason += "; WARNING: " + w;
+    json::object ev = snapshot(now_ms, "operator");
+    ev["traffic"] = needs.to_json();
+    record(now_ms, "start", std::move(reason), std::move(ev));
     return true;
 }
 
@@ -239,6 +315,7 @@ bool RolloutRun::rollback(std::int64_t now_ms, const std::string& reason) {
 
 bool RolloutRun::look(std::int64_t now_ms, const Slice& latest) {
     if (phase_ != Phase::running && phase_ != Phase::paused) return false;
+    last_now_ms_ = std::max(last_now_ms_, now_ms);
     evidence_.add(latest);
     if (phase_ == Phase::paused) return false;
 
@@ -299,11 +376,13 @@ bool RolloutRun::look(std::int64_t now_ms, const Slice& latest) {
         }
     }
 
-    // 4. Too long at this step without a verdict.
-    if (at_step_ms >= spec_.step_max_duration.count() &&
+    // 4. Too long at this step without a verdict (time at the step counts
+    // across restarts; the evidence does not).
+    const std::int64_t elapsed_ms = step_elapsed_ms(now_ms);
+    if (elapsed_ms >= spec_.step_max_duration.count() &&
         (spec_.on_inconclusive == OnInconclusive::rollback || !inconclusive_logged_)) {
         const AdvanceFinding adv = judge_advance(evidence_, lim, at_step_s, min_s);
-        const std::string what = "no verdict after " + seconds_words(at_step_ms) + " at " + step_words(spec_, step_) +
+        const std::string what = "no verdict after " + seconds_words(elapsed_ms) + " at " + step_words(spec_, step_) +
                                  " (step_max_duration " + seconds_words(spec_.step_max_duration.count()) +
                                  "): " + adv.why;
         if (spec_.on_inconclusive == OnInconclusive::rollback) {
@@ -337,24 +416,28 @@ json::object RolloutRun::to_json(bool all_decisions) const {
     o["step"] = step_;
     o["canary_percent"] = canary_percent();
     o["step_started_ms"] = step_started_ms_;
+    o["step_elapsed_ms"] = step_elapsed_ms(last_now_ms_);
+    std::vector<const DecisionRecord*> kept;
+    for (auto it = decisions_.rbegin(); it != decisions_.rend(); ++it) {
+        if (!all_decisions && (periodic(*it) || kept.size() >= kPersistedDecisions)) continue;
+        kept.push_back(&*it);
+    }
     json::array ds;
-    const std::size_t skip =
-        !all_decisions && decisions_.size() > kPersistedDecisions ? decisions_.size() - kPersistedDecisions : 0;
-    for (std::size_t i = skip; i < decisions_.size(); ++i) {
-        const DecisionRecord& d = decisions_[i];
-        ds.push_back(json::object{{"at_ms", d.at_ms},
-                                  {"step", d.step},
-                                  {"decision", d.decision},
-                                  {"reason", d.reason},
-                                  {"evidence", d.evidence}});
+    for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
+        const DecisionRecord& d = **it;
+        json::object e{{"at_ms", d.at_ms}, {"step", d.step}, {"decision", d.decision}, {"reason", d.reason}};
+        const auto newest_rank = static_cast<std::size_t>(kept.rend() - it);  // 1 = the newest
+        if (all_decisions || newest_rank <= kPersistedEvidence) e["evidence"] = d.evidence;
+        ds.push_back(std::move(e));
     }
     o["decisions"] = std::move(ds);
     return o;
 }
 
 std::optional<RolloutRun> RolloutRun::from_json(RolloutSpec spec, const json::object& o, std::int64_t now_ms,
-                                                std::string& error) {
+                                                std::string& error, std::int64_t wall_offset_ms) {
     RolloutRun run(std::move(spec));
+    run.wall_offset_ms_ = wall_offset_ms;
     const json::value* phase = o.if_contains("phase");
     if (!phase || !phase->is_string()) {
         error = "rollout state: \"phase\" missing or not a string";
@@ -375,6 +458,13 @@ std::optional<RolloutRun> RolloutRun::from_json(RolloutSpec spec, const json::ob
     if (!st || !as_int64(*st, started)) {
         error = "rollout state: \"step_started_ms\" missing or not an integer";
         return std::nullopt;
+    }
+    std::int64_t elapsed = 0;
+    if (const json::value* ev = o.if_contains("step_elapsed_ms")) {
+        if (!as_int64(*ev, elapsed) || elapsed < 0) {
+            error = "rollout state: \"step_elapsed_ms\" is not a non-negative integer";
+            return std::nullopt;
+        }
     }
     std::optional<double> saved_percent;
     if (const json::value* cp = o.if_contains("canary_percent")) {
@@ -442,9 +532,13 @@ std::optional<RolloutRun> RolloutRun::from_json(RolloutSpec spec, const json::ob
             }
         }
     }
+    // A run that resumes at another step than it was saved at starts that
+    // step's time afresh.
+    if (note.empty()) run.elapsed_before_ms_ = elapsed;
     run.step_ = static_cast<int>(step);
     run.step_started_ms_ = started;
     run.evidence_since_ms_ = now_ms;
+    run.last_now_ms_ = now_ms;
     run.paused_at_ms_ = now_ms;
     run.last_hold_log_ms_ = now_ms;
     if (run.phase_ == Phase::running || run.phase_ == Phase::paused || !note.empty()) {
@@ -454,10 +548,11 @@ std::optional<RolloutRun> RolloutRun::from_json(RolloutSpec spec, const json::ob
         ev["step"] = run.step_;
         ev["canary_percent"] = run.canary_percent();
         ev["step_started_ms"] = started;
+        ev["step_elapsed_ms"] = run.elapsed_before_ms_;
         ev["evidence_window"] = "empty";
         run.record(now_ms, "hold",
                    "restarted: evidence window lost, holding until new data at " + step_words(run.spec_, run.step_) +
-                       note,
+                       " (" + seconds_words(run.elapsed_before_ms_) + " already spent at it)" + note,
                    std::move(ev));
     }
     return run;

@@ -28,8 +28,29 @@ struct RolloutSpec {
     std::uint64_t min_samples = 500;   // canary successes at a step before it may advance
     double max_latency_ratio = 1.10;   // canary/baseline at p50, p90 (p99 when samples allow)
     double max_error_rate_increase = 0.001;  // canary error rate minus baseline's
+    // Absolute latency tolerance: a quantile closer than this to the
+    // baseline's passes whatever its ratio. 0 = the ratio alone decides.
+    std::chrono::microseconds min_latency_difference{0};
     OnInconclusive on_inconclusive = OnInconclusive::hold;
 };
+
+// What a rollout's limits ask of traffic. A step advances on at least
+// min_samples canary successes, and only once the error-rate increase is
+// shown to be below max_error_rate_increase, which takes about 2.7 /
+// max_error_rate_increase canary requests even when nothing fails (more
+// when either pool has errors). The first step sees the least traffic.
+struct TrafficNeeds {
+    std::uint64_t error_proof_requests = 0;  // canary requests to show the error limit, at best
+    std::uint64_t step_requests = 0;         // the larger of that and min_samples
+    double first_step_share = 0;             // 0..1
+    double route_rps_needed = 0;             // to finish the first step within step_max_duration
+    std::optional<double> route_rps;         // measured, when known
+    std::optional<double> first_step_seconds;  // at the measured rate
+    std::vector<std::string> warnings;       // limits that cannot be shown in time
+
+    boost::json::object to_json() const;
+};
+TrafficNeeds traffic_needs(const struct RolloutSpec& spec, std::optional<double> route_rps);
 
 enum class Phase { idle, running, paused, promoted, rolled_back };
 const char* phase_name(Phase p);
@@ -42,9 +63,15 @@ struct DecisionRecord {
     boost::json::object evidence;  // counts, quantiles with bounds, test statistics
 };
 
+// Time: every `now_ms` a run is given is a monotonic clock's reading (step
+// durations must not jump with the wall clock); decisions are stamped with
+// wall time by adding the offset the driver keeps current.
 class RolloutRun {
 public:
     explicit RolloutRun(RolloutSpec spec);
+
+    // wall-clock ms minus monotonic ms, for the time stamps of decisions.
+    void set_wall_offset_ms(std::int64_t offset) { wall_offset_ms_ = offset; }
 
     const RolloutSpec& spec() const { return spec_; }
     Phase phase() const { return phase_; }
@@ -55,7 +82,9 @@ public:
 
     // Operator commands. Each records a decision; invalid ones (e.g. resume
     // when not paused) return false and change nothing.
-    bool start(std::int64_t now_ms);
+    // `route_rps`, when known, is the route's recent request rate: the start
+    // decision says whether the limits can be shown at it (TrafficNeeds).
+    bool start(std::int64_t now_ms, std::optional<double> route_rps = std::nullopt);
     bool pause(std::int64_t now_ms);
     bool resume(std::int64_t now_ms);
     bool promote(std::int64_t now_ms);
@@ -67,13 +96,21 @@ public:
     bool look(std::int64_t now_ms, const Slice& latest);
 
     const std::deque<DecisionRecord>& decisions() const { return decisions_; }
+    // Time spent at the current step (monotonic, paused time excluded),
+    // including what a restored run had spent before its restart.
+    std::int64_t step_elapsed_ms(std::int64_t now_ms) const;
 
-    // State for the state file (the newest decisions only); a run restored
-    // from it resumes at its step with empty traffic windows (and says so in
-    // a decision). `all_decisions` includes every decision kept in memory.
+    // State for the state file: phase, step, elapsed time at the step and
+    // the newest state changes (periodic hold notes are left to the log and
+    // to memory, so a long hold writes nothing). A run restored from it
+    // resumes at its step and its elapsed time, with empty traffic windows
+    // (and says so in a decision). `all_decisions` includes every decision
+    // kept in memory, periodic notes too, with their evidence.
     boost::json::object to_json(bool all_decisions = false) const;
+    // Whether a decision is a periodic note rather than a change of state.
+    static bool periodic(const DecisionRecord& d);
     static std::optional<RolloutRun> from_json(RolloutSpec spec, const boost::json::object& o, std::int64_t now_ms,
-                                               std::string& error);
+                                               std::string& error, std::int64_t wall_offset_ms = 0);
 
 private:
     JudgeLimits limits() const;
@@ -94,6 +131,11 @@ private:
     // durations count from here.
     std::int64_t evidence_since_ms_ = 0;
     std::int64_t paused_at_ms_ = 0;  // paused time does not count toward the step's durations
+    // Time at the step before the evidence began (a restored run's elapsed
+    // time at its step when it was saved).
+    std::int64_t elapsed_before_ms_ = 0;
+    std::int64_t last_now_ms_ = 0;  // the latest time the run was given
+    std::int64_t wall_offset_ms_ = 0;
     std::deque<DecisionRecord> decisions_;  // newest last; bounded
     // Traffic since the current step began, and the recent window the
     // rollback tests use (see judge.hpp).

@@ -275,6 +275,44 @@ double agresti_caffo_upper(std::uint64_t x1, std::uint64_t n1, std::uint64_t x2,
     return p1 - p2 + z * se;
 }
 
+namespace {
+
+// x ln(p), with 0 ln(0) = 0 (a count of zero contributes nothing).
+double xlogp(double x, double p) { return x == 0 ? 0.0 : x * std::log(p); }
+
+// Binomial log-likelihood of x failures in n at rate p (without the constant).
+double binomial_ll(double x, double n, double p) { return xlogp(x, p) + xlogp(n - x, 1 - p); }
+
+}  // namespace
+
+double rate_increase_lr_z(std::uint64_t x1, std::uint64_t n1, std::uint64_t x2, std::uint64_t n2, double delta) {
+    if (n1 == 0 || n2 == 0 || delta < 0 || delta >= 1) return 0;
+    const double c = static_cast<double>(x1), nc = static_cast<double>(n1);
+    const double b = static_cast<double>(x2), nb = static_cast<double>(n2);
+    const double p1 = c / nc, p2 = b / nb;
+    if (p1 - p2 <= delta) return 0;
+    const double free_ll = binomial_ll(c, nc, p1) + binomial_ll(b, nb, p2);
+    // Under the null's boundary p1 = p + delta, p2 = p: the log-likelihood
+    // is concave in p on [0, 1 - delta]; find where its slope changes sign.
+    const auto slope = [&](double p) {
+        double s = 0;
+        if (c > 0) s += c / (p + delta);
+        if (nc > c) s -= (nc - c) / (1 - p - delta);
+        if (b > 0) s += b / p;
+        if (nb > b) s -= (nb - b) / (1 - p);
+        return s;
+    };
+    double lo = 0, hi = 1 - delta;
+    for (int i = 0; i < 200 && hi - lo > 1e-15; ++i) {
+        const double mid = (lo + hi) / 2;
+        if (slope(mid) > 0) lo = mid;
+        else hi = mid;
+    }
+    const double p = (lo + hi) / 2;
+    const double null_ll = binomial_ll(c, nc, p + delta) + binomial_ll(b, nb, p);
+    return std::sqrt(std::max(0.0, 2 * (free_ll - null_ll)));
+}
+
 Interval wilson(std::uint64_t x, std::uint64_t n, double z) {
     if (n == 0) return {0, 1};
     const double nd = static_cast<double>(n);

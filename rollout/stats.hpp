@@ -88,6 +88,14 @@ MannWhitney mann_whitney(const Counts& x, const Counts& y);
 // each) at one-sided normal quantile z (1.645 for 95%).
 double agresti_caffo_upper(std::uint64_t x1, std::uint64_t n1, std::uint64_t x2, std::uint64_t n2, double z);
 
+// Signed root of the likelihood-ratio statistic for "p1 - p2 <= delta"
+// (x1 failures in n1 trials against x2 in n2; two binomials): positive when
+// the data say p1 exceeds p2 by more than delta, about standard normal at
+// the boundary. Unlike a normal approximation it stays sensible with a
+// handful of failures and with x2 = 0, so it can be used on a few requests
+// as on millions. 0 when p1's estimate does not exceed p2's by delta.
+double rate_increase_lr_z(std::uint64_t x1, std::uint64_t n1, std::uint64_t x2, std::uint64_t n2, double delta);
+
 // Wilson score interval for a proportion (two-sided at normal quantile z).
 struct Interval {
     double lo = 0;

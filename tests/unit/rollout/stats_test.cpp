@@ -1,6 +1,7 @@
 // The judge's statistics against values known in closed form and against
 // brute force on small cases.
 #include "rollout/histogram.hpp"
+#include "rollout/judge.hpp"
 #include "rollout/stats.hpp"
 
 #include "traffic.hpp"
@@ -285,12 +286,51 @@ TEST(RolloutStats, HistogramResolvesValuesBelow64Microseconds) {
         EXPECT_LE(Histogram::lower_bound(b), static_cast<double>(us));
         EXPECT_GT(Histogram::upper_bound(b), static_cast<double>(us));
     }
-    for (std::uint64_t us = 8; us < 50000000; us = us * 3 / 2 + 1) {
+    // ... and up to an hour (long downloads, long polls) at the same precision.
+    for (std::uint64_t us = 8; us < 3'600'000'000ULL; us = us * 3 / 2 + 1) {
         const int b = Histogram::bucket_of(us);
         EXPECT_LE(Histogram::lower_bound(b), static_cast<double>(us)) << us;
         EXPECT_GT(Histogram::upper_bound(b), static_cast<double>(us)) << us;
         EXPECT_LT(std::fabs(Histogram::midpoint(b) - static_cast<double>(us)) / static_cast<double>(us), 0.01);
     }
+}
+
+TEST(RolloutStats, HistogramTopBucketLiesBeyondAnHour) {
+    EXPECT_LT(Histogram::bucket_of(3'600'000'000ULL), Histogram::bucket_count - 1);
+    EXPECT_GE(Histogram::lower_bound(Histogram::bucket_count - 1), 4.2e9);
+}
+
+TEST(RolloutStats, RateIncreaseLikelihoodRatio) {
+    // Nothing to test when the increase is within the limit.
+    EXPECT_EQ(rate_increase_lr_z(10, 1000, 9, 1000, 0.01), 0);
+    EXPECT_EQ(rate_increase_lr_z(0, 0, 0, 10, 0.01), 0);
+    // 12 of 60 against 0 of 60 with a 1% limit (worked by hand: the null's
+    // best fit puts the baseline at ~9%, 2 (ll1 - ll0) ~ 16.7).
+    EXPECT_NEAR(rate_increase_lr_z(12, 60, 0, 60, 0.01), 4.08, 0.03);
+    // More failures, more evidence; a larger limit, less.
+    EXPECT_GT(rate_increase_lr_z(13, 60, 0, 60, 0.01), rate_increase_lr_z(12, 60, 0, 60, 0.01));
+    EXPECT_LT(rate_increase_lr_z(12, 60, 0, 60, 0.05), rate_increase_lr_z(12, 60, 0, 60, 0.01));
+    // With large counts it agrees with the normal (Wald) statistic.
+    const double wald = (0.10 - 0.05 - 0.01) / std::sqrt(0.10 * 0.90 / 10000 + 0.05 * 0.95 / 10000);
+    EXPECT_NEAR(rate_increase_lr_z(1000, 10000, 500, 10000, 0.01), wald, 0.05 * wald);
+    // Every canary request failed, the baseline never: finite and large.
+    const double all = rate_increase_lr_z(5, 5, 0, 5000, 0.001);
+    EXPECT_TRUE(std::isfinite(all));
+    EXPECT_GT(all, 5);
+    // A limit of zero: plain "more errors than the baseline".
+    EXPECT_GT(rate_increase_lr_z(30, 1000, 10, 1000, 0), 3);
+}
+
+TEST(RolloutStats, RequestsToProveTheErrorLimit) {
+    // ~2 700 error-free canary requests for 0.1%, ten times fewer for 1%.
+    const std::uint64_t tenth = requests_to_prove_error_limit(0.001);
+    const std::uint64_t one = requests_to_prove_error_limit(0.01);
+    EXPECT_GT(tenth, 2400u);
+    EXPECT_LT(tenth, 3000u);
+    EXPECT_GT(one, 240u);
+    EXPECT_LT(one, 300u);
+    EXPECT_LT(stats::agresti_caffo_upper(0, tenth, 0, tenth * 1000, judge::error_bound_z), 0.001);
+    EXPECT_GE(stats::agresti_caffo_upper(0, tenth - 1, 0, (tenth - 1) * 1000, judge::error_bound_z), 0.001);
 }
 
 }  // namespace

@@ -647,7 +647,7 @@ private:
             if (auto n = yaml::read_number(*v, diag_, 0, 1)) r.max_error_rate_increase = *n;
         }
         if (auto v = map.take("min_latency_difference")) {
-            if (auto d = yaml::read_duration(*v, diag_)) r.min_latency_difference = *d;
+            if (auto d = yaml::read_latency(*v, diag_)) r.min_latency_difference = *d;
         }
         if (auto v = map.take("on_inconclusive")) {
             if (auto s = yaml::read_string(*v, diag_)) {

@@ -119,7 +119,7 @@ struct RolloutConfig {
     std::uint64_t min_samples = 500;
     double max_latency_ratio = 1.10;
     double max_error_rate_increase = 0.001;
-    Duration min_latency_difference{0};    // 0: the ratio alone decides
+    std::chrono::microseconds min_latency_difference{0};  // 0: the ratio alone decides
     bool rollback_on_inconclusive = false;  // on_inconclusive: hold (false) | rollback
 };
 

@@ -105,7 +105,7 @@ json::object route_to_json(const RouteConfig& r) {
                                       {"min_samples", ro.min_samples},
                                       {"max_latency_ratio", ro.max_latency_ratio},
                                       {"max_error_rate_increase", ro.max_error_rate_increase},
-                                      {"min_latency_difference", format_duration(ro.min_latency_difference)},
+                                      {"min_latency_difference", std::to_string(ro.min_latency_difference.count()) + "us"},
                                       {"on_inconclusive", ro.rollback_on_inconclusive ? "rollback" : "hold"}};
     }
     // Absent rather than null, so the output reads back as the same file.

@@ -72,7 +72,7 @@ rollout::RolloutSpec rollout_spec(const RouteConfig& route) {
     s.min_samples = c.min_samples;
     s.max_latency_ratio = c.max_latency_ratio;
     s.max_error_rate_increase = c.max_error_rate_increase;
-    s.min_latency_difference = std::chrono::duration_cast<std::chrono::microseconds>(c.min_latency_difference);
+    s.min_latency_difference = c.min_latency_difference;
     s.on_inconclusive = c.rollback_on_inconclusive ? rollout::OnInconclusive::rollback : rollout::OnInconclusive::hold;
     return s;
 }
@@ -163,8 +163,9 @@ void RolloutDriver::tick() {
     const routing::SnapshotPtr& snap = plane_.current();
     if (!snap) return;
     // The slots to collect: baseline and canary of every configured run.
-    // Inactive runs' slices are taken too and thrown away, so traffic from
-    // before a start never counts as its evidence.
+    // Inactive runs' slices are taken too, so traffic from before a start
+    // never counts as its evidence; only the baseline's error history is
+    // kept from them.
     std::vector<std::string> routes;
     std::vector<std::uint32_t> stats;
     for (auto& [name, run] : runs_) {
@@ -188,12 +189,16 @@ void RolloutDriver::tick() {
         auto& rate = recent_requests_[routes[i]];
         rate.push_back(slices[2 * i].requests() + slices[2 * i + 1].requests());
         while (rate.size() > rate_window_slices) rate.pop_front();
-        if (!active(run)) continue;
-        run.set_wall_offset_ms(offset);
         rollout::Slice slice;
         slice.start_ms = now + offset - slice_length.count();
         slice.baseline = std::move(slices[2 * i]);
         slice.canary = std::move(slices[2 * i + 1]);
+        if (!active(run)) {
+            // Not evidence about a canary, but the baseline's error history.
+            run.look(now, slice);
+            continue;
+        }
+        run.set_wall_offset_ms(offset);
         const std::size_t before = run.decisions().size();
         const std::int64_t last_before = run.decisions().empty() ? 0 : run.decisions().back().at_ms;
         const bool changed = run.look(now, slice);

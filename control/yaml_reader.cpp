@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace weir::control::yaml {
 namespace {
@@ -277,15 +278,29 @@ std::optional<Duration> read_timeout(const Field& f, Diagnostics& diag) {
     return parsed.value;
 }
 
-std::optional<Duration> read_duration(const Field& f, Diagnostics& diag) {
-    auto text = scalar_text(f, diag, "a duration such as \"1ms\"");
+std::optional<std::chrono::microseconds> read_latency(const Field& f, Diagnostics& diag) {
+    auto text = scalar_text(f, diag, "a latency such as \"1ms\" or \"200us\"");
     if (!text) return std::nullopt;
-    auto parsed = parse_duration_detailed(*text);
-    if (!parsed.error.empty()) {
-        diag.error(f.at, f.path + ": " + parsed.error);
+    const std::string hint = " (expected a number with a unit us, ms or s, e.g. \"200us\", \"0.5ms\", \"2ms\")";
+    const std::string_view t = *text;
+    std::size_t i = 0;
+    while (i < t.size() && ((t[i] >= '0' && t[i] <= '9') || t[i] == '.')) ++i;
+    const std::string number(t.substr(0, i));
+    const std::string_view unit = t.substr(i);
+    const double scale = unit == "us" ? 1 : unit == "ms" ? 1e3 : unit == "s" ? 1e6 : 0;
+    char* end = nullptr;
+    const double value = number.empty() ? -1 : std::strtod(number.c_str(), &end);
+    if (scale == 0 || number.empty() || end != number.c_str() + number.size() ||
+        std::count(number.begin(), number.end(), '.') > 1) {
+        diag.error(f.at, f.path + ": invalid latency " + quoted(t) + hint);
         return std::nullopt;
     }
-    return parsed.value;
+    const double us = value * scale;
+    if (us > 60e6) {
+        diag.error(f.at, f.path + ": latency " + quoted(t) + " is too large (at most 60s)");
+        return std::nullopt;
+    }
+    return std::chrono::microseconds(static_cast<std::int64_t>(std::llround(us)));
 }
 
 std::optional<HostPort> read_host_port(const Field& f, Diagnostics& diag, bool allow_port_zero) {

@@ -97,8 +97,9 @@ std::optional<std::uint64_t> read_unsigned(const Field& f, Diagnostics& diag, st
 std::optional<double> read_number(const Field& f, Diagnostics& diag, double min, double max);
 // A duration with unit; must be > 0 (every duration in the schema today is a timeout).
 std::optional<Duration> read_timeout(const Field& f, Diagnostics& diag);
-// A duration that may be zero (a tolerance rather than a timeout).
-std::optional<Duration> read_duration(const Field& f, Diagnostics& diag);
+// A latency tolerance: a number with a unit us, ms or s, fractions allowed
+// ("0.2ms", "150us"), zero allowed, at most 60 s; in microseconds.
+std::optional<std::chrono::microseconds> read_latency(const Field& f, Diagnostics& diag);
 std::optional<HostPort> read_host_port(const Field& f, Diagnostics& diag, bool allow_port_zero);
 
 }  // namespace weir::control::yaml

@@ -24,6 +24,11 @@ public:
     Histogram() : counts_(bucket_count, 0) {}
 
     void add(std::uint64_t micros, std::uint32_t n = 1);
+    // Counts n samples straight into a bucket (merging, simulations).
+    void add_to_bucket(int bucket, std::uint32_t n = 1) {
+        counts_[static_cast<std::size_t>(bucket)] += n;
+        total_ += n;
+    }
     void merge(const Histogram& other);
     void clear();
 

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <string_view>
+#include <tuple>
 
 namespace weir::rollout {
 
@@ -179,7 +181,24 @@ void Scope::clear() {
 
 // ---- evidence windows ------------------------------------------------------
 
+void Evidence::observe_baseline(const Slice& s) {
+    baseline_history_.emplace_back(s.baseline.requests(), s.baseline.errors);
+    while (baseline_history_.size() > judge::baseline_history_slices) baseline_history_.pop_front();
+}
+
+std::pair<std::uint64_t, std::uint64_t> Evidence::baseline_history_before(std::uint64_t newest_slices) const {
+    std::pair<std::uint64_t, std::uint64_t> sum{0, 0};
+    if (newest_slices >= baseline_history_.size()) return sum;
+    const auto end = baseline_history_.end() - static_cast<std::ptrdiff_t>(newest_slices);
+    for (auto it = baseline_history_.begin(); it != end; ++it) {
+        sum.first += it->first;
+        sum.second += it->second;
+    }
+    return sum;
+}
+
 void Evidence::add(const Slice& s) {
+    observe_baseline(s);
     SliceRecord r;
     r.start_ms = s.start_ms;
     r.canary_ok = s.canary.successes();
@@ -224,6 +243,7 @@ void Evidence::begin_step() {
 }
 
 void Evidence::clear() {
+    // The baseline's error history is not evidence about the canary: kept.
     window_.clear();
     recent_.clear();
     step_.clear();
@@ -266,7 +286,7 @@ QuantileView view_quantile(const Scope& s, double q, double confidence) {
 
 namespace {
 
-ErrorTest error_test(const Scope& s, const char* name, const JudgeLimits& limits) {
+ErrorTest error_test(const Evidence& e, const Scope& s, const char* name, const JudgeLimits& limits) {
     ErrorTest t;
     t.scope = name;
     t.slices = s.slices;
@@ -277,8 +297,26 @@ ErrorTest error_test(const Scope& s, const char* name, const JudgeLimits& limits
     t.rate_increase = t.canary_rate() - t.baseline_rate();
     t.z = stats::rate_increase_lr_z(t.canary_errors, t.canary_requests, t.baseline_errors, t.baseline_requests,
                                     limits.max_error_rate_increase);
-    t.significant = t.canary_errors >= judge::min_canary_errors && t.z >= judge::error_z &&
-                    t.rate_increase > limits.max_error_rate_increase;
+    const double delta = limits.max_error_rate_increase;
+    t.threshold_z = std::string_view(name) == "recent" ? judge::error_z_recent : judge::error_z_step;
+    bool fires = t.z >= t.threshold_z && t.rate_increase > delta;
+    // The baseline's longer history: used when the scope's baseline fails
+    // no more than it did before (else errors are shared, e.g. a common
+    // dependency failing, and only the scope compares like with like).
+    std::tie(t.history_requests, t.history_errors) = e.baseline_history_before(s.slices);
+    if (t.history_requests > 0 && t.canary_requests > 0) {
+        t.baseline_shift_z =
+            stats::rate_increase_lr_z(t.baseline_errors, t.baseline_requests, t.history_errors, t.history_requests, 0);
+        t.history_used = t.baseline_shift_z < judge::baseline_shift_z;
+        if (t.history_used) {
+            const std::uint64_t bn = t.baseline_requests + t.history_requests;
+            const std::uint64_t be = t.baseline_errors + t.history_errors;
+            t.history_rate_increase = t.canary_rate() - static_cast<double>(be) / static_cast<double>(bn);
+            t.history_z = stats::rate_increase_lr_z(t.canary_errors, t.canary_requests, be, bn, delta);
+            fires = fires || (t.history_z >= t.threshold_z && t.history_rate_increase > delta);
+        }
+    }
+    t.significant = t.canary_errors >= judge::min_canary_errors && fires;
     return t;
 }
 
@@ -299,8 +337,8 @@ ErrorFinding judge_errors(const Evidence& e, const JudgeLimits& limits) {
     // constant: an error burst both pools share raises both rates alike.
     // The recent minute sees a sudden failure at high traffic; the step sees
     // the same at a few requests a second, where a minute holds too few.
-    f.recent = error_test(e.recent(), "recent", limits);
-    f.step = e.step().slices > e.recent().slices ? error_test(e.step(), "step", limits) : f.recent;
+    f.recent = error_test(e, e.recent(), "recent", limits);
+    f.step = e.step().slices > e.recent().slices ? error_test(e, e.step(), "step", limits) : f.recent;
     f.step.scope = "step";
     f.significant = f.recent.significant || f.step.significant;
 
@@ -322,6 +360,22 @@ std::string ErrorFinding::reason() const {
     const std::string where = t.scope == "recent" ? "in the last " + std::to_string(t.slices) + " s"
                                                   : "since the step began (" + std::to_string(t.slices) + " s)";
     char buf[400];
+    if (t.z < t.threshold_z && t.history_used) {
+        const std::uint64_t bn = t.baseline_requests + t.history_requests;
+        const std::uint64_t be = t.baseline_errors + t.history_errors;
+        std::snprintf(buf, sizeof buf,
+                      "canary errors %s: %llu of %llu canary requests failed (%s) vs %llu of %llu baseline requests "
+                      "over the last %llu s (%s), an increase of %s over the limit of %s (likelihood-ratio z = %.2f "
+                      ">= %.1f)",
+                      where.c_str(), static_cast<unsigned long long>(t.canary_errors),
+                      static_cast<unsigned long long>(t.canary_requests), percent(t.canary_rate()).c_str(),
+                      static_cast<unsigned long long>(be), static_cast<unsigned long long>(bn),
+                      static_cast<unsigned long long>(std::max<std::uint64_t>(t.slices, judge::baseline_history_slices)),
+                      percent(static_cast<double>(be) / static_cast<double>(bn)).c_str(),
+                      percent(t.history_rate_increase).c_str(), percent(max_error_rate_increase).c_str(), t.history_z,
+                      t.threshold_z);
+        return buf;
+    }
     std::snprintf(buf, sizeof buf,
                   "canary errors %s: %llu of %llu canary requests failed (%s) vs %llu of %llu baseline (%s), "
                   "an increase of %s over the limit of %s (likelihood-ratio z = %.2f >= %.1f)",
@@ -329,7 +383,7 @@ std::string ErrorFinding::reason() const {
                   static_cast<unsigned long long>(t.canary_requests), percent(t.canary_rate()).c_str(),
                   static_cast<unsigned long long>(t.baseline_errors),
                   static_cast<unsigned long long>(t.baseline_requests), percent(t.baseline_rate()).c_str(),
-                  percent(t.rate_increase).c_str(), percent(max_error_rate_increase).c_str(), t.z, judge::error_z);
+                  percent(t.rate_increase).c_str(), percent(max_error_rate_increase).c_str(), t.z, t.threshold_z);
     return buf;
 }
 
@@ -351,6 +405,14 @@ json::object ErrorTest::to_json() const {
     o["baseline_error_rate_95"] = ci(baseline_errors, baseline_requests);
     o["rate_increase"] = round_to(rate_increase, 1e-6);
     o["likelihood_ratio_z"] = round_to(z, 0.001);
+    o["threshold_z"] = threshold_z;
+    o["baseline_history"] = json::object{
+        {"requests", history_requests},
+        {"errors", history_errors},
+        {"scope_vs_history_z", round_to(baseline_shift_z, 0.001)},
+        {"used", history_used},
+        {"rate_increase", round_to(history_rate_increase, 1e-6)},
+        {"likelihood_ratio_z", round_to(history_z, 0.001)}};
     o["significant"] = significant;
     return o;
 }
@@ -359,7 +421,6 @@ json::object ErrorFinding::to_json() const {
     json::object o;
     o["window_s"] = judge::window_slices;
     o["max_error_rate_increase"] = max_error_rate_increase;
-    o["threshold_z"] = judge::error_z;
     o["min_canary_errors"] = judge::min_canary_errors;
     o["tests"] = json::array{recent.to_json(), step.to_json()};
     o["failure_streak"] = streak;
@@ -421,7 +482,9 @@ LatencyFinding judge_latency(const Scope& s, const JudgeLimits& limits, const ch
     f.mw_z = s.mw.z();
     f.strata = s.mw.strata;
     f.min_latency_difference_us = limits.min_latency_difference_us;
-    if (f.canary_samples < judge::min_latency_samples || f.baseline_samples < judge::min_latency_samples) return f;
+    const std::uint64_t min_samples = std::string_view(scope_name) == "recent" ? judge::min_recent_latency_samples
+                                                                                : judge::min_latency_samples;
+    if (f.canary_samples < min_samples || f.baseline_samples < min_samples) return f;
     const double mld = limits.min_latency_difference_us;
     // Slower than the limit allows: the ratio's lower bound above it (and,
     // where an absolute tolerance is set, the difference's beyond that).

@@ -38,11 +38,21 @@ namespace judge {
 // (only those of the current step: the canary's share is constant there).
 inline constexpr std::size_t window_slices = 60;
 // Error test: the signed-root likelihood ratio for "the canary's error rate
-// exceeds the baseline's by at most max_error_rate_increase" reaches this
-// (one-sided p ~ 3e-5 for one look; it is looked at every second, over the
-// recent window and the step), on at least this many canary errors.
-inline constexpr double error_z = 4.0;
+// exceeds the baseline's by at most max_error_rate_increase" reaches this,
+// on at least min_canary_errors canary errors. It is looked at every
+// second: over the sliding recent window that is ~60 fresh chances an hour
+// (one-sided p ~ 3e-7 each), over the growing step far fewer (p ~ 3e-6).
+inline constexpr double error_z_recent = 5.0;
+inline constexpr double error_z_step = 4.5;
 inline constexpr std::uint64_t min_canary_errors = 3;
+// The baseline's error rate is also taken over its longer history (this
+// many slices, across steps and from before the start), which at a few
+// requests a second is what makes a failing canary's excess visible —
+// unless the baseline is failing more now than before (a shared outage):
+// then only the scope's own baseline counts. "More now" is this z of the
+// scope's baseline rate against the rest of its history.
+inline constexpr std::size_t baseline_history_slices = 600;
+inline constexpr double baseline_shift_z = 2.0;
 // Hard limit: this many canary failures with no canary success in between,
 // while the baseline's error rate over those slices stayed below the cap.
 inline constexpr std::uint64_t failure_streak = 5;
@@ -58,8 +68,12 @@ inline constexpr double shift_confidence = 0.99;
 inline constexpr double tail_confidence = 0.999;
 // Neither rule looks at a scope with fewer successes than this in either
 // pool: a bound from a handful of samples, re-tested as each one arrives,
-// would fire by chance (seen at 0.5 requests/s).
+// would fire by chance (seen at 0.5 requests/s) ...
 inline constexpr std::uint64_t min_latency_samples = 50;
+// ... and the sliding recent window, which offers a fresh sample every
+// minute (sixty chances an hour for a chance fluke), needs this many: below
+// it the step, whose evidence only grows, judges alone.
+inline constexpr std::uint64_t min_recent_latency_samples = 200;
 // ... and be seen on this many consecutive looks.
 inline constexpr int latency_strikes = 3;
 // Advancing: one-sided confidence of each pool's quantile bound (the ratio
@@ -153,14 +167,21 @@ struct Scope {
 
 class Evidence {
 public:
+    // The baseline's traffic of a slice before the rollout started (or
+    // while it is not running): its error history only.
+    void observe_baseline(const Slice& s);
     // Appends a slice: to the recent window (dropping the oldest beyond
     // judge::window_slices), to the step scope, and to the failure streak.
     void add(const Slice& s);
     // A new step began: the step scope restarts and the slices already in
     // the window stop counting for latency (the canary's share changed).
     void begin_step();
-    // Forget everything (start, restore).
+    // Forget the canary's evidence (start, restore); the baseline's error
+    // history stays.
     void clear();
+    // The baseline's requests and errors in the history older than the
+    // newest `newest_slices` slices.
+    std::pair<std::uint64_t, std::uint64_t> baseline_history_before(std::uint64_t newest_slices) const;
 
     const std::deque<SliceRecord>& window() const { return window_; }
     const Scope& recent() const { return recent_; }  // window slices since the step began
@@ -171,6 +192,7 @@ public:
 
 private:
     std::deque<SliceRecord> window_;
+    std::deque<std::pair<std::uint64_t, std::uint64_t>> baseline_history_;  // (requests, errors) a slice
     Scope recent_;
     Scope step_;
     std::uint64_t streak_ = 0;
@@ -201,6 +223,14 @@ struct ErrorTest {
     std::uint64_t baseline_requests = 0, baseline_errors = 0;
     double rate_increase = 0;  // canary error rate - baseline's
     double z = 0;              // stats::rate_increase_lr_z against max_error_rate_increase
+    double threshold_z = 0;    // judge::error_z_recent or error_z_step
+    // The same against the baseline over its history as well (when that
+    // history is consistent with the scope's baseline).
+    std::uint64_t history_requests = 0, history_errors = 0;  // before the scope
+    double baseline_shift_z = 0;  // the scope's baseline rate against its history
+    bool history_used = false;
+    double history_rate_increase = 0;
+    double history_z = 0;
     bool significant = false;
 
     double canary_rate() const;

@@ -314,7 +314,11 @@ bool RolloutRun::rollback(std::int64_t now_ms, const std::string& reason) {
 // ---- the judge at every look -----------------------------------------------------
 
 bool RolloutRun::look(std::int64_t now_ms, const Slice& latest) {
-    if (phase_ != Phase::running && phase_ != Phase::paused) return false;
+    if (phase_ != Phase::running && phase_ != Phase::paused) {
+        // Not judging: the baseline's error history still counts.
+        evidence_.observe_baseline(latest);
+        return false;
+    }
     last_now_ms_ = std::max(last_now_ms_, now_ms);
     evidence_.add(latest);
     if (phase_ == Phase::paused) return false;
@@ -334,7 +338,7 @@ bool RolloutRun::look(std::int64_t now_ms, const Slice& latest) {
     const LatencyFinding recent = judge_latency(evidence_.recent(), lim, "recent");
     bool slow = recent.slower();
     std::string why = slow ? "last " + std::to_string(recent.slices) + " s: " + recent.why : std::string();
-    if (!slow && evidence_.step().slices > evidence_.recent().slices) {
+    if (!slow) {
         const LatencyFinding step = judge_latency(evidence_.step(), lim, "step");
         if (step.slower()) {
             slow = true;

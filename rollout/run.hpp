@@ -91,8 +91,9 @@ public:
     bool rollback(std::int64_t now_ms, const std::string& reason);
 
     // One look at the traffic of the slice that just ended (called once per
-    // slice, in time order, also while paused so windows stay current).
-    // Returns true when canary_percent() changed.
+    // slice, in time order, also while paused so windows stay current, and
+    // while idle or finished, when only the baseline's error history is
+    // kept). Returns true when canary_percent() changed.
     bool look(std::int64_t now_ms, const Slice& latest);
 
     const std::deque<DecisionRecord>& decisions() const { return decisions_; }

@@ -36,7 +36,7 @@ std::string rollout_yaml(ControlConfig c, const RolloutBlock& r) {
       << ", step_min_duration: " << r.step_min_duration << ", step_max_duration: " << r.step_max_duration
       << ", min_samples: " << r.min_samples << ", max_latency_ratio: " << r.max_latency_ratio
       << ", max_error_rate_increase: " << r.max_error_rate_increase << ", on_inconclusive: " << r.on_inconclusive
-      << "}\n";
+      << (r.extra.empty() ? "" : ", " + r.extra) << "}\n";
     return y.str();
 }
 

@@ -60,6 +60,7 @@ struct RolloutBlock {
     double max_latency_ratio = 1.5;
     double max_error_rate_increase = 0.05;
     std::string on_inconclusive = "hold";
+    std::string extra;  // more "key: value" pairs for the rollout map, e.g. "min_latency_difference: 1ms"
     // The route's split in the file (the rollout replaces it once started).
     std::vector<std::pair<std::string, double>> file_split = {{"stable", 100}, {"canary", 0}};
 };

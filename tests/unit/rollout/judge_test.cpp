@@ -58,7 +58,7 @@ TEST(RolloutJudge, ErrorsOfASmallCanaryAreSignificant) {
     EXPECT_EQ(f.recent.canary_errors, 5u);
     EXPECT_EQ(f.recent.canary_requests, 25u);
     EXPECT_EQ(f.recent.baseline_errors, 2u);
-    EXPECT_GE(f.recent.z, judge::error_z);
+    EXPECT_GE(f.recent.z, judge::error_z_recent);
     EXPECT_TRUE(f.significant);
     EXPECT_EQ(f.fired().scope, "recent");
     EXPECT_NE(f.reason().find("5 of 25 canary requests failed"), std::string::npos) << f.reason();
@@ -107,26 +107,60 @@ TEST(RolloutJudge, SmallExcessOfErrorsBelowTheLimitIsNotARollback) {
     EXPECT_TRUE(f.significant) << f.recent.z;
 }
 
-TEST(RolloutJudge, ErrorsAtOneRequestPerSecondAreSeenOverTheStep) {
-    // One request a second, every other one to the canary, which fails one
-    // in five: a minute holds 30 canary requests and 6 errors — too few to
-    // say — while two minutes of the step hold 60 and 12.
-    JudgeLimits lim;
+// Two minutes at one request a second, every other one to the canary,
+// which fails one in five (12 of 60); the baseline fails `baseline_errors`
+// of its 60. Before them, `history` seconds of the baseline alone with one
+// error in all.
+Evidence low_traffic(int history, int baseline_errors) {
     Evidence e;
+    for (int t = 0; t < history; ++t) {
+        const bool fail = t == history - 10;
+        e.observe_baseline(slice_of(t - history, 0, 0, 0, 50000, fail ? 0 : 1, fail ? 1 : 0));
+    }
     for (int t = 0; t < 120; ++t) {
         if (t % 2 == 0) e.add(slice_of(t, 50000, t % 10 == 0 ? 0 : 1, t % 10 == 0 ? 1 : 0, 0, 0, 0));
-        else e.add(slice_of(t, 0, 0, 0, 50000, 1, 0));
+        else {
+            const bool fail = (t / 2) % 5 == 0 && (t / 2) / 5 < baseline_errors;
+            e.add(slice_of(t, 0, 0, 0, 50000, fail ? 0 : 1, fail ? 1 : 0));
+        }
     }
-    const ErrorFinding f = judge_errors(e, lim);
-    EXPECT_EQ(f.recent.canary_requests, 30u);
-    EXPECT_EQ(f.recent.canary_errors, 6u);
-    EXPECT_FALSE(f.recent.significant) << f.recent.z;
-    EXPECT_EQ(f.step.canary_requests, 60u);
-    EXPECT_EQ(f.step.canary_errors, 12u);
-    EXPECT_TRUE(f.step.significant) << f.step.z;
-    EXPECT_TRUE(f.fire());
-    EXPECT_EQ(f.fired().scope, "step");
-    EXPECT_NE(f.reason().find("since the step began (120 s)"), std::string::npos) << f.reason();
+    return e;
+}
+
+TEST(RolloutJudge, ErrorsAtOneRequestPerSecondAreSeenOverTheStepAndTheBaselinesHistory) {
+    JudgeLimits lim;
+    {
+        // Without history: 12 of 60 against 0 of 60 is suggestive, not proof.
+        const ErrorFinding f = judge_errors(low_traffic(0, 0), lim);
+        EXPECT_EQ(f.recent.canary_requests, 30u);
+        EXPECT_EQ(f.recent.canary_errors, 6u);
+        EXPECT_EQ(f.step.canary_requests, 60u);
+        EXPECT_EQ(f.step.canary_errors, 12u);
+        EXPECT_GT(f.step.z, 4.0);
+        EXPECT_FALSE(f.fire()) << f.step.z;
+    }
+    {
+        // Ten minutes of the baseline before (1 error): the canary's 20% is
+        // far beyond a baseline known to fail ~0.2%. The history holds 600
+        // slices in all: 480 before the step's 120.
+        const ErrorFinding f = judge_errors(low_traffic(600, 0), lim);
+        EXPECT_TRUE(f.step.history_used);
+        EXPECT_EQ(f.step.history_requests, 480u);
+        EXPECT_EQ(f.step.history_errors, 1u);
+        EXPECT_GE(f.step.history_z, judge::error_z_step);
+        EXPECT_TRUE(f.fire());
+        EXPECT_NE(f.reason().find("baseline requests over the last 600 s"), std::string::npos) << f.reason();
+        EXPECT_TRUE(f.to_json().at("tests").as_array()[1].as_object().at("baseline_history").as_object().at("used").as_bool());
+    }
+    {
+        // The baseline fails as much as the canary now (a shared outage),
+        // unlike its history: the history is not used and nothing fires.
+        const ErrorFinding f = judge_errors(low_traffic(600, 12), lim);
+        EXPECT_EQ(f.step.baseline_errors, 12u);
+        EXPECT_GE(f.step.baseline_shift_z, judge::baseline_shift_z);
+        EXPECT_FALSE(f.step.history_used);
+        EXPECT_FALSE(f.fire());
+    }
 }
 
 TEST(RolloutJudge, FailureStreakNeedsAHealthyBaseline) {
@@ -333,9 +367,16 @@ TEST(RolloutJudge, TooFewSamplesAreNeverSlower) {
     JudgeLimits lim;
     Evidence e;
     for (int t = 0; t < 49; ++t) e.add(slice_of(t, 900000, 1, 0, 50000, 100, 0));
-    EXPECT_FALSE(judge_latency(e.recent(), lim, "recent").slower()) << "49 canary samples";
+    EXPECT_FALSE(judge_latency(e.step(), lim, "step").slower()) << "49 canary samples";
     e.add(slice_of(49, 900000, 1, 0, 50000, 100, 0));
-    EXPECT_TRUE(judge_latency(e.recent(), lim, "recent").slower()) << "50 canary samples";
+    EXPECT_TRUE(judge_latency(e.step(), lim, "step").slower()) << "50 canary samples";
+    // The sliding recent window needs more: it offers a fresh sample every minute.
+    EXPECT_FALSE(judge_latency(e.recent(), lim, "recent").slower()) << "50 canary samples in the recent window";
+    Evidence busy;
+    for (int t = 0; t < 39; ++t) busy.add(slice_of(t, 900000, 5, 0, 50000, 100, 0));
+    EXPECT_FALSE(judge_latency(busy.recent(), lim, "recent").slower()) << "200 - 5 canary samples";
+    busy.add(slice_of(39, 900000, 5, 0, 50000, 100, 0));
+    EXPECT_TRUE(judge_latency(busy.recent(), lim, "recent").slower()) << "200 canary samples";
 }
 
 TEST(RolloutJudge, AdvanceNeedsTimeSamplesAndBounds) {

@@ -275,7 +275,7 @@ TEST(RolloutRun, ErrorRollbackIsImmediateAndExplained) {
     EXPECT_LT(d.at_ms, 60000);
     EXPECT_NE(d.reason.find("canary requests failed"), std::string::npos) << d.reason;
     const json::object& e = d.evidence.at("errors").as_object();
-    EXPECT_GE(e.at("tests").as_array()[0].as_object().at("likelihood_ratio_z").to_number<double>(), judge::error_z);
+    EXPECT_GE(e.at("tests").as_array()[0].as_object().at("likelihood_ratio_z").to_number<double>(), judge::error_z_recent);
     EXPECT_TRUE(e.at("significant").as_bool());
     EXPECT_EQ(d.evidence.at("phase").as_string(), "running") << "the evidence is what the judge saw before acting";
 }

@@ -70,13 +70,14 @@ struct Results {
 
 // kSeeds runs of `spec` for max_seconds each; run s sees traffic_for(s) and seed_for(s).
 template <class TrafficFor, class SeedFor>
-Results run_seeds(TrafficFor traffic_for, SeedFor seed_for, std::int64_t max_seconds, const RolloutSpec& spec) {
+Results run_seeds(TrafficFor traffic_for, SeedFor seed_for, std::int64_t max_seconds, const RolloutSpec& spec,
+                  std::int64_t warmup = 0) {
     Results r;
     const auto t0 = std::chrono::steady_clock::now();
     for (int s = 0; s < kSeeds; ++s) {
         const Traffic tr = traffic_for(s);
         RolloutRun run(spec);
-        r.runs.push_back(testing::simulate(run, tr, seed_for(s), max_seconds));
+        r.runs.push_back(testing::simulate(run, tr, seed_for(s), max_seconds, warmup));
     }
     r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
@@ -88,11 +89,12 @@ void print_false_rollbacks(const Results& r) {
         if (o.phase == Phase::rolled_back) std::printf("  false rollback at step %d: %s\n", o.step, o.last_reason.c_str());
 }
 
-Results run_scenario(const char* name, const Traffic& tr, std::int64_t max_seconds, RolloutSpec spec) {
+Results run_scenario(const char* name, const Traffic& tr, std::int64_t max_seconds, RolloutSpec spec,
+                     std::int64_t warmup = 0) {
     const std::uint64_t name_salt = std::hash<std::string>{}(name) % 1000;
     return run_seeds([&](int) { return tr; },
                      [&](int s) { return 0x5EED0000ULL + static_cast<std::uint64_t>(s) * 7919 + name_salt; },
-                     max_seconds, spec);
+                     max_seconds, spec, warmup);
 }
 
 Results run_scenario(const char* name, const Traffic& tr, std::int64_t max_seconds) {
@@ -202,6 +204,56 @@ TEST(RolloutSimulation, FastFailingCanaryIsRolledBack) {
     // Slices are judged whole: a slice may bring several failures at once.
     EXPECT_LE(r.quantile(0.99, errs, all), 10);
     EXPECT_LE(r.quantile(1, [](const Outcome& o) { return o.seconds; }, all), 15);
+}
+
+TEST(RolloutSimulation, TwentyPercentErrorsAtOneRequestPerSecondAreRolledBackWithinTwoMinutes) {
+    // One request a second in all, the canary at half of them and failing
+    // one in five: a minute holds ~30 canary requests, so the test must
+    // pool the step and weigh the baseline's history (with the SPEC's
+    // default max_error_rate_increase 0.001).
+    RolloutSpec spec = testing::scenario_spec();
+    spec.steps = {50, 100};
+    spec.max_error_rate_increase = 0.001;
+    Traffic tr;
+    tr.rps = 1;
+    tr.canary.error_rate = 0.20;
+    // The route served its baseline for ten minutes before the start.
+    const Results r = run_scenario("1rps-errors20%", tr, 15 * 60, spec, 600);
+    const auto secs = [](const Outcome& o) { return o.seconds; };
+    const auto errs = [](const Outcome& o) { return o.canary_errors; };
+    int within2min = 0;
+    for (const Outcome& o : r.runs)
+        if (o.phase == Phase::rolled_back && o.seconds <= 120) ++within2min;
+    const double n = static_cast<double>(r.runs.size());
+    std::printf("[rollout-sim] 1 request/s, canary at 50%% failing 20%%: seeds=%zu rolled_back=%.1f%% within 2 min: "
+                "%.1f%% time: median=%.0fs p99=%.0fs max=%.0fs canary errors until rollback: median=%.0f p99=%.0f "
+                "(wall %.1fs)\n",
+                r.runs.size(), 100 * r.rate(Phase::rolled_back), 100 * within2min / n, r.quantile(0.5, secs, all),
+                r.quantile(0.99, secs, all), r.quantile(1, secs, all), r.quantile(0.5, errs, all),
+                r.quantile(0.99, errs, all), r.wall_s);
+    EXPECT_EQ(r.count(Phase::rolled_back), static_cast<int>(n));
+    EXPECT_GE(within2min, static_cast<int>(0.99 * n));
+}
+
+TEST(RolloutSimulation, EqualErrorsOfAFlakyServiceAtLowTrafficAreNotARollback) {
+    // Both pools fail 5% of requests, at 1 and at 20 requests/s, the canary
+    // at half of them for an hour after ten minutes of the baseline alone:
+    // a few errors close together must not look like a failing canary.
+    RolloutSpec spec = testing::scenario_spec();
+    spec.steps = {50, 100};
+    spec.max_error_rate_increase = 0.001;
+    spec.min_samples = 100000;  // keep judging for the whole hour
+    for (double rps : {1.0, 20.0}) {
+        Traffic tr;
+        tr.rps = rps;
+        tr.baseline.error_rate = tr.canary.error_rate = 0.05;
+        const Results r = run_scenario(rps < 2 ? "flaky-1rps" : "flaky-20rps", tr, 3600, spec, 600);
+        std::printf("[rollout-sim] both pools 5%% errors, %g requests/s, canary at 50%% for 1 h: seeds=%zu "
+                    "rolled_back=%.2f%% (wall %.1fs)\n",
+                    rps, r.runs.size(), 100 * r.rate(Phase::rolled_back), r.wall_s);
+        print_false_rollbacks(r);
+        EXPECT_LE(r.rate(Phase::rolled_back), 0.005) << rps << " requests/s";
+    }
 }
 
 TEST(RolloutSimulation, HalfARequestPerSecondHoldsAndNeverDecides) {

@@ -8,6 +8,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <vector>
 
 namespace weir::rollout::testing {
 
@@ -111,6 +113,111 @@ inline std::uint64_t fill_slice(Rng& rng, const Traffic& tr, std::int64_t t, dou
     return slice.canary.errors;
 }
 
+// ---- fast traffic for the scale grid ------------------------------------------
+//
+// The judge sees latencies only as histogram buckets, so a pool's latency
+// can be drawn straight as a bucket: an alias table over the buckets of
+// the lognormal (plus its slow tail) turns one uniform draw into one sample
+// — thousands of requests a second for an hour of simulated time, per
+// seed, in milliseconds.
+
+inline double normal_cdf_for_tests(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
+
+class BucketSampler {
+public:
+    explicit BucketSampler(const PoolModel& m) {
+        const int n = Histogram::bucket_count;
+        std::vector<double> p(static_cast<std::size_t>(n), 0.0);
+        const auto cdf = [&](double us) {
+            if (us <= 0) return 0.0;
+            const double mu = std::log(m.median_ms * 1000);
+            const double base = normal_cdf_for_tests((std::log(us) - mu) / m.sigma);
+            if (m.tail_fraction <= 0) return base;
+            const double shifted = us - m.tail_add_ms * 1000;
+            const double tail = shifted <= 0 ? 0.0 : normal_cdf_for_tests((std::log(shifted) - mu) / m.sigma);
+            return (1 - m.tail_fraction) * base + m.tail_fraction * tail;
+        };
+        double prev = 0;
+        for (int b = 0; b < n; ++b) {
+            const double hi = b == n - 1 ? std::numeric_limits<double>::infinity() : Histogram::upper_bound(b);
+            const double c = std::isfinite(hi) ? cdf(hi) : 1.0;
+            p[static_cast<std::size_t>(b)] = std::max(0.0, c - prev);
+            prev = std::max(prev, c);
+        }
+        // Vose's alias method.
+        prob_.assign(static_cast<std::size_t>(n), 0.0);
+        alias_.assign(static_cast<std::size_t>(n), 0);
+        std::vector<double> scaled(static_cast<std::size_t>(n));
+        double total = 0;
+        for (double x : p) total += x;
+        std::vector<int> small, large;
+        for (int b = 0; b < n; ++b) {
+            scaled[static_cast<std::size_t>(b)] = p[static_cast<std::size_t>(b)] / total * n;
+            (scaled[static_cast<std::size_t>(b)] < 1 ? small : large).push_back(b);
+        }
+        while (!small.empty() && !large.empty()) {
+            const int s = small.back(), l = large.back();
+            small.pop_back();
+            prob_[static_cast<std::size_t>(s)] = scaled[static_cast<std::size_t>(s)];
+            alias_[static_cast<std::size_t>(s)] = l;
+            scaled[static_cast<std::size_t>(l)] -= 1 - scaled[static_cast<std::size_t>(s)];
+            if (scaled[static_cast<std::size_t>(l)] < 1) {
+                large.pop_back();
+                small.push_back(l);
+            }
+        }
+        for (int b : large) prob_[static_cast<std::size_t>(b)] = 1;
+        for (int b : small) prob_[static_cast<std::size_t>(b)] = 1;
+    }
+
+    int draw(Rng& rng) const {
+        const std::uint64_t r = rng.next();
+        const auto b = static_cast<std::size_t>((r >> 32) * prob_.size() >> 32);
+        const double u = static_cast<double>(r & 0xFFFFFFFFULL) * 0x1.0p-32;
+        return u < prob_[b] ? static_cast<int>(b) : alias_[b];
+    }
+
+private:
+    std::vector<double> prob_;
+    std::vector<int> alias_;
+};
+
+// Poisson: inversion for small means, a rounded normal beyond (the count
+// of a second's requests; its exact shape there does not matter).
+inline std::uint64_t poisson_fast(Rng& rng, double mean) {
+    if (mean < 200) return rng.poisson(mean);
+    const double x = std::round(mean + std::sqrt(mean) * rng.normal());
+    return x <= 0 ? 0 : static_cast<std::uint64_t>(x);
+}
+
+struct FastTraffic {
+    double rps = 100;
+    PoolModel baseline, canary;
+    BucketSampler baseline_sampler, canary_sampler;
+    FastTraffic(double rps_, const PoolModel& b, const PoolModel& c)
+        : rps(rps_), baseline(b), canary(c), baseline_sampler(b), canary_sampler(c) {}
+};
+
+// Second `t` of traffic split at `canary_share`; returns the canary's errors.
+inline std::uint64_t fill_slice_fast(Rng& rng, const FastTraffic& tr, std::int64_t t, double canary_share,
+                                     Slice& slice) {
+    slice.start_ms = t * 1000;
+    slice.baseline.clear();
+    slice.canary.clear();
+    const std::uint64_t n = poisson_fast(rng, tr.rps);
+    for (std::uint64_t i = 0; i < n; ++i) {
+        const bool to_canary = rng.uniform() < canary_share;
+        const PoolModel& m = to_canary ? tr.canary : tr.baseline;
+        PoolSlice& ps = to_canary ? slice.canary : slice.baseline;
+        if (m.error_rate > 0 && rng.uniform() < m.error_rate) {
+            ++ps.errors;
+            continue;
+        }
+        ps.latency.add_to_bucket((to_canary ? tr.canary_sampler : tr.baseline_sampler).draw(rng));
+    }
+    return slice.canary.errors;
+}
+
 // The configuration every scenario uses (see simulation_test.cpp).
 inline RolloutSpec scenario_spec() {
     RolloutSpec s;
@@ -130,6 +237,7 @@ struct Outcome {
     Phase phase = Phase::idle;
     int step = 0;                    // at the end
     double max_percent = 0;          // the most the canary ever had
+    double percent_at_decision = 0;  // its share when promoted or rolled back
     std::int64_t seconds = 0;        // simulated seconds until promoted / rolled back / the end
     std::uint64_t canary_errors = 0;    // canary errors the judge saw until the end
     std::uint64_t canary_requests = 0;
@@ -141,20 +249,30 @@ struct Outcome {
 // One slice by hand: `n` successes of `micros` each and some errors.
 inline void add_successes(PoolSlice& p, std::uint64_t micros, std::uint32_t n) { p.latency.add(micros, n); }
 
-inline Outcome simulate(RolloutRun& run, const Traffic& tr, std::uint64_t seed, std::int64_t max_seconds) {
-    Rng rng(seed);
+// `fill(t, share, slice)` fills second t and returns the canary's errors in
+// it. `warmup` seconds of traffic all to the baseline come before the start
+// (the route in production before the rollout).
+template <class Fill>
+Outcome simulate_with(RolloutRun& run, Fill fill, std::int64_t max_seconds, std::int64_t warmup = 0) {
     Slice slice;
     Outcome o;
+    for (std::int64_t t = -warmup; t < 0; ++t) {
+        fill(t, 0.0, slice);
+        run.look((t + 1) * 1000, slice);
+    }
     run.start(0);
     o.max_percent = run.canary_percent();
     for (std::int64_t t = 0; t < max_seconds; ++t) {
-        const double share = run.canary_percent() / 100;
-        o.canary_errors += fill_slice(rng, tr, t, share, slice);
+        const double percent = run.canary_percent();
+        o.canary_errors += fill(t, percent / 100, slice);
         o.canary_requests += slice.canary.requests();
         run.look((t + 1) * 1000, slice);
         o.max_percent = std::max(o.max_percent, run.canary_percent());
         o.seconds = t + 1;
-        if (run.phase() == Phase::promoted || run.phase() == Phase::rolled_back) break;
+        if (run.phase() == Phase::promoted || run.phase() == Phase::rolled_back) {
+            o.percent_at_decision = percent;
+            break;
+        }
     }
     o.phase = run.phase();
     o.step = run.step_index();
@@ -165,6 +283,21 @@ inline Outcome simulate(RolloutRun& run, const Traffic& tr, std::uint64_t seed, 
             o.last_trigger = std::string(tv->get_string());
     }
     return o;
+}
+
+inline Outcome simulate(RolloutRun& run, const Traffic& tr, std::uint64_t seed, std::int64_t max_seconds,
+                        std::int64_t warmup = 0) {
+    Rng rng(seed);
+    return simulate_with(
+        run, [&](std::int64_t t, double share, Slice& s) { return fill_slice(rng, tr, t, share, s); }, max_seconds,
+        warmup);
+}
+
+inline Outcome simulate_fast(RolloutRun& run, const FastTraffic& tr, std::uint64_t seed, std::int64_t max_seconds) {
+    Rng rng(seed);
+    return simulate_with(
+        run, [&](std::int64_t t, double share, Slice& s) { return fill_slice_fast(rng, tr, t, share, s); },
+        max_seconds);
 }
 
 }  // namespace weir::rollout::testing

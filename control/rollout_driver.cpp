@@ -155,8 +155,11 @@ void RolloutDriver::start_ticking() {
 }
 
 void RolloutDriver::stop() {
+    if (stopped_) return;
     stopped_ = true;
     timer_.cancel();
+    // A restart resumes the step's time where this process left it.
+    refresh_persisted_elapsed();
 }
 
 void RolloutDriver::tick() {

@@ -277,6 +277,10 @@ TEST(RolloutEndToEnd, RestartResumesTheRolloutAtItsStep) {
     ASSERT_TRUE(control::file_exists(c.state_file));
     const std::string saved = read_file(c.state_file);
     EXPECT_TRUE(contains(saved, "rollouts") || contains(saved, "rollout")) << saved.substr(0, 2000);
+    // The time spent at the step is saved at shutdown; the restart goes on from it.
+    const auto saved_elapsed = num_at(control::parse_json(saved), {"rollouts", "web", "step_elapsed_ms"});
+    ASSERT_TRUE(saved_elapsed) << saved.substr(0, 2000);
+    EXPECT_GE(*saved_elapsed, 1000) << saved.substr(0, 2000);
 
     WeirProcess weir(yaml);
     AdminClient admin(weir.admin_port());
@@ -286,6 +290,7 @@ TEST(RolloutEndToEnd, RestartResumesTheRolloutAtItsStep) {
     EXPECT_EQ(v.step, 0);
     EXPECT_EQ(v.canary_percent, 10);
     EXPECT_EQ(num_at(v.json, {"step_started_ms"}), static_cast<double>(step_started_ms)) << v.raw.substr(0, 2000);
+    EXPECT_GE(num_at(v.json, {"step_elapsed_ms"}).value_or(-1), *saved_elapsed) << v.raw.substr(0, 2000);
     ASSERT_FALSE(v.decisions.empty());
     EXPECT_EQ(v.decisions.front().decision, "start") << kinds_text(v);
     const auto& note = v.decisions.back();
@@ -448,6 +453,32 @@ TEST(RolloutEndToEnd, PromotedRolloutSurvivesARestart) {
     // The gauge reads the same as before the restart (its help: "the last index + 1: promoted").
     EXPECT_EQ(metric(admin, "weir_rollout_step", {{"route", "web"}}), 3.0) << "after the restart";
     EXPECT_EQ(metric(admin, "weir_route_weight", {{"route", "web"}, {"pool", "canary"}}), 1.0);
+}
+
+// What the limits ask of traffic is said at load and shown in the rollout's
+// description: with max_error_rate_increase 0.001 no step can advance on
+// fewer than ~2 700 canary requests, whatever min_samples says; at the
+// first step's 1% that is ~4.5 route requests a second for 10 minutes.
+TEST(RolloutEndToEnd, WhatTheLimitsAskOfTrafficIsSaidAtLoad) {
+    PoolBackend stable("stable", 5ms), canary("canary", 5ms);
+    RolloutBlock block;
+    block.steps = "[1, 10, 100]";
+    block.step_max_duration = "10m";
+    block.min_samples = 500;
+    block.max_error_rate_increase = 0.001;
+    RolloutRig rig(stable.address(), canary.address(), block);
+    [[maybe_unused]] auto& [dir, c, weir, admin] = rig;
+
+    ASSERT_TRUE(wait_for([&] { return contains(weir.log(), "each step needs about"); }, 10s)) << weir.log();
+    EXPECT_TRUE(contains(weir.log(), "max_error_rate_increase 0.001 is shown only after about")) << weir.log();
+    RolloutView v = rollout_view(admin);
+    const auto needed = num_at(v.json, {"traffic", "error_proof_requests"});
+    ASSERT_TRUE(needed) << v.raw.substr(0, 2000);
+    EXPECT_GT(*needed, 2400);
+    EXPECT_LT(*needed, 3000);
+    const auto rps = num_at(v.json, {"traffic", "route_rps_needed"});
+    ASSERT_TRUE(rps) << v.raw.substr(0, 2000);
+    EXPECT_NEAR(*rps, *needed / (0.01 * 600), 0.01);
 }
 
 // The judge must look only at traffic of the step it judges. With the file

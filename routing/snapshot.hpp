@@ -119,7 +119,10 @@ struct Snapshot {
     std::shared_ptr<const LogFile> access_log;  // JSON lines, one per request; null: off
     std::uint32_t stat_limit = 0;          // every statistics slot is below this
 
-    // First route whose host, path prefix and header matchers match, or nullptr.
+    // First route whose host, path prefix and header matchers match, or
+    // nullptr. Host and path are compared in their normal form
+    // (path_normalize.hpp): "/a/../admin" and "/%61dmin" reach the "/admin"
+    // route, "Example.com." the "example.com" one.
     const Route* match(std::string_view host, std::string_view path, const RequestView& request) const;
 
     // Computes the selection tables from weights and endpoint states. Call

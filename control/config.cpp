@@ -260,10 +260,10 @@ private:
             if (auto n = yaml::read_unsigned(*v, diag_, 0, UINT64_MAX)) limits.max_body_bytes = *n;
         }
         if (auto v = map.take("header_timeout")) {
-            if (auto d = yaml::read_timeout(*v, diag_)) limits.header_timeout = *d;
+            if (auto d = yaml::read_data_path_timeout(*v, diag_)) limits.header_timeout = *d;
         }
         if (auto v = map.take("idle_timeout")) {
-            if (auto d = yaml::read_timeout(*v, diag_)) limits.idle_timeout = *d;
+            if (auto d = yaml::read_data_path_timeout(*v, diag_)) limits.idle_timeout = *d;
         }
         if (auto v = map.take("max_connections")) {
             if (auto n = yaml::read_unsigned(*v, diag_, 1, 10'000'000)) limits.max_connections = *n;
@@ -394,10 +394,10 @@ private:
         MapReader map(f, diag_, MapReader::IfNull::empty);
         if (!map.ok()) return;
         if (auto v = map.take("connect_timeout")) {
-            if (auto d = yaml::read_timeout(*v, diag_)) upstream.connect_timeout = *d;
+            if (auto d = yaml::read_data_path_timeout(*v, diag_)) upstream.connect_timeout = *d;
         }
         if (auto v = map.take("response_timeout")) {
-            if (auto d = yaml::read_timeout(*v, diag_)) upstream.response_timeout = *d;
+            if (auto d = yaml::read_data_path_timeout(*v, diag_)) upstream.response_timeout = *d;
         }
         if (auto v = map.take("tls")) {
             if (auto b = yaml::read_bool(*v, diag_)) upstream.tls = *b;

@@ -120,12 +120,13 @@ std::chrono::milliseconds Session::idle_limit(const routing::Limits& limits) con
 }
 
 void Session::set_deadline(std::chrono::milliseconds d) {
-    deadline_ms_ = worker_.now_ms() + static_cast<std::uint64_t>(d.count());
+    set_deadline_at(EventLoop::clock_ms() + static_cast<std::uint64_t>(d.count()));
 }
 
-void Session::on_tick(std::uint64_t now_ms) {
-    if (deadline_ms_ == 0 || now_ms < deadline_ms_ || wait_ == Wait::closed) return;
-    deadline_ms_ = 0;
+void Session::set_deadline_at(std::uint64_t due_ms) { worker_.loop().timers().arm(*this, due_ms); }
+
+void Session::on_timer() {
+    if (wait_ == Wait::closed) return;
     on_timeout();
 }
 
@@ -181,7 +182,7 @@ void Session::wait_request() {
     }
     if ((ex_ && !ex_->client_in.empty()) || client_.readable()) {
         // Pipelined, or already arrived: no need to wait for an edge.
-        head_started_ms_ = worker_.now_ms();
+        head_started_ms_ = EventLoop::clock_ms();
         read_head();
         return;
     }
@@ -198,7 +199,7 @@ void Session::read_head() {
         close();
         return;
     }
-    if (wait_ == Wait::idle || wait_ == Wait::none) head_started_ms_ = worker_.now_ms();
+    if (wait_ == Wait::idle || wait_ == Wait::none) head_started_ms_ = EventLoop::clock_ms();
     if (!ex_) ex_ = worker_.exchanges().take();
     const std::size_t max_head = snap->limits.max_header_bytes;
     FlatBuffer& in = ex_->client_in;
@@ -228,7 +229,7 @@ void Session::read_head() {
                 set_deadline(idle_limit(snap->limits));
                 worker_.exchanges().give_back(std::move(ex_));  // idle: hold no buffers
             } else {
-                deadline_ms_ = head_started_ms_ + static_cast<std::uint64_t>(snap->limits.header_timeout.count());
+                set_deadline_at(head_started_ms_ + static_cast<std::uint64_t>(snap->limits.header_timeout.count()));
             }
             return;
         }
@@ -245,7 +246,7 @@ void Session::read_head() {
             close();
             return;
         }
-        if (in.empty()) head_started_ms_ = worker_.now_ms();
+        if (in.empty()) head_started_ms_ = EventLoop::clock_ms();
         in.commit(r.bytes);
     }
 }
@@ -947,7 +948,7 @@ void Session::linger() {
     // drain what the client still sends, for a bounded time and size.
     wait_ = Wait::linger;
     client_.shutdown_write();
-    deadline_ms_ = worker_.now_ms() + static_cast<std::uint64_t>(linger_time.count());
+    set_deadline(linger_time);
     lingered_ = 0;
     linger_read();
 }
@@ -973,12 +974,12 @@ void Session::drop_request_head() {
 void Session::close() {
     if (wait_ == Wait::closed) return;
     wait_ = Wait::closed;
-    deadline_ms_ = 0;
+    clear_deadline();
     release_upstream(false);
     client_.close();
     snapshot_.reset();
     if (ex_) worker_.exchanges().give_back(std::move(ex_));
-    unlink();  // leave the worker's session list
+    SessionHook::unlink();  // leave the worker's session list
     // Events already fetched in this batch may still name this session.
     worker_.loop().retire(std::unique_ptr<IoObject>(this));
 }

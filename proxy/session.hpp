@@ -21,7 +21,7 @@
 
 namespace weir::proxy {
 
-class Session final : public IoObject, public UpstreamOwner, public SessionHook {
+class Session final : public IoObject, public UpstreamOwner, public SessionHook, public Timer {
 public:
     Session(Worker& worker, int fd, std::uint32_t listener_id);
     ~Session() override;
@@ -29,8 +29,8 @@ public:
     void start();
     void on_events(std::uint32_t events) override;           // client socket
     void on_upstream_events(std::uint32_t events) override;  // upstream socket
-    // Worker tick: acts on the current deadline if it has passed.
-    void on_tick(std::uint64_t now_ms);
+    // The current step's deadline has passed (worker timer wheel).
+    void on_timer() override;
     // Graceful shutdown: close now if idle, else after the current exchange.
     void drain();
     // Closes at once (process exit).
@@ -92,7 +92,10 @@ private:
     void release_upstream(bool reusable);
     void set_deadline(std::chrono::milliseconds d);
     std::chrono::milliseconds idle_limit(const routing::Limits& limits) const;
-    void clear_deadline() { deadline_ms_ = 0; }
+    // Deadlines count from the moment they are armed (the clock read now,
+    // not a cached tick time), so they never fire early.
+    void set_deadline_at(std::uint64_t due_ms);
+    void clear_deadline() { cancel(); }
 
     Worker& worker_;
     std::uint32_t listener_id_;
@@ -109,7 +112,6 @@ private:
     std::string log_prefix_;         // the access log line's request part, taken with the head
     UpstreamPtr upstream_;
 
-    std::uint64_t deadline_ms_ = 0;
     std::uint64_t head_started_ms_ = 0;
     bool served_ = false;            // a request has been handled on this connection
     bool close_after_ = false;       // reply with Connection: close and end the connection

@@ -15,8 +15,8 @@
 namespace weir::proxy {
 namespace {
 
-// Deadlines are checked on a coarse tick instead of one timer per
-// connection: arming a timer per request would cost a system call each.
+// Housekeeping (access log batches, idle upstream expiry, accept retries)
+// runs on this tick; request deadlines have their own timer wheel.
 constexpr std::chrono::milliseconds tick_interval{100};
 // Idle upstream connections older than this are closed.
 constexpr std::uint64_t upstream_idle_ms = 60'000;
@@ -242,10 +242,6 @@ void Worker::session_closed() {
 void Worker::tick() {
     now_ms_ = clock_ms();
     flush_access_log();
-    for (auto it = sessions_.begin(); it != sessions_.end();) {
-        Session& s = *it++;  // on_tick may close and unlink s
-        s.on_tick(now_ms_);
-    }
     if (now_ms_ > upstream_idle_ms) upstreams_.expire(now_ms_ - upstream_idle_ms);
     if (!draining_) {
         for (auto& l : listeners_) l->accept_some();

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace weir::proxy {
 
@@ -60,6 +61,10 @@ private:
     void read_head();
     void handle_request();
     void pick_endpoint();
+    // Every endpoint of the pool failed where a retry is safe (refused or
+    // timed-out connects; nothing back for a repeatable request): move the
+    // request to another pool of the route. False when there is none.
+    bool fail_over();
     void connect_upstream();
     void on_connected();
     void send_request();
@@ -117,8 +122,11 @@ private:
     bool close_after_ = false;       // reply with Connection: close and end the connection
     bool draining_ = false;
     bool reply_close_ = false;
-    std::uint32_t tried_mask_ = 0;   // endpoints of the pool tried for this request (first 32)
-    int attempts_ = 0;
+    std::vector<std::size_t> tried_endpoints_;  // indexes in pool_ tried for this request
+    std::vector<std::size_t> tried_pools_;      // pools this request failed over from
+    std::string sticky_key_;         // the request's sticky key, for a failover choice
+    int attempts_ = 0;               // endpoints tried for this request, all pools
+    int pool_attempts_ = 0;          // endpoints tried in pool_
     int last_failure_status_ = 503;  // what running out of endpoints answers
     std::size_t pending_head_ = 0;   // request head bytes still at the front of client_in
     std::size_t response_head_len_ = 0;

@@ -171,8 +171,8 @@ void HealthManager::report_failure(const std::string& pool, const std::string& e
         ++e->not_ejected_unlogged;
         if (now - e->last_not_ejected_log < not_ejected_log_interval) return;
         log::warn("health",
-                  "pool {} endpoint {}: {} failures in a row, not ejected: half of the pool's {} serving endpoints "
-                  "are already out ({} such failures since the last message)",
+                  "pool {} endpoint {}: {} failures in a row, not ejected: half of the pool is already out "
+                  "(of {} serving endpoints; {} such failures since the last message)",
                   pool, endpoint, consecutive, ps.cached_serving, e->not_ejected_unlogged);
         e->last_not_ejected_log = now;
         e->not_ejected_unlogged = 0;

@@ -932,7 +932,8 @@ void Session::release_upstream(bool reusable) {
     if (reusable && pool_) {
         upstream_->reused = false;
         worker_.upstreams().give_back(std::move(upstream_), pool_->upstream.max_idle_per_endpoint,
-                                      worker_.now_ms(), static_cast<std::uint64_t>(pool_->upstream.idle_timeout.count()));
+                                      EventLoop::clock_ms(),
+                                      static_cast<std::uint64_t>(pool_->upstream.idle_timeout.count()));
     } else {
         worker_.upstreams().discard(std::move(upstream_));
     }

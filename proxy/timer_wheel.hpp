@@ -6,7 +6,9 @@
 // the worker's clock has reached the due time itself: never early, and late
 // by at most one granularity plus the loop's own latency. The event loop
 // sleeps until the nearest occupied slot, so a deadline does not wait for a
-// coarse periodic tick.
+// coarse periodic tick. Deadlines beyond one turn of the wheel (idle
+// keep-alive connections) wait in a separate list that is moved into the
+// wheel every half turn, so they never wake the loop before they are near.
 #pragma once
 
 #include <boost/intrusive/list.hpp>
@@ -40,8 +42,7 @@ class TimerWheel {
 public:
     // Timers fire no earlier than due and at most this much later (plus loop latency).
     static constexpr std::uint64_t granularity_ms = 10;
-    // Slots of one turn of the wheel (5.12 s); a later deadline waits in its
-    // slot for the turns in between.
+    // Slots of one turn of the wheel (5.12 s).
     static constexpr std::size_t slot_count = 512;
 
     explicit TimerWheel(std::uint64_t now_ms);
@@ -64,9 +65,15 @@ private:
                                         boost::intrusive::constant_time_size<false>>;
     static std::uint64_t slot_of(std::uint64_t due_ms) { return (due_ms + granularity_ms - 1) / granularity_ms; }
     List& list(std::uint64_t slot) { return slots_[slot % slot_count]; }
+    // Files `t` in its slot, or in far_ when its slot is a turn or more ahead of `from`.
+    void file(Timer& t, std::uint64_t from);
+    // Moves the far timers due within a turn after `last` into the wheel.
+    void refile_far(std::uint64_t last);
 
     std::array<List, slot_count> slots_;
-    std::uint64_t next_slot_;  // the first slot not yet processed (absolute slot number)
+    List far_;                   // due a turn or more ahead
+    std::uint64_t next_slot_;    // the first slot not yet processed (absolute slot number)
+    std::uint64_t far_check_slot_;  // refile_far when processing reaches this slot
 };
 
 }  // namespace weir::proxy

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -161,6 +162,41 @@ TEST(TimerWheelTest, DestroyingATimerCancelsIt) {
     }
     EXPECT_EQ(w.size(), 0u);
     run_until(w, now, 100);
+}
+
+TEST(TimerWheelTest, FarDeadlinesDoNotWakeTheLoopBeforeTheyAreNear) {
+    // 2000 idle connections with 60 s timeouts spread over 10 s of arming:
+    // a loop that sleeps as told (at most 100 ms) must not wake more often
+    // than its 100 ms cap until they are due, and each fires on time.
+    std::uint64_t now = 50'000;
+    TimerWheel w(now);
+    std::vector<std::unique_ptr<Probe>> idle;
+    std::vector<std::uint64_t> due;
+    for (int i = 0; i < 2000; ++i) {
+        idle.push_back(std::make_unique<Probe>());
+        idle.back()->clock = &now;
+        due.push_back(now + 60'000 + static_cast<std::uint64_t>(i) * 5);
+        w.arm(*idle.back(), due.back());
+    }
+    int wakeups = 0;
+    const std::uint64_t quiet_until = 50'000 + 59'000;
+    while (now < quiet_until) {
+        const std::uint64_t sleep = w.sleep_ms(now, 100);
+        ASSERT_EQ(sleep, 100u) << "woken early at " << now;
+        now += sleep;
+        w.advance(now);
+        ++wakeups;
+    }
+    EXPECT_EQ(wakeups, 590);
+    while (now < 50'000 + 71'000) {
+        now += std::max<std::uint64_t>(1, w.sleep_ms(now, 100));
+        w.advance(now);
+    }
+    for (std::size_t i = 0; i < idle.size(); ++i) {
+        ASSERT_EQ(idle[i]->fired_at.size(), 1u) << i;
+        EXPECT_GE(idle[i]->fired_at[0], due[i]);
+        EXPECT_LE(idle[i]->fired_at[0], due[i] + g);
+    }
 }
 
 }  // namespace

@@ -277,16 +277,6 @@ std::optional<Duration> read_timeout(const Field& f, Diagnostics& diag) {
     return parsed.value;
 }
 
-std::optional<Duration> read_data_path_timeout(const Field& f, Diagnostics& diag) {
-    auto d = read_timeout(f, diag);
-    if (d && *d < timer_granularity) {
-        diag.error(f.at, f.path + ": must be at least " + format_duration(timer_granularity) +
-                             " (the granularity of the proxy's timers), got " + format_duration(*d));
-        return std::nullopt;
-    }
-    return d;
-}
-
 std::optional<HostPort> read_host_port(const Field& f, Diagnostics& diag, bool allow_port_zero) {
     auto text = scalar_text(f, diag, "an address host:port");
     if (!text) return std::nullopt;
@@ -300,6 +290,16 @@ std::optional<HostPort> read_host_port(const Field& f, Diagnostics& diag, bool a
         return std::nullopt;
     }
     return parsed.value;
+}
+
+std::optional<Duration> read_data_path_timeout(const Field& f, Diagnostics& diag) {
+    auto d = read_timeout(f, diag);
+    if (d && *d < timer_granularity) {
+        diag.error(f.at, f.path + ": must be at least " + format_duration(timer_granularity) +
+                             " (the granularity of the proxy's timers), got " + format_duration(*d));
+        return std::nullopt;
+    }
+    return d;
 }
 
 }  // namespace weir::control::yaml

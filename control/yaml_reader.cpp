@@ -318,4 +318,14 @@ std::optional<HostPort> read_host_port(const Field& f, Diagnostics& diag, bool a
     return parsed.value;
 }
 
+std::optional<Duration> read_data_path_timeout(const Field& f, Diagnostics& diag) {
+    auto d = read_timeout(f, diag);
+    if (d && *d < timer_granularity) {
+        diag.error(f.at, f.path + ": must be at least " + format_duration(timer_granularity) +
+                             " (the granularity of the proxy's timers), got " + format_duration(*d));
+        return std::nullopt;
+    }
+    return d;
+}
+
 }  // namespace weir::control::yaml

@@ -1,6 +1,7 @@
 #include "control/admin_api.hpp"
 
 #include "common/log.hpp"
+#include "control/admin_guard.hpp"
 #include "control/config_json.hpp"
 #include "control/control_plane.hpp"
 #include "control/rollout_driver.hpp"
@@ -156,14 +157,22 @@ bool AdminApi::authorized(const AdminRequest& r) const {
 
 AdminResponse AdminApi::handle(const AdminRequest& r) {
     const bool open = r.path == "/healthz" || r.path == "/ready" || r.path == "/metrics";
+    const bool mutation = r.method != "GET" && r.method != "HEAD";
     AdminResponse resp;
-    if (!open && !authorized(r)) {
-        resp = json_error(401, "missing or wrong bearer token");
-        resp.headers["www-authenticate"] = "Bearer";
-    } else {
-        resp = dispatch(r);
+    // Refused before any resource saw it; logged below also for reads.
+    bool refused = false;
+    if (!open) {
+        if (auto no = browser_guard(r, !control_.admin_token().empty())) {
+            resp = json_error(no->status, no->reason);
+            refused = true;
+        } else if (!authorized(r)) {
+            resp = json_error(401, "missing or wrong bearer token");
+            resp.headers["www-authenticate"] = "Bearer";
+            refused = true;
+        }
     }
-    if (r.method != "GET" && r.method != "HEAD") {
+    if (!refused) resp = dispatch(r);
+    if (mutation || refused) {
         // The audit trail: who asked for which change, and what came of it.
         if (resp.status < 300) {
             log::info("admin", "{} {} {} -> {}", r.peer, r.method, r.path, resp.status);

@@ -3,7 +3,7 @@
 // safety and not throwing, it checks:
 //  - a result is a value or an error message, never both, never neither;
 //  - an accepted body, written back as JSON the canonical way, parses to the
-//    same value (names and weights exact, order kept);
+//    same value (names exact, weights to within Boost.JSON's rounding, order kept);
 //  - the three parsers agree on what is JSON: "not valid JSON" from one means
 //    "not valid JSON" from the others.
 #include "control/admin_bodies.hpp"
@@ -11,9 +11,11 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <set>
 #include <string>
 
@@ -39,6 +41,20 @@ bool unique_names(const WeightList& list) {
 bool finite(const WeightList& list) {
     for (const auto& [_, w] : list) {
         if (!std::isfinite(w)) return false;
+    }
+    return true;
+}
+
+// Boost.JSON (1.81) parses numbers with an exponent to within one unit in
+// the last place, not always to the nearest double: a weight written back
+// may come in again one ulp away. Names must match exactly.
+bool same(const WeightList& a, const WeightList& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (a[i].first != b[i].first) return false;
+        const double x = a[i].second, y = b[i].second;
+        if (x != y && std::fabs(x - y) > 2 * std::numeric_limits<double>::epsilon() * std::max(std::fabs(x), std::fabs(y)))
+            return false;
     }
     return true;
 }
@@ -72,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     if (split.value && unique_names(*split.value) && finite(*split.value)) {
         const auto again = parse_split_body(split_text(*split.value));
-        FUZZ_CHECK(again.value && *again.value == *split.value);
+        FUZZ_CHECK(again.value && same(*again.value, *split.value));
     }
     if (pool.value) {
         const std::string text = boost::json::serialize(boost::json::object{{"pool", *pool.value}});
@@ -84,7 +100,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (endpoints.value && finite(*endpoints.value)) {
         for (bool wrapped : {false, true}) {
             const auto again = parse_endpoints_body(endpoints_text(*endpoints.value, wrapped));
-            FUZZ_CHECK(again.value && *again.value == *endpoints.value);
+            FUZZ_CHECK(again.value && same(*again.value, *endpoints.value));
         }
     }
     return 0;

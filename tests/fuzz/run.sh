@@ -88,6 +88,7 @@ build() {
 
 run() {
     local target="$1" dir="$OUT/$1"
+    shift
     local parallel=()
     if [[ "$JOBS" -gt 1 ]]; then
         parallel=(-jobs="$JOBS" -workers="$JOBS")

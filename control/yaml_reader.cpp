@@ -3,14 +3,33 @@
 #include "control/config_values.hpp"
 #include "control/not_supported_yet.hpp"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 
 namespace weir::control::yaml {
 namespace {
+
+// Sees only where each document starts; the nodes are not built.
+class DocumentStarts : public YAML::EventHandler {
+public:
+    std::vector<YAML::Mark> starts;
+    void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+};
+
 
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
@@ -316,6 +335,22 @@ std::optional<HostPort> read_host_port(const Field& f, Diagnostics& diag, bool a
         return std::nullopt;
     }
     return parsed.value;
+}
+
+std::vector<YAML::Node> load_all(const std::string& text) {
+    // A first pass that only walks the events: every document must start
+    // past the previous one. A parser that makes no progress is stopped with
+    // an error at the token it is stuck on; a stream that passes is then
+    // loaded normally (same input, same calls, so it ends too).
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    while (parser.HandleNextDocument(starts)) {
+        const auto& s = starts.starts;
+        if (s.size() >= 2 && s[s.size() - 1].pos <= s[s.size() - 2].pos)
+            throw YAML::ParserException(s.back(), "unexpected content after the end of a document");
+    }
+    return YAML::LoadAll(text);
 }
 
 }  // namespace weir::control::yaml

@@ -316,6 +316,7 @@ AdminResponse AdminApi::pools_resource(const AdminRequest& r, const std::vector<
                            {"weight", json_number(e.weight)},
                            {"healthy", st.healthy},
                            {"ejected", st.ejected},
+                           {"refusing", st.refusing},
                            {"draining", e.draining},
                            {"eligible", e.eligible()},
                            {"in_flight", e.key < load.size() ? load[e.key].in_flight : 0},
@@ -324,6 +325,10 @@ AdminResponse AdminApi::pools_resource(const AdminRequest& r, const std::vector<
             if (st.ejected) {
                 auto left = std::chrono::duration_cast<std::chrono::milliseconds>(st.ejected_until - now).count();
                 o["ejected_for_ms"] = left > 0 ? left : 0;
+            }
+            if (st.refusing) {
+                auto left = std::chrono::duration_cast<std::chrono::milliseconds>(st.refusing_until - now).count();
+                o["refusing_for_ms"] = left > 0 ? left : 0;
             }
             endpoints.push_back(std::move(o));
         }

@@ -260,13 +260,16 @@ private:
             if (auto n = yaml::read_unsigned(*v, diag_, 0, UINT64_MAX)) limits.max_body_bytes = *n;
         }
         if (auto v = map.take("header_timeout")) {
-            if (auto d = yaml::read_timeout(*v, diag_)) limits.header_timeout = *d;
+            if (auto d = yaml::read_data_path_timeout(*v, diag_)) limits.header_timeout = *d;
         }
         if (auto v = map.take("idle_timeout")) {
-            if (auto d = yaml::read_timeout(*v, diag_)) limits.idle_timeout = *d;
+            if (auto d = yaml::read_data_path_timeout(*v, diag_)) limits.idle_timeout = *d;
         }
         if (auto v = map.take("max_connections")) {
             if (auto n = yaml::read_unsigned(*v, diag_, 1, 10'000'000)) limits.max_connections = *n;
+        }
+        if (auto v = map.take("max_statistics_bytes")) {
+            if (auto n = yaml::read_unsigned(*v, diag_, 1ull << 20, 1ull << 40)) limits.max_statistics_bytes = *n;
         }
         map.finish();
     }
@@ -383,9 +386,22 @@ private:
         if (auto v = map.take("consecutive_failures")) {
             if (auto n = yaml::read_unsigned(*v, diag_, 1, 1000)) oc.consecutive_failures = static_cast<int>(*n);
         }
+        std::optional<Location> ejection_at;
         if (auto v = map.take("ejection_time")) {
             if (auto d = yaml::read_timeout(*v, diag_)) oc.ejection_time = *d;
+            ejection_at = v->at;
         }
+        if (auto v = map.take("max_ejection_time")) {
+            if (auto d = yaml::read_timeout(*v, diag_)) oc.max_ejection_time = *d;
+            if (!ejection_at) ejection_at = v->at;
+        }
+        // Doubling stops at max_ejection_time; a first ejection longer than
+        // that would be cut short without a word, so it is refused instead.
+        if (oc.ejection_time > oc.max_ejection_time)
+            diag_.error(ejection_at.value_or(f.at),
+                        f.path + ".ejection_time: " + format_duration(oc.ejection_time) +
+                            " is longer than max_ejection_time (" + format_duration(oc.max_ejection_time) +
+                            "); raise outlier.max_ejection_time to allow it");
         map.finish();
         pool.outlier = oc;
     }
@@ -394,16 +410,25 @@ private:
         MapReader map(f, diag_, MapReader::IfNull::empty);
         if (!map.ok()) return;
         if (auto v = map.take("connect_timeout")) {
-            if (auto d = yaml::read_timeout(*v, diag_)) upstream.connect_timeout = *d;
+            if (auto d = yaml::read_data_path_timeout(*v, diag_)) upstream.connect_timeout = *d;
         }
         if (auto v = map.take("response_timeout")) {
-            if (auto d = yaml::read_timeout(*v, diag_)) upstream.response_timeout = *d;
+            if (auto d = yaml::read_data_path_timeout(*v, diag_)) upstream.response_timeout = *d;
         }
         if (auto v = map.take("tls")) {
             if (auto b = yaml::read_bool(*v, diag_)) upstream.tls = *b;
         }
         if (auto v = map.take("max_idle_per_endpoint")) {
             if (auto n = yaml::read_unsigned(*v, diag_, 0, 100'000)) upstream.max_idle_per_endpoint = *n;
+        }
+        if (auto v = map.take("idle_timeout")) {
+            if (auto d = yaml::read_timeout(*v, diag_)) upstream.idle_timeout = *d;
+        }
+        if (auto v = map.take("max_response_header_bytes")) {
+            if (auto n = yaml::read_unsigned(*v, diag_, 1024, 16u << 20)) upstream.max_response_header_bytes = *n;
+        }
+        if (auto v = map.take("max_response_headers")) {
+            if (auto n = yaml::read_unsigned(*v, diag_, 8, 100'000)) upstream.max_response_headers = *n;
         }
         map.finish();
     }

@@ -40,6 +40,9 @@ struct LimitsConfig {
     Duration header_timeout{10'000};
     Duration idle_timeout{60'000};
     std::size_t max_connections = 10000;
+    // Per-(route, pool) request statistics of all workers together; past it,
+    // requests of pairs without statistics yet are not counted.
+    std::uint64_t max_statistics_bytes = 64ull << 20;
 };
 
 struct EndpointConfig {
@@ -51,7 +54,12 @@ struct UpstreamConfig {
     Duration connect_timeout{1'000};
     Duration response_timeout{15'000};
     bool tls = false;
-    std::size_t max_idle_per_endpoint = 64;
+    std::size_t max_idle_per_endpoint = 64;  // per worker: each worker keeps its own idle connections
+    Duration idle_timeout{4'000};            // an idle upstream connection is closed after this
+    // Response heads over either limit are answered 502 and counted as
+    // weir_upstream_errors_total{kind="response_too_large"} (never an ejection).
+    std::size_t max_response_header_bytes = 65536;
+    std::size_t max_response_headers = 128;
 };
 
 // Active checks: GET `path` every `interval` (+-10% jitter); a state flips
@@ -66,11 +74,13 @@ struct HealthCheckConfig {
     int expect_max = 399;
 };
 
-// Passive ejection after consecutive failures (connect errors, resets,
-// timeouts, 5xx); the ejection time doubles on repeat, up to 5 minutes.
+// Passive ejection after consecutive failures (connect timeouts, resets,
+// timeouts, 5xx), counted across all workers together; the ejection time
+// doubles on repeat, up to max_ejection_time.
 struct OutlierConfig {
     int consecutive_failures = 5;
     Duration ejection_time{30000};
+    Duration max_ejection_time{300000};
 };
 
 struct PoolConfig {

@@ -20,7 +20,10 @@ json::object upstream(const UpstreamConfig& u) {
     return {{"connect_timeout", format_duration(u.connect_timeout)},
             {"response_timeout", format_duration(u.response_timeout)},
             {"tls", u.tls},
-            {"max_idle_per_endpoint", u.max_idle_per_endpoint}};
+            {"max_idle_per_endpoint", u.max_idle_per_endpoint},
+            {"idle_timeout", format_duration(u.idle_timeout)},
+            {"max_response_header_bytes", u.max_response_header_bytes},
+            {"max_response_headers", u.max_response_headers}};
 }
 
 json::object pool(const PoolConfig& p) {
@@ -40,7 +43,8 @@ json::object pool(const PoolConfig& p) {
     }
     if (p.outlier) {
         out["outlier"] = json::object{{"consecutive_failures", p.outlier->consecutive_failures},
-                                      {"ejection_time", format_duration(p.outlier->ejection_time)}};
+                                      {"ejection_time", format_duration(p.outlier->ejection_time)},
+                                      {"max_ejection_time", format_duration(p.outlier->max_ejection_time)}};
     }
     return out;
 }
@@ -150,7 +154,8 @@ std::string to_json(const Config& config, std::uint64_t version) {
                                  {"max_body_bytes", lim.max_body_bytes},
                                  {"header_timeout", format_duration(lim.header_timeout)},
                                  {"idle_timeout", format_duration(lim.idle_timeout)},
-                                 {"max_connections", lim.max_connections}};
+                                 {"max_connections", lim.max_connections},
+                                 {"max_statistics_bytes", lim.max_statistics_bytes}};
 
     json::array pools;
     for (const auto& p : config.pools) pools.push_back(pool(p));

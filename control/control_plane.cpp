@@ -63,8 +63,9 @@ health::PoolTargets targets_of(const routing::Pool& pool, const PoolConfig* conf
         t.check = health::CheckSpec{h.path, h.interval, h.timeout, h.healthy_threshold, h.unhealthy_threshold,
                                     h.expect_min, h.expect_max};
     }
-    if (config && config->outlier) t.outlier = health::OutlierSpec{config->outlier->consecutive_failures,
-                                                                   config->outlier->ejection_time};
+    if (config && config->outlier)
+        t.outlier = health::OutlierSpec{config->outlier->consecutive_failures, config->outlier->ejection_time,
+                                        config->outlier->max_ejection_time};
     for (const auto& e : pool.endpoints) t.endpoints.push_back({e.name, e.address});
     return t;
 }
@@ -107,10 +108,13 @@ bool ControlPlane::is_drained(const std::string& pool, const std::string& endpoi
 void ControlPlane::apply_states(routing::Snapshot& snapshot) const {
     for (routing::Pool& p : snapshot.pools) {
         for (routing::Endpoint& e : p.endpoints) {
+            e.draining = is_drained(p.name, e.name);
+            health_->set_draining(p.name, e.name, e.draining);
             auto st = health_->status(p.name, e.name);
             e.healthy = st.healthy;
-            e.ejected = st.ejected;
-            e.draining = is_drained(p.name, e.name);
+            // Refusing connections takes an endpoint out like an ejection
+            // does, outside the ejection cap.
+            e.ejected = st.ejected || st.refusing;
         }
     }
     snapshot.finalize();
@@ -135,7 +139,7 @@ void ControlPlane::export_endpoint_metrics() const {
 
 void ControlPlane::on_upstream_failure(const proxy::EndpointFailure& f) {
     metrics_.upstream_error(f.pool, f.endpoint, proxy::upstream_error_name(f.kind));
-    health_->report_failure(f.pool, f.endpoint, f.consecutive);
+    health_->report_failure(f.pool, f.endpoint, f.consecutive, f.refused);
 }
 
 const RouteConfig* ControlPlane::find_route(const std::string& name) const {
@@ -382,6 +386,8 @@ void ControlPlane::push(std::shared_ptr<routing::Snapshot> snapshot, const Confi
     export_endpoint_metrics();
     version_ = snapshot->version;
     server_.publish(current_);
+    // Pairs this snapshot no longer names give their slots back.
+    stat_keys_.retain(current_->live_stats);
     metrics_.set_config_version(version_);
     std::vector<std::pair<std::string, std::vector<std::pair<std::string, double>>>> weights;
     for (const RouteConfig& r : effective.routes) weights.emplace_back(r.name, r.split);

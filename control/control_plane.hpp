@@ -77,7 +77,7 @@ public:
     // The snapshot in force, with endpoint states.
     const routing::SnapshotPtr& current() const { return current_; }
     // Names of statistics slots: "route\npool".
-    const StableKeys& stat_keys() const { return stat_keys_; }
+    const StatKeys& stat_keys() const { return stat_keys_; }
     const health::HealthManager& health() const { return *health_; }
     bool is_drained(const std::string& pool, const std::string& endpoint) const;
     void stop();
@@ -114,7 +114,7 @@ private:
     std::unique_ptr<StateStore> store_;
     RuntimeState state_;
     StableKeys keys_;
-    StableKeys stat_keys_;
+    StatKeys stat_keys_;
     AddressBook addresses_;
     std::uint64_t version_ = 0;
     std::unique_ptr<health::HealthManager> health_;

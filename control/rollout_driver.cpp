@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <set>
 
 namespace weir::control {
@@ -90,10 +91,11 @@ void RolloutDriver::sync() {
         if (it == runs_.end() || !same_spec(it->second.spec(), spec)) {
             // What these limits ask of traffic, said once per new setting.
             const rollout::TrafficNeeds needs = rollout::traffic_needs(spec, std::nullopt);
-            log::info("rollout", "route {}: each step needs about {} canary requests; the first step ({}%) finishes "
-                      "within step_max_duration only above {:.3g} requests/s on the route",
-                      r.name, needs.step_requests, spec.steps.empty() ? 0.0 : spec.steps.front(),
-                      needs.route_rps_needed);
+            if (std::isfinite(needs.route_rps_needed))
+                log::info("rollout", "route {}: each step needs about {} canary requests; the first step ({}%) "
+                          "finishes within step_max_duration only above {:.3g} requests/s on the route",
+                          r.name, needs.step_requests, spec.steps.empty() ? 0.0 : spec.steps.front(),
+                          needs.route_rps_needed);
             for (const auto& w : needs.warnings) log::warn("rollout", "route {}: {}", r.name, w);
         }
         if (it != runs_.end() && same_spec(it->second.spec(), spec)) {

@@ -8,6 +8,8 @@
 
 #include <fmt/core.h>
 
+#include <stdexcept>
+
 namespace weir::control {
 namespace {
 
@@ -38,6 +40,55 @@ std::uint32_t StableKeys::key_for(const std::string& name) {
     return it->second;
 }
 
+std::uint32_t StatKeys::key_for(const std::string& name) {
+    auto it = ids_.find(name);
+    if (it != ids_.end()) return it->second;
+    std::uint32_t index;
+    if (!free_.empty()) {
+        index = free_.back();
+        free_.pop_back();
+    } else {
+        index = static_cast<std::uint32_t>(names_.size());
+        if (index > routing::stat_index_mask) throw std::length_error("too many statistics slots");
+        names_.emplace_back();
+        generation_.push_back(0);
+    }
+    // Generations 1..max, then around again: an exchange would have to
+    // outlive that many reuses of one index to be counted in the wrong pair.
+    generation_[index] = generation_[index] % routing::stat_max_generation + 1;
+    names_[index] = name;
+    const std::uint32_t id = routing::make_stat_id(index, generation_[index]);
+    ids_.emplace(name, id);
+    return id;
+}
+
+void StatKeys::retain(const std::vector<std::uint32_t>& live) {
+    std::vector<bool> keep(names_.size(), false);
+    for (std::uint32_t id : live) {
+        const std::uint32_t i = routing::stat_index(id);
+        if (i < keep.size()) keep[i] = true;
+    }
+    for (auto it = ids_.begin(); it != ids_.end();) {
+        const std::uint32_t i = routing::stat_index(it->second);
+        if (keep[i]) {
+            ++it;
+            continue;
+        }
+        names_[i].clear();
+        names_[i].shrink_to_fit();
+        free_.push_back(i);
+        it = ids_.erase(it);
+    }
+}
+
+const std::string* StatKeys::name_of(std::uint32_t id) const {
+    const std::uint32_t i = routing::stat_index(id);
+    if (id == routing::no_stat || i >= names_.size() || names_[i].empty() ||
+        routing::make_stat_id(i, generation_[i]) != id)
+        return nullptr;
+    return &names_[i];
+}
+
 std::string stat_name(const std::string& route, const std::string& pool) { return route + "\n" + pool; }
 
 std::vector<boost::asio::ip::tcp::endpoint> AddressBook::lookup(const HostPort& hp, bool fresh, std::string& error) {
@@ -61,7 +112,7 @@ std::vector<boost::asio::ip::tcp::endpoint> AddressBook::lookup(const HostPort& 
     return out;
 }
 
-BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKeys& keys, StableKeys& stat_keys,
+BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKeys& keys, StatKeys& stat_keys,
                            AddressBook& book, bool fresh) {
     BuildResult result;
     auto snap = std::make_shared<routing::Snapshot>();
@@ -78,6 +129,9 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKe
         pool.upstream.connect_timeout = pc.upstream.connect_timeout;
         pool.upstream.response_timeout = pc.upstream.response_timeout;
         pool.upstream.max_idle_per_endpoint = pc.upstream.max_idle_per_endpoint;
+        pool.upstream.idle_timeout = pc.upstream.idle_timeout;
+        pool.upstream.max_response_header_bytes = pc.upstream.max_response_header_bytes;
+        pool.upstream.max_response_headers = pc.upstream.max_response_headers;
         for (const EndpointConfig& ec : pc.endpoints) {
             std::string err;
             auto results = book.lookup(ec.address, fresh, err);
@@ -144,8 +198,18 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKe
             s.max_age = std::chrono::duration_cast<std::chrono::seconds>(rc.sticky->max_age);
             route.sticky = std::move(s);
         }
-        for (const auto& p : snap->pools) route.pool_stat.push_back(stat_keys.key_for(stat_name(rc.name, p.name)));
+        // Slots only for the pools this route can send to: its split, its
+        // rules (and, on failover, the split again).
+        route.pool_stat.assign(snap->pools.size(), routing::no_stat);
+        auto give_slot = [&](std::size_t p) {
+            if (route.pool_stat[p] != routing::no_stat) return;
+            route.pool_stat[p] = stat_keys.key_for(stat_name(rc.name, snap->pools[p].name));
+            snap->live_stats.push_back(route.pool_stat[p]);
+        };
+        for (std::size_t p : route.pools) give_slot(p);
+        for (const auto& rule : route.rules) give_slot(rule.pool);
         route.no_pool_stat = stat_keys.key_for(stat_name(rc.name, "none"));
+        snap->live_stats.push_back(route.no_pool_stat);
         route.on_unhealthy =
             rc.on_pool_unhealthy == OnPoolUnhealthy::fail ? routing::OnUnhealthy::fail : routing::OnUnhealthy::shift;
         snap->routes.push_back(std::move(route));
@@ -153,6 +217,8 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKe
     snap->finalize();
     snap->endpoint_key_limit = keys.limit();
     snap->unrouted_stat = stat_keys.key_for(stat_name("none", "none"));
+    snap->live_stats.push_back(snap->unrouted_stat);
+    snap->max_statistics_bytes = config.limits.max_statistics_bytes;
     if (!config.access_log.path.empty()) {
         // Opened at every build: a reload after log rotation writes to the new file.
         std::string error;
@@ -160,7 +226,6 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKe
         if (!snap->access_log)
             result.errors.push_back("access_log: cannot open " + config.access_log.path + ": " + error);
     }
-    snap->stat_limit = stat_keys.limit();
     if (result.errors.empty()) result.snapshot = std::move(snap);
     return result;
 }

@@ -27,6 +27,29 @@ private:
     std::vector<std::string> names_;
 };
 
+// Statistics slot ids by "route\npool" name: the same id while the pair
+// lives. A pair a reload removed gives its index back; the next pair to take
+// it gets a new generation (routing/stat_id.hpp), so per-worker tables stay
+// as small as the live configuration however often routes are renamed.
+// Control thread only.
+class StatKeys {
+public:
+    std::uint32_t key_for(const std::string& name);
+    // Releases every pair whose id is not in `live` (called once a snapshot
+    // naming exactly `live` is published).
+    void retain(const std::vector<std::uint32_t>& live);
+    // The name of a live id, or nullptr.
+    const std::string* name_of(std::uint32_t id) const;
+    std::size_t size() const { return ids_.size(); }
+    std::size_t index_limit() const { return names_.size(); }
+
+private:
+    std::map<std::string, std::uint32_t> ids_;
+    std::vector<std::string> names_;         // by index; empty when free
+    std::vector<std::uint32_t> generation_;  // by index
+    std::vector<std::uint32_t> free_;        // indexes to reuse
+};
+
 // The statistics slot name of a (route, pool) pair; "none" stands for no route or no pool.
 std::string stat_name(const std::string& route, const std::string& pool);
 
@@ -47,6 +70,6 @@ private:
 };
 
 BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKeys& endpoint_keys,
-                           StableKeys& stat_keys, AddressBook& book, bool fresh);
+                           StatKeys& stat_keys, AddressBook& book, bool fresh);
 
 }  // namespace weir::control

@@ -26,11 +26,11 @@ std::vector<prometheus::MetricFamily> traffic_families(proxy::Server& server, co
                                        prometheus::MetricType::Histogram, {}};
     const auto traffic = server.traffic(gather_timeout);
     const auto& bounds = telemetry::duration_bounds();
-    const StableKeys& names = plane.stat_keys();
-    for (std::uint32_t stat = 0; stat < traffic.size() && stat < names.limit(); ++stat) {
-        const auto& t = traffic[stat];
-        if (t.count == 0) continue;
-        auto [route, pool] = split_stat(names.name_of(stat));
+    const StatKeys& names = plane.stat_keys();
+    for (const auto& [stat, t] : traffic) {
+        const std::string* name = names.name_of(stat);
+        if (t.count == 0 || !name) continue;  // a pair a reload removed
+        auto [route, pool] = split_stat(*name);
         for (const auto& [code, n] : t.codes) {
             prometheus::ClientMetric m;
             m.label = {{"code", std::to_string(code)}, {"pool", pool}, {"route", route}};
@@ -75,7 +75,43 @@ std::vector<prometheus::MetricFamily> traffic_families(proxy::Server& server, co
         m.gauge.value = n;
         upstream.metric.push_back(std::move(m));
     }
-    return {std::move(requests), std::move(durations), std::move(downstream), std::move(upstream)};
+    // Statistics memory: what the per-worker slots above cost, and what the
+    // budget (limits.max_statistics_bytes) turned away.
+    const auto& budget = server.stats_budget();
+    prometheus::MetricFamily stats_bytes{"weir_statistics_bytes",
+                                         "Memory held by per-worker request statistics (all workers).",
+                                         prometheus::MetricType::Gauge, {}};
+    prometheus::ClientMetric sb;
+    sb.gauge.value = static_cast<double>(budget.bytes.load(std::memory_order_relaxed));
+    stats_bytes.metric.push_back(std::move(sb));
+    prometheus::MetricFamily stats_limit{"weir_statistics_limit_bytes", "limits.max_statistics_bytes.",
+                                         prometheus::MetricType::Gauge, {}};
+    prometheus::ClientMetric sl;
+    sl.gauge.value = static_cast<double>(budget.limit.load(std::memory_order_relaxed));
+    stats_limit.metric.push_back(std::move(sl));
+    prometheus::MetricFamily stats_slots{"weir_statistics_slots",
+                                         "Per-worker (route, pool) statistics slots allocated (all workers).",
+                                         prometheus::MetricType::Gauge, {}};
+    prometheus::ClientMetric ss;
+    ss.gauge.value = static_cast<double>(budget.slots.load(std::memory_order_relaxed));
+    stats_slots.metric.push_back(std::move(ss));
+    prometheus::MetricFamily dropped{"weir_statistics_dropped_total",
+                                     "Requests not counted in weir_requests_total: statistics memory was at its limit.",
+                                     prometheus::MetricType::Counter, {}};
+    prometheus::ClientMetric sd;
+    sd.counter.value = static_cast<double>(budget.dropped.load(std::memory_order_relaxed));
+    dropped.metric.push_back(std::move(sd));
+    prometheus::MetricFamily failovers{"weir_failovers_total",
+                                       "Requests moved to another pool after every endpoint of theirs failed before "
+                                       "anything was sent (refused or timed-out connects).",
+                                       prometheus::MetricType::Counter, {}};
+    prometheus::ClientMetric fo;
+    double moved = 0;
+    for (const auto& w : server.workers()) moved += static_cast<double>(w->stats().failovers.load(std::memory_order_relaxed));
+    fo.counter.value = moved;
+    failovers.metric.push_back(std::move(fo));
+    return {std::move(requests),   std::move(durations),   std::move(failovers),   std::move(downstream), std::move(upstream),
+            std::move(stats_bytes), std::move(stats_limit), std::move(stats_slots), std::move(dropped)};
 }
 
 }  // namespace weir::control

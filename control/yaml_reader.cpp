@@ -367,6 +367,16 @@ std::optional<HostPort> read_host_port(const Field& f, Diagnostics& diag, bool a
     return parsed.value;
 }
 
+std::optional<Duration> read_data_path_timeout(const Field& f, Diagnostics& diag) {
+    auto d = read_timeout(f, diag);
+    if (d && *d < timer_granularity) {
+        diag.error(f.at, f.path + ": must be at least " + format_duration(timer_granularity) +
+                             " (the granularity of the proxy's timers), got " + format_duration(*d));
+        return std::nullopt;
+    }
+    return d;
+}
+
 std::vector<YAML::Node> load_all(const std::string& text) {
     // A first pass that only walks the events: every document must start
     // past the previous one. A parser that makes no progress is stopped with

@@ -110,4 +110,10 @@ std::optional<Duration> read_timeout(const Field& f, Diagnostics& diag);
 std::optional<std::chrono::microseconds> read_latency(const Field& f, Diagnostics& diag);
 std::optional<HostPort> read_host_port(const Field& f, Diagnostics& diag, bool allow_port_zero);
 
+// The workers' deadline granularity: a data-path timeout shorter than this
+// could not be honoured, so it is refused rather than silently rounded.
+inline constexpr Duration timer_granularity{10};
+// A timeout the workers enforce per request or connection: at least timer_granularity.
+std::optional<Duration> read_data_path_timeout(const Field& f, Diagnostics& diag);
+
 }  // namespace weir::control::yaml

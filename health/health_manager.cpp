@@ -13,16 +13,35 @@ std::string key_of(const std::string& pool, const std::string& endpoint) { retur
 }  // namespace
 
 struct HealthManager::Entry {
-    Entry(boost::asio::io_context& io) : check_timer(io), eject_timer(io) {}
+    Entry(boost::asio::io_context& io) : check_timer(io), eject_timer(io), refusal_timer(io) {}
     std::string pool;
     Target target;
     std::optional<CheckSpec> spec;
     std::optional<CheckState> state;  // set when the pool is checked
     OutlierState outlier;
+    OutlierState refusal;             // out after a refused connection
     boost::asio::steady_timer check_timer;
     boost::asio::steady_timer eject_timer;
+    boost::asio::steady_timer refusal_timer;
     std::string last_check;
+    bool draining = false;
     bool alive = true;  // false once removed: late completions do nothing
+    // Failures that could not eject: logged at most once per interval.
+    Clock::time_point last_not_ejected_log{};
+    std::uint64_t not_ejected_unlogged = 0;
+
+    bool serving() const { return !draining && (!state || state->healthy()) && !refusal.ejected(); }
+};
+
+struct HealthManager::PoolState {
+    std::optional<OutlierSpec> outlier;
+    std::vector<Entry*> members;  // owned by entries_; rebuilt on every update()
+    // Any change of a member's state bumps `generation`; the ejection cap is
+    // recomputed only then, so repeated failures cost no scan.
+    std::uint64_t generation = 1;
+    std::uint64_t cached_generation = 0;
+    bool cached_may_eject = false;
+    std::size_t cached_serving = 0;
 };
 
 HealthManager::HealthManager(boost::asio::io_context& io, std::function<void()> on_change, std::uint64_t seed)
@@ -35,17 +54,23 @@ void HealthManager::stop() {
         e->alive = false;
         e->check_timer.cancel();
         e->eject_timer.cancel();
+        e->refusal_timer.cancel();
     }
     entries_.clear();
+    pools_.clear();
+}
+
+void HealthManager::changed(const std::string& pool) {
+    auto it = pools_.find(pool);
+    if (it != pools_.end()) ++it->second.generation;
 }
 
 void HealthManager::update(const std::vector<PoolTargets>& pools, bool initial) {
     std::map<std::string, std::shared_ptr<Entry>> next;
-    outlier_.clear();
-    pool_sizes_.clear();
+    std::map<std::string, PoolState> next_pools;
     for (const PoolTargets& p : pools) {
-        if (p.outlier) outlier_[p.name] = *p.outlier;
-        pool_sizes_[p.name] = p.endpoints.size();
+        PoolState& ps = next_pools[p.name];
+        ps.outlier = p.outlier;
         for (const Target& t : p.endpoints) {
             const std::string key = key_of(p.name, t.name);
             auto it = entries_.find(key);
@@ -72,6 +97,7 @@ void HealthManager::update(const std::vector<PoolTargets>& pools, bool initial) 
                     e->state.reset();
                 }
             }
+            ps.members.push_back(e.get());
             next.emplace(key, std::move(e));
         }
     }
@@ -79,8 +105,10 @@ void HealthManager::update(const std::vector<PoolTargets>& pools, bool initial) 
         gone->alive = false;
         gone->check_timer.cancel();
         gone->eject_timer.cancel();
+        gone->refusal_timer.cancel();
     }
     entries_ = std::move(next);
+    pools_ = std::move(next_pools);
 }
 
 void HealthManager::schedule(const std::shared_ptr<Entry>& e, bool first) {
@@ -101,7 +129,17 @@ void HealthManager::check(const std::shared_ptr<Entry>& e) {
               auto e = w.lock();
               if (!e || !e->alive || !e->state) return;
               e->last_check = r.detail;
+              if (r.passed() && e->refusal.ejected()) {
+                  // It accepts connections again: no need to wait out the refusal.
+                  e->refusal.end_early(Clock::now());
+                  e->refusal_timer.cancel();
+                  log::info("health", "pool {} endpoint {}: accepts connections again ({})", e->pool,
+                            e->target.name, r.detail);
+                  changed(e->pool);
+                  on_change_();
+              }
               if (e->state->record(r.passed())) {
+                  changed(e->pool);
                   if (e->state->healthy()) {
                       log::info("health", "pool {} endpoint {}: healthy ({})", e->pool, e->target.name, r.detail);
                   } else {
@@ -114,37 +152,98 @@ void HealthManager::check(const std::shared_ptr<Entry>& e) {
           });
 }
 
-void HealthManager::report_failure(const std::string& pool, const std::string& endpoint, int consecutive) {
-    auto spec_it = outlier_.find(pool);
-    if (spec_it == outlier_.end() || consecutive < spec_it->second.consecutive_failures) return;
+void HealthManager::report_failure(const std::string& pool, const std::string& endpoint, int consecutive,
+                                   bool refused) {
     auto it = entries_.find(key_of(pool, endpoint));
     if (it == entries_.end()) return;
     const auto& e = it->second;
-    if (e->outlier.ejected()) return;
-    std::size_t ejected = 0;
-    for (const auto& [_, other] : entries_) {
-        if (other->pool == pool && other->outlier.ejected()) ++ejected;
-    }
-    if (!may_eject(ejected, pool_sizes_[pool])) {
-        log::warn("health", "pool {} endpoint {}: {} failures in a row, not ejected: half of the pool is already out",
-                  pool, endpoint, consecutive);
+    if (refused) {
+        refuse(e);
         return;
     }
+    auto pit = pools_.find(pool);
+    if (pit == pools_.end() || !pit->second.outlier) return;
+    PoolState& ps = pit->second;
+    const OutlierSpec& spec = *ps.outlier;
+    if (consecutive < spec.consecutive_failures || e->outlier.ejected() || !e->serving()) return;
+    if (!may_eject_in(ps)) {
+        const auto now = Clock::now();
+        ++e->not_ejected_unlogged;
+        if (now - e->last_not_ejected_log < not_ejected_log_interval) return;
+        log::warn("health",
+                  "pool {} endpoint {}: {} failures in a row, not ejected: half of the pool is already out "
+                  "(of {} serving endpoints; {} such failures since the last message)",
+                  pool, endpoint, consecutive, ps.cached_serving, e->not_ejected_unlogged);
+        e->last_not_ejected_log = now;
+        e->not_ejected_unlogged = 0;
+        return;
+    }
+    eject(e, spec, consecutive);
+}
+
+bool HealthManager::may_eject_in(PoolState& ps) {
+    if (ps.cached_generation != ps.generation) {
+        std::size_t serving = 0, ejected = 0;
+        for (const Entry* m : ps.members) {
+            if (!m->serving()) continue;
+            ++serving;
+            if (m->outlier.ejected()) ++ejected;
+        }
+        ps.cached_serving = serving;
+        ps.cached_may_eject = may_eject(ejected, serving);
+        ps.cached_generation = ps.generation;
+    }
+    return ps.cached_may_eject;
+}
+
+void HealthManager::eject(const std::shared_ptr<Entry>& e, const OutlierSpec& spec, int consecutive) {
     const auto now = Clock::now();
-    const auto duration = e->outlier.next_duration(spec_it->second.ejection_time);
-    const auto until = e->outlier.eject(now, spec_it->second.ejection_time);
-    log::warn("health", "pool {} endpoint {}: ejected for {} ms after {} failures in a row", pool, endpoint,
-              duration.count(), consecutive);
+    const auto duration = e->outlier.next_duration(spec.ejection_time, spec.max_ejection_time);
+    const auto until = e->outlier.eject(now, spec.ejection_time, spec.max_ejection_time);
+    log::warn("health", "pool {} endpoint {}: ejected for {} ms after {} failures in a row", e->pool,
+              e->target.name, duration.count(), consecutive);
     e->eject_timer.expires_at(until);
     e->eject_timer.async_wait([this, w = std::weak_ptr<Entry>(e)](const boost::system::error_code& ec) {
         auto e = w.lock();
         if (ec || !e || !e->alive) return;
         if (e->outlier.expire(Clock::now())) {
             log::info("health", "pool {} endpoint {}: ejection ended", e->pool, e->target.name);
+            changed(e->pool);
             on_change_();
         }
     });
+    changed(e->pool);
     on_change_();
+}
+
+void HealthManager::refuse(const std::shared_ptr<Entry>& e) {
+    if (e->refusal.ejected()) return;  // already out: the other workers' refusals of the same moment
+    const auto now = Clock::now();
+    const auto duration = e->refusal.next_duration(refusal_base, refusal_max);
+    const auto until = e->refusal.eject(now, refusal_base, refusal_max);
+    log::warn("health", "pool {} endpoint {}: connection refused; out for {} ms", e->pool, e->target.name,
+              duration.count());
+    e->refusal_timer.expires_at(until);
+    e->refusal_timer.async_wait([this, w = std::weak_ptr<Entry>(e)](const boost::system::error_code& ec) {
+        auto e = w.lock();
+        if (ec || !e || !e->alive) return;
+        // Back on trial: the next request tries it, and a refusal costs that
+        // request only a failover, not an error.
+        if (e->refusal.expire(Clock::now())) {
+            log::info("health", "pool {} endpoint {}: back after refusing connections", e->pool, e->target.name);
+            changed(e->pool);
+            on_change_();
+        }
+    });
+    changed(e->pool);
+    on_change_();
+}
+
+void HealthManager::set_draining(const std::string& pool, const std::string& endpoint, bool draining) {
+    auto it = entries_.find(key_of(pool, endpoint));
+    if (it == entries_.end() || it->second->draining == draining) return;
+    it->second->draining = draining;
+    changed(pool);
 }
 
 void HealthManager::require_pass(const std::string& pool, const std::string& endpoint) {
@@ -174,6 +273,8 @@ EndpointStatus HealthManager::status(const std::string& pool, const std::string&
     }
     s.ejected = e.outlier.ejected();
     s.ejected_until = e.outlier.until();
+    s.refusing = e.refusal.ejected();
+    s.refusing_until = e.refusal.until();
     s.last_check = e.last_check;
     return s;
 }

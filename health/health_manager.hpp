@@ -35,7 +35,17 @@ struct CheckSpec {
 struct OutlierSpec {
     int consecutive_failures = 5;
     std::chrono::milliseconds ejection_time{30000};
+    std::chrono::milliseconds max_ejection_time{OutlierState::max_ejection};
 };
+
+// An endpoint that refuses connections (nothing listens) is out at once, for
+// this long, doubling on repeat up to refusal_max; a passing active check
+// brings it back sooner. Refusals are not outliers: no ejection cap applies,
+// so a pool whose endpoints all refuse becomes unavailable at once.
+inline constexpr std::chrono::milliseconds refusal_base{1000};
+inline constexpr std::chrono::milliseconds refusal_max{10000};
+// A failure that cannot eject logs at most once per this interval per endpoint.
+inline constexpr std::chrono::seconds not_ejected_log_interval{10};
 
 struct Target {
     std::string name;  // "host:port", as the snapshot names it
@@ -53,6 +63,8 @@ struct EndpointStatus {
     bool healthy = true;
     bool ejected = false;
     Clock::time_point ejected_until{};
+    bool refusing = false;  // refused a connection recently: out until refusing_until
+    Clock::time_point refusing_until{};
     std::string last_check;  // "status 200", "timeout", "connection refused"; empty before the first
     int checks_passed_in_row = 0;
     int checks_failed_in_row = 0;
@@ -68,8 +80,16 @@ public:
     // unhealthy until their first check passes, unless `initial` (start-up).
     void update(const std::vector<PoolTargets>& pools, bool initial);
 
-    // A worker saw `consecutive` failures in a row on this endpoint.
-    void report_failure(const std::string& pool, const std::string& endpoint, int consecutive);
+    // The workers saw `consecutive` failures in a row on this endpoint (all
+    // workers together); `refused`: this failure was a refused connection.
+    // O(1) apart from the map lookup when nothing changes, however often it
+    // is called: a dead endpoint can fail thousands of times a second.
+    void report_failure(const std::string& pool, const std::string& endpoint, int consecutive,
+                        bool refused = false);
+
+    // Whether an operator drains the endpoint: a draining endpoint is not
+    // serving, so it does not count toward the ejection cap.
+    void set_draining(const std::string& pool, const std::string& endpoint, bool draining);
 
     EndpointStatus status(const std::string& pool, const std::string& endpoint) const;
 
@@ -83,15 +103,20 @@ public:
 
 private:
     struct Entry;
+    struct PoolState;
     void schedule(const std::shared_ptr<Entry>& e, bool first);
     void check(const std::shared_ptr<Entry>& e);
+    void refuse(const std::shared_ptr<Entry>& e);
+    void eject(const std::shared_ptr<Entry>& e, const OutlierSpec& spec, int consecutive);
+    // May one more endpoint of the pool be ejected? Cached until the pool's state changes.
+    bool may_eject_in(PoolState& pool);
+    void changed(const std::string& pool);
 
     boost::asio::io_context& io_;
     std::function<void()> on_change_;
     routing::Random random_;
     std::map<std::string, std::shared_ptr<Entry>> entries_;  // "pool\nendpoint"
-    std::map<std::string, OutlierSpec> outlier_;             // by pool
-    std::map<std::string, std::size_t> pool_sizes_;
+    std::map<std::string, PoolState> pools_;
 };
 
 }  // namespace weir::health

@@ -27,6 +27,7 @@ struct Header {
 struct ParseError {
     int status = 0;
     std::string_view reason;  // static text, for the log line and reply body
+    bool over_limit = false;  // a configured size or count limit, not malformed input
 };
 
 struct RequestHead {

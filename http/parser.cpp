@@ -123,7 +123,8 @@ struct FieldSummary {
 
 // Parses header lines into `headers`, validating each byte. `rest` holds the
 // lines after the start line, up to and including the final empty line.
-bool parse_fields(std::string_view rest, std::vector<Header>& headers, FieldSummary& s, ParseError& err) {
+bool parse_fields(std::string_view rest, std::vector<Header>& headers, FieldSummary& s, ParseError& err,
+                  std::size_t max_fields = max_header_count) {
     std::string_view line;
     for (;;) {
         if (!next_line(rest, line)) {
@@ -154,8 +155,8 @@ bool parse_fields(std::string_view rest, std::vector<Header>& headers, FieldSumm
                 return false;
             }
         }
-        if (headers.size() >= max_header_count) {
-            err = {431, "too many header fields"};
+        if (headers.size() >= max_fields) {
+            err = {431, "too many header fields", true};
             return false;
         }
         headers.push_back({name, value});
@@ -375,17 +376,17 @@ ParseStatus parse_request_head(std::string_view buf, std::size_t max_head_bytes,
 }
 
 ParseStatus parse_response_head(std::string_view buf, std::size_t max_head_bytes, Method request_method,
-                                ResponseHead& out, std::size_t& head_len, ParseError& err) {
+                                ResponseHead& out, std::size_t& head_len, ParseError& err, std::size_t max_fields) {
     std::size_t end = find_head_end(buf);
     if (end == 0) {
         if (buf.size() > max_head_bytes) {
-            err = {502, "response head too large"};
+            err = {502, "response head too large", true};
             return ParseStatus::error;
         }
         return ParseStatus::incomplete;
     }
     if (end > max_head_bytes) {
-        err = {502, "response head too large"};
+        err = {502, "response head too large", true};
         return ParseStatus::error;
     }
     head_len = end;
@@ -414,8 +415,9 @@ ParseStatus parse_response_head(std::string_view buf, std::size_t max_head_bytes
     }
 
     FieldSummary s;
-    if (!parse_fields(rest, out.headers, s, err)) {
+    if (!parse_fields(rest, out.headers, s, err, max_fields)) {
         err.status = 502;
+        if (err.over_limit) err.reason = "too many response header fields";
         return ParseStatus::error;
     }
 

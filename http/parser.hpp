@@ -23,8 +23,11 @@ ParseStatus parse_request_head(std::string_view buf, std::size_t max_head_bytes,
                                std::size_t& head_len, ParseError& err);
 
 // Parses one response head. `request_method` decides whether a body follows
-// (none for HEAD). Any framing it cannot trust is an error (the proxy answers 502).
+// (none for HEAD). Any framing it cannot trust is an error (the proxy answers
+// 502); a head over `max_head_bytes` or `max_fields` is one too, marked
+// `over_limit`.
 ParseStatus parse_response_head(std::string_view buf, std::size_t max_head_bytes, Method request_method,
-                                ResponseHead& out, std::size_t& head_len, ParseError& err);
+                                ResponseHead& out, std::size_t& head_len, ParseError& err,
+                                std::size_t max_fields = max_header_count);
 
 }  // namespace weir::http

@@ -10,14 +10,10 @@
 #include <string>
 
 namespace weir::proxy {
-namespace {
-
-std::uint64_t now_ms() {
+std::uint64_t EventLoop::clock_ms() {
     using namespace std::chrono;
     return static_cast<std::uint64_t>(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
 }
-
-}  // namespace
 
 EventLoop::EventLoop() {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
@@ -74,11 +70,13 @@ void EventLoop::drain_posted() {
 void EventLoop::run(const std::function<void()>& on_tick, std::chrono::milliseconds tick) {
     constexpr int max_events = 256;
     epoll_event events[max_events];
-    std::uint64_t next_tick = now_ms() + static_cast<std::uint64_t>(tick.count());
+    std::uint64_t next_tick = clock_ms() + static_cast<std::uint64_t>(tick.count());
     for (;;) {
         if (stopped_.load(std::memory_order_acquire)) break;
-        std::uint64_t now = now_ms();
-        int timeout = now >= next_tick ? 0 : static_cast<int>(next_tick - now);
+        std::uint64_t now = clock_ms();
+        // Sleep until the tick or the nearest deadline, whichever is first.
+        const std::uint64_t to_tick = now >= next_tick ? 0 : next_tick - now;
+        int timeout = static_cast<int>(timers_.sleep_ms(now, to_tick));
         int n = ::epoll_wait(epoll_fd_, events, max_events, timeout);
         if (n < 0 && errno != EINTR) throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
         for (int i = 0; i < n; ++i) {
@@ -92,7 +90,9 @@ void EventLoop::run(const std::function<void()>& on_tick, std::chrono::milliseco
         }
         drain_posted();
         retired_.clear();
-        now = now_ms();
+        now = clock_ms();
+        timers_.advance(now);
+        retired_.clear();
         if (now >= next_tick) {
             on_tick();
             next_tick = now + static_cast<std::uint64_t>(tick.count());

@@ -5,6 +5,8 @@
 // send) plus a share of epoll_wait. The control side keeps using Asio.
 #pragma once
 
+#include "proxy/timer_wheel.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -41,7 +43,12 @@ public:
     // Destroys retired objects now (only outside event handling: shutdown).
     void flush_retired() { retired_.clear(); }
 
-    // Runs until stop(); calls `on_tick` every `tick`.
+    // Per-request deadlines, fired by the loop on time (see timer_wheel.hpp).
+    TimerWheel& timers() { return timers_; }
+    // Milliseconds of the loop's clock (steady, read now: no system call, vDSO).
+    static std::uint64_t clock_ms();
+
+    // Runs until stop(); calls `on_tick` every `tick` and fires timers when due.
     void run(const std::function<void()>& on_tick, std::chrono::milliseconds tick);
     void stop();  // any thread
 
@@ -54,6 +61,7 @@ private:
     std::vector<std::function<void()>> posted_;
     std::vector<std::function<void()>> running_;
     std::vector<std::unique_ptr<IoObject>> retired_;
+    TimerWheel timers_{clock_ms()};
     std::atomic<bool> stopped_{false};
     std::atomic<bool> has_posted_{false};  // lets the loop skip the mutex when nothing was posted
 };

@@ -11,7 +11,8 @@ namespace weir::proxy {
 
 Server::Server(unsigned workers) {
     if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
-    for (unsigned i = 0; i < workers; ++i) workers_.push_back(std::make_unique<Worker>(i, connections_));
+    for (unsigned i = 0; i < workers; ++i)
+        workers_.push_back(std::make_unique<Worker>(i, connections_, failures_, stats_budget_));
 }
 
 Server::~Server() { stop(); }
@@ -92,11 +93,11 @@ std::vector<EndpointLoad> Server::load(std::chrono::milliseconds timeout) {
         timeout);
 }
 
-std::vector<telemetry::TrafficCounters> Server::traffic(std::chrono::milliseconds timeout) {
+std::map<std::uint32_t, telemetry::TrafficCounters> Server::traffic(std::chrono::milliseconds timeout) {
     // Each worker's counters only grow. A worker that misses the deadline
     // contributes its last answer, so a sum never goes backwards (which a
     // scraper would read as a counter reset).
-    using Counters = std::vector<telemetry::TrafficCounters>;
+    using Counters = Worker::SlotTraffic;
     using Answers = std::vector<std::optional<Counters>>;
     Answers fresh = gather<Answers, std::pair<std::size_t, Counters>>(
         workers_, Answers(workers_.size()),
@@ -108,12 +109,10 @@ std::vector<telemetry::TrafficCounters> Server::traffic(std::chrono::millisecond
         },
         timeout);
     if (last_traffic_.size() < workers_.size()) last_traffic_.resize(workers_.size());
-    Counters total;
+    std::map<std::uint32_t, telemetry::TrafficCounters> total;
     for (std::size_t w = 0; w < workers_.size(); ++w) {
         if (w < fresh.size() && fresh[w]) last_traffic_[w] = std::move(*fresh[w]);
-        const Counters& part = last_traffic_[w];
-        if (total.size() < part.size()) total.resize(part.size());
-        for (std::size_t i = 0; i < part.size(); ++i) total[i].merge(part[i]);
+        for (const auto& [id, counters] : last_traffic_[w]) total[id].merge(counters);
     }
     return total;
 }
@@ -131,6 +130,9 @@ std::vector<rollout::PoolSlice> Server::take_slices(const std::vector<std::uint3
 }
 
 void Server::publish(routing::SnapshotPtr snapshot) {
+    // Shared tables first: a worker may use the new keys as soon as it switches.
+    failures_.ensure(snapshot->endpoint_key_limit);
+    stats_budget_.limit.store(snapshot->max_statistics_bytes, std::memory_order_relaxed);
     if (!started_) {
         for (auto& w : workers_) w->publish(snapshot);
         return;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -43,8 +44,12 @@ public:
     void set_failure_sink(const FailureSink& sink);
     // Blocks up to `timeout` for every worker's load by endpoint key, summed.
     std::vector<EndpointLoad> load(std::chrono::milliseconds timeout);
-    // Blocks up to `timeout` for every worker's traffic counters by statistics slot, summed.
-    std::vector<telemetry::TrafficCounters> traffic(std::chrono::milliseconds timeout);
+    // Blocks up to `timeout` for every worker's traffic counters by statistics slot id, summed.
+    std::map<std::uint32_t, telemetry::TrafficCounters> traffic(std::chrono::milliseconds timeout);
+    // Statistics memory of all workers (bytes, slots, requests not counted over budget).
+    const StatsBudget& stats_budget() const { return stats_budget_; }
+    // Consecutive failures by endpoint key, as the workers count them together.
+    const FailureCounters& failure_counters() const { return failures_; }
     // Takes every worker's current rollout slice of each slot in `stats` (and
     // starts new ones), summed; blocks up to `timeout`.
     std::vector<rollout::PoolSlice> take_slices(const std::vector<std::uint32_t>& stats,
@@ -65,11 +70,13 @@ public:
 
 private:
     std::atomic<std::size_t> connections_{0};
+    FailureCounters failures_;
+    StatsBudget stats_budget_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::vector<std::thread> threads_;
     std::vector<boost::asio::ip::tcp::endpoint> bound_;
     bool started_ = false;
-    std::vector<std::vector<telemetry::TrafficCounters>> last_traffic_;  // by worker: its last answer (control thread)
+    std::vector<Worker::SlotTraffic> last_traffic_;  // by worker: its last answer (control thread)
 };
 
 }  // namespace weir::proxy

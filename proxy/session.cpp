@@ -15,7 +15,6 @@
 namespace weir::proxy {
 namespace {
 
-constexpr std::size_t max_response_head = 64 * 1024;
 // Work done in one go before yielding to other connections of the worker.
 constexpr int pump_spins = 32;
 // Stage size beyond which decoded chunks are written before decoding more.
@@ -25,8 +24,10 @@ constexpr std::chrono::milliseconds linger_time{2000};
 constexpr std::size_t linger_bytes = 256 * 1024;
 // Write timeout for a local reply when no snapshot is at hand.
 constexpr std::chrono::milliseconds reply_timeout{10000};
-// Endpoints tried for one request before giving up (connect failures, retries).
+// Endpoints tried in one pool for one request before giving up on the pool
+// (connect failures, retries), and in all pools together.
 constexpr int max_attempts = 5;
+constexpr int max_total_attempts = 10;
 // Largest request body kept for a replay after a stale pooled connection.
 constexpr std::uint64_t replay_limit = 64 * 1024;
 
@@ -120,12 +121,13 @@ std::chrono::milliseconds Session::idle_limit(const routing::Limits& limits) con
 }
 
 void Session::set_deadline(std::chrono::milliseconds d) {
-    deadline_ms_ = worker_.now_ms() + static_cast<std::uint64_t>(d.count());
+    set_deadline_at(EventLoop::clock_ms() + static_cast<std::uint64_t>(d.count()));
 }
 
-void Session::on_tick(std::uint64_t now_ms) {
-    if (deadline_ms_ == 0 || now_ms < deadline_ms_ || wait_ == Wait::closed) return;
-    deadline_ms_ = 0;
+void Session::set_deadline_at(std::uint64_t due_ms) { worker_.loop().timers().arm(*this, due_ms); }
+
+void Session::on_timer() {
+    if (wait_ == Wait::closed) return;
     on_timeout();
 }
 
@@ -141,7 +143,7 @@ void Session::on_timeout() {
         case Wait::connect:
             log::warn("proxy", "pool {} endpoint {}: connect timeout after {} ms", pool_->name, endpoint_->name,
                       pool_->upstream.connect_timeout.count());
-            worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect);
+            worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect, ETIMEDOUT);
             release_upstream(false);
             pick_endpoint();  // nothing was sent: another endpoint is safe
             return;
@@ -181,7 +183,7 @@ void Session::wait_request() {
     }
     if ((ex_ && !ex_->client_in.empty()) || client_.readable()) {
         // Pipelined, or already arrived: no need to wait for an edge.
-        head_started_ms_ = worker_.now_ms();
+        head_started_ms_ = EventLoop::clock_ms();
         read_head();
         return;
     }
@@ -198,7 +200,7 @@ void Session::read_head() {
         close();
         return;
     }
-    if (wait_ == Wait::idle || wait_ == Wait::none) head_started_ms_ = worker_.now_ms();
+    if (wait_ == Wait::idle || wait_ == Wait::none) head_started_ms_ = EventLoop::clock_ms();
     if (!ex_) ex_ = worker_.exchanges().take();
     const std::size_t max_head = snap->limits.max_header_bytes;
     FlatBuffer& in = ex_->client_in;
@@ -228,7 +230,7 @@ void Session::read_head() {
                 set_deadline(idle_limit(snap->limits));
                 worker_.exchanges().give_back(std::move(ex_));  // idle: hold no buffers
             } else {
-                deadline_ms_ = head_started_ms_ + static_cast<std::uint64_t>(snap->limits.header_timeout.count());
+                set_deadline_at(head_started_ms_ + static_cast<std::uint64_t>(snap->limits.header_timeout.count()));
             }
             return;
         }
@@ -245,7 +247,7 @@ void Session::read_head() {
             close();
             return;
         }
-        if (in.empty()) head_started_ms_ = worker_.now_ms();
+        if (in.empty()) head_started_ms_ = EventLoop::clock_ms();
         in.commit(r.bytes);
     }
 }
@@ -263,10 +265,13 @@ void Session::handle_request() {
     http::RequestHead& req = ex_->request;
     worker_.stats().requests.fetch_add(1, std::memory_order_relaxed);
     close_after_ = !req.keep_alive || draining_ || worker_.draining();
-    tried_mask_ = 0;
+    tried_endpoints_.clear();
+    tried_pools_.clear();
+    sticky_key_.clear();
     replaying_ = false;
     replay_.clear();
     attempts_ = 0;
+    pool_attempts_ = 0;
     last_failure_status_ = 503;
     request_sent_ = false;
     continue_sent_ = false;
@@ -297,6 +302,11 @@ void Session::handle_request() {
     }
     pool_ = &snapshot_->pools[d.pool];
     panic_ = d.panic;
+    if (route_->sticky && d.by == routing::PoolDecision::By::sticky) {
+        // Kept for a failover choice: the head may be gone by then.
+        auto key = view.get(route_->sticky->source, route_->sticky->name);
+        sticky_key_ = d.assign_cookie ? new_id : std::string(key ? *key : std::string_view());
+    }
     set_cookie_.clear();
     if (d.assign_cookie) {
         const routing::StickySpec& s = *route_->sticky;
@@ -311,9 +321,15 @@ void Session::pick_endpoint() {
     endpoint_ = nullptr;
     // Bounded: a pool of many dead endpoints must not keep one request
     // connecting for tens of seconds.
-    std::size_t i = attempts_ >= max_attempts ? routing::WeightedChoice::npos
-                                               : routing::choose_endpoint(*pool_, panic_, worker_.random(), tried_mask_);
+    std::size_t i = pool_attempts_ >= max_attempts || attempts_ >= max_total_attempts
+                        ? routing::WeightedChoice::npos
+                        : routing::choose_endpoint(*pool_, panic_, worker_.random(), tried_endpoints_);
     if (i == routing::WeightedChoice::npos) {
+        // Every pick is made only when another attempt is safe (nothing was
+        // sent, or nothing came back for a request that may be repeated), so
+        // another pool can still serve the request: a dead pool costs the
+        // client nothing.
+        if (fail_over()) return;
         log::warn("proxy", "route {} pool {}: no endpoint left to try ({})", route_->name, pool_->name,
                   last_failure_status_);
         reply(last_failure_status_,
@@ -321,8 +337,9 @@ void Session::pick_endpoint() {
               true);
         return;
     }
-    if (i < 32) tried_mask_ |= 1u << i;
+    tried_endpoints_.push_back(i);
     ++attempts_;
+    ++pool_attempts_;
     endpoint_ = &eps[i];
 
     upstream_ = worker_.upstreams().take(endpoint_->key);
@@ -333,6 +350,27 @@ void Session::pick_endpoint() {
     } else {
         connect_upstream();
     }
+}
+
+bool Session::fail_over() {
+    if (attempts_ == 0 || attempts_ >= max_total_attempts) return false;
+    const auto from = static_cast<std::size_t>(pool_ - snapshot_->pools.data());
+    tried_pools_.push_back(from);
+    const std::size_t to =
+        routing::choose_failover_pool(*snapshot_, *route_, sticky_key_, worker_.random(), tried_pools_);
+    if (to == routing::PoolDecision::none) return false;
+    // The pool given up on still answers for this request in its statistics:
+    // an error for the canary judge, as the endpoint failures are for ejection.
+    worker_.record_failed_attempt(route_->pool_stat[from]);
+    worker_.stats().failovers.fetch_add(1, std::memory_order_relaxed);
+    log::debug("proxy", "route {}: pool {} failed before sending, trying pool {}", route_->name, pool_->name,
+               snapshot_->pools[to].name);
+    pool_ = &snapshot_->pools[to];
+    panic_ = false;
+    tried_endpoints_.clear();
+    pool_attempts_ = 0;
+    pick_endpoint();
+    return true;
 }
 
 // ---------------------------------------------------------------- upstream
@@ -359,7 +397,7 @@ void Session::connect_upstream() {
         }
     }
     log::warn("proxy", "pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name, std::strerror(err));
-    worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect);
+    worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect, err);
     release_upstream(false);
     pick_endpoint();
 }
@@ -370,7 +408,7 @@ void Session::on_connected() {
     if (err != 0) {
         log::warn("proxy", "pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name,
                   std::strerror(err));
-        worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect);
+        worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect, err);
         release_upstream(false);
         pick_endpoint();  // nothing was sent: another endpoint is safe
         return;
@@ -453,8 +491,9 @@ void Session::read_response() {
         if (!in.empty()) {
             std::size_t head_len = 0;
             http::ParseError err;
-            auto st = http::parse_response_head(in.data(), max_response_head, ex_->request.method_id,
-                                                ex_->response, head_len, err);
+            auto st = http::parse_response_head(in.data(), pool_->upstream.max_response_header_bytes,
+                                                ex_->request.method_id, ex_->response, head_len, err,
+                                                pool_->upstream.max_response_headers);
             if (st == http::ParseStatus::complete) {
                 if (ex_->response.status < 200) {
                     if (!forward_interim()) return;
@@ -473,11 +512,22 @@ void Session::read_response() {
                 return;
             }
             if (st == http::ParseStatus::error) {
-                log::warn("proxy", "pool {} endpoint {}: {}", pool_->name, endpoint_->name, err.reason);
-                worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::invalid_response);
+                if (err.over_limit) {
+                    log::warn("proxy",
+                              "pool {} endpoint {}: {} (upstream.max_response_header_bytes {}, max_response_headers {})",
+                              pool_->name, endpoint_->name, err.reason, pool_->upstream.max_response_header_bytes,
+                              pool_->upstream.max_response_headers);
+                } else {
+                    log::warn("proxy", "pool {} endpoint {}: {}", pool_->name, endpoint_->name, err.reason);
+                }
+                worker_.upstream_failed(*pool_, *endpoint_,
+                                        err.over_limit ? UpstreamError::response_too_large
+                                                       : UpstreamError::invalid_response);
                 in.clear();
                 release_upstream(false);
-                reply(502, "invalid response from upstream", true);
+                reply(502, err.over_limit ? "upstream response head over the configured limits"
+                                          : "invalid response from upstream",
+                      true);
                 return;
             }
         }
@@ -488,12 +538,12 @@ void Session::read_response() {
             return;
         }
         in.prepare();
-        if (in.writable() == 0 && !in.grow(max_response_head + 1024)) {
-            log::warn("proxy", "pool {} endpoint {}: response head over {} bytes (502)", pool_->name, endpoint_->name,
-                      max_response_head);
-            worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::invalid_response);
+        if (in.writable() == 0 && !in.grow(pool_->upstream.max_response_header_bytes + 1024)) {
+            log::warn("proxy", "pool {} endpoint {}: response head over {} bytes (upstream.max_response_header_bytes)",
+                      pool_->name, endpoint_->name, pool_->upstream.max_response_header_bytes);
+            worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::response_too_large);
             release_upstream(false);
-            reply(502, "upstream response head too large", true);
+            reply(502, "upstream response head over the configured limits", true);
             return;
         }
         IoResult r = s.read(in.prepare(), in.writable());
@@ -882,7 +932,8 @@ void Session::release_upstream(bool reusable) {
     if (reusable && pool_) {
         upstream_->reused = false;
         worker_.upstreams().give_back(std::move(upstream_), pool_->upstream.max_idle_per_endpoint,
-                                      worker_.now_ms());
+                                      EventLoop::clock_ms(),
+                                      static_cast<std::uint64_t>(pool_->upstream.idle_timeout.count()));
     } else {
         worker_.upstreams().discard(std::move(upstream_));
     }
@@ -947,7 +998,7 @@ void Session::linger() {
     // drain what the client still sends, for a bounded time and size.
     wait_ = Wait::linger;
     client_.shutdown_write();
-    deadline_ms_ = worker_.now_ms() + static_cast<std::uint64_t>(linger_time.count());
+    set_deadline(linger_time);
     lingered_ = 0;
     linger_read();
 }
@@ -973,12 +1024,12 @@ void Session::drop_request_head() {
 void Session::close() {
     if (wait_ == Wait::closed) return;
     wait_ = Wait::closed;
-    deadline_ms_ = 0;
+    clear_deadline();
     release_upstream(false);
     client_.close();
     snapshot_.reset();
     if (ex_) worker_.exchanges().give_back(std::move(ex_));
-    unlink();  // leave the worker's session list
+    SessionHook::unlink();  // leave the worker's session list
     // Events already fetched in this batch may still name this session.
     worker_.loop().retire(std::unique_ptr<IoObject>(this));
 }

@@ -18,10 +18,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace weir::proxy {
 
-class Session final : public IoObject, public UpstreamOwner, public SessionHook {
+class Session final : public IoObject, public UpstreamOwner, public SessionHook, public Timer {
 public:
     Session(Worker& worker, int fd, std::uint32_t listener_id);
     ~Session() override;
@@ -29,8 +30,8 @@ public:
     void start();
     void on_events(std::uint32_t events) override;           // client socket
     void on_upstream_events(std::uint32_t events) override;  // upstream socket
-    // Worker tick: acts on the current deadline if it has passed.
-    void on_tick(std::uint64_t now_ms);
+    // The current step's deadline has passed (worker timer wheel).
+    void on_timer() override;
     // Graceful shutdown: close now if idle, else after the current exchange.
     void drain();
     // Closes at once (process exit).
@@ -60,6 +61,10 @@ private:
     void read_head();
     void handle_request();
     void pick_endpoint();
+    // Every endpoint of the pool failed where a retry is safe (refused or
+    // timed-out connects; nothing back for a repeatable request): move the
+    // request to another pool of the route. False when there is none.
+    bool fail_over();
     void connect_upstream();
     void on_connected();
     void send_request();
@@ -92,7 +97,10 @@ private:
     void release_upstream(bool reusable);
     void set_deadline(std::chrono::milliseconds d);
     std::chrono::milliseconds idle_limit(const routing::Limits& limits) const;
-    void clear_deadline() { deadline_ms_ = 0; }
+    // Deadlines count from the moment they are armed (the clock read now,
+    // not a cached tick time), so they never fire early.
+    void set_deadline_at(std::uint64_t due_ms);
+    void clear_deadline() { cancel(); }
 
     Worker& worker_;
     std::uint32_t listener_id_;
@@ -109,14 +117,16 @@ private:
     std::string log_prefix_;         // the access log line's request part, taken with the head
     UpstreamPtr upstream_;
 
-    std::uint64_t deadline_ms_ = 0;
     std::uint64_t head_started_ms_ = 0;
     bool served_ = false;            // a request has been handled on this connection
     bool close_after_ = false;       // reply with Connection: close and end the connection
     bool draining_ = false;
     bool reply_close_ = false;
-    std::uint32_t tried_mask_ = 0;   // endpoints of the pool tried for this request (first 32)
-    int attempts_ = 0;
+    std::vector<std::size_t> tried_endpoints_;  // indexes in pool_ tried for this request
+    std::vector<std::size_t> tried_pools_;      // pools this request failed over from
+    std::string sticky_key_;         // the request's sticky key, for a failover choice
+    int attempts_ = 0;               // endpoints tried for this request, all pools
+    int pool_attempts_ = 0;          // endpoints tried in pool_
     int last_failure_status_ = 503;  // what running out of endpoints answers
     std::size_t pending_head_ = 0;   // request head bytes still at the front of client_in
     std::size_t response_head_len_ = 0;

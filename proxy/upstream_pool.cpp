@@ -28,7 +28,8 @@ UpstreamPtr UpstreamPool::take(std::uint32_t key) {
     return nullptr;
 }
 
-void UpstreamPool::give_back(UpstreamPtr conn, std::size_t max_idle, std::uint64_t now_ms) {
+void UpstreamPool::give_back(UpstreamPtr conn, std::size_t max_idle, std::uint64_t now_ms,
+                             std::uint64_t idle_timeout_ms) {
     std::uint32_t key = conn->endpoint_key;
     if (key >= idle_.size()) idle_.resize(key + 1);
     auto& list = idle_[key];
@@ -38,7 +39,7 @@ void UpstreamPool::give_back(UpstreamPtr conn, std::size_t max_idle, std::uint64
         return;
     }
     conn->pool = this;
-    conn->idle_since_ms = now_ms;
+    conn->idle_until_ms = now_ms + idle_timeout_ms;
     list.push_back(std::move(conn));
 }
 
@@ -63,13 +64,15 @@ void UpstreamPool::on_idle_event(UpstreamConnection* conn) {
     discard(std::move(keep));
 }
 
-void UpstreamPool::expire(std::uint64_t cutoff_ms) {
+void UpstreamPool::expire(std::uint64_t now_ms) {
+    // An endpoint in several pools may hold connections with different idle
+    // timeouts, so every one is checked (the lists are at most max_idle long).
     for (auto& list : idle_) {
-        // Oldest first: stop at the first one still fresh.
-        std::size_t n = 0;
-        while (n < list.size() && list[n]->idle_since_ms < cutoff_ms) ++n;
-        for (std::size_t i = 0; i < n; ++i) discard(std::move(list[i]));
-        list.erase(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(n));
+        std::erase_if(list, [&](UpstreamPtr& c) {
+            if (c->idle_until_ms > now_ms) return false;
+            discard(std::move(c));
+            return true;
+        });
     }
 }
 

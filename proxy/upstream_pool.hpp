@@ -28,7 +28,7 @@ public:
 
     Socket socket;
     std::uint32_t endpoint_key = 0;
-    std::uint64_t idle_since_ms = 0;
+    std::uint64_t idle_until_ms = 0;  // closed at this time if still idle (the pool's upstream.idle_timeout)
     bool reused = false;            // came from the pool: a failure before the response may be retried
     bool registered = false;        // added to the event loop
     UpstreamOwner* owner = nullptr; // set while an exchange uses it
@@ -43,13 +43,15 @@ public:
 
     // An idle connection to the endpoint, or nullptr.
     UpstreamPtr take(std::uint32_t key);
-    // Keeps the connection for reuse unless `max_idle` are already kept for
-    // its endpoint. Any event on an idle connection (data, close) retires it.
-    void give_back(UpstreamPtr conn, std::size_t max_idle, std::uint64_t now_ms);
+    // Keeps the connection for reuse, for at most `idle_timeout_ms`, unless
+    // `max_idle` are already kept for its endpoint (by this worker: each
+    // worker has its own pool). Any event on an idle connection (data,
+    // close) retires it.
+    void give_back(UpstreamPtr conn, std::size_t max_idle, std::uint64_t now_ms, std::uint64_t idle_timeout_ms);
     // Closes a connection for good (after the current batch of events).
     void discard(UpstreamPtr conn);
-    // Closes connections idle since before `cutoff_ms`.
-    void expire(std::uint64_t cutoff_ms);
+    // Closes connections whose idle time ended at or before `now_ms`.
+    void expire(std::uint64_t now_ms);
     void close_endpoint(std::uint32_t key);
     // Closes idle connections to every endpoint whose key is not marked in `keep`.
     void close_unless(const std::vector<bool>& keep);

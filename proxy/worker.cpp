@@ -15,11 +15,11 @@
 namespace weir::proxy {
 namespace {
 
-// Deadlines are checked on a coarse tick instead of one timer per
-// connection: arming a timer per request would cost a system call each.
+// Housekeeping (access log batches, idle upstream expiry, accept retries)
+// runs on this tick; request deadlines have their own timer wheel.
 constexpr std::chrono::milliseconds tick_interval{100};
-// Idle upstream connections older than this are closed.
-constexpr std::uint64_t upstream_idle_ms = 60'000;
+// Statistics dropped over budget are logged at most this often per worker.
+constexpr std::uint64_t drop_log_interval_ms = 60'000;
 
 std::uint64_t seed_for(unsigned index) {
     std::random_device rd;
@@ -33,8 +33,14 @@ std::uint64_t clock_ms() {
 
 }  // namespace
 
-Worker::Worker(unsigned index, std::atomic<std::size_t>& connections)
-    : index_(index), connections_(connections), random_(seed_for(index)), upstreams_(loop_) {
+Worker::Worker(unsigned index, std::atomic<std::size_t>& connections, FailureCounters& failures,
+               StatsBudget& stats_budget)
+    : index_(index),
+      connections_(connections),
+      random_(seed_for(index)),
+      upstreams_(loop_),
+      failures_(failures),
+      stats_slots_(stats_budget) {
     now_ms_ = clock_ms();
 }
 
@@ -75,15 +81,17 @@ void Worker::publish(routing::SnapshotPtr snapshot, std::function<void()> done) 
             }
         }
         upstreams_.close_unless(keep);
-        // An endpoint back from an ejection starts with a clean record here
-        // too, so one more failure does not eject it again at once.
+        // An endpoint back from an ejection starts with a clean record, so
+        // one more failure does not eject it again at once.
         if (snapshot_) {
             for (const auto& pool : snapshot_->pools) {
                 for (const auto& e : pool.endpoints) {
-                    if (e.ejected && e.key < failures_in_row_.size()) failures_in_row_[e.key] = 0;
+                    if (e.ejected) failures_.reset(e.key);
                 }
             }
         }
+        // Slots of pairs this snapshot no longer names are freed.
+        stats_slots_.set_live(s->live_stats);
         snapshot_ = std::move(s);
         if (done) done();
     });
@@ -96,6 +104,7 @@ const char* upstream_error_name(UpstreamError e) {
         case UpstreamError::reset: return "reset";
         case UpstreamError::invalid_response: return "invalid_response";
         case UpstreamError::status_5xx: return "5xx";
+        case UpstreamError::response_too_large: return "response_too_large";
     }
     return "unknown";
 }
@@ -110,27 +119,28 @@ void Worker::endpoint_end(std::uint32_t key) {
     if (key < load_.size() && load_[key].in_flight > 0) --load_[key].in_flight;
 }
 
-void Worker::upstream_ok(std::uint32_t key) {
-    if (key < failures_in_row_.size()) failures_in_row_[key] = 0;
-}
+void Worker::upstream_ok(std::uint32_t key) { failures_.succeeded(key); }
 
-void Worker::upstream_failed(const routing::Pool& pool, const routing::Endpoint& endpoint, UpstreamError kind) {
-    if (endpoint.key >= failures_in_row_.size()) failures_in_row_.resize(endpoint.key + 1, 0);
-    auto& n = failures_in_row_[endpoint.key];
-    if (n < UINT16_MAX) ++n;
-    if (failure_sink_) failure_sink_(EndpointFailure{pool.name, endpoint.name, kind, n});
+void Worker::upstream_failed(const routing::Pool& pool, const routing::Endpoint& endpoint, UpstreamError kind,
+                             int error) {
+    // A refusal is not an outlier (nothing listens: the health side takes the
+    // endpoint out at once), and an oversized head is a settings mismatch:
+    // neither counts toward ejection, neither ends a run of failures.
+    const bool refused = kind == UpstreamError::connect && error == ECONNREFUSED;
+    const bool counts = !refused && kind != UpstreamError::response_too_large;
+    const std::uint32_t n = counts ? failures_.failed(endpoint.key) : 0;
+    if (failure_sink_)
+        failure_sink_(EndpointFailure{pool.name, endpoint.name, kind, static_cast<int>(std::min<std::uint32_t>(n, INT32_MAX)),
+                                      refused});
 }
 
 void Worker::record(std::uint32_t stat, int status, std::chrono::nanoseconds elapsed, bool error) {
-    if (stat >= traffic_.size()) {
-        traffic_.resize(stat + 1);
-        slices_.resize(stat + 1);
+    if (stats_slots_.record(stat, status, elapsed, error)) return;
+    if (now_ms_ - last_drop_log_ms_ >= drop_log_interval_ms || last_drop_log_ms_ == 0) {
+        last_drop_log_ms_ = now_ms_;
+        log::warn("proxy", "worker {}: statistics memory is at limits.max_statistics_bytes; requests of pairs "
+                  "without a slot yet are not counted (weir_statistics_dropped_total)", index_);
     }
-    const double seconds = std::chrono::duration<double>(elapsed).count();
-    traffic_[stat].record(status, seconds);
-    auto& slice = slices_[stat];
-    if (error) ++slice.errors;
-    else slice.latency.add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()));
 }
 
 void Worker::flush_access_log() {
@@ -149,18 +159,16 @@ void Worker::flush_access_log() {
     access_buffer_.clear();
 }
 
-void Worker::collect_traffic(std::function<void(std::vector<telemetry::TrafficCounters>)> done) {
-    loop_.post([this, done = std::move(done)] { done(traffic_); });
+void Worker::collect_traffic(std::function<void(SlotTraffic)> done) {
+    loop_.post([this, done = std::move(done)] { done(stats_slots_.traffic()); });
 }
 
 void Worker::take_slices(std::vector<std::uint32_t> stats, std::function<void(std::vector<rollout::PoolSlice>)> done) {
     loop_.post([this, stats = std::move(stats), done = std::move(done)] {
-        std::vector<rollout::PoolSlice> out(stats.size());
-        for (std::size_t i = 0; i < stats.size(); ++i) {
-            if (stats[i] < slices_.size()) {
-                std::swap(out[i], slices_[stats[i]]);
-            }
-        }
+        std::vector<rollout::PoolSlice> out;
+        out.reserve(stats.size());
+        const std::uint64_t now = EventLoop::clock_ms();
+        for (std::uint32_t id : stats) out.push_back(stats_slots_.take_slice(id, now));
         done(std::move(out));
     });
 }
@@ -242,11 +250,8 @@ void Worker::session_closed() {
 void Worker::tick() {
     now_ms_ = clock_ms();
     flush_access_log();
-    for (auto it = sessions_.begin(); it != sessions_.end();) {
-        Session& s = *it++;  // on_tick may close and unlink s
-        s.on_tick(now_ms_);
-    }
-    if (now_ms_ > upstream_idle_ms) upstreams_.expire(now_ms_ - upstream_idle_ms);
+    stats_slots_.expire_slices(now_ms_);
+    upstreams_.expire(now_ms_);
     if (!draining_) {
         for (auto& l : listeners_) l->accept_some();
     }

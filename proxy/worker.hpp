@@ -6,6 +6,8 @@
 #include "proxy/access_log.hpp"
 #include "proxy/event_loop.hpp"
 #include "proxy/exchange.hpp"
+#include "proxy/failure_counters.hpp"
+#include "proxy/stat_slots.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "routing/random.hpp"
 #include "rollout/slice.hpp"
@@ -40,12 +42,15 @@ struct WorkerStats {
     std::atomic<std::uint64_t> local_replies{0};
     std::atomic<std::uint64_t> upstream_connects{0};
     std::atomic<std::uint64_t> upstream_reuses{0};
+    std::atomic<std::uint64_t> failovers{0};  // requests moved to another pool after a pre-send failure
 };
 
 using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
 // What went wrong with an upstream exchange (SPEC §7 weir_upstream_errors_total{kind}).
-enum class UpstreamError : std::uint8_t { connect, timeout, reset, invalid_response, status_5xx };
+// response_too_large: the response head was over the pool's configured
+// limits; a mismatch of settings, not ill health, so it never ejects.
+enum class UpstreamError : std::uint8_t { connect, timeout, reset, invalid_response, status_5xx, response_too_large };
 const char* upstream_error_name(UpstreamError e);
 
 // One upstream failure, reported by a worker to the control side (which
@@ -55,7 +60,10 @@ struct EndpointFailure {
     std::string pool;
     std::string endpoint;
     UpstreamError kind;
-    int consecutive;  // failures in a row on this endpoint, seen by this worker
+    // Failures in a row on this endpoint, across all workers (0 for failures
+    // that never count toward ejection: refusals and oversized heads).
+    int consecutive;
+    bool refused = false;  // the connection was refused: nothing listens there
 };
 using FailureSink = std::function<void(EndpointFailure)>;
 
@@ -68,7 +76,7 @@ struct EndpointLoad {
 
 class Worker {
 public:
-    Worker(unsigned index, std::atomic<std::size_t>& connections);
+    Worker(unsigned index, std::atomic<std::size_t>& connections, FailureCounters& failures, StatsBudget& stats_budget);
     ~Worker();
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
@@ -109,7 +117,9 @@ public:
     void endpoint_begin(std::uint32_t key);
     void endpoint_end(std::uint32_t key);
     void upstream_ok(std::uint32_t key);
-    void upstream_failed(const routing::Pool& pool, const routing::Endpoint& endpoint, UpstreamError kind);
+    // `error` is the errno of a failed connect (ECONNREFUSED marks a refusal).
+    void upstream_failed(const routing::Pool& pool, const routing::Endpoint& endpoint, UpstreamError kind,
+                         int error = 0);
     void set_failure_sink(FailureSink sink) { failure_sink_ = std::move(sink); }  // before run()
     // Thread-safe: calls `done` (on this worker's thread) with its load by endpoint key.
     void collect_load(std::function<void(std::vector<EndpointLoad>)> done);
@@ -117,6 +127,8 @@ public:
     // One finished request of a statistics slot (route, pool): its status,
     // how long it took, and whether it counts as an error for the judge.
     void record(std::uint32_t stat, int status, std::chrono::nanoseconds elapsed, bool error);
+    // An attempt on the slot's pool failed before the request moved to another pool.
+    void record_failed_attempt(std::uint32_t stat) { stats_slots_.record_error(stat); }
     // Access log: lines are appended to this buffer and written in batches
     // (when it fills, and on every tick) to the current snapshot's file.
     std::string& access_buffer() { return access_buffer_; }
@@ -126,8 +138,9 @@ public:
     }
     void flush_access_log();
 
-    // Thread-safe: calls `done` on this worker's thread with a copy of its counters by slot.
-    void collect_traffic(std::function<void(std::vector<telemetry::TrafficCounters>)> done);
+    // Thread-safe: calls `done` on this worker's thread with a copy of its counters by slot id.
+    using SlotTraffic = std::vector<std::pair<std::uint32_t, telemetry::TrafficCounters>>;
+    void collect_traffic(std::function<void(SlotTraffic)> done);
     // Thread-safe: hands the current rollout slices of `stats` to `done` (on
     // this worker's thread) and starts new ones.
     void take_slices(std::vector<std::uint32_t> stats, std::function<void(std::vector<rollout::PoolSlice>)> done);
@@ -157,9 +170,9 @@ private:
     WorkerStats stats_;
     FailureSink failure_sink_;
     std::vector<EndpointLoad> load_;             // by endpoint key
-    std::vector<std::uint16_t> failures_in_row_;  // by endpoint key
-    std::vector<telemetry::TrafficCounters> traffic_;  // by statistics slot
-    std::vector<rollout::PoolSlice> slices_;           // by statistics slot: the current 1 s of judge data
+    FailureCounters& failures_;  // consecutive failures by endpoint key, shared by all workers
+    StatSlots stats_slots_;      // traffic counters and judge slices by (route, pool)
+    std::uint64_t last_drop_log_ms_ = 0;
     static constexpr std::size_t access_batch = 64 * 1024;
     std::string access_buffer_;
     TimeStamper time_stamper_;

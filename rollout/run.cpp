@@ -200,6 +200,12 @@ TrafficNeeds traffic_needs(const RolloutSpec& spec, std::optional<double> route_
     if (n.first_step_share > 0 && max_s > 0)
         n.route_rps_needed = static_cast<double>(n.step_requests) / (n.first_step_share * max_s);
     char buf[400];
+    if (n.error_proof_requests == UINT64_MAX) {
+        n.warnings.push_back("max_error_rate_increase " + std::to_string(spec.max_error_rate_increase) +
+                             " can never be shown with confidence: no step will advance by itself");
+        n.route_rps_needed = std::numeric_limits<double>::infinity();
+        return n;
+    }
     if (n.error_proof_requests > spec.min_samples) {
         std::snprintf(buf, sizeof buf,
                       "max_error_rate_increase %g is shown only after about %llu canary requests per step "
@@ -236,7 +242,8 @@ json::object TrafficNeeds::to_json() const {
     o["error_proof_requests"] = error_proof_requests;
     o["step_requests"] = step_requests;
     o["first_step_share"] = first_step_share;
-    o["route_rps_needed"] = round_to(route_rps_needed, 0.001);
+    if (std::isfinite(route_rps_needed)) o["route_rps_needed"] = round_to(route_rps_needed, 0.001);
+    else o["route_rps_needed"] = nullptr;
     if (route_rps) o["route_rps"] = round_to(*route_rps, 0.001);
     if (first_step_seconds) {
         if (std::isfinite(*first_step_seconds)) o["first_step_seconds"] = round_to(*first_step_seconds, 0.1);

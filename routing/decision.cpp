@@ -2,6 +2,8 @@
 
 #include "routing/sticky.hpp"
 
+#include <algorithm>
+
 namespace weir::routing {
 
 std::string new_sticky_id(Random& random) {
@@ -70,18 +72,60 @@ PoolDecision choose_pool(const Snapshot& snapshot, const Route& route, const Req
     return d;
 }
 
-std::size_t choose_endpoint(const Pool& pool, bool panic, Random& random, std::uint32_t exclude) {
+namespace {
+
+bool contains(std::span<const std::size_t> list, std::size_t i) {
+    return std::find(list.begin(), list.end(), i) != list.end();
+}
+
+}  // namespace
+
+std::size_t choose_endpoint(const Pool& pool, bool panic, Random& random, std::span<const std::size_t> tried) {
     const WeightedChoice& choice = panic ? pool.panic_choice : pool.eligible_choice;
     std::size_t i = choice.pick(random.unit());
-    if (i == WeightedChoice::npos || i >= 32 || !(exclude & (1u << i))) return i;
-    // Already failed for this request: the next candidate in order, so a
-    // retry never lands on the same endpoint twice.
-    for (std::size_t j = 0; j < pool.endpoints.size() && j < 32; ++j) {
+    if (i == WeightedChoice::npos || !contains(tried, i)) return i;
+    // Already failed for this request: draw again by weight among the
+    // candidates not tried yet, so a retry never lands on the same endpoint
+    // twice. Retries are rare, so the linear scan costs nothing in the
+    // common case.
+    auto weight_of = [&](std::size_t j) {
         const Endpoint& e = pool.endpoints[j];
         const bool candidate = panic ? (!e.draining && e.weight > 0) : e.eligible();
-        if (candidate && !(exclude & (1u << j))) return j;
+        return candidate && !contains(tried, j) ? e.weight : 0.0;
+    };
+    double total = 0;
+    for (std::size_t j = 0; j < pool.endpoints.size(); ++j) total += weight_of(j);
+    if (!(total > 0)) return WeightedChoice::npos;
+    double x = random.unit() * total;
+    std::size_t last = WeightedChoice::npos;
+    for (std::size_t j = 0; j < pool.endpoints.size(); ++j) {
+        const double w = weight_of(j);
+        if (!(w > 0)) continue;
+        last = j;
+        x -= w;
+        if (x < 0) return j;
     }
-    return WeightedChoice::npos;
+    return last;  // rounding left x at 0: the last candidate
+}
+
+std::size_t choose_failover_pool(const Snapshot& snapshot, const Route& route, std::string_view sticky_key,
+                                 Random& random, std::span<const std::size_t> tried_pools) {
+    if (route.on_unhealthy == OnUnhealthy::fail) return PoolDecision::none;
+    // The route's shifted weights (unavailable pools at 0) with the pools
+    // this request already failed on left out too. Allocates: failover only.
+    std::vector<double> weights(route.pools.size(), 0.0);
+    bool any = false;
+    for (std::size_t i = 0; i < route.pools.size(); ++i) {
+        const std::size_t p = route.pools[i];
+        if (snapshot.pools[p].available && !contains(tried_pools, p) && route.weights[i] > 0) {
+            weights[i] = route.weights[i];
+            any = true;
+        }
+    }
+    if (!any) return PoolDecision::none;
+    const std::size_t i = sticky_key.empty() ? WeightedChoice(weights).pick(random.unit())
+                                             : rendezvous_pick(route.name, sticky_key, route.pool_names, weights);
+    return i == WeightedChoice::npos ? PoolDecision::none : route.pools[i];
 }
 
 }  // namespace weir::routing

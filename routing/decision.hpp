@@ -9,6 +9,7 @@
 #include "routing/snapshot.hpp"
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -30,8 +31,19 @@ PoolDecision choose_pool(const Snapshot& snapshot, const Route& route, const Req
                          std::string& new_id);
 
 // An endpoint index of the pool for this decision, or WeightedChoice::npos.
-// `exclude` lists endpoints already tried for this request (bit i = endpoint i, first 32).
-std::size_t choose_endpoint(const Pool& pool, bool panic, Random& random, std::uint32_t exclude);
+// `tried` lists endpoint indexes already tried for this request (any pool
+// size); none of them is chosen again.
+std::size_t choose_endpoint(const Pool& pool, bool panic, Random& random, std::span<const std::size_t> tried);
+
+// Where a request goes when every endpoint of its pool failed where a retry is
+// safe (refused or timed-out connects; nothing back for a repeatable
+// request): another pool of the route, chosen
+// as on_pool_unhealthy: shift chooses (by `sticky_key` when not empty, else
+// by weighted draw), leaving out unavailable pools and the `tried_pools`
+// (indexes into Snapshot::pools). npos when none is left, and always for
+// on_pool_unhealthy: fail, whose dead pools answer 503.
+std::size_t choose_failover_pool(const Snapshot& snapshot, const Route& route, std::string_view sticky_key,
+                                 Random& random, std::span<const std::size_t> tried_pools);
 
 // A random 128-bit id as 32 lower-case hex digits.
 std::string new_sticky_id(Random& random);

@@ -1,5 +1,7 @@
 #include "routing/snapshot.hpp"
 
+#include "routing/path_normalize.hpp"
+
 namespace weir::routing {
 namespace {
 
@@ -14,12 +16,6 @@ bool iequal_lower(std::string_view mixed, std::string_view lower_text) {
 }
 
 // "example.com:8080" -> "example.com"; "[::1]:80" -> "[::1]".
-std::string_view strip_port(std::string_view host) {
-    std::size_t colon = host.rfind(':');
-    if (colon == std::string_view::npos) return host;
-    if (host.front() == '[' && host.find(']') > colon) return host;  // colon inside an IPv6 literal
-    return host.substr(0, colon);
-}
 
 }  // namespace
 
@@ -28,16 +24,20 @@ bool HostMatch::matches(std::string_view host) const {
         case Kind::any:
             return true;
         case Kind::exact:
-            return iequal_lower(strip_port(host), text);
+            return iequal_lower(host_for_matching(host), text);
         case Kind::suffix: {
-            std::string_view h = strip_port(host);
+            std::string_view h = host_for_matching(host);
             return h.size() > text.size() && iequal_lower(h.substr(h.size() - text.size()), text);
         }
     }
     return false;
 }
 
-const Route* Snapshot::match(std::string_view host, std::string_view path, const RequestView& request) const {
+const Route* Snapshot::match(std::string_view host, std::string_view raw_path, const RequestView& request) const {
+    // Per worker thread: the normal form of a path that needs one, without
+    // an allocation per request once it has grown.
+    thread_local std::string scratch;
+    const std::string_view path = normalize_path(raw_path, scratch);
     for (const Route& r : routes) {
         if (!r.host.matches(host) || !path.starts_with(r.path_prefix)) continue;
         bool all = true;
@@ -59,6 +59,8 @@ void Snapshot::finalize() {
         p.available = !p.eligible_choice.empty();
     }
     for (Route& r : routes) {
+        std::string normal;
+        r.path_prefix = std::string(normalize_path(r.path_prefix, normal));
         r.pool_names.clear();
         r.shifted_weights.clear();
         for (std::size_t i = 0; i < r.pools.size(); ++i) {

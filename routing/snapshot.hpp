@@ -5,6 +5,7 @@
 
 #include "common/log_file.hpp"
 #include "routing/matcher.hpp"
+#include "routing/stat_id.hpp"
 #include "routing/weighted.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -35,7 +36,10 @@ struct Endpoint {
 struct UpstreamSettings {
     std::chrono::milliseconds connect_timeout{1000};
     std::chrono::milliseconds response_timeout{15000};
-    std::size_t max_idle_per_endpoint = 64;
+    std::size_t max_idle_per_endpoint = 64;  // per worker
+    std::chrono::milliseconds idle_timeout{4000};
+    std::size_t max_response_header_bytes = 65536;
+    std::size_t max_response_headers = 128;
 };
 
 struct Pool {
@@ -87,9 +91,10 @@ struct Route {
     std::optional<StickySpec> sticky;
     OnUnhealthy on_unhealthy = OnUnhealthy::shift;
 
-    // Traffic statistics slots (stable across snapshots for the same route
-    // and pool names): one per pool of the snapshot, and one for requests
-    // this route could not give to any pool.
+    // Traffic statistics slot ids (stable across snapshots for the same route
+    // and pool names), by index into Snapshot::pools: a real slot only for
+    // the pools the route can send to (its split and its rules), no_stat for
+    // the rest; and one for requests this route could not give to any pool.
     std::vector<std::uint32_t> pool_stat;
     std::uint32_t no_pool_stat = 0;
 
@@ -117,9 +122,13 @@ struct Snapshot {
     std::uint32_t endpoint_key_limit = 0;  // every Endpoint::key is below this
     std::uint32_t unrouted_stat = 0;       // statistics slot of requests no route took
     std::shared_ptr<const LogFile> access_log;  // JSON lines, one per request; null: off
-    std::uint32_t stat_limit = 0;          // every statistics slot is below this
+    std::vector<std::uint32_t> live_stats;  // every statistics slot id this snapshot names
+    std::uint64_t max_statistics_bytes = 64ull << 20;
 
-    // First route whose host, path prefix and header matchers match, or nullptr.
+    // First route whose host, path prefix and header matchers match, or
+    // nullptr. Host and path are compared in their normal form
+    // (path_normalize.hpp): "/a/../admin" and "/%61dmin" reach the "/admin"
+    // route, "Example.com." the "example.com" one.
     const Route* match(std::string_view host, std::string_view path, const RequestView& request) const;
 
     // Computes the selection tables from weights and endpoint states. Call

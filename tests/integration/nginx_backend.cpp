@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <spawn.h>
@@ -118,6 +119,14 @@ bool NginxBackend::start_on(std::uint16_t port) {
         error_ = "cannot start nginx";
         return false;
     }
+    // Every backend runs on the same CPU, so the scheduler treats the two
+    // pools of a test alike: on a busy machine two identical processes on
+    // different cores answer at measurably different speeds (seen: 0.23 vs
+    // 0.15 ms at p50), which the judge rightly calls a slower canary.
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    ::sched_setaffinity(pid, sizeof one, &one);
     // Listening, or gone (the port was taken meanwhile).
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {

@@ -413,12 +413,12 @@ TEST(RolloutEndToEnd, CanaryThatRefusesConnectionsIsRolledBack) {
     ASSERT_TRUE(load.wait_total(150)) << describe(load.counts());
     load.stop();
     const auto counts = load.counts();
-    // Connect failures answer 502 from the proxy itself (no pool name in the body).
+    // Refused connects move each request to the stable pool, so clients see
+    // no failure; the refusals still count against the canary for the judge.
     std::cout << "[rollout-e2e] canary refusing connections: rolled back " << took << " s after start; clients saw "
               << at_rollback.failures << " failed requests; reason: " << v.last("rollback")->reason << "\n";
-    EXPECT_GE(at_rollback.failures, 1u) << describe(at_rollback);
-    EXPECT_LE(at_rollback.failures, 20u) << describe(at_rollback);
-    EXPECT_EQ(counts.failures, at_rollback.failures) << "failures after the rollback\n" << describe(counts);
+    EXPECT_EQ(at_rollback.failures, 0u) << describe(at_rollback);
+    EXPECT_EQ(counts.failures, 0u) << "failures after the rollback\n" << describe(counts);
     EXPECT_EQ(admin.route().split, (SplitMap{{"stable", 100}, {"canary", 0}})) << admin.route().raw;
 }
 

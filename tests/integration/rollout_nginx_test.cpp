@@ -36,12 +36,21 @@ struct NginxRig {
         weir = std::make_unique<WeirProcess>(rollout_yaml(c, block));
         admin = std::make_unique<AdminClient>(weir->admin_port());
     }
-    bool ready(std::string& why) const {
-        if (!nginx_available(why)) return false;
-        if (!stable.running()) why = "stable nginx: " + stable.error();
-        else if (!canary.running()) why = "canary nginx: " + canary.error();
-        else return true;
-        return false;
+    // Both nginx and the weir are up, or why not.
+    ::testing::AssertionResult up() const {
+        std::string why;
+        if (!nginx_available(why)) return ::testing::AssertionFailure() << why;
+        if (!stable.running()) return ::testing::AssertionFailure() << "stable nginx: " << stable.error();
+        if (!canary.running()) return ::testing::AssertionFailure() << "canary nginx: " << canary.error();
+        return ::testing::AssertionSuccess();
+    }
+    // Once `load` has had `warm` answers (the route's traffic before the
+    // rollout), starts the rollout.
+    ::testing::AssertionResult start_after(const Traffic& load, std::uint64_t warm) const {
+        if (!load.wait_total(warm, 60s)) return ::testing::AssertionFailure() << describe(load.counts());
+        const Response r = rollout_call(*admin, "start");
+        if (r.status != 200) return ::testing::AssertionFailure() << "start: " << r.describe() << "\n" << r.body;
+        return ::testing::AssertionSuccess();
     }
 };
 
@@ -103,14 +112,11 @@ TEST(RolloutNginx, SubMillisecondCanaryTwiceAsSlowIsRolledBackAtItsFirstStep) {
     // times slower.
     NginxRig rig({.name = "stable", .body_bytes = 16 << 10}, {.name = "canary", .body_bytes = 256 << 10},
                  block("[5, 25, 50, 100]", 200));
-    std::string why;
-    ASSERT_TRUE(rig.ready(why)) << why;
+    ASSERT_TRUE(rig.up());
     AdminClient& admin = *rig.admin;
-
     Traffic load(rig.weir->port(), 4, 75);  // ~300 requests/s: ~15/s to the canary at 5%
-    ASSERT_TRUE(load.wait_total(200)) << describe(load.counts());
+    ASSERT_TRUE(rig.start_after(load, 200));
     const auto started = Clock::now();
-    ASSERT_EQ(rollout_call(admin, "start").status, 200);
     RolloutView v = wait_rollout(admin, [](const RolloutView& x) { return x.phase != "running"; }, 90s);
     const double took = seconds_since(started);
     ASSERT_EQ(v.phase, "rolled_back") << "after " << took << " s: " << kinds_text(v) << "\n" << latency_summary(v);
@@ -131,14 +137,11 @@ TEST(RolloutNginx, SubMillisecondCanaryTwiceAsSlowIsRolledBackAtItsFirstStep) {
 // Two identical nginx behind a 50/50 first step: equal load, equal latency.
 TEST(RolloutNginx, SubMillisecondEqualCanaryIsPromoted) {
     NginxRig rig({.name = "stable"}, {.name = "canary"}, block("[50, 100]", 200));
-    std::string why;
-    ASSERT_TRUE(rig.ready(why)) << why;
+    ASSERT_TRUE(rig.up());
     AdminClient& admin = *rig.admin;
-
     Traffic load(rig.weir->port(), 4, 75);
-    ASSERT_TRUE(load.wait_total(200)) << describe(load.counts());
+    ASSERT_TRUE(rig.start_after(load, 200));
     const auto started = Clock::now();
-    ASSERT_EQ(rollout_call(admin, "start").status, 200);
     RolloutView v = wait_rollout(admin, [](const RolloutView& x) { return x.phase != "running"; }, 120s);
     const double took = seconds_since(started);
     ASSERT_EQ(v.phase, "promoted") << "after " << took << " s: " << kinds_text(v) << "\n" << latency_summary(v);
@@ -159,13 +162,10 @@ TEST(RolloutNginx, SubMillisecondIdleCanaryNeedsMinLatencyDifference) {
     RolloutBlock b = block("[5, 25, 50, 100]", 200);
     b.extra = "min_latency_difference: 0.3ms";
     NginxRig rig({.name = "stable"}, {.name = "canary"}, b);
-    std::string why;
-    ASSERT_TRUE(rig.ready(why)) << why;
+    ASSERT_TRUE(rig.up());
     AdminClient& admin = *rig.admin;
-
     Traffic load(rig.weir->port(), 4, 75);
-    ASSERT_TRUE(load.wait_total(200)) << describe(load.counts());
-    ASSERT_EQ(rollout_call(admin, "start").status, 200);
+    ASSERT_TRUE(rig.start_after(load, 200));
     RolloutView v = wait_rollout(admin, [](const RolloutView& x) { return x.phase != "running"; }, 150s);
     ASSERT_EQ(v.phase, "promoted") << kinds_text(v) << "\n" << latency_summary(v);
     EXPECT_EQ(num_at(v.json, {"spec", "min_latency_difference_ms"}), 0.3) << v.raw.substr(0, 2000);
@@ -180,14 +180,11 @@ TEST(RolloutNginx, TenMillisecondCanaryEighteenPercentSlowerIsRolledBackNotHeld)
     // 2 ms floor.
     NginxRig rig({.name = "stable", .delay_ms = 10}, {.name = "canary", .delay_ms = 12},
                  block("[25, 50, 100]", 200));
-    std::string why;
-    ASSERT_TRUE(rig.ready(why)) << why;
+    ASSERT_TRUE(rig.up());
     AdminClient& admin = *rig.admin;
-
     Traffic load(rig.weir->port(), 8, 12);  // ~96 requests/s: ~24/s to the canary at 25%
-    ASSERT_TRUE(load.wait_total(100)) << describe(load.counts());
+    ASSERT_TRUE(rig.start_after(load, 100));
     const auto started = Clock::now();
-    ASSERT_EQ(rollout_call(admin, "start").status, 200);
     RolloutView v = wait_rollout(admin, [](const RolloutView& x) { return x.phase != "running"; }, 120s);
     const double took = seconds_since(started);
     ASSERT_EQ(v.phase, "rolled_back") << "after " << took << " s: " << kinds_text(v) << "\n" << latency_summary(v);
@@ -210,13 +207,10 @@ TEST(RolloutNginx, MinLatencyDifferenceLetsASmallAbsoluteSlowdownThrough) {
     RolloutBlock b = block("[25, 50, 100]", 200);
     b.extra = "min_latency_difference: 5ms";
     NginxRig rig({.name = "stable", .delay_ms = 10}, {.name = "canary", .delay_ms = 12}, b);
-    std::string why;
-    ASSERT_TRUE(rig.ready(why)) << why;
+    ASSERT_TRUE(rig.up());
     AdminClient& admin = *rig.admin;
-
     Traffic load(rig.weir->port(), 8, 12);
-    ASSERT_TRUE(load.wait_total(100)) << describe(load.counts());
-    ASSERT_EQ(rollout_call(admin, "start").status, 200);
+    ASSERT_TRUE(rig.start_after(load, 100));
     RolloutView v = wait_rollout(admin, [](const RolloutView& x) { return x.phase != "running"; }, 150s);
     ASSERT_EQ(v.phase, "promoted") << kinds_text(v) << "\n" << latency_summary(v);
     const RolloutView::Decision* p = v.last("promote");
@@ -234,14 +228,11 @@ TEST(RolloutNginx, FailingCanaryAtFourRequestsPerSecondIsRolledBack) {
     RolloutBlock b = block("[50, 100]", 200);
     b.max_error_rate_increase = 0.001;
     NginxRig rig({.name = "stable"}, {.name = "canary", .fail_sixteenths = 3}, b);
-    std::string why;
-    ASSERT_TRUE(rig.ready(why)) << why;
+    ASSERT_TRUE(rig.up());
     AdminClient& admin = *rig.admin;
-
     Traffic load(rig.weir->port(), 2, 2);
-    ASSERT_TRUE(load.wait_total(80, 60s)) << describe(load.counts());
+    ASSERT_TRUE(rig.start_after(load, 80));
     const auto started = Clock::now();
-    ASSERT_EQ(rollout_call(admin, "start").status, 200);
     RolloutView v = wait_rollout(admin, [](const RolloutView& x) { return x.phase != "running"; }, 120s);
     const double took = seconds_since(started);
     load.stop();

@@ -164,7 +164,8 @@ TEST(ConfigRouting, RulesStickyPolicyAndHeaderMatchersParse) {
 TEST(ConfigRouting, SnapshotCarriesRulesStickyAndPolicy) {
     const auto r = load_routes(kRouting);
     const Config& c = ok(r);
-    StableKeys keys, stats;
+    StableKeys keys;
+    StatKeys stats;
     AddressBook book;
     BuildResult b = build_snapshot(c, 7, keys, stats, book, true);
     ASSERT_TRUE(b.errors.empty()) << b.errors.front();

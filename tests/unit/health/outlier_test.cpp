@@ -173,5 +173,39 @@ TEST(HealthOutlier, MayEjectTable) {
         EXPECT_EQ(may_eject(c.ejected, c.size), c.may) << c.ejected << " of " << c.size << " ejected";
 }
 
+TEST(HealthOutlier, AConfiguredMaximumCapsTheDoublingAndTheQuietSpell) {
+    // outlier.max_ejection_time: 20 s instead of 5 minutes.
+    OutlierState o;
+    std::vector<ms> got;
+    Clock::time_point now = t0;
+    for (int i = 0; i < 4; ++i) {
+        const Clock::time_point until = o.eject(now, 10s, 20s);
+        got.push_back(since(until, now));
+        ASSERT_TRUE(o.expire(until));
+        now = until + 1s;
+    }
+    EXPECT_EQ(got, (std::vector<ms>{10s, 20s, 20s, 20s}));
+    // Quiet for longer than the configured maximum: back to the base time.
+    const Clock::time_point until = o.eject(now + 21s, 10s, 20s);
+    EXPECT_EQ(since(until, now + 21s), 10s);
+    // And a longer maximum lets it double past 5 minutes.
+    OutlierState longer;
+    now = t0;
+    for (int i = 0; i < 3; ++i) {
+        const Clock::time_point u = longer.eject(now, 4min, 20min);
+        ASSERT_TRUE(longer.expire(u));
+        now = u;
+    }
+    EXPECT_EQ(longer.next_duration(4min, 20min), 20min);
+}
+
+TEST(HealthOutlier, EndingEarlyBringsItBackAndKeepsTheDoubling) {
+    OutlierState o;
+    o.eject(t0, 1s, 10s);
+    o.end_early(t0 + 100ms);
+    EXPECT_FALSE(o.ejected());
+    EXPECT_EQ(o.next_duration(1s, 10s), 2s);
+}
+
 }  // namespace
 }  // namespace weir::health

@@ -23,6 +23,22 @@ Slice slice_of(std::int64_t t, std::uint64_t canary_us, std::uint32_t canary_ok,
     return s;
 }
 
+// `seconds` slices of lognormal latencies (spread sigma): `nc` canary and
+// `nb` baseline samples a second around the given medians.
+Evidence lognormal_evidence(std::uint64_t seed, int seconds, double canary_us, int nc, double baseline_us, int nb,
+                            double sigma) {
+    testing::Rng rng(seed);
+    Evidence e;
+    for (int t = 0; t < seconds; ++t) {
+        Slice s;
+        for (int i = 0; i < nc; ++i) s.canary.latency.add(static_cast<std::uint64_t>(canary_us * std::exp(sigma * rng.normal())));
+        for (int i = 0; i < nb; ++i)
+            s.baseline.latency.add(static_cast<std::uint64_t>(baseline_us * std::exp(sigma * rng.normal())));
+        e.add(s);
+    }
+    return e;
+}
+
 TEST(RolloutJudge, BucketCountsRankLikeTheHistogram) {
     testing::Rng rng(3);
     Histogram h;
@@ -259,14 +275,7 @@ TEST(RolloutJudge, RankTestIsStratifiedBySlice) {
 
 TEST(RolloutJudge, SlowerCanaryIsSeenByBothRules) {
     JudgeLimits lim;
-    Evidence e;
-    testing::Rng rng(5);
-    for (int t = 0; t < 60; ++t) {
-        Slice s;
-        for (int i = 0; i < 20; ++i) s.canary.latency.add(static_cast<std::uint64_t>(80000 * std::exp(0.3 * rng.normal())));
-        for (int i = 0; i < 100; ++i) s.baseline.latency.add(static_cast<std::uint64_t>(50000 * std::exp(0.3 * rng.normal())));
-        e.add(s);
-    }
+    const Evidence e = lognormal_evidence(5, 60, 80000, 20, 50000, 100, 0.3);
     const LatencyFinding f = judge_latency(e.recent(), lim, "recent");
     EXPECT_GT(f.mw_z, judge::rank_z);
     EXPECT_TRUE(f.shift);
@@ -279,10 +288,6 @@ TEST(RolloutJudge, SlowerCanaryIsSeenByBothRules) {
     EXPECT_TRUE(j.at("mann_whitney").as_object().contains("z"));
 }
 
-// n samples a second of a lognormal with this median and spread.
-void add_lognormal(Histogram& h, testing::Rng& rng, double median_us, double sigma, int n) {
-    for (int i = 0; i < n; ++i) h.add(static_cast<std::uint64_t>(median_us * std::exp(sigma * rng.normal())));
-}
 
 TEST(RolloutJudge, TheRatioHoldsAtSubMillisecondLatencies) {
     // 1.5 ms vs 1.0 ms is 50% slower, whatever the absolute difference.
@@ -327,14 +332,7 @@ TEST(RolloutJudge, BoundsEntirelyAboveTheLimitRollBackAndNeverAdvance) {
     JudgeLimits lim;
     lim.min_samples = 200;
     lim.max_error_rate_increase = 0.05;
-    testing::Rng rng(11);
-    Evidence e;
-    for (int t = 0; t < 60; ++t) {
-        Slice s;
-        add_lognormal(s.canary.latency, rng, 12350, 0.3, 20);
-        add_lognormal(s.baseline.latency, rng, 10430, 0.3, 180);
-        e.add(s);
-    }
+    const Evidence e = lognormal_evidence(11, 60, 12350, 20, 10430, 180, 0.3);
     const QuantileView p50 = view_quantile(e.step(), 0.5, judge::shift_confidence);
     ASSERT_TRUE(p50.ratio_lower());
     EXPECT_GT(*p50.ratio_lower(), lim.max_latency_ratio) << "the whole interval lies above the limit";
@@ -351,14 +349,7 @@ TEST(RolloutJudge, ACanaryTwiceAsSlowAtOneMillisecondIsNeverAdvanced) {
     JudgeLimits lim;
     lim.min_samples = 200;
     lim.max_error_rate_increase = 0.05;
-    testing::Rng rng(12);
-    Evidence e;
-    for (int t = 0; t < 3; ++t) {
-        Slice s;
-        add_lognormal(s.canary.latency, rng, 2600, 0.2, 200);
-        add_lognormal(s.baseline.latency, rng, 1260, 0.2, 200);
-        e.add(s);
-    }
+    const Evidence e = lognormal_evidence(12, 3, 2600, 200, 1260, 200, 0.2);
     EXPECT_TRUE(judge_latency(e.step(), lim, "step").slower());
     EXPECT_FALSE(judge_advance(e, lim, 3, 2).ready);
 }

@@ -525,6 +525,13 @@ TEST(RolloutRun, StartSaysWhatTheLimitsAskOfTraffic) {
     EXPECT_EQ(t.at("warnings").as_array().size(), 2u);
     const auto needed = t.at("route_rps_needed").to_number<double>();
     EXPECT_NEAR(needed, static_cast<double>(t.at("step_requests").to_number<std::uint64_t>()) / (0.01 * 600), 0.01);
+    // A limit of zero can never be shown: said, not an absurd request count.
+    RolloutSpec zero = spec;
+    zero.max_error_rate_increase = 0;
+    const TrafficNeeds never = traffic_needs(zero, 100.0);
+    ASSERT_EQ(never.warnings.size(), 1u);
+    EXPECT_NE(never.warnings[0].find("can never be shown"), std::string::npos) << never.warnings[0];
+    EXPECT_TRUE(never.to_json().at("route_rps_needed").is_null());
     // With enough traffic and an error limit min_samples can show, no warning.
     spec.max_error_rate_increase = 0.01;
     RolloutRun fine(spec);

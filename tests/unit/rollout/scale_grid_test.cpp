@@ -28,22 +28,11 @@ namespace weir::rollout {
 namespace {
 
 using testing::FastTraffic;
+using testing::kSeeds;
 using testing::Outcome;
 using testing::PoolModel;
 
-#ifdef NDEBUG
-constexpr int kSeeds = 1000;
-#else
-constexpr int kSeeds = 100;
-#endif
-
-struct Cell {
-    std::vector<Outcome> runs;
-
-    int count(Phase p) const {
-        return static_cast<int>(std::count_if(runs.begin(), runs.end(), [p](const Outcome& o) { return o.phase == p; }));
-    }
-    double rate(Phase p) const { return static_cast<double>(count(p)) / static_cast<double>(runs.size()); }
+struct Cell : testing::Outcomes {
     int decided() const { return count(Phase::promoted) + count(Phase::rolled_back); }
     // Seeds rolled back while the canary never had more than `percent`.
     int rolled_back_by(double percent) const {

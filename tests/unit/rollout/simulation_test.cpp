@@ -37,24 +37,13 @@
 namespace weir::rollout {
 namespace {
 
+using testing::kSeeds;
 using testing::Outcome;
 using testing::PoolModel;
 using testing::Traffic;
 
-#ifdef NDEBUG
-constexpr int kSeeds = 1000;
-#else
-constexpr int kSeeds = 100;
-#endif
-
-struct Results {
-    std::vector<Outcome> runs;
+struct Results : testing::Outcomes {
     double wall_s = 0;
-
-    int count(Phase p) const {
-        return static_cast<int>(std::count_if(runs.begin(), runs.end(), [p](const Outcome& o) { return o.phase == p; }));
-    }
-    double rate(Phase p) const { return static_cast<double>(count(p)) / static_cast<double>(runs.size()); }
     // The q-quantile of some number over the runs that match.
     template <class Get, class Pred>
     double quantile(double q, Get get, Pred pred) const {

@@ -6,6 +6,7 @@
 #include "rollout/run.hpp"
 #include "rollout/slice.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -243,6 +244,22 @@ struct Outcome {
     std::uint64_t canary_requests = 0;
     std::string last_reason;
     std::string last_trigger;
+};
+
+// Many seeds' outcomes of one scenario.
+#ifdef NDEBUG
+inline constexpr int kSeeds = 1000;
+#else
+inline constexpr int kSeeds = 100;
+#endif
+
+struct Outcomes {
+    std::vector<Outcome> runs;
+
+    int count(Phase p) const {
+        return static_cast<int>(std::count_if(runs.begin(), runs.end(), [p](const Outcome& o) { return o.phase == p; }));
+    }
+    double rate(Phase p) const { return static_cast<double>(count(p)) / static_cast<double>(runs.size()); }
 };
 
 // Runs one rollout from start to promotion, rollback or max_seconds.

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -795,11 +796,11 @@ TEST(RoutingUnhealthy, AllPoolsDownIsPanicWithTheConfiguredWeights) {
         ASSERT_TRUE(d.panic);
         ++counts[d.pool];
         const Pool& p = s.pools[d.pool];
-        std::size_t e = choose_endpoint(p, d.panic, rng, 0);
+        std::size_t e = choose_endpoint(p, d.panic, rng, {});
         ASSERT_LT(e, p.endpoints.size());
         ASSERT_FALSE(p.endpoints[e].draining) << "panic picked a draining endpoint";
         // Outside panic nothing is eligible.
-        EXPECT_EQ(choose_endpoint(p, false, rng, 0), WeightedChoice::npos);
+        EXPECT_EQ(choose_endpoint(p, false, rng, {}), WeightedChoice::npos);
     }
     EXPECT_TRUE(shares_match({90, 10}, counts));
 }
@@ -832,7 +833,7 @@ TEST(RoutingUnhealthy, AllPoolsDownAndAllEndpointsDrainingGivesNoEndpoint) {
         PoolDecision d = decide(s, req, rng);
         ASSERT_NE(d.pool, PoolDecision::none);
         EXPECT_TRUE(d.panic);
-        EXPECT_EQ(choose_endpoint(s.pools[d.pool], d.panic, rng, 0), WeightedChoice::npos);
+        EXPECT_EQ(choose_endpoint(s.pools[d.pool], d.panic, rng, {}), WeightedChoice::npos);
     }
 }
 
@@ -852,12 +853,21 @@ TEST(RoutingUnhealthy, AllPoolsDownStickyUsersKeepTheirPoolInPanic) {
 
 // ------------------------------------------------------------------ endpoints
 
+// The endpoint indexes of a bit mask, as the session lists what it tried.
+std::vector<std::size_t> tried_of(std::uint32_t mask) {
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < 32; ++i) {
+        if (mask & (1u << i)) out.push_back(i);
+    }
+    return out;
+}
+
 std::vector<std::uint64_t> endpoint_draws(const Pool& p, bool panic, std::uint32_t exclude, std::uint64_t seed,
                                           int n) {
     std::vector<std::uint64_t> counts(p.endpoints.size(), 0);
     Random rng(seed);
     for (int i = 0; i < n; ++i) {
-        std::size_t e = choose_endpoint(p, panic, rng, exclude);
+        std::size_t e = choose_endpoint(p, panic, rng, tried_of(exclude));
         if (e == WeightedChoice::npos) throw std::logic_error("npos");
         ++counts.at(e);
     }
@@ -896,7 +906,7 @@ TEST(RoutingEndpoint, ExcludeMaskIsHonoured) {
         bool any_left = false;
         for (std::size_t i = 0; i < 4; ++i) any_left = any_left || !(mask & (1u << i));
         for (int k = 0; k < 2000; ++k) {
-            std::size_t e = choose_endpoint(p, false, rng, mask);
+            std::size_t e = choose_endpoint(p, false, rng, tried_of(mask));
             if (!any_left) {
                 ASSERT_EQ(e, WeightedChoice::npos) << "mask " << mask;
                 continue;
@@ -906,7 +916,7 @@ TEST(RoutingEndpoint, ExcludeMaskIsHonoured) {
         }
         // Panic honours the mask too, and may use the failing endpoint.
         for (int k = 0; k < 2000; ++k) {
-            std::size_t e = choose_endpoint(p, true, rng, mask);
+            std::size_t e = choose_endpoint(p, true, rng, tried_of(mask));
             if (mask == 31) {
                 ASSERT_EQ(e, WeightedChoice::npos);
                 continue;
@@ -928,7 +938,7 @@ TEST(RoutingEndpoint, RetriesWalkEveryEligibleEndpointOnce) {
         std::uint32_t tried = 0;
         std::vector<std::size_t> order;
         for (;;) {
-            std::size_t e = choose_endpoint(s.pools[0], false, rng, tried);
+            std::size_t e = choose_endpoint(s.pools[0], false, rng, tried_of(tried));
             if (e == WeightedChoice::npos) break;
             ASSERT_FALSE(tried & (1u << e));
             tried |= 1u << e;
@@ -937,6 +947,88 @@ TEST(RoutingEndpoint, RetriesWalkEveryEligibleEndpointOnce) {
         }
         EXPECT_EQ(tried, (1u << 0) | (1u << 1) | (1u << 4)) << "round " << round;
     }
+}
+
+TEST(RoutingEndpoint, RetriesExcludeTriedEndpointsInPoolsOfAnySize) {
+    // 200 endpoints: every tried one stays out, also beyond the first 32.
+    Snapshot s = make_snapshot({"stable"}, {{"stable", 1}});
+    s.pools[0].endpoints = make_pool("stable", std::vector<double>(200, 1.0)).endpoints;
+    s.finalize();
+    Random rng(131);
+    std::vector<std::size_t> tried;
+    for (std::size_t i = 0; i < 200; ++i) tried.push_back(i);
+    // Leave out only two high indexes: every draw must land on them.
+    tried.erase(std::remove(tried.begin(), tried.end(), 150), tried.end());
+    tried.erase(std::remove(tried.begin(), tried.end(), 199), tried.end());
+    std::vector<int> got(200, 0);
+    for (int k = 0; k < 5000; ++k) {
+        std::size_t e = choose_endpoint(s.pools[0], false, rng, tried);
+        ASSERT_TRUE(e == 150 || e == 199) << "gave tried endpoint " << e;
+        ++got[e];
+    }
+    EXPECT_GT(got[150], 2000);
+    EXPECT_GT(got[199], 2000);
+    tried.push_back(150);
+    tried.push_back(199);
+    EXPECT_EQ(choose_endpoint(s.pools[0], false, rng, tried), WeightedChoice::npos);
+}
+
+TEST(RoutingFailover, MovesToAnotherPoolByTheShiftedWeights) {
+    Snapshot s = make_snapshot({"stable", "canary", "green"}, {{"stable", 60}, {"canary", 10}, {"green", 30}});
+    s.finalize();
+    const std::size_t canary = pool_index(s, "canary");
+    Random rng(141);
+    std::vector<std::uint64_t> counts(3, 0);
+    const std::vector<std::size_t> tried{canary};
+    for (int k = 0; k < 90000; ++k) {
+        std::size_t p = choose_failover_pool(s, s.routes[0], "", rng, tried);
+        ASSERT_NE(p, PoolDecision::none);
+        ASSERT_NE(p, canary);
+        ++counts[p];
+    }
+    // 60:30 between stable and green.
+    EXPECT_NEAR(static_cast<double>(counts[pool_index(s, "stable")]) / 90000, 2.0 / 3, 0.01);
+    // Nothing left once every pool with weight failed; a pool that is down is no candidate.
+    const std::vector<std::size_t> all{0, 1, 2};
+    EXPECT_EQ(choose_failover_pool(s, s.routes[0], "", rng, all), PoolDecision::none);
+    set_pool_down(s, "green", true);
+    s.finalize();
+    for (int k = 0; k < 1000; ++k)
+        ASSERT_EQ(choose_failover_pool(s, s.routes[0], "", rng, tried), pool_index(s, "stable"));
+}
+
+TEST(RoutingFailover, StickyUsersMoveWhereShiftWouldPutThem) {
+    constexpr int kKeys = 20000;
+    Snapshot s = make_snapshot({"stable", "canary", "green"}, {{"stable", 50}, {"canary", 30}, {"green", 20}});
+    s.routes[0].sticky = StickySpec{Source::header, "x-user-id", false, {}};
+    s.finalize();
+    const std::size_t canary = pool_index(s, "canary");
+    const auto healthy = sticky_assignment(s, kKeys);
+    Snapshot down = s;
+    set_pool_down(down, "canary", true);
+    down.finalize();
+    const auto shifted = sticky_assignment(down, kKeys);
+    Random rng(151);
+    const std::vector<std::size_t> tried{canary};
+    int checked = 0;
+    for (int k = 0; k < kKeys; ++k) {
+        if (healthy[k] != canary) continue;
+        // The snapshot still calls the canary available (it has just died):
+        // the failover choice equals what shift gives once it is marked down.
+        std::size_t p = choose_failover_pool(s, s.routes[0], "user-" + std::to_string(k), rng, tried);
+        ASSERT_EQ(p, shifted[k]) << "user " << k;
+        ++checked;
+    }
+    EXPECT_GT(checked, kKeys / 5);
+}
+
+TEST(RoutingFailover, OnPoolUnhealthyFailNeverMovesARequest) {
+    Snapshot s = make_snapshot({"stable", "canary"}, {{"stable", 90}, {"canary", 10}});
+    s.routes[0].on_unhealthy = OnUnhealthy::fail;
+    s.finalize();
+    Random rng(161);
+    const std::vector<std::size_t> tried{pool_index(s, "canary")};
+    EXPECT_EQ(choose_failover_pool(s, s.routes[0], "", rng, tried), PoolDecision::none);
 }
 
 }  // namespace

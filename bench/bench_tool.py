@@ -199,7 +199,7 @@ def idle(port, n, deadline_s, pids):
 
 def admin_call(port, method, path, timeout=10):
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        req = (f"{method} {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n"
+        req = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
                f"Content-Length: 0\r\n\r\n").encode()
         s.sendall(req)
         status, body, _, _ = read_response(s)

@@ -1,6 +1,8 @@
 #include "control/admin_api.hpp"
 
 #include "common/log.hpp"
+#include "control/admin_bodies.hpp"
+#include "control/admin_guard.hpp"
 #include "control/config_json.hpp"
 #include "control/control_plane.hpp"
 #include "control/rollout_driver.hpp"
@@ -102,23 +104,6 @@ bool if_match_ok(const AdminRequest& r, std::uint64_t version) {
     return false;
 }
 
-// Parses a JSON object body; on failure returns the error response.
-std::optional<AdminResponse> parse_object(const AdminRequest& r, json::object& out) {
-    boost::system::error_code ec;
-    json::value v = json::parse(r.body, ec);
-    if (ec) return json_error(400, "body is not valid JSON: " + ec.message());
-    if (!v.is_object()) return json_error(400, "body must be a JSON object");
-    out = std::move(v.as_object());
-    return std::nullopt;
-}
-
-std::optional<double> as_number(const json::value& v) {
-    if (v.is_int64()) return static_cast<double>(v.as_int64());
-    if (v.is_uint64()) return static_cast<double>(v.as_uint64());
-    if (v.is_double()) return v.as_double();
-    return std::nullopt;
-}
-
 AdminResponse outcome_response(const ControlPlane::Outcome& o, const json::value& ok_body) {
     if (o.status >= 300) return json_error(o.status, o.error);
     return json_ok(ok_body);
@@ -156,14 +141,22 @@ bool AdminApi::authorized(const AdminRequest& r) const {
 
 AdminResponse AdminApi::handle(const AdminRequest& r) {
     const bool open = r.path == "/healthz" || r.path == "/ready" || r.path == "/metrics";
+    const bool mutation = r.method != "GET" && r.method != "HEAD";
     AdminResponse resp;
-    if (!open && !authorized(r)) {
-        resp = json_error(401, "missing or wrong bearer token");
-        resp.headers["www-authenticate"] = "Bearer";
-    } else {
-        resp = dispatch(r);
+    // Refused before any resource saw it; logged below also for reads.
+    bool refused = false;
+    if (!open) {
+        if (auto no = browser_guard(r, !control_.admin_token().empty())) {
+            resp = json_error(no->status, no->reason);
+            refused = true;
+        } else if (!authorized(r)) {
+            resp = json_error(401, "missing or wrong bearer token");
+            resp.headers["www-authenticate"] = "Bearer";
+            refused = true;
+        }
     }
-    if (r.method != "GET" && r.method != "HEAD") {
+    if (!refused) resp = dispatch(r);
+    if (mutation || refused) {
         // The audit trail: who asked for which change, and what came of it.
         if (resp.status < 300) {
             log::info("admin", "{} {} {} -> {}", r.peer, r.method, r.path, resp.status);
@@ -272,16 +265,10 @@ AdminResponse AdminApi::routes_resource(const AdminRequest& r, const std::vector
             if (auto busy = rollout_owns_split()) return *busy;
         }
         if (r.method == "PUT") {
-            json::object body;
-            if (auto bad = parse_object(r, body)) return *bad;
-            Split split;
-            for (const auto& [pool, v] : body) {
-                auto w = as_number(v);
-                if (!w) return json_error(400, "weight of '" + std::string(pool) + "' must be a number");
-                split.emplace_back(std::string(pool), *w);
-            }
+            auto split = parse_split_body(r.body);
+            if (!split.value) return json_error(400, split.error);
             if (!if_match_ok(r, version)) return json_error(412, "If-Match does not match config version " + etag(version));
-            auto outcome = control_.set_split(name, split);
+            auto outcome = control_.set_split(name, *split.value);
             return with_etag(outcome_response(outcome, route_body()));
         }
         if (r.method == "DELETE") {
@@ -309,13 +296,10 @@ AdminResponse AdminApi::routes_resource(const AdminRequest& r, const std::vector
     if (parts.size() == 3 && parts[2] == "switch") {
         if (r.method != "POST") return method_not_allowed("POST");
         if (auto busy = rollout_owns_split()) return *busy;
-        json::object body;
-        if (auto bad = parse_object(r, body)) return *bad;
-        auto it = body.find("pool");
-        if (it == body.end() || !it->value().is_string() || body.size() != 1)
-            return json_error(400, "body must be {\"pool\": \"<name>\"}");
+        auto pool = parse_switch_body(r.body);
+        if (!pool.value) return json_error(400, pool.error);
         if (!if_match_ok(r, version)) return json_error(412, "If-Match does not match config version " + etag(version));
-        auto outcome = control_.switch_to(name, std::string(it->value().as_string()));
+        auto outcome = control_.switch_to(name, *pool.value);
         return with_etag(outcome_response(outcome, route_body()));
     }
     return json_error(404, "no such admin resource: " + r.path);
@@ -376,26 +360,9 @@ AdminResponse AdminApi::pools_resource(const AdminRequest& r, const std::vector<
     };
     if (parts.size() == 3 && parts[2] == "endpoints") {
         if (r.method != "PUT") return method_not_allowed("PUT");
-        boost::system::error_code ec;
-        json::value v = json::parse(r.body, ec);
-        if (ec) return json_error(400, "body is not valid JSON: " + ec.message());
-        const json::array* list = v.if_array();
-        if (!list && v.is_object() && v.as_object().contains("endpoints")) list = v.as_object().at("endpoints").if_array();
-        if (!list) return json_error(400, "body must be [{\"address\": \"host:port\", \"weight\": 1}, ...]");
-        Split endpoints;
-        for (const auto& item : *list) {
-            const json::object* o = item.if_object();
-            if (!o || !o->contains("address") || !o->at("address").is_string())
-                return json_error(400, "every endpoint needs an \"address\" string");
-            double w = 1;
-            if (o->contains("weight")) {
-                auto n = as_number(o->at("weight"));
-                if (!n) return json_error(400, "weight must be a number");
-                w = *n;
-            }
-            endpoints.emplace_back(std::string(o->at("address").as_string()), w);
-        }
-        return pool_after(control_.set_endpoints(name, endpoints));
+        auto endpoints = parse_endpoints_body(r.body);
+        if (!endpoints.value) return json_error(400, endpoints.error);
+        return pool_after(control_.set_endpoints(name, *endpoints.value));
     }
     if (parts.size() == 5 && parts[2] == "endpoints" && (parts[4] == "drain" || parts[4] == "undrain")) {
         if (r.method != "POST") return method_not_allowed("POST");

@@ -2,9 +2,13 @@
 
 #include "common/log.hpp"
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+
+#include <cerrno>
+#include <chrono>
 
 namespace weir::control {
 namespace {
@@ -145,11 +149,41 @@ struct AdminServer::Impl : std::enable_shared_from_this<AdminServer::Impl> {
         acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket s) {
             if (ec == asio::error::operation_aborted) return;
             if (!ec) std::make_shared<AdminConnection>(std::move(s), self->handler)->start();
+            if (out_of_descriptors(ec)) return self->pause(ec);
             self->accept();
         });
     }
+
+    // Out of descriptors the pending connection stays queued and accept fails
+    // again at once: retrying immediately would spin the control thread, which
+    // also runs health checks and the rollout judge. Wait, then try again.
+    static bool out_of_descriptors(const beast::error_code& ec) {
+        return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+               ec == asio::error::no_memory || ec.value() == ENFILE;
+    }
+
+    void pause(const beast::error_code& ec) {
+        ++paused;
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_pause_log >= std::chrono::seconds(10)) {
+            log::warn("admin", "cannot accept: {}; pausing accepts for {} ms ({} pauses since the last report)",
+                      ec.message(), pause_time.count(), paused);
+            last_pause_log = now;
+            paused = 0;
+        }
+        retry.expires_after(pause_time);
+        retry.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+            if (wait_ec || !self->acceptor.is_open()) return;
+            self->accept();
+        });
+    }
+
+    static constexpr std::chrono::milliseconds pause_time{100};
     tcp::acceptor acceptor;
     Handler handler;
+    asio::steady_timer retry{acceptor.get_executor()};
+    std::chrono::steady_clock::time_point last_pause_log{};
+    std::uint64_t paused = 0;
 };
 
 AdminServer::AdminServer(asio::io_context& io, const tcp::endpoint& address, Handler handler)
@@ -164,6 +198,7 @@ tcp::endpoint AdminServer::local_endpoint() const { return impl_->acceptor.local
 void AdminServer::close() {
     beast::error_code ignored;
     impl_->acceptor.close(ignored);
+    impl_->retry.cancel();
 }
 
 AdminResponse json_error(int status, const std::string& message) {

@@ -752,7 +752,7 @@ LoadResult load_config_text(const std::string& text, const std::string& file_nam
     Diagnostics diag(file_name);
     std::vector<YAML::Node> docs;
     try {
-        docs = YAML::LoadAll(text);
+        docs = yaml::load_all(text);
     } catch (const YAML::ParserException& e) {
         Location at;
         if (!e.mark.is_null()) at = {e.mark.line + 1, e.mark.column + 1};

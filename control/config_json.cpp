@@ -132,7 +132,9 @@ std::string to_json(const Config& config, std::uint64_t version) {
     json::object out;
     out["version"] = version;
     out["source"] = config.source_path;
-    out["workers"] = config.workers;
+    // 0 means "not written: one per CPU"; the file cannot say 0 (1..256), so
+    // showing it would make GET /config's answer an invalid configuration.
+    if (config.workers > 0) out["workers"] = config.workers;
     out["drain_timeout"] = format_duration(config.drain_timeout);
     if (!config.state_file.empty()) out["state_file"] = config.state_file;
 

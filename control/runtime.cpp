@@ -5,6 +5,7 @@
 #include "control/admin_api.hpp"
 #include "control/admin_server.hpp"
 #include "control/control_plane.hpp"
+#include "control/fd_limits.hpp"
 #include "control/file_watch.hpp"
 #include "control/rollout_driver.hpp"
 #include "control/traffic_metrics.hpp"
@@ -38,7 +39,10 @@ public:
 
     int run() {
         unsigned workers = options_.workers > 0 ? options_.workers : config_.workers;
+        // Before any socket exists, so that no descriptor is refused for want of it.
+        fd_limit_ = raise_fd_limit();
         server_ = std::make_unique<proxy::Server>(workers);
+        report_fd_limit(fd_limit_, estimate_fd_need(config_, static_cast<unsigned>(server_->workers().size())));
         plane_ = std::make_unique<ControlPlane>(config_, options_.config_path, *server_, metrics_, io_);
         // Workers report upstream failures by posting to this thread, which
         // owns the counters and the ejection decisions.
@@ -51,7 +55,12 @@ public:
         metrics_.set_dynamic([this] { return traffic_families(*server_, *plane_); });
         rollouts_ = std::make_unique<RolloutDriver>(io_, *plane_, *server_, metrics_);
         rollouts_->sync();
-        plane_->on_reloaded([this] { rollouts_->sync(); });
+        plane_->on_reloaded([this] {
+            rollouts_->sync();
+            // A reload may raise max_connections or add endpoints.
+            const FdNeed need = estimate_fd_need(plane_->effective_config(), static_cast<unsigned>(server_->workers().size()));
+            warn_if_short(fd_limit_, need);
+        });
         api_->set_rollouts(rollouts_.get());
         std::vector<proxy::ListenSpec> specs;
         try {
@@ -141,6 +150,7 @@ private:
     asio::steady_timer drain_timer_{io_};
     std::chrono::steady_clock::time_point drain_deadline_;
     bool ready_ = false;
+    FdLimit fd_limit_;
 };
 
 }  // namespace

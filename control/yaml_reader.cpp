@@ -3,14 +3,63 @@
 #include "control/config_values.hpp"
 #include "control/not_supported_yet.hpp"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 
 namespace weir::control::yaml {
 namespace {
+
+// Offset of the first byte that does not belong to a well-formed UTF-8
+// sequence (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF).
+std::optional<std::size_t> invalid_utf8(std::string_view s) {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto b = static_cast<unsigned char>(s[i]);
+        if (b < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t len = 0;
+        unsigned char lo = 0x80, hi = 0xbf;  // allowed range of the second byte
+        if (b >= 0xc2 && b <= 0xdf) len = 2;
+        else if (b == 0xe0) len = 3, lo = 0xa0;
+        else if (b == 0xed) len = 3, hi = 0x9f;
+        else if (b >= 0xe1 && b <= 0xef) len = 3;
+        else if (b == 0xf0) len = 4, lo = 0x90;
+        else if (b >= 0xf1 && b <= 0xf3) len = 4;
+        else if (b == 0xf4) len = 4, hi = 0x8f;
+        else return i;
+        if (i + len > s.size()) return i;
+        for (std::size_t k = 1; k < len; ++k) {
+            const auto c = static_cast<unsigned char>(s[i + k]);
+            if (k == 1 ? (c < lo || c > hi) : (c < 0x80 || c > 0xbf)) return i;
+        }
+        i += len;
+    }
+    return std::nullopt;
+}
+
+// Sees only where each document starts; the nodes are not built.
+class DocumentStarts : public YAML::EventHandler {
+public:
+    std::vector<YAML::Mark> starts;
+    void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+};
+
 
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
@@ -326,6 +375,33 @@ std::optional<Duration> read_data_path_timeout(const Field& f, Diagnostics& diag
         return std::nullopt;
     }
     return d;
+}
+
+std::vector<YAML::Node> load_all(const std::string& text) {
+    // A first pass that only walks the events: every document must start
+    // past the previous one. A parser that makes no progress is stopped with
+    // an error at the token it is stuck on; a stream that passes is then
+    // loaded normally (same input, same calls, so it ends too).
+    if (auto bad = invalid_utf8(text)) {
+        YAML::Mark at;
+        at.pos = static_cast<int>(*bad);
+        const std::string_view before = std::string_view(text).substr(0, *bad);
+        at.line = static_cast<int>(std::count(before.begin(), before.end(), '\n'));
+        const std::size_t line_start = before.rfind('\n');
+        at.column = static_cast<int>(line_start == std::string_view::npos ? *bad : *bad - line_start - 1);
+        char byte[8];
+        std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[*bad]));
+        throw YAML::ParserException(at, std::string("the file is not valid UTF-8 (byte ") + byte + ")");
+    }
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts starts;
+    while (parser.HandleNextDocument(starts)) {
+        const auto& s = starts.starts;
+        if (s.size() >= 2 && s[s.size() - 1].pos <= s[s.size() - 2].pos)
+            throw YAML::ParserException(s.back(), "unexpected content after the end of a document");
+    }
+    return YAML::LoadAll(text);
 }
 
 }  // namespace weir::control::yaml

@@ -22,6 +22,14 @@ struct Location {
 
 Location location_of(const YAML::Node& node);
 
+// YAML::LoadAll, except that it throws YAML::ParserException where
+// yaml-cpp 0.7's LoadAll never returns: on a stray token after a document
+// ("[],", ",") its parser reports an empty document at the same place
+// forever, allocating as it goes.
+// It also refuses text that is not UTF-8 (YAML streams are Unicode): such
+// bytes would otherwise reach GET /config, whose JSON must be UTF-8.
+std::vector<YAML::Node> load_all(const std::string& text);
+
 class Diagnostics {
 public:
     explicit Diagnostics(std::string file) : file_(std::move(file)) {}

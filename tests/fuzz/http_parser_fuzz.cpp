@@ -1,5 +1,5 @@
 // libFuzzer target for the HTTP/1.x head parsers, the chunked decoder and the
-// serialisers. Built and run by tests/fuzz/run.sh (not part of the CMake build).
+// serialisers. Fuzzed by tests/fuzz/run.sh; ctest FuzzReplay.http_parser replays its corpus.
 //
 // Every input goes to all consumers; beyond memory safety (ASan/UBSan) it checks:
 //  - a complete head's length lies within the input, every view of the head

@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Builds the HTTP parser fuzz target with libFuzzer + ASan + UBSan and runs it
-# for a bounded time. Independent of CMake and not part of `make test`.
+# Builds the fuzz targets with libFuzzer + ASan + UBSan and runs each for a
+# bounded time, one after the other. Independent of CMake; `make test` only
+# replays the committed corpora (ctest FuzzReplay.<target>).
 #
-#   tests/fuzz/run.sh [seconds] [extra libFuzzer flags...]
+#   tests/fuzz/run.sh [seconds-per-target] [extra libFuzzer flags...]
+#
+# Targets (tests/fuzz/<target>_fuzz.cpp, seeds in tests/fuzz/corpus/<target>/):
+#   http_parser   request/response heads, serialisers, chunked bodies behind heads
+#   chunked       the chunked decoder alone, against a reference decoder
+#   config        the YAML configuration loader (load_config_text)
+#   admin_bodies  the admin API's split / switch / endpoint-list bodies
 #
 # Environment:
+#   TARGETS   space-separated subset to run (default: all four)
 #   CXX       compiler (default clang++-14)
-#   OUT       build/work directory (default ${TMPDIR:-/tmp}/weir-fuzz); the
-#             corpus the fuzzer grows and any crash-* artifacts land there, so
-#             the seed corpus in tests/fuzz/corpus/ stays as committed
-#   JOBS      parallel fuzzing jobs (default 1; the machine is shared)
+#   OUT       build/work directory (default ${TMPDIR:-/tmp}/weir-fuzz); each
+#             target's grown corpus goes to $OUT/<target>/corpus and crash-*
+#             artifacts to $OUT/<target>/, so the committed seeds stay as they are
+#   JOBS      parallel fuzzing jobs per target (default 1; the machine is shared)
 #
-# Reproduce a crash:  $OUT/http_parser_fuzz $OUT/crash-<sha1>
+# Reproduce a crash:  $OUT/<target>/fuzz $OUT/<target>/crash-<sha1>
+# Keep it: copy the input into tests/fuzz/corpus/<target>/ once fixed, so the
+# replay test guards against its return.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,46 +31,88 @@ shift || true
 CXX="${CXX:-clang++-14}"
 OUT="${OUT:-${TMPDIR:-/tmp}/weir-fuzz}"
 JOBS="${JOBS:-1}"
+TARGETS="${TARGETS:-http_parser chunked config admin_bodies}"
 
 if ! command -v "$CXX" >/dev/null; then
     echo "run.sh: $CXX not found; install it with: apt-get install -y clang-14 libfuzzer-14-dev" >&2
     exit 2
 fi
 
-mkdir -p "$OUT/corpus"
-bin="$OUT/http_parser_fuzz"
-srcs=("$root/http/parser.cpp" "$root/http/message.cpp" "$root/http/chunked.cpp" "$root/http/serialize.cpp")
+# Sources, libraries and the longest input per target.
+sources() {
+    case "$1" in
+        http_parser) echo http/parser.cpp http/message.cpp http/chunked.cpp http/serialize.cpp ;;
+        chunked) echo http/chunked.cpp ;;
+        config) echo control/config.cpp control/config_values.cpp control/yaml_reader.cpp control/config_json.cpp \
+                     routing/matcher.cpp http/message.cpp tests/fuzz/boost_json_src.cpp ;;
+        admin_bodies) echo control/admin_bodies.cpp tests/fuzz/boost_json_src.cpp ;;
+        *) echo "run.sh: unknown target $1" >&2; exit 2 ;;
+    esac
+}
+libraries() {
+    case "$1" in
+        config) echo -lyaml-cpp -lre2 ;;
+        *) ;;
+    esac
+}
+max_len() {
+    case "$1" in
+        config) echo 16384 ;;
+        admin_bodies) echo 4096 ;;
+        *) echo 8192 ;;
+    esac
+}
 
-# Rebuild when the target or any of the sources changed.
-needs_build=1
-if [[ -x "$bin" ]]; then
-    needs_build=0
-    for f in "$here/http_parser_fuzz.cpp" "${srcs[@]}" "$root"/http/*.hpp; do
-        [[ "$f" -nt "$bin" ]] && needs_build=1
-    done
-fi
-if [[ $needs_build == 1 ]]; then
-    echo "run.sh: building $bin"
-    "$CXX" -std=c++20 -g -O1 -fno-omit-frame-pointer \
-        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -I"$root" "$here/http_parser_fuzz.cpp" "${srcs[@]}" -o "$bin"
-fi
+build() {
+    local target="$1" dir="$OUT/$1" bin="$OUT/$1/fuzz"
+    local srcs=()
+    for s in $(sources "$target"); do srcs+=("$root/$s"); done
+    mkdir -p "$dir/corpus"
+    # Rebuild when the target or any source or header changed.
+    local needs_build=1
+    if [[ -x "$bin" ]]; then
+        needs_build=0
+        for f in "$here/${target}_fuzz.cpp" "$here/fuzz_check.hpp" "${srcs[@]}" "$root"/http/*.hpp "$root"/control/*.hpp \
+                 "$root"/routing/*.hpp; do
+            [[ "$f" -nt "$bin" ]] && needs_build=1
+        done
+    fi
+    if [[ $needs_build == 1 ]]; then
+        echo "run.sh: building $bin"
+        # shellcheck disable=SC2046
+        "$CXX" -std=c++20 -g -O1 -fno-omit-frame-pointer \
+            -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+            -I"$root" "$here/${target}_fuzz.cpp" "${srcs[@]}" $(libraries "$target") -o "$bin"
+    fi
+}
 
-parallel=()
-if [[ "$JOBS" -gt 1 ]]; then
-    parallel=(-jobs="$JOBS" -workers="$JOBS")
-    cd "$OUT"  # fuzz-N.log files of the jobs go here
-fi
+run() {
+    local target="$1" dir="$OUT/$1"
+    shift
+    local parallel=()
+    if [[ "$JOBS" -gt 1 ]]; then
+        parallel=(-jobs="$JOBS" -workers="$JOBS")
+    fi
+    local dict=()
+    [[ -f "$here/$target.dict" ]] && dict=(-dict="$here/$target.dict")
+    [[ "$target" == http_parser ]] && dict=(-dict="$here/http.dict")
+    echo "run.sh: fuzzing $target for ${seconds}s (artifacts in $dir/)"
+    # New inputs go to the first directory; the seeds are read only.
+    (cd "$dir" && "$dir/fuzz" "$dir/corpus" "$here/corpus/$target" \
+        "${dict[@]}" \
+        -max_total_time="$seconds" \
+        -max_len="$(max_len "$target")" \
+        -timeout=10 \
+        -rss_limit_mb=2048 \
+        "${parallel[@]}" \
+        -artifact_prefix="$dir/" \
+        -print_final_stats=1 \
+        "$@")
+}
 
-# New inputs go to the first directory ($OUT/corpus); the seeds are read only.
-echo "run.sh: fuzzing for ${seconds}s (artifacts in $OUT/)"
-exec "$bin" "$OUT/corpus" "$here/corpus" \
-    -dict="$here/http.dict" \
-    -max_total_time="$seconds" \
-    -max_len=8192 \
-    -timeout=10 \
-    -rss_limit_mb=2048 \
-    "${parallel[@]}" \
-    -artifact_prefix="$OUT/" \
-    -print_final_stats=1 \
-    "$@"
+for t in $TARGETS; do build "$t"; done
+status=0
+for t in $TARGETS; do
+    run "$t" "$@" || { status=$?; echo "run.sh: $t failed (exit $status); see $OUT/$t/" >&2; }
+done
+exit $status

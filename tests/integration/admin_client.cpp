@@ -9,7 +9,9 @@ namespace json = boost::json;
 
 Response admin_request(std::uint16_t admin_port, const std::string& method, const std::string& path,
                        const std::string& body, const std::string& extra, const std::string& token) {
-    std::string req = method + " " + path + " HTTP/1.1\r\nHost: admin.test\r\nConnection: close\r\n";
+    // The admin refuses a Host that is not a loopback name when it has no token.
+    std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(admin_port) +
+                      "\r\nConnection: close\r\n";
     if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
     req += extra;
     if (!body.empty() || method == "PUT" || method == "POST" || method == "DELETE" || method == "PATCH") {

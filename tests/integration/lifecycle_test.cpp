@@ -130,7 +130,7 @@ TEST(LifecycleTest, SighupReloadsTheConfigForExistingConnectionsToo) {
     for (int i = 0; i < 20; ++i) EXPECT_EQ(client.request(get_request("/")).body, "canary GET /");
 
     RawClient admin(weir.admin_port());
-    Response cfg = admin.request("GET /config HTTP/1.1\r\nHost: admin\r\n\r\n");
+    Response cfg = admin.request("GET /config HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     EXPECT_TRUE(std::regex_search(cfg.body, std::regex(R"("version"\s*:\s*2\b)"))) << cfg.body;
 
     // A broken file is refused and the running config kept.

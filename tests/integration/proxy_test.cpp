@@ -732,7 +732,7 @@ TEST(ProxyTest, AdminServesHealthReadyAndConfig) {
     Response ready = admin2.request("GET /ready HTTP/1.1\r\nHost: admin\r\n\r\n");
     EXPECT_EQ(ready.status, 200) << ready.describe();
     RawClient admin3(p.weir->admin_port());
-    Response cfg = admin3.request("GET /config HTTP/1.1\r\nHost: admin\r\n\r\n");
+    Response cfg = admin3.request("GET /config HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     EXPECT_EQ(cfg.status, 200) << cfg.describe();
     EXPECT_NE(cfg.body.find("\"version\""), std::string::npos) << cfg.body;
     EXPECT_NE(cfg.body.find(p.up.address()), std::string::npos) << cfg.body;

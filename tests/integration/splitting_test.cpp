@@ -43,7 +43,7 @@ std::string pool_of(const Response& r) { return r.body.substr(0, r.body.find(' '
 // An admin call with a JSON body.
 Response admin(std::uint16_t port, const std::string& method, const std::string& path, const std::string& body = "") {
     RawClient c(port);
-    std::string req = method + " " + path + " HTTP/1.1\r\nHost: admin\r\n";
+    std::string req = method + " " + path + " HTTP/1.1\r\nHost: localhost\r\n";
     if (!body.empty() || method == "POST" || method == "PUT") {
         req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
     }

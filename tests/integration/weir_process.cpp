@@ -1,5 +1,7 @@
 #include "weir_process.hpp"
 
+#include <sys/resource.h>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -101,7 +103,8 @@ namespace {
 
 // fork + exec with stdout/stderr sent to files. Only async-signal-safe calls
 // happen in the child: the test process has threads.
-pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path) {
+pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path,
+            const SpawnOptions& options = {}) {
     std::vector<char*> argv;
     std::string bin = WEIR_BINARY;
     argv.push_back(bin.data());
@@ -122,6 +125,10 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, c
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        if (options.nofile) {
+            rlimit rl{static_cast<rlim_t>(options.nofile->first), static_cast<rlim_t>(options.nofile->second)};
+            if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(126);
+        }
         ::execv(argv[0], argv.data());
         ::_exit(127);
     }
@@ -152,14 +159,14 @@ std::optional<std::uint16_t> logged_port(const std::string& log, const std::stri
 
 // ---------------------------------------------------------------- WeirProcess
 
-WeirProcess::WeirProcess(const std::string& yaml, std::vector<std::string> extra_args) {
+WeirProcess::WeirProcess(const std::string& yaml, std::vector<std::string> extra_args, SpawnOptions options) {
     dir_ = make_temp_dir();
     config_path_ = dir_ + "/weir.yaml";
     log_path_ = dir_ + "/weir.log";
     write_file(config_path_, yaml);
     std::vector<std::string> args = {"run", "-c", config_path_};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
-    pid_ = spawn(args, dir_ + "/weir.out", log_path_);
+    pid_ = spawn(args, dir_ + "/weir.out", log_path_, options);
 
     // Ready when every listener line and the admin line have been logged.
     std::vector<std::string> listener_names;

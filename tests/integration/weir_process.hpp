@@ -72,9 +72,15 @@ struct TempDir {
 void write_file(const std::string& path, const std::string& text);
 std::string read_file(const std::string& path);
 
+// How the child is started, beyond its arguments.
+struct SpawnOptions {
+    // RLIMIT_NOFILE {soft, hard} set in the child before exec.
+    std::optional<std::pair<std::uint64_t, std::uint64_t>> nofile;
+};
+
 class WeirProcess {
 public:
-    explicit WeirProcess(const std::string& yaml, std::vector<std::string> extra_args = {});
+    explicit WeirProcess(const std::string& yaml, std::vector<std::string> extra_args = {}, SpawnOptions options = {});
     ~WeirProcess();
     WeirProcess(const WeirProcess&) = delete;
     WeirProcess& operator=(const WeirProcess&) = delete;

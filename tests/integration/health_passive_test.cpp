@@ -111,6 +111,9 @@ TEST(HealthPassive, AResettingEndpointIsEjectedWhileRetriesHideItFromClients) {
     Load load(weir.port(), 2);
     ASSERT_TRUE(wait_endpoint(admin, "stable", c.address(), [](const EndpointView& e) { return e.ejected; }, 10s))
         << weir.log();
+    // A request a worker sent to c just before it took the ejection may
+    // still arrive there: let the exchanges in flight finish first.
+    ASSERT_TRUE(load.wait_progress(20));
     const auto c_requests = c.requests();
     ASSERT_TRUE(load.wait_progress(200));
     EXPECT_EQ(c.requests(), c_requests) << "an ejected endpoint received traffic";

@@ -78,38 +78,31 @@ std::vector<prometheus::MetricFamily> traffic_families(proxy::Server& server, co
     // Statistics memory: what the per-worker slots above cost, and what the
     // budget (limits.max_statistics_bytes) turned away.
     const auto& budget = server.stats_budget();
-    prometheus::MetricFamily stats_bytes{"weir_statistics_bytes",
-                                         "Memory held by per-worker request statistics (all workers).",
-                                         prometheus::MetricType::Gauge, {}};
-    prometheus::ClientMetric sb;
-    sb.gauge.value = static_cast<double>(budget.bytes.load(std::memory_order_relaxed));
-    stats_bytes.metric.push_back(std::move(sb));
-    prometheus::MetricFamily stats_limit{"weir_statistics_limit_bytes", "limits.max_statistics_bytes.",
-                                         prometheus::MetricType::Gauge, {}};
-    prometheus::ClientMetric sl;
-    sl.gauge.value = static_cast<double>(budget.limit.load(std::memory_order_relaxed));
-    stats_limit.metric.push_back(std::move(sl));
-    prometheus::MetricFamily stats_slots{"weir_statistics_slots",
-                                         "Per-worker (route, pool) statistics slots allocated (all workers).",
-                                         prometheus::MetricType::Gauge, {}};
-    prometheus::ClientMetric ss;
-    ss.gauge.value = static_cast<double>(budget.slots.load(std::memory_order_relaxed));
-    stats_slots.metric.push_back(std::move(ss));
-    prometheus::MetricFamily dropped{"weir_statistics_dropped_total",
-                                     "Requests not counted in weir_requests_total: statistics memory was at its limit.",
-                                     prometheus::MetricType::Counter, {}};
-    prometheus::ClientMetric sd;
-    sd.counter.value = static_cast<double>(budget.dropped.load(std::memory_order_relaxed));
-    dropped.metric.push_back(std::move(sd));
-    prometheus::MetricFamily failovers{"weir_failovers_total",
-                                       "Requests moved to another pool after every endpoint of theirs failed before "
-                                       "anything was sent (refused or timed-out connects).",
-                                       prometheus::MetricType::Counter, {}};
-    prometheus::ClientMetric fo;
+    // One unlabelled sample each.
+    const auto single = [](const char* name, const char* help, prometheus::MetricType type, double value) {
+        prometheus::MetricFamily f{name, help, type, {}};
+        prometheus::ClientMetric m;
+        if (type == prometheus::MetricType::Counter) m.counter.value = value;
+        else m.gauge.value = value;
+        f.metric.push_back(std::move(m));
+        return f;
+    };
+    const auto value = [](const auto& atomic) { return static_cast<double>(atomic.load(std::memory_order_relaxed)); };
+    auto stats_bytes = single("weir_statistics_bytes", "Memory held by per-worker request statistics (all workers).",
+                              prometheus::MetricType::Gauge, value(budget.bytes));
+    auto stats_limit = single("weir_statistics_limit_bytes", "limits.max_statistics_bytes.",
+                              prometheus::MetricType::Gauge, value(budget.limit));
+    auto stats_slots = single("weir_statistics_slots", "Per-worker (route, pool) statistics slots allocated (all workers).",
+                              prometheus::MetricType::Gauge, value(budget.slots));
+    auto dropped = single("weir_statistics_dropped_total",
+                          "Requests not counted in weir_requests_total: statistics memory was at its limit.",
+                          prometheus::MetricType::Counter, value(budget.dropped));
     double moved = 0;
-    for (const auto& w : server.workers()) moved += static_cast<double>(w->stats().failovers.load(std::memory_order_relaxed));
-    fo.counter.value = moved;
-    failovers.metric.push_back(std::move(fo));
+    for (const auto& w : server.workers()) moved += value(w->stats().failovers);
+    auto failovers = single("weir_failovers_total",
+                            "Requests moved to another pool after every endpoint of theirs failed before anything was "
+                            "sent (refused or timed-out connects).",
+                            prometheus::MetricType::Counter, moved);
     return {std::move(requests),   std::move(durations),   std::move(failovers),   std::move(downstream), std::move(upstream),
             std::move(stats_bytes), std::move(stats_limit), std::move(stats_slots), std::move(dropped)};
 }

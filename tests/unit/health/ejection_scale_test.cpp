@@ -3,6 +3,7 @@
 // an endpoint out at once whatever the cap, and a failure that cannot eject
 // costs no scan and at most one log line per interval however often it comes.
 #include "health/health_manager.hpp"
+#include "health_fixture.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -25,6 +26,13 @@ namespace {
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+using testing::ep;
+using testing::slow_check;
+
+// This suite's own seed for the check jitter.
+struct Fixture : testing::Fixture {
+    Fixture() : testing::Fixture(777) {}
+};
 
 PoolTargets pool(const std::string& name, std::vector<std::uint16_t> ports, std::optional<CheckSpec> check = {},
                  std::optional<OutlierSpec> outlier = OutlierSpec{}) {
@@ -38,30 +46,8 @@ PoolTargets pool(const std::string& name, std::vector<std::uint16_t> ports, std:
     return p;
 }
 
-std::string ep(std::uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
 
-CheckSpec slow_check() {
-    CheckSpec c;
-    c.interval = 60s;
-    c.timeout = 1s;
-    return c;
-}
 
-struct Fixture {
-    asio::io_context io;
-    int changes = 0;
-    HealthManager hm{io, [this] { ++changes; }, /*seed=*/777};
-
-    bool run_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        while (!pred()) {
-            if (std::chrono::steady_clock::now() >= deadline) return false;
-            io.restart();
-            if (io.run_one_for(10ms) == 0) std::this_thread::sleep_for(2ms);
-        }
-        return true;
-    }
-};
 
 // Collects what is written to standard error (the event log) while alive.
 class StderrCapture {

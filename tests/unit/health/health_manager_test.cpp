@@ -5,6 +5,7 @@
 // checks do not run the io_context (no time passes); the few tests that do
 // use short intervals and generous deadlines.
 #include "health/health_manager.hpp"
+#include "health_fixture.hpp"
 #include "tiny_http_server.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -23,10 +24,11 @@ namespace {
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+using testing::ep;
+using testing::slow_check;
+using testing::Fixture;
 
-Target target(std::uint16_t port) {
-    return {"127.0.0.1:" + std::to_string(port), tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)};
-}
+using testing::target;
 
 PoolTargets pool(const std::string& name, std::vector<std::uint16_t> ports, std::optional<CheckSpec> check = {},
                  std::optional<OutlierSpec> outlier = {}) {
@@ -38,32 +40,8 @@ PoolTargets pool(const std::string& name, std::vector<std::uint16_t> ports, std:
     return p;
 }
 
-std::string ep(std::uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
 
-// A check that never runs while the io_context is idle (and would be slow if it did).
-CheckSpec slow_check() {
-    CheckSpec c;
-    c.interval = 60s;
-    c.timeout = 1s;
-    return c;
-}
 
-struct Fixture {
-    asio::io_context io;
-    int changes = 0;
-    HealthManager hm{io, [this] { ++changes; }, /*seed=*/12345};
-
-    // Runs the io_context until `pred` holds or `timeout` passes.
-    bool run_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        while (!pred()) {
-            if (std::chrono::steady_clock::now() >= deadline) return false;
-            io.restart();
-            if (io.run_one_for(10ms) == 0) std::this_thread::sleep_for(2ms);  // nothing pending
-        }
-        return true;
-    }
-};
 
 // ---------------------------------------------------------------- initial states
 

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
-#include <string_view>
 #include <tuple>
 
 namespace weir::rollout {
@@ -286,9 +285,9 @@ QuantileView view_quantile(const Scope& s, double q, double confidence) {
 
 namespace {
 
-ErrorTest error_test(const Evidence& e, const Scope& s, const char* name, const JudgeLimits& limits) {
+ErrorTest error_test(const Evidence& e, const Scope& s, ScopeKind kind, const JudgeLimits& limits) {
     ErrorTest t;
-    t.scope = name;
+    t.scope = scope_name(kind);
     t.slices = s.slices;
     t.canary_requests = s.canary_requests();
     t.canary_errors = s.canary_errors;
@@ -298,7 +297,7 @@ ErrorTest error_test(const Evidence& e, const Scope& s, const char* name, const 
     t.z = stats::rate_increase_lr_z(t.canary_errors, t.canary_requests, t.baseline_errors, t.baseline_requests,
                                     limits.max_error_rate_increase);
     const double delta = limits.max_error_rate_increase;
-    t.threshold_z = std::string_view(name) == "recent" ? judge::error_z_recent : judge::error_z_step;
+    t.threshold_z = kind == ScopeKind::recent ? judge::error_z_recent : judge::error_z_step;
     bool fires = t.z >= t.threshold_z && t.rate_increase > delta;
     // The baseline's longer history: used when the scope's baseline fails
     // no more than it did before (else errors are shared, e.g. a common
@@ -330,6 +329,8 @@ double ErrorTest::baseline_rate() const {
     return baseline_requests ? static_cast<double>(baseline_errors) / static_cast<double>(baseline_requests) : 0;
 }
 
+const char* scope_name(ScopeKind k) { return k == ScopeKind::recent ? "recent" : "step"; }
+
 ErrorFinding judge_errors(const Evidence& e, const JudgeLimits& limits) {
     ErrorFinding f;
     f.max_error_rate_increase = limits.max_error_rate_increase;
@@ -337,8 +338,8 @@ ErrorFinding judge_errors(const Evidence& e, const JudgeLimits& limits) {
     // constant: an error burst both pools share raises both rates alike.
     // The recent minute sees a sudden failure at high traffic; the step sees
     // the same at a few requests a second, where a minute holds too few.
-    f.recent = error_test(e, e.recent(), "recent", limits);
-    f.step = e.step().slices > e.recent().slices ? error_test(e, e.step(), "step", limits) : f.recent;
+    f.recent = error_test(e, e.recent(), ScopeKind::recent, limits);
+    f.step = e.step().slices > e.recent().slices ? error_test(e, e.step(), ScopeKind::step, limits) : f.recent;
     f.step.scope = "step";
     f.significant = f.recent.significant || f.step.significant;
 
@@ -473,17 +474,17 @@ std::string quantile_words(const QuantileView& v, const JudgeLimits& limits) {
 
 }  // namespace
 
-LatencyFinding judge_latency(const Scope& s, const JudgeLimits& limits, const char* scope_name) {
+LatencyFinding judge_latency(const Scope& s, const JudgeLimits& limits, ScopeKind kind) {
     LatencyFinding f;
-    f.scope = scope_name;
+    f.scope = scope_name(kind);
     f.slices = s.slices;
     f.canary_samples = s.canary.total();
     f.baseline_samples = s.baseline.total();
     f.mw_z = s.mw.z();
     f.strata = s.mw.strata;
     f.min_latency_difference_us = limits.min_latency_difference_us;
-    const std::uint64_t min_samples = std::string_view(scope_name) == "recent" ? judge::min_recent_latency_samples
-                                                                                : judge::min_latency_samples;
+    const std::uint64_t min_samples =
+        kind == ScopeKind::recent ? judge::min_recent_latency_samples : judge::min_latency_samples;
     if (f.canary_samples < min_samples || f.baseline_samples < min_samples) return f;
     const double mld = limits.min_latency_difference_us;
     // Slower than the limit allows: the ratio's lower bound above it (and,

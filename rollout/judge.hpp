@@ -215,6 +215,12 @@ struct QuantileView {
 };
 QuantileView view_quantile(const Scope& s, double q, double confidence);  // confidence 0: no bounds
 
+// The two scopes the rollback tests look at: the recent window (a sliding
+// minute of the step) and the whole step. They differ in how many fresh
+// chances for a fluke they offer, so in their thresholds.
+enum class ScopeKind { recent, step };
+const char* scope_name(ScopeKind k);
+
 // The error test over one scope (see Scope).
 struct ErrorTest {
     std::string scope;  // "recent" or "step"
@@ -266,7 +272,7 @@ struct LatencyFinding {
 
     bool slower() const { return shift || tail; }
 };
-LatencyFinding judge_latency(const Scope& s, const JudgeLimits& limits, const char* scope_name);
+LatencyFinding judge_latency(const Scope& s, const JudgeLimits& limits, ScopeKind kind);
 // Evidence for a scope: counts, rank test, and p50/p90/p99 of both pools
 // with bounds at the shift (99%) and tail (99.9%) confidence.
 boost::json::object latency_evidence(const Scope& s, const LatencyFinding& f, const JudgeLimits& limits);

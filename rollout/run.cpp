@@ -159,9 +159,9 @@ json::object RolloutRun::snapshot(std::int64_t now_ms, const char* trigger) cons
     o["seconds_at_step"] = round_to(static_cast<double>(step_elapsed_ms(now_ms)) / 1000, 0.001);
     o["errors"] = judge_errors(evidence_, lim).to_json();
     json::array lat;
-    const LatencyFinding recent = judge_latency(evidence_.recent(), lim, "recent");
+    const LatencyFinding recent = judge_latency(evidence_.recent(), lim, ScopeKind::recent);
     lat.push_back(latency_evidence(evidence_.recent(), recent, lim));
-    const LatencyFinding step = judge_latency(evidence_.step(), lim, "step");
+    const LatencyFinding step = judge_latency(evidence_.step(), lim, ScopeKind::step);
     lat.push_back(latency_evidence(evidence_.step(), step, lim));
     o["latency"] = std::move(lat);
     o["latency_strikes"] = latency_strikes_;
@@ -342,11 +342,11 @@ bool RolloutRun::look(std::int64_t now_ms, const Slice& latest) {
     }
 
     // 2. Latency: either scope slower, on consecutive looks.
-    const LatencyFinding recent = judge_latency(evidence_.recent(), lim, "recent");
+    const LatencyFinding recent = judge_latency(evidence_.recent(), lim, ScopeKind::recent);
     bool slow = recent.slower();
     std::string why = slow ? "last " + std::to_string(recent.slices) + " s: " + recent.why : std::string();
     if (!slow) {
-        const LatencyFinding step = judge_latency(evidence_.step(), lim, "step");
+        const LatencyFinding step = judge_latency(evidence_.step(), lim, ScopeKind::step);
         if (step.slower()) {
             slow = true;
             why = "since the step began (" + std::to_string(step.slices) + " s): " + step.why;

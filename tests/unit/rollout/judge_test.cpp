@@ -276,7 +276,7 @@ TEST(RolloutJudge, RankTestIsStratifiedBySlice) {
 TEST(RolloutJudge, SlowerCanaryIsSeenByBothRules) {
     JudgeLimits lim;
     const Evidence e = lognormal_evidence(5, 60, 80000, 20, 50000, 100, 0.3);
-    const LatencyFinding f = judge_latency(e.recent(), lim, "recent");
+    const LatencyFinding f = judge_latency(e.recent(), lim, ScopeKind::recent);
     EXPECT_GT(f.mw_z, judge::rank_z);
     EXPECT_TRUE(f.shift);
     EXPECT_TRUE(f.tail);
@@ -294,7 +294,7 @@ TEST(RolloutJudge, TheRatioHoldsAtSubMillisecondLatencies) {
     JudgeLimits lim;
     Evidence e;
     for (int t = 0; t < 60; ++t) e.add(slice_of(t, 1500, 50, 0, 1000, 100, 0));
-    LatencyFinding f = judge_latency(e.recent(), lim, "recent");
+    LatencyFinding f = judge_latency(e.recent(), lim, ScopeKind::recent);
     EXPECT_GT(f.mw_z, judge::rank_z);
     EXPECT_TRUE(f.shift);
     EXPECT_TRUE(f.slower());
@@ -302,7 +302,7 @@ TEST(RolloutJudge, TheRatioHoldsAtSubMillisecondLatencies) {
     // 0.2 ms against 0.1 ms too.
     Evidence tiny;
     for (int t = 0; t < 60; ++t) tiny.add(slice_of(t, 200, 50, 0, 100, 100, 0));
-    EXPECT_TRUE(judge_latency(tiny.recent(), lim, "recent").slower());
+    EXPECT_TRUE(judge_latency(tiny.recent(), lim, ScopeKind::recent).slower());
 }
 
 TEST(RolloutJudge, MinLatencyDifferenceIsAnExplicitTolerance) {
@@ -312,7 +312,7 @@ TEST(RolloutJudge, MinLatencyDifferenceIsAnExplicitTolerance) {
     lim.max_error_rate_increase = 0.05;
     Evidence e;
     for (int t = 0; t < 60; ++t) e.add(slice_of(t, 1500, 50, 0, 1000, 100, 0));
-    const LatencyFinding f = judge_latency(e.recent(), lim, "recent");
+    const LatencyFinding f = judge_latency(e.recent(), lim, ScopeKind::recent);
     EXPECT_FALSE(f.slower()) << "0.5 ms is within the 1 ms tolerance";
     const AdvanceFinding a = judge_advance(e, lim, 60, 30);
     EXPECT_TRUE(a.latency[0].pass) << a.why;
@@ -322,7 +322,7 @@ TEST(RolloutJudge, MinLatencyDifferenceIsAnExplicitTolerance) {
     // Beyond the tolerance the ratio rules again.
     Evidence slow;
     for (int t = 0; t < 60; ++t) slow.add(slice_of(t, 3000, 50, 0, 1000, 100, 0));
-    EXPECT_TRUE(judge_latency(slow.recent(), lim, "recent").slower());
+    EXPECT_TRUE(judge_latency(slow.recent(), lim, ScopeKind::recent).slower());
     EXPECT_FALSE(judge_advance(slow, lim, 60, 30).ready);
 }
 
@@ -336,7 +336,7 @@ TEST(RolloutJudge, BoundsEntirelyAboveTheLimitRollBackAndNeverAdvance) {
     const QuantileView p50 = view_quantile(e.step(), 0.5, judge::shift_confidence);
     ASSERT_TRUE(p50.ratio_lower());
     EXPECT_GT(*p50.ratio_lower(), lim.max_latency_ratio) << "the whole interval lies above the limit";
-    const LatencyFinding f = judge_latency(e.step(), lim, "step");
+    const LatencyFinding f = judge_latency(e.step(), lim, ScopeKind::step);
     EXPECT_TRUE(f.shift) << f.mw_z;
     EXPECT_NE(f.why.find("> limit x1.10"), std::string::npos) << f.why;
     const AdvanceFinding a = judge_advance(e, lim, 60, 2);
@@ -350,7 +350,7 @@ TEST(RolloutJudge, ACanaryTwiceAsSlowAtOneMillisecondIsNeverAdvanced) {
     lim.min_samples = 200;
     lim.max_error_rate_increase = 0.05;
     const Evidence e = lognormal_evidence(12, 3, 2600, 200, 1260, 200, 0.2);
-    EXPECT_TRUE(judge_latency(e.step(), lim, "step").slower());
+    EXPECT_TRUE(judge_latency(e.step(), lim, ScopeKind::step).slower());
     EXPECT_FALSE(judge_advance(e, lim, 3, 2).ready);
 }
 
@@ -358,16 +358,16 @@ TEST(RolloutJudge, TooFewSamplesAreNeverSlower) {
     JudgeLimits lim;
     Evidence e;
     for (int t = 0; t < 49; ++t) e.add(slice_of(t, 900000, 1, 0, 50000, 100, 0));
-    EXPECT_FALSE(judge_latency(e.step(), lim, "step").slower()) << "49 canary samples";
+    EXPECT_FALSE(judge_latency(e.step(), lim, ScopeKind::step).slower()) << "49 canary samples";
     e.add(slice_of(49, 900000, 1, 0, 50000, 100, 0));
-    EXPECT_TRUE(judge_latency(e.step(), lim, "step").slower()) << "50 canary samples";
+    EXPECT_TRUE(judge_latency(e.step(), lim, ScopeKind::step).slower()) << "50 canary samples";
     // The sliding recent window needs more: it offers a fresh sample every minute.
-    EXPECT_FALSE(judge_latency(e.recent(), lim, "recent").slower()) << "50 canary samples in the recent window";
+    EXPECT_FALSE(judge_latency(e.recent(), lim, ScopeKind::recent).slower()) << "50 canary samples in the recent window";
     Evidence busy;
     for (int t = 0; t < 39; ++t) busy.add(slice_of(t, 900000, 5, 0, 50000, 100, 0));
-    EXPECT_FALSE(judge_latency(busy.recent(), lim, "recent").slower()) << "200 - 5 canary samples";
+    EXPECT_FALSE(judge_latency(busy.recent(), lim, ScopeKind::recent).slower()) << "200 - 5 canary samples";
     busy.add(slice_of(39, 900000, 5, 0, 50000, 100, 0));
-    EXPECT_TRUE(judge_latency(busy.recent(), lim, "recent").slower()) << "200 canary samples";
+    EXPECT_TRUE(judge_latency(busy.recent(), lim, ScopeKind::recent).slower()) << "200 canary samples";
 }
 
 TEST(RolloutJudge, AdvanceNeedsTimeSamplesAndBounds) {

@@ -103,8 +103,16 @@ std::vector<prometheus::MetricFamily> traffic_families(proxy::Server& server, co
                             "Requests moved to another pool after every endpoint of theirs failed before anything was "
                             "sent (refused or timed-out connects).",
                             prometheus::MetricType::Counter, moved);
-    return {std::move(requests),   std::move(durations),   std::move(failovers),   std::move(downstream), std::move(upstream),
-            std::move(stats_bytes), std::move(stats_limit), std::move(stats_slots), std::move(dropped)};
+    double refused = 0;
+    for (const auto& w : server.workers()) refused += value(w->stats().retries_refused);
+    auto not_repeated = single("weir_retries_refused_total",
+                               "Requests answered 502 instead of being sent again after their bytes reached an upstream "
+                               "that failed before answering: the method is not idempotent and no Idempotency-Key "
+                               "was given.",
+                               prometheus::MetricType::Counter, refused);
+    return {std::move(requests),    std::move(durations),   std::move(failovers), std::move(not_repeated),
+            std::move(downstream),  std::move(upstream),    std::move(stats_bytes), std::move(stats_limit),
+            std::move(stats_slots), std::move(dropped)};
 }
 
 }  // namespace weir::control

@@ -23,21 +23,4 @@ bool is_hop_by_hop(std::string_view name) {
     }
 }
 
-bool named_in_connection(std::string_view name, const std::vector<Header>& headers) {
-    for (const Header& h : headers) {
-        if (!iequals(h.name, "connection")) continue;
-        std::string_view v = h.value;
-        while (!v.empty()) {
-            std::size_t comma = v.find(',');
-            std::string_view tok = v.substr(0, comma);
-            while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
-            while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
-            if (iequals(tok, name)) return true;
-            if (comma == std::string_view::npos) break;
-            v.remove_prefix(comma + 1);
-        }
-    }
-    return false;
-}
-
 }  // namespace weir::http

@@ -21,6 +21,7 @@ enum class BodyKind : std::uint8_t {
 struct Header {
     std::string_view name;
     std::string_view value;
+    bool named_in_connection = false;  // listed in Connection: this hop's only (see connection_field.hpp)
 };
 
 // Why a head was refused; `status` is what the peer gets (400, 431, 501, ...).
@@ -82,7 +83,5 @@ bool iequals(std::string_view a, std::string_view b);
 // (Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade).
 bool is_hop_by_hop(std::string_view name);
 
-// True when `name` is listed as a token in any Connection field of `headers`.
-bool named_in_connection(std::string_view name, const std::vector<Header>& headers);
 
 }  // namespace weir::http

@@ -1,6 +1,7 @@
 #include "http/parser.hpp"
 
 #include "http/chars.hpp"
+#include "http/connection_field.hpp"
 
 #include <cstring>
 
@@ -9,13 +10,14 @@ namespace {
 
 constexpr ParseError bad(std::string_view reason) { return {400, reason}; }
 
-// Finds the end of the head (just past the empty line). Returns 0 when the
-// empty line has not arrived yet. Bare-LF line ends are located too, so the
-// line parser can refuse them rather than waiting for a CRLF that never comes.
-std::size_t find_head_end(std::string_view buf) {
+// Finds the end of the head (just past the empty line), searching from
+// `from`. Returns 0 when the empty line has not arrived yet. Bare-LF line
+// ends are located too, so the line parser can refuse them rather than
+// waiting for a CRLF that never comes.
+std::size_t find_head_end(std::string_view buf, std::size_t from) {
     const char* base = buf.data();
     std::size_t n = buf.size();
-    std::size_t pos = 0;
+    std::size_t pos = from;
     while (pos < n) {
         const void* lf = std::memchr(base + pos, '\n', n - pos);
         if (!lf) return 0;
@@ -26,6 +28,14 @@ std::size_t find_head_end(std::string_view buf) {
         pos = i + 1;
     }
     return 0;
+}
+
+// Where to resume the search in `view` (which starts `skip` bytes into the
+// buffer): the end is at most three bytes ("\n\r\n"), so it may have begun
+// up to three bytes before where the last search stopped.
+std::size_t resume_at(const HeadScan* scan, std::size_t skip, std::size_t buf_size) {
+    if (!scan || scan->checked > buf_size || scan->checked < skip + 3) return 0;
+    return scan->checked - skip - 3;
 }
 
 // Splits off the next line (without its CRLF). Refuses bare LF and stray CR.
@@ -92,18 +102,6 @@ Version parse_version(std::string_view v, int& minor) {
     return Version::ok;
 }
 
-// Calls `on_token` for each comma-separated token of a list value.
-template <class F>
-void for_each_token(std::string_view v, F&& on_token) {
-    while (!v.empty()) {
-        std::size_t comma = v.find(',');
-        std::string_view tok = trim_ows(v.substr(0, comma));
-        if (!tok.empty()) on_token(tok);
-        if (comma == std::string_view::npos) break;
-        v.remove_prefix(comma + 1);
-    }
-}
-
 // What the header fields say about framing and the connection, shared by
 // requests and responses.
 struct FieldSummary {
@@ -112,9 +110,7 @@ struct FieldSummary {
     std::uint64_t content_length = 0;
     int transfer_encoding_count = 0;
     bool chunked_only = false;  // the single TE field is exactly "chunked"
-    bool conn_close = false;
-    bool conn_keep_alive = false;
-    bool conn_other_tokens = false;
+    int connection_count = 0;  // Connection fields, read after all fields are in
     int host_count = 0;
     std::string_view host;
     int expect_count = 0;
@@ -175,13 +171,7 @@ bool parse_fields(std::string_view rest, std::vector<Header>& headers, FieldSumm
                 }
                 break;
             case 10:
-                if (iequals(name, "connection")) {
-                    for_each_token(value, [&](std::string_view tok) {
-                        if (iequals(tok, "close")) s.conn_close = true;
-                        else if (iequals(tok, "keep-alive")) s.conn_keep_alive = true;
-                        else s.conn_other_tokens = true;
-                    });
-                }
+                if (iequals(name, "connection")) ++s.connection_count;
                 break;
             case 14:
                 if (iequals(name, "content-length")) {
@@ -219,19 +209,21 @@ bool valid_target_char(char c) {
 }  // namespace
 
 ParseStatus parse_request_head(std::string_view buf, std::size_t max_head_bytes, RequestHead& out,
-                               std::size_t& head_len, ParseError& err) {
+                               std::size_t& head_len, ParseError& err, HeadScan* scan) {
     // A client may send empty lines before the request line (RFC 9112 §2.2).
     std::size_t skip = 0;
     while (skip + 1 < buf.size() && buf[skip] == '\r' && buf[skip + 1] == '\n' && skip < 64) skip += 2;
     std::string_view view = buf.substr(skip);
-    std::size_t end = find_head_end(view);
+    std::size_t end = find_head_end(view, resume_at(scan, skip, buf.size()));
     if (end == 0) {
         if (buf.size() > max_head_bytes) {
             err = {431, "request head too large"};
             return ParseStatus::error;
         }
+        if (scan) scan->checked = buf.size();
         return ParseStatus::incomplete;
     }
+    if (scan) scan->checked = 0;
     if (end + skip > max_head_bytes) {
         err = {431, "request head too large"};
         return ParseStatus::error;
@@ -370,21 +362,25 @@ ParseStatus parse_request_head(std::string_view buf, std::size_t max_head_bytes,
     // 100-continue means nothing on HTTP/1.0 or without a body.
     out.expect_continue = s.expect_count == 1 && out.version_minor == 1 && out.body != BodyKind::none;
 
-    out.keep_alive = out.version_minor == 1 ? !s.conn_close : (s.conn_keep_alive && !s.conn_close);
-    out.connection_has_tokens = s.conn_other_tokens;
+    const ConnectionOptions c = s.connection_count > 0 ? read_connection(out.headers) : ConnectionOptions{};
+    out.keep_alive = out.version_minor == 1 ? !c.close : (c.keep_alive && !c.close);
+    out.connection_has_tokens = c.names_fields;
     return ParseStatus::complete;
 }
 
 ParseStatus parse_response_head(std::string_view buf, std::size_t max_head_bytes, Method request_method,
-                                ResponseHead& out, std::size_t& head_len, ParseError& err, std::size_t max_fields) {
-    std::size_t end = find_head_end(buf);
+                                ResponseHead& out, std::size_t& head_len, ParseError& err, std::size_t max_fields,
+                                HeadScan* scan) {
+    std::size_t end = find_head_end(buf, resume_at(scan, 0, buf.size()));
     if (end == 0) {
         if (buf.size() > max_head_bytes) {
             err = {502, "response head too large", true};
             return ParseStatus::error;
         }
+        if (scan) scan->checked = buf.size();
         return ParseStatus::incomplete;
     }
+    if (scan) scan->checked = 0;
     if (end > max_head_bytes) {
         err = {502, "response head too large", true};
         return ParseStatus::error;
@@ -449,9 +445,10 @@ ParseStatus parse_response_head(std::string_view buf, std::size_t max_head_bytes
     } else {
         out.body = BodyKind::until_close;
     }
-    out.keep_alive = out.body != BodyKind::until_close &&
-                     (out.version_minor == 1 ? !s.conn_close : (s.conn_keep_alive && !s.conn_close));
-    out.connection_has_tokens = s.conn_other_tokens;
+    const ConnectionOptions c = s.connection_count > 0 ? read_connection(out.headers) : ConnectionOptions{};
+    out.keep_alive =
+        out.body != BodyKind::until_close && (out.version_minor == 1 ? !c.close : (c.keep_alive && !c.close));
+    out.connection_has_tokens = c.names_fields;
     return ParseStatus::complete;
 }
 

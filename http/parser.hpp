@@ -15,12 +15,20 @@ enum class ParseStatus { complete, incomplete, error };
 // Headers per message, beyond which the head is refused with 431.
 inline constexpr std::size_t max_header_count = 128;
 
+// How far a head still incomplete was searched for its end. Passed back with
+// the same buffer grown by the next read, it makes the search resume there:
+// a head that arrives in many small pieces is scanned once in all, not once
+// per piece. Reset it (or pass a fresh one) for each new head.
+struct HeadScan {
+    std::size_t checked = 0;  // bytes of the buffer searched without finding the end
+};
+
 // Parses one request head from the start of `buf`. On `complete`, `head_len`
 // is the number of bytes the head took (body bytes may follow). On
 // `incomplete`, more bytes are needed; a buffer already over `max_head_bytes`
 // yields `error` with 431 instead.
 ParseStatus parse_request_head(std::string_view buf, std::size_t max_head_bytes, RequestHead& out,
-                               std::size_t& head_len, ParseError& err);
+                               std::size_t& head_len, ParseError& err, HeadScan* scan = nullptr);
 
 // Parses one response head. `request_method` decides whether a body follows
 // (none for HEAD). Any framing it cannot trust is an error (the proxy answers
@@ -28,6 +36,6 @@ ParseStatus parse_request_head(std::string_view buf, std::size_t max_head_bytes,
 // `over_limit`.
 ParseStatus parse_response_head(std::string_view buf, std::size_t max_head_bytes, Method request_method,
                                 ResponseHead& out, std::size_t& head_len, ParseError& err,
-                                std::size_t max_fields = max_header_count);
+                                std::size_t max_fields = max_header_count, HeadScan* scan = nullptr);
 
 }  // namespace weir::http

@@ -21,16 +21,9 @@ void put_status_line(std::string& out, int status, std::string_view reason) {
     put(out, "\r\n");
 }
 
-// Fields of one connection (hop-by-hop), plus those named by Connection —
-// except the fields that frame or address the message: a sender cannot make
-// Weir drop Content-Length or Host by listing them (that would desynchronise
-// the framing the next hop sees from the one Weir used).
-bool connection_specific(std::string_view name, bool has_tokens, const std::vector<Header>& headers) {
-    if (is_hop_by_hop(name)) return true;
-    if (!has_tokens) return false;
-    if (iequals(name, "content-length") || iequals(name, "host")) return false;
-    return named_in_connection(name, headers);
-}
+// Fields of one connection: the fixed hop-by-hop list, plus those the
+// parser found named by Connection (never Content-Length or Host).
+bool connection_specific(const Header& h) { return h.named_in_connection || is_hop_by_hop(h.name); }
 
 }  // namespace
 
@@ -45,7 +38,7 @@ void serialize_request(std::string& out, const RequestHead& req, const Forwarded
     bool has_xff = false;
     for (const Header& h : req.headers) {
         std::string_view n = h.name;
-        if (connection_specific(n, req.connection_has_tokens, req.headers)) continue;
+        if (connection_specific(h)) continue;
         switch (n.size()) {
             case 4:
                 if (iequals(n, "host")) continue;
@@ -91,7 +84,7 @@ void serialize_response(std::string& out, const ResponseHead& resp, ClientFramin
                         int client_minor, std::string_view extra) {
     put_status_line(out, resp.status, resp.reason);
     for (const Header& h : resp.headers) {
-        if (connection_specific(h.name, resp.connection_has_tokens, resp.headers)) continue;
+        if (connection_specific(h)) continue;
         put_header(out, h.name, h.value);
     }
     put(out, extra);

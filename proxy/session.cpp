@@ -31,9 +31,21 @@ constexpr int max_total_attempts = 10;
 // Largest request body kept for a replay after a stale pooled connection.
 constexpr std::uint64_t replay_limit = 64 * 1024;
 
-bool idempotent(http::Method m) {
+// Whether a request may reach an upstream a second time once bytes of it went
+// out: the upstream may have acted on the first copy before failing. Only
+// methods whose repetition is harmless (RFC 9110 §9.2.2), or requests whose
+// client vouches for it with an idempotency key, qualify.
+bool repeatable(const http::RequestHead& req) {
     using M = http::Method;
-    return m == M::get || m == M::head || m == M::options || m == M::trace || m == M::put || m == M::delete_;
+    const M m = req.method_id;
+    if (m == M::get || m == M::head || m == M::options || m == M::trace || m == M::put || m == M::delete_)
+        return true;
+    for (const http::Header& h : req.headers) {
+        if ((h.name.size() == 15 && http::iequals(h.name, "idempotency-key")) ||
+            (h.name.size() == 17 && http::iequals(h.name, "x-idempotency-key")))
+            return true;
+    }
+    return false;
 }
 
 
@@ -208,7 +220,7 @@ void Session::read_head() {
         if (!in.empty()) {
             std::size_t head_len = 0;
             http::ParseError err;
-            auto st = http::parse_request_head(in.data(), max_head, ex_->request, head_len, err);
+            auto st = http::parse_request_head(in.data(), max_head, ex_->request, head_len, err, &head_scan_);
             if (st == http::ParseStatus::complete) {
                 clear_deadline();
                 snapshot_ = snap;
@@ -270,6 +282,7 @@ void Session::handle_request() {
     sticky_key_.clear();
     replaying_ = false;
     replay_.clear();
+    repeatable_ = repeatable(req);
     attempts_ = 0;
     pool_attempts_ = 0;
     last_failure_status_ = 503;
@@ -342,7 +355,7 @@ void Session::pick_endpoint() {
     ++pool_attempts_;
     endpoint_ = &eps[i];
 
-    upstream_ = worker_.upstreams().take(endpoint_->key);
+    upstream_ = worker_.upstreams().take(endpoint_->key, EventLoop::clock_ms());
     if (upstream_) {
         upstream_->owner = this;
         worker_.stats().upstream_reuses.fetch_add(1, std::memory_order_relaxed);
@@ -417,6 +430,7 @@ void Session::on_connected() {
 }
 
 void Session::send_request() {
+    response_scan_ = {};  // a new attempt: its response starts a new search
     if (!counted_) {
         worker_.endpoint_begin(endpoint_->key);
         counted_key_ = endpoint_->key;
@@ -442,8 +456,8 @@ void Session::send_request() {
         // On a reused idle connection the upstream may have closed just as we
         // write; a small body that has fully arrived is kept so the request can
         // be replayed once on a fresh connection.
-        if (upstream_->reused && req.body == http::BodyKind::content_length && req.content_length <= replay_limit &&
-            ex_->client_in.size() >= req.content_length) {
+        if (repeatable_ && upstream_->reused && req.body == http::BodyKind::content_length &&
+            req.content_length <= replay_limit && ex_->client_in.size() >= req.content_length) {
             replay_ = ex_->stage;
             replay_.append(ex_->client_in.data().substr(0, static_cast<std::size_t>(req.content_length)));
         }
@@ -493,7 +507,7 @@ void Session::read_response() {
             http::ParseError err;
             auto st = http::parse_response_head(in.data(), pool_->upstream.max_response_header_bytes,
                                                 ex_->request.method_id, ex_->response, head_len, err,
-                                                pool_->upstream.max_response_headers);
+                                                pool_->upstream.max_response_headers, &response_scan_);
             if (st == http::ParseStatus::complete) {
                 if (ex_->response.status < 200) {
                     if (!forward_interim()) return;
@@ -566,21 +580,22 @@ void Session::upstream_failed(std::string_view what, int error) {
     if (!(reused && nothing_received)) worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::reset);
     ex_->upstream_in.clear();
     release_upstream(false);
-    // A retry is safe when nothing came back and either the request can be
-    // repeated or the connection was a reused idle one the upstream had
-    // closed. Requests with a body are not retried: the body is gone.
+    // Once bytes of the request went out, the upstream may have acted on it:
+    // it is sent again only when nothing came back and repeating it is
+    // harmless (`repeatable_`). A reused idle connection the upstream had
+    // closed is retried on a fresh one to the same endpoint; otherwise another
+    // endpoint is tried. A body is replayed only when it was kept whole.
     const bool bodyless = ex_->request.body == http::BodyKind::none;
-    if (nothing_received && reused && !replay_.empty() && !response_started_ && attempts_ < 4) {
-        // The idle connection was stale: replay the buffered request on a fresh one.
+    const bool may_repeat = nothing_received && repeatable_ && !response_started_ && attempts_ < 4;
+    if (may_repeat && reused && !replay_.empty()) {
         ++attempts_;
         replaying_ = true;
+        skip_unsent_body();
         connect_upstream();
         return;
     }
-    if (nothing_received && bodyless && !response_started_ && (reused || idempotent(ex_->request.method_id)) &&
-        attempts_ < 4) {
+    if (may_repeat && bodyless) {
         if (reused) {
-            // The idle connection was stale; the same endpoint deserves a fresh one.
             ++attempts_;
             connect_upstream();
             return;
@@ -589,7 +604,24 @@ void Session::upstream_failed(std::string_view what, int error) {
         pick_endpoint();
         return;
     }
+    if (nothing_received && !response_started_ && !repeatable_) {
+        worker_.stats().retries_refused.fetch_add(1, std::memory_order_relaxed);
+        log::warn("proxy", "pool {} endpoint {}: {} request not sent again (not idempotent, no Idempotency-Key): 502",
+                  pool_->name, endpoint_->name, ex_->request.method);
+    }
     reply(502, "upstream failed before responding", true);
+}
+
+void Session::skip_unsent_body() {
+    // The first attempt may have stopped part-way through the body (a short
+    // write, then the reset). The replay sends the kept copy whole, so what
+    // the first attempt had not claimed yet must leave the client buffer now:
+    // read later, those bytes would be parsed as the client's next request.
+    if (dir_ != Direction::request || in_ != &ex_->client_in) return;
+    const std::uint64_t unsent = static_cast<std::uint64_t>(view_len_) + remaining_;
+    ex_->client_in.consume(static_cast<std::size_t>(std::min<std::uint64_t>(unsent, ex_->client_in.size())));
+    view_len_ = 0;
+    remaining_ = 0;
 }
 
 void Session::send_response() {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "http/message.hpp"
+#include "http/parser.hpp"
 #include "proxy/exchange.hpp"
 #include "proxy/socket.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -87,6 +88,8 @@ private:
     void record(int status, bool error);
     void start_access_line(const http::RequestHead* req);
     void upstream_failed(std::string_view what, int error);
+    // Before a replay: drops the body bytes the failed attempt left unsent.
+    void skip_unsent_body();
     void on_timeout();
     void reply(int status, std::string_view body, bool close);
     void write_reply();
@@ -128,6 +131,8 @@ private:
     int attempts_ = 0;               // endpoints tried for this request, all pools
     int pool_attempts_ = 0;          // endpoints tried in pool_
     int last_failure_status_ = 503;  // what running out of endpoints answers
+    http::HeadScan head_scan_;       // the request head arriving, searched so far
+    http::HeadScan response_scan_;   // the same for the response head
     std::size_t pending_head_ = 0;   // request head bytes still at the front of client_in
     std::size_t response_head_len_ = 0;
     std::size_t lingered_ = 0;
@@ -140,6 +145,7 @@ private:
     bool recorded_ = true;           // the current request is already in the statistics
     bool counted_ = false;           // this attempt is counted in the endpoint's in-flight load
     std::uint32_t counted_key_ = 0;
+    bool repeatable_ = false;        // may be sent again after bytes went out (idempotent or keyed)
     bool replaying_ = false;         // sending replay_ after a stale pooled connection
     std::string replay_;             // the whole request, when small enough to send twice
 

@@ -40,6 +40,15 @@ IoResult Socket::read(char* buf, std::size_t len) {
     return r;
 }
 
+bool Socket::quiet() const {
+    char c;
+    ssize_t n;
+    do {
+        n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 IoResult Socket::write(const iovec* iov, int count) {
     IoResult r;
     msghdr msg{};

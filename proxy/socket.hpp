@@ -43,6 +43,11 @@ public:
     IoResult write(const iovec* iov, int count);
     IoResult write(const char* data, std::size_t len);
 
+    // True when nothing is waiting to be read and the peer has not closed:
+    // asks the kernel (a peek, nothing consumed) rather than the remembered
+    // readiness, which lags by whatever events the loop has not fetched yet.
+    bool quiet() const;
+
     // Starts a non-blocking connect; returns 0, EINPROGRESS or an errno value.
     static int connect(Socket& out, const sockaddr* addr, unsigned addr_len);
     int take_error();  // SO_ERROR after a connect completes

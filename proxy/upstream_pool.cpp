@@ -10,15 +10,18 @@ void UpstreamConnection::on_events(std::uint32_t events) {
     else if (pool) pool->on_idle_event(this);
 }
 
-UpstreamPtr UpstreamPool::take(std::uint32_t key) {
+UpstreamPtr UpstreamPool::take(std::uint32_t key, std::uint64_t now_ms) {
     if (key >= idle_.size()) return nullptr;
     auto& list = idle_[key];
     while (!list.empty()) {
         UpstreamPtr conn = std::move(list.back());
         list.pop_back();
         conn->pool = nullptr;
-        if (conn->socket.readable()) {
-            // Bytes or a close arrived while idle (the event was seen): unusable.
+        // Bytes or a close that arrived while idle make the connection
+        // unusable, and so does the end of its idle time (the upstream may be
+        // closing it right now). The peek catches a close whose event the
+        // loop has not fetched yet: sending on it would lose the request.
+        if (conn->socket.readable() || conn->idle_until_ms <= now_ms || !conn->socket.quiet()) {
             discard(std::move(conn));
             continue;
         }

@@ -41,8 +41,9 @@ class UpstreamPool {
 public:
     explicit UpstreamPool(EventLoop& loop) : loop_(loop) {}
 
-    // An idle connection to the endpoint, or nullptr.
-    UpstreamPtr take(std::uint32_t key);
+    // An idle connection to the endpoint that is still open, silent and
+    // within its idle time at `now_ms`, or nullptr.
+    UpstreamPtr take(std::uint32_t key, std::uint64_t now_ms);
     // Keeps the connection for reuse, for at most `idle_timeout_ms`, unless
     // `max_idle` are already kept for its endpoint (by this worker: each
     // worker has its own pool). Any event on an idle connection (data,

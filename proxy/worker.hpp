@@ -43,6 +43,9 @@ struct WorkerStats {
     std::atomic<std::uint64_t> upstream_connects{0};
     std::atomic<std::uint64_t> upstream_reuses{0};
     std::atomic<std::uint64_t> failovers{0};  // requests moved to another pool after a pre-send failure
+    // Requests answered 502 rather than sent again: bytes had gone out and
+    // the method is not idempotent (no Idempotency-Key).
+    std::atomic<std::uint64_t> retries_refused{0};
 };
 
 using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;

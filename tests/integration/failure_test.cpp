@@ -241,8 +241,8 @@ TEST(FailureTest, UpstreamAnsweringEarlyIsForwarded) {
 
 // An upstream that silently closes (or resets) a pooled keep-alive
 // connection: the next request on it fails before any response byte, on a
-// reused connection, so Weir retries on a fresh one (SPEC: retry for
-// "a reused idle connection"), whatever the method.
+// reused connection, so Weir retries on a fresh one for requests that may
+// be repeated (idempotent methods, or an Idempotency-Key).
 TEST(FailureTest, StalePooledConnectionIsRetriedOnAFreshOne) {
     std::mutex mu;
     std::map<int, int> per_conn;
@@ -265,7 +265,9 @@ TEST(FailureTest, StalePooledConnectionIsRetriedOnAFreshOne) {
     EXPECT_EQ(d.status, 200) << "bodiless DELETE on a stale pooled connection: " << d.describe();
 }
 
-TEST(FailureTest, StalePooledConnectionIsRetriedForAPostWithABody) {
+// A POST with a body is replayed on a fresh connection only when its client
+// gave an Idempotency-Key (replay_safety_test.cpp covers the refusals).
+TEST(FailureTest, StalePooledConnectionIsRetriedForAKeyedPostWithABody) {
     std::mutex mu;
     std::map<int, int> per_conn;
     SingleProxy p;
@@ -281,7 +283,8 @@ TEST(FailureTest, StalePooledConnectionIsRetriedForAPostWithABody) {
     });
     RawClient client(p.port());
     ASSERT_EQ(client.request(get_request("/first")).body, "fresh");
-    Response r = client.request(post("/post", "small body"));
+    Response r = client.request("POST /post HTTP/1.1\r\nHost: a\r\nIdempotency-Key: k1\r\nContent-Length: 10\r\n\r\n"
+                                "small body");
     EXPECT_EQ(r.status, 200) << "a POST that met a stale pooled connection was not retried: " << r.describe();
 }
 

@@ -474,10 +474,12 @@ TEST(ReviewStaleReuse, StalePooledConnectionIsRetriedWithoutCountingAnErrorOrEje
         ASSERT_EQ(r.status, 200) << "request " << i << ": " << r.describe() << "\n" << weir.log();
         ASSERT_EQ(r.body, "origin ok");
     }
-    // Small POSTs are replayed on a fresh connection the same way.
+    // Small keyed POSTs are replayed on a fresh connection the same way.
     for (int i = 0; i < 6; ++i) {
         const std::string body = "small body " + std::to_string(i);
-        Response r = client.request("POST /p" + std::to_string(i) + " HTTP/1.1\r\nHost: test.local\r\nContent-Length: " +
+        Response r = client.request("POST /p" + std::to_string(i) +
+                                    " HTTP/1.1\r\nHost: test.local\r\nIdempotency-Key: p" + std::to_string(i) +
+                                    "\r\nContent-Length: " +
                                     std::to_string(body.size()) + "\r\n\r\n" + body);
         ASSERT_EQ(r.status, 200) << "POST " << i << ": " << r.describe() << "\n" << weir.log();
     }

@@ -28,6 +28,7 @@ demo: build
 
 bench: build
 	bash bench/run.sh $(BUILD)/weir
+	$(BUILD)/weir_head_work_bench bench/results/head_work.md
 
 clean:
 	rm -rf $(BUILD)

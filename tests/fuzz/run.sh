@@ -41,7 +41,7 @@ fi
 # Sources, libraries and the longest input per target.
 sources() {
     case "$1" in
-        http_parser) echo http/parser.cpp http/message.cpp http/chunked.cpp http/serialize.cpp ;;
+        http_parser) echo http/parser.cpp http/message.cpp http/connection_field.cpp http/chunked.cpp http/serialize.cpp ;;
         chunked) echo http/chunked.cpp ;;
         config) echo control/config.cpp control/config_values.cpp control/yaml_reader.cpp control/config_json.cpp \
                      routing/matcher.cpp http/message.cpp tests/fuzz/boost_json_src.cpp ;;

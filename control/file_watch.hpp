@@ -1,4 +1,4 @@
-// Notices changes to the config file so it can be reloaded (issue 3, hot reload).
+// Notices changes to the config file so it can be reloaded (hot reload).
 #pragma once
 
 #include <boost/asio/io_context.hpp>

@@ -1,4 +1,4 @@
-// The admin API (issue 3): runtime splits take effect at once and survive
+// The admin API: runtime splits take effect at once and survive
 // reloads and restarts until the file changes the route, If-Match races have
 // one winner, rejected calls change nothing, blue/green switches under load,
 // and the bearer token guards every call but the probes.

@@ -1,4 +1,4 @@
-// Hot reload (issue 3): reloads under keep-alive load lose nothing, bad files
+// Hot reload: reloads under keep-alive load lose nothing, bad files
 // change nothing, every trigger (POST /reload, SIGHUP, the file watch) works,
 // in-flight responses finish across a reload, idle upstream connections are
 // kept, and listeners follow the file.

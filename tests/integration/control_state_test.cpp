@@ -1,4 +1,4 @@
-// The state file (issue 3): a process killed while it writes runtime splits
+// The state file: a process killed while it writes runtime splits
 // never leaves a truncated file, and a corrupt file found at start is moved
 // aside while Weir serves the config file.
 #include "control_support.hpp"

@@ -1,4 +1,4 @@
-// Helpers for the control-plane integration tests (issue 3: hot reload, the
+// Helpers for the control-plane integration tests (hot reload, the
 // admin API, auth, the state file), on top of the shared harness: a config
 // writer with the control keys (state_file, admin token, extra listeners),
 // an admin API client, JSON and Prometheus-text readers, a keep-alive load

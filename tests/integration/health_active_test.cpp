@@ -1,4 +1,4 @@
-// Active health checks end to end (issue 5): a backend killed while clients
+// Active health checks end to end: a backend killed while clients
 // run is taken out after the unhealthy threshold with no client error (GETs
 // that hit it in the detection window are retried onto the healthy
 // endpoint); restarted on the same port, it returns after the healthy

@@ -1,4 +1,4 @@
-// Draining (issue 5): a drained endpoint gets no new requests, its idle
+// Draining: a drained endpoint gets no new requests, its idle
 // upstream connections close, the drain is persisted in the state file and
 // survives a restart, undrain brings it back; the /pools API shape and its
 // errors; the endpoint metrics.

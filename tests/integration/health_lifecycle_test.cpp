@@ -1,4 +1,4 @@
-// Not-ready during a SIGTERM drain (issue 5): as soon as SIGTERM arrives,
+// Not-ready during a SIGTERM drain: as soon as SIGTERM arrives,
 // GET /ready answers 503 so an outer balancer takes Weir out, while the
 // admin API keeps answering and an in-flight slow request still finishes.
 #include "health_support.hpp"

@@ -1,4 +1,4 @@
-// Passive ejection end to end (issue 5): `outlier: {consecutive_failures: 3,
+// Passive ejection end to end: `outlier: {consecutive_failures: 3,
 // ejection_time: 1s}` in a pool of 3. An endpoint answering 503 (or
 // resetting) is ejected, shown in GET /pools and the metrics, gets no
 // traffic while ejected, comes back by itself after ~1 s (the next ejection

@@ -1,4 +1,4 @@
-// A scripted rolling update (issue 5, SPEC §1 "Rolling update") of a
+// A scripted rolling update (SPEC §1 "Rolling update") of a
 // 3-endpoint pool under continuous load from two client threads. For each
 // endpoint: drain, wait until GET /pools/{p} shows its in-flight count at 0
 // (a slow request is in flight when the drain starts and must finish),
@@ -118,7 +118,7 @@ TEST(HealthRolling, RollingUpdateOfAThreeEndpointPoolUnderLoadLosesNoRequest) {
 }
 
 TEST(HealthRolling, UndrainWaitsForAPassingCheckOfTheNewInstance) {
-    // Issue 5: "`undrain` makes it eligible again once its health check
+    // The contract: "`undrain` makes it eligible again once its health check
     // passes". An operator who restarts an instance quickly and undrains it
     // at once (before the checks noticed the restart) must not send traffic
     // to a new instance that is not ready yet: it fails its checks.

@@ -1,4 +1,4 @@
-// Helpers for the endpoint-health integration tests (issue 5), on top of the
+// Helpers for the endpoint-health integration tests, on top of the
 // shared harness (read-only): a backend that can be stopped and started
 // again on the same port (a killed / restarted instance), a config writer
 // with health_check / outlier / state_file / on_pool_unhealthy, an admin

@@ -1,4 +1,4 @@
-// The active health-check state machine (issue 5): thresholds both ways,
+// The active health-check state machine: thresholds both ways,
 // the flip exactly at the threshold, endpoints added at runtime, counters
 // that reset each other; and the check schedule (jitter, initial offset).
 // Pure: no clock, no sockets; randomness from a seeded generator.

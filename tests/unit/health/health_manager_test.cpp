@@ -1,4 +1,4 @@
-// The health manager (issue 5) on its own io_context: which endpoints start
+// The health manager on its own io_context: which endpoints start
 // healthy, what an update keeps, passive ejection through report_failure
 // with the half-pool cap and the automatic return, and active checks
 // flipping an endpoint against a loopback responder. Ejection and cap

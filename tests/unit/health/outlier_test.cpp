@@ -1,4 +1,4 @@
-// Passive ejection timing (issue 5) under simulated time: the ejection time
+// Passive ejection timing under simulated time: the ejection time
 // doubles on repeat ejections up to 5 minutes, an ejection ends exactly at
 // its `until`, the doubling is forgotten after a long quiet spell, and never
 // more than half of a pool is ejected at once.

@@ -1,4 +1,4 @@
-// One active health check (issue 5): an HTTP/1.1 GET on a fresh connection,
+// One active health check: an HTTP/1.1 GET on a fresh connection,
 // judged by its status against the expected range; refused, timed out,
 // garbage and early-closed checks fail with a reason. Loopback only.
 #include "health/prober.hpp"

@@ -1,4 +1,4 @@
-// The canary judge under synthetic traffic (issue 6): 1000 seeds per
+// The canary judge under synthetic traffic: 1000 seeds per
 // scenario in Release builds (100 otherwise), simulated 1-second slices with
 // per-request latencies and errors drawn from the test's own generators.
 //

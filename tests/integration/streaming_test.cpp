@@ -14,6 +14,15 @@ namespace {
 constexpr std::uint64_t kGiB = 1ull << 30;
 constexpr long kMaxGrowthKib = 64 * 1024;
 
+// Under AddressSanitizer RSS says nothing about the proxy's buffering (freed
+// memory sits in its quarantine, every allocation has red zones): the bound
+// is checked by the normal build, the sanitized one checks the bytes.
+#ifdef __SANITIZE_ADDRESS__
+constexpr bool kRssMeaningful = false;
+#else
+constexpr bool kRssMeaningful = true;
+#endif
+
 // Samples the proxy's VmRSS every few milliseconds on its own thread.
 class RssSampler {
 public:
@@ -122,7 +131,9 @@ TEST(StreamingTest, OneGibUploadWithContentLength) {
     EXPECT_EQ(req.target, "/upload");
     EXPECT_EQ(req.body_bytes, kGiB);
     EXPECT_EQ(req.digest, pattern_digest(kGiB)) << "upload arrived corrupted";
-    EXPECT_LT(rss.growth(), kMaxGrowthKib) << "RSS grew from " << rss.baseline() << " KiB by " << rss.growth() << " KiB";
+    if (kRssMeaningful) {
+        EXPECT_LT(rss.growth(), kMaxGrowthKib) << "RSS grew from " << rss.baseline() << " KiB by " << rss.growth() << " KiB";
+    }
 }
 
 TEST(StreamingTest, OneGibDownloadWithContentLength) {
@@ -149,7 +160,9 @@ TEST(StreamingTest, OneGibDownloadWithContentLength) {
     EXPECT_EQ(r.headers.get("content-length"), std::to_string(kGiB));
     EXPECT_EQ(r.body_bytes, kGiB);
     EXPECT_EQ(r.digest, pattern_digest(kGiB)) << "download arrived corrupted";
-    EXPECT_LT(rss.growth(), kMaxGrowthKib) << "RSS grew from " << rss.baseline() << " KiB by " << rss.growth() << " KiB";
+    if (kRssMeaningful) {
+        EXPECT_LT(rss.growth(), kMaxGrowthKib) << "RSS grew from " << rss.baseline() << " KiB by " << rss.growth() << " KiB";
+    }
     // Keep-alive survives a long response.
     EXPECT_EQ(client.request(get_request("/after")).body, "small");
 }
@@ -192,14 +205,18 @@ TEST(StreamingTest, SlowReaderDoesNotMakeTheProxyBuffer) {
         },
         20s));
     EXPECT_LT(sent.load(), total) << "the upstream sent all " << total << " bytes to a client that read nothing";
-    EXPECT_LT(rss.growth(), kMaxGrowthKib) << "RSS grew by " << rss.growth() << " KiB while the client was not reading";
+    if (kRssMeaningful) {
+        EXPECT_LT(rss.growth(), kMaxGrowthKib) << "RSS grew by " << rss.growth() << " KiB while the client was not reading";
+    }
     ReadOptions opts;
     opts.store_limit = 0;
     Response r = client.read_response(opts);
     rss.stop();
     ASSERT_TRUE(r.complete) << r.describe();
     EXPECT_EQ(r.digest, pattern_digest(total));
-    EXPECT_LT(rss.growth(), kMaxGrowthKib) << "RSS grew by " << rss.growth() << " KiB";
+    if (kRssMeaningful) {
+        EXPECT_LT(rss.growth(), kMaxGrowthKib) << "RSS grew by " << rss.growth() << " KiB";
+    }
     EXPECT_EQ(client.request(get_request("/after")).body, "small");
 }
 
@@ -220,7 +237,9 @@ TEST(StreamingTest, ChunkedUploadArrivesIntact) {
     EXPECT_TRUE(req.chunked);
     EXPECT_EQ(req.body_bytes, total);
     EXPECT_EQ(req.digest, pattern_digest(total)) << "chunked upload arrived corrupted";
-    EXPECT_LT(rss.growth(), kMaxGrowthKib);
+    if (kRssMeaningful) {
+        EXPECT_LT(rss.growth(), kMaxGrowthKib);
+    }
     EXPECT_EQ(client.request(get_request("/after")).status, 200);
 }
 
@@ -247,7 +266,9 @@ TEST(StreamingTest, ChunkedDownloadArrivesIntact) {
     EXPECT_TRUE(r.chunked);
     EXPECT_EQ(r.body_bytes, total);
     EXPECT_EQ(r.digest, pattern_digest(total)) << "chunked download arrived corrupted";
-    EXPECT_LT(rss.growth(), kMaxGrowthKib);
+    if (kRssMeaningful) {
+        EXPECT_LT(rss.growth(), kMaxGrowthKib);
+    }
     EXPECT_EQ(client.request(get_request("/after")).body, "small");
 }
 

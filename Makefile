@@ -29,16 +29,14 @@ integration: build
 	cd $(BUILD) && ctest --output-on-failure -L integration -j $(JOBS) --timeout 600
 
 # The whole suite built with AddressSanitizer + UndefinedBehaviorSanitizer
-# (-O1: the sanitizers' own cost dominates; any report fails the test that
-# caused it, and the weir processes the integration tests start are built the
-# same way). Left out: the judge's seed sweeps (pure arithmetic, minutes long
+# (any report fails the test that caused it, and the weir processes the
+# integration tests start are built the same way). Left out: the judge's seed sweeps (pure arithmetic, minutes long
 # even unsanitized; `make test` runs them) and the suites that only measure
 # RSS, which the sanitizers' shadow memory and quarantine make meaningless.
 SAN_BUILD ?= build-asan
 SAN_EXCLUDE ?= ^(RolloutScaleGrid|RolloutSimulation|StatisticsMemoryTest|BurstMemory)
 sanitize-test: deps
-	cmake -S . -B $(SAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEIR_SANITIZE=ON \
-	  "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -g1 -DNDEBUG" $(CMAKE_FLAGS)
+	cmake -S . -B $(SAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DWEIR_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 	cd $(SAN_BUILD) && ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 900 -E '$(SAN_EXCLUDE)'

@@ -2,7 +2,7 @@
 #include "app/demo_backend.hpp"
 #include "common/log.hpp"
 #include "control/config.hpp"
-#include "control/runtime.hpp"
+#include "app/runtime.hpp"
 
 #include <fmt/core.h>
 
@@ -84,10 +84,10 @@ int cmd_check(const Args& a) {
 int cmd_run(const Args& a) {
     auto r = control::load_config_file(a.config);
     if (print_errors(r) != 0) return 1;
-    control::RunOptions opts;
+    app::RunOptions opts;
     opts.config_path = a.config;
     opts.workers = a.workers;
-    return control::serve(std::move(*r.config), opts);
+    return app::serve(std::move(*r.config), opts);
 }
 
 int cmd_demo(const Args& a) {
@@ -112,7 +112,7 @@ routes:
                                    stable.port(), canary.port());
     auto r = control::load_config_text(yaml, "<demo>");
     if (print_errors(r) != 0) return 1;
-    control::RunOptions opts;
+    app::RunOptions opts;
     opts.workers = a.workers;
     opts.on_ready = [](const std::string& proxy, const std::string& admin) {
         std::printf(
@@ -125,7 +125,7 @@ routes:
             proxy.c_str(), proxy.c_str(), admin.c_str(), admin.c_str());
         std::fflush(stdout);
     };
-    return control::serve(std::move(*r.config), opts);
+    return app::serve(std::move(*r.config), opts);
 }
 
 }  // namespace

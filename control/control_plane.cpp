@@ -197,10 +197,10 @@ bool ControlPlane::reconcile(RuntimeState& state, const Config& file, std::vecto
     return changed;
 }
 
-ControlPlane::Outcome ControlPlane::apply_rollout(const std::string& route, const std::optional<Split>& split,
+Result ControlPlane::apply_rollout(const std::string& route, const std::optional<Split>& split,
                                                  const std::string& run_json) {
     const RouteConfig* r = find_route(route);
-    if (!r) return {404, "no route '" + route + "'"};
+    if (!r) return Result::fail(Errc::not_found, "no route '" + route + "'");
     RuntimeState next = state_;
     next.rollouts[route] = run_json;
     if (split) {
@@ -209,13 +209,13 @@ ControlPlane::Outcome ControlPlane::apply_rollout(const std::string& route, cons
     }
     next.config_version = version_;
     if (store_) {
-        if (auto ec = store_->save(next)) return {500, "cannot persist the rollout: " + ec.message()};
+        if (auto ec = store_->save(next)) return Result::fail(Errc::internal, "cannot persist the rollout: " + ec.message());
     }
     state_ = std::move(next);
     return {};
 }
 
-ControlPlane::Outcome ControlPlane::persist_rollouts(const std::map<std::string, std::string>& run_json) {
+Result ControlPlane::persist_rollouts(const std::map<std::string, std::string>& run_json) {
     RuntimeState next = state_;
     for (const auto& [route, text] : run_json) {
         if (find_route(route)) next.rollouts[route] = text;
@@ -223,7 +223,7 @@ ControlPlane::Outcome ControlPlane::persist_rollouts(const std::map<std::string,
     if (next == state_) return {};
     next.config_version = version_;
     if (store_) {
-        if (auto ec = store_->save(next)) return {500, "cannot persist the rollouts: " + ec.message()};
+        if (auto ec = store_->save(next)) return Result::fail(Errc::internal, "cannot persist the rollouts: " + ec.message());
     }
     state_ = std::move(next);
     return {};
@@ -243,10 +243,10 @@ std::vector<std::string> ControlPlane::endpoints_named(const std::string& pool, 
     return names;
 }
 
-ControlPlane::Outcome ControlPlane::set_drained(const std::string& pool, const std::string& endpoint, bool drained) {
-    if (!find_pool(pool)) return {404, "no pool '" + pool + "'"};
+Result ControlPlane::set_drained(const std::string& pool, const std::string& endpoint, bool drained) {
+    if (!find_pool(pool)) return Result::fail(Errc::not_found, "no pool '" + pool + "'");
     const auto names = endpoints_named(pool, endpoint);
-    if (names.empty()) return {404, "pool " + pool + " has no endpoint " + endpoint};
+    if (names.empty()) return Result::fail(Errc::not_found, "pool " + pool + " has no endpoint " + endpoint);
     RuntimeState next = state_;
     auto& list = next.drained[pool];
     bool changed = false;
@@ -264,7 +264,7 @@ ControlPlane::Outcome ControlPlane::set_drained(const std::string& pool, const s
     if (!changed) return {};  // already as asked
     next.config_version = version_;
     if (store_) {
-        if (auto ec = store_->save(next)) return {500, "cannot persist the change: " + ec.message()};
+        if (auto ec = store_->save(next)) return Result::fail(Errc::internal, "cannot persist the change: " + ec.message());
     }
     state_ = std::move(next);
     for (const auto& n : names) {
@@ -279,11 +279,11 @@ ControlPlane::Outcome ControlPlane::set_drained(const std::string& pool, const s
     return {};
 }
 
-ControlPlane::Outcome ControlPlane::drain(const std::string& pool, const std::string& endpoint) {
+Result ControlPlane::drain(const std::string& pool, const std::string& endpoint) {
     return set_drained(pool, endpoint, true);
 }
 
-ControlPlane::Outcome ControlPlane::undrain(const std::string& pool, const std::string& endpoint) {
+Result ControlPlane::undrain(const std::string& pool, const std::string& endpoint) {
     return set_drained(pool, endpoint, false);
 }
 
@@ -308,22 +308,22 @@ void ControlPlane::prune_drains(const routing::Snapshot& snapshot, RuntimeState&
     }
 }
 
-ControlPlane::Outcome ControlPlane::set_endpoints(const std::string& pool, const Split& endpoints) {
+Result ControlPlane::set_endpoints(const std::string& pool, const Split& endpoints) {
     const PoolConfig* p = find_pool(pool);
-    if (!p) return {404, "no pool '" + pool + "'"};
-    if (endpoints.empty()) return {400, "the endpoint list is empty"};
+    if (!p) return Result::fail(Errc::not_found, "no pool '" + pool + "'");
+    if (endpoints.empty()) return Result::fail(Errc::invalid, "the endpoint list is empty");
     double total = 0;
     std::map<std::string, int> seen;
     Split canonical;
     for (const auto& [address, w] : endpoints) {
         auto hp = parse_host_port(address);
-        if (!hp || hp->port == 0) return {400, "'" + address + "' is not host:port or [v6]:port"};
-        if (!std::isfinite(w) || w < 0 || w > max_weight) return {400, "weight of " + address + " must be a finite number from 0 to 1e9"};
-        if (seen[hp->text()]++) return {400, "duplicate endpoint " + hp->text()};
+        if (!hp || hp->port == 0) return Result::fail(Errc::invalid, "'" + address + "' is not host:port or [v6]:port");
+        if (!std::isfinite(w) || w < 0 || w > max_weight) return Result::fail(Errc::invalid, "weight of " + address + " must be a finite number from 0 to 1e9");
+        if (seen[hp->text()]++) return Result::fail(Errc::invalid, "duplicate endpoint " + hp->text());
         canonical.emplace_back(hp->text(), w);
         total += w;
     }
-    if (total <= 0) return {400, "at least one endpoint needs a weight above 0"};
+    if (total <= 0) return Result::fail(Errc::invalid, "at least one endpoint needs a weight above 0");
     RuntimeState next = state_;
     next.pools[pool] = PoolOverride{canonical, endpoints_of(*p)};
     return commit_state(std::move(next), "the endpoints of pool " + pool);
@@ -394,20 +394,20 @@ void ControlPlane::push(std::shared_ptr<routing::Snapshot> snapshot, const Confi
     metrics_.set_route_weights(weights);
 }
 
-ControlPlane::Outcome ControlPlane::commit_state(RuntimeState next, const std::string& what) {
+Result ControlPlane::commit_state(RuntimeState next, const std::string& what) {
     Config effective = apply_state(file_, next);
     // Resolve and build first: a change that cannot be served is refused
     // before anything is persisted.
     auto built = build_snapshot(effective, version_ + 1, keys_, stat_keys_, addresses_, /*fresh=*/false);
     if (!built.snapshot) {
         std::string why = built.errors.empty() ? "cannot build the routing table" : built.errors.front();
-        return {503, why};
+        return Result::fail(Errc::unavailable, why);
     }
     next.config_version = built.snapshot->version;
     if (store_) {
         if (auto ec = store_->save(next)) {
             log::error("state", "cannot persist {} to {}: {}", what, file_.state_file, ec.message());
-            return {500, "cannot persist the change: " + ec.message()};
+            return Result::fail(Errc::internal, "cannot persist the change: " + ec.message());
         }
     }
     state_ = std::move(next);
@@ -415,27 +415,27 @@ ControlPlane::Outcome ControlPlane::commit_state(RuntimeState next, const std::s
     return {};
 }
 
-ControlPlane::Outcome ControlPlane::set_split(const std::string& route, const Split& split) {
+Result ControlPlane::set_split(const std::string& route, const Split& split) {
     const RouteConfig* r = find_route(route);
-    if (!r) return {404, "no route '" + route + "'"};
-    if (auto bad = check_split(split, file_)) return {400, *bad};
+    if (!r) return Result::fail(Errc::not_found, "no route '" + route + "'");
+    if (auto bad = check_split(split, file_)) return Result::fail(Errc::invalid, *bad);
     RuntimeState next = state_;
     next.routes[route] = RouteOverride{split, r->split};
     return commit_state(std::move(next), "the split of route " + route);
 }
 
-ControlPlane::Outcome ControlPlane::clear_split(const std::string& route) {
-    if (!find_route(route)) return {404, "no route '" + route + "'"};
+Result ControlPlane::clear_split(const std::string& route) {
+    if (!find_route(route)) return Result::fail(Errc::not_found, "no route '" + route + "'");
     if (!state_.routes.count(route)) return {};  // already the file's split
     RuntimeState next = state_;
     next.routes.erase(route);
     return commit_state(std::move(next), "dropping the split of route " + route);
 }
 
-ControlPlane::Outcome ControlPlane::switch_to(const std::string& route, const std::string& pool) {
+Result ControlPlane::switch_to(const std::string& route, const std::string& pool) {
     const RouteConfig* r = find_route(route);
-    if (!r) return {404, "no route '" + route + "'"};
-    if (!find_pool(pool)) return {400, "unknown pool '" + pool + "'"};
+    if (!r) return Result::fail(Errc::not_found, "no route '" + route + "'");
+    if (!find_pool(pool)) return Result::fail(Errc::invalid, "unknown pool '" + pool + "'");
     // Every pool the route currently splits over stays listed with 0, so the
     // switch back is the same call with the other pool.
     Config effective = effective_config();

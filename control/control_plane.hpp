@@ -4,6 +4,8 @@
 // publish"; runtime edits are persisted before they are acknowledged.
 #pragma once
 
+#include "common/result.hpp"
+
 #include "control/config.hpp"
 #include "control/snapshot_builder.hpp"
 #include "control/state_store.hpp"
@@ -48,27 +50,23 @@ public:
     const RuntimeState& state() const { return state_; }
     const std::string& admin_token() const { return file_.admin.token; }
 
-    struct Outcome {
-        int status = 200;
-        std::string error;  // when status is not 2xx
-    };
     // Runtime split of a route (relative weights by pool).
-    Outcome set_split(const std::string& route, const Split& split);
+    Result set_split(const std::string& route, const Split& split);
     // Back to the file's split.
-    Outcome clear_split(const std::string& route);
+    Result clear_split(const std::string& route);
     // Blue/green: all of the route's traffic to one pool.
-    Outcome switch_to(const std::string& route, const std::string& pool);
+    Result switch_to(const std::string& route, const std::string& pool);
 
     // Rolling updates: no new requests to the endpoint (persisted), or back.
-    Outcome drain(const std::string& pool, const std::string& endpoint);
-    Outcome undrain(const std::string& pool, const std::string& endpoint);
+    Result drain(const std::string& pool, const std::string& endpoint);
+    Result undrain(const std::string& pool, const std::string& endpoint);
     // Replaces a pool's endpoint list (address -> weight) at runtime.
-    Outcome set_endpoints(const std::string& pool, const Split& endpoints);
+    Result set_endpoints(const std::string& pool, const Split& endpoints);
     // A rollout's decision: its canary share as a split (if it changed) and
     // its run state, persisted together and published in the same turn.
-    Outcome apply_rollout(const std::string& route, const std::optional<Split>& split, const std::string& run_json);
+    Result apply_rollout(const std::string& route, const std::optional<Split>& split, const std::string& run_json);
     // Several runs' state at once (their elapsed step time): one write.
-    Outcome persist_rollouts(const std::map<std::string, std::string>& run_json);
+    Result persist_rollouts(const std::map<std::string, std::string>& run_json);
     // Called after every successful reload (the rollout driver re-syncs).
     void on_reloaded(std::function<void()> hook) { on_reloaded_ = std::move(hook); }
 
@@ -93,7 +91,7 @@ public:
     const PoolConfig* find_pool(const std::string& name) const;
 
 private:
-    Outcome commit_state(RuntimeState next, const std::string& what);
+    Result commit_state(RuntimeState next, const std::string& what);
     bool publish(const Config& effective, std::vector<std::string>* errors);
     // Gives a built snapshot its endpoint states and publishes it.
     void push(std::shared_ptr<routing::Snapshot> snapshot, const Config& effective, bool initial = false);
@@ -102,7 +100,7 @@ private:
     void apply_states(routing::Snapshot& snapshot) const;
     void export_endpoint_metrics() const;
     std::vector<std::string> endpoints_named(const std::string& pool, const std::string& endpoint) const;
-    Outcome set_drained(const std::string& pool, const std::string& endpoint, bool drained);
+    Result set_drained(const std::string& pool, const std::string& endpoint, bool drained);
     void prune_drains(const routing::Snapshot& snapshot, RuntimeState& state, std::vector<std::string>& dropped) const;
     // Drops edits the file has superseded or that no longer fit it.
     bool reconcile(RuntimeState& state, const Config& file, std::vector<std::string>& dropped) const;

@@ -227,8 +227,8 @@ void RolloutDriver::refresh_persisted_elapsed() {
         if (active(run)) texts.emplace(route, json::serialize(run.to_json()));
     }
     if (texts.empty()) return;
-    if (auto outcome = plane_.persist_rollouts(texts); outcome.status >= 300)
-        log::error("rollout", "cannot persist the rollouts' elapsed step time: {}", outcome.error);
+    if (auto outcome = plane_.persist_rollouts(texts); !outcome.ok())
+        log::error("rollout", "cannot persist the rollouts' elapsed step time: {}", outcome.message);
 }
 
 std::optional<double> RolloutDriver::route_rps(const std::string& route) const {
@@ -282,26 +282,26 @@ Split RolloutDriver::split_for(const rollout::RolloutRun& run) {
     return Split{{run.spec().baseline, 100.0 - p}, {run.spec().canary, p}};
 }
 
-RolloutDriver::Outcome RolloutDriver::apply(const std::string& route, rollout::RolloutRun& run, bool share_changed) {
+Result RolloutDriver::apply(const std::string& route, rollout::RolloutRun& run, bool share_changed) {
     std::optional<Split> split;
     if (share_changed) split = split_for(run);
     auto outcome = plane_.apply_rollout(route, split, json::serialize(run.to_json()));
     metrics_.rollout_step(route, step_metric(run));
-    if (outcome.status >= 300) {
+    if (!outcome.ok()) {
         // The run has decided; the route must follow. Retried every second
         // until the split is published and persisted.
-        log::error("rollout", "route {}: cannot apply the rollout's decision yet: {}", route, outcome.error);
+        log::error("rollout", "route {}: cannot apply the rollout's decision yet: {}", route, outcome.message);
         unapplied_.insert(route);
-        return {outcome.status, "the decision is recorded but not applied yet (" + outcome.error +
-                                    "); it is retried every second"};
+        return Result::fail(outcome.code, "the decision is recorded but not applied yet (" + outcome.message +
+                                              "); it is retried every second");
     }
     unapplied_.erase(route);
     return {};
 }
 
-RolloutDriver::Outcome RolloutDriver::command(const std::string& route, const std::string& verb) {
+Result RolloutDriver::command(const std::string& route, const std::string& verb) {
     auto it = runs_.find(route);
-    if (it == runs_.end()) return {404, "route '" + route + "' has no rollout configured"};
+    if (it == runs_.end()) return Result::fail(Errc::not_found, "route '" + route + "' has no rollout configured");
     auto& run = it->second;
     const double before_share = run.canary_percent();
     const std::size_t before = run.decisions().size();
@@ -317,9 +317,9 @@ RolloutDriver::Outcome RolloutDriver::command(const std::string& route, const st
     else if (verb == "resume") ok = run.resume(now);
     else if (verb == "promote") ok = run.promote(now);
     else if (verb == "rollback") ok = run.rollback(now, "operator request");
-    else return {404, "no rollout action '" + verb + "' (start, pause, resume, promote, rollback)"};
+    else return Result::fail(Errc::not_found, "no rollout action '" + verb + "' (start, pause, resume, promote, rollback)");
     if (!ok) {
-        return {409, "cannot " + verb + " a rollout that is " + rollout::phase_name(run.phase())};
+        return Result::fail(Errc::conflict, "cannot " + verb + " a rollout that is " + rollout::phase_name(run.phase()));
     }
     count_new_decisions(route, run, before);
     return apply(route, run, run.canary_percent() != before_share || unapplied_.count(route) > 0);

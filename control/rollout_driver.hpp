@@ -4,6 +4,8 @@
 // and persisted in the same turn, so a rollback takes effect at once.
 #pragma once
 
+#include "common/result.hpp"
+
 #include "rollout/run.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -42,12 +44,8 @@ public:
     void start_ticking();
     void stop();
 
-    struct Outcome {
-        int status = 200;
-        std::string error;
-    };
     // start, pause, resume, promote, rollback
-    Outcome command(const std::string& route, const std::string& verb);
+    Result command(const std::string& route, const std::string& verb);
     // State, step, every decision with its evidence; nullopt when the route has no rollout.
     std::optional<boost::json::object> describe(const std::string& route) const;
     // True while a run (running or paused) owns the route's split.
@@ -58,7 +56,7 @@ public:
 private:
     void tick();
     // Publishes the run's canary share (if it changed) and persists the run.
-    Outcome apply(const std::string& route, rollout::RolloutRun& run, bool share_changed);
+    Result apply(const std::string& route, rollout::RolloutRun& run, bool share_changed);
     static Split split_for(const rollout::RolloutRun& run);
     // The statistics slots (baseline, canary) of a run's route in the current snapshot.
     std::optional<std::pair<std::uint32_t, std::uint32_t>> slots_of(const std::string& route,

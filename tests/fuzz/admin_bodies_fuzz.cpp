@@ -6,7 +6,7 @@
 //    same value (names exact, weights to within Boost.JSON's rounding, order kept);
 //  - the three parsers agree on what is JSON: "not valid JSON" from one means
 //    "not valid JSON" from the others.
-#include "control/admin_bodies.hpp"
+#include "admin/bodies.hpp"
 #include "fuzz_check.hpp"
 
 #include <boost/json.hpp>
@@ -19,7 +19,7 @@
 #include <set>
 #include <string>
 
-using namespace weir::control;
+using namespace weir::admin;
 
 namespace {
 

@@ -45,7 +45,7 @@ sources() {
         chunked) echo http/chunked.cpp ;;
         config) echo control/config.cpp control/config_values.cpp control/yaml_reader.cpp control/config_json.cpp \
                      routing/matcher.cpp http/message.cpp tests/fuzz/boost_json_src.cpp ;;
-        admin_bodies) echo control/admin_bodies.cpp tests/fuzz/boost_json_src.cpp ;;
+        admin_bodies) echo admin/bodies.cpp tests/fuzz/boost_json_src.cpp ;;
         *) echo "run.sh: unknown target $1" >&2; exit 2 ;;
     esac
 }

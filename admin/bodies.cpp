@@ -1,8 +1,8 @@
-#include "control/admin_bodies.hpp"
+#include "admin/bodies.hpp"
 
 #include <boost/json.hpp>
 
-namespace weir::control {
+namespace weir::admin {
 namespace {
 
 namespace json = boost::json;
@@ -77,4 +77,4 @@ ParsedBody<WeightList> parse_endpoints_body(std::string_view body) {
     return {std::move(endpoints), {}};
 }
 
-}  // namespace weir::control
+}  // namespace weir::admin

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-namespace weir::control {
+namespace weir::admin {
 
 template <class T>
 struct ParsedBody {
@@ -28,4 +28,4 @@ ParsedBody<std::string> parse_switch_body(std::string_view body);
 // {"endpoints": [...]}; weight defaults to 1.
 ParsedBody<WeightList> parse_endpoints_body(std::string_view body);
 
-}  // namespace weir::control
+}  // namespace weir::admin

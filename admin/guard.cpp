@@ -1,11 +1,11 @@
-#include "control/admin_guard.hpp"
+#include "admin/guard.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <cctype>
 
-namespace weir::control {
+namespace weir::admin {
 namespace {
 
 std::string lower(std::string_view s) {
@@ -128,4 +128,4 @@ std::optional<AdminRefusal> browser_guard(const AdminRequest& r, bool token_requ
     return std::nullopt;
 }
 
-}  // namespace weir::control
+}  // namespace weir::admin

@@ -12,7 +12,7 @@
 #include <string>
 #include <utility>
 
-namespace weir::control {
+namespace weir::admin {
 
 struct AdminRequest {
     std::string method;
@@ -45,4 +45,4 @@ private:
 // {"error": "..."} with the given status.
 AdminResponse json_error(int status, const std::string& message);
 
-}  // namespace weir::control
+}  // namespace weir::admin

@@ -1,8 +1,8 @@
-#include "control/admin_guard.hpp"
+#include "admin/guard.hpp"
 
 #include <gtest/gtest.h>
 
-namespace weir::control {
+namespace weir::admin {
 namespace {
 
 TEST(AdminGuardRules, LoopbackHosts) {
@@ -82,4 +82,4 @@ TEST(AdminGuardRules, OrderAndStatuses) {
 }
 
 }  // namespace
-}  // namespace weir::control
+}  // namespace weir::admin

@@ -1,9 +1,9 @@
-#include "control/runtime.hpp"
+#include "app/runtime.hpp"
 
+#include "admin/api.hpp"
+#include "admin/server.hpp"
 #include "common/log.hpp"
 #include "control/endpoints.hpp"
-#include "control/admin_api.hpp"
-#include "control/admin_server.hpp"
 #include "control/control_plane.hpp"
 #include "control/fd_limits.hpp"
 #include "control/file_watch.hpp"
@@ -21,13 +21,16 @@
 #include <csignal>
 #include <memory>
 
-namespace weir::control {
+namespace weir::app {
 namespace {
+
+using namespace weir::control;
+using admin::AdminApi;
+using admin::AdminRequest;
+using admin::AdminServer;
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-
-
 
 // State of the control thread; touched only from it.
 class Control {
@@ -155,11 +158,11 @@ private:
 
 }  // namespace
 
-int serve(Config config, const RunOptions& options) {
+int serve(control::Config config, const RunOptions& options) {
     // Writes to a closed peer must fail with EPIPE, not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
     Control control(std::move(config), options);
     return control.run();
 }
 
-}  // namespace weir::control
+}  // namespace weir::app

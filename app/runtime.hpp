@@ -8,7 +8,7 @@
 #include <functional>
 #include <string>
 
-namespace weir::control {
+namespace weir::app {
 
 struct RunOptions {
     std::string config_path;   // re-read on reload; empty for a built-in config
@@ -18,6 +18,6 @@ struct RunOptions {
 };
 
 // Blocks until a signal has drained the proxy; returns the process exit code.
-int serve(Config config, const RunOptions& options);
+int serve(control::Config config, const RunOptions& options);
 
-}  // namespace weir::control
+}  // namespace weir::app

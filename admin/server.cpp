@@ -1,4 +1,4 @@
-#include "control/admin_server.hpp"
+#include "admin/server.hpp"
 
 #include "common/log.hpp"
 
@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <chrono>
 
-namespace weir::control {
+namespace weir::admin {
 namespace {
 
 namespace asio = boost::asio;
@@ -208,4 +208,4 @@ AdminResponse json_error(int status, const std::string& message) {
     return r;
 }
 
-}  // namespace weir::control
+}  // namespace weir::admin

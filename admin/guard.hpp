@@ -12,13 +12,13 @@
 // Pure functions, so the rules are unit-tested without sockets.
 #pragma once
 
-#include "control/admin_server.hpp"
+#include "admin/server.hpp"
 
 #include <optional>
 #include <string>
 #include <string_view>
 
-namespace weir::control {
+namespace weir::admin {
 
 // "localhost", an address in 127.0.0.0/8, or the IPv6 loopback ("[::1]",
 // also as an IPv4-mapped 127.x), each with or without ":port".
@@ -41,4 +41,4 @@ struct AdminRefusal {
 // the admin has a bearer token configured. Open paths are not checked here.
 std::optional<AdminRefusal> browser_guard(const AdminRequest& r, bool token_required);
 
-}  // namespace weir::control
+}  // namespace weir::admin

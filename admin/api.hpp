@@ -1,0 +1,27 @@
+// The admin API (docs/admin-api.md): the route table with every resource on
+// it, answering the calls the admin server receives.
+#pragma once
+
+#include "admin/resources.hpp"
+#include "admin/router.hpp"
+#include "admin/server.hpp"
+
+#include <functional>
+#include <vector>
+
+namespace weir::admin {
+
+class AdminApi {
+public:
+    AdminApi(control::ControlPlane& control, telemetry::Metrics& metrics, std::function<bool()> ready,
+             std::function<std::vector<proxy::EndpointLoad>()> load);
+
+    AdminResponse handle(const AdminRequest& request) const { return router_.handle(request); }
+    void set_rollouts(control::RolloutDriver* driver) { ctx_.rollouts = driver; }
+
+private:
+    AdminContext ctx_;
+    AdminRouter router_;
+};
+
+}  // namespace weir::admin

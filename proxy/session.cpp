@@ -265,11 +265,11 @@ void Session::handle_request() {
     http::RequestHead& req = ex_->request;
     worker_.stats().requests.fetch_add(1, std::memory_order_relaxed);
     close_after_ = !req.keep_alive || draining_ || worker_.draining();
-    tried_endpoints_.clear();
-    tried_pools_.clear();
-    sticky_key_.clear();
+    ex_->tried_endpoints.clear();
+    ex_->tried_pools.clear();
+    ex_->sticky_key.clear();
     replaying_ = false;
-    replay_.clear();
+    ex_->replay.clear();
     attempts_ = 0;
     pool_attempts_ = 0;
     last_failure_status_ = 503;
@@ -305,12 +305,12 @@ void Session::handle_request() {
     if (route_->sticky && d.by == routing::PoolDecision::By::sticky) {
         // Kept for a failover choice: the head may be gone by then.
         auto key = view.get(route_->sticky->source, route_->sticky->name);
-        sticky_key_ = d.assign_cookie ? new_id : std::string(key ? *key : std::string_view());
+        ex_->sticky_key = d.assign_cookie ? new_id : std::string(key ? *key : std::string_view());
     }
-    set_cookie_.clear();
+    ex_->set_cookie.clear();
     if (d.assign_cookie) {
         const routing::StickySpec& s = *route_->sticky;
-        set_cookie_ = fmt::format("Set-Cookie: {}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}\r\n", s.name,
+        ex_->set_cookie = fmt::format("Set-Cookie: {}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}\r\n", s.name,
                                   new_id, s.max_age.count());
     }
     pick_endpoint();
@@ -323,7 +323,7 @@ void Session::pick_endpoint() {
     // connecting for tens of seconds.
     std::size_t i = pool_attempts_ >= max_attempts || attempts_ >= max_total_attempts
                         ? routing::WeightedChoice::npos
-                        : routing::choose_endpoint(*pool_, panic_, worker_.random(), tried_endpoints_);
+                        : routing::choose_endpoint(*pool_, panic_, worker_.random(), ex_->tried_endpoints);
     if (i == routing::WeightedChoice::npos) {
         // Every pick is made only when another attempt is safe (nothing was
         // sent, or nothing came back for a request that may be repeated), so
@@ -337,7 +337,7 @@ void Session::pick_endpoint() {
               true);
         return;
     }
-    tried_endpoints_.push_back(i);
+    ex_->tried_endpoints.push_back(i);
     ++attempts_;
     ++pool_attempts_;
     endpoint_ = &eps[i];
@@ -355,9 +355,9 @@ void Session::pick_endpoint() {
 bool Session::fail_over() {
     if (attempts_ == 0 || attempts_ >= max_total_attempts) return false;
     const auto from = static_cast<std::size_t>(pool_ - snapshot_->pools.data());
-    tried_pools_.push_back(from);
+    ex_->tried_pools.push_back(from);
     const std::size_t to =
-        routing::choose_failover_pool(*snapshot_, *route_, sticky_key_, worker_.random(), tried_pools_);
+        routing::choose_failover_pool(*snapshot_, *route_, ex_->sticky_key, worker_.random(), ex_->tried_pools);
     if (to == routing::PoolDecision::none) return false;
     // The pool given up on still answers for this request in its statistics:
     // an error for the canary judge, as the endpoint failures are for ejection.
@@ -367,7 +367,7 @@ bool Session::fail_over() {
                snapshot_->pools[to].name);
     pool_ = &snapshot_->pools[to];
     panic_ = false;
-    tried_endpoints_.clear();
+    ex_->tried_endpoints.clear();
     pool_attempts_ = 0;
     pick_endpoint();
     return true;
@@ -425,7 +425,7 @@ void Session::send_request() {
     if (replaying_) {
         // A stale pooled connection failed this request before any answer:
         // send the same bytes again on a fresh connection.
-        ex_->stage = replay_;
+        ex_->stage = ex_->replay;
         start_pump(Direction::request, /*staged_whole=*/true);
         return;
     }
@@ -436,7 +436,7 @@ void Session::send_request() {
     // A bodiless request keeps its head buffered until the response arrives,
     // so a failed attempt can be serialised again for another endpoint; with
     // a body, the head must make way for it now.
-    replay_.clear();
+    ex_->replay.clear();
     if (req.body != http::BodyKind::none) {
         drop_request_head();
         // On a reused idle connection the upstream may have closed just as we
@@ -444,8 +444,8 @@ void Session::send_request() {
         // be replayed once on a fresh connection.
         if (upstream_->reused && req.body == http::BodyKind::content_length && req.content_length <= replay_limit &&
             ex_->client_in.size() >= req.content_length) {
-            replay_ = ex_->stage;
-            replay_.append(ex_->client_in.data().substr(0, static_cast<std::size_t>(req.content_length)));
+            ex_->replay = ex_->stage;
+            ex_->replay.append(ex_->client_in.data().substr(0, static_cast<std::size_t>(req.content_length)));
         }
     }
     if (req.expect_continue && ex_->client_in.empty() && !continue_sent_) {
@@ -570,7 +570,7 @@ void Session::upstream_failed(std::string_view what, int error) {
     // repeated or the connection was a reused idle one the upstream had
     // closed. Requests with a body are not retried: the body is gone.
     const bool bodyless = ex_->request.body == http::BodyKind::none;
-    if (nothing_received && reused && !replay_.empty() && !response_started_ && attempts_ < 4) {
+    if (nothing_received && reused && !ex_->replay.empty() && !response_started_ && attempts_ < 4) {
         // The idle connection was stale: replay the buffered request on a fresh one.
         ++attempts_;
         replaying_ = true;
@@ -610,7 +610,7 @@ void Session::send_response() {
     }
     if (!request_sent_) close_after_ = true;
     ex_->stage.clear();
-    http::serialize_response(ex_->stage, resp, framing, !close_after_, client_minor, set_cookie_);
+    http::serialize_response(ex_->stage, resp, framing, !close_after_, client_minor, ex_->set_cookie);
     ex_->upstream_in.consume(response_head_len_);
     drop_request_head();
     response_started_ = true;
@@ -763,7 +763,9 @@ void Session::pump() {
                                                     : pool_->upstream.response_timeout);
             return;
         }
-        IoResult r = src_->read(in.prepare(), in.writable());
+        char* at = in.prepare();
+        const std::size_t room = in.writable();
+        IoResult r = src_->read(at, room);
         if (r.blocked()) continue;
         if (r.eof && framing_ == http::BodyKind::until_close) {
             source_done_ = true;
@@ -775,6 +777,8 @@ void Session::pump() {
             return;
         }
         in.commit(r.bytes);
+        // A full read means more is coming: long bodies move in body-sized reads.
+        if (r.bytes == room && in.capacity() < Exchange::body_buffer) in.grow(Exchange::body_buffer);
     }
     // Long transfer: let the worker's other connections run, then go on.
     wait_ = Wait::none;
@@ -870,8 +874,8 @@ void Session::record(int status, bool error) {
         // {"time","client","method","host","path"} were taken when the head
         // arrived (the head's bytes may be gone by now); the outcome goes here.
         std::string& b = worker_.access_buffer();
-        if (log_prefix_.empty()) start_access_line(nullptr);
-        b += log_prefix_;
+        if (ex_->log_prefix.empty()) start_access_line(nullptr);
+        b += ex_->log_prefix;
         b += ",\"status\":";
         b += std::to_string(status);
         b += ",\"route\":";
@@ -886,22 +890,22 @@ void Session::record(int status, bool error) {
                          std::chrono::duration<double, std::milli>(elapsed).count());
         worker_.access_flush_if_full();
     }
-    log_prefix_.clear();
+    ex_->log_prefix.clear();
 }
 
 void Session::start_access_line(const http::RequestHead* req) {
-    log_prefix_.clear();
-    log_prefix_ += "{\"time\":";
-    worker_.time_stamper().append(log_prefix_);
-    log_prefix_ += ",\"client\":";
-    append_json_string(log_prefix_, client_ip_);
+    ex_->log_prefix.clear();
+    ex_->log_prefix += "{\"time\":";
+    worker_.time_stamper().append(ex_->log_prefix);
+    ex_->log_prefix += ",\"client\":";
+    append_json_string(ex_->log_prefix, client_ip_);
     if (req) {
-        log_prefix_ += ",\"method\":";
-        append_json_string(log_prefix_, req->method);
-        log_prefix_ += ",\"host\":";
-        append_json_string(log_prefix_, req->host);
-        log_prefix_ += ",\"path\":";
-        append_json_string(log_prefix_, req->target);
+        ex_->log_prefix += ",\"method\":";
+        append_json_string(ex_->log_prefix, req->method);
+        ex_->log_prefix += ",\"host\":";
+        append_json_string(ex_->log_prefix, req->host);
+        ex_->log_prefix += ",\"path\":";
+        append_json_string(ex_->log_prefix, req->target);
     }
 }
 
@@ -944,20 +948,20 @@ void Session::release_upstream(bool reusable) {
 
 void Session::reply(int status, std::string_view body, bool close_conn) {
     worker_.stats().local_replies.fetch_add(1, std::memory_order_relaxed);
+    if (!ex_) ex_ = worker_.exchanges().take();
     if (!request_counted_) {
         // A head that never parsed (400, 408, 431): counted as it is refused,
         // with no route or pool (those of an earlier request do not apply).
         route_ = nullptr;
         pool_ = nullptr;
         endpoint_ = nullptr;
-        log_prefix_.clear();
+        ex_->log_prefix.clear();
         request_started_ = std::chrono::steady_clock::now();
         record(status, status >= 500);
     } else if (!recorded_) {
         record(status, status >= 500);
     }
     release_upstream(false);
-    if (!ex_) ex_ = worker_.exchanges().take();
     drop_request_head();
     reply_close_ = close_conn || close_after_;
     ex_->stage.clear();

@@ -107,14 +107,15 @@ private:
     Socket client_;
     std::string client_ip_;
     Wait wait_ = Wait::none;
+    // Per-request memory, held only while a request is under way (the
+    // request's strings and lists live there too, so an idle connection holds
+    // nothing allocated during its last request).
     std::unique_ptr<Exchange> ex_;
     routing::SnapshotPtr snapshot_;  // held for the whole exchange
     const routing::Route* route_ = nullptr;
     const routing::Pool* pool_ = nullptr;
     const routing::Endpoint* endpoint_ = nullptr;
     bool panic_ = false;             // every pool of the route is down: failing endpoints allowed
-    std::string set_cookie_;         // a sticky id assigned to this request, as a header line
-    std::string log_prefix_;         // the access log line's request part, taken with the head
     UpstreamPtr upstream_;
 
     std::uint64_t head_started_ms_ = 0;
@@ -122,9 +123,6 @@ private:
     bool close_after_ = false;       // reply with Connection: close and end the connection
     bool draining_ = false;
     bool reply_close_ = false;
-    std::vector<std::size_t> tried_endpoints_;  // indexes in pool_ tried for this request
-    std::vector<std::size_t> tried_pools_;      // pools this request failed over from
-    std::string sticky_key_;         // the request's sticky key, for a failover choice
     int attempts_ = 0;               // endpoints tried for this request, all pools
     int pool_attempts_ = 0;          // endpoints tried in pool_
     int last_failure_status_ = 503;  // what running out of endpoints answers
@@ -141,7 +139,6 @@ private:
     bool counted_ = false;           // this attempt is counted in the endpoint's in-flight load
     std::uint32_t counted_key_ = 0;
     bool replaying_ = false;         // sending replay_ after a stale pooled connection
-    std::string replay_;             // the whole request, when small enough to send twice
 
     // Pump state
     Direction dir_ = Direction::request;

@@ -5,6 +5,9 @@
 #include "proxy/session.hpp"
 
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -20,6 +23,9 @@ namespace {
 constexpr std::chrono::milliseconds tick_interval{100};
 // Statistics dropped over budget are logged at most this often per worker.
 constexpr std::uint64_t drop_log_interval_ms = 60'000;
+// How often unused cached memory is freed (and, after a burst, handed back
+// to the system).
+constexpr std::uint64_t memory_interval_ms = 1000;
 
 std::uint64_t seed_for(unsigned index) {
     std::random_device rd;
@@ -252,9 +258,25 @@ void Worker::tick() {
     flush_access_log();
     stats_slots_.expire_slices(now_ms_);
     upstreams_.expire(now_ms_);
+    if (now_ms_ - last_memory_ms_ >= memory_interval_ms) {
+        last_memory_ms_ = now_ms_;
+        return_memory();
+    }
     if (!draining_) {
         for (auto& l : listeners_) l->accept_some();
     }
+}
+
+void Worker::return_memory() {
+    if (!exchanges_.housekeeping()) return;
+    // glibc keeps freed memory in the thread's arena and gives back only the
+    // top of a heap; after a burst the free chunks sit between live sessions.
+    // malloc_trim returns every whole free page (madvise). It walks all arenas
+    // under their locks, so it runs only after a burst has passed, at most
+    // once per memory_interval_ms.
+#if defined(__GLIBC__)
+    ::malloc_trim(0);
+#endif
 }
 
 void Worker::begin_drain() {

@@ -152,6 +152,9 @@ public:
 
 private:
     void tick();
+    // Frees cached exchanges no request needed lately, and memory a burst left
+    // in the allocator (worker tick, once per second).
+    void return_memory();
     void start_listener(Listener& l);
 
     unsigned index_;
@@ -173,6 +176,7 @@ private:
     FailureCounters& failures_;  // consecutive failures by endpoint key, shared by all workers
     StatSlots stats_slots_;      // traffic counters and judge slices by (route, pool)
     std::uint64_t last_drop_log_ms_ = 0;
+    std::uint64_t last_memory_ms_ = 0;
     static constexpr std::size_t access_batch = 64 * 1024;
     std::string access_buffer_;
     TimeStamper time_stamper_;

@@ -137,11 +137,11 @@ void Session::on_timeout() {
             close();  // keep-alive idle timeout: nothing to say
             return;
         case Wait::request_head:
-            log::info("proxy", "client {}: request head not complete in time", client_ip_);
+            client_note("client {}: request head not complete in time", client_ip_);
             reply(408, "request head not received in time", true);
             return;
         case Wait::connect:
-            log::warn("proxy", "pool {} endpoint {}: connect timeout after {} ms", pool_->name, endpoint_->name,
+            upstream_note("pool {} endpoint {}: connect timeout after {} ms", pool_->name, endpoint_->name,
                       pool_->upstream.connect_timeout.count());
             worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect, ETIMEDOUT);
             release_upstream(false);
@@ -152,7 +152,7 @@ void Session::on_timeout() {
             pump_failed(wait_ == Wait::pump_read, ETIMEDOUT, "timeout");
             return;
         case Wait::response_head:
-            log::warn("proxy", "pool {} endpoint {}: no response within {} ms", pool_->name, endpoint_->name,
+            upstream_note("pool {} endpoint {}: no response within {} ms", pool_->name, endpoint_->name,
                       pool_->upstream.response_timeout.count());
             worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::timeout);
             release_upstream(false);
@@ -219,7 +219,7 @@ void Session::read_head() {
                 return;
             }
             if (st == http::ParseStatus::error) {
-                log::info("proxy", "client {}: {} ({})", client_ip_, err.reason, err.status);
+                client_note("client {}: {} ({})", client_ip_, err.reason, err.status);
                 reply(err.status, err.reason, true);
                 return;
             }
@@ -236,7 +236,7 @@ void Session::read_head() {
         }
         in.prepare();
         if (in.writable() == 0 && !in.grow(max_head + 1024)) {
-            log::info("proxy", "client {}: request head larger than {} bytes (431)", client_ip_, max_head);
+            client_note("client {}: request head larger than {} bytes (431)", client_ip_, max_head);
             reply(431, "request head too large", true);
             return;
         }
@@ -281,7 +281,7 @@ void Session::handle_request() {
     const auto& limits = snapshot_->limits;
     if (limits.max_body_bytes > 0 && req.body == http::BodyKind::content_length &&
         req.content_length > limits.max_body_bytes) {
-        log::info("proxy", "client {}: request body of {} bytes over max_body_bytes {} (413)", client_ip_,
+        client_note("client {}: request body of {} bytes over max_body_bytes {} (413)", client_ip_,
                   req.content_length, limits.max_body_bytes);
         reply(413, "request body too large", true);
         return;
@@ -289,14 +289,14 @@ void Session::handle_request() {
     routing::RequestView view(req.headers, req.target);
     route_ = snapshot_->match(req.host, req.path, view);
     if (!route_) {
-        log::info("proxy", "client {}: no route for host '{}' path '{}' (404)", client_ip_, req.host, req.path);
+        client_note("client {}: no route for host '{}' path '{}' (404)", client_ip_, req.host, req.path);
         reply(404, "no route", req.body != http::BodyKind::none);
         return;
     }
     std::string new_id;
     routing::PoolDecision d = routing::choose_pool(*snapshot_, *route_, view, worker_.random(), new_id);
     if (d.pool == routing::PoolDecision::none) {
-        log::warn("proxy", "route {}: 503: {}", route_->name, d.why);
+        upstream_note("route {}: 503: {}", route_->name, d.why);
         reply(503, d.why, req.body != http::BodyKind::none);
         return;
     }
@@ -330,7 +330,7 @@ void Session::pick_endpoint() {
         // another pool can still serve the request: a dead pool costs the
         // client nothing.
         if (fail_over()) return;
-        log::warn("proxy", "route {} pool {}: no endpoint left to try ({})", route_->name, pool_->name,
+        upstream_note("route {} pool {}: no endpoint left to try ({})", route_->name, pool_->name,
                   last_failure_status_);
         reply(last_failure_status_,
               last_failure_status_ == 502 ? "upstream failed before responding" : "no upstream endpoint available",
@@ -396,7 +396,7 @@ void Session::connect_upstream() {
             return;
         }
     }
-    log::warn("proxy", "pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name, std::strerror(err));
+    upstream_note("pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name, std::strerror(err));
     worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect, err);
     release_upstream(false);
     pick_endpoint();
@@ -406,7 +406,7 @@ void Session::on_connected() {
     clear_deadline();
     int err = upstream_->socket.take_error();
     if (err != 0) {
-        log::warn("proxy", "pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name,
+        upstream_note("pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name,
                   std::strerror(err));
         worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect, err);
         release_upstream(false);
@@ -513,12 +513,12 @@ void Session::read_response() {
             }
             if (st == http::ParseStatus::error) {
                 if (err.over_limit) {
-                    log::warn("proxy",
+                    upstream_note(
                               "pool {} endpoint {}: {} (upstream.max_response_header_bytes {}, max_response_headers {})",
                               pool_->name, endpoint_->name, err.reason, pool_->upstream.max_response_header_bytes,
                               pool_->upstream.max_response_headers);
                 } else {
-                    log::warn("proxy", "pool {} endpoint {}: {}", pool_->name, endpoint_->name, err.reason);
+                    upstream_note("pool {} endpoint {}: {}", pool_->name, endpoint_->name, err.reason);
                 }
                 worker_.upstream_failed(*pool_, *endpoint_,
                                         err.over_limit ? UpstreamError::response_too_large
@@ -539,7 +539,7 @@ void Session::read_response() {
         }
         in.prepare();
         if (in.writable() == 0 && !in.grow(pool_->upstream.max_response_header_bytes + 1024)) {
-            log::warn("proxy", "pool {} endpoint {}: response head over {} bytes (upstream.max_response_header_bytes)",
+            upstream_note("pool {} endpoint {}: response head over {} bytes (upstream.max_response_header_bytes)",
                       pool_->name, endpoint_->name, pool_->upstream.max_response_header_bytes);
             worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::response_too_large);
             release_upstream(false);
@@ -559,7 +559,7 @@ void Session::read_response() {
 void Session::upstream_failed(std::string_view what, int error) {
     const bool nothing_received = ex_->upstream_in.empty();
     const bool reused = upstream_ && upstream_->reused;
-    log::warn("proxy", "pool {} endpoint {}: {}{}{}", pool_->name, endpoint_->name, what, error ? ": " : "",
+    upstream_note("pool {} endpoint {}: {}{}{}", pool_->name, endpoint_->name, what, error ? ": " : "",
               error ? std::strerror(error) : "");
     // A pooled connection the upstream had already closed says nothing about
     // the endpoint's health: it is retried, not counted.
@@ -807,7 +807,7 @@ void Session::pump_failed(bool source_side, int error, std::string_view what) {
         if (client_side) {
             // The client sent a bad or short body, or went away: the upstream
             // saw a partial request and cannot be reused.
-            log::info("proxy", "client {}: request body: {}{}{}", client_ip_, what, error ? ": " : "",
+            client_note("client {}: request body: {}{}{}", client_ip_, what, error ? ": " : "",
                       error ? std::strerror(error) : "");
             release_upstream(false);
             if (error == ETIMEDOUT) reply(408, "request body not received in time", true);
@@ -831,7 +831,7 @@ void Session::pump_failed(bool source_side, int error, std::string_view what) {
     if (!client_side && !client_bytes_sent_) {
         // Nothing reached the client yet (the framing broke within what came
         // with the head): it can still get a clean 502.
-        log::warn("proxy", "pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
+        upstream_note("pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
                   error ? ": " : "", error ? std::strerror(error) : "");
         worker_.upstream_failed(*pool_, *endpoint_,
                                 error == ETIMEDOUT ? UpstreamError::timeout : UpstreamError::invalid_response);
@@ -849,7 +849,7 @@ void Session::pump_failed(bool source_side, int error, std::string_view what) {
         log::debug("proxy", "client {}: response body: {}{}{}", client_ip_, what, error ? ": " : "",
                    error ? std::strerror(error) : "");
     } else {
-        log::warn("proxy", "pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
+        upstream_note("pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
                   error ? ": " : "", error ? std::strerror(error) : "");
         worker_.upstream_failed(*pool_, *endpoint_,
                                 error == ETIMEDOUT ? UpstreamError::timeout

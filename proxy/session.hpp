@@ -7,6 +7,7 @@
 // and returns to the event loop, which calls it back on the next edge.
 #pragma once
 
+#include "common/log_limiter.hpp"
 #include "http/message.hpp"
 #include "proxy/exchange.hpp"
 #include "proxy/socket.hpp"
@@ -95,6 +96,19 @@ private:
     void close();
     void drop_request_head();
     void release_upstream(bool reusable);
+    // Per-request log lines go through the worker's rate limiters: a client
+    // (or a dead upstream) must not be able to flood the log at request rate.
+    // Client-caused refusals at INFO, upstream and routing failures at WARN.
+    template <class... Args>
+    void client_note(fmt::format_string<Args...> f, Args&&... args) {
+        log::limited(worker_.client_log(), EventLoop::clock_ms(), log::Level::info, "proxy", f,
+                     std::forward<Args>(args)...);
+    }
+    template <class... Args>
+    void upstream_note(fmt::format_string<Args...> f, Args&&... args) {
+        log::limited(worker_.upstream_log(), EventLoop::clock_ms(), log::Level::warn, "proxy", f,
+                     std::forward<Args>(args)...);
+    }
     void set_deadline(std::chrono::milliseconds d);
     std::chrono::milliseconds idle_limit(const routing::Limits& limits) const;
     // Deadlines count from the moment they are armed (the clock read now,

@@ -24,8 +24,8 @@ constexpr std::chrono::milliseconds tick_interval{100};
 // Statistics dropped over budget are logged at most this often per worker.
 constexpr std::uint64_t drop_log_interval_ms = 60'000;
 // How often unused cached memory is freed (and, after a burst, handed back
-// to the system).
-constexpr std::uint64_t memory_interval_ms = 1000;
+// to the system), and suppressed log lines are reported.
+constexpr std::uint64_t housekeeping_interval_ms = 1000;
 
 std::uint64_t seed_for(unsigned index) {
     std::random_device rd;
@@ -258,9 +258,10 @@ void Worker::tick() {
     flush_access_log();
     stats_slots_.expire_slices(now_ms_);
     upstreams_.expire(now_ms_);
-    if (now_ms_ - last_memory_ms_ >= memory_interval_ms) {
-        last_memory_ms_ = now_ms_;
+    if (now_ms_ - last_housekeeping_ms_ >= housekeeping_interval_ms) {
+        last_housekeeping_ms_ = now_ms_;
         return_memory();
+        report_suppressed_logs();
     }
     if (!draining_) {
         for (auto& l : listeners_) l->accept_some();
@@ -273,10 +274,21 @@ void Worker::return_memory() {
     // top of a heap; after a burst the free chunks sit between live sessions.
     // malloc_trim returns every whole free page (madvise). It walks all arenas
     // under their locks, so it runs only after a burst has passed, at most
-    // once per memory_interval_ms.
+    // once per housekeeping_interval_ms.
 #if defined(__GLIBC__)
     ::malloc_trim(0);
 #endif
+}
+
+void Worker::report_suppressed_logs() {
+    // Lines suppressed at the end of a flood are reported here, since no
+    // later line may come to carry their count.
+    if (std::uint64_t n = client_log_.take_suppressed(); n > 0 && log::enabled(log::Level::info))
+        log::info("proxy", "worker {}: suppressed {} similar client error lines (at most {} a second are logged)",
+                  index_, n, request_log_per_second);
+    if (std::uint64_t n = upstream_log_.take_suppressed(); n > 0 && log::enabled(log::Level::warn))
+        log::warn("proxy", "worker {}: suppressed {} similar upstream failure lines (at most {} a second are logged)",
+                  index_, n, request_log_per_second);
 }
 
 void Worker::begin_drain() {

@@ -103,8 +103,15 @@ std::vector<prometheus::MetricFamily> traffic_families(proxy::Server& server, co
                             "Requests moved to another pool after every endpoint of theirs failed before anything was "
                             "sent (refused or timed-out connects).",
                             prometheus::MetricType::Counter, moved);
-    return {std::move(requests),   std::move(durations),   std::move(failovers),   std::move(downstream), std::move(upstream),
-            std::move(stats_bytes), std::move(stats_limit), std::move(stats_slots), std::move(dropped)};
+    double pauses = 0;
+    for (const auto& w : server.workers()) pauses += value(w->stats().accept_pauses);
+    auto accept_pauses = single("weir_accept_pauses_total",
+                                "Times a listener stopped accepting for 100 ms because the process was out of "
+                                "descriptors (or the kernel out of memory for sockets).",
+                                prometheus::MetricType::Counter, pauses);
+    return {std::move(requests),    std::move(durations),   std::move(failovers),   std::move(downstream),
+            std::move(upstream),    std::move(stats_bytes), std::move(stats_limit), std::move(stats_slots),
+            std::move(dropped),     std::move(accept_pauses)};
 }
 
 }  // namespace weir::control

@@ -396,9 +396,17 @@ void Session::connect_upstream() {
             return;
         }
     }
+    release_upstream(false);
+    if (local_shortage(err)) {
+        // Weir itself is out of descriptors (or ports, or socket memory):
+        // not the endpoint's fault, and every other endpoint would fail the same.
+        upstream_note("pool {} endpoint {}: cannot open a connection: {} (not counted against the endpoint)",
+                      pool_->name, endpoint_->name, std::strerror(err));
+        reply(503, "proxy out of connection resources", true);
+        return;
+    }
     upstream_note("pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name, std::strerror(err));
     worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect, err);
-    release_upstream(false);
     pick_endpoint();
 }
 

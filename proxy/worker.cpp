@@ -193,7 +193,7 @@ void Worker::collect_load(std::function<void(std::vector<EndpointLoad>)> done) {
 }
 
 void Worker::start_listener(Listener& l) {
-    l.start(loop_, [this](int fd, const Listener& from) { on_accepted(fd, from); });
+    l.start(loop_, [this](int fd, const Listener& from) { on_accepted(fd, from); }, &stats_.accept_pauses);
 }
 
 void Worker::adopt_listener(std::unique_ptr<Listener> listener) {

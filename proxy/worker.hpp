@@ -44,6 +44,7 @@ struct WorkerStats {
     std::atomic<std::uint64_t> upstream_connects{0};
     std::atomic<std::uint64_t> upstream_reuses{0};
     std::atomic<std::uint64_t> failovers{0};  // requests moved to another pool after a pre-send failure
+    std::atomic<std::uint64_t> accept_pauses{0};  // listeners stopped accepting: out of descriptors
 };
 
 using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;

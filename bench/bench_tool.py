@@ -178,14 +178,34 @@ def rss_result(n, socks, errors, before, after):
                        "bytes_per_conn": round(per_conn, 1)})
 
 
+def rss_start(n, deadline_s, pids):
+    """Descriptors for n connections, a moment of quiet, then the deadline and the
+    RSS before the test."""
+    raise_nofile(n + 64)
+    deadline = time.monotonic() + deadline_s
+    time.sleep(0.5)
+    return deadline, rss_kib(pids)
+
+
+def keep_if_answered(s, socks):
+    """Reads one response on s: kept in socks (returns 0) when it is a 200 that
+    leaves the connection open, else closed (returns 1, an error)."""
+    try:
+        status, _, _, closed = read_response(s)
+        if status == 200 and not closed:
+            socks.append(s)
+            return 0
+    except (OSError, ValueError, IndexError):
+        pass
+    s.close()
+    return 1
+
+
 def idle(port, n, deadline_s, pids):
     """Open n keep-alive connections one after another, each completing one request
     (so the proxy never has more than one request in flight and needs only one
     upstream connection), leave them idle, and report the RSS growth of pids."""
-    raise_nofile(n + 64)
-    deadline = time.monotonic() + deadline_s
-    time.sleep(0.5)
-    before = rss_kib(pids)
+    deadline, before = rss_start(n, deadline_s, pids)
     socks, errors = [], 0
     for _ in range(n):
         if time.monotonic() > deadline:
@@ -193,14 +213,10 @@ def idle(port, n, deadline_s, pids):
         try:
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             s.sendall(REQ)
-            status, _, _, closed = read_response(s)
-            if status != 200 or closed:
-                errors += 1
-                s.close()
-                continue
-            socks.append(s)
-        except (OSError, ValueError, IndexError):
+        except OSError:
             errors += 1
+            continue
+        errors += keep_if_answered(s, socks)
     # Let the proxy settle (release per-request buffers, finish any lazy work).
     time.sleep(1.0)
     after = rss_kib(pids)
@@ -213,10 +229,7 @@ def burst(port, n, deadline_s, settle_s, pids):
     all the answers, leave the connections idle for settle_s and report the RSS
     growth of pids per connection: what the burst left behind. A proxy that
     gives the burst's memory back costs about what the idle test shows."""
-    raise_nofile(n + 64)
-    deadline = time.monotonic() + deadline_s
-    time.sleep(0.5)
-    before = rss_kib(pids)
+    deadline, before = rss_start(n, deadline_s, pids)
     socks, errors = [], 0
     for _ in range(n):
         if time.monotonic() > deadline:
@@ -235,16 +248,7 @@ def burst(port, n, deadline_s, settle_s, pids):
             s.close()
     socks = []
     for s in sent:  # answers wait in the socket buffers; reading order does not matter
-        try:
-            status, _, _, closed = read_response(s)
-            if status != 200 or closed:
-                errors += 1
-                s.close()
-                continue
-            socks.append(s)
-        except (OSError, ValueError, IndexError):
-            errors += 1
-            s.close()
+        errors += keep_if_answered(s, socks)
     time.sleep(settle_s)
     after = rss_kib(pids)
     print(rss_result(n, socks, errors, before, after))

@@ -6,6 +6,8 @@ Subcommands:
   probe PORT [TIMEOUT]            exit 0 if GET / on 127.0.0.1:PORT answers HTTP 200
   split PORT N                    send N keep-alive GETs, print "stable canary other errors"
   idle PORT N DEADLINE PID...     RSS per idle keep-alive connection (see idle())
+  burst PORT N DEADLINE SETTLE PID...
+                                  RSS per idle connection after N simultaneous requests (see burst())
   rollout-start PORT ROUTE        POST /routes/ROUTE/rollout/start on the admin PORT; exit 0 if it
                                   answers 200 with phase "running"; print "phase step canary_percent"
   rollout-state PORT ROUTE        GET /routes/ROUTE/rollout; print one TSV line: phase step
@@ -147,33 +149,9 @@ def raise_nofile(need):
         raise SystemExit(f"RLIMIT_NOFILE is {soft}, need at least {need}")
 
 
-def idle(port, n, deadline_s, pids):
-    """Open n keep-alive connections one after another, each completing one request
-    (so the proxy never has more than one request in flight and needs only one
-    upstream connection), leave them idle, and report the RSS growth of pids."""
-    raise_nofile(n + 64)
-    deadline = time.monotonic() + deadline_s
-    time.sleep(0.5)
-    before = rss_kib(pids)
-    socks, errors = [], 0
-    for _ in range(n):
-        if time.monotonic() > deadline:
-            break
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(REQ)
-            status, _, _, closed = read_response(s)
-            if status != 200 or closed:
-                errors += 1
-                s.close()
-                continue
-            socks.append(s)
-        except (OSError, ValueError, IndexError):
-            errors += 1
-    # Let the proxy settle (release per-request buffers, finish any lazy work).
-    time.sleep(1.0)
-    after = rss_kib(pids)
-    # How many are still open? A readable idle socket means EOF or unexpected data.
+def count_open(socks):
+    """How many of the idle sockets are still open? A readable idle socket means
+    EOF or unexpected data."""
     still_open = 0
     for s in socks:
         s.setblocking(False)
@@ -185,13 +163,95 @@ def idle(port, n, deadline_s, pids):
             still_open += 1
         except OSError:
             pass
+    return still_open
+
+
+def rss_result(n, socks, errors, before, after):
+    """The JSON line idle and burst print, after closing socks."""
+    still_open = count_open(socks)
     for s in socks:
         s.close()
     opened = len(socks)
     per_conn = (after - before) * 1024 / opened if opened else float("nan")
-    print(json.dumps({"requested": n, "opened": opened, "still_open": still_open,
-                      "errors": errors, "rss_before_kib": before, "rss_after_kib": after,
-                      "bytes_per_conn": round(per_conn, 1)}))
+    return json.dumps({"requested": n, "opened": opened, "still_open": still_open,
+                       "errors": errors, "rss_before_kib": before, "rss_after_kib": after,
+                       "bytes_per_conn": round(per_conn, 1)})
+
+
+def rss_start(n, deadline_s, pids):
+    """Descriptors for n connections, a moment of quiet, then the deadline and the
+    RSS before the test."""
+    raise_nofile(n + 64)
+    deadline = time.monotonic() + deadline_s
+    time.sleep(0.5)
+    return deadline, rss_kib(pids)
+
+
+def keep_if_answered(s, socks):
+    """Reads one response on s: kept in socks (returns 0) when it is a 200 that
+    leaves the connection open, else closed (returns 1, an error)."""
+    try:
+        status, _, _, closed = read_response(s)
+        if status == 200 and not closed:
+            socks.append(s)
+            return 0
+    except (OSError, ValueError, IndexError):
+        pass
+    s.close()
+    return 1
+
+
+def idle(port, n, deadline_s, pids):
+    """Open n keep-alive connections one after another, each completing one request
+    (so the proxy never has more than one request in flight and needs only one
+    upstream connection), leave them idle, and report the RSS growth of pids."""
+    deadline, before = rss_start(n, deadline_s, pids)
+    socks, errors = [], 0
+    for _ in range(n):
+        if time.monotonic() > deadline:
+            break
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(REQ)
+        except OSError:
+            errors += 1
+            continue
+        errors += keep_if_answered(s, socks)
+    # Let the proxy settle (release per-request buffers, finish any lazy work).
+    time.sleep(1.0)
+    after = rss_kib(pids)
+    print(rss_result(n, socks, errors, before, after))
+
+
+def burst(port, n, deadline_s, settle_s, pids):
+    """Open n connections, then send one request on every one of them at once (so
+    the proxy has n requests in flight, and as many upstream connections), read
+    all the answers, leave the connections idle for settle_s and report the RSS
+    growth of pids per connection: what the burst left behind. A proxy that
+    gives the burst's memory back costs about what the idle test shows."""
+    deadline, before = rss_start(n, deadline_s, pids)
+    socks, errors = [], 0
+    for _ in range(n):
+        if time.monotonic() > deadline:
+            break
+        try:
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        except OSError:
+            errors += 1
+    sent = []
+    for s in socks:  # one small write each: all requests are out within milliseconds
+        try:
+            s.sendall(REQ)
+            sent.append(s)
+        except OSError:
+            errors += 1
+            s.close()
+    socks = []
+    for s in sent:  # answers wait in the socket buffers; reading order does not matter
+        errors += keep_if_answered(s, socks)
+    time.sleep(settle_s)
+    after = rss_kib(pids)
+    print(rss_result(n, socks, errors, before, after))
 
 
 # ---------------------------------------------------------------------------
@@ -415,6 +475,7 @@ def report(rdir, out_md):
             meta[k] = v
     runs = read_tsv(os.path.join(rdir, "runs.tsv"))
     idle_rows = {r["target"]: r for r in read_tsv(os.path.join(rdir, "idle.tsv"))}
+    burst_rows = {r["target"]: r for r in read_tsv(os.path.join(rdir, "burst.tsv"))}
     split_rows = {r["target"]: r for r in read_tsv(os.path.join(rdir, "split.tsv"))}
     status = {r["target"]: r for r in read_tsv(os.path.join(rdir, "status.tsv"))}
 
@@ -429,6 +490,8 @@ def report(rdir, out_md):
         m["errors"] = sum(int(r["errors"]) for r in runs if r["target"] == key)
         ir = idle_rows.get(key)
         m["rss"] = fnum(ir["bytes_per_conn"]) if ir else None
+        br = burst_rows.get(key)
+        m["burst"] = fnum(br["bytes_per_conn"]) if br else None
         med[key] = m
 
     L = []
@@ -440,19 +503,20 @@ def report(rdir, out_md):
              f"{meta.get('nginx_version')}; {meta.get('wrk_version')}")
     L.append(f"- Load: `wrk -t1 -c{meta.get('conns')} -d{meta.get('duration')} --latency`, "
              f"{meta.get('rounds')} interleaved rounds (median shown), warm-up {meta.get('warmup')} per target; "
-             f"idle test: {meta.get('idle_conns')} keep-alive connections")
+             f"idle test: {meta.get('idle_conns')} keep-alive connections; "
+             f"burst test: {meta.get('burst_conns', 'n/a')} connections")
     L.append("- Every proxy: 1 worker/thread, 90/10 split over two local nginx backends "
              "(1 worker each, fixed ~7-byte body), upstream keep-alive on. Nothing pinned. "
              "*Weir + rollout*: a second Weir with the same split held by a running rollout "
              "(see [Rollout cost](#rollout-cost)); no idle test.")
     L.append("")
-    L.append("| target | req/s | p50 ms | p99 ms | CPU µs/req | RSS B/idle conn | canary share | errors |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("| target | req/s | p50 ms | p99 ms | CPU µs/req | RSS B/idle conn | after a burst | canary share | errors |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key, name in TARGETS:
         m = med[key]
         st = status.get(key, {}).get("status", "")
         if st and st != "ok":
-            L.append(f"| {name} | {st} | | | | | | |")
+            L.append(f"| {name} | {st} | | | | | | | |")
             continue
         sr = split_rows.get(key)
         share = "—"
@@ -462,12 +526,17 @@ def report(rdir, out_md):
             bad = int(sr["other"]) + int(sr["errors"])
             if bad:
                 share += f" ({bad} bad)"
-        rss = fmt(m["rss"], 0) if key not in ("direct", "weir_rollout") else "—"
-        ir = idle_rows.get(key)
-        if ir and key != "direct" and ir["still_open"] != ir["requested"]:
-            rss += f" ({ir['still_open']}/{ir['requested']} open)"
+        def rss_cell(field, rows):
+            if key in ("direct", "weir_rollout"):
+                return "—"
+            cell = fmt(m[field], 0)
+            r = rows.get(key)
+            if r and r["still_open"] != r["requested"]:
+                cell += f" ({r['still_open']}/{r['requested']} open)"
+            return cell
         L.append(f"| {name} | {fmt(m['rps'], 0)} | {fmt(m['p50_ms'], 3)} | {fmt(m['p99_ms'], 3)} | "
-                 f"{fmt(m['cpu_us'], 2)} | {rss} | {share} | {m['errors']} |")
+                 f"{fmt(m['cpu_us'], 2)} | {rss_cell('rss', idle_rows)} | {rss_cell('burst', burst_rows)} | "
+                 f"{share} | {m['errors']} |")
     L.append("")
     direct_rps = [fnum(r["rps"]) for r in runs if r["target"] == "direct" and r["ok"] == "1"]
     if len(direct_rps) >= 2 and max(direct_rps) > 0 and \
@@ -478,7 +547,10 @@ def report(rdir, out_md):
                  "(CPU µs/req is less affected).")
         L.append("")
     L.append("CPU µs/req of *direct backend* is the backend nginx's own cost (a floor for reference). "
-             "RSS is (VmRSS after − before) / connections, measured after the load rounds.")
+             "RSS is (VmRSS after − before) / connections, measured after the load rounds: *idle conn* "
+             "opens the connections one after another, one request each; *after a burst* sends one request "
+             "on every connection at once, then reads VmRSS after the connections have been idle for "
+             f"{meta.get('burst_settle', '?')} s (what the burst's memory left behind).")
     L.append("")
 
     w, h, n = med["weir"], med["haproxy"], med["nginx"]
@@ -497,7 +569,8 @@ def report(rdir, out_md):
             L.append(f"- Weir/{other}: rps {rx(w['rps'], om['rps'])}, "
                      f"p99 {rx(w['p99_ms'], om['p99_ms'])}, "
                      f"CPU/request {rx(w['cpu_us'], om['cpu_us'])}, "
-                     f"RSS/conn {rx(w['rss'], om['rss'])}")
+                     f"RSS/conn {rx(w['rss'], om['rss'])}, "
+                     f"RSS/conn after a burst {rx(w['burst'], om['burst'])}")
     else:
         L.append("- n/a: Weir was not measured (" + status.get("weir", {}).get("status", "skipped") + ")")
     L.append("")
@@ -529,15 +602,16 @@ def report(rdir, out_md):
             met = "yes" if ok else "**no**"
             all_met &= ok
         L.append(f"| {label} | {fmt(wv, 3)} | {fmt(b, 3)} | {goal} | {met} |")
-    wv = w["rss"] if weir_ok else None
-    if wv is None:
-        met = "n/a"
-        all_met = False
-    else:
-        ok = wv <= 1024
-        met = "yes" if ok else "**no**"
-        all_met &= ok
-    L.append(f"| RSS per idle connection (B) | {fmt(wv, 0)} | {fmt(best('rss', False), 0)} | <= 1024 B | {met} |")
+    for label, field in (("RSS per idle connection (B)", "rss"), ("RSS per idle connection after a burst (B)", "burst")):
+        wv = w[field] if weir_ok else None
+        if wv is None:
+            met = "n/a"
+            all_met = False
+        else:
+            ok = wv <= 1024
+            met = "yes" if ok else "**no**"
+            all_met &= ok
+        L.append(f"| {label} | {fmt(wv, 0)} | {fmt(best(field, False), 0)} | <= 1024 B | {met} |")
     L.append("")
 
     rollout_lines, rollout_met = rollout_section(runs, med, status, read_tsv(os.path.join(rdir, "rollout.tsv")),
@@ -556,11 +630,13 @@ def report(rdir, out_md):
         L.append(f"| {r['round']} | {r['target']} | {fmt(fnum(r['rps']), 0)} | {fmt(fnum(r['p50_ms']), 3)} | "
                  f"{fmt(fnum(r['p99_ms']), 3)} | {fmt(fnum(r['cpu_us']), 2)} | {r['requests']} | {r['errors']} |")
     L.append("")
-    if idle_rows:
-        L.append("| idle test | opened | still open | errors | RSS before KiB | RSS after KiB | B/conn |")
+    for test, rows in (("idle test", idle_rows), ("burst test", burst_rows)):
+        if not rows:
+            continue
+        L.append(f"| {test} | opened | still open | errors | RSS before KiB | RSS after KiB | B/conn |")
         L.append("|---|---:|---:|---:|---:|---:|---:|")
         for key, _ in TARGETS:
-            r = idle_rows.get(key)
+            r = rows.get(key)
             if r:
                 L.append(f"| {key} | {r['opened']} | {r['still_open']} | {r['errors']} | {r['rss_before_kib']} | "
                          f"{r['rss_after_kib']} | {r['bytes_per_conn']} |")
@@ -587,6 +663,8 @@ def main(argv):
         split(int(argv[2]), int(argv[3]))
     elif cmd == "idle":
         idle(int(argv[2]), int(argv[3]), float(argv[4]), [int(p) for p in argv[5:]])
+    elif cmd == "burst":
+        burst(int(argv[2]), int(argv[3]), float(argv[4]), float(argv[5]), [int(p) for p in argv[6:]])
     elif cmd == "rollout-start":
         sys.exit(rollout_start(int(argv[2]), argv[3]))
     elif cmd == "rollout-state":

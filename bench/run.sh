@@ -10,6 +10,9 @@
 #   BENCH_CONNECTIONS=64    wrk connections
 #   BENCH_WARMUP=1s         one unmeasured wrk run per target before round 1 ("0" = none)
 #   BENCH_IDLE_CONNS=2000   keep-alive connections for the RSS-per-idle-connection test
+#   BENCH_BURST_CONNS=3000  connections for the burst test (one request on each at once, then idle)
+#   BENCH_BURST_SETTLE=3    seconds the burst's connections stay idle before RSS is read
+#   BENCH_MEMORY_ONLY=0     1: skip the load rounds (RSS tests only; throughput columns read n/a)
 #   BENCH_SKIP_WEIR=0       1: measure only the baselines (Weir reported as skipped)
 #   BENCH_SKIP_ROLLOUT=0    1: do not measure the weir+rollout target
 #   BENCH_ROLLOUT_PAIRS=2   Weir / Weir+rollout runs per round (1 = once each, as the others)
@@ -29,6 +32,9 @@ DURATION=${BENCH_DURATION:-5s}
 CONNS=${BENCH_CONNECTIONS:-64}
 WARMUP=${BENCH_WARMUP:-1s}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-2000}
+BURST_CONNS=${BENCH_BURST_CONNS:-3000}
+BURST_SETTLE=${BENCH_BURST_SETTLE:-3}
+MEMORY_ONLY=${BENCH_MEMORY_ONLY:-0}
 SKIP_WEIR=${BENCH_SKIP_WEIR:-0}
 SKIP_ROLLOUT=${BENCH_SKIP_ROLLOUT:-0}
 ROLLOUT_PAIRS=${BENCH_ROLLOUT_PAIRS:-2}
@@ -53,6 +59,8 @@ for tool in wrk haproxy nginx python3; do
 done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
 [[ $IDLE_CONNS =~ ^[0-9]+$ ]] || die "BENCH_IDLE_CONNS must be an integer"
+[[ $BURST_CONNS =~ ^[0-9]+$ ]] || die "BENCH_BURST_CONNS must be an integer"
+[[ $BURST_SETTLE =~ ^[0-9]+([.][0-9]+)?$ ]] || die "BENCH_BURST_SETTLE must be a number of seconds"
 [[ $ROLLOUT_PAIRS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROLLOUT_PAIRS must be a positive integer"
 DUR_S=$(to_seconds "$DURATION"); [[ $DUR_S =~ ^[1-9][0-9]*$ ]] || die "bad BENCH_DURATION '$DURATION'"
 WARM_S=$(to_seconds "$WARMUP"); [[ $WARM_S =~ ^[0-9]+$ ]] || die "bad BENCH_WARMUP '$WARMUP'"
@@ -69,13 +77,15 @@ else
   WEIR=$(cd "$(dirname "$WEIR")" && pwd)/$(basename "$WEIR")
 fi
 
-# Enough descriptors for the idle test (client side here; servers get their own limits).
-NEED_FD=$(( IDLE_CONNS + CONNS + 512 ))
+# Enough descriptors for the idle and burst tests (client side here; servers get
+# their own limits). A burst also opens as many upstream connections.
+MEM_CONNS=$(( IDLE_CONNS > BURST_CONNS ? IDLE_CONNS : BURST_CONNS ))
+NEED_FD=$(( MEM_CONNS + CONNS + 512 ))
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [[ $(ulimit -n) != unlimited && $(ulimit -n) -lt $NEED_FD ]]; then
-  die "open-file limit $(ulimit -n) < $NEED_FD needed for BENCH_IDLE_CONNS=$IDLE_CONNS (raise 'ulimit -Hn' or lower it)"
+  die "open-file limit $(ulimit -n) < $NEED_FD needed for BENCH_IDLE_CONNS=$IDLE_CONNS / BENCH_BURST_CONNS=$BURST_CONNS (raise 'ulimit -Hn' or lower them)"
 fi
-MAXCONN=$(( IDLE_CONNS + CONNS + 256 ))
+MAXCONN=$(( MEM_CONNS + CONNS + 256 ))
 
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -362,6 +372,7 @@ mkdir -p "$RD"
 printf 'round\ttarget\tok\trps\tp50_ms\tp99_ms\tcpu_us\trequests\terrors\n' >"$RD/runs.tsv"
 printf 'target\tstable\tcanary\tother\terrors\n' >"$RD/split.tsv"
 printf 'target\trequested\topened\tstill_open\terrors\trss_before_kib\trss_after_kib\tbytes_per_conn\n' >"$RD/idle.tsv"
+cp "$RD/idle.tsv" "$RD/burst.tsv"
 CLK_TCK=$(getconf CLK_TCK)
 
 # --- split sanity check (also warms each path) --------------------------------
@@ -400,6 +411,11 @@ run_wrk() { # target duration_s outfile
   timeout $(( $2 + 30 )) wrk -t1 -c"$CONNS" -d"${2}s" --latency "http://127.0.0.1:${PORT[$1]}/" >"$3" 2>&1
 }
 
+if [[ $MEMORY_ONLY == 1 ]]; then
+  log "BENCH_MEMORY_ONLY=1: no warm-up and no load rounds"
+  WARM_S=0
+  ROUNDS=0
+fi
 if (( WARM_S > 0 )); then
   for t in "${TARGETS[@]}"; do
     [[ ${STATUS[$t]} == ok ]] || continue
@@ -486,24 +502,40 @@ if [[ ${STATUS[weir_rollout]} == ok ]]; then
   fi
 fi
 
-# --- RSS per idle keep-alive connection ----------------------------------------
-if (( IDLE_CONNS > 0 )); then
-  for t in weir haproxy nginx; do
-    [[ ${STATUS[$t]} == ok ]] || continue
-    log "idle test $t: $IDLE_CONNS keep-alive connections"
-    # shellcheck disable=SC2086
-    if j=$(timeout 180 python3 "$TOOL" idle "${PORT[$t]}" "$IDLE_CONNS" 120 ${PROCS[$t]}); then
-      python3 - "$t" "$j" >>"$RD/idle.tsv" <<'EOF'
+# --- RSS per idle keep-alive connection, and after a burst ------------------------
+# rss_test KIND TARGET ARGS...: one bench_tool.py idle/burst run, a row of KIND.tsv
+rss_test() {
+  local kind=$1 t=$2 j
+  shift 2
+  # shellcheck disable=SC2086
+  if j=$(timeout 180 python3 "$TOOL" "$kind" "${PORT[$t]}" "$@" ${PROCS[$t]}); then
+    python3 - "$t" "$j" >>"$RD/$kind.tsv" <<'EOF'
 import json, sys
 t, d = sys.argv[1], json.loads(sys.argv[2])
 print("\t".join(str(x) for x in [t, d["requested"], d["opened"], d["still_open"], d["errors"],
                                  d["rss_before_kib"], d["rss_after_kib"], d["bytes_per_conn"]]))
 EOF
-      log "idle $t: $j"
-    else
-      log "idle test against $t failed"
-    fi
-    alive "$t" || mark_dead "$t" "process exited during the idle-connection test"
+    log "$kind $t: $j"
+  else
+    log "$kind test against $t failed"
+  fi
+  alive "$t" || mark_dead "$t" "process exited during the $kind-connection test"
+}
+
+if (( IDLE_CONNS > 0 )); then
+  for t in weir haproxy nginx; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    log "idle test $t: $IDLE_CONNS keep-alive connections"
+    rss_test idle "$t" "$IDLE_CONNS" 120
+  done
+fi
+# After the idle test (so its figure stays comparable with earlier runs): all
+# requests at once, then idle; what is left over after BURST_SETTLE seconds.
+if (( BURST_CONNS > 0 )); then
+  for t in weir haproxy nginx; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    log "burst test $t: $BURST_CONNS connections, one request each at once, then ${BURST_SETTLE}s idle"
+    rss_test burst "$t" "$BURST_CONNS" 120 "$BURST_SETTLE"
   done
 fi
 
@@ -520,6 +552,7 @@ fi
   printf 'wrk_version\t%s\n' "$({ wrk -v 2>&1 || true; } | head -n 1 | sed 's/ Copyright.*//')"
   printf 'rounds\t%s\nduration\t%s\nconns\t%s\nwarmup\t%s\nidle_conns\t%s\nduration_s\t%s\nrollout_pairs\t%s\n' \
     "$ROUNDS" "$DURATION" "$CONNS" "$WARMUP" "$IDLE_CONNS" "$DUR_S" "$ROLLOUT_PAIRS"
+  printf 'burst_conns\t%s\nburst_settle\t%s\n' "$BURST_CONNS" "$BURST_SETTLE"
 } >"$RD/meta.tsv"
 {
   printf 'target\tstatus\n'
@@ -529,6 +562,7 @@ fi
 mkdir -p "$RESULTS_DIR"
 REPORT=latest.md
 if [[ $ROLLOUT_AA == 1 ]]; then REPORT=latest-aa.md; fi   # a calibration run keeps latest.md
+if [[ $MEMORY_ONLY == 1 ]]; then REPORT=latest-memory.md; fi   # so does a memory-only run
 python3 "$TOOL" report "$RD" "$RESULTS_DIR/$REPORT.tmp"
 mv "$RESULTS_DIR/$REPORT.tmp" "$RESULTS_DIR/$REPORT"
 log "report written to $RESULTS_DIR/$REPORT"

@@ -97,22 +97,28 @@ std::vector<prometheus::MetricFamily> traffic_families(proxy::Server& server, co
     auto dropped = single("weir_statistics_dropped_total",
                           "Requests not counted in weir_requests_total: statistics memory was at its limit.",
                           prometheus::MetricType::Counter, value(budget.dropped));
-    double moved = 0;
-    for (const auto& w : server.workers()) moved += value(w->stats().failovers);
+    // A worker counter summed over workers.
+    const auto all_workers = [&](std::atomic<std::uint64_t> proxy::WorkerStats::*counter) {
+        double sum = 0;
+        for (const auto& w : server.workers()) sum += value(w->stats().*counter);
+        return sum;
+    };
     auto failovers = single("weir_failovers_total",
                             "Requests moved to another pool after every endpoint of theirs failed before anything was "
                             "sent (refused or timed-out connects).",
-                            prometheus::MetricType::Counter, moved);
-    double refused = 0;
-    for (const auto& w : server.workers()) refused += value(w->stats().retries_refused);
+                            prometheus::MetricType::Counter, all_workers(&proxy::WorkerStats::failovers));
     auto not_repeated = single("weir_retries_refused_total",
                                "Requests answered 502 instead of being sent again after their bytes reached an upstream "
                                "that failed before answering: the method is not idempotent and no Idempotency-Key "
                                "was given.",
-                               prometheus::MetricType::Counter, refused);
-    return {std::move(requests),    std::move(durations),   std::move(failovers), std::move(not_repeated),
+                               prometheus::MetricType::Counter, all_workers(&proxy::WorkerStats::retries_refused));
+    auto accept_pauses = single("weir_accept_pauses_total",
+                                "Times a listener stopped accepting for 100 ms because the process was out of "
+                                "descriptors (or the kernel out of memory for sockets).",
+                                prometheus::MetricType::Counter, all_workers(&proxy::WorkerStats::accept_pauses));
+    return {std::move(requests),    std::move(durations),   std::move(failovers),   std::move(not_repeated),
             std::move(downstream),  std::move(upstream),    std::move(stats_bytes), std::move(stats_limit),
-            std::move(stats_slots), std::move(dropped)};
+            std::move(stats_slots), std::move(dropped),     std::move(accept_pauses)};
 }
 
 }  // namespace weir::control

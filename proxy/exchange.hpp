@@ -9,6 +9,8 @@
 #include "http/message.hpp"
 #include "proxy/flat_buffer.hpp"
 
+#include <algorithm>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,7 +18,13 @@
 namespace weir::proxy {
 
 struct Exchange {
-    static constexpr std::size_t initial_buffer = 16 * 1024;
+    // Read buffers start small: most heads fit in 4 KiB, and a burst of
+    // thousands of simultaneous requests then needs a quarter of the memory.
+    // A head that does not fit grows its buffer (up to the configured limit);
+    // a body being streamed grows it to `body_buffer`, so long transfers move
+    // 16 KiB per read.
+    static constexpr std::size_t initial_buffer = 4 * 1024;
+    static constexpr std::size_t body_buffer = 16 * 1024;
 
     FlatBuffer client_in{initial_buffer};
     FlatBuffer upstream_in{initial_buffer};
@@ -24,39 +32,97 @@ struct Exchange {
     http::ResponseHead response;
     http::ChunkedDecoder decoder;
     std::string stage;  // bytes to send next (a head, re-encoded chunks, a local reply)
+    // Per-request state that allocates. Kept here rather than in the session:
+    // a small allocation a connection kept after a burst would pin a page of
+    // the burst's freed buffers around it.
+    std::vector<std::size_t> tried_endpoints;  // indexes in the current pool tried for this request
+    std::vector<std::size_t> tried_pools;      // pools this request failed over from
+    std::string sticky_key;                    // the request's sticky key, for a failover choice
+    std::string set_cookie;                    // a sticky id assigned to this request, as a header line
+    std::string log_prefix;                    // the access log line's request part, taken with the head
+    std::string replay;                        // the whole request, when small enough to send twice
 
     Exchange() {
-        request.headers.reserve(32);
-        response.headers.reserve(32);
-        stage.reserve(4096);
+        request.headers.reserve(16);
+        response.headers.reserve(16);
+        stage.reserve(1024);
+    }
+
+    // Ready for the next request; capacity is kept.
+    void clear() {
+        client_in.clear();
+        upstream_in.clear();
+        stage.clear();
+        decoder.reset();
+        tried_endpoints.clear();
+        tried_pools.clear();
+        sticky_key.clear();
+        set_cookie.clear();
+        log_prefix.clear();
+        replay.clear();
     }
 };
 
-// Per-worker free list of exchanges.
+// Per-worker free list of exchanges. It is bounded, and it shrinks by itself:
+// every housekeeping period the exchanges that stayed in the list the whole
+// period (its low-water mark) were not needed and are freed. So steady load
+// reuses warm exchanges, and what a burst took goes back within two periods.
 class ExchangeCache {
 public:
     std::unique_ptr<Exchange> take() {
-        if (free_.empty()) return std::make_unique<Exchange>();
+        if (++in_use_ > peak_) peak_ = in_use_;
+        if (free_.empty()) {
+            low_ = 0;
+            return std::make_unique<Exchange>();
+        }
         auto e = std::move(free_.back());
         free_.pop_back();
+        if (free_.size() < low_) low_ = free_.size();
         return e;
     }
     void give_back(std::unique_ptr<Exchange> e) {
-        // Buffers grown for a large head go back to normal size; the cache
-        // stays bounded so a burst does not pin memory forever.
-        if (free_.size() >= max_cached || e->client_in.capacity() > Exchange::initial_buffer ||
-            e->upstream_in.capacity() > Exchange::initial_buffer || e->stage.capacity() > 64 * 1024)
+        if (in_use_ > 0) --in_use_;
+        // Buffers grown past the body size (a large head) are not kept.
+        if (free_.size() >= max_cached || e->client_in.capacity() > Exchange::body_buffer ||
+            e->upstream_in.capacity() > Exchange::body_buffer || e->stage.capacity() > 64 * 1024 ||
+            e->replay.capacity() > 64 * 1024) {
+            ++released_;
             return;
-        e->client_in.clear();
-        e->upstream_in.clear();
-        e->stage.clear();
-        e->decoder.reset();
+        }
+        e->clear();
         free_.push_back(std::move(e));
     }
 
-private:
+    // Once per housekeeping period: frees the exchanges no request needed
+    // since the last call (the least recently used first). True when enough
+    // memory was freed since the last `true`, and the load has dropped to a
+    // quarter of its peak since then, to be worth handing back to the system
+    // (malloc_trim): freed memory stays in the allocator otherwise, and a
+    // busy worker would only fault it back in.
+    bool housekeeping() {
+        const std::size_t unused = std::min(low_, free_.size());
+        free_.erase(free_.begin(), free_.begin() + static_cast<std::ptrdiff_t>(unused));
+        released_ += unused;
+        low_ = free_.size();
+        if (released_ < release_threshold || in_use_ > peak_ / 4) return false;
+        released_ = 0;
+        peak_ = in_use_;
+        return true;
+    }
+
+    std::size_t cached() const { return free_.size(); }
+    std::size_t in_use() const { return in_use_; }
+
     static constexpr std::size_t max_cached = 256;
+    // About 1 MiB of exchanges at their initial size.
+    static constexpr std::size_t release_threshold = 64;
+
+private:
     std::vector<std::unique_ptr<Exchange>> free_;
+    std::size_t low_ = 0;       // fewest exchanges in free_ since the last housekeeping
+    std::size_t in_use_ = 0;    // exchanges taken and not given back
+    std::size_t peak_ = 0;      // most in use at once since the last trim
+    std::size_t released_ = 0;  // exchanges freed since the last trim
 };
 
 }  // namespace weir::proxy

@@ -17,6 +17,19 @@ namespace {
 // Connections taken per readiness event before other work gets a turn.
 constexpr int accept_batch = 64;
 
+// accept(2) reports errors of the connection it was about to return (reset,
+// network gone, refused by a firewall rule): that one is lost, the next may
+// be fine.
+bool connection_gone(int error) {
+    switch (error) {
+        case ECONNABORTED: case EPROTO: case EPERM: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN:
+        case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
+            return true;
+        default:
+            return false;
+    }
+}
+
 [[noreturn]] void fail(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
 }  // namespace
@@ -44,9 +57,10 @@ Listener::Listener(std::string name, const boost::asio::ip::tcp::endpoint& addre
 
 Listener::~Listener() { close(); }
 
-void Listener::start(EventLoop& loop, OnAccept on_accept) {
+void Listener::start(EventLoop& loop, OnAccept on_accept, std::atomic<std::uint64_t>* pauses) {
     loop_ = &loop;
     on_accept_ = std::move(on_accept);
+    pauses_ = pauses;
     if (int err = loop.add(fd_, this); err != 0) throw std::system_error(err, std::generic_category(), "epoll");
 }
 
@@ -54,19 +68,26 @@ void Listener::on_events(std::uint32_t) { accept_some(); }
 
 void Listener::accept_some() {
     if (fd_ < 0) return;
+    if (paused_until_ms_ != 0) {
+        // New connections keep raising edges during a pause: each would fail
+        // the same way. The worker's tick tries again once the pause is over.
+        if (EventLoop::clock_ms() < paused_until_ms_) return;
+        paused_until_ms_ = 0;
+    }
     for (int i = 0; i < accept_batch; ++i) {
         int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             on_accept_(fd, *this);
             continue;
         }
-        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) {
-            if (errno == EAGAIN) return;
-            continue;
-        }
-        // EMFILE and friends: the edge is consumed; the worker's tick calls
-        // again, so a full descriptor table does not spin the loop.
-        log::warn("proxy", "accept failed: {}", std::strerror(errno));
+        const int err = errno;
+        if (err == EAGAIN) return;
+        if (err == EINTR || connection_gone(err)) continue;
+        // Out of descriptors (or anything unexpected): the connection stays
+        // queued and accept fails again at once. Retrying on every edge or at
+        // once would spin the worker (and flood the log) for as long as the
+        // shortage lasts.
+        pause(err);
         return;
     }
     // More may be waiting and no new edge will say so: continue after other work.
@@ -74,6 +95,19 @@ void Listener::accept_some() {
     loop_->post([this, alive = std::weak_ptr<bool>(alive_)] {
         if (alive.lock()) accept_some();
     });
+}
+
+void Listener::pause(int error) {
+    const std::uint64_t now = EventLoop::clock_ms();
+    paused_until_ms_ = now + pause_ms;
+    ++pauses_since_log_;
+    if (pauses_) pauses_->fetch_add(1, std::memory_order_relaxed);
+    if (last_pause_log_ms_ == 0 || now - last_pause_log_ms_ >= pause_log_interval_ms) {
+        log::warn("proxy", "listener {}: cannot accept: {}; pausing accepts for {} ms ({} pauses since the last report)",
+                  name_, std::strerror(error), pause_ms, pauses_since_log_);
+        last_pause_log_ms_ = now;
+        pauses_since_log_ = 0;
+    }
 }
 
 void Listener::close() {

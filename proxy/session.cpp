@@ -149,11 +149,11 @@ void Session::on_timeout() {
             close();  // keep-alive idle timeout: nothing to say
             return;
         case Wait::request_head:
-            log::info("proxy", "client {}: request head not complete in time", client_ip_);
+            client_note("client {}: request head not complete in time", client_ip_);
             reply(408, "request head not received in time", true);
             return;
         case Wait::connect:
-            log::warn("proxy", "pool {} endpoint {}: connect timeout after {} ms", pool_->name, endpoint_->name,
+            upstream_note("pool {} endpoint {}: connect timeout after {} ms", pool_->name, endpoint_->name,
                       pool_->upstream.connect_timeout.count());
             worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect, ETIMEDOUT);
             release_upstream(false);
@@ -164,7 +164,7 @@ void Session::on_timeout() {
             pump_failed(wait_ == Wait::pump_read, ETIMEDOUT, "timeout");
             return;
         case Wait::response_head:
-            log::warn("proxy", "pool {} endpoint {}: no response within {} ms", pool_->name, endpoint_->name,
+            upstream_note("pool {} endpoint {}: no response within {} ms", pool_->name, endpoint_->name,
                       pool_->upstream.response_timeout.count());
             worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::timeout);
             release_upstream(false);
@@ -231,7 +231,7 @@ void Session::read_head() {
                 return;
             }
             if (st == http::ParseStatus::error) {
-                log::info("proxy", "client {}: {} ({})", client_ip_, err.reason, err.status);
+                client_note("client {}: {} ({})", client_ip_, err.reason, err.status);
                 reply(err.status, err.reason, true);
                 return;
             }
@@ -248,7 +248,7 @@ void Session::read_head() {
         }
         in.prepare();
         if (in.writable() == 0 && !in.grow(max_head + 1024)) {
-            log::info("proxy", "client {}: request head larger than {} bytes (431)", client_ip_, max_head);
+            client_note("client {}: request head larger than {} bytes (431)", client_ip_, max_head);
             reply(431, "request head too large", true);
             return;
         }
@@ -277,11 +277,11 @@ void Session::handle_request() {
     http::RequestHead& req = ex_->request;
     worker_.stats().requests.fetch_add(1, std::memory_order_relaxed);
     close_after_ = !req.keep_alive || draining_ || worker_.draining();
-    tried_endpoints_.clear();
-    tried_pools_.clear();
-    sticky_key_.clear();
+    ex_->tried_endpoints.clear();
+    ex_->tried_pools.clear();
+    ex_->sticky_key.clear();
     replaying_ = false;
-    replay_.clear();
+    ex_->replay.clear();
     repeatable_ = repeatable(req);
     attempts_ = 0;
     pool_attempts_ = 0;
@@ -294,7 +294,7 @@ void Session::handle_request() {
     const auto& limits = snapshot_->limits;
     if (limits.max_body_bytes > 0 && req.body == http::BodyKind::content_length &&
         req.content_length > limits.max_body_bytes) {
-        log::info("proxy", "client {}: request body of {} bytes over max_body_bytes {} (413)", client_ip_,
+        client_note("client {}: request body of {} bytes over max_body_bytes {} (413)", client_ip_,
                   req.content_length, limits.max_body_bytes);
         reply(413, "request body too large", true);
         return;
@@ -302,14 +302,14 @@ void Session::handle_request() {
     routing::RequestView view(req.headers, req.target);
     route_ = snapshot_->match(req.host, req.path, view);
     if (!route_) {
-        log::info("proxy", "client {}: no route for host '{}' path '{}' (404)", client_ip_, req.host, req.path);
+        client_note("client {}: no route for host '{}' path '{}' (404)", client_ip_, req.host, req.path);
         reply(404, "no route", req.body != http::BodyKind::none);
         return;
     }
     std::string new_id;
     routing::PoolDecision d = routing::choose_pool(*snapshot_, *route_, view, worker_.random(), new_id);
     if (d.pool == routing::PoolDecision::none) {
-        log::warn("proxy", "route {}: 503: {}", route_->name, d.why);
+        upstream_note("route {}: 503: {}", route_->name, d.why);
         reply(503, d.why, req.body != http::BodyKind::none);
         return;
     }
@@ -318,12 +318,12 @@ void Session::handle_request() {
     if (route_->sticky && d.by == routing::PoolDecision::By::sticky) {
         // Kept for a failover choice: the head may be gone by then.
         auto key = view.get(route_->sticky->source, route_->sticky->name);
-        sticky_key_ = d.assign_cookie ? new_id : std::string(key ? *key : std::string_view());
+        ex_->sticky_key = d.assign_cookie ? new_id : std::string(key ? *key : std::string_view());
     }
-    set_cookie_.clear();
+    ex_->set_cookie.clear();
     if (d.assign_cookie) {
         const routing::StickySpec& s = *route_->sticky;
-        set_cookie_ = fmt::format("Set-Cookie: {}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}\r\n", s.name,
+        ex_->set_cookie = fmt::format("Set-Cookie: {}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}\r\n", s.name,
                                   new_id, s.max_age.count());
     }
     pick_endpoint();
@@ -336,21 +336,21 @@ void Session::pick_endpoint() {
     // connecting for tens of seconds.
     std::size_t i = pool_attempts_ >= max_attempts || attempts_ >= max_total_attempts
                         ? routing::WeightedChoice::npos
-                        : routing::choose_endpoint(*pool_, panic_, worker_.random(), tried_endpoints_);
+                        : routing::choose_endpoint(*pool_, panic_, worker_.random(), ex_->tried_endpoints);
     if (i == routing::WeightedChoice::npos) {
         // Every pick is made only when another attempt is safe (nothing was
         // sent, or nothing came back for a request that may be repeated), so
         // another pool can still serve the request: a dead pool costs the
         // client nothing.
         if (fail_over()) return;
-        log::warn("proxy", "route {} pool {}: no endpoint left to try ({})", route_->name, pool_->name,
+        upstream_note("route {} pool {}: no endpoint left to try ({})", route_->name, pool_->name,
                   last_failure_status_);
         reply(last_failure_status_,
               last_failure_status_ == 502 ? "upstream failed before responding" : "no upstream endpoint available",
               true);
         return;
     }
-    tried_endpoints_.push_back(i);
+    ex_->tried_endpoints.push_back(i);
     ++attempts_;
     ++pool_attempts_;
     endpoint_ = &eps[i];
@@ -368,9 +368,9 @@ void Session::pick_endpoint() {
 bool Session::fail_over() {
     if (attempts_ == 0 || attempts_ >= max_total_attempts) return false;
     const auto from = static_cast<std::size_t>(pool_ - snapshot_->pools.data());
-    tried_pools_.push_back(from);
+    ex_->tried_pools.push_back(from);
     const std::size_t to =
-        routing::choose_failover_pool(*snapshot_, *route_, sticky_key_, worker_.random(), tried_pools_);
+        routing::choose_failover_pool(*snapshot_, *route_, ex_->sticky_key, worker_.random(), ex_->tried_pools);
     if (to == routing::PoolDecision::none) return false;
     // The pool given up on still answers for this request in its statistics:
     // an error for the canary judge, as the endpoint failures are for ejection.
@@ -380,7 +380,7 @@ bool Session::fail_over() {
                snapshot_->pools[to].name);
     pool_ = &snapshot_->pools[to];
     panic_ = false;
-    tried_endpoints_.clear();
+    ex_->tried_endpoints.clear();
     pool_attempts_ = 0;
     pick_endpoint();
     return true;
@@ -409,9 +409,17 @@ void Session::connect_upstream() {
             return;
         }
     }
-    log::warn("proxy", "pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name, std::strerror(err));
-    worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect, err);
     release_upstream(false);
+    if (local_shortage(err)) {
+        // Weir itself is out of descriptors (or ports, or socket memory):
+        // not the endpoint's fault, and every other endpoint would fail the same.
+        upstream_note("pool {} endpoint {}: cannot open a connection: {} (not counted against the endpoint)",
+                      pool_->name, endpoint_->name, std::strerror(err));
+        reply(503, "proxy out of connection resources", true);
+        return;
+    }
+    upstream_note("pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name, std::strerror(err));
+    worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect, err);
     pick_endpoint();
 }
 
@@ -419,7 +427,7 @@ void Session::on_connected() {
     clear_deadline();
     int err = upstream_->socket.take_error();
     if (err != 0) {
-        log::warn("proxy", "pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name,
+        upstream_note("pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name,
                   std::strerror(err));
         worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect, err);
         release_upstream(false);
@@ -439,7 +447,7 @@ void Session::send_request() {
     if (replaying_) {
         // A stale pooled connection failed this request before any answer:
         // send the same bytes again on a fresh connection.
-        ex_->stage = replay_;
+        ex_->stage = ex_->replay;
         start_pump(Direction::request, /*staged_whole=*/true);
         return;
     }
@@ -450,7 +458,7 @@ void Session::send_request() {
     // A bodiless request keeps its head buffered until the response arrives,
     // so a failed attempt can be serialised again for another endpoint; with
     // a body, the head must make way for it now.
-    replay_.clear();
+    ex_->replay.clear();
     if (req.body != http::BodyKind::none) {
         drop_request_head();
         // On a reused idle connection the upstream may have closed just as we
@@ -458,8 +466,8 @@ void Session::send_request() {
         // be replayed once on a fresh connection.
         if (repeatable_ && upstream_->reused && req.body == http::BodyKind::content_length &&
             req.content_length <= replay_limit && ex_->client_in.size() >= req.content_length) {
-            replay_ = ex_->stage;
-            replay_.append(ex_->client_in.data().substr(0, static_cast<std::size_t>(req.content_length)));
+            ex_->replay = ex_->stage;
+            ex_->replay.append(ex_->client_in.data().substr(0, static_cast<std::size_t>(req.content_length)));
         }
     }
     if (req.expect_continue && ex_->client_in.empty() && !continue_sent_) {
@@ -527,12 +535,12 @@ void Session::read_response() {
             }
             if (st == http::ParseStatus::error) {
                 if (err.over_limit) {
-                    log::warn("proxy",
+                    upstream_note(
                               "pool {} endpoint {}: {} (upstream.max_response_header_bytes {}, max_response_headers {})",
                               pool_->name, endpoint_->name, err.reason, pool_->upstream.max_response_header_bytes,
                               pool_->upstream.max_response_headers);
                 } else {
-                    log::warn("proxy", "pool {} endpoint {}: {}", pool_->name, endpoint_->name, err.reason);
+                    upstream_note("pool {} endpoint {}: {}", pool_->name, endpoint_->name, err.reason);
                 }
                 worker_.upstream_failed(*pool_, *endpoint_,
                                         err.over_limit ? UpstreamError::response_too_large
@@ -553,7 +561,7 @@ void Session::read_response() {
         }
         in.prepare();
         if (in.writable() == 0 && !in.grow(pool_->upstream.max_response_header_bytes + 1024)) {
-            log::warn("proxy", "pool {} endpoint {}: response head over {} bytes (upstream.max_response_header_bytes)",
+            upstream_note("pool {} endpoint {}: response head over {} bytes (upstream.max_response_header_bytes)",
                       pool_->name, endpoint_->name, pool_->upstream.max_response_header_bytes);
             worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::response_too_large);
             release_upstream(false);
@@ -573,7 +581,7 @@ void Session::read_response() {
 void Session::upstream_failed(std::string_view what, int error) {
     const bool nothing_received = ex_->upstream_in.empty();
     const bool reused = upstream_ && upstream_->reused;
-    log::warn("proxy", "pool {} endpoint {}: {}{}{}", pool_->name, endpoint_->name, what, error ? ": " : "",
+    upstream_note("pool {} endpoint {}: {}{}{}", pool_->name, endpoint_->name, what, error ? ": " : "",
               error ? std::strerror(error) : "");
     // A pooled connection the upstream had already closed says nothing about
     // the endpoint's health: it is retried, not counted.
@@ -587,7 +595,7 @@ void Session::upstream_failed(std::string_view what, int error) {
     // endpoint is tried. A body is replayed only when it was kept whole.
     const bool bodyless = ex_->request.body == http::BodyKind::none;
     const bool may_repeat = nothing_received && repeatable_ && !response_started_ && attempts_ < 4;
-    if (may_repeat && reused && !replay_.empty()) {
+    if (may_repeat && reused && !ex_->replay.empty()) {
         ++attempts_;
         replaying_ = true;
         skip_unsent_body();
@@ -606,8 +614,8 @@ void Session::upstream_failed(std::string_view what, int error) {
     }
     if (nothing_received && !response_started_ && !repeatable_) {
         worker_.stats().retries_refused.fetch_add(1, std::memory_order_relaxed);
-        log::warn("proxy", "pool {} endpoint {}: {} request not sent again (not idempotent, no Idempotency-Key): 502",
-                  pool_->name, endpoint_->name, ex_->request.method);
+        upstream_note("pool {} endpoint {}: request not sent again (not idempotent, no Idempotency-Key): 502",
+                      pool_->name, endpoint_->name);
     }
     reply(502, "upstream failed before responding", true);
 }
@@ -642,7 +650,7 @@ void Session::send_response() {
     }
     if (!request_sent_) close_after_ = true;
     ex_->stage.clear();
-    http::serialize_response(ex_->stage, resp, framing, !close_after_, client_minor, set_cookie_);
+    http::serialize_response(ex_->stage, resp, framing, !close_after_, client_minor, ex_->set_cookie);
     ex_->upstream_in.consume(response_head_len_);
     drop_request_head();
     response_started_ = true;
@@ -795,7 +803,9 @@ void Session::pump() {
                                                     : pool_->upstream.response_timeout);
             return;
         }
-        IoResult r = src_->read(in.prepare(), in.writable());
+        char* at = in.prepare();
+        const std::size_t room = in.writable();
+        IoResult r = src_->read(at, room);
         if (r.blocked()) continue;
         if (r.eof && framing_ == http::BodyKind::until_close) {
             source_done_ = true;
@@ -807,6 +817,8 @@ void Session::pump() {
             return;
         }
         in.commit(r.bytes);
+        // A full read means more is coming: long bodies move in body-sized reads.
+        if (r.bytes == room && in.capacity() < Exchange::body_buffer) in.grow(Exchange::body_buffer);
     }
     // Long transfer: let the worker's other connections run, then go on.
     wait_ = Wait::none;
@@ -835,7 +847,7 @@ void Session::pump_failed(bool source_side, int error, std::string_view what) {
         if (client_side) {
             // The client sent a bad or short body, or went away: the upstream
             // saw a partial request and cannot be reused.
-            log::info("proxy", "client {}: request body: {}{}{}", client_ip_, what, error ? ": " : "",
+            client_note("client {}: request body: {}{}{}", client_ip_, what, error ? ": " : "",
                       error ? std::strerror(error) : "");
             release_upstream(false);
             if (error == ETIMEDOUT) reply(408, "request body not received in time", true);
@@ -859,7 +871,7 @@ void Session::pump_failed(bool source_side, int error, std::string_view what) {
     if (!client_side && !client_bytes_sent_) {
         // Nothing reached the client yet (the framing broke within what came
         // with the head): it can still get a clean 502.
-        log::warn("proxy", "pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
+        upstream_note("pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
                   error ? ": " : "", error ? std::strerror(error) : "");
         worker_.upstream_failed(*pool_, *endpoint_,
                                 error == ETIMEDOUT ? UpstreamError::timeout : UpstreamError::invalid_response);
@@ -877,7 +889,7 @@ void Session::pump_failed(bool source_side, int error, std::string_view what) {
         log::debug("proxy", "client {}: response body: {}{}{}", client_ip_, what, error ? ": " : "",
                    error ? std::strerror(error) : "");
     } else {
-        log::warn("proxy", "pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
+        upstream_note("pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
                   error ? ": " : "", error ? std::strerror(error) : "");
         worker_.upstream_failed(*pool_, *endpoint_,
                                 error == ETIMEDOUT ? UpstreamError::timeout
@@ -902,8 +914,8 @@ void Session::record(int status, bool error) {
         // {"time","client","method","host","path"} were taken when the head
         // arrived (the head's bytes may be gone by now); the outcome goes here.
         std::string& b = worker_.access_buffer();
-        if (log_prefix_.empty()) start_access_line(nullptr);
-        b += log_prefix_;
+        if (ex_->log_prefix.empty()) start_access_line(nullptr);
+        b += ex_->log_prefix;
         b += ",\"status\":";
         b += std::to_string(status);
         b += ",\"route\":";
@@ -918,22 +930,22 @@ void Session::record(int status, bool error) {
                          std::chrono::duration<double, std::milli>(elapsed).count());
         worker_.access_flush_if_full();
     }
-    log_prefix_.clear();
+    ex_->log_prefix.clear();
 }
 
 void Session::start_access_line(const http::RequestHead* req) {
-    log_prefix_.clear();
-    log_prefix_ += "{\"time\":";
-    worker_.time_stamper().append(log_prefix_);
-    log_prefix_ += ",\"client\":";
-    append_json_string(log_prefix_, client_ip_);
+    ex_->log_prefix.clear();
+    ex_->log_prefix += "{\"time\":";
+    worker_.time_stamper().append(ex_->log_prefix);
+    ex_->log_prefix += ",\"client\":";
+    append_json_string(ex_->log_prefix, client_ip_);
     if (req) {
-        log_prefix_ += ",\"method\":";
-        append_json_string(log_prefix_, req->method);
-        log_prefix_ += ",\"host\":";
-        append_json_string(log_prefix_, req->host);
-        log_prefix_ += ",\"path\":";
-        append_json_string(log_prefix_, req->target);
+        ex_->log_prefix += ",\"method\":";
+        append_json_string(ex_->log_prefix, req->method);
+        ex_->log_prefix += ",\"host\":";
+        append_json_string(ex_->log_prefix, req->host);
+        ex_->log_prefix += ",\"path\":";
+        append_json_string(ex_->log_prefix, req->target);
     }
 }
 
@@ -976,20 +988,20 @@ void Session::release_upstream(bool reusable) {
 
 void Session::reply(int status, std::string_view body, bool close_conn) {
     worker_.stats().local_replies.fetch_add(1, std::memory_order_relaxed);
+    if (!ex_) ex_ = worker_.exchanges().take();
     if (!request_counted_) {
         // A head that never parsed (400, 408, 431): counted as it is refused,
         // with no route or pool (those of an earlier request do not apply).
         route_ = nullptr;
         pool_ = nullptr;
         endpoint_ = nullptr;
-        log_prefix_.clear();
+        ex_->log_prefix.clear();
         request_started_ = std::chrono::steady_clock::now();
         record(status, status >= 500);
     } else if (!recorded_) {
         record(status, status >= 500);
     }
     release_upstream(false);
-    if (!ex_) ex_ = worker_.exchanges().take();
     drop_request_head();
     reply_close_ = close_conn || close_after_;
     ex_->stage.clear();

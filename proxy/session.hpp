@@ -7,6 +7,7 @@
 // and returns to the event loop, which calls it back on the next edge.
 #pragma once
 
+#include "common/log_limiter.hpp"
 #include "http/message.hpp"
 #include "http/parser.hpp"
 #include "proxy/exchange.hpp"
@@ -98,6 +99,19 @@ private:
     void close();
     void drop_request_head();
     void release_upstream(bool reusable);
+    // Per-request log lines go through the worker's rate limiters: a client
+    // (or a dead upstream) must not be able to flood the log at request rate.
+    // Client-caused refusals at INFO, upstream and routing failures at WARN.
+    template <class... Args>
+    void client_note(fmt::format_string<Args...> f, Args&&... args) {
+        log::limited(worker_.client_log(), EventLoop::clock_ms(), log::Level::info, "proxy", f,
+                     std::forward<Args>(args)...);
+    }
+    template <class... Args>
+    void upstream_note(fmt::format_string<Args...> f, Args&&... args) {
+        log::limited(worker_.upstream_log(), EventLoop::clock_ms(), log::Level::warn, "proxy", f,
+                     std::forward<Args>(args)...);
+    }
     void set_deadline(std::chrono::milliseconds d);
     std::chrono::milliseconds idle_limit(const routing::Limits& limits) const;
     // Deadlines count from the moment they are armed (the clock read now,
@@ -110,14 +124,15 @@ private:
     Socket client_;
     std::string client_ip_;
     Wait wait_ = Wait::none;
+    // Per-request memory, held only while a request is under way (the
+    // request's strings and lists live there too, so an idle connection holds
+    // nothing allocated during its last request).
     std::unique_ptr<Exchange> ex_;
     routing::SnapshotPtr snapshot_;  // held for the whole exchange
     const routing::Route* route_ = nullptr;
     const routing::Pool* pool_ = nullptr;
     const routing::Endpoint* endpoint_ = nullptr;
     bool panic_ = false;             // every pool of the route is down: failing endpoints allowed
-    std::string set_cookie_;         // a sticky id assigned to this request, as a header line
-    std::string log_prefix_;         // the access log line's request part, taken with the head
     UpstreamPtr upstream_;
 
     std::uint64_t head_started_ms_ = 0;
@@ -125,9 +140,6 @@ private:
     bool close_after_ = false;       // reply with Connection: close and end the connection
     bool draining_ = false;
     bool reply_close_ = false;
-    std::vector<std::size_t> tried_endpoints_;  // indexes in pool_ tried for this request
-    std::vector<std::size_t> tried_pools_;      // pools this request failed over from
-    std::string sticky_key_;         // the request's sticky key, for a failover choice
     int attempts_ = 0;               // endpoints tried for this request, all pools
     int pool_attempts_ = 0;          // endpoints tried in pool_
     int last_failure_status_ = 503;  // what running out of endpoints answers
@@ -146,8 +158,7 @@ private:
     bool counted_ = false;           // this attempt is counted in the endpoint's in-flight load
     std::uint32_t counted_key_ = 0;
     bool repeatable_ = false;        // may be sent again after bytes went out (idempotent or keyed)
-    bool replaying_ = false;         // sending replay_ after a stale pooled connection
-    std::string replay_;             // the whole request, when small enough to send twice
+    bool replaying_ = false;         // sending the exchange's replay copy after a stale pooled connection
 
     // Pump state
     Direction dir_ = Direction::request;

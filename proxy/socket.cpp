@@ -75,6 +75,10 @@ IoResult Socket::write(const char* data, std::size_t len) {
     return write(&iov, 1);
 }
 
+bool local_shortage(int error) {
+    return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM || error == EADDRNOTAVAIL;
+}
+
 int Socket::connect(Socket& out, const sockaddr* addr, unsigned addr_len) {
     int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return errno;

@@ -22,6 +22,11 @@ struct IoResult {
     static constexpr int EAGAIN_VALUE = 11;
 };
 
+// The process or the kernel is out of something a new socket needs
+// (descriptors, buffers, local ports): a shortage here, never a fault of the
+// peer, so it must not count against an endpoint; retrying at once fails again.
+bool local_shortage(int error);
+
 class Socket {
 public:
     Socket() = default;

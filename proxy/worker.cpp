@@ -5,6 +5,9 @@
 #include "proxy/session.hpp"
 
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -20,6 +23,9 @@ namespace {
 constexpr std::chrono::milliseconds tick_interval{100};
 // Statistics dropped over budget are logged at most this often per worker.
 constexpr std::uint64_t drop_log_interval_ms = 60'000;
+// How often unused cached memory is freed (and, after a burst, handed back
+// to the system), and suppressed log lines are reported.
+constexpr std::uint64_t housekeeping_interval_ms = 1000;
 
 std::uint64_t seed_for(unsigned index) {
     std::random_device rd;
@@ -187,7 +193,7 @@ void Worker::collect_load(std::function<void(std::vector<EndpointLoad>)> done) {
 }
 
 void Worker::start_listener(Listener& l) {
-    l.start(loop_, [this](int fd, const Listener& from) { on_accepted(fd, from); });
+    l.start(loop_, [this](int fd, const Listener& from) { on_accepted(fd, from); }, &stats_.accept_pauses);
 }
 
 void Worker::adopt_listener(std::unique_ptr<Listener> listener) {
@@ -252,9 +258,37 @@ void Worker::tick() {
     flush_access_log();
     stats_slots_.expire_slices(now_ms_);
     upstreams_.expire(now_ms_);
+    if (now_ms_ - last_housekeeping_ms_ >= housekeeping_interval_ms) {
+        last_housekeeping_ms_ = now_ms_;
+        return_memory();
+        report_suppressed_logs();
+    }
     if (!draining_) {
         for (auto& l : listeners_) l->accept_some();
     }
+}
+
+void Worker::return_memory() {
+    if (!exchanges_.housekeeping()) return;
+    // glibc keeps freed memory in the thread's arena and gives back only the
+    // top of a heap; after a burst the free chunks sit between live sessions.
+    // malloc_trim returns every whole free page (madvise). It walks all arenas
+    // under their locks, so it runs only after a burst has passed, at most
+    // once per housekeeping_interval_ms.
+#if defined(__GLIBC__)
+    ::malloc_trim(0);
+#endif
+}
+
+void Worker::report_suppressed_logs() {
+    // Lines suppressed at the end of a flood are reported here, since no
+    // later line may come to carry their count.
+    if (std::uint64_t n = client_log_.take_suppressed(); n > 0 && log::enabled(log::Level::info))
+        log::info("proxy", "worker {}: suppressed {} similar client error lines (at most {} a second are logged)",
+                  index_, n, request_log_per_second);
+    if (std::uint64_t n = upstream_log_.take_suppressed(); n > 0 && log::enabled(log::Level::warn))
+        log::warn("proxy", "worker {}: suppressed {} similar upstream failure lines (at most {} a second are logged)",
+                  index_, n, request_log_per_second);
 }
 
 void Worker::begin_drain() {

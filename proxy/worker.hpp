@@ -3,6 +3,7 @@
 // is shared with other workers; the control thread talks to it only by posting.
 #pragma once
 
+#include "common/log_limiter.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/event_loop.hpp"
 #include "proxy/exchange.hpp"
@@ -46,6 +47,7 @@ struct WorkerStats {
     // Requests answered 502 rather than sent again: bytes had gone out and
     // the method is not idempotent (no Idempotency-Key).
     std::atomic<std::uint64_t> retries_refused{0};
+    std::atomic<std::uint64_t> accept_pauses{0};  // listeners stopped accepting: out of descriptors
 };
 
 using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
@@ -114,6 +116,9 @@ public:
     std::uint64_t now_ms() const { return now_ms_; }
     bool draining() const { return draining_; }
     WorkerStats& stats() { return stats_; }
+    // Rate limits of per-request log lines (see request_log_per_second).
+    log::Limiter& client_log() { return client_log_; }
+    log::Limiter& upstream_log() { return upstream_log_; }
     unsigned index() const { return index_; }
 
     // Upstream bookkeeping from sessions (worker thread).
@@ -155,6 +160,11 @@ public:
 
 private:
     void tick();
+    // Frees cached exchanges no request needed lately, and memory a burst left
+    // in the allocator (worker tick, once per second).
+    void return_memory();
+    // Reports log lines the limiters suppressed and no later line reported.
+    void report_suppressed_logs();
     void start_listener(Listener& l);
 
     unsigned index_;
@@ -176,6 +186,13 @@ private:
     FailureCounters& failures_;  // consecutive failures by endpoint key, shared by all workers
     StatSlots stats_slots_;      // traffic counters and judge slices by (route, pool)
     std::uint64_t last_drop_log_ms_ = 0;
+    std::uint64_t last_housekeeping_ms_ = 0;
+    // Per-request log lines: at most this many a second per worker and kind
+    // (client refusals; upstream and routing failures), after a burst of
+    // twice as many; the rest are counted and reported.
+    static constexpr double request_log_per_second = 20;
+    log::Limiter client_log_{request_log_per_second, 2 * request_log_per_second};
+    log::Limiter upstream_log_{request_log_per_second, 2 * request_log_per_second};
     static constexpr std::size_t access_batch = 64 * 1024;
     std::string access_buffer_;
     TimeStamper time_stamper_;

@@ -1,6 +1,8 @@
 // Open-file limits: weir raises its soft RLIMIT_NOFILE to the hard limit at
 // start, warns when the configuration may need more descriptors than that,
-// and its admin acceptor, out of descriptors, pauses instead of spinning.
+// and its acceptors (admin and data plane), out of descriptors, pause instead
+// of spinning; an upstream connection it cannot open for want of descriptors
+// is not held against the endpoint.
 #include "harness.hpp"
 
 #include <sys/resource.h>
@@ -124,6 +126,64 @@ TEST(FdLimit, AdminAcceptPausesWhenOutOfDescriptors) {
     hogs.clear();
     EXPECT_TRUE(wait_for([&] { return admin_request(admin, "GET", "/healthz").status == 200; }, 20s, 200ms))
         << weir.log();
+}
+
+// Sum of the samples of `name` whose line contains `label` (e.g. kind="connect").
+double sum_of(const std::string& metrics, const std::string& name, const std::string& label) {
+    double sum = 0;
+    std::istringstream in(metrics);
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind(name + "{", 0) != 0 || line.find(label) == std::string::npos) continue;
+        sum += std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+    }
+    return sum;
+}
+
+TEST(FdLimit, DataPlaneAcceptPausesWhenOutOfDescriptorsAndNoEndpointIsBlamed) {
+    if (own_hard_limit() < 64) GTEST_SKIP();
+    FakeUpstream up("stable");
+    ConfigSpec c = ConfigSpec::single(up.address());
+    c.workers = 1;
+    c.max_connections = 1000;  // descriptors run out first
+    c.header_timeout = "30s";  // the hogs stay while they say nothing
+    c.idle_timeout = "30s";
+    // No request before the descriptors are gone: a pooled upstream
+    // connection would spare the one the test wants weir to need.
+    WeirProcess weir(c.yaml(), {}, SpawnOptions{std::make_pair(std::uint64_t{64}, std::uint64_t{64})});
+
+    std::vector<std::unique_ptr<RawClient>> hogs;
+    for (int i = 0; i < 100; ++i) {
+        hogs.push_back(std::make_unique<RawClient>(weir.port(), 15s));
+        ASSERT_TRUE(hogs.back()->connected()) << i;
+    }
+    const std::string marker = "listener public: cannot accept";
+    ASSERT_TRUE(weir.wait_log(marker, 10s)) << weir.log();
+
+    // Paused, not spinning, although queued connections keep it busy.
+    const long before = cpu_ticks(weir.pid());
+    std::this_thread::sleep_for(2s);
+    const long used = cpu_ticks(weir.pid()) - before;
+    EXPECT_LT(used, ::sysconf(_SC_CLK_TCK)) << "worker busy while out of descriptors: " << used << " ticks in 2 s";
+
+    // A request on an accepted connection needs an upstream descriptor there
+    // is none of: refused locally, never an upstream failure.
+    Response r = hogs.front()->request(get_request("/"));
+    EXPECT_EQ(r.status, 503) << r.describe();
+    EXPECT_TRUE(weir.wait_log("not counted against the endpoint", 5s)) << weir.log();
+
+    // One line for many pauses (one per 10 s per listener).
+    std::size_t lines = 0;
+    const std::string log = weir.log();
+    for (std::size_t at = 0; (at = log.find(marker, at)) != std::string::npos; ++at) ++lines;
+    EXPECT_LE(lines, 2u) << log;
+
+    // Descriptors come back: accepting resumes, the endpoint serves, and the
+    // shortage shows in the pause counter, not in the endpoint's errors.
+    hogs.clear();
+    EXPECT_TRUE(wait_for([&] { return fetch(weir.port()).status == 200; }, 20s, 200ms)) << weir.log();
+    const std::string metrics = admin_request(weir.admin_port(), "GET", "/metrics").body;
+    EXPECT_GE(metric_value(metrics, "weir_accept_pauses_total").value_or(0), 1.0) << metrics;
+    EXPECT_EQ(sum_of(metrics, "weir_upstream_errors_total", "kind=\"connect\""), 0.0) << metrics;
 }
 
 }  // namespace

@@ -195,84 +195,69 @@ TEST(DocsSync, ConfigExampleLoads) {
 
 // ---- (c) admin routes --------------------------------------------------------------
 
-struct AdminRoutes {
-    std::set<std::string> exact;                  // r.path == "/healthz"
-    std::set<std::pair<std::size_t, std::string>> segments;  // parts[2] == "split" -> {2, "split"}
-};
+using MethodPath = std::pair<std::string, std::string>;  // {"PUT", "/routes/{}/split"}
 
-// The admin API matches whole paths (r.path == "/x") and path segments
-// (parts[i] == "x"); rollout actions are the verbs RolloutDriver::command
-// compares, at the segment index admin_api.cpp passes to it.
-AdminRoutes admin_routes_in_sources() {
-    static const std::regex whole(R"re(\b\w+\.path\s*==\s*"(/[^"]*)")re");
-    static const std::regex segment(R"re(\bparts\[(\d+)\]\s*==\s*"([^"]+)")re");
-    static const std::regex command_at(R"re(->command\(\s*\w+\s*,\s*parts\[(\d+)\]\s*\))re");
+// "/routes/{route}/split" -> "/routes/{}/split": placeholders compare by position only.
+std::string anonymous(const std::string& path) {
+    static const std::regex placeholder(R"re(\{[^}]*\})re");
+    return std::regex_replace(path, placeholder, "{}");
+}
+
+// The admin resources add their routes to the table as
+// router.add({"METHOD", <expression naming the pattern>, handler...}); a
+// pattern with {action} stands for every verb RolloutDriver::command accepts.
+std::set<MethodPath> admin_routes_in_sources() {
+    static const std::regex add(R"re(\badd\(\{\s*"(GET|POST|PUT|DELETE)",\s*([^,]*),)re");
+    static const std::regex literal(R"re("(/[^"]*)")re");
     static const std::regex verb(R"re(\bverb\s*==\s*"([a-z_]+)")re");
-    AdminRoutes routes;
-    const std::string api = read_text(kRoot / "control/admin_api.cpp");
-    for (const auto& p : captures(api, whole)) routes.exact.insert(p);
-    for (std::sregex_iterator it(api.begin(), api.end(), segment), end; it != end; ++it)
-        routes.segments.emplace(std::stoul((*it)[1].str()), (*it)[2].str());
-    std::smatch m;
-    if (std::regex_search(api, m, command_at)) {
-        const std::size_t index = std::stoul(m[1].str());
-        for (const auto& v : captures(read_text(kRoot / "control/rollout_driver.cpp"), verb))
-            routes.segments.emplace(index, v);
+    const auto verbs = captures(read_text(kRoot / "control/rollout_driver.cpp"), verb);
+    std::set<MethodPath> routes;
+    for (const auto& entry : fs::directory_iterator(kRoot / "admin")) {
+        if (entry.path().extension() != ".cpp") continue;
+        const std::string text = read_text(entry.path());
+        for (std::sregex_iterator it(text.begin(), text.end(), add), end; it != end; ++it) {
+            const std::string method = (*it)[1].str();
+            for (const auto& pattern : captures((*it)[2].str(), literal)) {
+                if (pattern.find("{action}") == std::string::npos) {
+                    routes.emplace(method, anonymous(pattern));
+                    continue;
+                }
+                for (const auto& v : verbs)
+                    routes.emplace(method, anonymous(std::regex_replace(pattern, std::regex(R"re(\{action\})re"), v)));
+            }
+        }
     }
     return routes;
 }
 
-std::vector<std::string> split_segments(const std::string& path) {
-    std::vector<std::string> out;
-    std::size_t i = 1;
-    while (i <= path.size()) {
-        std::size_t j = path.find('/', i);
-        if (j == std::string::npos) j = path.size();
-        if (j > i) out.push_back(path.substr(i, j - i));
-        i = j + 1;
-    }
-    return out;
-}
-
-// Paths of the endpoint table rows: "| GET | `/routes/{r}` | ...".
-std::vector<std::string> documented_admin_paths() {
+// Method and path of the endpoint table rows: "| GET | `/routes/{r}` | ...".
+std::set<MethodPath> documented_admin_routes() {
     static const std::regex row(R"re((^|\n)\| *(GET|POST|PUT|DELETE|HEAD) *\| *`(/[^`]*)`)re");
-    return captures(read_text(kRoot / "docs/admin-api.md"), row, 3);
+    const std::string doc = read_text(kRoot / "docs/admin-api.md");
+    std::set<MethodPath> out;
+    for (std::sregex_iterator it(doc.begin(), doc.end(), row), end; it != end; ++it)
+        out.emplace((*it)[2].str(), anonymous((*it)[3].str()));
+    return out;
 }
 
 TEST(DocsSync, EveryAdminRouteIsDocumented) {
     const auto routes = admin_routes_in_sources();
-    ASSERT_GE(routes.exact.size(), 5u) << "admin route extraction found too few r.path == \"...\" comparisons";
-    ASSERT_GE(routes.segments.size(), 10u) << "admin route extraction found too few parts[i] == \"...\" comparisons";
-    const auto paths = documented_admin_paths();
-    ASSERT_FALSE(paths.empty()) << "docs/admin-api.md has no endpoint table rows (| METHOD | `/path` |)";
-    for (const auto& p : routes.exact) {
-        EXPECT_TRUE(std::find(paths.begin(), paths.end(), p) != paths.end())
-            << "admin route " << p << " (matched in control/admin_api.cpp) is missing from docs/admin-api.md";
-    }
-    for (const auto& [index, seg] : routes.segments) {
-        bool found = false;
-        for (const auto& p : paths) {
-            const auto parts = split_segments(p);
-            found = found || (index < parts.size() && parts[index] == seg);
-        }
-        EXPECT_TRUE(found) << "admin route segment '" << seg << "' at position " << index
-                           << " (matched in control/admin_api.cpp or control/rollout_driver.cpp) is missing from "
-                              "docs/admin-api.md";
+    ASSERT_GE(routes.size(), 15u) << "admin route extraction found too few router.add({\"METHOD\", \"/path\"...}) "
+                                     "calls in admin/*.cpp";
+    const auto documented = documented_admin_routes();
+    ASSERT_FALSE(documented.empty()) << "docs/admin-api.md has no endpoint table rows (| METHOD | `/path` |)";
+    for (const auto& [method, path] : routes) {
+        EXPECT_TRUE(documented.count({method, path}))
+            << "admin route " << method << " " << path << " (added in admin/*_resource.cpp) is missing from "
+            << "docs/admin-api.md";
     }
 }
 
 TEST(DocsSync, EveryDocumentedAdminRouteExists) {
     const auto routes = admin_routes_in_sources();
-    for (const auto& p : documented_admin_paths()) {
-        if (routes.exact.count(p)) continue;
-        const auto parts = split_segments(p);
-        for (std::size_t i = 0; i < parts.size(); ++i) {
-            if (parts[i].size() >= 2 && parts[i].front() == '{' && parts[i].back() == '}') continue;  // a parameter
-            EXPECT_TRUE(routes.segments.count({i, parts[i]}))
-                << "docs/admin-api.md documents " << p << ", but control/admin_api.cpp matches no '" << parts[i]
-                << "' at position " << i;
-        }
+    for (const auto& [method, path] : documented_admin_routes()) {
+        EXPECT_TRUE(routes.count({method, path}))
+            << "docs/admin-api.md documents " << method << " " << path << ", which no admin resource adds";
     }
 }
 

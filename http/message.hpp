@@ -43,6 +43,7 @@ struct RequestHead {
     bool keep_alive = true;
     bool expect_continue = false;
     bool connection_has_tokens = false;  // Connection names other headers (hop-by-hop)
+    bool has_via = false;                // a Via field is present: worth a loop check
 
     void clear() {
         headers.clear();
@@ -51,6 +52,7 @@ struct RequestHead {
         keep_alive = true;
         expect_continue = false;
         connection_has_tokens = false;
+        has_via = false;
         host = {};
     }
 };

@@ -119,6 +119,7 @@ struct FieldSummary {
     std::string_view host;
     int expect_count = 0;
     std::string_view expect;
+    bool via = false;
 };
 
 // Parses header lines into `headers`, validating each byte. `rest` holds the
@@ -162,6 +163,9 @@ bool parse_fields(std::string_view rest, std::vector<Header>& headers, FieldSumm
         headers.push_back({name, value});
 
         switch (name.size()) {
+            case 3:
+                if (iequals(name, "via")) s.via = true;
+                break;
             case 4:
                 if (iequals(name, "host")) {
                     ++s.host_count;
@@ -372,6 +376,7 @@ ParseStatus parse_request_head(std::string_view buf, std::size_t max_head_bytes,
 
     out.keep_alive = out.version_minor == 1 ? !s.conn_close : (s.conn_keep_alive && !s.conn_close);
     out.connection_has_tokens = s.conn_other_tokens;
+    out.has_via = s.via;
     return ParseStatus::complete;
 }
 

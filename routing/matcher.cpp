@@ -44,6 +44,7 @@ const char* kind_name(MatchKind k) {
 }
 
 std::optional<std::string_view> RequestView::header(std::string_view name) const {
+    if (!claims_.passes(name)) return std::nullopt;
     for (const http::Header& h : headers_) {
         if (http::iequals(h.name, name)) return h.value;
     }

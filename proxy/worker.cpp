@@ -237,7 +237,7 @@ void Worker::on_accepted(int fd, const Listener& from) {
         return;
     }
     session_count_.fetch_add(1, std::memory_order_relaxed);
-    (new Session(*this, fd, from.id()))->start();  // owns itself; retired through the loop on close
+    (new Session(*this, fd, from))->start();  // owns itself; retired through the loop on close
 }
 
 void Worker::add_session(Session& s) { sessions_.push_back(s); }

@@ -34,11 +34,6 @@ ClaimField classify_folded(std::string_view n) {
     return ClaimField::other;
 }
 
-std::string_view trim(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    return v;
-}
-
 }  // namespace
 
 ClaimField claim_field(std::string_view name) {
@@ -65,11 +60,11 @@ int via_count(const std::vector<Header>& headers, std::string_view pseudonym) {
         std::string_view list = h.value;
         while (!list.empty()) {
             const std::size_t comma = list.find(',');
-            std::string_view member = trim(list.substr(0, comma));
+            std::string_view member = trim_ows(list.substr(0, comma));
             list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
             const std::size_t sp = member.find(' ');
             if (sp == std::string_view::npos) continue;
-            member = trim(member.substr(sp + 1));
+            member = trim_ows(member.substr(sp + 1));
             if (iequals(member.substr(0, member.find_first_of(" \t")), pseudonym)) ++n;
         }
     }

@@ -80,6 +80,9 @@ struct ResponseHead {
 // Case-insensitive ASCII comparison for header names and tokens.
 bool iequals(std::string_view a, std::string_view b);
 
+// `v` without leading and trailing spaces and tabs (optional whitespace, RFC 9110 §5.6.3).
+std::string_view trim_ows(std::string_view v);
+
 // True for the fixed RFC 9110 list of headers that describe one connection
 // (Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade).
 bool is_hop_by_hop(std::string_view name);

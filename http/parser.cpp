@@ -37,12 +37,6 @@ bool next_line(std::string_view& rest, std::string_view& line) {
     return true;
 }
 
-std::string_view trim_ows(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    return v;
-}
-
 // 1*DIGIT only: no sign, no hex, no list, no whitespace inside.
 bool parse_content_length(std::string_view v, std::uint64_t& out) {
     if (v.empty() || v.size() > 18) return false;  // 18 digits cannot overflow

@@ -3,12 +3,6 @@
 namespace weir::routing {
 namespace {
 
-std::string_view trim(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    return v;
-}
-
 // The address of one entry without brackets or port; empty when there is none.
 std::string_view entry_address(std::string_view e) {
     if (!e.empty() && e.front() == '[') {
@@ -33,7 +27,7 @@ std::string_view forwarded_client(const std::vector<http::Header>& headers, cons
         while (!list.empty()) {
             const std::size_t comma = list.rfind(',');
             const std::string_view entry =
-                entry_address(trim(comma == std::string_view::npos ? list : list.substr(comma + 1)));
+                entry_address(http::trim_ows(comma == std::string_view::npos ? list : list.substr(comma + 1)));
             const auto ip = parse_ip(entry);
             if (!ip) return peer;
             if (!trusted.contains(*ip)) return entry;

@@ -62,11 +62,10 @@ void serialize_request(std::string& out, const RequestHead& req, const Forwarded
     std::string_view host = req.host.empty() ? fwd.default_host : req.host;
     put_header(out, "Host", host);
 
-    bool has_xff = false;
-    bool has_via = false;
-    bool has_proto = false;  // a trusted peer's X-Forwarded-Proto/-Host/-Port go on as they are
-    bool has_host = false;
-    bool has_port = false;
+    // Which claim fields were passed on; a trusted peer's X-Forwarded-Proto/
+    // -Host/-Port go on as they are, and Weir adds its own only when absent.
+    unsigned seen = 0;
+    const auto bit = [](ClaimField f) { return 1u << static_cast<unsigned>(f); };
     for (const Header& h : req.headers) {
         std::string_view n = h.name;
         if (connection_specific(n, req.connection_has_tokens, req.headers)) continue;
@@ -80,35 +79,18 @@ void serialize_request(std::string& out, const RequestHead& req, const Forwarded
         }
         const ClaimField field = claim_field(n);
         if (!fwd.claims.passes(n, field)) continue;
-        switch (field) {
-            case ClaimField::x_forwarded_for:
-                has_xff = true;
-                continue;
-            case ClaimField::via:
-                has_via = true;
-                continue;
-            case ClaimField::x_forwarded_proto:
-                has_proto = true;
-                break;
-            case ClaimField::x_forwarded_host:
-                has_host = true;
-                break;
-            case ClaimField::x_forwarded_port:
-                has_port = true;
-                break;
-            case ClaimField::none:
-            case ClaimField::other:
-                break;
-        }
+        seen |= bit(field);
+        if (field == ClaimField::x_forwarded_for || field == ClaimField::via) continue;  // sent as one list below
         put_header(out, n, h.value);
     }
 
-    put_list(out, "X-Forwarded-For", ClaimField::x_forwarded_for, req.headers, has_xff, fwd.client_ip);
-    put_list(out, "Via", ClaimField::via, req.headers, has_via, req.version_minor == 0 ? "1.0 " : "1.1 ",
-             via_pseudonym);
-    if (!has_proto) put_header(out, "X-Forwarded-Proto", fwd.proto);
-    if (!has_host && !host.empty()) put_header(out, "X-Forwarded-Host", host);
-    if (!has_port) {
+    put_list(out, "X-Forwarded-For", ClaimField::x_forwarded_for, req.headers, seen & bit(ClaimField::x_forwarded_for),
+             fwd.client_ip);
+    put_list(out, "Via", ClaimField::via, req.headers, seen & bit(ClaimField::via),
+             req.version_minor == 0 ? "1.0 " : "1.1 ", via_pseudonym);
+    if (!(seen & bit(ClaimField::x_forwarded_proto))) put_header(out, "X-Forwarded-Proto", fwd.proto);
+    if (!(seen & bit(ClaimField::x_forwarded_host)) && !host.empty()) put_header(out, "X-Forwarded-Host", host);
+    if (!(seen & bit(ClaimField::x_forwarded_port))) {
         char digits[8];
         auto [end, ec] = std::to_chars(digits, digits + sizeof digits, fwd.port);
         put_header(out, "X-Forwarded-Port", std::string_view(digits, static_cast<std::size_t>(end - digits)));

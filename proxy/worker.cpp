@@ -64,7 +64,12 @@ std::vector<boost::asio::ip::tcp::endpoint> Worker::local_endpoints() const {
 }
 
 void Worker::run() {
-    for (auto& l : listeners_) start_listener(*l);
+    // Queued behind the first snapshot (published before the workers start):
+    // every connection is accepted with a snapshot at hand, which decides
+    // whether its peer is trusted.
+    loop_.post([this] {
+        for (auto& l : listeners_) start_listener(*l);
+    });
     loop_.run([this] { tick(); }, tick_interval);
 }
 

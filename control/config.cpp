@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "routing/cidr.hpp"
 #include "routing/matcher.hpp"
 
 #include <algorithm>
@@ -98,6 +99,7 @@ public:
                 map.finish();
             }
         }
+        if (auto f = top.take("trusted_proxies")) read_trusted_proxies(*f, config);
         if (auto f = top.require("listeners")) read_listeners(*f, config);
         if (auto f = top.take("admin")) read_admin(*f, config);
         if (auto f = top.take("limits")) read_limits(*f, config.limits);
@@ -158,8 +160,26 @@ private:
                     claim_address(*hp, a->at);
                 }
             }
+            if (auto u = map.take("underscores_in_headers")) {
+                if (auto v = yaml::read_bool(*u, diag_)) listener.underscores_in_headers = *v;
+            }
             map.finish();
             config.listeners.push_back(std::move(listener));
+        }
+    }
+
+    void read_trusted_proxies(const Field& f, Config& config) {
+        auto items = yaml::read_sequence(f, diag_);
+        if (!items) return;
+        for (const auto& item : *items) {
+            auto text = yaml::read_string(item, diag_);
+            if (!text) continue;
+            const routing::CidrParse range = routing::parse_cidr(*text);
+            if (!range.error.empty()) {
+                diag_.error(item.at, item.path + ": " + range.error);
+                continue;
+            }
+            config.trusted_proxies.push_back(*text);
         }
     }
 
@@ -270,6 +290,9 @@ private:
         }
         if (auto v = map.take("max_statistics_bytes")) {
             if (auto n = yaml::read_unsigned(*v, diag_, 1ull << 20, 1ull << 40)) limits.max_statistics_bytes = *n;
+        }
+        if (auto v = map.take("max_via_hops")) {
+            if (auto n = yaml::read_unsigned(*v, diag_, 0, 100)) limits.max_via_hops = static_cast<unsigned>(*n);
         }
         map.finish();
     }

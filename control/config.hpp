@@ -26,6 +26,9 @@ struct HostPort {
 struct ListenerConfig {
     std::string name;
     HostPort address;
+    // Forward header names containing '_' (nginx's underscores_in_headers);
+    // off, they are dropped, since CGI-style backends read '_' as '-'.
+    bool underscores_in_headers = false;
 };
 
 struct AdminConfig {
@@ -43,6 +46,9 @@ struct LimitsConfig {
     // Per-(route, pool) request statistics of all workers together; past it,
     // requests of pairs without statistics yet are not counted.
     std::uint64_t max_statistics_bytes = 64ull << 20;
+    // A request whose Via already names Weir more often than this is a
+    // forwarding loop: answered 508. 3 lets chains of up to four Weir tiers work.
+    unsigned max_via_hops = 3;
 };
 
 struct EndpointConfig {
@@ -153,6 +159,9 @@ struct Config {
     unsigned workers = 0;     // 0: number of CPUs
     Duration drain_timeout{30'000};
     std::string state_file;   // resolved against the config file's folder; empty: edits are not persisted
+    // Peers (address or CIDR, as written) whose Forwarded / X-Forwarded-* /
+    // X-Real-IP are passed on; from any other peer they are dropped or replaced.
+    std::vector<std::string> trusted_proxies;
     std::vector<ListenerConfig> listeners;
     AdminConfig admin;
     AccessLogConfig access_log;

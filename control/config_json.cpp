@@ -138,9 +138,15 @@ std::string to_json(const Config& config, std::uint64_t version) {
     out["drain_timeout"] = format_duration(config.drain_timeout);
     if (!config.state_file.empty()) out["state_file"] = config.state_file;
 
+    if (!config.trusted_proxies.empty()) {
+        json::array trusted;
+        for (const auto& t : config.trusted_proxies) trusted.emplace_back(t);
+        out["trusted_proxies"] = std::move(trusted);
+    }
     json::array listeners;
     for (const auto& l : config.listeners) {
-        listeners.push_back(json::object{{"name", l.name}, {"address", l.address.text()}});
+        listeners.push_back(json::object{
+            {"name", l.name}, {"address", l.address.text()}, {"underscores_in_headers", l.underscores_in_headers}});
     }
     out["listeners"] = std::move(listeners);
 
@@ -155,7 +161,8 @@ std::string to_json(const Config& config, std::uint64_t version) {
                                  {"header_timeout", format_duration(lim.header_timeout)},
                                  {"idle_timeout", format_duration(lim.idle_timeout)},
                                  {"max_connections", lim.max_connections},
-                                 {"max_statistics_bytes", lim.max_statistics_bytes}};
+                                 {"max_statistics_bytes", lim.max_statistics_bytes},
+                                 {"max_via_hops", lim.max_via_hops}};
 
     json::array pools;
     for (const auto& p : config.pools) pools.push_back(pool(p));

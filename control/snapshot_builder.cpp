@@ -122,6 +122,10 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKe
     snap->limits.header_timeout = config.limits.header_timeout;
     snap->limits.idle_timeout = config.limits.idle_timeout;
     snap->limits.max_connections = config.limits.max_connections;
+    snap->limits.max_via_hops = config.limits.max_via_hops;
+    // Validated at load: every entry parses.
+    for (const auto& t : config.trusted_proxies) snap->trusted_proxies.add(routing::parse_cidr(t).value);
+    for (const auto& l : config.listeners) snap->listeners.push_back({l.name, l.underscores_in_headers});
 
     for (const PoolConfig& pc : config.pools) {
         routing::Pool pool;

@@ -33,9 +33,7 @@ template <class F>
 void for_each_token(std::string_view v, F&& on_token) {
     while (!v.empty()) {
         std::size_t comma = v.find(',');
-        std::string_view tok = v.substr(0, comma);
-        while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
-        while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+        std::string_view tok = trim_ows(v.substr(0, comma));
         if (!tok.empty()) on_token(tok);
         if (comma == std::string_view::npos) break;
         v.remove_prefix(comma + 1);

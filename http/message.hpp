@@ -44,6 +44,7 @@ struct RequestHead {
     bool keep_alive = true;
     bool expect_continue = false;
     bool connection_has_tokens = false;  // Connection names other headers (hop-by-hop)
+    bool has_via = false;                // a Via field is present: worth a loop check
 
     void clear() {
         headers.clear();
@@ -52,6 +53,7 @@ struct RequestHead {
         keep_alive = true;
         expect_continue = false;
         connection_has_tokens = false;
+        has_via = false;
         host = {};
     }
 };
@@ -78,6 +80,9 @@ struct ResponseHead {
 
 // Case-insensitive ASCII comparison for header names and tokens.
 bool iequals(std::string_view a, std::string_view b);
+
+// `v` without leading and trailing spaces and tabs (optional whitespace, RFC 9110 §5.6.3).
+std::string_view trim_ows(std::string_view v);
 
 // True for the fixed RFC 9110 list of headers that describe one connection
 // (Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade).

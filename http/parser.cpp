@@ -47,12 +47,6 @@ bool next_line(std::string_view& rest, std::string_view& line) {
     return true;
 }
 
-std::string_view trim_ows(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    return v;
-}
-
 // 1*DIGIT only: no sign, no hex, no list, no whitespace inside.
 bool parse_content_length(std::string_view v, std::uint64_t& out) {
     if (v.empty() || v.size() > 18) return false;  // 18 digits cannot overflow
@@ -115,6 +109,7 @@ struct FieldSummary {
     std::string_view host;
     int expect_count = 0;
     std::string_view expect;
+    bool via = false;
 };
 
 // Parses header lines into `headers`, validating each byte. `rest` holds the
@@ -158,6 +153,9 @@ bool parse_fields(std::string_view rest, std::vector<Header>& headers, FieldSumm
         headers.push_back({name, value});
 
         switch (name.size()) {
+            case 3:
+                if (iequals(name, "via")) s.via = true;
+                break;
             case 4:
                 if (iequals(name, "host")) {
                     ++s.host_count;
@@ -365,6 +363,7 @@ ParseStatus parse_request_head(std::string_view buf, std::size_t max_head_bytes,
     const ConnectionOptions c = s.connection_count > 0 ? read_connection(out.headers) : ConnectionOptions{};
     out.keep_alive = out.version_minor == 1 ? !c.close : (c.keep_alive && !c.close);
     out.connection_has_tokens = c.names_fields;
+    out.has_via = s.via;
     return ParseStatus::complete;
 }
 

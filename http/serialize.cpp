@@ -1,5 +1,7 @@
 #include "http/serialize.hpp"
 
+#include <charconv>
+
 namespace weir::http {
 namespace {
 
@@ -25,6 +27,24 @@ void put_status_line(std::string& out, int status, std::string_view reason) {
 // parser found named by Connection (never Content-Length or Host).
 bool connection_specific(const Header& h) { return h.named_in_connection || is_hop_by_hop(h.name); }
 
+// Several fields of one list name (X-Forwarded-For, Via) go out as one field, `own` last.
+void put_list(std::string& out, std::string_view name, ClaimField field, const std::vector<Header>& headers,
+              bool present, std::string_view own_a, std::string_view own_b = {}) {
+    put(out, name);
+    put(out, ": ");
+    if (present) {
+        for (const Header& h : headers) {
+            if (!h.value.empty() && claim_field(h.name) == field) {
+                put(out, h.value);
+                put(out, ", ");
+            }
+        }
+    }
+    put(out, own_a);
+    put(out, own_b);
+    put(out, "\r\n");
+}
+
 }  // namespace
 
 void serialize_request(std::string& out, const RequestHead& req, const ForwardedFor& fwd) {
@@ -35,7 +55,10 @@ void serialize_request(std::string& out, const RequestHead& req, const Forwarded
     std::string_view host = req.host.empty() ? fwd.default_host : req.host;
     put_header(out, "Host", host);
 
-    bool has_xff = false;
+    // Which claim fields were passed on; a trusted peer's X-Forwarded-Proto/
+    // -Host/-Port go on as they are, and Weir adds its own only when absent.
+    unsigned seen = 0;
+    const auto bit = [](ClaimField f) { return 1u << static_cast<unsigned>(f); };
     for (const Header& h : req.headers) {
         std::string_view n = h.name;
         if (connection_specific(h)) continue;
@@ -46,36 +69,25 @@ void serialize_request(std::string& out, const RequestHead& req, const Forwarded
             case 6:
                 if (iequals(n, "expect")) continue;  // answered by Weir, see session
                 break;
-            case 15:
-                if (iequals(n, "x-forwarded-for")) {
-                    has_xff = true;
-                    continue;
-                }
-                break;
-            case 16:
-                if (iequals(n, "x-forwarded-host")) continue;  // replaced, never trusted
-                break;
-            case 17:
-                if (iequals(n, "x-forwarded-proto")) continue;
-                break;
         }
+        const ClaimField field = claim_field(n);
+        if (!fwd.claims.passes(n, field)) continue;
+        seen |= bit(field);
+        if (field == ClaimField::x_forwarded_for || field == ClaimField::via) continue;  // sent as one list below
         put_header(out, n, h.value);
     }
 
-    // Several X-Forwarded-For fields form one list: send it as one field, ours last.
-    put(out, "X-Forwarded-For: ");
-    if (has_xff) {
-        for (const Header& h : req.headers) {
-            if (h.name.size() == 15 && iequals(h.name, "x-forwarded-for") && !h.value.empty()) {
-                put(out, h.value);
-                put(out, ", ");
-            }
-        }
+    put_list(out, "X-Forwarded-For", ClaimField::x_forwarded_for, req.headers, seen & bit(ClaimField::x_forwarded_for),
+             fwd.client_ip);
+    put_list(out, "Via", ClaimField::via, req.headers, seen & bit(ClaimField::via),
+             req.version_minor == 0 ? "1.0 " : "1.1 ", via_pseudonym);
+    if (!(seen & bit(ClaimField::x_forwarded_proto))) put_header(out, "X-Forwarded-Proto", fwd.proto);
+    if (!(seen & bit(ClaimField::x_forwarded_host)) && !host.empty()) put_header(out, "X-Forwarded-Host", host);
+    if (!(seen & bit(ClaimField::x_forwarded_port))) {
+        char digits[8];
+        auto [end, ec] = std::to_chars(digits, digits + sizeof digits, fwd.port);
+        put_header(out, "X-Forwarded-Port", std::string_view(digits, static_cast<std::size_t>(end - digits)));
     }
-    put(out, fwd.client_ip);
-    put(out, "\r\n");
-    put_header(out, "X-Forwarded-Proto", fwd.proto);
-    if (!host.empty()) put_header(out, "X-Forwarded-Host", host);
     if (req.body == BodyKind::chunked) put(out, "Transfer-Encoding: chunked\r\n");
     put(out, "\r\n");
 }
@@ -134,6 +146,7 @@ std::string_view reason_phrase(int status) {
         case 503: return "Service Unavailable";
         case 504: return "Gateway Timeout";
         case 505: return "HTTP Version Not Supported";
+        case 508: return "Loop Detected";
         default: return "Unknown";
     }
 }

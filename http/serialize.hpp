@@ -3,8 +3,10 @@
 // contiguous buffer so head and first body bytes leave in one gather write.
 #pragma once
 
+#include "http/claims.hpp"
 #include "http/message.hpp"
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -14,11 +16,18 @@ struct ForwardedFor {
     std::string_view client_ip;    // appended to X-Forwarded-For
     std::string_view proto;        // X-Forwarded-Proto
     std::string_view default_host; // Host to send when the client sent none (HTTP/1.0)
+    std::uint16_t port = 0;        // X-Forwarded-Port: the listener port the client connected to
+    ClaimPolicy claims;            // which of the client's claims go on (http/claims.hpp)
 };
+
+// Weir's received-by name in Via (RFC 9110 §7.6.3), also what loop detection counts.
+inline constexpr std::string_view via_pseudonym = "weir";
 
 // Appends the upstream request head. The body framing sent upstream is the
 // client's (Content-Length kept, chunked re-encoded); Expect is answered by
-// Weir itself and not forwarded.
+// Weir itself and not forwarded. Claims the policy refuses are dropped;
+// X-Forwarded-Proto/-Host/-Port are Weir's own unless a trusted peer sent
+// them; X-Forwarded-For and Via are each sent as one list with Weir's entry last.
 void serialize_request(std::string& out, const RequestHead& req, const ForwardedFor& fwd);
 
 // How the response body travels to the client.

@@ -53,6 +53,7 @@ Listener::Listener(std::string name, const boost::asio::ip::tcp::endpoint& addre
                                                                   std::to_string(address.port()));
     }
     if (::listen(fd_, SOMAXCONN) != 0) fail("listen");
+    port_ = local_endpoint().port();
 }
 
 Listener::~Listener() { close(); }

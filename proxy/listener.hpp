@@ -27,6 +27,8 @@ public:
     void start(EventLoop& loop, OnAccept on_accept, std::atomic<std::uint64_t>* pauses = nullptr);
     const std::string& name() const { return name_; }
     std::uint32_t id() const { return id_; }
+    // The bound port (also when configured as 0): what clients connected to.
+    std::uint16_t port() const { return port_; }
     void on_events(std::uint32_t events) override;
     void close();
     boost::asio::ip::tcp::endpoint local_endpoint() const;
@@ -47,6 +49,7 @@ private:
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // expires with the listener
     std::uint32_t id_;  // unique in the process: tells which listener a connection came through
     int fd_ = -1;
+    std::uint16_t port_ = 0;
     EventLoop* loop_ = nullptr;
     OnAccept on_accept_;
     std::atomic<std::uint64_t>* pauses_ = nullptr;

@@ -4,7 +4,9 @@
 #include "http/parser.hpp"
 #include "http/serialize.hpp"
 #include "proxy/access_log.hpp"
+#include "proxy/listener.hpp"
 #include "routing/decision.hpp"
+#include "routing/forwarded_client.hpp"
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -51,11 +53,15 @@ bool repeatable(const http::RequestHead& req) {
 
 }  // namespace
 
-Session::Session(Worker& worker, int fd, std::uint32_t listener_id)
-    : worker_(worker), listener_id_(listener_id), client_(fd) {
+Session::Session(Worker& worker, int fd, const Listener& from)
+    : worker_(worker), listener_id_(from.id()), local_port_(from.port()), client_(fd) {
     client_.set_nodelay();
     client_.set_writable(true);
     client_ip_ = client_.peer_ip();
+    if (const auto& snap = worker_.snapshot()) {
+        claims_.trusted_peer = snap->trusted_proxies.contains(client_ip_);
+        claims_.keep_underscores = snap->listener(from.name()).keep_underscores;
+    }
     worker_.add_session(*this);
 }
 
@@ -299,11 +305,19 @@ void Session::handle_request() {
         reply(413, "request body too large", true);
         return;
     }
-    routing::RequestView view(req.headers, req.target);
+    routing::RequestView view(req.headers, req.target, claims_);
     route_ = snapshot_->match(req.host, req.path, view);
     if (!route_) {
         client_note("client {}: no route for host '{}' path '{}' (404)", client_ip_, req.host, req.path);
         reply(404, "no route", req.body != http::BodyKind::none);
+        return;
+    }
+    // Weir reached through itself (a route whose pool leads back to one of
+    // its listeners): stop before every pass holds another connection.
+    if (req.has_via && http::via_count(req.headers, http::via_pseudonym) > static_cast<int>(limits.max_via_hops)) {
+        log::warn("proxy", "client {}: route {}: forwarding loop, Via names {} more than {} times (508)", client_ip_,
+                  route_->name, http::via_pseudonym, limits.max_via_hops);
+        reply(508, "forwarding loop detected", req.body != http::BodyKind::none);
         return;
     }
     std::string new_id;
@@ -453,7 +467,7 @@ void Session::send_request() {
     }
     http::RequestHead& req = ex_->request;
     ex_->stage.clear();
-    http::ForwardedFor fwd{client_ip_, "http", endpoint_->name};
+    http::ForwardedFor fwd{client_ip_, "http", endpoint_->name, local_port_, claims_};
     http::serialize_request(ex_->stage, req, fwd);
     // A bodiless request keeps its head buffered until the response arrives,
     // so a failed attempt can be serialised again for another endpoint; with
@@ -938,7 +952,11 @@ void Session::start_access_line(const http::RequestHead* req) {
     ex_->log_prefix += "{\"time\":";
     worker_.time_stamper().append(ex_->log_prefix);
     ex_->log_prefix += ",\"client\":";
-    append_json_string(ex_->log_prefix, client_ip_);
+    // Behind a trusted proxy the client is the one it forwarded for.
+    append_json_string(ex_->log_prefix, req && claims_.trusted_peer ? routing::forwarded_client(req->headers,
+                                                                                          snapshot_->trusted_proxies,
+                                                                                          client_ip_)
+                                                                : std::string_view(client_ip_));
     if (req) {
         ex_->log_prefix += ",\"method\":";
         append_json_string(ex_->log_prefix, req->method);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "common/log_limiter.hpp"
+#include "http/claims.hpp"
 #include "http/message.hpp"
 #include "http/parser.hpp"
 #include "proxy/exchange.hpp"
@@ -26,7 +27,10 @@ namespace weir::proxy {
 
 class Session final : public IoObject, public UpstreamOwner, public SessionHook, public Timer {
 public:
-    Session(Worker& worker, int fd, std::uint32_t listener_id);
+    // Whether the peer is a trusted proxy, and what its listener allows, is
+    // decided here once for the connection's lifetime (a reload that changes
+    // trusted_proxies or underscores_in_headers applies to new connections).
+    Session(Worker& worker, int fd, const Listener& from);
     ~Session() override;
 
     void start();
@@ -121,6 +125,8 @@ private:
 
     Worker& worker_;
     std::uint32_t listener_id_;
+    std::uint16_t local_port_;      // the listener port the client connected to (X-Forwarded-Port)
+    http::ClaimPolicy claims_;      // trusted peer? underscores kept?
     Socket client_;
     std::string client_ip_;
     Wait wait_ = Wait::none;

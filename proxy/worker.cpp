@@ -70,7 +70,12 @@ std::vector<boost::asio::ip::tcp::endpoint> Worker::local_endpoints() const {
 }
 
 void Worker::run() {
-    for (auto& l : listeners_) start_listener(*l);
+    // Queued behind the first snapshot (published before the workers start):
+    // every connection is accepted with a snapshot at hand, which decides
+    // whether its peer is trusted.
+    loop_.post([this] {
+        for (auto& l : listeners_) start_listener(*l);
+    });
     loop_.run([this] { tick(); }, tick_interval);
 }
 
@@ -243,7 +248,7 @@ void Worker::on_accepted(int fd, const Listener& from) {
         return;
     }
     session_count_.fetch_add(1, std::memory_order_relaxed);
-    (new Session(*this, fd, from.id()))->start();  // owns itself; retired through the loop on close
+    (new Session(*this, fd, from))->start();  // owns itself; retired through the loop on close
 }
 
 void Worker::add_session(Session& s) { sessions_.push_back(s); }

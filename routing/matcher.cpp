@@ -8,11 +8,7 @@
 namespace weir::routing {
 namespace {
 
-std::string_view trim(std::string_view v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    return v;
-}
+using http::trim_ows;
 
 RE2::Options regex_options() {
     RE2::Options o;
@@ -44,6 +40,7 @@ const char* kind_name(MatchKind k) {
 }
 
 std::optional<std::string_view> RequestView::header(std::string_view name) const {
+    if (!claims_.passes(name)) return std::nullopt;
     for (const http::Header& h : headers_) {
         if (http::iequals(h.name, name)) return h.value;
     }
@@ -56,10 +53,10 @@ std::optional<std::string_view> RequestView::cookie(std::string_view name) const
         std::string_view v = h.value;
         while (!v.empty()) {
             std::size_t semi = v.find(';');
-            std::string_view pair = trim(v.substr(0, semi));
+            std::string_view pair = trim_ows(v.substr(0, semi));
             std::size_t eq = pair.find('=');
-            if (eq != std::string_view::npos && trim(pair.substr(0, eq)) == name) {
-                std::string_view value = trim(pair.substr(eq + 1));
+            if (eq != std::string_view::npos && trim_ows(pair.substr(0, eq)) == name) {
+                std::string_view value = trim_ows(pair.substr(eq + 1));
                 // RFC 6265 allows the value in double quotes.
                 if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
                     value = value.substr(1, value.size() - 2);

@@ -3,6 +3,7 @@
 // are RE2 (linear time, no backtracking blow-ups) compiled once per snapshot.
 #pragma once
 
+#include "http/claims.hpp"
 #include "http/message.hpp"
 #include "routing/match_spec.hpp"
 
@@ -17,13 +18,16 @@ class RE2;
 
 namespace weir::routing {
 
-// The attributes of one request that routing may look at.
+// The attributes of one request that routing may look at. Headers the
+// connection's claim policy drops before the upstream sees them are not
+// visible to rules and sticky keys either, so both agree on what was sent.
 class RequestView {
 public:
-    RequestView(const std::vector<http::Header>& headers, std::string_view target)
-        : headers_(headers), target_(target) {}
+    RequestView(const std::vector<http::Header>& headers, std::string_view target,
+                http::ClaimPolicy claims = {.trusted_peer = true, .keep_underscores = true})
+        : headers_(headers), target_(target), claims_(claims) {}
 
-    // First header of that name (case-insensitive).
+    // First header of that name (case-insensitive) the claim policy lets through.
     std::optional<std::string_view> header(std::string_view name) const;
     // Value of the first cookie of that name in any Cookie header.
     std::optional<std::string_view> cookie(std::string_view name) const;
@@ -34,6 +38,7 @@ public:
 private:
     const std::vector<http::Header>& headers_;
     std::string_view target_;
+    http::ClaimPolicy claims_;
 };
 
 class ValueMatcher {

@@ -33,6 +33,14 @@ bool HostMatch::matches(std::string_view host) const {
     return false;
 }
 
+const ListenerSettings& Snapshot::listener(std::string_view name) const {
+    static const ListenerSettings defaults;
+    for (const ListenerSettings& l : listeners) {
+        if (l.name == name) return l;
+    }
+    return defaults;
+}
+
 const Route* Snapshot::match(std::string_view host, std::string_view raw_path, const RequestView& request) const {
     // Per worker thread: the normal form of a path that needs one, without
     // an allocation per request once it has grown.

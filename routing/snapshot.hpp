@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/log_file.hpp"
+#include "routing/cidr.hpp"
 #include "routing/matcher.hpp"
 #include "routing/stat_id.hpp"
 #include "routing/weighted.hpp"
@@ -112,6 +113,13 @@ struct Limits {
     std::chrono::milliseconds header_timeout{10000};
     std::chrono::milliseconds idle_timeout{60000};
     std::size_t max_connections = 10000;
+    unsigned max_via_hops = 3;  // Via naming Weir more often than this: a loop, 508
+};
+
+// What a listener's connections are allowed, looked up by name once per connection.
+struct ListenerSettings {
+    std::string name;
+    bool keep_underscores = false;  // underscores_in_headers
 };
 
 struct Snapshot {
@@ -124,6 +132,13 @@ struct Snapshot {
     std::shared_ptr<const LogFile> access_log;  // JSON lines, one per request; null: off
     std::vector<std::uint32_t> live_stats;  // every statistics slot id this snapshot names
     std::uint64_t max_statistics_bytes = 64ull << 20;
+    // Peers whose claims about the client (Forwarded, X-Forwarded-*,
+    // X-Real-IP) are passed on; matched once per connection, at accept.
+    CidrSet trusted_proxies;
+    std::vector<ListenerSettings> listeners;
+
+    // The settings of the named listener (defaults when it is not known).
+    const ListenerSettings& listener(std::string_view name) const;
 
     // First route whose host, path prefix and header matchers match, or
     // nullptr. Host and path are compared in their normal form

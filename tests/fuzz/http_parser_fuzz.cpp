@@ -76,8 +76,11 @@ void check_request_semantics(const RequestHead& h) {
 }
 
 void roundtrip_request(const RequestHead& h) {
-    if (h.headers.size() + 5 > max_header_count) return;  // we add up to 4 fields of our own
-    const ForwardedFor fwd{"192.0.2.1", "http", "fuzz.example"};
+    // Ours: Host, X-Forwarded-For, Via, X-Forwarded-Proto/-Host/-Port, Transfer-Encoding.
+    if (h.headers.size() + 7 > max_header_count) return;
+    // Every claim policy, chosen by the input so each run is repeatable.
+    const ClaimPolicy claims{.trusted_peer = h.headers.size() % 2 == 0, .keep_underscores = h.target.size() % 2 == 0};
+    const ForwardedFor fwd{"192.0.2.1", "http", "fuzz.example", 8080, claims};
     std::string out;
     serialize_request(out, h, fwd);
     RequestHead again;

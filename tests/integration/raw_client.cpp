@@ -14,8 +14,18 @@
 namespace weir_it {
 namespace {
 
-int connect_to(std::uint16_t port, int& err) {
+int connect_to(std::uint16_t port, int& err, const std::string& from_ip = "") {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (!from_ip.empty()) {
+        sockaddr_in local{};
+        local.sin_family = AF_INET;
+        if (::inet_pton(AF_INET, from_ip.c_str(), &local.sin_addr) != 1 ||
+            ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+            err = errno ? errno : EINVAL;
+            ::close(fd);
+            return -1;
+        }
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -42,8 +52,10 @@ std::string Response::describe() const {
     return s;
 }
 
-RawClient::RawClient(std::uint16_t port, Millis timeout) : timeout_(timeout) {
-    fd_ = connect_to(port, connect_errno_);
+RawClient::RawClient(std::uint16_t port, Millis timeout) : RawClient(port, From{}, timeout) {}
+
+RawClient::RawClient(std::uint16_t port, const From& from, Millis timeout) : timeout_(timeout) {
+    fd_ = connect_to(port, connect_errno_, from.ip);
     stream_.set_fd(fd_);
     if (fd_ >= 0) set_socket_timeouts(fd_, timeout);
 }

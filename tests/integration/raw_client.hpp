@@ -37,9 +37,16 @@ struct ReadOptions {
     Sink sink;                    // also receives every body byte
 };
 
+// The local address a client connects from (any of 127.0.0.0/8 works on
+// loopback), so tests can be a trusted and an untrusted peer on one machine.
+struct From {
+    std::string ip;
+};
+
 class RawClient {
 public:
     explicit RawClient(std::uint16_t port, Millis timeout = 10s);
+    RawClient(std::uint16_t port, const From& from, Millis timeout = 10s);
     ~RawClient();
     RawClient(const RawClient&) = delete;
     RawClient& operator=(const RawClient&) = delete;

@@ -142,7 +142,12 @@ void Session::set_deadline(std::chrono::milliseconds d) {
     set_deadline_at(EventLoop::clock_ms() + static_cast<std::uint64_t>(d.count()));
 }
 
-void Session::set_deadline_at(std::uint64_t due_ms) { worker_.loop().timers().arm(*this, due_ms); }
+void Session::set_deadline_at(std::uint64_t due_ms) {
+    // Due times count whole milliseconds of a truncated clock: armed at
+    // 1000.9 ms "+500" would be due at 1500.0, 499.1 ms later. One more
+    // millisecond keeps every deadline at or after its full duration.
+    worker_.loop().timers().arm(*this, due_ms + 1);
+}
 
 void Session::on_timer() {
     if (wait_ == Wait::closed) return;

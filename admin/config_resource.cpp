@@ -1,7 +1,7 @@
 // The configuration in force (file plus runtime edits) and reloading the file.
 #include "admin/resources.hpp"
 #include "admin/status.hpp"
-#include "control/config_json.hpp"
+#include "config/to_json.hpp"
 #include "control/control_plane.hpp"
 
 #include <boost/json.hpp>
@@ -11,7 +11,7 @@ namespace weir::admin {
 void add_config_routes(AdminRouter& router, AdminContext& ctx) {
     namespace json = boost::json;
     router.add({"GET", "/config", [&ctx](const AdminCall&) {
-                    AdminResponse resp{200, control::to_json(ctx.control.effective_config(), ctx.control.version()), {}};
+                    AdminResponse resp{200, config::to_json(ctx.control.effective_config(), ctx.control.version()), {}};
                     resp.headers["etag"] = etag(ctx.control.version());
                     return resp;
                 }});

@@ -3,7 +3,7 @@
 #include "admin/bodies.hpp"
 #include "admin/resources.hpp"
 #include "admin/status.hpp"
-#include "control/config_json.hpp"
+#include "config/to_json.hpp"
 #include "control/control_plane.hpp"
 #include "health/health_manager.hpp"
 
@@ -20,7 +20,7 @@ json::object pool_json(AdminContext& ctx, const routing::Pool& p, const std::vec
     for (const auto& e : p.endpoints) {
         auto st = ctx.control.health().status(p.name, e.name);
         json::object o{{"address", e.name},
-                       {"weight", control::json_number(e.weight)},
+                       {"weight", config::json_number(e.weight)},
                        {"healthy", st.healthy},
                        {"ejected", st.ejected},
                        {"refusing", st.refusing},

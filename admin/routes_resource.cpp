@@ -4,7 +4,7 @@
 #include "admin/bodies.hpp"
 #include "admin/resources.hpp"
 #include "admin/status.hpp"
-#include "control/config_json.hpp"
+#include "config/to_json.hpp"
 #include "control/control_plane.hpp"
 #include "control/rollout_driver.hpp"
 
@@ -14,18 +14,18 @@ namespace weir::admin {
 namespace {
 
 namespace json = boost::json;
-using control::Config;
-using control::RouteConfig;
+using config::Config;
+using config::RouteConfig;
 
 json::object split_json(const control::Split& split) {
     json::object o;
-    for (const auto& [pool, w] : split) o[pool] = control::json_number(w);
+    for (const auto& [pool, w] : split) o[pool] = config::json_number(w);
     return o;
 }
 
-json::object route_json(const RouteConfig& effective, const RouteConfig& file, const control::RuntimeState& state,
+json::object route_json(const config::RouteConfig& effective, const config::RouteConfig& file, const control::RuntimeState& state,
                         std::uint64_t version, const control::RolloutDriver* rollouts) {
-    json::object o = control::route_to_json(effective);
+    json::object o = config::route_to_json(effective);
     o["file_split"] = split_json(file.split);
     o["override"] = state.routes.count(effective.name) > 0;
     double total = 0;
@@ -43,8 +43,8 @@ json::object route_json(const RouteConfig& effective, const RouteConfig& file, c
 }
 
 // The route as it is in force now, or nullptr.
-const RouteConfig* find(const Config& effective, const std::string& name) {
-    for (const RouteConfig& rc : effective.routes) {
+const config::RouteConfig* find(const config::Config& effective, const std::string& name) {
+    for (const config::RouteConfig& rc : effective.routes) {
         if (rc.name == name) return &rc;
     }
     return nullptr;
@@ -55,8 +55,8 @@ AdminResponse no_route(const std::string& name) { return json_error(404, "no rou
 // After an edit: the route as now in force, with the new version's tag.
 AdminResponse route_after(AdminContext& ctx, const std::string& name, const Result& outcome) {
     if (!outcome.ok()) return error_response(outcome);
-    const Config now = ctx.control.effective_config();
-    const RouteConfig* rc = find(now, name);
+    const config::Config now = ctx.control.effective_config();
+    const config::RouteConfig* rc = find(now, name);
     AdminResponse resp = json_ok(rc ? json::value(route_json(*rc, *ctx.control.find_route(name), ctx.control.state(),
                                                              ctx.control.version(), ctx.rollouts))
                                     : json::value(nullptr));
@@ -74,10 +74,10 @@ std::optional<AdminResponse> rollout_owns_split(AdminContext& ctx, const std::st
 
 void add_route_routes(AdminRouter& router, AdminContext& ctx) {
     router.add({"GET", "/routes", [&ctx](const AdminCall&) {
-                    const Config effective = ctx.control.effective_config();
+                    const config::Config effective = ctx.control.effective_config();
                     const std::uint64_t version = ctx.control.version();
                     json::array routes;
-                    for (const RouteConfig& rc : effective.routes)
+                    for (const config::RouteConfig& rc : effective.routes)
                         routes.push_back(route_json(rc, *ctx.control.find_route(rc.name), ctx.control.state(), version,
                                                     ctx.rollouts));
                     AdminResponse resp = json_ok(json::object{{"routes", std::move(routes)}, {"version", version}});
@@ -86,9 +86,9 @@ void add_route_routes(AdminRouter& router, AdminContext& ctx) {
                 }});
     router.add({"GET", "/routes/{route}", [&ctx](const AdminCall& call) {
                     const std::string& name = call.params[0];
-                    const Config effective = ctx.control.effective_config();
+                    const config::Config effective = ctx.control.effective_config();
                     const std::uint64_t version = ctx.control.version();
-                    const RouteConfig* rc = find(effective, name);
+                    const config::RouteConfig* rc = find(effective, name);
                     if (!rc) return no_route(name);
                     AdminResponse resp = json_ok(
                         route_json(*rc, *ctx.control.find_route(name), ctx.control.state(), version, ctx.rollouts));

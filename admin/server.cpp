@@ -45,7 +45,7 @@ private:
     void on_read(beast::error_code ec, std::size_t) {
         if (ec == http::error::end_of_stream || ec == beast::error::timeout) return close();
         if (ec) {
-            // SPEC §5 answers every refused admin call with 400/401/404/405/409/412;
+            // docs/admin-api.md answers every refused admin call with 400/401/404/405/409/412;
             // an oversized body is a bad request like any other.
             const int status = 400;
             std::string why = ec == http::error::body_limit ? "body larger than 1 MiB" : "malformed request";

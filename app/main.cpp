@@ -1,7 +1,7 @@
-// weir: run / check / demo / version (see SPEC §2).
+// weir: run / check / demo / version (see README, Commands).
 #include "app/demo_backend.hpp"
 #include "common/log.hpp"
-#include "control/config.hpp"
+#include "config/config.hpp"
 #include "app/runtime.hpp"
 
 #include <fmt/core.h>
@@ -69,20 +69,20 @@ Args parse_args(int argc, char** argv) {
     return a;
 }
 
-int print_errors(const control::LoadResult& r) {
+int print_errors(const config::LoadResult& r) {
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.text().c_str());
     return r.errors.empty() ? 0 : 1;
 }
 
 int cmd_check(const Args& a) {
-    auto r = control::load_config_file(a.config);
+    auto r = config::load_config_file(a.config);
     if (print_errors(r) != 0) return 1;
     std::printf("%s: ok\n", a.config.c_str());
     return 0;
 }
 
 int cmd_run(const Args& a) {
-    auto r = control::load_config_file(a.config);
+    auto r = config::load_config_file(a.config);
     if (print_errors(r) != 0) return 1;
     app::RunOptions opts;
     opts.config_path = a.config;
@@ -110,7 +110,7 @@ routes:
     split: {{stable: 90, canary: 10}}
 )",
                                    stable.port(), canary.port());
-    auto r = control::load_config_text(yaml, "<demo>");
+    auto r = config::load_config_text(yaml, "<demo>");
     if (print_errors(r) != 0) return 1;
     app::RunOptions opts;
     opts.workers = a.workers;

@@ -35,7 +35,7 @@ using tcp = asio::ip::tcp;
 // State of the control thread; touched only from it.
 class Control {
 public:
-    Control(Config config, const RunOptions& options)
+    Control(config::Config config, const RunOptions& options)
         : options_(options), signals_(io_, SIGINT, SIGTERM, SIGHUP) {
         config_ = std::move(config);
     }
@@ -139,7 +139,7 @@ private:
         io_.stop();
     }
 
-    Config config_;  // as loaded at start; the control plane owns the live one
+    config::Config config_;  // as loaded at start; the control plane owns the live one
     const RunOptions& options_;
     asio::io_context io_{1};
     asio::signal_set signals_;
@@ -158,7 +158,7 @@ private:
 
 }  // namespace
 
-int serve(control::Config config, const RunOptions& options) {
+int serve(config::Config config, const RunOptions& options) {
     // Writes to a closed peer must fail with EPIPE, not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
     Control control(std::move(config), options);

@@ -3,7 +3,7 @@
 // gracefully on SIGTERM/SIGINT.
 #pragma once
 
-#include "control/config.hpp"
+#include "config/config.hpp"
 
 #include <functional>
 #include <string>
@@ -18,6 +18,6 @@ struct RunOptions {
 };
 
 // Blocks until a signal has drained the proxy; returns the process exit code.
-int serve(control::Config config, const RunOptions& options);
+int serve(config::Config config, const RunOptions& options);
 
 }  // namespace weir::app

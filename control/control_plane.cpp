@@ -33,29 +33,29 @@ std::string split_text(const Split& split) {
 
 
 
-Config apply_state(Config config, const RuntimeState& state) {
-    for (RouteConfig& r : config.routes) {
+config::Config apply_state(config::Config config, const RuntimeState& state) {
+    for (config::RouteConfig& r : config.routes) {
         auto it = state.routes.find(r.name);
         if (it != state.routes.end()) r.split = it->second.split;
     }
-    for (PoolConfig& p : config.pools) {
+    for (config::PoolConfig& p : config.pools) {
         auto it = state.pools.find(p.name);
         if (it == state.pools.end()) continue;
         p.endpoints.clear();
         for (const auto& [address, w] : it->second.endpoints) {
-            if (auto hp = parse_host_port(address)) p.endpoints.push_back({*hp, w});
+            if (auto hp = config::parse_host_port(address)) p.endpoints.push_back({*hp, w});
         }
     }
     return config;
 }
 
-Split endpoints_of(const PoolConfig& p) {
+Split endpoints_of(const config::PoolConfig& p) {
     Split out;
     for (const auto& e : p.endpoints) out.emplace_back(e.address.text(), e.weight);
     return out;
 }
 
-health::PoolTargets targets_of(const routing::Pool& pool, const PoolConfig* config) {
+health::PoolTargets targets_of(const routing::Pool& pool, const config::PoolConfig* config) {
     health::PoolTargets t;
     t.name = pool.name;
     if (config && config->health_check) {
@@ -72,12 +72,12 @@ health::PoolTargets targets_of(const routing::Pool& pool, const PoolConfig* conf
 
 }  // namespace
 
-std::optional<std::string> check_split(const Split& split, const Config& config) {
+std::optional<std::string> check_split(const Split& split, const config::Config& config) {
     if (split.empty()) return "the split names no pool";
     double total = 0;
     for (const auto& [pool, w] : split) {
         bool known = false;
-        for (const PoolConfig& p : config.pools) known = known || p.name == pool;
+        for (const config::PoolConfig& p : config.pools) known = known || p.name == pool;
         if (!known) return "unknown pool '" + pool + "'";
         if (!std::isfinite(w) || w < 0) return "weight of '" + pool + "' must be a finite number >= 0";
         if (w > max_weight) return "weight of '" + pool + "' is above " + fmt::format("{}", max_weight);
@@ -87,7 +87,7 @@ std::optional<std::string> check_split(const Split& split, const Config& config)
     return std::nullopt;
 }
 
-ControlPlane::ControlPlane(Config file_config, std::string config_path, proxy::Server& server,
+ControlPlane::ControlPlane(config::Config file_config, std::string config_path, proxy::Server& server,
                            telemetry::Metrics& metrics, boost::asio::io_context& io)
     : file_(std::move(file_config)),
       config_path_(std::move(config_path)),
@@ -142,27 +142,27 @@ void ControlPlane::on_upstream_failure(const proxy::EndpointFailure& f) {
     health_->report_failure(f.pool, f.endpoint, f.consecutive, f.refused);
 }
 
-const RouteConfig* ControlPlane::find_route(const std::string& name) const {
-    for (const RouteConfig& r : file_.routes) {
+const config::RouteConfig* ControlPlane::find_route(const std::string& name) const {
+    for (const config::RouteConfig& r : file_.routes) {
         if (r.name == name) return &r;
     }
     return nullptr;
 }
 
-const PoolConfig* ControlPlane::find_pool(const std::string& name) const {
-    for (const PoolConfig& p : file_.pools) {
+const config::PoolConfig* ControlPlane::find_pool(const std::string& name) const {
+    for (const config::PoolConfig& p : file_.pools) {
         if (p.name == name) return &p;
     }
     return nullptr;
 }
 
-Config ControlPlane::effective_config() const { return apply_state(file_, state_); }
+config::Config ControlPlane::effective_config() const { return apply_state(file_, state_); }
 
-bool ControlPlane::reconcile(RuntimeState& state, const Config& file, std::vector<std::string>& dropped) const {
+bool ControlPlane::reconcile(RuntimeState& state, const config::Config& file, std::vector<std::string>& dropped) const {
     bool changed = false;
     for (auto it = state.routes.begin(); it != state.routes.end();) {
-        const RouteConfig* route = nullptr;
-        for (const RouteConfig& r : file.routes) {
+        const config::RouteConfig* route = nullptr;
+        for (const config::RouteConfig& r : file.routes) {
             if (r.name == it->first) route = &r;
         }
         std::string why;
@@ -179,8 +179,8 @@ bool ControlPlane::reconcile(RuntimeState& state, const Config& file, std::vecto
         }
     }
     for (auto it = state.pools.begin(); it != state.pools.end();) {
-        const PoolConfig* pool = nullptr;
-        for (const PoolConfig& p : file.pools) {
+        const config::PoolConfig* pool = nullptr;
+        for (const config::PoolConfig& p : file.pools) {
             if (p.name == it->first) pool = &p;
         }
         std::string why;
@@ -199,7 +199,7 @@ bool ControlPlane::reconcile(RuntimeState& state, const Config& file, std::vecto
 
 Result ControlPlane::apply_rollout(const std::string& route, const std::optional<Split>& split,
                                                  const std::string& run_json) {
-    const RouteConfig* r = find_route(route);
+    const config::RouteConfig* r = find_route(route);
     if (!r) return Result::fail(Errc::not_found, "no route '" + route + "'");
     RuntimeState next = state_;
     next.rollouts[route] = run_json;
@@ -309,14 +309,14 @@ void ControlPlane::prune_drains(const routing::Snapshot& snapshot, RuntimeState&
 }
 
 Result ControlPlane::set_endpoints(const std::string& pool, const Split& endpoints) {
-    const PoolConfig* p = find_pool(pool);
+    const config::PoolConfig* p = find_pool(pool);
     if (!p) return Result::fail(Errc::not_found, "no pool '" + pool + "'");
     if (endpoints.empty()) return Result::fail(Errc::invalid, "the endpoint list is empty");
     double total = 0;
     std::map<std::string, int> seen;
     Split canonical;
     for (const auto& [address, w] : endpoints) {
-        auto hp = parse_host_port(address);
+        auto hp = config::parse_host_port(address);
         if (!hp || hp->port == 0) return Result::fail(Errc::invalid, "'" + address + "' is not host:port or [v6]:port");
         if (!std::isfinite(w) || w < 0 || w > max_weight) return Result::fail(Errc::invalid, "weight of " + address + " must be a finite number from 0 to 1e9");
         if (seen[hp->text()]++) return Result::fail(Errc::invalid, "duplicate endpoint " + hp->text());
@@ -361,7 +361,7 @@ bool ControlPlane::start() {
     return true;
 }
 
-bool ControlPlane::publish(const Config& effective, std::vector<std::string>* errors) {
+bool ControlPlane::publish(const config::Config& effective, std::vector<std::string>* errors) {
     auto built = build_snapshot(effective, version_ + 1, keys_, stat_keys_, addresses_, /*fresh=*/true);
     if (!built.snapshot) {
         if (errors) *errors = std::move(built.errors);
@@ -371,10 +371,10 @@ bool ControlPlane::publish(const Config& effective, std::vector<std::string>* er
     return true;
 }
 
-void ControlPlane::push(std::shared_ptr<routing::Snapshot> snapshot, const Config& effective, bool initial) {
+void ControlPlane::push(std::shared_ptr<routing::Snapshot> snapshot, const config::Config& effective, bool initial) {
     std::vector<health::PoolTargets> targets;
     for (const auto& p : snapshot->pools) {
-        const PoolConfig* pc = nullptr;
+        const config::PoolConfig* pc = nullptr;
         for (const auto& c : effective.pools) {
             if (c.name == p.name) pc = &c;
         }
@@ -390,12 +390,12 @@ void ControlPlane::push(std::shared_ptr<routing::Snapshot> snapshot, const Confi
     stat_keys_.retain(current_->live_stats);
     metrics_.set_config_version(version_);
     std::vector<std::pair<std::string, std::vector<std::pair<std::string, double>>>> weights;
-    for (const RouteConfig& r : effective.routes) weights.emplace_back(r.name, r.split);
+    for (const config::RouteConfig& r : effective.routes) weights.emplace_back(r.name, r.split);
     metrics_.set_route_weights(weights);
 }
 
 Result ControlPlane::commit_state(RuntimeState next, const std::string& what) {
-    Config effective = apply_state(file_, next);
+    config::Config effective = apply_state(file_, next);
     // Resolve and build first: a change that cannot be served is refused
     // before anything is persisted.
     auto built = build_snapshot(effective, version_ + 1, keys_, stat_keys_, addresses_, /*fresh=*/false);
@@ -416,7 +416,7 @@ Result ControlPlane::commit_state(RuntimeState next, const std::string& what) {
 }
 
 Result ControlPlane::set_split(const std::string& route, const Split& split) {
-    const RouteConfig* r = find_route(route);
+    const config::RouteConfig* r = find_route(route);
     if (!r) return Result::fail(Errc::not_found, "no route '" + route + "'");
     if (auto bad = check_split(split, file_)) return Result::fail(Errc::invalid, *bad);
     RuntimeState next = state_;
@@ -433,14 +433,14 @@ Result ControlPlane::clear_split(const std::string& route) {
 }
 
 Result ControlPlane::switch_to(const std::string& route, const std::string& pool) {
-    const RouteConfig* r = find_route(route);
+    const config::RouteConfig* r = find_route(route);
     if (!r) return Result::fail(Errc::not_found, "no route '" + route + "'");
     if (!find_pool(pool)) return Result::fail(Errc::invalid, "unknown pool '" + pool + "'");
     // Every pool the route currently splits over stays listed with 0, so the
     // switch back is the same call with the other pool.
-    Config effective = effective_config();
+    config::Config effective = effective_config();
     Split split;
-    for (const RouteConfig& er : effective.routes) {
+    for (const config::RouteConfig& er : effective.routes) {
         if (er.name != route) continue;
         for (const auto& [p, w] : er.split) {
             if (p != pool) split.emplace_back(p, 0.0);
@@ -462,18 +462,18 @@ ControlPlane::ReloadOutcome ControlPlane::reload(const std::string& trigger) {
         return out;
     };
     if (config_path_.empty()) return fail({"no configuration file to reload (built-in configuration)"});
-    auto loaded = load_config_file(config_path_);
+    auto loaded = config::load_config_file(config_path_);
     if (!loaded.config) {
         std::vector<std::string> errors;
         for (const auto& e : loaded.errors) errors.push_back(e.text());
         return fail(std::move(errors));
     }
-    Config& next_file = *loaded.config;
+    config::Config& next_file = *loaded.config;
 
     RuntimeState next_state = state_;
     std::vector<std::string> dropped;
     reconcile(next_state, next_file, dropped);
-    Config effective = apply_state(next_file, next_state);
+    config::Config effective = apply_state(next_file, next_state);
     auto built = build_snapshot(effective, version_ + 1, keys_, stat_keys_, addresses_, /*fresh=*/true);
     if (!built.snapshot) return fail(std::move(built.errors));
     // Drains of endpoints that are no longer there mean nothing.

@@ -6,7 +6,7 @@
 
 #include "common/result.hpp"
 
-#include "control/config.hpp"
+#include "config/config.hpp"
 #include "control/snapshot_builder.hpp"
 #include "control/state_store.hpp"
 
@@ -35,7 +35,7 @@ namespace weir::control {
 
 class ControlPlane {
 public:
-    ControlPlane(Config file_config, std::string config_path, proxy::Server& server, telemetry::Metrics& metrics,
+    ControlPlane(config::Config file_config, std::string config_path, proxy::Server& server, telemetry::Metrics& metrics,
                  boost::asio::io_context& io);
     ~ControlPlane();
 
@@ -44,9 +44,9 @@ public:
     bool start();
 
     std::uint64_t version() const { return version_; }
-    const Config& file_config() const { return file_; }
+    const config::Config& file_config() const { return file_; }
     // The file's configuration with the runtime edits applied.
-    Config effective_config() const;
+    config::Config effective_config() const;
     const RuntimeState& state() const { return state_; }
     const std::string& admin_token() const { return file_.admin.token; }
 
@@ -87,14 +87,14 @@ public:
     // Re-reads the file. A bad file changes nothing.
     ReloadOutcome reload(const std::string& trigger);
 
-    const RouteConfig* find_route(const std::string& name) const;
-    const PoolConfig* find_pool(const std::string& name) const;
+    const config::RouteConfig* find_route(const std::string& name) const;
+    const config::PoolConfig* find_pool(const std::string& name) const;
 
 private:
     Result commit_state(RuntimeState next, const std::string& what);
-    bool publish(const Config& effective, std::vector<std::string>* errors);
+    bool publish(const config::Config& effective, std::vector<std::string>* errors);
     // Gives a built snapshot its endpoint states and publishes it.
-    void push(std::shared_ptr<routing::Snapshot> snapshot, const Config& effective, bool initial = false);
+    void push(std::shared_ptr<routing::Snapshot> snapshot, const config::Config& effective, bool initial = false);
     // Endpoint states changed (health, ejection, drain): same routing, new states.
     void republish_states();
     void apply_states(routing::Snapshot& snapshot) const;
@@ -103,9 +103,9 @@ private:
     Result set_drained(const std::string& pool, const std::string& endpoint, bool drained);
     void prune_drains(const routing::Snapshot& snapshot, RuntimeState& state, std::vector<std::string>& dropped) const;
     // Drops edits the file has superseded or that no longer fit it.
-    bool reconcile(RuntimeState& state, const Config& file, std::vector<std::string>& dropped) const;
+    bool reconcile(RuntimeState& state, const config::Config& file, std::vector<std::string>& dropped) const;
 
-    Config file_;
+    config::Config file_;
     std::string config_path_;
     proxy::Server& server_;
     telemetry::Metrics& metrics_;
@@ -122,6 +122,6 @@ private:
 
 // Validates a split given over the API against the configuration: known
 // pools, finite non-negative weights, at least one above zero.
-std::optional<std::string> check_split(const Split& split, const Config& config);
+std::optional<std::string> check_split(const Split& split, const config::Config& config);
 
 }  // namespace weir::control

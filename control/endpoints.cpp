@@ -4,7 +4,7 @@
 
 namespace weir::control {
 
-boost::asio::ip::tcp::endpoint to_endpoint(const HostPort& hp) {
+boost::asio::ip::tcp::endpoint to_endpoint(const config::HostPort& hp) {
     std::string host = hp.host == "localhost" ? "127.0.0.1" : hp.host;
     return {boost::asio::ip::make_address(host), hp.port};
 }

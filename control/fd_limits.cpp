@@ -43,10 +43,10 @@ FdLimit raise_fd_limit() {
     return out;
 }
 
-FdNeed estimate_fd_need(const Config& config, unsigned workers) {
+FdNeed estimate_fd_need(const config::Config& config, unsigned workers) {
     FdNeed need;
     need.connections = 2 * static_cast<std::uint64_t>(config.limits.max_connections);
-    for (const PoolConfig& p : config.pools)
+    for (const config::PoolConfig& p : config.pools)
         need.idle_pools += static_cast<std::uint64_t>(p.upstream.max_idle_per_endpoint) * p.endpoints.size() * workers;
     // Per worker: its epoll, wake-up fd and one socket per listener; then the
     // control thread's loop, admin sockets, health probes, logs, state file.

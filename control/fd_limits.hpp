@@ -5,7 +5,7 @@
 // configuration may need more than that.
 #pragma once
 
-#include "control/config.hpp"
+#include "config/config.hpp"
 
 #include <cstdint>
 
@@ -32,7 +32,7 @@ struct FdNeed {
     std::uint64_t reserve = 0;
     std::uint64_t total() const { return connections + idle_pools + reserve; }
 };
-FdNeed estimate_fd_need(const Config& config, unsigned workers);
+FdNeed estimate_fd_need(const config::Config& config, unsigned workers);
 
 // Logs the raise and, when `need` exceeds the limit, a WARN with the estimate.
 void report_fd_limit(const FdLimit& limit, const FdNeed& need);

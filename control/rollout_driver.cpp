@@ -1,7 +1,7 @@
 #include "control/rollout_driver.hpp"
 
 #include "common/log.hpp"
-#include "control/config.hpp"
+#include "config/config.hpp"
 #include "control/control_plane.hpp"
 #include "proxy/server.hpp"
 #include "telemetry/metrics.hpp"
@@ -62,8 +62,8 @@ bool same_spec(const rollout::RolloutSpec& a, const rollout::RolloutSpec& b) {
 
 }  // namespace
 
-rollout::RolloutSpec rollout_spec(const RouteConfig& route) {
-    const RolloutConfig& c = *route.rollout;
+rollout::RolloutSpec rollout_spec(const config::RouteConfig& route) {
+    const config::RolloutConfig& c = *route.rollout;
     rollout::RolloutSpec s;
     s.canary = c.canary;
     s.baseline = c.baseline;
@@ -84,7 +84,7 @@ RolloutDriver::RolloutDriver(boost::asio::io_context& io, ControlPlane& plane, p
 
 void RolloutDriver::sync() {
     std::map<std::string, rollout::RolloutRun> next;
-    for (const RouteConfig& r : plane_.file_config().routes) {
+    for (const config::RouteConfig& r : plane_.file_config().routes) {
         if (!r.rollout) continue;
         rollout::RolloutSpec spec = rollout_spec(r);
         auto it = runs_.find(r.name);

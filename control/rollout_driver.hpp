@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
 
+#include "config/config.hpp"
 #include "control/state_store.hpp"
 
 #include <deque>
@@ -31,7 +32,6 @@ class Metrics;
 namespace weir::control {
 
 class ControlPlane;
-struct RouteConfig;
 
 class RolloutDriver {
 public:
@@ -84,6 +84,6 @@ private:
     bool stopped_ = false;
 };
 
-rollout::RolloutSpec rollout_spec(const RouteConfig& route);
+rollout::RolloutSpec rollout_spec(const config::RouteConfig& route);
 
 }  // namespace weir::control

@@ -91,7 +91,7 @@ const std::string* StatKeys::name_of(std::uint32_t id) const {
 
 std::string stat_name(const std::string& route, const std::string& pool) { return route + "\n" + pool; }
 
-std::vector<boost::asio::ip::tcp::endpoint> AddressBook::lookup(const HostPort& hp, bool fresh, std::string& error) {
+std::vector<boost::asio::ip::tcp::endpoint> AddressBook::lookup(const config::HostPort& hp, bool fresh, std::string& error) {
     const std::string key = hp.text();
     if (!fresh) {
         auto it = cache_.find(key);
@@ -112,7 +112,7 @@ std::vector<boost::asio::ip::tcp::endpoint> AddressBook::lookup(const HostPort& 
     return out;
 }
 
-BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKeys& keys, StatKeys& stat_keys,
+BuildResult build_snapshot(const config::Config& config, std::uint64_t version, StableKeys& keys, StatKeys& stat_keys,
                            AddressBook& book, bool fresh) {
     BuildResult result;
     auto snap = std::make_shared<routing::Snapshot>();
@@ -127,7 +127,7 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKe
     for (const auto& t : config.trusted_proxies) snap->trusted_proxies.add(routing::parse_cidr(t).value);
     for (const auto& l : config.listeners) snap->listeners.push_back({l.name, l.underscores_in_headers});
 
-    for (const PoolConfig& pc : config.pools) {
+    for (const config::PoolConfig& pc : config.pools) {
         routing::Pool pool;
         pool.name = pc.name;
         pool.upstream.connect_timeout = pc.upstream.connect_timeout;
@@ -136,7 +136,7 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKe
         pool.upstream.idle_timeout = pc.upstream.idle_timeout;
         pool.upstream.max_response_header_bytes = pc.upstream.max_response_header_bytes;
         pool.upstream.max_response_headers = pc.upstream.max_response_headers;
-        for (const EndpointConfig& ec : pc.endpoints) {
+        for (const config::EndpointConfig& ec : pc.endpoints) {
             std::string err;
             auto results = book.lookup(ec.address, fresh, err);
             if (results.empty()) {
@@ -160,7 +160,7 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKe
         snap->pools.push_back(std::move(pool));
     }
 
-    for (const RouteConfig& rc : config.routes) {
+    for (const config::RouteConfig& rc : config.routes) {
         routing::Route route;
         route.name = rc.name;
         route.host = host_match(rc.match.host);
@@ -180,9 +180,9 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKe
             return routing::PoolDecision::none;
         };
         try {
-            for (const AttributeMatchConfig& h : rc.match.headers)
+            for (const config::AttributeMatchConfig& h : rc.match.headers)
                 route.header_matchers.push_back(std::make_shared<routing::ValueMatcher>(h.source, h.name, h.match));
-            for (const RuleConfig& r : rc.rules) {
+            for (const config::RuleConfig& r : rc.rules) {
                 std::size_t p = pool_index(r.pool);
                 if (p == routing::PoolDecision::none) {
                     result.errors.push_back("route " + rc.name + ": rule names unknown pool " + r.pool);
@@ -215,7 +215,7 @@ BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKe
         route.no_pool_stat = stat_keys.key_for(stat_name(rc.name, "none"));
         snap->live_stats.push_back(route.no_pool_stat);
         route.on_unhealthy =
-            rc.on_pool_unhealthy == OnPoolUnhealthy::fail ? routing::OnUnhealthy::fail : routing::OnUnhealthy::shift;
+            rc.on_pool_unhealthy == config::OnPoolUnhealthy::fail ? routing::OnUnhealthy::fail : routing::OnUnhealthy::shift;
         snap->routes.push_back(std::move(route));
     }
     snap->finalize();

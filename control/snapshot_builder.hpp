@@ -3,7 +3,7 @@
 // selection tables.
 #pragma once
 
-#include "control/config.hpp"
+#include "config/config.hpp"
 #include "routing/snapshot.hpp"
 
 #include <cstdint>
@@ -63,13 +63,13 @@ struct BuildResult {
 class AddressBook {
 public:
     // Empty on failure, with `error` set.
-    std::vector<boost::asio::ip::tcp::endpoint> lookup(const HostPort& hp, bool fresh, std::string& error);
+    std::vector<boost::asio::ip::tcp::endpoint> lookup(const config::HostPort& hp, bool fresh, std::string& error);
 
 private:
     std::map<std::string, std::vector<boost::asio::ip::tcp::endpoint>> cache_;
 };
 
-BuildResult build_snapshot(const Config& config, std::uint64_t version, StableKeys& endpoint_keys,
+BuildResult build_snapshot(const config::Config& config, std::uint64_t version, StableKeys& endpoint_keys,
                            StatKeys& stat_keys, AddressBook& book, bool fresh);
 
 }  // namespace weir::control

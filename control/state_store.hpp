@@ -1,5 +1,5 @@
 // Runtime edits made through the admin API, persisted to `state_file` so they
-// survive reloads and restarts (SPEC §3 `state_file`, §5).
+// survive reloads and restarts (docs/config.md `state_file`, §5).
 //
 // File format (JSON, UTF-8, human-readable):
 //

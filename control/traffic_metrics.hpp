@@ -1,5 +1,5 @@
 // The data plane's metric families, computed at scrape time from the
-// workers' own counters (SPEC §7): requests by route, pool and status code,
+// workers' own counters (docs/metrics.md): requests by route, pool and status code,
 // request durations, downstream and upstream connections.
 #pragma once
 

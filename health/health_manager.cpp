@@ -116,9 +116,9 @@ void HealthManager::schedule(const std::shared_ptr<Entry>& e, bool first) {
     e->check_timer.expires_after(first ? initial_offset(interval, random_.unit())
                                        : jittered_interval(interval, random_.unit()));
     e->check_timer.async_wait([this, w = std::weak_ptr<Entry>(e)](const boost::system::error_code& ec) {
-        auto e = w.lock();
-        if (ec || !e || !e->alive) return;
-        check(e);
+        auto entry = w.lock();
+        if (ec || !entry || !entry->alive) return;
+        check(entry);
     });
 }
 
@@ -126,29 +126,29 @@ void HealthManager::check(const std::shared_ptr<Entry>& e) {
     const CheckSpec spec = *e->spec;
     probe(io_, e->target.address, e->target.name, spec.path, spec.timeout, spec.expect_min, spec.expect_max,
           [this, w = std::weak_ptr<Entry>(e)](ProbeResult r) {
-              auto e = w.lock();
-              if (!e || !e->alive || !e->state) return;
-              e->last_check = r.detail;
-              if (r.passed() && e->refusal.ejected()) {
+              auto entry = w.lock();
+              if (!entry || !entry->alive || !entry->state) return;
+              entry->last_check = r.detail;
+              if (r.passed() && entry->refusal.ejected()) {
                   // It accepts connections again: no need to wait out the refusal.
-                  e->refusal.end_early(Clock::now());
-                  e->refusal_timer.cancel();
-                  log::info("health", "pool {} endpoint {}: accepts connections again ({})", e->pool,
-                            e->target.name, r.detail);
-                  changed(e->pool);
+                  entry->refusal.end_early(Clock::now());
+                  entry->refusal_timer.cancel();
+                  log::info("health", "pool {} endpoint {}: accepts connections again ({})", entry->pool,
+                            entry->target.name, r.detail);
+                  changed(entry->pool);
                   on_change_();
               }
-              if (e->state->record(r.passed())) {
-                  changed(e->pool);
-                  if (e->state->healthy()) {
-                      log::info("health", "pool {} endpoint {}: healthy ({})", e->pool, e->target.name, r.detail);
+              if (entry->state->record(r.passed())) {
+                  changed(entry->pool);
+                  if (entry->state->healthy()) {
+                      log::info("health", "pool {} endpoint {}: healthy ({})", entry->pool, entry->target.name, r.detail);
                   } else {
-                      log::warn("health", "pool {} endpoint {}: unhealthy after {} failed checks (last: {})", e->pool,
-                                e->target.name, e->state->failures_in_row(), r.detail);
+                      log::warn("health", "pool {} endpoint {}: unhealthy after {} failed checks (last: {})", entry->pool,
+                                entry->target.name, entry->state->failures_in_row(), r.detail);
                   }
                   on_change_();
               }
-              if (e->alive) schedule(e, false);
+              if (entry->alive) schedule(entry, false);
           });
 }
 
@@ -204,11 +204,11 @@ void HealthManager::eject(const std::shared_ptr<Entry>& e, const OutlierSpec& sp
               e->target.name, duration.count(), consecutive);
     e->eject_timer.expires_at(until);
     e->eject_timer.async_wait([this, w = std::weak_ptr<Entry>(e)](const boost::system::error_code& ec) {
-        auto e = w.lock();
-        if (ec || !e || !e->alive) return;
-        if (e->outlier.expire(Clock::now())) {
-            log::info("health", "pool {} endpoint {}: ejection ended", e->pool, e->target.name);
-            changed(e->pool);
+        auto entry = w.lock();
+        if (ec || !entry || !entry->alive) return;
+        if (entry->outlier.expire(Clock::now())) {
+            log::info("health", "pool {} endpoint {}: ejection ended", entry->pool, entry->target.name);
+            changed(entry->pool);
             on_change_();
         }
     });
@@ -225,13 +225,13 @@ void HealthManager::refuse(const std::shared_ptr<Entry>& e) {
               duration.count());
     e->refusal_timer.expires_at(until);
     e->refusal_timer.async_wait([this, w = std::weak_ptr<Entry>(e)](const boost::system::error_code& ec) {
-        auto e = w.lock();
-        if (ec || !e || !e->alive) return;
+        auto entry = w.lock();
+        if (ec || !entry || !entry->alive) return;
         // Back on trial: the next request tries it, and a refusal costs that
         // request only a failover, not an error.
-        if (e->refusal.expire(Clock::now())) {
-            log::info("health", "pool {} endpoint {}: back after refusing connections", e->pool, e->target.name);
-            changed(e->pool);
+        if (entry->refusal.expire(Clock::now())) {
+            log::info("health", "pool {} endpoint {}: back after refusing connections", entry->pool, entry->target.name);
+            changed(entry->pool);
             on_change_();
         }
     });
@@ -255,9 +255,9 @@ void HealthManager::require_pass(const std::string& pool, const std::string& end
     e->check_timer.cancel();
     e->check_timer.expires_after(std::chrono::milliseconds(0));
     e->check_timer.async_wait([this, w = std::weak_ptr<Entry>(e)](const boost::system::error_code& ec) {
-        auto e = w.lock();
-        if (ec || !e || !e->alive) return;
-        check(e);
+        auto entry = w.lock();
+        if (ec || !entry || !entry->alive) return;
+        check(entry);
     });
 }
 

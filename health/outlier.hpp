@@ -1,4 +1,4 @@
-// Passive ejection of one endpoint after consecutive failures (SPEC §3
+// Passive ejection of one endpoint after consecutive failures (docs/config.md
 // `outlier`). Pure: times come in as arguments.
 #pragma once
 

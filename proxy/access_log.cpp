@@ -3,6 +3,8 @@
 #include <chrono>
 #include <ctime>
 
+#include <fmt/format.h>
+
 namespace weir::proxy {
 
 void append_json_string(std::string& out, std::string_view s) {
@@ -45,6 +47,36 @@ void TimeStamper::append(std::string& out) {
     out.push_back(static_cast<char>('0' + frac / 10 % 10));
     out.push_back(static_cast<char>('0' + frac % 10));
     out += "Z\"";
+}
+
+void begin_access_line(std::string& out, TimeStamper& clock, std::string_view client, const http::RequestHead* req) {
+    out += "{\"time\":";
+    clock.append(out);
+    out += ",\"client\":";
+    append_json_string(out, client);
+    if (!req) return;
+    out += ",\"method\":";
+    append_json_string(out, req->method);
+    out += ",\"host\":";
+    append_json_string(out, req->host);
+    out += ",\"path\":";
+    append_json_string(out, req->target);
+}
+
+void end_access_line(std::string& out, std::string_view prefix, int status, std::string_view route,
+                     std::string_view pool, std::string_view endpoint, double duration_ms) {
+    out += prefix;
+    out += ",\"status\":";
+    out += std::to_string(status);
+    out += ",\"route\":";
+    append_json_string(out, route);
+    out += ",\"pool\":";
+    append_json_string(out, pool);
+    if (!endpoint.empty()) {
+        out += ",\"endpoint\":";
+        append_json_string(out, endpoint);
+    }
+    out += fmt::format(",\"duration_ms\":{:.3f}}}\n", duration_ms);
 }
 
 }  // namespace weir::proxy

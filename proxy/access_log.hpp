@@ -3,6 +3,8 @@
 // no system call per request.
 #pragma once
 
+#include "http/message.hpp"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -22,5 +24,15 @@ private:
     std::int64_t second_ = -1;
     char prefix_[24] = {};  // "YYYY-MM-DDTHH:MM:SS"
 };
+
+// The request part of a line, taken when the head arrives (its bytes may be
+// gone when the request ends): {"time", "client" and, when the head parsed,
+// "method", "host", "path" — without the closing brace.
+void begin_access_line(std::string& out, TimeStamper& clock, std::string_view client, const http::RequestHead* req);
+
+// Appends `prefix` (from begin_access_line) and the outcome, closing the line:
+// "status", "route", "pool", "endpoint" (left out when empty), "duration_ms".
+void end_access_line(std::string& out, std::string_view prefix, int status, std::string_view route,
+                     std::string_view pool, std::string_view endpoint, double duration_ms);
 
 }  // namespace weir::proxy

@@ -1,4 +1,4 @@
-// Which pool and endpoint serve one request (SPEC §4): rules first, then the
+// Which pool and endpoint serve one request (docs/config.md, routes): rules first, then the
 // sticky key, then a weighted draw; unavailable pools handled per
 // on_pool_unhealthy; panic mode when every pool of the route is down.
 // A pure function of the snapshot, the request and the worker's generator.

@@ -1,4 +1,4 @@
-// How a route or rule looks at one request attribute (SPEC §3 rules and
+// How a route or rule looks at one request attribute (docs/config.md rules and
 // route header matchers), as configured. Compiled into a ValueMatcher.
 #pragma once
 

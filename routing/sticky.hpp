@@ -2,7 +2,7 @@
 //
 // Each pool scores  -w / ln(u)  where u in (0,1) comes from a fixed 64-bit
 // hash of (route name, sticky key, pool name); the highest score wins. This
-// gives the promises of SPEC §4: the answer depends only on (route, key,
+// gives the promises of docs/config.md, routes: the answer depends only on (route, key,
 // weights) — not on pool order, process, restart or replica; raising one
 // pool's weight raises only its own score, so users only move into it;
 // lowering it only moves users out; weight 0 scores 0 and gets no users.

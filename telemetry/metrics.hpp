@@ -1,4 +1,4 @@
-// The metric families Weir exposes on the admin /metrics (SPEC §7), declared
+// The metric families Weir exposes on the admin /metrics (docs/metrics.md), declared
 // in one place. Control-side values are set directly; data-plane counters
 // are merged from per-worker shards when scraped.
 #pragma once

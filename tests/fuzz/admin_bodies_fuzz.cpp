@@ -1,4 +1,4 @@
-// libFuzzer target for the admin API's mutation bodies (control/admin_bodies):
+// libFuzzer target for the admin API's mutation bodies (admin/bodies):
 // the split, switch and endpoint-list parsers get every input. Beyond memory
 // safety and not throwing, it checks:
 //  - a result is a value or an error message, never both, never neither;

@@ -41,10 +41,11 @@ fi
 # Sources, libraries and the longest input per target.
 sources() {
     case "$1" in
-        http_parser) echo http/parser.cpp http/message.cpp http/connection_field.cpp http/chunked.cpp http/serialize.cpp ;;
+        http_parser) echo http/parser.cpp http/message.cpp http/connection_field.cpp http/claims.cpp http/chunked.cpp \
+                          http/serialize.cpp ;;
         chunked) echo http/chunked.cpp ;;
-        config) echo control/config.cpp control/config_values.cpp control/yaml_reader.cpp control/config_json.cpp \
-                     routing/matcher.cpp http/message.cpp tests/fuzz/boost_json_src.cpp ;;
+        config) echo config/config.cpp config/values.cpp config/yaml_reader.cpp config/to_json.cpp \
+                     routing/matcher.cpp routing/cidr.cpp http/message.cpp tests/fuzz/boost_json_src.cpp ;;
         admin_bodies) echo admin/bodies.cpp tests/fuzz/boost_json_src.cpp ;;
         *) echo "run.sh: unknown target $1" >&2; exit 2 ;;
     esac
@@ -72,7 +73,7 @@ build() {
     local needs_build=1
     if [[ -x "$bin" ]]; then
         needs_build=0
-        for f in "$here/${target}_fuzz.cpp" "$here/fuzz_check.hpp" "${srcs[@]}" "$root"/http/*.hpp "$root"/control/*.hpp \
+        for f in "$here/${target}_fuzz.cpp" "$here/fuzz_check.hpp" "${srcs[@]}" "$root"/http/*.hpp "$root"/config/*.hpp "$root"/admin/*.hpp \
                  "$root"/routing/*.hpp; do
             [[ "$f" -nt "$bin" ]] && needs_build=1
         done

@@ -127,7 +127,7 @@ private:
 
 // Sends `n` GETs on one fresh keep-alive connection; counts answers by the
 // fake upstream's name (the first word of the body); "error" counts failures.
-// With `settle`, first waits up to 1 s (SPEC: "within one second on every
+// With `settle`, first waits up to 1 s (the contract: "within one second on every
 // worker") for a request answered by that pool; the strict "very next
 // request" promise is tested on its own (ControlAdmin.ApiSplit...).
 std::map<std::string, int> sample_pools(std::uint16_t port, int n, const std::string& settle = "",

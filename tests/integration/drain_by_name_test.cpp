@@ -78,7 +78,7 @@ TEST(DrainByName, DrainAndUndrainAcceptTheConfiguredNameAndTheResolvedAddress) {
     EXPECT_TRUE(ep->draining) << "drained by its configured name " << a_name << ", yet GET /pools says "
                               << a_addr << " is not draining";
     EXPECT_FALSE(ep->eligible);
-    wait_out(1s);  // SPEC: runtime edits apply within one second on every worker
+    wait_out(1s);  // the contract: runtime edits apply within one second on every worker
     sample_only_b("drained by " + a_name);
 
     // Undrain by the name (unencoded): it serves again.

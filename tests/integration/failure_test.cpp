@@ -73,7 +73,7 @@ TEST(FailureTest, ConnectTimeoutWithNoOtherEndpointIs503) {
     auto start = Clock::now();
     Response r = fetch(weir.port());
     auto took = Clock::now() - start;
-    // Nothing was sent: 503 (a 504 would also be defensible; SPEC groups it with refused).
+    // Nothing was sent: 503 (a 504 would also be defensible; the contract groups it with refused).
     EXPECT_TRUE(r.status == 503 || r.status == 504) << r.describe();
     EXPECT_GE(took, 250ms);
     EXPECT_LT(took, 2s);

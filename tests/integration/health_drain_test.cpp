@@ -224,7 +224,7 @@ TEST(HealthDrain, PoolsApiShapeAndErrors) {
 }
 
 TEST(HealthDrain, ConfigShowsHealthCheckAndOutlier) {
-    // GET /config is the effective config (SPEC §5): the pools' health_check and outlier are part of it.
+    // GET /config is the effective config (docs/admin-api.md): the pools' health_check and outlier are part of it.
     FakeUpstream a("a");
     HealthConfig cfg;
     cfg.pools = {{"stable", {a.address()}, check_spec("1s", "500ms", 2, 3, "/ready"),

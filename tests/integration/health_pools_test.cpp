@@ -1,4 +1,4 @@
-// A whole pool down (SPEC §4): with `on_pool_unhealthy: shift` its
+// A whole pool down (docs/config.md, routes): with `on_pool_unhealthy: shift` its
 // share moves to the other pool (no client error once the checks noticed),
 // with `fail` its share is answered 503; either way it comes back when its
 // endpoints are healthy again. When every pool of a route is down, Weir

@@ -1,4 +1,4 @@
-// A scripted rolling update (SPEC §1 "Rolling update") of a
+// A scripted rolling update (README "Rolling update") of a
 // 3-endpoint pool under continuous load from two client threads. For each
 // endpoint: drain, wait until GET /pools/{p} shows its in-flight count at 0
 // (a slow request is in flight when the drain starts and must finish),

@@ -1,4 +1,4 @@
-// GET /metrics on the admin address after known traffic (SPEC §7):
+// GET /metrics on the admin address after known traffic (docs/metrics.md):
 // the body passes `promtool check metrics`, every family is there with its
 // type and labels, request counts are exact per route/pool/code, the latency
 // histogram is cumulative, ends with +Inf = _count and uses the same `le`

@@ -1,4 +1,4 @@
-// Helpers for the metrics integration tests (SPEC §7): a strict
+// Helpers for the metrics integration tests (docs/metrics.md): a strict
 // reader of the Prometheus text exposition format, a runner for external
 // commands with stdin/stdout (promtool), a child process that is stopped with
 // SIGTERM (a real Prometheus server), free loopback ports, plain HTTP GETs

@@ -1,4 +1,4 @@
-// Progressive rollout end to end (SPEC §3 `rollout`, §5, §6, §7):
+// Progressive rollout end to end (docs/config.md `rollout`, §5, §6, §7):
 // the real binary in front of two fake pools on loopback, a rollout started
 // through the admin API, and the judge's verdict observed through
 // GET /routes/{r}/rollout, GET /routes/{r}, /metrics and where the traffic
@@ -482,7 +482,7 @@ TEST(RolloutEndToEnd, WhatTheLimitsAskOfTrafficIsSaidAtLoad) {
 }
 
 // The judge must look only at traffic of the step it judges. With the file
-// split giving the canary a share while the rollout is idle (SPEC §3's own
+// split giving the canary a share while the rollout is idle (docs/config.md's own
 // example: split 90/10 plus a rollout), traffic before the start must not
 // count as evidence for step 0: without a single request after the start,
 // the rollout holds (it never advances on missing data).

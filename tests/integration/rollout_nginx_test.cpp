@@ -229,7 +229,7 @@ TEST(RolloutNginx, MinLatencyDifferenceLetsASmallAbsoluteSlowdownThrough) {
 
 TEST(RolloutNginx, FailingCanaryAtFourRequestsPerSecondIsRolledBack) {
     // 4 requests/s, half of them to a canary failing ~19% (3 in 16); the
-    // route served its baseline for 20 s before the start. SPEC's default
+    // route served its baseline for 20 s before the start. the contract's default
     // max_error_rate_increase.
     RolloutBlock b = block("[50, 100]", 200);
     b.max_error_rate_increase = 0.001;

@@ -74,7 +74,7 @@ TEST(RolloutReload, ReloadChangingTheFileSplitKeepsTheRunningRolloutsShare) {
     EXPECT_NEAR(*w, 0.1, 1e-9);
 
     // And the traffic follows: about 10% canary, not 50%.
-    wait_out(1s);  // SPEC: within one second on every worker
+    wait_out(1s);  // the contract: within one second on every worker
     auto s = control::sample_pools(weir.port(), 400);
     EXPECT_EQ(s["error"], 0);
     EXPECT_GE(s["stable"], 330) << "stable=" << s["stable"] << " canary=" << s["canary"];

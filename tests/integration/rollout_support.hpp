@@ -1,4 +1,4 @@
-// Helpers for the progressive-rollout end-to-end tests (SPEC §3
+// Helpers for the progressive-rollout end-to-end tests (docs/config.md
 // `rollout`, §5 rollout calls, §6, §7), on top of the shared harness and the
 // control helpers (read-only): a pool backend with a set latency and error
 // share, a config writer that adds a `rollout:` block to the control config,

@@ -6,7 +6,7 @@ namespace weir::control {
 namespace {
 
 TEST(FdLimits, NeedCountsBothSidesOfEveryConnectionAndEveryWorkersIdlePool) {
-    const auto r = load_config_text(
+    const auto r = config::load_config_text(
         "listeners: [{name: a, address: 127.0.0.1:8080}, {name: b, address: 127.0.0.1:8081}]\n"
         "limits: {max_connections: 1000}\n"
         "pools:\n"

@@ -3,7 +3,7 @@
 // sources must be documented, and the documents must not name ones that do
 // not exist. The sources are read as text (std::regex over file contents), so
 // a renamed key or a new route fails here until the documentation follows.
-#include "control/config.hpp"
+#include "config/config.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -117,7 +117,7 @@ TEST(DocsSync, EveryDocumentedMetricExists) {
 // ---- (b) configuration keys ------------------------------------------------------
 
 // Keys the loader asks for: map.take("key") / map.require("key") and the
-// read_*("key") helpers that forward to them, in control/config*.cpp; the
+// read_*("key") helpers that forward to them, in config/*.cpp; the
 // source keys it takes through routing::source_name(); and the keys it
 // refuses as not supported yet. key -> the file that names it.
 std::map<std::string, std::string> config_keys_in_sources() {
@@ -127,9 +127,8 @@ std::map<std::string, std::string> config_keys_in_sources() {
     static const std::regex refused(R"re(\{"[^"]*",\s*"([a-z][a-z0-9_]*)",\s*")re");
     std::map<std::string, std::string> keys;
     bool uses_source_names = false;
-    for (const auto& file : sources_in({"control"})) {
-        const std::string name = file.filename().string();
-        if (name.rfind("config", 0) != 0 || file.extension() != ".cpp") continue;
+    for (const auto& file : sources_in({"config"})) {
+        if (file.extension() != ".cpp") continue;
         const std::string text = read_text(file);
         for (const auto& key : captures(text, call)) keys.emplace(key, source_name_of(file));
         uses_source_names = uses_source_names || std::regex_search(text, via_source_name);
@@ -138,7 +137,7 @@ std::map<std::string, std::string> config_keys_in_sources() {
         const fs::path matcher = kRoot / "routing/matcher.cpp";
         for (const auto& key : captures(read_text(matcher), source_name_case)) keys.emplace(key, source_name_of(matcher));
     }
-    const fs::path refusals = kRoot / "control/not_supported_yet.hpp";
+    const fs::path refusals = kRoot / "config/not_supported_yet.hpp";
     for (const auto& key : captures(read_text(refusals), refused)) keys.emplace(key, source_name_of(refusals));
     return keys;
 }
@@ -166,7 +165,7 @@ TEST(DocsSync, EveryDocumentedConfigKeyExists) {
         ++rows;
         for (const auto& key : captures(cell, ticked)) {
             EXPECT_TRUE(keys.count(key)) << "docs/config.md documents `" << key
-                                         << "`, which the loader (control/config*.cpp) does not read";
+                                         << "`, which the loader (config/*.cpp) does not read";
         }
     }
     EXPECT_GE(rows, 60u) << "docs/config.md has too few key table rows";
@@ -186,7 +185,7 @@ TEST(DocsSync, ConfigExampleLoads) {
     fs::create_directories(dir);
     std::ofstream(dir / "admin.token") << "0123456789abcdef0123456789abcdef\n";
     std::ofstream(dir / "weir.yaml") << doc.substr(body, close - body);
-    const auto loaded = control::load_config_file((dir / "weir.yaml").string());
+    const auto loaded = config::load_config_file((dir / "weir.yaml").string());
     std::string errors;
     for (const auto& e : loaded.errors) errors += "  " + e.text() + "\n";
     fs::remove_all(dir);

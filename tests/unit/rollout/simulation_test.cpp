@@ -10,7 +10,7 @@
 // canary with its current share. Baseline: lognormal latency with median
 // 50 ms and sigma 0.5 (p90 ~95 ms, p99 ~160 ms), 0.1% errors.
 //
-// Why max_error_rate_increase 0.01 and not SPEC's example 0.001: advancing
+// Why max_error_rate_increase 0.01 and not the contract's example 0.001: advancing
 // needs the 95% upper bound of (canary - baseline error rate) below the
 // limit. With both pools at 0.1%, the bound is about
 // 0.001 + 1.645 sqrt(0.001 / n) above the canary's estimate, which stays
@@ -198,7 +198,7 @@ TEST(RolloutSimulation, FastFailingCanaryIsRolledBack) {
 TEST(RolloutSimulation, TwentyPercentErrorsAtOneRequestPerSecondAreRolledBackWithinTwoMinutes) {
     // One request a second in all, the canary at half of them and failing
     // one in five: a minute holds ~30 canary requests, so the test must
-    // pool the step and weigh the baseline's history (with the SPEC's
+    // pool the step and weigh the baseline's history (with the the contract's
     // default max_error_rate_increase 0.001).
     RolloutSpec spec = testing::scenario_spec();
     spec.steps = {50, 100};

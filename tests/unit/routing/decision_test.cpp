@@ -1,4 +1,4 @@
-// Per-request pool and endpoint decisions (SPEC §4): weighted shares of the
+// Per-request pool and endpoint decisions (docs/config.md, routes): weighted shares of the
 // split, rules and every matcher kind, on_pool_unhealthy (shift / fail),
 // panic mode, endpoint choice among eligible endpoints.
 //

@@ -1,4 +1,4 @@
-// Sticky routing by weighted rendezvous hashing (SPEC §4): over >= 100k keys,
+// Sticky routing by weighted rendezvous hashing (docs/config.md, routes): over >= 100k keys,
 // raising a pool's weight only moves keys into it, lowering only moves them
 // out, by about the change in share; pool order, weight scale and process do
 // not matter; weight 0 gets no keys; shares follow the weights. A golden file

@@ -1,7 +1,7 @@
-// The health parts of weir.yaml (SPEC §3): `health_check` and `outlier` per
+// The health parts of weir.yaml (docs/config.md): `health_check` and `outlier` per
 // pool, their defaults, and every error located at FILE:LINE:COL.
-#include "control/config.hpp"
-#include "config_test_support.hpp"
+#include "config/config.hpp"
+#include "test_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace weir::control {
+namespace weir::config {
 namespace {
 
 using namespace std::chrono_literals;
@@ -65,7 +65,7 @@ TEST(ConfigHealth, FullHealthCheckAndOutlierParse) {
 }
 
 TEST(ConfigHealth, TheSpecExampleParses) {
-    // SPEC §3, verbatim values.
+    // docs/config.md, verbatim values.
     const auto r = load_pool(
         "    health_check:\n"
         "      path: /healthz\n"
@@ -293,4 +293,4 @@ TEST(ConfigHealthErrors, EveryProblemOfABlockIsReported) {
 }
 
 }  // namespace
-}  // namespace weir::control
+}  // namespace weir::config

@@ -1,16 +1,16 @@
 // trusted_proxies, listeners[].underscores_in_headers and limits.max_via_hops:
 // defaults, errors at FILE:LINE:COL, GET /config, and what reaches the snapshot.
-#include "control/config.hpp"
-#include "control/config_json.hpp"
+#include "config/config.hpp"
+#include "config/to_json.hpp"
 #include "control/snapshot_builder.hpp"
-#include "config_test_support.hpp"
+#include "test_support.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace weir::control {
+namespace weir::config {
 namespace {
 
 using namespace config_test;
@@ -84,10 +84,10 @@ TEST(ConfigClaims, SnapshotCarriesThePolicy) {
     const auto r = load_with("trusted_proxies: [10.0.0.0/8]\n", ", underscores_in_headers: true",
                              "limits: {max_via_hops: 2}\n");
     const Config& c = ok(r);
-    StableKeys keys;
-    StatKeys stats;
-    AddressBook book;
-    auto built = build_snapshot(c, 1, keys, stats, book, true);
+    control::StableKeys keys;
+    control::StatKeys stats;
+    control::AddressBook book;
+    auto built = control::build_snapshot(c, 1, keys, stats, book, true);
     ASSERT_TRUE(built.snapshot);
     EXPECT_TRUE(built.snapshot->trusted_proxies.contains("10.9.8.7"));
     EXPECT_FALSE(built.snapshot->trusted_proxies.contains("11.0.0.1"));
@@ -97,4 +97,4 @@ TEST(ConfigClaims, SnapshotCarriesThePolicy) {
 }
 
 }  // namespace
-}  // namespace weir::control
+}  // namespace weir::config

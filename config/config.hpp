@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace weir::control {
+namespace weir::config {
 
 using Duration = std::chrono::milliseconds;
 
@@ -125,7 +125,7 @@ struct StickyConfig {
 
 enum class OnPoolUnhealthy { shift, fail };
 
-// Progressive delivery of one route (SPEC §6).
+// Progressive delivery of one route (README, The canary judge).
 struct RolloutConfig {
     std::string canary;
     std::string baseline;
@@ -197,4 +197,4 @@ std::string format_duration(Duration d);
 // Parses "host:port" / "[v6]:port" (port 0..65535); nullopt when malformed.
 std::optional<HostPort> parse_host_port(std::string_view text);
 
-}  // namespace weir::control
+}  // namespace weir::config

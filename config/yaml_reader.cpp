@@ -1,7 +1,7 @@
-#include "control/yaml_reader.hpp"
+#include "config/yaml_reader.hpp"
 
-#include "control/config_values.hpp"
-#include "control/not_supported_yet.hpp"
+#include "config/values.hpp"
+#include "config/not_supported_yet.hpp"
 
 #include <yaml-cpp/eventhandler.h>
 
@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <sstream>
 
-namespace weir::control::yaml {
+namespace weir::config::yaml {
 namespace {
 
 // Offset of the first byte that does not belong to a well-formed UTF-8
@@ -404,4 +404,4 @@ std::vector<YAML::Node> load_all(const std::string& text) {
     return YAML::LoadAll(text);
 }
 
-}  // namespace weir::control::yaml
+}  // namespace weir::config::yaml

@@ -2,16 +2,16 @@
 // limits, outlier.max_ejection_time, limits.max_statistics_bytes, and the
 // timer granularity floor of data-path timeouts; their defaults, GET /config,
 // and every error at FILE:LINE:COL.
-#include "control/config.hpp"
-#include "control/config_json.hpp"
-#include "config_test_support.hpp"
+#include "config/config.hpp"
+#include "config/to_json.hpp"
+#include "test_support.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace weir::control {
+namespace weir::config {
 namespace {
 
 using namespace std::chrono_literals;
@@ -105,4 +105,4 @@ TEST(ConfigLimitsErrors, UnknownKeysNextToTheNewOnesAreStillErrors) {
 }
 
 }  // namespace
-}  // namespace weir::control
+}  // namespace weir::config

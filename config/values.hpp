@@ -3,12 +3,12 @@
 // whether it is valid).
 #pragma once
 
-#include "control/config.hpp"
+#include "config/config.hpp"
 
 #include <string>
 #include <string_view>
 
-namespace weir::control {
+namespace weir::config {
 
 struct DurationParse {
     Duration value{0};
@@ -22,4 +22,4 @@ struct HostPortParse {
 };
 HostPortParse parse_host_port_detailed(std::string_view text);
 
-}  // namespace weir::control
+}  // namespace weir::config

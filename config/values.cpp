@@ -1,11 +1,11 @@
-#include "control/config_values.hpp"
+#include "config/values.hpp"
 
 #include <arpa/inet.h>
 
 #include <cstdint>
 #include <limits>
 
-namespace weir::control {
+namespace weir::config {
 namespace {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -203,4 +203,4 @@ std::string HostPort::text() const {
     return host + ":" + p;
 }
 
-}  // namespace weir::control
+}  // namespace weir::config

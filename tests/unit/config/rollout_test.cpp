@@ -1,14 +1,14 @@
-// The `rollout` block of a route (SPEC §3, §6): its keys and defaults, the
+// The `rollout` block of a route (docs/config.md, §6): its keys and defaults, the
 // absolute latency tolerance, and the errors — step_min_duration longer
 // than step_max_duration is refused whether each was written or defaulted.
-#include "control/config.hpp"
-#include "config_test_support.hpp"
+#include "config/config.hpp"
+#include "test_support.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace weir::control {
+namespace weir::config {
 namespace {
 
 using namespace std::chrono_literals;
@@ -124,4 +124,4 @@ TEST(ConfigRollout, UnknownKeysAndBadValuesAreLocated) {
 }
 
 }  // namespace
-}  // namespace weir::control
+}  // namespace weir::config

@@ -1,8 +1,8 @@
-// The routing parts of weir.yaml (SPEC §3): rules, sticky, on_pool_unhealthy
+// The routing parts of weir.yaml (docs/config.md): rules, sticky, on_pool_unhealthy
 // and match.headers parse to the expected values and reach the snapshot; each
 // mistake is one error at its exact line:col.
-#include "control/config.hpp"
-#include "config_test_support.hpp"
+#include "config/config.hpp"
+#include "test_support.hpp"
 #include "control/snapshot_builder.hpp"
 #include "routing/decision.hpp"
 #include "routing/random.hpp"
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace weir::control {
+namespace weir::config {
 namespace {
 
 using namespace std::chrono_literals;
@@ -164,10 +164,10 @@ TEST(ConfigRouting, RulesStickyPolicyAndHeaderMatchersParse) {
 TEST(ConfigRouting, SnapshotCarriesRulesStickyAndPolicy) {
     const auto r = load_routes(kRouting);
     const Config& c = ok(r);
-    StableKeys keys;
-    StatKeys stats;
-    AddressBook book;
-    BuildResult b = build_snapshot(c, 7, keys, stats, book, true);
+    control::StableKeys keys;
+    control::StatKeys stats;
+    control::AddressBook book;
+    control::BuildResult b = control::build_snapshot(c, 7, keys, stats, book, true);
     ASSERT_TRUE(b.errors.empty()) << b.errors.front();
     ASSERT_TRUE(b.snapshot);
     b.snapshot->finalize();  // as the control plane does after giving endpoint states (all healthy here)
@@ -379,4 +379,4 @@ TEST(ConfigRoutingErrors, SeveralMistakesAreAllListedInFileOrder) {
 }
 
 }  // namespace
-}  // namespace weir::control
+}  // namespace weir::config

@@ -1,10 +1,10 @@
-#include "control/config_json.hpp"
+#include "config/to_json.hpp"
 
 #include <boost/json.hpp>
 
 #include <cmath>
 
-namespace weir::control {
+namespace weir::config {
 namespace json = boost::json;
 
 json::value json_number(double w) {
@@ -174,4 +174,4 @@ std::string to_json(const Config& config, std::uint64_t version) {
     return json::serialize(out);
 }
 
-}  // namespace weir::control
+}  // namespace weir::config

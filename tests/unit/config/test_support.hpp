@@ -2,7 +2,7 @@
 // errors it produces at their exact line:col.
 #pragma once
 
-#include "control/config.hpp"
+#include "config/config.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace weir::control::config_test {
+namespace weir::config::config_test {
 
 // Raw literals start with a newline for readability; drop it so line 1 is the line after it.
 inline std::string without_leading_newline(std::string text) {
@@ -57,4 +57,4 @@ inline const Config& ok(const LoadResult& r) {
     return *r.config;
 }
 
-}  // namespace weir::control::config_test
+}  // namespace weir::config::config_test

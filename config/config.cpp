@@ -1,8 +1,8 @@
-// The schema of weir.yaml (SPEC §3): which keys exist, their types and the
+// The schema of weir.yaml (docs/config.md): which keys exist, their types and the
 // rules that tie them together. Reading never stops at the first problem.
-#include "control/config.hpp"
+#include "config/config.hpp"
 
-#include "control/yaml_reader.hpp"
+#include "config/yaml_reader.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,7 +19,7 @@
 #include <sstream>
 #include <tuple>
 
-namespace weir::control {
+namespace weir::config {
 namespace {
 
 using yaml::Diagnostics;
@@ -33,7 +33,7 @@ std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 std::string at_line(Location at) { return "line " + std::to_string(at.line); }
 
-// Admin calls change where traffic goes; SPEC §3 only allows them off
+// Admin calls change where traffic goes; docs/config.md only allows them off
 // loopback with a token.
 bool is_loopback(const std::string& host) {
     if (host == "localhost") return true;
@@ -831,4 +831,4 @@ LoadResult load_config_file(const std::string& path) {
     return load_config_text(buffer.str(), path);
 }
 
-}  // namespace weir::control
+}  // namespace weir::config

@@ -1,8 +1,8 @@
-#include "control/config.hpp"
+#include "config/config.hpp"
 
 #include <gtest/gtest.h>
 
-namespace weir::control {
+namespace weir::config {
 namespace {
 
 // yaml-cpp 0.7's LoadAll never returns on a stray token after a document
@@ -33,9 +33,9 @@ TEST(ConfigYamlStall, SeveralDocumentsAreStillCountedAndRefused) {
 }
 
 }  // namespace
-}  // namespace weir::control
+}  // namespace weir::config
 
-namespace weir::control {
+namespace weir::config {
 namespace {
 
 std::string with_header_value(const std::string& value) {
@@ -68,4 +68,4 @@ TEST(ConfigUtf8, WellFormedUtf8IsAcceptedAndOtherBytesAreRefusedWithTheirPlace) 
 }
 
 }  // namespace
-}  // namespace weir::control
+}  // namespace weir::config

@@ -1,6 +1,6 @@
-#include "control/config.hpp"
-#include "config_test_support.hpp"
-#include "control/config_json.hpp"
+#include "config/config.hpp"
+#include "test_support.hpp"
+#include "config/to_json.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace weir::control {
+namespace weir::config {
 namespace {
 
 using namespace std::chrono_literals;
@@ -782,4 +782,4 @@ TEST(ConfigJson, OutputLoadsBackAsTheSameConfigThroughYaml) {
 }
 
 }  // namespace
-}  // namespace weir::control
+}  // namespace weir::config

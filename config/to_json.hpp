@@ -1,7 +1,7 @@
 // The effective configuration as JSON, for `GET /config`.
 #pragma once
 
-#include "control/config.hpp"
+#include "config/config.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-namespace weir::control {
+namespace weir::config {
 
 // Keys and spellings follow the YAML file (durations as "250ms"), so what an
 // operator reads back can be compared with what they wrote.
@@ -22,4 +22,4 @@ boost::json::value json_number(double w);
 // One route as in the file (match, split, rules, sticky, on_pool_unhealthy).
 boost::json::object route_to_json(const RouteConfig& route);
 
-}  // namespace weir::control
+}  // namespace weir::config

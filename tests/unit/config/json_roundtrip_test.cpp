@@ -1,10 +1,10 @@
-#include "control/config.hpp"
-#include "control/config_json.hpp"
+#include "config/config.hpp"
+#include "config/to_json.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-namespace weir::control {
+namespace weir::config {
 namespace {
 
 // GET /config must be a configuration that loads back: an unset `workers`
@@ -27,4 +27,4 @@ TEST(ConfigJsonRoundTrip, DefaultWorkersIsLeftOutAndTheOutputLoadsBack) {
 }
 
 }  // namespace
-}  // namespace weir::control
+}  // namespace weir::config

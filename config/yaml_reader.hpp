@@ -3,7 +3,7 @@
 // `weir check` lists all problems of a file. Only config loading uses this.
 #pragma once
 
-#include "control/config.hpp"
+#include "config/config.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-namespace weir::control::yaml {
+namespace weir::config::yaml {
 
 struct Location {
     int line = 0;  // 1-based; 0: the file as a whole
@@ -116,4 +116,4 @@ inline constexpr Duration timer_granularity{10};
 // A timeout the workers enforce per request or connection: at least timer_granularity.
 std::optional<Duration> read_data_path_timeout(const Field& f, Diagnostics& diag);
 
-}  // namespace weir::control::yaml
+}  // namespace weir::config::yaml

@@ -1,4 +1,4 @@
-// Keys the SPEC defines but this build does not implement yet. They are
+// Keys the configuration contract defines but this build does not implement yet. They are
 // refused at load, never ignored: an operator who writes `health_check:` must
 // not believe endpoints are being checked. When a feature lands, delete its
 // line here and read the key in config.cpp.
@@ -6,7 +6,7 @@
 
 #include <string_view>
 
-namespace weir::control {
+namespace weir::config {
 
 struct NotSupportedYet {
     std::string_view section;  // schema path: "" (top level), "pools[]", "pools[].upstream"
@@ -20,4 +20,4 @@ inline constexpr NotSupportedYet kNotSupportedYet[] = {
     {"pools[].upstream", "tls", "TLS to upstreams", true},
 };
 
-}  // namespace weir::control
+}  // namespace weir::config

@@ -1,0 +1,110 @@
+// Session, part three: answers Weir gives itself (400, 404, 408, 502, ...),
+// the linger that keeps a reset from destroying them, and closing.
+#include "proxy/session.hpp"
+
+#include "http/serialize.hpp"
+
+namespace weir::proxy {
+namespace {
+
+// How long an error reply waits for the client to close before closing hard.
+constexpr std::chrono::milliseconds linger_time{2000};
+constexpr std::size_t linger_bytes = 256 * 1024;
+// Write timeout for a local reply when no snapshot is at hand.
+constexpr std::chrono::milliseconds reply_timeout{10000};
+
+}  // namespace
+
+void Session::reply(int status, std::string_view body, bool close_conn) {
+    worker_.stats().local_replies.fetch_add(1, std::memory_order_relaxed);
+    if (!ex_) ex_ = worker_.exchanges().take();
+    if (!request_counted_) {
+        // A head that never parsed (400, 408, 431): counted as it is refused,
+        // with no route or pool (those of an earlier request do not apply).
+        route_ = nullptr;
+        pool_ = nullptr;
+        endpoint_ = nullptr;
+        ex_->log_prefix.clear();
+        request_started_ = std::chrono::steady_clock::now();
+        record(status, status >= 500);
+    } else if (!recorded_) {
+        record(status, status >= 500);
+    }
+    release_upstream(false);
+    drop_request_head();
+    reply_close_ = close_conn || close_after_;
+    ex_->stage.clear();
+    stage_off_ = 0;
+    http::local_reply(ex_->stage, status, body, reply_close_);
+    write_reply();
+}
+
+void Session::write_reply() {
+    std::string& stage = ex_->stage;
+    while (stage_off_ < stage.size()) {
+        IoResult r = client_.write(stage.data() + stage_off_, stage.size() - stage_off_);
+        if (r.error && !r.blocked()) {
+            close();
+            return;
+        }
+        stage_off_ += r.bytes;
+        if (stage_off_ < stage.size() && !client_.writable()) {
+            wait_ = Wait::reply;
+            set_deadline(snapshot_ ? snapshot_->limits.idle_timeout : reply_timeout);
+            return;
+        }
+    }
+    clear_deadline();
+    stage.clear();
+    stage_off_ = 0;
+    if (reply_close_) {
+        linger();
+        return;
+    }
+    snapshot_.reset();
+    wait_request();
+}
+
+void Session::linger() {
+    // Closing with unread input makes the kernel send a reset, which can
+    // destroy the reply before the client reads it. Half-close instead and
+    // drain what the client still sends, for a bounded time and size.
+    wait_ = Wait::linger;
+    client_.shutdown_write();
+    set_deadline(linger_time);
+    lingered_ = 0;
+    linger_read();
+}
+
+void Session::linger_read() {
+    FlatBuffer& in = ex_->client_in;
+    while (client_.readable()) {
+        in.clear();
+        IoResult r = client_.read(in.prepare(), in.writable());
+        if (r.blocked()) break;
+        if (r.eof || r.error || (lingered_ += r.bytes) > linger_bytes) {
+            close();
+            return;
+        }
+    }
+}
+
+void Session::drop_request_head() {
+    if (pending_head_ > 0 && ex_) ex_->client_in.consume(pending_head_);
+    pending_head_ = 0;
+}
+
+void Session::close() {
+    if (wait_ == Wait::closed) return;
+    wait_ = Wait::closed;
+    clear_deadline();
+    release_upstream(false);
+    client_.close();
+    snapshot_.reset();
+    if (ex_) worker_.exchanges().give_back(std::move(ex_));
+    SessionHook::unlink();  // leave the worker's session list
+    // Events already fetched in this batch may still name this session.
+    worker_.loop().retire(std::unique_ptr<IoObject>(this));
+}
+
+}  // namespace weir::proxy

@@ -20,16 +20,8 @@
 #include <sstream>
 #include <thread>
 
-#ifndef WEIR_BINARY
-#error "WEIR_BINARY must be defined by the build"
-#endif
-
 namespace weir_it {
 namespace {
-
-long long ms_since(Clock::time_point t) {
-    return std::chrono::duration_cast<Millis>(Clock::now() - t).count();
-}
 
 std::size_t count_lines_with(const std::string& text, const std::string& needle) {
     std::size_t n = 0;

@@ -22,16 +22,8 @@
 #include <sstream>
 #include <thread>
 
-#ifndef WEIR_BINARY
-#error "WEIR_BINARY must be defined by the build"
-#endif
-
 namespace weir_it {
 namespace {
-
-long long ms_since(Clock::time_point t) {
-    return std::chrono::duration_cast<Millis>(Clock::now() - t).count();
-}
 
 std::string upload_head(std::uint64_t content_length, const std::string& target = "/upload") {
     return "POST " + target + " HTTP/1.1\r\nHost: test.local\r\nContent-Length: " + std::to_string(content_length) +

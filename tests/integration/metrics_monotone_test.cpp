@@ -20,16 +20,8 @@
 #include <sstream>
 #include <thread>
 
-#ifndef WEIR_BINARY
-#error "WEIR_BINARY must be defined by the build"
-#endif
-
 namespace weir_it {
 namespace {
-
-long long ms_since(Clock::time_point t) {
-    return std::chrono::duration_cast<Millis>(Clock::now() - t).count();
-}
 
 using Series = std::map<std::string, double>;  // "{labels}" -> value
 

@@ -26,34 +26,19 @@ std::string with_body(std::string_view method, std::string_view target, std::str
            std::string(extra) + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
 }
 
-// Every upstream connection serves one request; the second request on a
-// connection is read whole and then met by a close without an answer: the
-// upstream may have acted on it, the proxy cannot know.
-struct ReadThenClose {
-    std::mutex mu;
-    std::map<int, int> per_conn;
-    Handler handler() {
-        return [this](UpstreamConn& c, const UpstreamRequest& req) {
-            int n;
-            {
-                std::lock_guard lk(mu);
-                n = ++per_conn[c.id()];
-            }
-            if (n > 1) return After::close;
-            c.send(make_response(200, "done " + req.target));
-            return After::keep_alive;
-        };
-    }
-};
-
 std::size_t count_target(const FakeUpstream& up, std::string_view target) {
     std::size_t n = 0;
     for (const auto& r : up.requests()) n += r.target == target;
     return n;
 }
 
+// Every upstream connection serves one request; the second request on a
+// connection is read whole and then met by a close without an answer: the
+// upstream may have acted on it, the proxy cannot know.
 struct StaleProxy {
-    ReadThenClose origin;  // before the upstream: its handler uses it
+    OneRequestPerConnection origin{After::close, [](const UpstreamRequest& req) {
+                                       return make_response(200, "done " + req.target);
+                                   }};  // before the upstream: its handler uses it
     SingleProxy p{[](ConfigSpec& c) { c.workers = 1; }};
     RawClient client{p.port()};
     StaleProxy() {

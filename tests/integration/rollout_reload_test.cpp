@@ -20,18 +20,8 @@
 #include <sstream>
 #include <thread>
 
-#ifndef WEIR_BINARY
-#error "WEIR_BINARY must be defined by the build"
-#endif
-
 namespace weir_it {
 namespace {
-
-// Waits `d` (only where the contract itself names a time, e.g. "within one second").
-void wait_out(Millis d) {
-    const auto until = Clock::now() + d;
-    wait_for([&] { return Clock::now() >= until; }, d + 1s, 20ms);
-}
 
 TEST(RolloutReload, ReloadChangingTheFileSplitKeepsTheRunningRolloutsShare) {
     using namespace rollout;

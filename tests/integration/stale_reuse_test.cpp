@@ -21,37 +21,20 @@
 #include <sstream>
 #include <thread>
 
-#ifndef WEIR_BINARY
-#error "WEIR_BINARY must be defined by the build"
-#endif
-
 namespace weir_it {
 namespace {
 
-// Every upstream connection serves one request; the next request on it finds
-// that the origin has dropped it (a reset right as it is reused). "/fail"
-// answers 500.
-struct OneShotConnections {
-    std::mutex mu;
-    std::map<int, int> per_conn;
-    Handler handler() {
-        return [this](UpstreamConn& c, const UpstreamRequest& req) {
-            int n;
-            {
-                std::lock_guard lk(mu);
-                n = ++per_conn[c.id()];
-            }
-            if (n > 1) return After::reset;
-            if (req.target == "/fail") c.send(make_response(500, "origin failure"));
-            else c.send(make_response(200, "origin ok"));
-            return After::keep_alive;
-        };
-    }
-};
+// The next request on each upstream connection finds that the origin has
+// dropped it (a reset right as it is reused). "/fail" answers 500.
+OneRequestPerConnection one_shot() {
+    return OneRequestPerConnection(After::reset, [](const UpstreamRequest& req) {
+        return req.target == "/fail" ? make_response(500, "origin failure") : make_response(200, "origin ok");
+    });
+}
 
 TEST(StaleReuse, StalePooledConnectionIsRetriedWithoutCountingAnErrorOrEjecting) {
     using namespace health;
-    OneShotConnections a_conns, b_conns;  // before the upstreams: their handlers use them
+    OneRequestPerConnection a_conns = one_shot(), b_conns = one_shot();  // before the upstreams: their handlers use them
     FakeUpstream a("a"), b("b");
     a.set_handler(a_conns.handler());
     b.set_handler(b_conns.handler());

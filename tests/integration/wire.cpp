@@ -14,6 +14,13 @@
 
 namespace weir_it {
 
+long long ms_since(Clock::time_point t) { return std::chrono::duration_cast<Millis>(Clock::now() - t).count(); }
+
+void wait_out(Millis d) {
+    const auto until = Clock::now() + d;
+    wait_for([&] { return Clock::now() >= until; }, d + 1s, 20ms);
+}
+
 bool wait_for(const std::function<bool()>& pred, Millis timeout, Millis poll) {
     auto deadline = Clock::now() + timeout;
     for (;;) {

@@ -22,6 +22,10 @@ using Millis = std::chrono::milliseconds;
 // Polls `pred` until it holds or `timeout` passes; true if it held. This is
 // the only way tests wait: no sleep is used as synchronisation.
 bool wait_for(const std::function<bool()>& pred, Millis timeout, Millis poll = 5ms);
+// Milliseconds elapsed since `t`.
+long long ms_since(Clock::time_point t);
+// Waits `d` (only where the contract itself names a time, e.g. "within one second").
+void wait_out(Millis d);
 
 bool iequals(std::string_view a, std::string_view b);
 

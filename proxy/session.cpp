@@ -162,7 +162,7 @@ void Session::on_timeout() {
             return;
         case Wait::pump_read:
         case Wait::pump_write:
-            pump_failed(wait_ == Wait::pump_read, ETIMEDOUT, "timeout");
+            pump_failed(wait_ == Wait::pump_read, BodyFailure::io, ETIMEDOUT, "timeout");
             return;
         case Wait::response_head:
             upstream_note("pool {} endpoint {}: no response within {} ms", pool_->name, endpoint_->name,

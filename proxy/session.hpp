@@ -85,7 +85,15 @@ private:
     void pump();
     bool fill();
     void pump_done();
-    void pump_failed(bool source_side, int error, std::string_view what);
+    // How a body transfer failed: what the session answers depends on the
+    // kind, never on the wording of `what`, which is for the log.
+    enum class BodyFailure : std::uint8_t {
+        malformed,  // framing broken (chunked syntax): 400 to a client
+        too_large,  // over limits.max_body_bytes: 413
+        cut_short,  // the source closed before the end of the body
+        io,         // a read or write failed, or timed out (`error`)
+    };
+    void pump_failed(bool source_side, BodyFailure kind, int error, std::string_view what);
 
     void finish_exchange();
     // Counts the request once, in its (route, pool) statistics slot, and

@@ -81,7 +81,7 @@ bool Session::fill() {
             while (!in.empty()) {
                 auto step = ex_->decoder.feed(in.data());
                 if (step.error) {
-                    pump_failed(true, 0, step.reason);
+                    pump_failed(true, BodyFailure::malformed, 0, step.reason);
                     return false;
                 }
                 if (!step.data.empty()) {
@@ -100,7 +100,7 @@ bool Session::fill() {
             if (dir_ == Direction::request) {
                 std::uint64_t max = snapshot_->limits.max_body_bytes;
                 if (max > 0 && body_bytes_ > max) {
-                    pump_failed(true, 0, "request body too large");
+                    pump_failed(true, BodyFailure::too_large, 0, "request body too large");
                     return false;
                 }
             }
@@ -129,7 +129,7 @@ void Session::pump() {
                 return;
             }
             if (r.error) {
-                pump_failed(false, r.error, "write failed");
+                pump_failed(false, BodyFailure::io, r.error, "write failed");
                 return;
             }
             std::size_t n = r.bytes;
@@ -174,7 +174,8 @@ void Session::pump() {
             continue;
         }
         if (r.eof || r.error) {
-            pump_failed(true, r.error, r.eof ? "closed before the end of the body" : "read failed");
+            pump_failed(true, r.eof ? BodyFailure::cut_short : BodyFailure::io, r.error,
+                        r.eof ? "closed before the end of the body" : "read failed");
             return;
         }
         in.commit(r.bytes);
@@ -200,7 +201,7 @@ void Session::pump_done() {
     }
 }
 
-void Session::pump_failed(bool source_side, int error, std::string_view what) {
+void Session::pump_failed(bool source_side, BodyFailure kind, int error, std::string_view what) {
     clear_deadline();
     wait_ = Wait::none;
     const bool client_side = (dir_ == Direction::request) == source_side;
@@ -212,8 +213,8 @@ void Session::pump_failed(bool source_side, int error, std::string_view what) {
                       error ? std::strerror(error) : "");
             release_upstream(false);
             if (error == ETIMEDOUT) reply(408, "request body not received in time", true);
-            else if (what == "request body too large") reply(413, what, true);
-            else if (error == 0 && what != "closed before the end of the body") reply(400, what, true);
+            else if (kind == BodyFailure::too_large) reply(413, what, true);
+            else if (kind == BodyFailure::malformed) reply(400, what, true);
             else close();
         } else {
             // The upstream stopped reading: it may have answered early (e.g.

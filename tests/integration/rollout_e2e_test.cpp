@@ -265,8 +265,11 @@ TEST(RolloutEndToEnd, RestartResumesTheRolloutAtItsStep) {
         json::value s = expect_ok(rollout_call(admin, "start"), "start");
         step_started_ms = static_cast<std::int64_t>(num_at(s, {"step_started_ms"}).value_or(0));
         EXPECT_GT(step_started_ms, 0) << dump(s);
-        // A few looks with traffic on both pools.
-        ASSERT_TRUE(wait_for([&] { return canary.requests() >= 40; }, 20s)) << describe(load.counts());
+        // A few looks with traffic on both pools, and over a second at the
+        // step, which the saved elapsed time must then show.
+        const auto started = Clock::now();
+        ASSERT_TRUE(wait_for([&] { return canary.requests() >= 40 && ms_since(started) >= 1500; }, 20s))
+            << describe(load.counts());
         load.stop();
         RolloutView v = rollout_view(admin);
         ASSERT_EQ(v.phase, "running") << kinds_text(v);

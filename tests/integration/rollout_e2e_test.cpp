@@ -1,4 +1,4 @@
-// Progressive rollout end to end (docs/config.md `rollout`, §5, §6, §7):
+// Progressive rollout end to end (docs/config.md `rollout`, docs/admin-api.md, docs/metrics.md):
 // the real binary in front of two fake pools on loopback, a rollout started
 // through the admin API, and the judge's verdict observed through
 // GET /routes/{r}/rollout, GET /routes/{r}, /metrics and where the traffic

@@ -1,4 +1,4 @@
-// Traffic splitting end to end (docs/config.md routes, §4): the real binary in front
+// Traffic splitting end to end (docs/config.md, routes): the real binary in front
 // of fake upstreams on loopback. Weighted split within tolerance; header,
 // cookie, query and `in` rules pin requests; sticky users keep their pool
 // across requests, connections and a restart; the cookie-assign flow; a

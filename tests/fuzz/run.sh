@@ -45,7 +45,8 @@ sources() {
                           http/serialize.cpp ;;
         chunked) echo http/chunked.cpp ;;
         config) echo config/config.cpp config/values.cpp config/yaml_reader.cpp config/to_json.cpp \
-                     routing/matcher.cpp routing/cidr.cpp http/message.cpp tests/fuzz/boost_json_src.cpp ;;
+                     routing/matcher.cpp routing/cidr.cpp http/message.cpp http/claims.cpp \
+                     tests/fuzz/boost_json_src.cpp ;;
         admin_bodies) echo admin/bodies.cpp tests/fuzz/boost_json_src.cpp ;;
         *) echo "run.sh: unknown target $1" >&2; exit 2 ;;
     esac

@@ -101,6 +101,24 @@ std::string read_file(const std::string& path) {
 
 namespace {
 
+// The test's environment, plus (for a process given a descriptor limit) the
+// UBSan suppression its sanitized build needs once descriptors run out.
+std::vector<std::string> child_environment(const SpawnOptions& options) {
+    std::vector<std::string> env;
+    std::string ubsan = "UBSAN_OPTIONS=";
+    for (char** e = environ; *e != nullptr; ++e) {
+        std::string entry = *e;
+        if (options.nofile && entry.rfind(ubsan, 0) == 0) {
+            ubsan = entry + ":";
+            continue;
+        }
+        env.push_back(std::move(entry));
+    }
+    if (options.nofile)
+        env.push_back(ubsan + "suppressions=" WEIR_SOURCE_DIR "/tests/integration/fd_exhaustion.ubsan.supp");
+    return env;
+}
+
 // fork + exec with stdout/stderr sent to files. Only async-signal-safe calls
 // happen in the child: the test process has threads.
 pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path,
@@ -111,6 +129,10 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, c
     std::vector<std::string> copy = args;
     for (auto& a : copy) argv.push_back(a.data());
     argv.push_back(nullptr);
+    std::vector<std::string> env = child_environment(options);
+    std::vector<char*> envp;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
     int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out < 0 || err < 0) throw std::runtime_error("cannot open output files");
@@ -129,7 +151,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, c
             rlimit rl{static_cast<rlim_t>(options.nofile->first), static_cast<rlim_t>(options.nofile->second)};
             if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(126);
         }
-        ::execv(argv[0], argv.data());
+        ::execve(argv[0], argv.data(), envp.data());
         ::_exit(127);
     }
     ::close(out);

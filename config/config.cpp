@@ -2,6 +2,7 @@
 // rules that tie them together. Reading never stops at the first problem.
 #include "config/config.hpp"
 
+#include "config/tls_config.hpp"
 #include "config/yaml_reader.hpp"
 
 #include <arpa/inet.h>
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -21,6 +23,12 @@
 
 namespace weir::config {
 namespace {
+
+// Certificates are checked against the wall clock (Unix seconds).
+std::int64_t unix_now() {
+    using namespace std::chrono;
+    return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+}
 
 using yaml::Diagnostics;
 using yaml::Field;
@@ -162,6 +170,10 @@ private:
             }
             if (auto u = map.take("underscores_in_headers")) {
                 if (auto v = yaml::read_bool(*u, diag_)) listener.underscores_in_headers = *v;
+            }
+            if (auto t = map.take("tls")) {
+                listener.tls = read_listener_tls(
+                    *t, diag_, [this](const Field& p) { return read_path(p); }, unix_now());
             }
             map.finish();
             config.listeners.push_back(std::move(listener));

@@ -6,11 +6,17 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+namespace weir::tls {
+struct Certificate;
+class ServerContext;
+}
 
 namespace weir::config {
 
@@ -23,12 +29,32 @@ struct HostPort {
     std::string text() const;  // canonical "host:port" / "[v6]:port"
 };
 
+struct CertificateFiles {
+    std::string cert;  // PEM: the certificate, then its chain
+    std::string key;   // PEM: its private key
+};
+
+// listeners[].tls: TLS termination.
+struct ListenerTlsConfig {
+    std::vector<CertificateFiles> certificates;  // the first answers no or unknown SNI
+    std::string min_version = "1.2";             // "1.2" | "1.3"
+    std::string client_ca;                       // mTLS: client certificates required, verified against it
+    // The certificates as read and checked at load (same order): a reload
+    // reads the files again, so renewed certificates take effect with it.
+    std::vector<std::shared_ptr<const tls::Certificate>> loaded;
+    // Built from `loaded` by the first snapshot of this load and reused by
+    // the snapshots of runtime edits: the TLS session cache and the
+    // certificates' log lines belong to a load, not to a weight change.
+    mutable std::shared_ptr<const tls::ServerContext> context;
+};
+
 struct ListenerConfig {
     std::string name;
     HostPort address;
     // Forward header names containing '_' (nginx's underscores_in_headers);
     // off, they are dropped, since CGI-style backends read '_' as '-'.
     bool underscores_in_headers = false;
+    std::optional<ListenerTlsConfig> tls;
 };
 
 struct AdminConfig {

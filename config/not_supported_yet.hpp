@@ -16,7 +16,6 @@ struct NotSupportedYet {
 };
 
 inline constexpr NotSupportedYet kNotSupportedYet[] = {
-    {"listeners[]", "tls", "TLS termination"},
     {"pools[].upstream", "tls", "TLS to upstreams", true},
 };
 

@@ -145,8 +145,16 @@ std::string to_json(const Config& config, std::uint64_t version) {
     }
     json::array listeners;
     for (const auto& l : config.listeners) {
-        listeners.push_back(json::object{
-            {"name", l.name}, {"address", l.address.text()}, {"underscores_in_headers", l.underscores_in_headers}});
+        json::object listener{
+            {"name", l.name}, {"address", l.address.text()}, {"underscores_in_headers", l.underscores_in_headers}};
+        if (l.tls) {
+            json::array certificates;
+            for (const auto& c : l.tls->certificates) certificates.push_back(json::object{{"cert", c.cert}, {"key", c.key}});
+            json::object tls{{"certificates", std::move(certificates)}, {"min_version", l.tls->min_version}};
+            if (!l.tls->client_ca.empty()) tls["client_ca"] = l.tls->client_ca;
+            listener["tls"] = std::move(tls);
+        }
+        listeners.push_back(std::move(listener));
     }
     out["listeners"] = std::move(listeners);
 

@@ -1,12 +1,17 @@
 #include "control/snapshot_builder.hpp"
 
+#include "common/log.hpp"
 #include "control/endpoints.hpp"
 #include "routing/decision.hpp"
+#include "tls/handshake_stats.hpp"
+#include "tls/server_context.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <fmt/chrono.h>
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <stdexcept>
 
@@ -112,6 +117,37 @@ std::vector<boost::asio::ip::tcp::endpoint> AddressBook::lookup(const config::Ho
     return out;
 }
 
+namespace {
+
+// A listener's connection settings; for TLS, the contexts its certificates
+// (read and checked at load) serve with.
+routing::ListenerSettings listener_settings(const config::ListenerConfig& l, std::vector<std::string>& errors) {
+    routing::ListenerSettings out{l.name, l.underscores_in_headers};
+    if (!l.tls) return out;
+    if (!l.tls->context) {
+        tls::ServerSettings settings;
+        settings.certificates = l.tls->loaded;
+        settings.min_version = l.tls->min_version == "1.3" ? tls::MinVersion::tls1_3 : tls::MinVersion::tls1_2;
+        settings.client_ca_file = l.tls->client_ca;
+        std::string error;
+        l.tls->context = tls::ServerContext::create(settings, error);
+        if (!l.tls->context) {
+            errors.push_back("listener " + l.name + ": TLS: " + error);
+            return out;
+        }
+        for (const auto& cert : settings.certificates) {
+            log::info("tls", "listener {}: {} ({}) serves {}; expires {:%Y-%m-%d %H:%M:%S} UTC", l.name,
+                      cert->cert_file, cert->key_type, fmt::join(cert->names, ", "),
+                      fmt::gmtime(static_cast<std::time_t>(cert->not_after)));
+        }
+    }
+    out.tls = l.tls->context;
+    out.handshakes = tls::handshake_counts(l.name);
+    return out;
+}
+
+}  // namespace
+
 BuildResult build_snapshot(const config::Config& config, std::uint64_t version, StableKeys& keys, StatKeys& stat_keys,
                            AddressBook& book, bool fresh) {
     BuildResult result;
@@ -125,7 +161,7 @@ BuildResult build_snapshot(const config::Config& config, std::uint64_t version, 
     snap->limits.max_via_hops = config.limits.max_via_hops;
     // Validated at load: every entry parses.
     for (const auto& t : config.trusted_proxies) snap->trusted_proxies.add(routing::parse_cidr(t).value);
-    for (const auto& l : config.listeners) snap->listeners.push_back({l.name, l.underscores_in_headers});
+    for (const auto& l : config.listeners) snap->listeners.push_back(listener_settings(l, result.errors));
 
     for (const config::PoolConfig& pc : config.pools) {
         routing::Pool pool;

@@ -3,6 +3,8 @@
 #include "control/control_plane.hpp"
 #include "proxy/server.hpp"
 #include "telemetry/traffic.hpp"
+#include "tls/handshake_stats.hpp"
+#include "tls/server_context.hpp"
 
 #include <map>
 
@@ -116,9 +118,46 @@ std::vector<prometheus::MetricFamily> traffic_families(proxy::Server& server, co
                                 "Times a listener stopped accepting for 100 ms because the process was out of "
                                 "descriptors (or the kernel out of memory for sockets).",
                                 prometheus::MetricType::Counter, all_workers(&proxy::WorkerStats::accept_pauses));
-    return {std::move(requests),    std::move(durations),   std::move(failovers),   std::move(not_repeated),
-            std::move(downstream),  std::move(upstream),    std::move(stats_bytes), std::move(stats_limit),
-            std::move(stats_slots), std::move(dropped),     std::move(accept_pauses)};
+    std::vector<prometheus::MetricFamily> out{
+        std::move(requests),    std::move(durations),   std::move(failovers),   std::move(not_repeated),
+        std::move(downstream),  std::move(upstream),    std::move(stats_bytes), std::move(stats_limit),
+        std::move(stats_slots), std::move(dropped),     std::move(accept_pauses)};
+    for (auto& f : tls_families(plane)) out.push_back(std::move(f));
+    return out;
+}
+
+std::vector<prometheus::MetricFamily> tls_families(const ControlPlane& plane) {
+    prometheus::MetricFamily handshakes{"weir_tls_handshakes_total", "TLS handshakes by listener and outcome.",
+                                        prometheus::MetricType::Counter, {}};
+    for (const auto& [listener, counts] : tls::all_handshake_counts()) {
+        const std::pair<const char*, const std::atomic<std::uint64_t>*> results[] = {
+            {"full", &counts->full}, {"resumed", &counts->resumed}, {"failed", &counts->failed},
+            {"timeout", &counts->timeout}};
+        for (const auto& [result, n] : results) {
+            prometheus::ClientMetric m;
+            m.label = {{"listener", listener}, {"result", result}};
+            m.counter.value = static_cast<double>(n->load(std::memory_order_relaxed));
+            handshakes.metric.push_back(std::move(m));
+        }
+    }
+    prometheus::MetricFamily expiry{"weir_tls_certificate_expiry_seconds",
+                                    "Expiry (Unix time) of the certificate serving each name on each TLS listener.",
+                                    prometheus::MetricType::Gauge, {}};
+    for (const auto& listener : plane.current()->listeners) {
+        if (!listener.tls) continue;
+        for (const auto& cert : listener.tls->settings().certificates) {
+            for (const auto& name : cert->names) {
+                prometheus::ClientMetric m;
+                m.label = {{"listener", listener.name}, {"name", name}};
+                m.gauge.value = static_cast<double>(cert->not_after);
+                expiry.metric.push_back(std::move(m));
+            }
+        }
+    }
+    std::vector<prometheus::MetricFamily> out;
+    if (!handshakes.metric.empty()) out.push_back(std::move(handshakes));
+    if (!expiry.metric.empty()) out.push_back(std::move(expiry));
+    return out;
 }
 
 }  // namespace weir::control

@@ -23,6 +23,9 @@ ClaimField classify_folded(std::string_view n) {
             return same_folded(n, "via") ? ClaimField::via : ClaimField::none;
         case 9:
             return same_folded(n, "forwarded") || same_folded(n, "x-real-ip") ? ClaimField::other : ClaimField::none;
+        case 21:
+            if (same_folded(n, "x-client-cert-subject")) return ClaimField::client_cert;
+            break;
     }
     if (n.size() <= forwarded_prefix.size() || !same_folded(n.substr(0, forwarded_prefix.size()), forwarded_prefix))
         return ClaimField::none;

@@ -21,6 +21,8 @@ enum class ClaimField : std::uint8_t {
     other,              // Forwarded, X-Real-IP, any other X-Forwarded-*, and the
                         // underscore look-alikes of all of them (X_Forwarded_For)
     via,                // the path taken: Weir appends itself
+    client_cert,        // X-Client-Cert-Subject: Weir's own from a verified client
+                        // certificate (mTLS) replaces it
 };
 
 // By the exact (case-insensitive) name. CGI and WSGI stacks read '_' as '-',

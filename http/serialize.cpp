@@ -72,6 +72,7 @@ void serialize_request(std::string& out, const RequestHead& req, const Forwarded
         }
         const ClaimField field = claim_field(n);
         if (!fwd.claims.passes(n, field)) continue;
+        if (field == ClaimField::client_cert && !fwd.client_cert_subject.empty()) continue;  // Weir's own below
         seen |= bit(field);
         if (field == ClaimField::x_forwarded_for || field == ClaimField::via) continue;  // sent as one list below
         put_header(out, n, h.value);
@@ -88,6 +89,7 @@ void serialize_request(std::string& out, const RequestHead& req, const Forwarded
         auto [end, ec] = std::to_chars(digits, digits + sizeof digits, fwd.port);
         put_header(out, "X-Forwarded-Port", std::string_view(digits, static_cast<std::size_t>(end - digits)));
     }
+    if (!fwd.client_cert_subject.empty()) put_header(out, "X-Client-Cert-Subject", fwd.client_cert_subject);
     if (req.body == BodyKind::chunked) put(out, "Transfer-Encoding: chunked\r\n");
     put(out, "\r\n");
 }

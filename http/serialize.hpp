@@ -18,6 +18,7 @@ struct ForwardedFor {
     std::string_view default_host; // Host to send when the client sent none (HTTP/1.0)
     std::uint16_t port = 0;        // X-Forwarded-Port: the listener port the client connected to
     ClaimPolicy claims;            // which of the client's claims go on (http/claims.hpp)
+    std::string_view client_cert_subject;  // mTLS: the verified client certificate's subject (RFC 2253)
 };
 
 // Weir's received-by name in Via (RFC 9110 §7.6.3), also what loop detection counts.

@@ -1,5 +1,6 @@
 // The memory one request/response exchange needs: read buffers for both
-// sides, parsed heads, decoders and the outgoing staging area. A connection
+// sides, parsed heads, decoders, the outgoing staging area, and the state of
+// the exchange (route, attempts, how far each message got). A connection
 // holds one only while a request is under way; idle keep-alive connections
 // give it back, so an idle connection costs little more than its socket, and
 // busy ones reuse warm buffers instead of allocating per request.
@@ -7,17 +8,71 @@
 
 #include "http/chunked.hpp"
 #include "http/message.hpp"
+#include "http/parser.hpp"
 #include "proxy/flat_buffer.hpp"
+#include "proxy/socket.hpp"
+#include "routing/snapshot.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace weir::proxy {
 
-struct Exchange {
+enum class Direction : std::uint8_t { request, response };
+
+// Where a body transfer stands: which way it goes, how it is framed, and how
+// much of it is claimed, staged or still to come.
+struct BodyPump {
+    Direction dir = Direction::request;
+    Socket* src = nullptr;
+    Socket* dst = nullptr;
+    FlatBuffer* in = nullptr;
+    http::BodyKind framing = http::BodyKind::none;
+    std::uint64_t remaining = 0;   // content-length bytes not yet claimed
+    std::uint64_t body_bytes = 0;  // decoded request body bytes, for max_body_bytes
+    bool encode_chunked = false;
+    bool source_done = false;
+    std::size_t stage_off = 0;     // bytes of the stage already written
+    std::size_t view_len = 0;      // bytes at the front of *in to write as they are
+};
+
+// Everything one request changes as it goes, and nothing the connection keeps
+// across requests: a new request starts from `ExchangeState{}` by assignment,
+// so no flag can leak from one request into the next. (An HTTP/2 connection
+// will hold one of these per stream.) The defaults describe "no request under
+// way": nothing to record, nothing counted.
+struct ExchangeState {
+    routing::SnapshotPtr snapshot;  // the configuration the request is served with, held to its end
+    const routing::Route* route = nullptr;
+    const routing::Pool* pool = nullptr;
+    const routing::Endpoint* endpoint = nullptr;
+    bool panic = false;              // every pool of the route is down: failing endpoints allowed
+    int attempts = 0;                // endpoints tried for this request, all pools (replays included)
+    int pool_attempts = 0;           // endpoints tried in `pool`
+    int last_failure_status = 503;   // what running out of endpoints answers
+    std::size_t pending_head = 0;    // request head bytes still at the front of client_in
+    http::HeadScan response_scan;    // the response head arriving, searched so far
+    std::size_t response_head_len = 0;
+    bool request_sent = false;       // head and body went out in full
+    bool continue_sent = false;      // "100 Continue" already written to the client
+    bool response_started = false;   // the response head was accepted and is being sent
+    bool client_bytes_sent = false;  // response bytes reached the client socket
+    std::chrono::steady_clock::time_point request_started{};
+    bool request_counted = false;    // request_started belongs to the current request
+    bool recorded = true;            // the current request is already in the statistics
+    bool counted = false;            // this attempt is counted in the endpoint's in-flight load
+    std::uint32_t counted_key = 0;
+    bool repeatable = false;         // may be sent again after bytes went out (idempotent or keyed)
+    bool replaying = false;          // sending the replay copy after a stale pooled connection
+    BodyPump pump;
+};
+
+struct Exchange : ExchangeState {
     // Read buffers start small: most heads fit in 4 KiB, and a burst of
     // thousands of simultaneous requests then needs a quarter of the memory.
     // A head that does not fit grows its buffer (up to the configured limit);
@@ -48,17 +103,34 @@ struct Exchange {
         stage.reserve(1024);
     }
 
-    // Ready for the next request; capacity is kept.
+    // A request head of `head_len` bytes has arrived at the front of
+    // client_in: its exchange starts afresh (buffers and their capacity kept).
+    void begin_request(routing::SnapshotPtr snap, std::size_t head_len) {
+        state() = ExchangeState{};
+        snapshot = std::move(snap);
+        pending_head = head_len;
+        clear_request_lists();
+    }
+
+    // Ready for another connection's request; capacity is kept.
     void clear() {
+        state() = ExchangeState{};
         client_in.clear();
         upstream_in.clear();
         stage.clear();
         decoder.reset();
+        log_prefix.clear();
+        clear_request_lists();
+    }
+
+    ExchangeState& state() { return *this; }
+
+private:
+    void clear_request_lists() {
         tried_endpoints.clear();
         tried_pools.clear();
         sticky_key.clear();
         set_cookie.clear();
-        log_prefix.clear();
         replay.clear();
     }
 };

@@ -7,7 +7,9 @@
 #include "proxy/listener.hpp"
 #include "routing/decision.hpp"
 #include "routing/forwarded_client.hpp"
+#include "tls/server_context.hpp"
 
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -17,10 +19,16 @@
 namespace weir::proxy {
 namespace {
 
-// Endpoints tried in one pool for one request before giving up on the pool
-// (connect failures, retries), and in all pools together.
-constexpr int max_attempts = 5;
-constexpr int max_total_attempts = 10;
+// The one retry budget: attempts (endpoints tried, and repeats of a request
+// after a stale pooled connection) for one request in one pool before the
+// request moves on from the pool. A pool of many dead endpoints must not keep
+// one request connecting for tens of seconds.
+constexpr int pool_attempt_limit = 5;
+// All pools of a route together: a failover gets one more pool's budget.
+constexpr int attempt_limit = 2 * pool_attempt_limit;
+// A repeat on the same endpoint leaves room in the pool's budget for the
+// pick that follows it if the repeat fails too.
+constexpr int repeat_limit = pool_attempt_limit - 1;
 // Largest request body kept for a replay after a stale pooled connection.
 constexpr std::uint64_t replay_limit = 64 * 1024;
 
@@ -50,7 +58,14 @@ Session::Session(Worker& worker, int fd, const Listener& from)
     client_ip_ = client_.peer_ip();
     if (const auto& snap = worker_.snapshot()) {
         claims_.trusted_peer = snap->trusted_proxies.contains(client_ip_);
-        claims_.keep_underscores = snap->listener(from.name()).keep_underscores;
+        const routing::ListenerSettings& listener = snap->listener(from.name());
+        claims_.keep_underscores = listener.keep_underscores;
+        if (listener.tls) {
+            // The connection keeps this context (and its certificates) for
+            // its whole life, whatever a reload brings.
+            if (SSL* ssl = listener.tls->new_connection()) client_.attach_tls(ssl);
+            handshakes_ = listener.handshakes;
+        }
     }
     worker_.add_session(*this);
 }
@@ -63,6 +78,41 @@ void Session::start() {
         close();
         return;
     }
+    if (handshakes_) {
+        if (!client_.tls()) {
+            log::error("proxy", "client {}: cannot start TLS: out of memory", client_ip_);
+            handshakes_->failed.fetch_add(1, std::memory_order_relaxed);
+            close();
+            return;
+        }
+        // The handshake shares the head's deadline: a connection that says
+        // nothing useful in header_timeout is dropped either way.
+        const auto& snap = worker_.snapshot();
+        set_deadline(snap ? snap->limits.header_timeout : std::chrono::milliseconds(10000));
+        wait_ = Wait::handshake;
+        continue_handshake();
+        return;
+    }
+    wait_request();
+}
+
+void Session::continue_handshake() {
+    std::string why;
+    const int rc = client_.handshake(why);
+    if (rc == 0) return;  // waits for the next event
+    if (rc < 0) {
+        handshakes_->failed.fetch_add(1, std::memory_order_relaxed);
+        client_note("client {}: TLS handshake failed: {}", client_ip_, why);
+        close();
+        return;
+    }
+    (SSL_session_reused(client_.tls()) ? handshakes_->resumed : handshakes_->full)
+        .fetch_add(1, std::memory_order_relaxed);
+    // With client_ca, OpenSSL has verified the certificate (or failed the
+    // handshake): its subject goes upstream, in place of any the client sent.
+    client_cert_subject_ = tls::verified_peer_subject(client_.tls());
+    clear_deadline();
+    wait_ = Wait::none;
     wait_request();
 }
 
@@ -72,7 +122,7 @@ void Session::on_events(std::uint32_t events) {
     // while Weir waits on the upstream: stop waiting and free the upstream.
     if ((events & (EPOLLERR | EPOLLHUP)) &&
         (wait_ == Wait::connect || wait_ == Wait::response_head ||
-         (dir_ == Direction::response && (wait_ == Wait::pump_read)))) {
+         (wait_ == Wait::pump_read && ex_->pump.dir == Direction::response))) {
         log::debug("proxy", "client {}: went away while the upstream was busy", client_ip_);
         release_upstream(false);
         close();
@@ -85,6 +135,9 @@ void Session::on_upstream_events(std::uint32_t) { resume(); }
 
 void Session::resume() {
     switch (wait_) {
+        case Wait::handshake:
+            continue_handshake();
+            break;
         case Wait::idle:
         case Wait::request_head:
             if (client_.readable()) read_head();
@@ -94,7 +147,7 @@ void Session::resume() {
             break;
         case Wait::pump_read:
         case Wait::pump_write:
-            if (dir_ == Direction::request && upstream_ && upstream_->socket.readable()) {
+            if (ex_->pump.dir == Direction::request && upstream_ && upstream_->socket.readable()) {
                 // The upstream answers (or closes) before the body is complete,
                 // whether Weir waits for the client's next bytes or for room
                 // to write them: e.g. an early 401 or 413. Forward it; a final
@@ -103,7 +156,7 @@ void Session::resume() {
                 wait_ = Wait::none;
                 clear_deadline();
                 read_response();
-            } else if (wait_ == Wait::pump_read ? src_->readable() : dst_->writable()) {
+            } else if (wait_ == Wait::pump_read ? ex_->pump.src->readable() : ex_->pump.dst->writable()) {
                 pump();
             }
             break;
@@ -146,6 +199,11 @@ void Session::on_timer() {
 
 void Session::on_timeout() {
     switch (wait_) {
+        case Wait::handshake:
+            handshakes_->timeout.fetch_add(1, std::memory_order_relaxed);
+            client_note("client {}: TLS handshake not complete in time", client_ip_);
+            close();
+            return;
         case Wait::idle:
             close();  // keep-alive idle timeout: nothing to say
             return;
@@ -154,9 +212,9 @@ void Session::on_timeout() {
             reply(408, "request head not received in time", true);
             return;
         case Wait::connect:
-            upstream_note("pool {} endpoint {}: connect timeout after {} ms", pool_->name, endpoint_->name,
-                      pool_->upstream.connect_timeout.count());
-            worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect, ETIMEDOUT);
+            upstream_note("pool {} endpoint {}: connect timeout after {} ms", ex_->pool->name, ex_->endpoint->name,
+                      ex_->pool->upstream.connect_timeout.count());
+            worker_.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::connect, ETIMEDOUT);
             release_upstream(false);
             pick_endpoint();  // nothing was sent: another endpoint is safe
             return;
@@ -165,9 +223,9 @@ void Session::on_timeout() {
             pump_failed(wait_ == Wait::pump_read, BodyFailure::io, ETIMEDOUT, "timeout");
             return;
         case Wait::response_head:
-            upstream_note("pool {} endpoint {}: no response within {} ms", pool_->name, endpoint_->name,
-                      pool_->upstream.response_timeout.count());
-            worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::timeout);
+            upstream_note("pool {} endpoint {}: no response within {} ms", ex_->pool->name, ex_->endpoint->name,
+                      ex_->pool->upstream.response_timeout.count());
+            worker_.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::timeout);
             release_upstream(false);
             reply(504, "upstream response timeout", true);
             return;
@@ -224,10 +282,10 @@ void Session::read_head() {
             auto st = http::parse_request_head(in.data(), max_head, ex_->request, head_len, err, &head_scan_);
             if (st == http::ParseStatus::complete) {
                 clear_deadline();
-                snapshot_ = snap;
-                // The head stays in the buffer (its fields are views into it)
-                // until it has been serialised upstream for the last time.
-                pending_head_ = head_len;
+                // A new exchange state; the head stays in the buffer (its
+                // fields are views into it) until it has been serialised
+                // upstream for the last time.
+                ex_->begin_request(snap, head_len);
                 handle_request();
                 return;
             }
@@ -268,31 +326,16 @@ void Session::read_head() {
 void Session::handle_request() {
     wait_ = Wait::none;
     served_ = true;
-    if (snapshot_->access_log) start_access_line(&ex_->request);
-    request_started_ = std::chrono::steady_clock::now();
-    request_counted_ = true;
-    recorded_ = false;
-    route_ = nullptr;
-    pool_ = nullptr;
-    endpoint_ = nullptr;
+    if (ex_->snapshot->access_log) start_access_line(&ex_->request);
+    ex_->request_started = std::chrono::steady_clock::now();
+    ex_->request_counted = true;
+    ex_->recorded = false;
     http::RequestHead& req = ex_->request;
     worker_.stats().requests.fetch_add(1, std::memory_order_relaxed);
     close_after_ = !req.keep_alive || draining_ || worker_.draining();
-    ex_->tried_endpoints.clear();
-    ex_->tried_pools.clear();
-    ex_->sticky_key.clear();
-    replaying_ = false;
-    ex_->replay.clear();
-    repeatable_ = repeatable(req);
-    attempts_ = 0;
-    pool_attempts_ = 0;
-    last_failure_status_ = 503;
-    request_sent_ = false;
-    continue_sent_ = false;
-    response_started_ = false;
-    body_bytes_ = 0;
+    ex_->repeatable = repeatable(req);
 
-    const auto& limits = snapshot_->limits;
+    const auto& limits = ex_->snapshot->limits;
     if (limits.max_body_bytes > 0 && req.body == http::BodyKind::content_length &&
         req.content_length > limits.max_body_bytes) {
         client_note("client {}: request body of {} bytes over max_body_bytes {} (413)", client_ip_,
@@ -301,8 +344,8 @@ void Session::handle_request() {
         return;
     }
     routing::RequestView view(req.headers, req.target, claims_);
-    route_ = snapshot_->match(req.host, req.path, view);
-    if (!route_) {
+    ex_->route = ex_->snapshot->match(req.host, req.path, view);
+    if (!ex_->route) {
         client_note("client {}: no route for host '{}' path '{}' (404)", client_ip_, req.host, req.path);
         reply(404, "no route", req.body != http::BodyKind::none);
         return;
@@ -311,27 +354,27 @@ void Session::handle_request() {
     // its listeners): stop before every pass holds another connection.
     if (req.has_via && http::via_count(req.headers, http::via_pseudonym) > static_cast<int>(limits.max_via_hops)) {
         log::warn("proxy", "client {}: route {}: forwarding loop, Via names {} more than {} times (508)", client_ip_,
-                  route_->name, http::via_pseudonym, limits.max_via_hops);
+                  ex_->route->name, http::via_pseudonym, limits.max_via_hops);
         reply(508, "forwarding loop detected", req.body != http::BodyKind::none);
         return;
     }
     std::string new_id;
-    routing::PoolDecision d = routing::choose_pool(*snapshot_, *route_, view, worker_.random(), new_id);
+    routing::PoolDecision d = routing::choose_pool(*ex_->snapshot, *ex_->route, view, worker_.random(), new_id);
     if (d.pool == routing::PoolDecision::none) {
-        upstream_note("route {}: 503: {}", route_->name, d.why);
+        upstream_note("route {}: 503: {}", ex_->route->name, d.why);
         reply(503, d.why, req.body != http::BodyKind::none);
         return;
     }
-    pool_ = &snapshot_->pools[d.pool];
-    panic_ = d.panic;
-    if (route_->sticky && d.by == routing::PoolDecision::By::sticky) {
+    ex_->pool = &ex_->snapshot->pools[d.pool];
+    ex_->panic = d.panic;
+    if (ex_->route->sticky && d.by == routing::PoolDecision::By::sticky) {
         // Kept for a failover choice: the head may be gone by then.
-        auto key = view.get(route_->sticky->source, route_->sticky->name);
+        auto key = view.get(ex_->route->sticky->source, ex_->route->sticky->name);
         ex_->sticky_key = d.assign_cookie ? new_id : std::string(key ? *key : std::string_view());
     }
     ex_->set_cookie.clear();
     if (d.assign_cookie) {
-        const routing::StickySpec& s = *route_->sticky;
+        const routing::StickySpec& s = *ex_->route->sticky;
         ex_->set_cookie = fmt::format("Set-Cookie: {}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}\r\n", s.name,
                                   new_id, s.max_age.count());
     }
@@ -339,32 +382,30 @@ void Session::handle_request() {
 }
 
 void Session::pick_endpoint() {
-    const auto& eps = pool_->endpoints;
-    endpoint_ = nullptr;
-    // Bounded: a pool of many dead endpoints must not keep one request
-    // connecting for tens of seconds.
-    std::size_t i = pool_attempts_ >= max_attempts || attempts_ >= max_total_attempts
+    const auto& eps = ex_->pool->endpoints;
+    ex_->endpoint = nullptr;
+    std::size_t i = ex_->pool_attempts >= pool_attempt_limit || ex_->attempts >= attempt_limit
                         ? routing::WeightedChoice::npos
-                        : routing::choose_endpoint(*pool_, panic_, worker_.random(), ex_->tried_endpoints);
+                        : routing::choose_endpoint(*ex_->pool, ex_->panic, worker_.random(), ex_->tried_endpoints);
     if (i == routing::WeightedChoice::npos) {
         // Every pick is made only when another attempt is safe (nothing was
         // sent, or nothing came back for a request that may be repeated), so
         // another pool can still serve the request: a dead pool costs the
         // client nothing.
         if (fail_over()) return;
-        upstream_note("route {} pool {}: no endpoint left to try ({})", route_->name, pool_->name,
-                  last_failure_status_);
-        reply(last_failure_status_,
-              last_failure_status_ == 502 ? "upstream failed before responding" : "no upstream endpoint available",
+        upstream_note("route {} pool {}: no endpoint left to try ({})", ex_->route->name, ex_->pool->name,
+                  ex_->last_failure_status);
+        reply(ex_->last_failure_status,
+              ex_->last_failure_status == 502 ? "upstream failed before responding" : "no upstream endpoint available",
               true);
         return;
     }
     ex_->tried_endpoints.push_back(i);
-    ++attempts_;
-    ++pool_attempts_;
-    endpoint_ = &eps[i];
+    ++ex_->attempts;
+    ++ex_->pool_attempts;
+    ex_->endpoint = &eps[i];
 
-    upstream_ = worker_.upstreams().take(endpoint_->key, EventLoop::clock_ms());
+    upstream_ = worker_.upstreams().take(ex_->endpoint->key, EventLoop::clock_ms());
     if (upstream_) {
         upstream_->owner = this;
         worker_.stats().upstream_reuses.fetch_add(1, std::memory_order_relaxed);
@@ -375,22 +416,22 @@ void Session::pick_endpoint() {
 }
 
 bool Session::fail_over() {
-    if (attempts_ == 0 || attempts_ >= max_total_attempts) return false;
-    const auto from = static_cast<std::size_t>(pool_ - snapshot_->pools.data());
+    if (ex_->attempts == 0 || ex_->attempts >= attempt_limit) return false;
+    const auto from = static_cast<std::size_t>(ex_->pool - ex_->snapshot->pools.data());
     ex_->tried_pools.push_back(from);
     const std::size_t to =
-        routing::choose_failover_pool(*snapshot_, *route_, ex_->sticky_key, worker_.random(), ex_->tried_pools);
+        routing::choose_failover_pool(*ex_->snapshot, *ex_->route, ex_->sticky_key, worker_.random(), ex_->tried_pools);
     if (to == routing::PoolDecision::none) return false;
     // The pool given up on still answers for this request in its statistics:
     // an error for the canary judge, as the endpoint failures are for ejection.
-    worker_.record_failed_attempt(route_->pool_stat[from]);
+    worker_.record_failed_attempt(ex_->route->pool_stat[from]);
     worker_.stats().failovers.fetch_add(1, std::memory_order_relaxed);
-    log::debug("proxy", "route {}: pool {} failed before sending, trying pool {}", route_->name, pool_->name,
-               snapshot_->pools[to].name);
-    pool_ = &snapshot_->pools[to];
-    panic_ = false;
+    log::debug("proxy", "route {}: pool {} failed before sending, trying pool {}", ex_->route->name, ex_->pool->name,
+               ex_->snapshot->pools[to].name);
+    ex_->pool = &ex_->snapshot->pools[to];
+    ex_->panic = false;
     ex_->tried_endpoints.clear();
-    pool_attempts_ = 0;
+    ex_->pool_attempts = 0;
     pick_endpoint();
     return true;
 }
@@ -399,10 +440,10 @@ bool Session::fail_over() {
 
 void Session::connect_upstream() {
     upstream_ = std::make_unique<UpstreamConnection>();
-    upstream_->endpoint_key = endpoint_->key;
+    upstream_->endpoint_key = ex_->endpoint->key;
     upstream_->owner = this;
     worker_.stats().upstream_connects.fetch_add(1, std::memory_order_relaxed);
-    const auto& addr = endpoint_->address;
+    const auto& addr = ex_->endpoint->address;
     int err = Socket::connect(upstream_->socket, addr.data(), static_cast<unsigned>(addr.size()));
     if (err == 0 || err == EINPROGRESS) {
         if (int add_err = worker_.loop().add(upstream_->socket.fd(), upstream_.get()); add_err != 0) {
@@ -414,7 +455,7 @@ void Session::connect_upstream() {
                 return;
             }
             wait_ = Wait::connect;
-            set_deadline(pool_->upstream.connect_timeout);
+            set_deadline(ex_->pool->upstream.connect_timeout);
             return;
         }
     }
@@ -423,12 +464,12 @@ void Session::connect_upstream() {
         // Weir itself is out of descriptors (or ports, or socket memory):
         // not the endpoint's fault, and every other endpoint would fail the same.
         upstream_note("pool {} endpoint {}: cannot open a connection: {} (not counted against the endpoint)",
-                      pool_->name, endpoint_->name, std::strerror(err));
+                      ex_->pool->name, ex_->endpoint->name, std::strerror(err));
         reply(503, "proxy out of connection resources", true);
         return;
     }
-    upstream_note("pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name, std::strerror(err));
-    worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect, err);
+    upstream_note("pool {} endpoint {}: connect failed: {}", ex_->pool->name, ex_->endpoint->name, std::strerror(err));
+    worker_.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::connect, err);
     pick_endpoint();
 }
 
@@ -436,9 +477,9 @@ void Session::on_connected() {
     clear_deadline();
     int err = upstream_->socket.take_error();
     if (err != 0) {
-        upstream_note("pool {} endpoint {}: connect failed: {}", pool_->name, endpoint_->name,
+        upstream_note("pool {} endpoint {}: connect failed: {}", ex_->pool->name, ex_->endpoint->name,
                   std::strerror(err));
-        worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::connect, err);
+        worker_.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::connect, err);
         release_upstream(false);
         pick_endpoint();  // nothing was sent: another endpoint is safe
         return;
@@ -447,13 +488,13 @@ void Session::on_connected() {
 }
 
 void Session::send_request() {
-    response_scan_ = {};  // a new attempt: its response starts a new search
-    if (!counted_) {
-        worker_.endpoint_begin(endpoint_->key);
-        counted_key_ = endpoint_->key;
-        counted_ = true;
+    ex_->response_scan = {};  // a new attempt: its response starts a new search
+    if (!ex_->counted) {
+        worker_.endpoint_begin(ex_->endpoint->key);
+        ex_->counted_key = ex_->endpoint->key;
+        ex_->counted = true;
     }
-    if (replaying_) {
+    if (ex_->replaying) {
         // A stale pooled connection failed this request before any answer:
         // send the same bytes again on a fresh connection.
         ex_->stage = ex_->replay;
@@ -462,7 +503,8 @@ void Session::send_request() {
     }
     http::RequestHead& req = ex_->request;
     ex_->stage.clear();
-    http::ForwardedFor fwd{client_ip_, "http", endpoint_->name, local_port_, claims_};
+    http::ForwardedFor fwd{client_ip_,  client_.tls() ? "https" : "http", ex_->endpoint->name, local_port_, claims_,
+                           client_cert_subject_};
     http::serialize_request(ex_->stage, req, fwd);
     // A bodiless request keeps its head buffered until the response arrives,
     // so a failed attempt can be serialised again for another endpoint; with
@@ -473,16 +515,16 @@ void Session::send_request() {
         // On a reused idle connection the upstream may have closed just as we
         // write; a small body that has fully arrived is kept so the request can
         // be replayed once on a fresh connection.
-        if (repeatable_ && upstream_->reused && req.body == http::BodyKind::content_length &&
+        if (ex_->repeatable && upstream_->reused && req.body == http::BodyKind::content_length &&
             req.content_length <= replay_limit && ex_->client_in.size() >= req.content_length) {
             ex_->replay = ex_->stage;
             ex_->replay.append(ex_->client_in.data().substr(0, static_cast<std::size_t>(req.content_length)));
         }
     }
-    if (req.expect_continue && ex_->client_in.empty() && !continue_sent_) {
+    if (req.expect_continue && ex_->client_in.empty() && !ex_->continue_sent) {
         // The client waits for a go-ahead before sending the body; Weir gives
         // it itself once an upstream is ready (Expect is not forwarded).
-        continue_sent_ = true;
+        ex_->continue_sent = true;
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
         IoResult r = client_.write(cont.data(), cont.size());
         if (r.error || r.bytes != cont.size()) {
@@ -503,7 +545,7 @@ bool Session::forward_interim() {
         upstream_failed("upstream switched protocols unasked", 0);
         return false;
     }
-    if (ex_->request.version_minor == 1 && !(status == 100 && continue_sent_)) {
+    if (ex_->request.version_minor == 1 && !(status == 100 && ex_->continue_sent)) {
         std::string interim;
         http::serialize_response(interim, ex_->response, http::ClientFraming::as_upstream, true, 1);
         IoResult r = client_.write(interim.data(), interim.size());
@@ -522,14 +564,14 @@ void Session::read_response() {
         if (!in.empty()) {
             std::size_t head_len = 0;
             http::ParseError err;
-            auto st = http::parse_response_head(in.data(), pool_->upstream.max_response_header_bytes,
+            auto st = http::parse_response_head(in.data(), ex_->pool->upstream.max_response_header_bytes,
                                                 ex_->request.method_id, ex_->response, head_len, err,
-                                                pool_->upstream.max_response_headers, &response_scan_);
+                                                ex_->pool->upstream.max_response_headers, &ex_->response_scan);
             if (st == http::ParseStatus::complete) {
                 if (ex_->response.status < 200) {
                     if (!forward_interim()) return;
                     in.consume(head_len);
-                    if (!request_sent_ && in.empty() && dir_ == Direction::request) {
+                    if (!ex_->request_sent && in.empty() && ex_->pump.dir == Direction::request) {
                         // Only an interim answer (some servers send 100 to
                         // every upload): the body still has to go out.
                         pump();
@@ -538,7 +580,7 @@ void Session::read_response() {
                     continue;
                 }
                 clear_deadline();
-                response_head_len_ = head_len;
+                ex_->response_head_len = head_len;
                 send_response();
                 return;
             }
@@ -546,12 +588,12 @@ void Session::read_response() {
                 if (err.over_limit) {
                     upstream_note(
                               "pool {} endpoint {}: {} (upstream.max_response_header_bytes {}, max_response_headers {})",
-                              pool_->name, endpoint_->name, err.reason, pool_->upstream.max_response_header_bytes,
-                              pool_->upstream.max_response_headers);
+                              ex_->pool->name, ex_->endpoint->name, err.reason, ex_->pool->upstream.max_response_header_bytes,
+                              ex_->pool->upstream.max_response_headers);
                 } else {
-                    upstream_note("pool {} endpoint {}: {}", pool_->name, endpoint_->name, err.reason);
+                    upstream_note("pool {} endpoint {}: {}", ex_->pool->name, ex_->endpoint->name, err.reason);
                 }
-                worker_.upstream_failed(*pool_, *endpoint_,
+                worker_.upstream_failed(*ex_->pool, *ex_->endpoint,
                                         err.over_limit ? UpstreamError::response_too_large
                                                        : UpstreamError::invalid_response);
                 in.clear();
@@ -565,14 +607,14 @@ void Session::read_response() {
         Socket& s = upstream_->socket;
         if (!s.readable()) {
             wait_ = Wait::response_head;
-            set_deadline(pool_->upstream.response_timeout);
+            set_deadline(ex_->pool->upstream.response_timeout);
             return;
         }
         in.prepare();
-        if (in.writable() == 0 && !in.grow(pool_->upstream.max_response_header_bytes + 1024)) {
+        if (in.writable() == 0 && !in.grow(ex_->pool->upstream.max_response_header_bytes + 1024)) {
             upstream_note("pool {} endpoint {}: response head over {} bytes (upstream.max_response_header_bytes)",
-                      pool_->name, endpoint_->name, pool_->upstream.max_response_header_bytes);
-            worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::response_too_large);
+                      ex_->pool->name, ex_->endpoint->name, ex_->pool->upstream.max_response_header_bytes);
+            worker_.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::response_too_large);
             release_upstream(false);
             reply(502, "upstream response head over the configured limits", true);
             return;
@@ -590,41 +632,41 @@ void Session::read_response() {
 void Session::upstream_failed(std::string_view what, int error) {
     const bool nothing_received = ex_->upstream_in.empty();
     const bool reused = upstream_ && upstream_->reused;
-    upstream_note("pool {} endpoint {}: {}{}{}", pool_->name, endpoint_->name, what, error ? ": " : "",
+    upstream_note("pool {} endpoint {}: {}{}{}", ex_->pool->name, ex_->endpoint->name, what, error ? ": " : "",
               error ? std::strerror(error) : "");
     // A pooled connection the upstream had already closed says nothing about
     // the endpoint's health: it is retried, not counted.
-    if (!(reused && nothing_received)) worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::reset);
+    if (!(reused && nothing_received)) worker_.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::reset);
     ex_->upstream_in.clear();
     release_upstream(false);
     // Once bytes of the request went out, the upstream may have acted on it:
     // it is sent again only when nothing came back and repeating it is
-    // harmless (`repeatable_`). A reused idle connection the upstream had
+    // harmless (`ex_->repeatable`). A reused idle connection the upstream had
     // closed is retried on a fresh one to the same endpoint; otherwise another
     // endpoint is tried. A body is replayed only when it was kept whole.
     const bool bodyless = ex_->request.body == http::BodyKind::none;
-    const bool may_repeat = nothing_received && repeatable_ && !response_started_ && attempts_ < 4;
+    const bool may_repeat = nothing_received && ex_->repeatable && !ex_->response_started && ex_->attempts < repeat_limit;
     if (may_repeat && reused && !ex_->replay.empty()) {
-        ++attempts_;
-        replaying_ = true;
+        ++ex_->attempts;
+        ex_->replaying = true;
         skip_unsent_body();
         connect_upstream();
         return;
     }
     if (may_repeat && bodyless) {
         if (reused) {
-            ++attempts_;
+            ++ex_->attempts;
             connect_upstream();
             return;
         }
-        last_failure_status_ = 502;
+        ex_->last_failure_status = 502;
         pick_endpoint();
         return;
     }
-    if (nothing_received && !response_started_ && !repeatable_) {
+    if (nothing_received && !ex_->response_started && !ex_->repeatable) {
         worker_.stats().retries_refused.fetch_add(1, std::memory_order_relaxed);
         upstream_note("pool {} endpoint {}: request not sent again (not idempotent, no Idempotency-Key): 502",
-                      pool_->name, endpoint_->name);
+                      ex_->pool->name, ex_->endpoint->name);
     }
     reply(502, "upstream failed before responding", true);
 }
@@ -634,56 +676,56 @@ void Session::skip_unsent_body() {
     // write, then the reset). The replay sends the kept copy whole, so what
     // the first attempt had not claimed yet must leave the client buffer now:
     // read later, those bytes would be parsed as the client's next request.
-    if (dir_ != Direction::request || in_ != &ex_->client_in) return;
-    const std::uint64_t unsent = static_cast<std::uint64_t>(view_len_) + remaining_;
+    if (ex_->pump.dir != Direction::request || ex_->pump.in != &ex_->client_in) return;
+    const std::uint64_t unsent = static_cast<std::uint64_t>(ex_->pump.view_len) + ex_->pump.remaining;
     ex_->client_in.consume(static_cast<std::size_t>(std::min<std::uint64_t>(unsent, ex_->client_in.size())));
-    view_len_ = 0;
-    remaining_ = 0;
+    ex_->pump.view_len = 0;
+    ex_->pump.remaining = 0;
 }
 
 void Session::send_response() {
     http::ResponseHead& resp = ex_->response;
-    if (resp.status >= 500) worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::status_5xx);
-    else worker_.upstream_ok(endpoint_->key);
+    if (resp.status >= 500) worker_.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::status_5xx);
+    else worker_.upstream_ok(ex_->endpoint->key);
     const int client_minor = ex_->request.version_minor;
     http::ClientFraming framing = http::ClientFraming::as_upstream;
-    encode_chunked_ = false;
+    ex_->pump.encode_chunked = false;
     if (resp.body == http::BodyKind::chunked || resp.body == http::BodyKind::until_close) {
         if (client_minor == 1) {
             framing = http::ClientFraming::chunked;
-            encode_chunked_ = true;
+            ex_->pump.encode_chunked = true;
         } else {
             framing = http::ClientFraming::until_close;
             close_after_ = true;  // an HTTP/1.0 client learns the end from the close
         }
     }
-    if (!request_sent_) close_after_ = true;
+    if (!ex_->request_sent) close_after_ = true;
     ex_->stage.clear();
     http::serialize_response(ex_->stage, resp, framing, !close_after_, client_minor, ex_->set_cookie);
-    ex_->upstream_in.consume(response_head_len_);
+    ex_->upstream_in.consume(ex_->response_head_len);
     drop_request_head();
-    response_started_ = true;
+    ex_->response_started = true;
     start_pump(Direction::response);
 }
 
 void Session::record(int status, bool error) {
-    recorded_ = true;
-    request_counted_ = false;
-    const routing::Snapshot* snap = snapshot_ ? snapshot_.get() : worker_.snapshot().get();
+    ex_->recorded = true;
+    ex_->request_counted = false;
+    const routing::Snapshot* snap = ex_->snapshot ? ex_->snapshot.get() : worker_.snapshot().get();
     if (!snap) return;
     std::uint32_t stat = snap->unrouted_stat;
-    if (route_ && pool_) stat = route_->pool_stat[static_cast<std::size_t>(pool_ - snap->pools.data())];
-    else if (route_) stat = route_->no_pool_stat;
-    const auto elapsed = std::chrono::steady_clock::now() - request_started_;
+    if (ex_->route && ex_->pool) stat = ex_->route->pool_stat[static_cast<std::size_t>(ex_->pool - snap->pools.data())];
+    else if (ex_->route) stat = ex_->route->no_pool_stat;
+    const auto elapsed = std::chrono::steady_clock::now() - ex_->request_started;
     worker_.record(stat, status, elapsed, error);
     if (snap->access_log) {
         // {"time","client","method","host","path"} were taken when the head
         // arrived (the head's bytes may be gone by now); the outcome goes here.
         if (ex_->log_prefix.empty()) start_access_line(nullptr);
         end_access_line(worker_.access_buffer(), ex_->log_prefix, status,
-                        route_ ? std::string_view(route_->name) : std::string_view("none"),
-                        pool_ ? std::string_view(pool_->name) : std::string_view("none"),
-                        endpoint_ && pool_ ? std::string_view(endpoint_->name) : std::string_view(),
+                        ex_->route ? std::string_view(ex_->route->name) : std::string_view("none"),
+                        ex_->pool ? std::string_view(ex_->pool->name) : std::string_view("none"),
+                        ex_->endpoint && ex_->pool ? std::string_view(ex_->endpoint->name) : std::string_view(),
                         std::chrono::duration<double, std::milli>(elapsed).count());
         worker_.access_flush_if_full();
     }
@@ -693,24 +735,24 @@ void Session::record(int status, bool error) {
 void Session::start_access_line(const http::RequestHead* req) {
     // Behind a trusted proxy the client is the one it forwarded for.
     const std::string_view client =
-        req && claims_.trusted_peer ? routing::forwarded_client(req->headers, snapshot_->trusted_proxies, client_ip_)
+        req && claims_.trusted_peer ? routing::forwarded_client(req->headers, ex_->snapshot->trusted_proxies, client_ip_)
                                     : std::string_view(client_ip_);
     ex_->log_prefix.clear();
     begin_access_line(ex_->log_prefix, worker_.time_stamper(), client, req);
 }
 
 void Session::finish_exchange() {
-    if (!recorded_) record(ex_->response.status, ex_->response.status >= 500);
+    if (!ex_->recorded) record(ex_->response.status, ex_->response.status >= 500);
     // The upstream can carry another request only when both messages ended
     // exactly on their framing and nothing extra arrived.
-    const bool reusable = ex_->response.keep_alive && request_sent_ && ex_->upstream_in.empty() &&
-                          framing_ != http::BodyKind::until_close;
+    const bool reusable = ex_->response.keep_alive && ex_->request_sent && ex_->upstream_in.empty() &&
+                          ex_->pump.framing != http::BodyKind::until_close;
     release_upstream(reusable);
     ex_->upstream_in.clear();
-    snapshot_.reset();
+    ex_->snapshot.reset();
     if (close_after_) {
         // Unread request bytes would turn the close into a reset.
-        if (!request_sent_) linger();
+        if (!ex_->request_sent) linger();
         else close();
         return;
     }
@@ -718,16 +760,16 @@ void Session::finish_exchange() {
 }
 
 void Session::release_upstream(bool reusable) {
-    if (counted_) {
-        worker_.endpoint_end(counted_key_);
-        counted_ = false;
+    if (ex_ && ex_->counted) {
+        worker_.endpoint_end(ex_->counted_key);
+        ex_->counted = false;
     }
     if (!upstream_) return;
-    if (reusable && pool_) {
+    if (reusable && ex_ && ex_->pool) {
         upstream_->reused = false;
-        worker_.upstreams().give_back(std::move(upstream_), pool_->upstream.max_idle_per_endpoint,
+        worker_.upstreams().give_back(std::move(upstream_), ex_->pool->upstream.max_idle_per_endpoint,
                                       EventLoop::clock_ms(),
-                                      static_cast<std::uint64_t>(pool_->upstream.idle_timeout.count()));
+                                      static_cast<std::uint64_t>(ex_->pool->upstream.idle_timeout.count()));
     } else {
         worker_.upstreams().discard(std::move(upstream_));
     }

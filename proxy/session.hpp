@@ -16,6 +16,7 @@
 #include "proxy/upstream_pool.hpp"
 #include "proxy/worker.hpp"
 #include "routing/snapshot.hpp"
+#include "tls/handshake_stats.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -48,6 +49,7 @@ private:
     // What the session waits for; the event handlers resume the matching step.
     enum class Wait : std::uint8_t {
         none,
+        handshake,      // TLS: the handshake's next flight (client readable or writable)
         idle,           // keep-alive: the first byte of the next request (client readable)
         request_head,   // the rest of a request head (client readable)
         connect,        // upstream connect completes (upstream writable)
@@ -58,9 +60,10 @@ private:
         linger,         // after an error reply: client input to discard, or its close
         closed,
     };
-    enum class Direction : std::uint8_t { request, response };
 
     void resume();
+    // TLS: advances the handshake; serves requests once it is done.
+    void continue_handshake();
 
     // Request side
     void wait_request();
@@ -131,6 +134,9 @@ private:
     void set_deadline_at(std::uint64_t due_ms);
     void clear_deadline() { cancel(); }
 
+    // Connection state only: what the connection keeps across requests.
+    // Everything one request changes is in the exchange (ex_->, see
+    // ExchangeState in exchange.hpp), reset by assignment per request.
     Worker& worker_;
     std::uint32_t listener_id_;
     std::uint16_t local_port_;      // the listener port the client connected to (X-Forwarded-Port)
@@ -138,54 +144,24 @@ private:
     Socket client_;
     std::string client_ip_;
     Wait wait_ = Wait::none;
-    // Per-request memory, held only while a request is under way (the
-    // request's strings and lists live there too, so an idle connection holds
-    // nothing allocated during its last request).
+    // Per-request memory and state, held only while a request is under way
+    // (the request's strings and lists live there too, so an idle connection
+    // holds nothing allocated during its last request).
     std::unique_ptr<Exchange> ex_;
-    routing::SnapshotPtr snapshot_;  // held for the whole exchange
-    const routing::Route* route_ = nullptr;
-    const routing::Pool* pool_ = nullptr;
-    const routing::Endpoint* endpoint_ = nullptr;
-    bool panic_ = false;             // every pool of the route is down: failing endpoints allowed
+    // The upstream connection carrying the current exchange. Held here, not
+    // in the pooled exchange: it goes back through the upstream pool or the
+    // loop's retire list, never with the exchange's memory.
     UpstreamPtr upstream_;
 
-    std::uint64_t head_started_ms_ = 0;
-    bool served_ = false;            // a request has been handled on this connection
-    bool close_after_ = false;       // reply with Connection: close and end the connection
+    std::uint64_t head_started_ms_ = 0;  // when the head being read began (header_timeout)
+    http::HeadScan head_scan_;           // the request head arriving, searched so far
+    bool served_ = false;                // a request has been handled on this connection
+    bool close_after_ = false;           // reply with Connection: close and end the connection
     bool draining_ = false;
-    bool reply_close_ = false;
-    int attempts_ = 0;               // endpoints tried for this request, all pools
-    int pool_attempts_ = 0;          // endpoints tried in pool_
-    int last_failure_status_ = 503;  // what running out of endpoints answers
-    http::HeadScan head_scan_;       // the request head arriving, searched so far
-    http::HeadScan response_scan_;   // the same for the response head
-    std::size_t pending_head_ = 0;   // request head bytes still at the front of client_in
-    std::size_t response_head_len_ = 0;
-    std::size_t lingered_ = 0;
-    bool request_sent_ = false;      // head and body went out in full
-    bool continue_sent_ = false;     // "100 Continue" already written to the client
-    bool response_started_ = false;  // the response head was accepted and is being sent
-    bool client_bytes_sent_ = false; // response bytes reached the client socket
-    std::chrono::steady_clock::time_point request_started_{};
-    bool request_counted_ = false;   // request_started_ belongs to the current request
-    bool recorded_ = true;           // the current request is already in the statistics
-    bool counted_ = false;           // this attempt is counted in the endpoint's in-flight load
-    std::uint32_t counted_key_ = 0;
-    bool repeatable_ = false;        // may be sent again after bytes went out (idempotent or keyed)
-    bool replaying_ = false;         // sending the exchange's replay copy after a stale pooled connection
-
-    // Pump state
-    Direction dir_ = Direction::request;
-    Socket* src_ = nullptr;
-    Socket* dst_ = nullptr;
-    FlatBuffer* in_ = nullptr;
-    http::BodyKind framing_ = http::BodyKind::none;
-    std::uint64_t remaining_ = 0;   // content-length bytes not yet claimed
-    std::uint64_t body_bytes_ = 0;  // decoded request body bytes, for max_body_bytes
-    bool encode_chunked_ = false;
-    bool source_done_ = false;
-    std::size_t stage_off_ = 0;
-    std::size_t view_len_ = 0;  // bytes at the front of *in_ to write as they are
+    bool reply_close_ = false;           // the local reply being written ends the connection
+    std::size_t lingered_ = 0;          // bytes discarded while lingering before the close
+    tls::HandshakeCounts* handshakes_ = nullptr;  // TLS connections: the listener's handshake counters
+    std::string client_cert_subject_;  // mTLS: the verified client certificate's subject (RFC 2253)
 };
 
 }  // namespace weir::proxy

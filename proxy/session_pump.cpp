@@ -21,35 +21,36 @@ constexpr std::size_t stage_flush = 64 * 1024;
 }  // namespace
 
 void Session::start_pump(Direction dir, bool staged_whole) {
-    dir_ = dir;
-    stage_off_ = 0;
-    view_len_ = 0;
-    source_done_ = false;
-    client_bytes_sent_ = false;
+    BodyPump& p = ex_->pump;
+    p.dir = dir;
+    p.stage_off = 0;
+    p.view_len = 0;
+    p.source_done = false;
+    ex_->client_bytes_sent = false;
     if (dir == Direction::request) {
-        src_ = &client_;
-        dst_ = &upstream_->socket;
-        in_ = &ex_->client_in;
-        framing_ = ex_->request.body;
-        remaining_ = ex_->request.content_length;
+        p.src = &client_;
+        p.dst = &upstream_->socket;
+        p.in = &ex_->client_in;
+        p.framing = ex_->request.body;
+        p.remaining = ex_->request.content_length;
         // Chunked stays chunked upstream (re-encoded after validation).
-        encode_chunked_ = framing_ == http::BodyKind::chunked;
+        p.encode_chunked = p.framing == http::BodyKind::chunked;
     } else {
-        src_ = &upstream_->socket;
-        dst_ = &client_;
-        in_ = &ex_->upstream_in;
-        framing_ = ex_->response.body;
-        remaining_ = ex_->response.content_length;
+        p.src = &upstream_->socket;
+        p.dst = &client_;
+        p.in = &ex_->upstream_in;
+        p.framing = ex_->response.body;
+        p.remaining = ex_->response.content_length;
     }
     if (staged_whole) {
         // The stage already holds the whole message (a replay); the body's
         // bytes in the client buffer were consumed the first time.
-        framing_ = http::BodyKind::none;
-        encode_chunked_ = false;
+        p.framing = http::BodyKind::none;
+        p.encode_chunked = false;
     }
-    if (framing_ == http::BodyKind::chunked) ex_->decoder.reset();
-    if (framing_ == http::BodyKind::none || (framing_ == http::BodyKind::content_length && remaining_ == 0))
-        source_done_ = true;
+    if (p.framing == http::BodyKind::chunked) ex_->decoder.reset();
+    if (p.framing == http::BodyKind::none || (p.framing == http::BodyKind::content_length && p.remaining == 0))
+        p.source_done = true;
     pump();
 }
 
@@ -57,24 +58,25 @@ void Session::start_pump(Direction dir, bool staged_whole) {
 // from the input buffer; chunked bodies are decoded and re-encoded into the
 // stage. Returns false on malformed framing (already handled).
 bool Session::fill() {
-    FlatBuffer& in = *in_;
-    switch (framing_) {
+    BodyPump& p = ex_->pump;
+    FlatBuffer& in = *p.in;
+    switch (p.framing) {
         case http::BodyKind::none:
-            source_done_ = true;
+            p.source_done = true;
             return true;
         case http::BodyKind::content_length: {
-            std::uint64_t n = std::min<std::uint64_t>(remaining_, in.size());
-            view_len_ = static_cast<std::size_t>(n);
-            remaining_ -= n;
-            if (remaining_ == 0) source_done_ = true;
+            std::uint64_t n = std::min<std::uint64_t>(p.remaining, in.size());
+            p.view_len = static_cast<std::size_t>(n);
+            p.remaining -= n;
+            if (p.remaining == 0) p.source_done = true;
             return true;
         }
         case http::BodyKind::until_close:
-            if (encode_chunked_) {
+            if (p.encode_chunked) {
                 http::append_chunk(ex_->stage, in.data());
                 in.consume(in.size());
             } else {
-                view_len_ = in.size();
+                p.view_len = in.size();
             }
             return true;
         case http::BodyKind::chunked:
@@ -85,21 +87,21 @@ bool Session::fill() {
                     return false;
                 }
                 if (!step.data.empty()) {
-                    if (encode_chunked_) http::append_chunk(ex_->stage, step.data);
+                    if (p.encode_chunked) http::append_chunk(ex_->stage, step.data);
                     else ex_->stage.append(step.data);
-                    body_bytes_ += step.data.size();
+                    p.body_bytes += step.data.size();
                 }
                 in.consume(step.consumed);
                 if (step.done) {
-                    if (encode_chunked_) http::append_last_chunk(ex_->stage);
-                    source_done_ = true;
+                    if (p.encode_chunked) http::append_last_chunk(ex_->stage);
+                    p.source_done = true;
                     break;
                 }
                 if (ex_->stage.size() >= stage_flush) break;  // write before decoding more
             }
-            if (dir_ == Direction::request) {
-                std::uint64_t max = snapshot_->limits.max_body_bytes;
-                if (max > 0 && body_bytes_ > max) {
+            if (p.dir == Direction::request) {
+                std::uint64_t max = ex_->snapshot->limits.max_body_bytes;
+                if (max > 0 && p.body_bytes > max) {
                     pump_failed(true, BodyFailure::too_large, 0, "request body too large");
                     return false;
                 }
@@ -110,22 +112,23 @@ bool Session::fill() {
 }
 
 void Session::pump() {
-    FlatBuffer& in = *in_;
+    BodyPump& p = ex_->pump;
+    FlatBuffer& in = *p.in;
     std::string& stage = ex_->stage;
     for (int spin = 0; spin < pump_spins; ++spin) {
         // Claim buffered body bytes first, so a head and the body bytes that
         // came with it leave in one write.
-        if (!source_done_ && view_len_ == 0 && !in.empty() && stage.size() - stage_off_ < stage_flush) {
+        if (!p.source_done && p.view_len == 0 && !in.empty() && stage.size() - p.stage_off < stage_flush) {
             if (!fill()) return;
         }
-        if (stage_off_ < stage.size() || view_len_ > 0) {
-            iovec iov[2] = {{stage.data() + stage_off_, stage.size() - stage_off_},
-                            {const_cast<char*>(in.data().data()), view_len_}};
-            IoResult r = dst_->write(iov, 2);
+        if (p.stage_off < stage.size() || p.view_len > 0) {
+            iovec iov[2] = {{stage.data() + p.stage_off, stage.size() - p.stage_off},
+                            {const_cast<char*>(in.data().data()), p.view_len}};
+            IoResult r = p.dst->write(iov, 2);
             if (r.blocked()) {
                 wait_ = Wait::pump_write;
-                set_deadline(dir_ == Direction::request ? pool_->upstream.response_timeout
-                                                        : snapshot_->limits.idle_timeout);
+                set_deadline(p.dir == Direction::request ? ex_->pool->upstream.response_timeout
+                                                        : ex_->snapshot->limits.idle_timeout);
                 return;
             }
             if (r.error) {
@@ -133,44 +136,44 @@ void Session::pump() {
                 return;
             }
             std::size_t n = r.bytes;
-            if (n > 0 && dir_ == Direction::response) client_bytes_sent_ = true;
-            std::size_t from_stage = std::min(n, stage.size() - stage_off_);
-            stage_off_ += from_stage;
+            if (n > 0 && p.dir == Direction::response) ex_->client_bytes_sent = true;
+            std::size_t from_stage = std::min(n, stage.size() - p.stage_off);
+            p.stage_off += from_stage;
             n -= from_stage;
             if (n > 0) {
                 in.consume(n);
-                view_len_ -= n;
+                p.view_len -= n;
             }
-            if (stage_off_ == stage.size()) {
+            if (p.stage_off == stage.size()) {
                 stage.clear();
-                stage_off_ = 0;
+                p.stage_off = 0;
             }
-            if (!dst_->writable()) {
+            if (!p.dst->writable()) {
                 wait_ = Wait::pump_write;
-                set_deadline(dir_ == Direction::request ? pool_->upstream.response_timeout
-                                                        : snapshot_->limits.idle_timeout);
+                set_deadline(p.dir == Direction::request ? ex_->pool->upstream.response_timeout
+                                                        : ex_->snapshot->limits.idle_timeout);
                 return;
             }
             continue;
         }
-        if (source_done_) {
+        if (p.source_done) {
             pump_done();
             return;
         }
         if (!in.empty()) continue;  // fill() above claims it
-        if (!src_->readable()) {
+        if (!p.src->readable()) {
             wait_ = Wait::pump_read;
-            set_deadline(dir_ == Direction::request ? snapshot_->limits.idle_timeout
-                                                    : pool_->upstream.response_timeout);
+            set_deadline(p.dir == Direction::request ? ex_->snapshot->limits.idle_timeout
+                                                    : ex_->pool->upstream.response_timeout);
             return;
         }
         char* at = in.prepare();
         const std::size_t room = in.writable();
-        IoResult r = src_->read(at, room);
+        IoResult r = p.src->read(at, room);
         if (r.blocked()) continue;
-        if (r.eof && framing_ == http::BodyKind::until_close) {
-            source_done_ = true;
-            if (encode_chunked_) http::append_last_chunk(stage);
+        if (r.eof && p.framing == http::BodyKind::until_close) {
+            p.source_done = true;
+            if (p.encode_chunked) http::append_last_chunk(stage);
             continue;
         }
         if (r.eof || r.error) {
@@ -191,10 +194,11 @@ void Session::pump() {
 }
 
 void Session::pump_done() {
+    BodyPump& p = ex_->pump;
     clear_deadline();
     wait_ = Wait::none;
-    if (dir_ == Direction::request) {
-        request_sent_ = true;
+    if (p.dir == Direction::request) {
+        ex_->request_sent = true;
         read_response();
     } else {
         finish_exchange();
@@ -202,10 +206,11 @@ void Session::pump_done() {
 }
 
 void Session::pump_failed(bool source_side, BodyFailure kind, int error, std::string_view what) {
+    BodyPump& p = ex_->pump;
     clear_deadline();
     wait_ = Wait::none;
-    const bool client_side = (dir_ == Direction::request) == source_side;
-    if (dir_ == Direction::request) {
+    const bool client_side = (p.dir == Direction::request) == source_side;
+    if (p.dir == Direction::request) {
         if (client_side) {
             // The client sent a bad or short body, or went away: the upstream
             // saw a partial request and cannot be reused.
@@ -221,7 +226,7 @@ void Session::pump_failed(bool source_side, BodyFailure kind, int error, std::st
             // 413). Read what it said; the connection is not reusable.
             close_after_ = true;
             if (error == ETIMEDOUT) {
-                worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::timeout);
+                worker_.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::timeout);
                 release_upstream(false);
                 reply(504, "upstream did not accept the request in time", true);
                 return;
@@ -230,12 +235,12 @@ void Session::pump_failed(bool source_side, BodyFailure kind, int error, std::st
         }
         return;
     }
-    if (!client_side && !client_bytes_sent_) {
+    if (!client_side && !ex_->client_bytes_sent) {
         // Nothing reached the client yet (the framing broke within what came
         // with the head): it can still get a clean 502.
-        upstream_note("pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
+        upstream_note("pool {} endpoint {}: response body: {}{}{}", ex_->pool->name, ex_->endpoint->name, what,
                   error ? ": " : "", error ? std::strerror(error) : "");
-        worker_.upstream_failed(*pool_, *endpoint_,
+        worker_.upstream_failed(*ex_->pool, *ex_->endpoint,
                                 error == ETIMEDOUT ? UpstreamError::timeout : UpstreamError::invalid_response);
         release_upstream(false);
         ex_->upstream_in.clear();
@@ -244,16 +249,16 @@ void Session::pump_failed(bool source_side, BodyFailure kind, int error, std::st
     }
     // Response direction: the head is already out, so no error reply is
     // possible; closing tells the client the response is incomplete.
-    if (!recorded_) record(ex_->response.status, !client_side || ex_->response.status >= 500);
+    if (!ex_->recorded) record(ex_->response.status, !client_side || ex_->response.status >= 500);
     if (client_side) {
         // Clients leaving mid-response are routine (a closed tab, a load
         // generator stopping); not a failure of the proxy or the upstream.
         log::debug("proxy", "client {}: response body: {}{}{}", client_ip_, what, error ? ": " : "",
                    error ? std::strerror(error) : "");
     } else {
-        upstream_note("pool {} endpoint {}: response body: {}{}{}", pool_->name, endpoint_->name, what,
+        upstream_note("pool {} endpoint {}: response body: {}{}{}", ex_->pool->name, ex_->endpoint->name, what,
                   error ? ": " : "", error ? std::strerror(error) : "");
-        worker_.upstream_failed(*pool_, *endpoint_,
+        worker_.upstream_failed(*ex_->pool, *ex_->endpoint,
                                 error == ETIMEDOUT ? UpstreamError::timeout
                                 : error == 0       ? UpstreamError::invalid_response
                                                    : UpstreamError::reset);

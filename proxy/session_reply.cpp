@@ -18,50 +18,49 @@ constexpr std::chrono::milliseconds reply_timeout{10000};
 void Session::reply(int status, std::string_view body, bool close_conn) {
     worker_.stats().local_replies.fetch_add(1, std::memory_order_relaxed);
     if (!ex_) ex_ = worker_.exchanges().take();
-    if (!request_counted_) {
-        // A head that never parsed (400, 408, 431): counted as it is refused,
-        // with no route or pool (those of an earlier request do not apply).
-        route_ = nullptr;
-        pool_ = nullptr;
-        endpoint_ = nullptr;
+    if (!ex_->request_counted) {
+        // A head that never parsed (400, 408, 431): an exchange of its own,
+        // counted as it is refused, with no route or pool (those of an
+        // earlier request do not apply).
+        ex_->state() = ExchangeState{};
         ex_->log_prefix.clear();
-        request_started_ = std::chrono::steady_clock::now();
+        ex_->request_started = std::chrono::steady_clock::now();
         record(status, status >= 500);
-    } else if (!recorded_) {
+    } else if (!ex_->recorded) {
         record(status, status >= 500);
     }
     release_upstream(false);
     drop_request_head();
     reply_close_ = close_conn || close_after_;
     ex_->stage.clear();
-    stage_off_ = 0;
+    ex_->pump.stage_off = 0;
     http::local_reply(ex_->stage, status, body, reply_close_);
     write_reply();
 }
 
 void Session::write_reply() {
     std::string& stage = ex_->stage;
-    while (stage_off_ < stage.size()) {
-        IoResult r = client_.write(stage.data() + stage_off_, stage.size() - stage_off_);
+    while (ex_->pump.stage_off < stage.size()) {
+        IoResult r = client_.write(stage.data() + ex_->pump.stage_off, stage.size() - ex_->pump.stage_off);
         if (r.error && !r.blocked()) {
             close();
             return;
         }
-        stage_off_ += r.bytes;
-        if (stage_off_ < stage.size() && !client_.writable()) {
+        ex_->pump.stage_off += r.bytes;
+        if (ex_->pump.stage_off < stage.size() && !client_.writable()) {
             wait_ = Wait::reply;
-            set_deadline(snapshot_ ? snapshot_->limits.idle_timeout : reply_timeout);
+            set_deadline(ex_->snapshot ? ex_->snapshot->limits.idle_timeout : reply_timeout);
             return;
         }
     }
     clear_deadline();
     stage.clear();
-    stage_off_ = 0;
+    ex_->pump.stage_off = 0;
     if (reply_close_) {
         linger();
         return;
     }
-    snapshot_.reset();
+    ex_->snapshot.reset();
     wait_request();
 }
 
@@ -90,8 +89,9 @@ void Session::linger_read() {
 }
 
 void Session::drop_request_head() {
-    if (pending_head_ > 0 && ex_) ex_->client_in.consume(pending_head_);
-    pending_head_ = 0;
+    if (!ex_) return;
+    if (ex_->pending_head > 0) ex_->client_in.consume(ex_->pending_head);
+    ex_->pending_head = 0;
 }
 
 void Session::close() {
@@ -100,7 +100,7 @@ void Session::close() {
     clear_deadline();
     release_upstream(false);
     client_.close();
-    snapshot_.reset();
+    // The exchange's state (its snapshot too) goes with it.
     if (ex_) worker_.exchanges().give_back(std::move(ex_));
     SessionHook::unlink();  // leave the worker's session list
     // Events already fetched in this batch may still name this session.

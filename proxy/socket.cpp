@@ -7,19 +7,134 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <cerrno>
+#include <cstring>
 
 namespace weir::proxy {
 
 static_assert(IoResult::EAGAIN_VALUE == EAGAIN && EAGAIN == EWOULDBLOCK);
 
 void Socket::on_events(std::uint32_t events) {
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+    const bool in = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+    const bool out = events & (EPOLLOUT | EPOLLHUP | EPOLLERR);
+    if (in) readable_ = true;
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closed_ = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+    if (out) writable_ = true;
+    if (read_wants_write_ && out) {
+        read_wants_write_ = false;
+        readable_ = true;
+    }
+    if (write_wants_read_ && in) {
+        write_wants_read_ = false;
+        writable_ = true;
+    }
+}
+
+void Socket::attach_tls(SSL* ssl) {
+    ssl_ = ssl;
+    SSL_set_fd(ssl_, fd_);
+}
+
+int Socket::handshake(std::string& error_text) {
+    ERR_clear_error();
+    const int rc = SSL_do_handshake(ssl_);
+    if (rc == 1) return 1;
+    switch (SSL_get_error(ssl_, rc)) {
+        case SSL_ERROR_WANT_READ:
+            readable_ = false;
+            return 0;
+        case SSL_ERROR_WANT_WRITE:
+            writable_ = false;
+            return 0;
+        case SSL_ERROR_SYSCALL:
+            error_text = errno != 0 ? std::strerror(errno) : "connection closed during the handshake";
+            return -1;
+        default: {
+            const unsigned long e = ERR_get_error();
+            char buf[256] = "handshake failed";
+            if (e != 0) ERR_error_string_n(e, buf, sizeof buf);
+            ERR_clear_error();
+            error_text = buf;
+            return -1;
+        }
+    }
+}
+
+IoResult Socket::tls_read(char* buf, std::size_t len) {
+    IoResult r;
+    ERR_clear_error();
+    std::size_t n = 0;
+    if (SSL_read_ex(ssl_, buf, len, &n) == 1) {
+        r.bytes = n;
+        return r;
+    }
+    switch (SSL_get_error(ssl_, 0)) {
+        case SSL_ERROR_WANT_READ:
+            readable_ = false;
+            r.error = EAGAIN;
+            break;
+        case SSL_ERROR_WANT_WRITE:
+            // A key update or alert to send first: retried on the next
+            // "writable" edge.
+            readable_ = false;
+            read_wants_write_ = true;
+            r.error = EAGAIN;
+            break;
+        case SSL_ERROR_ZERO_RETURN:
+            r.eof = true;
+            break;
+        case SSL_ERROR_SYSCALL:
+            // The contexts set SSL_OP_IGNORE_UNEXPECTED_EOF: a peer closing
+            // without close_notify reads as an EOF (HTTP framing tells a cut
+            // message apart), as it does on a plain socket.
+            if (errno == 0) r.eof = true;
+            else r.error = errno;
+            break;
+        default:
+            r.error = EPROTO;
+            break;
+    }
+    ERR_clear_error();
+    return r;
+}
+
+IoResult Socket::tls_write(const iovec* iov, int count) {
+    IoResult r;
+    ERR_clear_error();
+    for (int i = 0; i < count; ++i) {
+        if (iov[i].iov_len == 0) continue;
+        std::size_t n = 0;
+        if (SSL_write_ex(ssl_, iov[i].iov_base, iov[i].iov_len, &n) == 1) {
+            r.bytes += n;
+            if (n < iov[i].iov_len) {
+                writable_ = false;
+                break;
+            }
+            continue;
+        }
+        const int e = SSL_get_error(ssl_, 0);
+        if (e == SSL_ERROR_WANT_WRITE) {
+            writable_ = false;
+        } else if (e == SSL_ERROR_WANT_READ) {
+            writable_ = false;
+            write_wants_read_ = true;
+        } else {
+            if (r.bytes == 0) r.error = e == SSL_ERROR_SYSCALL && errno != 0 ? errno : EPIPE;
+            ERR_clear_error();
+            return r;
+        }
+        if (r.bytes == 0) r.error = EAGAIN;
+        break;
+    }
+    ERR_clear_error();
+    return r;
 }
 
 IoResult Socket::read(char* buf, std::size_t len) {
+    if (ssl_) return tls_read(buf, len);
     IoResult r;
     ssize_t n;
     do {
@@ -41,6 +156,7 @@ IoResult Socket::read(char* buf, std::size_t len) {
 }
 
 bool Socket::quiet() const {
+    if (ssl_ && SSL_pending(ssl_) > 0) return false;
     char c;
     ssize_t n;
     do {
@@ -50,6 +166,7 @@ bool Socket::quiet() const {
 }
 
 IoResult Socket::write(const iovec* iov, int count) {
+    if (ssl_) return tls_write(iov, count);
     IoResult r;
     msghdr msg{};
     msg.msg_iov = const_cast<iovec*>(iov);
@@ -105,10 +222,17 @@ void Socket::set_nodelay() {
 }
 
 void Socket::shutdown_write() {
+    if (ssl_ && SSL_is_init_finished(ssl_)) {
+        SSL_shutdown(ssl_);  // close_notify; the peer's is not waited for
+        ERR_clear_error();
+    }
     if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
 }
 
 void Socket::close() {
+    if (ssl_) SSL_free(ssl_);
+    ssl_ = nullptr;
+    read_wants_write_ = write_wants_read_ = false;
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     readable_ = writable_ = peer_closed_ = false;

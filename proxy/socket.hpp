@@ -2,8 +2,15 @@
 // epoll an event arrives only when something changes, so the socket keeps
 // "readable"/"writable" until a call shows otherwise; a short read clears
 // "readable" without the extra call that would return EAGAIN.
+//
+// With TLS attached, reads and writes go through OpenSSL on the same
+// descriptor and the same readiness rules hold, with two differences: a short
+// read proves nothing (one record at a time), so only WANT_READ clears
+// "readable"; and a read may need the socket writable (or a write readable)
+// to make progress, so the event that unblocks it is remembered.
 #pragma once
 
+#include <openssl/types.h>
 #include <sys/uio.h>
 
 #include <cstddef>
@@ -44,6 +51,14 @@ public:
     void on_events(std::uint32_t events);
     void set_writable(bool w) { writable_ = w; }
 
+    // Makes this a TLS connection: `ssl` (owned from now on, freed on
+    // close) runs over the socket's descriptor.
+    void attach_tls(SSL* ssl);
+    SSL* tls() const { return ssl_; }
+    // Advances the TLS handshake: 1 done, 0 wants more I/O (wait for the
+    // next event), -1 failed (`error_text` says why).
+    int handshake(std::string& error_text);
+
     IoResult read(char* buf, std::size_t len);
     IoResult write(const iovec* iov, int count);
     IoResult write(const char* data, std::size_t len);
@@ -57,6 +72,7 @@ public:
     static int connect(Socket& out, const sockaddr* addr, unsigned addr_len);
     int take_error();  // SO_ERROR after a connect completes
 
+    // No more bytes from this side (a TLS close_notify first).
     void shutdown_write();
     void close();
     void set_nodelay();
@@ -67,6 +83,12 @@ private:
     bool readable_ = false;
     bool writable_ = false;
     bool peer_closed_ = false;  // EPOLLRDHUP seen: a short read does not mean "no more events"
+    SSL* ssl_ = nullptr;
+    bool read_wants_write_ = false;  // TLS: a read stopped until the socket is writable
+    bool write_wants_read_ = false;  // TLS: a write stopped until the socket is readable
+
+    IoResult tls_read(char* buf, std::size_t len);
+    IoResult tls_write(const iovec* iov, int count);
 };
 
 }  // namespace weir::proxy

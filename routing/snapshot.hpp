@@ -19,6 +19,11 @@
 #include <string_view>
 #include <vector>
 
+namespace weir::tls {
+class ServerContext;
+struct HandshakeCounts;
+}  // namespace weir::tls
+
 namespace weir::routing {
 
 struct Endpoint {
@@ -120,6 +125,8 @@ struct Limits {
 struct ListenerSettings {
     std::string name;
     bool keep_underscores = false;  // underscores_in_headers
+    std::shared_ptr<const tls::ServerContext> tls;  // set: connections start with a TLS handshake
+    tls::HandshakeCounts* handshakes = nullptr;      // with tls: where handshake outcomes are counted
 };
 
 struct Snapshot {

@@ -382,14 +382,6 @@ TEST_P(ConfigUnsupported, IsRefusedAtTheKey) {
 INSTANTIATE_TEST_SUITE_P(
     ConfigKeys, ConfigUnsupported,
     ::testing::Values(
-        UnsupportedCase{"listener_tls", R"(
-listeners:
-  - name: public
-    address: 127.0.0.1:0
-    tls: {cert: cert.pem, key: key.pem}
-pools: [{name: p, endpoints: [{address: 127.0.0.1:9001}]}]
-routes: [{name: r, split: {p: 1}}]
-)", 4, 5, "key 'tls' in listeners[0]"},
         UnsupportedCase{"upstream_tls_true", R"(
 listeners: [{name: public, address: 127.0.0.1:0}]
 pools:

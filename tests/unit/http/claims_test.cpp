@@ -22,6 +22,8 @@ TEST(HttpClaims, ClassifiesByExactNameAndLookAlikes) {
     EXPECT_EQ(claim_field("Forwarded"), ClaimField::other);
     EXPECT_EQ(claim_field("X-Real-IP"), ClaimField::other);
     EXPECT_EQ(claim_field("Via"), ClaimField::via);
+    EXPECT_EQ(claim_field("X-Client-Cert-Subject"), ClaimField::client_cert);
+    EXPECT_EQ(claim_field("x_client_cert_subject"), ClaimField::other);
     // Look-alikes are claims but never the field Weir itself writes.
     EXPECT_EQ(claim_field("X_Forwarded_For"), ClaimField::other);
     EXPECT_EQ(claim_field("x_forwarded-proto"), ClaimField::other);
@@ -94,6 +96,24 @@ TEST(HttpClaims, TrustedPeerClaimsKept) {
               "X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil.example\r\nX-Forwarded-Port: 443\r\n"
               "X-Forwarded-Prefix: /p\r\nX_Forwarded_For: 192.0.2.61\r\nX_Custom: 1\r\n"
               "X-Forwarded-For: 192.0.2.62, 203.0.113.7\r\nVia: 1.0 fred, 1.1 weir\r\n\r\n");
+}
+
+TEST(HttpClaims, AVerifiedClientSubjectReplacesAnyClaimedOne) {
+    const std::string raw = "GET / HTTP/1.1\r\nHost: h\r\nX-Client-Cert-Subject: CN=admin\r\n\r\n";
+    Parsed p{raw, {}};
+    std::size_t len = 0;
+    ParseError err;
+    ASSERT_EQ(parse_request_head(p.bytes, 65536, p.head, len, err), ParseStatus::complete) << err.reason;
+    for (const bool trusted : {false, true}) {
+        std::string out;
+        serialize_request(out, p.head,
+                          ForwardedFor{"203.0.113.7", "https", "h", 443, {.trusted_peer = trusted}, "CN=client,O=Example"});
+        EXPECT_EQ(out.find("CN=admin"), std::string::npos) << out;
+        EXPECT_NE(out.find("\r\nX-Client-Cert-Subject: CN=client,O=Example\r\n"), std::string::npos) << out;
+    }
+    // No verified certificate: an untrusted peer's claim is dropped, a trusted one's kept.
+    EXPECT_EQ(forwarded(raw, {}).find("X-Client-Cert-Subject"), std::string::npos);
+    EXPECT_NE(forwarded(raw, {.trusted_peer = true}).find("X-Client-Cert-Subject: CN=admin"), std::string::npos);
 }
 
 TEST(HttpClaims, ViaNamesTheReceivedProtocol) {

@@ -1,0 +1,335 @@
+// TLS termination as clients see it, with the real binary and real clients
+// (curl, openssl s_client): the certificate SNI asks for, chain verification,
+// old protocol versions refused, sessions resumed on any worker, certificates
+// rotated by a reload for new connections while open ones finish, a bad
+// certificate at reload refused with the old one kept, client certificates
+// (mTLS) required and named upstream, and every handshake outcome counted.
+#include "harness.hpp"
+#include "metrics_support.hpp"
+#include "tests/support/certificates.hpp"
+
+#include <ctime>
+#include <filesystem>
+#include <thread>
+
+namespace weir_it {
+namespace {
+
+using metrics::run_command;
+using metrics::RunResult;
+
+const char* kOpenssl = "/usr/bin/openssl";
+const char* kCurl = "/usr/bin/curl";
+
+struct CertFiles {
+    std::string cert;
+    std::string key;
+};
+
+// Writes a certificate (with `chain` appended to the certificate file) into `dir`.
+CertFiles write_cert(const std::string& dir, const std::string& name, const weir::test::TestCertificate& c,
+                     const std::string& chain = "") {
+    CertFiles f{dir + "/" + name + ".pem", dir + "/" + name + ".key"};
+    weir::test::write_text(f.cert, c.cert_pem + chain);
+    weir::test::write_text(f.key, c.key_pem);
+    return f;
+}
+
+weir::test::TestCertificate leaf(std::vector<std::string> names, const weir::test::TestCertificate* issuer = nullptr,
+                                 long serial = 1, bool rsa = false) {
+    weir::test::CertificateSpec s;
+    s.common_name = names.front();
+    s.dns = std::move(names);
+    s.issuer = issuer;
+    s.serial = serial;
+    s.rsa = rsa;
+    return weir::test::make_certificate(s);
+}
+
+std::string tls_yaml(const std::vector<CertFiles>& certs, const std::string& extra = "") {
+    std::string y = "{certificates: [";
+    for (std::size_t i = 0; i < certs.size(); ++i)
+        y += (i ? ", " : "") + std::string("{cert: ") + certs[i].cert + ", key: " + certs[i].key + "}";
+    return y + "]" + extra + "}";
+}
+
+std::string config(const std::string& upstream, const std::string& tls, int workers = 1,
+                   const std::string& limits = "") {
+    return "workers: " + std::to_string(workers) +
+           "\n"
+           "listeners: [{name: public, address: \"127.0.0.1:0\", tls: " +
+           tls +
+           "}]\n"
+           "admin: {address: \"127.0.0.1:0\"}\n" +
+           limits +
+           "pools: [{name: app, endpoints: [{address: \"" + upstream +
+           "\"}]}]\n"
+           "routes: [{name: all, match: {path_prefix: /}, split: {app: 100}}]\n";
+}
+
+// openssl s_client's report of one connection: a handshake, then one
+// request whose answer closes the connection (so TLS 1.3 session tickets,
+// sent after the handshake, are read too).
+RunResult s_client(std::uint16_t port, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {kOpenssl, "s_client", "-connect", "127.0.0.1:" + std::to_string(port), "-ign_eof"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run_command(argv, "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n", 20s);
+}
+
+std::string subject_of(const RunResult& r) {
+    const auto at = r.out.find("subject=");
+    if (at == std::string::npos) return "(none)";
+    return r.out.substr(at, r.out.find('\n', at) - at);
+}
+
+double handshakes(std::uint16_t admin, const std::string& result) {
+    const std::string m = admin_request(admin, "GET", "/metrics").body;
+    return metric_value(m, "weir_tls_handshakes_total", {{"listener", "public"}, {"result", result}}).value_or(0);
+}
+
+class TlsTermination : public ::testing::Test {
+protected:
+    TempDir dir;
+    FakeUpstream up{"app"};
+};
+
+TEST_F(TlsTermination, TheCertificateIsChosenBySni) {
+    const CertFiles a = write_cert(dir.path, "a", leaf({"a.test"}));
+    const CertFiles b = write_cert(dir.path, "b", leaf({"b.test"}, nullptr, 1, /*rsa=*/true));
+    const CertFiles w = write_cert(dir.path, "w", leaf({"*.w.test"}));
+    WeirProcess weir(config(up.address(), tls_yaml({a, b, w})));
+    const auto port = weir.port();
+    EXPECT_EQ(subject_of(s_client(port, {"-servername", "b.test"})), "subject=CN = b.test");
+    EXPECT_EQ(subject_of(s_client(port, {"-servername", "B.Test"})), "subject=CN = b.test");
+    EXPECT_EQ(subject_of(s_client(port, {"-servername", "x.w.test"})), "subject=CN = *.w.test");
+    // No SNI, an unknown name, or two labels under a wildcard: the first certificate.
+    EXPECT_EQ(subject_of(s_client(port, {"-noservername"})), "subject=CN = a.test");
+    EXPECT_EQ(subject_of(s_client(port, {"-servername", "other.test"})), "subject=CN = a.test");
+    EXPECT_EQ(subject_of(s_client(port, {"-servername", "y.x.w.test"})), "subject=CN = a.test");
+    EXPECT_GE(handshakes(weir.admin_port(), "full"), 6.0);
+}
+
+TEST_F(TlsTermination, CurlVerifiesTheChainAndTheUpstreamIsToldHttps) {
+    weir::test::CertificateSpec root_spec;
+    root_spec.common_name = "Weir Test Root";
+    root_spec.ca = true;
+    const auto root = weir::test::make_certificate(root_spec);
+    weir::test::CertificateSpec mid_spec;
+    mid_spec.common_name = "Weir Test Intermediate";
+    mid_spec.ca = true;
+    mid_spec.issuer = &root;
+    const auto mid = weir::test::make_certificate(mid_spec);
+    const CertFiles site = write_cert(dir.path, "site", leaf({"site.test"}, &mid, 7), mid.cert_pem);
+    weir::test::write_text(dir.path + "/root.pem", root.cert_pem);
+    WeirProcess weir(config(up.address(), tls_yaml({site})));
+    const std::string port = std::to_string(weir.port());
+    RunResult r = run_command({kCurl, "-sS", "--cacert", dir.path + "/root.pem", "--resolve",
+                               "site.test:" + port + ":127.0.0.1", "-H", "X-Forwarded-Proto: http",
+                               "https://site.test:" + port + "/hello"},
+                              "");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "app GET /hello");
+    ASSERT_TRUE(up.wait_requests(1));
+    const UpstreamRequest req = up.requests().front();
+    EXPECT_EQ(req.headers.get("X-Forwarded-Proto"), "https") << req.raw_head;
+    // Without the chain's root, curl refuses the certificate.
+    r = run_command({kCurl, "-sS", "--resolve", "site.test:" + port + ":127.0.0.1", "https://site.test:" + port + "/"},
+                    "");
+    EXPECT_NE(r.exit_code, 0);
+}
+
+TEST_F(TlsTermination, OldProtocolVersionsAreRefused) {
+    const CertFiles a = write_cert(dir.path, "a", leaf({"a.test"}));
+    {
+        WeirProcess weir(config(up.address(), tls_yaml({a})));
+        // The client is allowed TLS 1.1 (security level 0); Weir is not.
+        RunResult r = s_client(weir.port(), {"-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"});
+        EXPECT_NE(r.out.find("Cipher is (NONE)"), std::string::npos) << r.out << r.err;
+        RunResult ok = s_client(weir.port(), {"-tls1_2"});
+        EXPECT_NE(ok.out.find("Protocol  : TLSv1.2"), std::string::npos) << ok.out << ok.err;
+        EXPECT_TRUE(wait_for([&] { return handshakes(weir.admin_port(), "failed") >= 1; }, 10s, 100ms));
+        EXPECT_TRUE(weir.wait_log("TLS handshake failed")) << weir.log();
+    }
+    WeirProcess weir13(config(up.address(), tls_yaml({a}, ", min_version: \"1.3\"")));
+    RunResult r = s_client(weir13.port(), {"-tls1_2"});
+    EXPECT_NE(r.out.find("Cipher is (NONE)"), std::string::npos) << r.out << r.err;
+    RunResult ok = s_client(weir13.port(), {"-tls1_3"});
+    EXPECT_NE(ok.out.find("Protocol  : TLSv1.3"), std::string::npos) << ok.out << ok.err;
+}
+
+TEST_F(TlsTermination, SessionsResumeOnAnyWorker) {
+    const CertFiles a = write_cert(dir.path, "a", leaf({"a.test"}));
+    WeirProcess weir(config(up.address(), tls_yaml({a}), /*workers=*/2));
+    for (const std::string version : {"-tls1_2", "-tls1_3"}) {
+        SCOPED_TRACE(version);
+        const std::string session = dir.path + "/session" + version;
+        RunResult first = s_client(weir.port(), {version, "-sess_out", session});
+        ASSERT_NE(first.out.find("New, TLS"), std::string::npos) << first.out << first.err;
+        // Connections land on either worker (SO_REUSEPORT); every one resumes.
+        for (int i = 0; i < 8; ++i) {
+            RunResult again = s_client(weir.port(), {version, "-sess_in", session});
+            EXPECT_NE(again.out.find("Reused, TLS"), std::string::npos) << i << "\n" << again.out << again.err;
+        }
+    }
+    EXPECT_GE(handshakes(weir.admin_port(), "resumed"), 16.0);
+}
+
+TEST_F(TlsTermination, AReloadRotatesCertificatesForNewConnectionsOnly) {
+    const CertFiles live{dir.path + "/live.pem", dir.path + "/live.key"};
+    const auto old_cert = leaf({"old.test"});
+    weir::test::write_text(live.cert, old_cert.cert_pem);
+    weir::test::write_text(live.key, old_cert.key_pem);
+    // A slow answer keeps one connection open across the reload.
+    up.set_handler([](UpstreamConn& c, const UpstreamRequest& req) {
+        if (req.target == "/slow") std::this_thread::sleep_for(2s);
+        c.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        return After::keep_alive;
+    });
+    WeirProcess weir(config(up.address(), tls_yaml({live})));
+    const std::string port = std::to_string(weir.port());
+    EXPECT_EQ(subject_of(s_client(weir.port(), {})), "subject=CN = old.test");
+
+    RunResult slow;
+    std::thread during([&] {
+        slow = run_command({kCurl, "-sSk", "https://127.0.0.1:" + port + "/slow"}, "");
+    });
+    ASSERT_TRUE(up.wait_requests(1));
+    const auto new_cert = leaf({"new.test"}, nullptr, 2);
+    weir::test::write_text(live.cert, new_cert.cert_pem);
+    weir::test::write_text(live.key, new_cert.key_pem);
+    Response reload = admin_request(weir.admin_port(), "POST", "/reload");
+    EXPECT_EQ(reload.status, 200) << reload.body;
+    EXPECT_EQ(subject_of(s_client(weir.port(), {})), "subject=CN = new.test");
+    during.join();
+    EXPECT_EQ(slow.exit_code, 0) << slow.err;
+    EXPECT_EQ(slow.out, "ok");
+
+    // A key that does not match: the reload fails and the certificate in
+    // force stays.
+    weir::test::write_text(live.key, old_cert.key_pem);
+    reload = admin_request(weir.admin_port(), "POST", "/reload");
+    EXPECT_NE(reload.status, 200);
+    EXPECT_NE(reload.body.find("does not match"), std::string::npos) << reload.body;
+    EXPECT_EQ(subject_of(s_client(weir.port(), {})), "subject=CN = new.test");
+}
+
+TEST_F(TlsTermination, ReloadsUnderLoadFailNoRequest) {
+    const CertFiles live{dir.path + "/live.pem", dir.path + "/live.key"};
+    auto write_live = [&](long serial) {
+        const auto c = leaf({"live.test"}, nullptr, serial);
+        weir::test::write_text(live.cert, c.cert_pem);
+        weir::test::write_text(live.key, c.key_pem);
+    };
+    write_live(1);
+    WeirProcess weir(config(up.address(), tls_yaml({live}), /*workers=*/2));
+    const std::string url = "https://127.0.0.1:" + std::to_string(weir.port()) + "/";
+    std::atomic<bool> done{false};
+    std::atomic<int> failures{0}, successes{0};
+    std::string last_error;
+    std::thread load([&] {
+        while (!done) {
+            // New connections (each curl) and keep-alive ones (two URLs each).
+            RunResult r = run_command({kCurl, "-sSk", "-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_code} ",
+                                       url, url},
+                                      "");
+            if (r.exit_code == 0 && r.out == "200 200 ") ++successes;
+            else {
+                ++failures;
+                last_error = r.out + r.err;
+            }
+        }
+    });
+    for (long serial = 2; serial <= 6; ++serial) {
+        std::this_thread::sleep_for(300ms);
+        write_live(serial);
+        EXPECT_EQ(admin_request(weir.admin_port(), "POST", "/reload").status, 200);
+    }
+    std::this_thread::sleep_for(300ms);
+    done = true;
+    load.join();
+    EXPECT_EQ(failures.load(), 0) << last_error;
+    EXPECT_GE(successes.load(), 5);
+}
+
+TEST_F(TlsTermination, SilentAndPlainTextClientsAreCountedAndDropped) {
+    const CertFiles a = write_cert(dir.path, "a", leaf({"a.test"}));
+    WeirProcess weir(config(up.address(), tls_yaml({a}), 1, "limits: {header_timeout: 1s}\n"));
+    RawClient silent(weir.port(), 15s);
+    ASSERT_TRUE(silent.connected());
+    RawClient plain(weir.port(), 15s);
+    ASSERT_TRUE(plain.connected());
+    plain.send("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    EXPECT_TRUE(wait_for([&] { return handshakes(weir.admin_port(), "failed") >= 1; }, 10s, 100ms));
+    EXPECT_TRUE(wait_for([&] { return handshakes(weir.admin_port(), "timeout") >= 1; }, 10s, 100ms));
+    // OpenSSL may answer the plain request with an alert before closing.
+    std::string alert;
+    EXPECT_TRUE(plain.wait_closed(10s, &alert) || plain.wait_closed(10s));
+    EXPECT_TRUE(silent.wait_closed(10s));
+    EXPECT_EQ(up.request_count(), 0u);
+}
+
+TEST_F(TlsTermination, ClientCertificatesAreRequiredVerifiedAndNamedUpstream) {
+    weir::test::CertificateSpec ca_spec;
+    ca_spec.common_name = "Weir Test Client CA";
+    ca_spec.ca = true;
+    const auto ca = weir::test::make_certificate(ca_spec);
+    weir::test::write_text(dir.path + "/clients.pem", ca.cert_pem);
+    const CertFiles client = write_cert(dir.path, "client", leaf({"client.test"}, &ca, 9));
+    const CertFiles stranger = write_cert(dir.path, "stranger", leaf({"stranger.test"}));
+    const CertFiles site = write_cert(dir.path, "site", leaf({"site.test"}));
+    WeirProcess weir(config(up.address(), tls_yaml({site}, ", client_ca: " + dir.path + "/clients.pem")));
+    const std::string url = "https://127.0.0.1:" + std::to_string(weir.port()) + "/who";
+
+    // A certificate the CA signed: served, and the upstream is told who it is
+    // (a subject the client claims itself is replaced).
+    RunResult r = run_command({kCurl, "-sSk", "--cert", client.cert, "--key", client.key, "-H",
+                               "X-Client-Cert-Subject: CN=admin", url},
+                              "");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "app GET /who");
+    ASSERT_TRUE(up.wait_requests(1));
+    const UpstreamRequest req = up.requests().front();
+    EXPECT_EQ(req.headers.get("X-Client-Cert-Subject"), "CN=client.test") << req.raw_head;
+    EXPECT_EQ(req.raw_head.find("CN=admin"), std::string::npos) << req.raw_head;
+
+    // No certificate, or one the CA did not sign: refused in the handshake.
+    r = run_command({kCurl, "-sSk", url}, "");
+    EXPECT_NE(r.exit_code, 0) << r.out;
+    r = run_command({kCurl, "-sSk", "--cert", stranger.cert, "--key", stranger.key, url}, "");
+    EXPECT_NE(r.exit_code, 0) << r.out;
+    EXPECT_EQ(up.request_count(), 1u);
+    EXPECT_TRUE(wait_for([&] { return handshakes(weir.admin_port(), "failed") >= 2; }, 10s, 100ms));
+}
+
+TEST_F(TlsTermination, WithoutMtlsAClaimedClientSubjectIsDropped) {
+    const CertFiles site = write_cert(dir.path, "site", leaf({"site.test"}));
+    WeirProcess weir(config(up.address(), tls_yaml({site})));
+    RunResult r = run_command({kCurl, "-sSk", "-H", "X-Client-Cert-Subject: CN=admin",
+                               "https://127.0.0.1:" + std::to_string(weir.port()) + "/"},
+                              "");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_TRUE(up.wait_requests(1));
+    EXPECT_EQ(up.requests().front().raw_head.find("X-Client-Cert-Subject"), std::string::npos)
+        << up.requests().front().raw_head;
+}
+
+TEST_F(TlsTermination, CertificateExpiryIsExported) {
+    weir::test::CertificateSpec s;
+    s.common_name = "a.test";
+    s.dns = {"a.test", "*.a.test"};
+    s.valid_until = 10 * 86400;
+    const auto cert = weir::test::make_certificate(s);
+    const CertFiles a = write_cert(dir.path, "a", cert);
+    const double expected = static_cast<double>(std::time(nullptr) + 10 * 86400);
+    WeirProcess weir(config(up.address(), tls_yaml({a})));
+    const std::string m = admin_request(weir.admin_port(), "GET", "/metrics").body;
+    for (const std::string name : {"a.test", "*.a.test"}) {
+        auto v = metric_value(m, "weir_tls_certificate_expiry_seconds", {{"listener", "public"}, {"name", name}});
+        ASSERT_TRUE(v.has_value()) << name << "\n" << m;
+        EXPECT_NEAR(*v, expected, 120.0);
+    }
+    EXPECT_TRUE(weir.wait_log("serves a.test, *.a.test; expires")) << weir.log();
+}
+
+}  // namespace
+}  // namespace weir_it

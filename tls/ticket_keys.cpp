@@ -1,0 +1,84 @@
+#include "tls/ticket_keys.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace weir::tls {
+
+TicketKeys& TicketKeys::shared() {
+    static TicketKeys keys;
+    return keys;
+}
+
+int TicketKeys::callback(SSL*, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
+                         int encrypt) {
+    TicketKeys& keys = shared();
+    return encrypt ? keys.encrypt(key_name, iv, cipher, mac) : keys.decrypt(key_name, iv, cipher, mac);
+}
+
+void TicketKeys::rotate() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    rotate_locked(std::chrono::steady_clock::now());
+}
+
+void TicketKeys::rotate_locked(std::chrono::steady_clock::time_point now) {
+    Key k;
+    if (RAND_bytes(k.name.data(), static_cast<int>(k.name.size())) != 1 ||
+        RAND_bytes(k.aes.data(), static_cast<int>(k.aes.size())) != 1 ||
+        RAND_bytes(k.hmac.data(), static_cast<int>(k.hmac.size())) != 1)
+        return;  // no randomness: keep the keys there are (or issue no ticket)
+    keys_.push_front(k);
+    while (keys_.size() > kept) keys_.pop_back();
+    rotated_ = now;
+}
+
+namespace {
+
+int init_mac(EVP_MAC_CTX* mac, const unsigned char* key, std::size_t len) {
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+    return EVP_MAC_init(mac, key, len, params);
+}
+
+}  // namespace
+
+int TicketKeys::encrypt(unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac) {
+    Key k;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const auto now = std::chrono::steady_clock::now();
+        if (keys_.empty() || now - rotated_ >= rotation) rotate_locked(now);
+        if (keys_.empty()) return -1;
+        k = keys_.front();
+    }
+    if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) != 1) return -1;
+    std::memcpy(key_name, k.name.data(), k.name.size());
+    if (EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes.data(), iv) != 1) return -1;
+    if (init_mac(mac, k.hmac.data(), k.hmac.size()) != 1) return -1;
+    return 1;
+}
+
+int TicketKeys::decrypt(const unsigned char* key_name, const unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                        EVP_MAC_CTX* mac) {
+    Key k;
+    bool current = false;
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto it = std::find_if(keys_.begin(), keys_.end(),
+                               [&](const Key& c) { return std::memcmp(c.name.data(), key_name, c.name.size()) == 0; });
+        if (it == keys_.end()) return 0;  // unknown or retired key: a full handshake
+        k = *it;
+        current = it == keys_.begin();
+    }
+    // `iv` is the one the ticket carries.
+    if (init_mac(mac, k.hmac.data(), k.hmac.size()) != 1) return -1;
+    if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes.data(), iv) != 1) return -1;
+    return current ? 1 : 2;
+}
+
+}  // namespace weir::tls

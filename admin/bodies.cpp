@@ -1,5 +1,7 @@
 #include "admin/bodies.hpp"
 
+#include "routing/settings.hpp"
+
 #include <boost/json.hpp>
 
 namespace weir::admin {
@@ -66,7 +68,7 @@ ParsedBody<WeightList> parse_endpoints_body(std::string_view body) {
         const json::object* o = item.if_object();
         if (!o || !o->contains("address") || !o->at("address").is_string())
             return refuse<WeightList>("every endpoint needs an \"address\" string");
-        double w = 1;
+        double w = routing::default_endpoint_weight;  // as in the file
         if (o->contains("weight")) {
             auto n = as_number(o->at("weight"));
             if (!n) return refuse<WeightList>("weight must be a number");

@@ -35,7 +35,7 @@ using yaml::Field;
 using yaml::Location;
 using yaml::MapReader;
 
-constexpr double kMaxWeight = 1e9;  // keeps sums of weights exact enough and finite
+constexpr double kMaxWeight = routing::max_weight;  // keeps sums of weights exact enough and finite
 
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
@@ -711,8 +711,8 @@ private:
         }
         if (auto v = map.take("on_inconclusive")) {
             if (auto s = yaml::read_string(*v, diag_)) {
-                if (*s == "hold") r.rollback_on_inconclusive = false;
-                else if (*s == "rollback") r.rollback_on_inconclusive = true;
+                if (*s == "hold") r.on_inconclusive = rollout::OnInconclusive::hold;
+                else if (*s == "rollback") r.on_inconclusive = rollout::OnInconclusive::rollback;
                 else diag_.error(v->at, v->path + ": must be 'hold' or 'rollback', got " + quoted(*s));
             }
         }

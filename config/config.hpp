@@ -1,8 +1,16 @@
 // The configuration as the operator wrote it: plain values, validated, with
 // no live objects. Snapshots for the workers are built from it (snapshot_builder).
+//
+// Defaults are not written here: a setting the runtime also has takes its
+// default from the runtime's type (routing/settings.hpp, health/spec.hpp,
+// rollout/spec.hpp), or is that type; control/snapshot_builder.cpp is the
+// one file that translates this configuration into those types.
 #pragma once
 
+#include "health/spec.hpp"
+#include "rollout/spec.hpp"
 #include "routing/match_spec.hpp"
+#include "routing/settings.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -53,7 +61,7 @@ struct ListenerConfig {
     HostPort address;
     // Forward header names containing '_' (nginx's underscores_in_headers);
     // off, they are dropped, since CGI-style backends read '_' as '-'.
-    bool underscores_in_headers = false;
+    bool underscores_in_headers = routing::ListenerSettings{}.keep_underscores;
     std::optional<ListenerTlsConfig> tls;
 };
 
@@ -64,56 +72,42 @@ struct AdminConfig {
 };
 
 struct LimitsConfig {
-    std::size_t max_header_bytes = 65536;
-    std::uint64_t max_body_bytes = 0;  // 0 = unlimited
-    Duration header_timeout{10'000};
-    Duration idle_timeout{60'000};
-    std::size_t max_connections = 10000;
+    std::size_t max_header_bytes = routing::Limits{}.max_header_bytes;
+    std::uint64_t max_body_bytes = routing::Limits{}.max_body_bytes;  // 0 = unlimited
+    Duration header_timeout = routing::Limits{}.header_timeout;
+    Duration idle_timeout = routing::Limits{}.idle_timeout;
+    std::size_t max_connections = routing::Limits{}.max_connections;
     // Per-(route, pool) request statistics of all workers together; past it,
     // requests of pairs without statistics yet are not counted.
-    std::uint64_t max_statistics_bytes = 64ull << 20;
+    std::uint64_t max_statistics_bytes = routing::default_max_statistics_bytes;
     // A request whose Via already names Weir more often than this is a
     // forwarding loop: answered 508. 3 lets chains of up to four Weir tiers work.
-    unsigned max_via_hops = 3;
+    unsigned max_via_hops = routing::Limits{}.max_via_hops;
 };
 
 struct EndpointConfig {
     HostPort address;
-    double weight = 1.0;
+    double weight = routing::default_endpoint_weight;
 };
 
 struct UpstreamConfig {
-    Duration connect_timeout{1'000};
-    Duration response_timeout{15'000};
-    bool tls = false;
-    std::size_t max_idle_per_endpoint = 64;  // per worker: each worker keeps its own idle connections
-    Duration idle_timeout{4'000};            // an idle upstream connection is closed after this
+    Duration connect_timeout = routing::UpstreamSettings{}.connect_timeout;
+    Duration response_timeout = routing::UpstreamSettings{}.response_timeout;
+    bool tls = false;  // only false is accepted (not_supported_yet.hpp)
+    // per worker: each worker keeps its own idle connections
+    std::size_t max_idle_per_endpoint = routing::UpstreamSettings{}.max_idle_per_endpoint;
+    // an idle upstream connection is closed after this
+    Duration idle_timeout = routing::UpstreamSettings{}.idle_timeout;
     // Response heads over either limit are answered 502 and counted as
     // weir_upstream_errors_total{kind="response_too_large"} (never an ejection).
-    std::size_t max_response_header_bytes = 65536;
-    std::size_t max_response_headers = 128;
+    std::size_t max_response_header_bytes = routing::UpstreamSettings{}.max_response_header_bytes;
+    std::size_t max_response_headers = routing::UpstreamSettings{}.max_response_headers;
 };
 
-// Active checks: GET `path` every `interval` (+-10% jitter); a state flips
-// after `healthy_threshold` / `unhealthy_threshold` results in a row.
-struct HealthCheckConfig {
-    std::string path = "/healthz";
-    Duration interval{2000};
-    Duration timeout{1000};
-    int healthy_threshold = 2;
-    int unhealthy_threshold = 3;
-    int expect_min = 200;  // inclusive status range that counts as healthy
-    int expect_max = 399;
-};
-
-// Passive ejection after consecutive failures (connect timeouts, resets,
-// timeouts, 5xx), counted across all workers together; the ejection time
-// doubles on repeat, up to max_ejection_time.
-struct OutlierConfig {
-    int consecutive_failures = 5;
-    Duration ejection_time{30000};
-    Duration max_ejection_time{300000};
-};
+// Active checks and passive ejection are configured in the health
+// library's own types (health/spec.hpp), defaults included.
+using HealthCheckConfig = health::CheckSpec;
+using OutlierConfig = health::OutlierSpec;
 
 struct PoolConfig {
     std::string name;
@@ -132,7 +126,7 @@ struct AttributeMatchConfig {
 
 struct RouteMatchConfig {
     std::string host = "*";         // exact, "*" or "*.example.com"
-    std::string path_prefix = "/";
+    std::string path_prefix = routing::default_path_prefix;
     std::vector<AttributeMatchConfig> headers;  // all must match
 };
 
@@ -143,27 +137,17 @@ struct RuleConfig {
 };
 
 struct StickyConfig {
-    routing::Source source = routing::Source::header;
+    routing::Source source = routing::StickySpec{}.source;
     std::string name;
-    bool assign = false;  // cookie only: a random id for requests without one
-    Duration max_age{30LL * 24 * 3600 * 1000};
+    bool assign = routing::StickySpec{}.assign;  // cookie only: a random id for requests without one
+    Duration max_age = routing::StickySpec{}.max_age;
 };
 
-enum class OnPoolUnhealthy { shift, fail };
+using OnPoolUnhealthy = routing::OnUnhealthy;  // shift | fail
 
-// Progressive delivery of one route (README, The canary judge).
-struct RolloutConfig {
-    std::string canary;
-    std::string baseline;
-    std::vector<double> steps{1, 5, 10, 25, 50, 100};
-    Duration step_min_duration{30000};
-    Duration step_max_duration{600000};
-    std::uint64_t min_samples = 500;
-    double max_latency_ratio = 1.10;
-    double max_error_rate_increase = 0.001;
-    std::chrono::microseconds min_latency_difference{0};  // 0: the ratio alone decides
-    bool rollback_on_inconclusive = false;  // on_inconclusive: hold (false) | rollback
-};
+// Progressive delivery of one route (README, The canary judge), in the
+// rollout library's own type (rollout/spec.hpp), defaults included.
+using RolloutConfig = rollout::RolloutSpec;
 
 struct RouteConfig {
     std::string name;
@@ -172,7 +156,7 @@ struct RouteConfig {
     std::vector<std::pair<std::string, double>> split;
     std::vector<RuleConfig> rules;
     std::optional<StickyConfig> sticky;
-    OnPoolUnhealthy on_pool_unhealthy = OnPoolUnhealthy::shift;
+    OnPoolUnhealthy on_pool_unhealthy = routing::default_on_unhealthy;
     std::optional<RolloutConfig> rollout;
 };
 

@@ -110,7 +110,7 @@ json::object route_to_json(const RouteConfig& r) {
                                       {"max_latency_ratio", ro.max_latency_ratio},
                                       {"max_error_rate_increase", ro.max_error_rate_increase},
                                       {"min_latency_difference", std::to_string(ro.min_latency_difference.count()) + "us"},
-                                      {"on_inconclusive", ro.rollback_on_inconclusive ? "rollback" : "hold"}};
+                                      {"on_inconclusive", ro.on_inconclusive == rollout::OnInconclusive::rollback ? "rollback" : "hold"}};
     }
     // Absent rather than null, so the output reads back as the same file.
     if (r.sticky) {

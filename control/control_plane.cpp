@@ -18,7 +18,7 @@
 namespace weir::control {
 namespace {
 
-constexpr double max_weight = 1e9;  // as in the file: sums stay finite and exact enough
+using routing::max_weight;  // as in the file: sums stay finite and exact enough
 
 std::map<std::string, double> as_map(const Split& split) { return {split.begin(), split.end()}; }
 
@@ -58,14 +58,11 @@ Split endpoints_of(const config::PoolConfig& p) {
 health::PoolTargets targets_of(const routing::Pool& pool, const config::PoolConfig* config) {
     health::PoolTargets t;
     t.name = pool.name;
-    if (config && config->health_check) {
-        const auto& h = *config->health_check;
-        t.check = health::CheckSpec{h.path, h.interval, h.timeout, h.healthy_threshold, h.unhealthy_threshold,
-                                    h.expect_min, h.expect_max};
+    // The configuration holds them in the health library's own types.
+    if (config) {
+        t.check = config->health_check;
+        t.outlier = config->outlier;
     }
-    if (config && config->outlier)
-        t.outlier = health::OutlierSpec{config->outlier->consecutive_failures, config->outlier->ejection_time,
-                                        config->outlier->max_ejection_time};
     for (const auto& e : pool.endpoints) t.endpoints.push_back({e.name, e.address});
     return t;
 }

@@ -62,22 +62,6 @@ bool same_spec(const rollout::RolloutSpec& a, const rollout::RolloutSpec& b) {
 
 }  // namespace
 
-rollout::RolloutSpec rollout_spec(const config::RouteConfig& route) {
-    const config::RolloutConfig& c = *route.rollout;
-    rollout::RolloutSpec s;
-    s.canary = c.canary;
-    s.baseline = c.baseline;
-    s.steps = c.steps;
-    s.step_min_duration = c.step_min_duration;
-    s.step_max_duration = c.step_max_duration;
-    s.min_samples = c.min_samples;
-    s.max_latency_ratio = c.max_latency_ratio;
-    s.max_error_rate_increase = c.max_error_rate_increase;
-    s.min_latency_difference = c.min_latency_difference;
-    s.on_inconclusive = c.rollback_on_inconclusive ? rollout::OnInconclusive::rollback : rollout::OnInconclusive::hold;
-    return s;
-}
-
 RolloutDriver::RolloutDriver(boost::asio::io_context& io, ControlPlane& plane, proxy::Server& server,
                              telemetry::Metrics& metrics)
     : io_(io), plane_(plane), server_(server), metrics_(metrics), timer_(io) {}
@@ -86,7 +70,7 @@ void RolloutDriver::sync() {
     std::map<std::string, rollout::RolloutRun> next;
     for (const config::RouteConfig& r : plane_.file_config().routes) {
         if (!r.rollout) continue;
-        rollout::RolloutSpec spec = rollout_spec(r);
+        const rollout::RolloutSpec& spec = *r.rollout;  // config::RolloutConfig is this type
         auto it = runs_.find(r.name);
         if (it == runs_.end() || !same_spec(it->second.spec(), spec)) {
             // What these limits ask of traffic, said once per new setting.

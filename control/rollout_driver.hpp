@@ -84,6 +84,4 @@ private:
     bool stopped_ = false;
 };
 
-rollout::RolloutSpec rollout_spec(const config::RouteConfig& route);
-
 }  // namespace weir::control

@@ -250,8 +250,7 @@ BuildResult build_snapshot(const config::Config& config, std::uint64_t version, 
         for (const auto& rule : route.rules) give_slot(rule.pool);
         route.no_pool_stat = stat_keys.key_for(stat_name(rc.name, "none"));
         snap->live_stats.push_back(route.no_pool_stat);
-        route.on_unhealthy =
-            rc.on_pool_unhealthy == config::OnPoolUnhealthy::fail ? routing::OnUnhealthy::fail : routing::OnUnhealthy::shift;
+        route.on_unhealthy = rc.on_pool_unhealthy;
         snap->routes.push_back(std::move(route));
     }
     snap->finalize();

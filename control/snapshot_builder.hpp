@@ -1,6 +1,12 @@
 // Turns a validated Config into the immutable routing Snapshot the workers
 // read: resolves endpoint names, assigns stable endpoint keys, precomputes
 // selection tables.
+//
+// This is the one place the configuration's settings are translated into the
+// runtime's types (routing/settings.hpp: limits, upstream settings, sticky,
+// on_pool_unhealthy). Health checks, outlier ejection and rollouts need no
+// translation: the configuration holds them as health::CheckSpec,
+// health::OutlierSpec and rollout::RolloutSpec (config/config.hpp).
 #pragma once
 
 #include "config/config.hpp"

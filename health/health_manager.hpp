@@ -6,6 +6,7 @@
 
 #include "health/check_state.hpp"
 #include "health/outlier.hpp"
+#include "health/spec.hpp"
 #include "routing/random.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -20,23 +21,6 @@
 #include <vector>
 
 namespace weir::health {
-
-struct CheckSpec {
-    std::string path = "/healthz";
-    std::chrono::milliseconds interval{2000};
-    std::chrono::milliseconds timeout{1000};
-    int healthy_threshold = 2;
-    int unhealthy_threshold = 3;
-    int expect_min = 200;
-    int expect_max = 399;
-    bool operator==(const CheckSpec&) const = default;
-};
-
-struct OutlierSpec {
-    int consecutive_failures = 5;
-    std::chrono::milliseconds ejection_time{30000};
-    std::chrono::milliseconds max_ejection_time{OutlierState::max_ejection};
-};
 
 // An endpoint that refuses connections (nothing listens) is out at once, for
 // this long, doubling on repeat up to refusal_max; a passing active check

@@ -82,8 +82,8 @@ struct Probe : std::enable_shared_from_this<Probe> {
     asio::steady_timer timer;
     std::string request;
     std::string buffer;
-    int expect_min = 200;
-    int expect_max = 399;
+    int expect_min = 0;  // always set by probe(), from the pool's CheckSpec
+    int expect_max = 0;
     bool finished = false;
     std::function<void(ProbeResult)> done;
 };

@@ -261,7 +261,7 @@ void Session::wait_request() {
     // Idle: give the buffers back while waiting.
     if (ex_) worker_.exchanges().give_back(std::move(ex_));
     const auto& snap = worker_.snapshot();
-    set_deadline(snap ? idle_limit(snap->limits) : std::chrono::milliseconds(10000));
+    set_deadline(snap ? idle_limit(snap->limits) : routing::Limits{}.header_timeout);
     wait_ = Wait::idle;
 }
 

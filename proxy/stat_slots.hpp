@@ -13,6 +13,7 @@
 #pragma once
 
 #include "rollout/slice.hpp"
+#include "routing/settings.hpp"
 #include "telemetry/traffic.hpp"
 
 #include <atomic>
@@ -29,7 +30,7 @@ struct StatsBudget {
     std::atomic<std::int64_t> bytes{0};
     std::atomic<std::int64_t> slots{0};
     std::atomic<std::uint64_t> dropped{0};  // requests not counted: over budget
-    std::atomic<std::uint64_t> limit{64ull << 20};
+    std::atomic<std::uint64_t> limit{routing::default_max_statistics_bytes};
 };
 
 class StatSlots {

@@ -241,7 +241,7 @@ void Worker::remove_listener(const std::string& name, std::uint32_t min_id, std:
 }
 
 void Worker::on_accepted(int fd, const Listener& from) {
-    const std::size_t limit = snapshot_ ? snapshot_->limits.max_connections : 10000;
+    const std::size_t limit = snapshot_ ? snapshot_->limits.max_connections : routing::Limits{}.max_connections;
     if (draining_ || connections_.fetch_add(1, std::memory_order_relaxed) >= limit) {
         if (!draining_) connections_.fetch_sub(1, std::memory_order_relaxed);
         ::close(fd);  // over max_connections (or shutting down): refused

@@ -19,6 +19,7 @@
 
 #include "rollout/histogram.hpp"
 #include "rollout/slice.hpp"
+#include "rollout/spec.hpp"
 #include "rollout/stats.hpp"
 
 #include <boost/json/object.hpp>
@@ -93,12 +94,12 @@ inline constexpr double min_tail_count_bound = 50;
 }  // namespace judge
 
 struct JudgeLimits {
-    double max_latency_ratio = 1.10;
-    double max_error_rate_increase = 0.001;
-    std::uint64_t min_samples = 500;
+    double max_latency_ratio = defaults::max_latency_ratio;
+    double max_error_rate_increase = defaults::max_error_rate_increase;
+    std::uint64_t min_samples = defaults::min_samples;
     // An absolute tolerance (microseconds): a quantile whose canary/baseline
     // difference is below it passes whatever its ratio. 0 = the ratio alone.
-    double min_latency_difference_us = 0;
+    double min_latency_difference_us = static_cast<double>(defaults::min_latency_difference.count());
 };
 
 // How many canary requests a step needs, at best (no errors in either pool,

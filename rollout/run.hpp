@@ -5,6 +5,7 @@
 
 #include "rollout/judge.hpp"
 #include "rollout/slice.hpp"
+#include "rollout/spec.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -16,23 +17,6 @@
 #include <vector>
 
 namespace weir::rollout {
-
-enum class OnInconclusive { hold, rollback };
-
-struct RolloutSpec {
-    std::string canary;    // pool names
-    std::string baseline;
-    std::vector<double> steps{1, 5, 10, 25, 50, 100};  // percent of traffic to the canary, increasing
-    std::chrono::milliseconds step_min_duration{30000};
-    std::chrono::milliseconds step_max_duration{600000};
-    std::uint64_t min_samples = 500;   // canary successes at a step before it may advance
-    double max_latency_ratio = 1.10;   // canary/baseline at p50, p90 (p99 when samples allow)
-    double max_error_rate_increase = 0.001;  // canary error rate minus baseline's
-    // Absolute latency tolerance: a quantile closer than this to the
-    // baseline's passes whatever its ratio. 0 = the ratio alone decides.
-    std::chrono::microseconds min_latency_difference{0};
-    OnInconclusive on_inconclusive = OnInconclusive::hold;
-};
 
 // What a rollout's limits ask of traffic. A step advances on at least
 // min_samples canary successes, and only once the error-rate increase is

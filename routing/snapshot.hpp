@@ -6,6 +6,7 @@
 #include "common/log_file.hpp"
 #include "routing/cidr.hpp"
 #include "routing/matcher.hpp"
+#include "routing/settings.hpp"
 #include "routing/stat_id.hpp"
 #include "routing/weighted.hpp"
 
@@ -19,33 +20,19 @@
 #include <string_view>
 #include <vector>
 
-namespace weir::tls {
-class ServerContext;
-struct HandshakeCounts;
-}  // namespace weir::tls
-
 namespace weir::routing {
 
 struct Endpoint {
     std::string name;        // "host:port" as configured, or the resolved "ip:port" of a DNS name
     std::string configured;  // the address as configured (a DNS name stays a name)
     boost::asio::ip::tcp::endpoint address;
-    double weight = 1;
+    double weight = default_endpoint_weight;
     std::uint32_t key = 0;  // stable across snapshots for the same address: indexes upstream pools
     // Eligibility inputs, set by the control side when it builds a snapshot.
     bool healthy = true;    // passing its health check (or not checked)
     bool draining = false;  // taken out by an operator: never receives new requests
     bool ejected = false;   // passively ejected after consecutive failures
     bool eligible() const { return healthy && !draining && !ejected && weight > 0; }
-};
-
-struct UpstreamSettings {
-    std::chrono::milliseconds connect_timeout{1000};
-    std::chrono::milliseconds response_timeout{15000};
-    std::size_t max_idle_per_endpoint = 64;  // per worker
-    std::chrono::milliseconds idle_timeout{4000};
-    std::size_t max_response_header_bytes = 65536;
-    std::size_t max_response_headers = 128;
 };
 
 struct Pool {
@@ -67,18 +54,6 @@ struct Rule {
     std::size_t pool;  // index into Snapshot::pools
 };
 
-struct StickySpec {
-    Source source = Source::header;
-    std::string name;
-    bool assign = false;                // cookie only: give anonymous users a random id
-    std::chrono::seconds max_age{30 * 24 * 3600};
-};
-
-enum class OnUnhealthy : std::uint8_t {
-    shift,  // a fully unavailable pool's share goes to the others
-    fail,   // its share is answered with 503
-};
-
 // Host patterns: "*" (any), "*.example.com" (any subdomain), or an exact name.
 struct HostMatch {
     enum class Kind { any, suffix, exact } kind = Kind::any;
@@ -89,13 +64,13 @@ struct HostMatch {
 struct Route {
     std::string name;
     HostMatch host;
-    std::string path_prefix = "/";
+    std::string path_prefix = default_path_prefix;
     std::vector<MatcherPtr> header_matchers;  // all must match, after host and path
     std::vector<std::size_t> pools;  // indexes into Snapshot::pools
     std::vector<double> weights;     // same order as `pools`
     std::vector<Rule> rules;         // checked in order before split and sticky
     std::optional<StickySpec> sticky;
-    OnUnhealthy on_unhealthy = OnUnhealthy::shift;
+    OnUnhealthy on_unhealthy = default_on_unhealthy;
 
     // Traffic statistics slot ids (stable across snapshots for the same route
     // and pool names), by index into Snapshot::pools: a real slot only for
@@ -112,23 +87,6 @@ struct Route {
     bool all_down = false;                  // no pool with weight is available: panic mode
 };
 
-struct Limits {
-    std::size_t max_header_bytes = 65536;
-    std::uint64_t max_body_bytes = 0;
-    std::chrono::milliseconds header_timeout{10000};
-    std::chrono::milliseconds idle_timeout{60000};
-    std::size_t max_connections = 10000;
-    unsigned max_via_hops = 3;  // Via naming Weir more often than this: a loop, 508
-};
-
-// What a listener's connections are allowed, looked up by name once per connection.
-struct ListenerSettings {
-    std::string name;
-    bool keep_underscores = false;  // underscores_in_headers
-    std::shared_ptr<const tls::ServerContext> tls;  // set: connections start with a TLS handshake
-    tls::HandshakeCounts* handshakes = nullptr;      // with tls: where handshake outcomes are counted
-};
-
 struct Snapshot {
     std::uint64_t version = 0;
     std::vector<Pool> pools;
@@ -138,7 +96,7 @@ struct Snapshot {
     std::uint32_t unrouted_stat = 0;       // statistics slot of requests no route took
     std::shared_ptr<const LogFile> access_log;  // JSON lines, one per request; null: off
     std::vector<std::uint32_t> live_stats;  // every statistics slot id this snapshot names
-    std::uint64_t max_statistics_bytes = 64ull << 20;
+    std::uint64_t max_statistics_bytes = default_max_statistics_bytes;
     // Peers whose claims about the client (Forwarded, X-Forwarded-*,
     // X-Real-IP) are passed on; matched once per connection, at accept.
     CidrSet trusted_proxies;

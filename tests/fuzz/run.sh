@@ -76,7 +76,7 @@ build() {
     if [[ -x "$bin" ]]; then
         needs_build=0
         for f in "$here/${target}_fuzz.cpp" "$here/fuzz_check.hpp" "${srcs[@]}" "$root"/http/*.hpp "$root"/config/*.hpp "$root"/admin/*.hpp \
-                 "$root"/routing/*.hpp; do
+                 "$root"/routing/*.hpp "$root"/health/*.hpp "$root"/rollout/*.hpp; do
             [[ "$f" -nt "$bin" ]] && needs_build=1
         done
     fi

@@ -49,7 +49,7 @@ TEST(ConfigRollout, DefaultsAreTheSpecs) {
     EXPECT_EQ(r.max_latency_ratio, 1.10);
     EXPECT_EQ(r.max_error_rate_increase, 0.001);
     EXPECT_EQ(r.min_latency_difference.count(), 0) << "no absolute tolerance unless written";
-    EXPECT_FALSE(r.rollback_on_inconclusive);
+    EXPECT_EQ(r.on_inconclusive, rollout::OnInconclusive::hold);
 }
 
 TEST(ConfigRollout, EveryKeyParses) {
@@ -65,7 +65,7 @@ TEST(ConfigRollout, EveryKeyParses) {
     EXPECT_EQ(r.max_latency_ratio, 1.2);
     EXPECT_EQ(r.max_error_rate_increase, 0.01);
     EXPECT_EQ(r.min_latency_difference, 1ms);
-    EXPECT_TRUE(r.rollback_on_inconclusive);
+    EXPECT_EQ(r.on_inconclusive, rollout::OnInconclusive::rollback);
 }
 
 TEST(ConfigRollout, MinLatencyDifferenceTakesMicrosecondsAndFractions) {

@@ -4,6 +4,9 @@
 // not exist. The sources are read as text (std::regex over file contents), so
 // a renamed key or a new route fails here until the documentation follows.
 #include "config/config.hpp"
+#include "config/to_json.hpp"
+
+#include <boost/json.hpp>
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -13,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -190,6 +194,181 @@ TEST(DocsSync, ConfigExampleLoads) {
     for (const auto& e : loaded.errors) errors += "  " + e.text() + "\n";
     fs::remove_all(dir);
     EXPECT_TRUE(loaded.config.has_value()) << "the complete example in docs/config.md does not load:\n" << errors;
+}
+
+// The default column of every key table must say what the loader applies
+// when the key is left out. A configuration that leaves out every optional
+// key it can (and enables health_check, outlier, sticky and rollout with no
+// settings) is loaded and read back as GET /config shows it; each documented
+// default is compared with that value.
+
+// "## `pools[].upstream`" -> {"pools[]", "upstream"}; "## Top level" -> {} (the root).
+std::optional<std::vector<std::string>> section_path(const std::string& heading) {
+    static const std::regex ticked(R"re(^#+ `([a-z_.\[\]]+)`\s*$)re");
+    if (std::regex_match(heading, std::regex(R"re(^## Top level\s*$)re"))) return std::vector<std::string>{};
+    std::smatch m;
+    if (!std::regex_match(heading, m, ticked)) return std::nullopt;
+    std::vector<std::string> out;
+    std::stringstream parts(m[1].str());
+    for (std::string part; std::getline(parts, part, '.');) out.push_back(part);
+    return out;
+}
+
+// Every object the path reaches ("pools[]" goes into each element).
+void objects_at(const boost::json::value& v, const std::vector<std::string>& path, std::size_t i,
+                std::vector<const boost::json::object*>& out) {
+    if (!v.is_object()) return;
+    const auto& o = v.as_object();
+    if (i == path.size()) {
+        out.push_back(&o);
+        return;
+    }
+    std::string key = path[i];
+    const bool each = key.size() > 2 && key.ends_with("[]");
+    if (each) key.resize(key.size() - 2);
+    const auto* next = o.if_contains(key);
+    if (!next) return;
+    if (!each) return objects_at(*next, path, i + 1, out);
+    if (!next->is_array()) return;
+    for (const auto& element : next->as_array()) objects_at(element, path, i + 1, out);
+}
+
+std::vector<std::string> table_cells(const std::string& line) {
+    std::vector<std::string> cells;
+    std::stringstream in(line);
+    std::string cell;
+    std::getline(in, cell, '|');  // before the first '|'
+    while (std::getline(in, cell, '|')) {
+        const auto b = cell.find_first_not_of(' ');
+        const auto e = cell.find_last_not_of(' ');
+        cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
+    }
+    if (!cells.empty() && cells.back().empty()) cells.pop_back();
+    return cells;
+}
+
+std::optional<double> number_of(const std::string& text) {
+    try {
+        std::size_t used = 0;
+        const double d = std::stod(text, &used);
+        if (used == text.size()) return d;
+    } catch (const std::exception&) {
+    }
+    return std::nullopt;
+}
+
+std::optional<double> number_of(const boost::json::value& v) {
+    if (v.is_int64()) return static_cast<double>(v.as_int64());
+    if (v.is_uint64()) return static_cast<double>(v.as_uint64());
+    if (v.is_double()) return v.as_double();
+    return std::nullopt;
+}
+
+// Whether the documented default (the first `...` of the cell) spells the value.
+bool same_value(const std::string& doc, const boost::json::value& v) {
+    if (v.is_string()) {
+        // Durations by value: `60s` is the "1m" GET /config shows.
+        const std::string text(v.as_string().c_str());
+        const auto a = config::parse_duration(doc), b = config::parse_duration(text);
+        return a && b ? *a == *b : doc == text;
+    }
+    if (v.is_bool()) return doc == (v.as_bool() ? "true" : "false");
+    if (auto n = number_of(v)) {
+        auto d = number_of(doc);
+        return d && *d == *n;
+    }
+    if (v.is_array()) {
+        if (doc.size() < 2 || doc.front() != '[' || doc.back() != ']') return false;
+        std::vector<std::string> items;
+        std::stringstream in(doc.substr(1, doc.size() - 2));
+        for (std::string item; std::getline(in, item, ',');) {
+            const auto b = item.find_first_not_of(' ');
+            items.push_back(b == std::string::npos ? "" : item.substr(b));
+        }
+        const auto& a = v.as_array();
+        if (items.size() != a.size()) return false;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            if (!same_value(items[i], a[i])) return false;
+        }
+        return true;
+    }
+    return false;
+}
+
+TEST(DocsSync, DocumentedDefaultsAreTheLoadersDefaults) {
+    // Every optional key left out, except those that enable a feature
+    // (listed in `written`, which are not compared).
+    const auto loaded = config::load_config_text(R"(listeners:
+  - name: main
+    address: "127.0.0.1:18080"
+pools:
+  - name: stable
+    endpoints:
+      - address: "127.0.0.1:19001"
+    health_check: {}
+    outlier: {}
+  - name: canary
+    endpoints:
+      - address: "127.0.0.1:19002"
+routes:
+  - name: web
+    split: {stable: 1, canary: 0}
+    rollout: {canary: canary, baseline: stable}
+  - name: sticky
+    match: {path_prefix: /sticky}
+    split: {stable: 1}
+    sticky: {cookie: id, assign: true}
+)",
+                                                 "defaults.yaml");
+    std::string errors;
+    for (const auto& e : loaded.errors) errors += "  " + e.text() + "\n";
+    ASSERT_TRUE(loaded.config.has_value()) << errors;
+    const std::set<std::string> written{"assign"};
+    const boost::json::value effective = boost::json::parse(config::to_json(*loaded.config, 1));
+
+    const std::string doc = read_text(kRoot / "docs/config.md");
+    static const std::regex ticked("`([^`]+)`");
+    std::optional<std::vector<std::string>> section;
+    std::string heading;
+    std::optional<std::size_t> default_column;  // of the current table
+    std::size_t compared = 0;
+    std::stringstream lines(doc);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.starts_with("#")) {
+            heading = line;
+            section = section_path(line);
+            default_column.reset();
+            continue;
+        }
+        if (!line.starts_with("|")) {
+            default_column.reset();
+            continue;
+        }
+        const auto cells = table_cells(line);
+        if (!default_column) {  // the header row
+            const auto it = std::find(cells.begin(), cells.end(), "default");
+            if (it != cells.end()) default_column = static_cast<std::size_t>(it - cells.begin());
+            else default_column = cells.size();  // not a key table
+            continue;
+        }
+        if (!section || *default_column >= cells.size() || cells[0].starts_with("---")) continue;
+        std::smatch key, value;
+        if (!std::regex_search(cells[0], key, ticked) || written.count(key[1].str())) continue;
+        const std::string& cell = cells[*default_column];
+        if (!std::regex_search(cell, value, ticked)) continue;  // "**required**", "none", "number of CPUs"
+        std::vector<const boost::json::object*> objects;
+        objects_at(effective, *section, 0, objects);
+        for (const auto* o : objects) {
+            const auto* v = o->if_contains(key[1].str());
+            if (!v || v->is_object()) continue;
+            EXPECT_TRUE(same_value(value[1].str(), *v))
+                << "docs/config.md, " << heading << ": the default of `" << key[1].str() << "` is documented as `"
+                << value[1].str() << "`, but the loader applies " << boost::json::serialize(*v);
+            ++compared;
+            break;
+        }
+    }
+    EXPECT_GE(compared, 38u) << "too few documented defaults were compared with the loader's";
 }
 
 // ---- (c) admin routes --------------------------------------------------------------

@@ -89,6 +89,20 @@ double handshakes(std::uint16_t admin, const std::string& result) {
 
 class TlsTermination : public ::testing::Test {
 protected:
+    // Runs curl with `args`, expects it to succeed with `body`, and returns
+    // the request the upstream received.
+    UpstreamRequest curl_ok(std::vector<std::string> args, const std::string& body) {
+        args.insert(args.begin(), kCurl);
+        RunResult r = run_command(args, "");
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(r.out, body);
+        if (!up.wait_requests(1)) {
+            ADD_FAILURE() << "no request reached the upstream";
+            return {};
+        }
+        return up.requests().back();
+    }
+
     TempDir dir;
     FakeUpstream up{"app"};
 };
@@ -123,17 +137,13 @@ TEST_F(TlsTermination, CurlVerifiesTheChainAndTheUpstreamIsToldHttps) {
     weir::test::write_text(dir.path + "/root.pem", root.cert_pem);
     WeirProcess weir(config(up.address(), tls_yaml({site})));
     const std::string port = std::to_string(weir.port());
-    RunResult r = run_command({kCurl, "-sS", "--cacert", dir.path + "/root.pem", "--resolve",
-                               "site.test:" + port + ":127.0.0.1", "-H", "X-Forwarded-Proto: http",
-                               "https://site.test:" + port + "/hello"},
-                              "");
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(r.out, "app GET /hello");
-    ASSERT_TRUE(up.wait_requests(1));
-    const UpstreamRequest req = up.requests().front();
+    const UpstreamRequest req = curl_ok({"-sS", "--cacert", dir.path + "/root.pem", "--resolve",
+                                         "site.test:" + port + ":127.0.0.1", "-H", "X-Forwarded-Proto: http",
+                                         "https://site.test:" + port + "/hello"},
+                                        "app GET /hello");
     EXPECT_EQ(req.headers.get("X-Forwarded-Proto"), "https") << req.raw_head;
     // Without the chain's root, curl refuses the certificate.
-    r = run_command({kCurl, "-sS", "--resolve", "site.test:" + port + ":127.0.0.1", "https://site.test:" + port + "/"},
+    RunResult r = run_command({kCurl, "-sS", "--resolve", "site.test:" + port + ":127.0.0.1", "https://site.test:" + port + "/"},
                     "");
     EXPECT_NE(r.exit_code, 0);
 }
@@ -282,18 +292,14 @@ TEST_F(TlsTermination, ClientCertificatesAreRequiredVerifiedAndNamedUpstream) {
 
     // A certificate the CA signed: served, and the upstream is told who it is
     // (a subject the client claims itself is replaced).
-    RunResult r = run_command({kCurl, "-sSk", "--cert", client.cert, "--key", client.key, "-H",
-                               "X-Client-Cert-Subject: CN=admin", url},
-                              "");
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(r.out, "app GET /who");
-    ASSERT_TRUE(up.wait_requests(1));
-    const UpstreamRequest req = up.requests().front();
+    const UpstreamRequest req =
+        curl_ok({"-sSk", "--cert", client.cert, "--key", client.key, "-H", "X-Client-Cert-Subject: CN=admin", url},
+                "app GET /who");
     EXPECT_EQ(req.headers.get("X-Client-Cert-Subject"), "CN=client.test") << req.raw_head;
     EXPECT_EQ(req.raw_head.find("CN=admin"), std::string::npos) << req.raw_head;
 
     // No certificate, or one the CA did not sign: refused in the handshake.
-    r = run_command({kCurl, "-sSk", url}, "");
+    RunResult r = run_command({kCurl, "-sSk", url}, "");
     EXPECT_NE(r.exit_code, 0) << r.out;
     r = run_command({kCurl, "-sSk", "--cert", stranger.cert, "--key", stranger.key, url}, "");
     EXPECT_NE(r.exit_code, 0) << r.out;
@@ -304,13 +310,10 @@ TEST_F(TlsTermination, ClientCertificatesAreRequiredVerifiedAndNamedUpstream) {
 TEST_F(TlsTermination, WithoutMtlsAClaimedClientSubjectIsDropped) {
     const CertFiles site = write_cert(dir.path, "site", leaf({"site.test"}));
     WeirProcess weir(config(up.address(), tls_yaml({site})));
-    RunResult r = run_command({kCurl, "-sSk", "-H", "X-Client-Cert-Subject: CN=admin",
-                               "https://127.0.0.1:" + std::to_string(weir.port()) + "/"},
-                              "");
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    ASSERT_TRUE(up.wait_requests(1));
-    EXPECT_EQ(up.requests().front().raw_head.find("X-Client-Cert-Subject"), std::string::npos)
-        << up.requests().front().raw_head;
+    const UpstreamRequest req = curl_ok(
+        {"-sSk", "-H", "X-Client-Cert-Subject: CN=admin", "https://127.0.0.1:" + std::to_string(weir.port()) + "/"},
+        "app GET /");
+    EXPECT_EQ(req.raw_head.find("X-Client-Cert-Subject"), std::string::npos) << req.raw_head;
 }
 
 TEST_F(TlsTermination, CertificateExpiryIsExported) {

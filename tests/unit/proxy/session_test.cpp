@@ -148,6 +148,15 @@ public:
         return Fd(::accept4(upstream_listen_.fd, nullptr, nullptr, SOCK_CLOEXEC));
     }
 
+    // Sends `request` from `client` and takes the upstream connection it
+    // opens, with the request head read into `head` (-1 when either fails).
+    Fd send_and_accept(int client, std::string_view request, std::string& head) {
+        send_all(client, request);
+        Fd up = accept_upstream();
+        if (up.fd >= 0 && !read_until(up.fd, head, "\r\n\r\n")) up.reset();
+        return up;
+    }
+
 private:
     Fd upstream_listen_;
     std::atomic<std::size_t> connections_{0};
@@ -214,11 +223,10 @@ TEST(SessionStateMachine, EveryRequestStartsFromAFreshExchangeState) {
 TEST(SessionStateMachine, PipelinedRequestsAreAnsweredInOrder) {
     SessionRig rig;
     Fd client = rig.connect_client();
-    send_all(client.fd, "GET /one HTTP/1.1\r\nHost: e\r\n\r\nGET /two HTTP/1.1\r\nHost: e\r\n\r\n");
-    Fd up = rig.accept_upstream();
-    ASSERT_GE(up.fd, 0);
     std::string at_upstream;
-    ASSERT_TRUE(read_until(up.fd, at_upstream, "\r\n\r\n"));
+    Fd up = rig.send_and_accept(client.fd, "GET /one HTTP/1.1\r\nHost: e\r\n\r\nGET /two HTTP/1.1\r\nHost: e\r\n\r\n",
+                                at_upstream);
+    ASSERT_GE(up.fd, 0);
     EXPECT_EQ(at_upstream.rfind("GET /one ", 0), 0u) << at_upstream;
     // One exchange at a time: the second request waits for the first answer.
     EXPECT_EQ(at_upstream.find("/two"), std::string::npos);
@@ -238,11 +246,9 @@ TEST(SessionStateMachine, PipelinedRequestsAreAnsweredInOrder) {
 TEST(SessionStateMachine, SilentUpstreamEndsInA504AndAClose) {
     SessionRig rig("    upstream: {response_timeout: 300ms}\n");
     Fd client = rig.connect_client();
-    send_all(client.fd, "GET /slow HTTP/1.1\r\nHost: e\r\n\r\n");
-    Fd up = rig.accept_upstream();
-    ASSERT_GE(up.fd, 0);
     std::string at_upstream;
-    ASSERT_TRUE(read_until(up.fd, at_upstream, "\r\n\r\n"));  // taken, never answered
+    Fd up = rig.send_and_accept(client.fd, "GET /slow HTTP/1.1\r\nHost: e\r\n\r\n", at_upstream);
+    ASSERT_GE(up.fd, 0);  // taken, never answered
     std::string at_client;
     ASSERT_TRUE(read_until(client.fd, at_client, "\r\n\r\n")) << at_client;
     EXPECT_EQ(at_client.rfind("HTTP/1.1 504 ", 0), 0u) << at_client;
@@ -254,11 +260,9 @@ TEST(SessionStateMachine, SilentUpstreamEndsInA504AndAClose) {
 TEST(SessionStateMachine, UpstreamThatClosesWithoutAnsweringGivesA502) {
     SessionRig rig;
     Fd client = rig.connect_client();
-    send_all(client.fd, "GET /gone HTTP/1.1\r\nHost: e\r\n\r\n");
-    Fd up = rig.accept_upstream();
-    ASSERT_GE(up.fd, 0);
     std::string at_upstream;
-    ASSERT_TRUE(read_until(up.fd, at_upstream, "\r\n\r\n"));
+    Fd up = rig.send_and_accept(client.fd, "GET /gone HTTP/1.1\r\nHost: e\r\n\r\n", at_upstream);
+    ASSERT_GE(up.fd, 0);
     up.reset();  // read the request, then closed: a fresh connection, so not a stale-pool replay
     std::string at_client;
     ASSERT_TRUE(read_until(client.fd, at_client, "\r\n\r\n")) << at_client;

@@ -13,16 +13,55 @@ Subcommands:
   rollout-state PORT ROUTE        GET /routes/ROUTE/rollout; print one TSV line: phase step
                                   canary_percent decisions last_decision advances rollbacks holds
   report RESULTS_DIR OUT_MD       render the markdown report from the run's TSV files
+
+TLS (the TLS rounds; certificate verification is off: the bench's certificate is self-signed):
+  probe PORT TIMEOUT tls          as probe, over TLS
+  split PORT N tls                as split, over TLS
+  tls-idle PORT N DEADLINE PID... as idle, over TLS: each connection completes the handshake and
+                                  one GET before the next opens (see idle())
+  tls-info PORT                   one TLS connection, then a second offering the first's session, then
+                                  10 each offering the one before's (as wrk reconnects):
+                                  print JSON {version, cipher, group, resumed, chain}
+  weir-handshakes ADMIN_PORT      weir_tls_handshakes_total from GET /metrics: print
+                                  "full resumed failed timeout"
+  tls-report RESULTS_DIR OUT_MD   render the TLS report (tls_*.tsv) to OUT_MD
 """
 import json
 import os
 import resource
 import socket
+import ssl
 import statistics
 import sys
 import time
 
 REQ = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+_TLS_CTX = None
+
+
+def tls_client_context():
+    """Client context for the TLS rounds: no verification (self-signed bench
+    certificate), the library's default versions, ciphers and groups."""
+    global _TLS_CTX
+    if _TLS_CTX is None:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        _TLS_CTX = ctx
+    return _TLS_CTX
+
+
+def connect(port, timeout, tls=False, session=None):
+    """A blocking connection to 127.0.0.1:port; with tls, after a completed handshake."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    if not tls:
+        return s
+    try:
+        return tls_client_context().wrap_socket(s, server_hostname="localhost", session=session)
+    except BaseException:
+        s.close()
+        raise
 
 
 def free_ports(n):
@@ -91,9 +130,9 @@ def read_response(sock, buf=b""):
         rest += chunk
 
 
-def probe(port, timeout):
+def probe(port, timeout, tls=False):
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        with connect(port, timeout, tls) as s:
             s.sendall(b"GET / HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
             status, _, _, _ = read_response(s)
             return status == 200
@@ -101,7 +140,7 @@ def probe(port, timeout):
         return False
 
 
-def split(port, n):
+def split(port, n, tls=False):
     counts = {"stable": 0, "canary": 0, "other": 0, "errors": 0}
     sock, buf = None, b""
     deadline = time.monotonic() + 30
@@ -111,7 +150,7 @@ def split(port, n):
             break
         try:
             if sock is None:
-                sock, buf = socket.create_connection(("127.0.0.1", port), timeout=5), b""
+                sock, buf = connect(port, 5, tls), b""
             sock.sendall(REQ)
             status, body, buf, closed = read_response(sock, buf)
             key = body.strip().decode(errors="replace")
@@ -159,7 +198,7 @@ def count_open(socks):
             data = s.recv(1)
             if data:
                 still_open += 1  # unexpected bytes, but the connection is open
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError):
             still_open += 1
         except OSError:
             pass
@@ -201,26 +240,41 @@ def keep_if_answered(s, socks):
     return 1
 
 
-def idle(port, n, deadline_s, pids):
+def idle(port, n, deadline_s, pids, tls=False):
     """Open n keep-alive connections one after another, each completing one request
     (so the proxy never has more than one request in flight and needs only one
     upstream connection), leave them idle, and report the RSS growth of pids."""
     deadline, before = rss_start(n, deadline_s, pids)
-    socks, errors = [], 0
-    for _ in range(n):
+    socks, errors, half = [], 0, None
+    for i in range(n):
         if time.monotonic() > deadline:
             break
+        if tls and i == n // 2 and n >= 2:  # TLS: also the cost of the second half alone
+            time.sleep(1.0)
+            half = (len(socks), rss_kib(pids))
         try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s = connect(port, 5, tls)
+        except OSError:
+            errors += 1
+            continue
+        try:
             s.sendall(REQ)
         except OSError:
             errors += 1
+            s.close()
             continue
         errors += keep_if_answered(s, socks)
     # Let the proxy settle (release per-request buffers, finish any lazy work).
     time.sleep(1.0)
     after = rss_kib(pids)
-    print(rss_result(n, socks, errors, before, after))
+    line = rss_result(n, socks, errors, before, after)
+    if tls:
+        d = json.loads(line)
+        if half is not None and d["opened"] > half[0]:
+            d["rss_half_kib"] = half[1]
+            d["bytes_per_conn_second_half"] = round((after - half[1]) * 1024 / (d["opened"] - half[0]), 1)
+        line = json.dumps(d)
+    print(line)
 
 
 def burst(port, n, deadline_s, settle_s, pids):
@@ -252,6 +306,56 @@ def burst(port, n, deadline_s, settle_s, pids):
     time.sleep(settle_s)
     after = rss_kib(pids)
     print(rss_result(n, socks, errors, before, after))
+
+
+def tls_info(port):
+    """What a default client gets from the proxy: protocol, cipher, key-exchange group,
+    whether a second connection offering the first one's session is resumed (the
+    proxy's default resumption: TLS 1.3 tickets, or a session cache), and how many of
+    10 further connections are resumed when each offers the session of the one before,
+    as wrk does when it reconnects (its SSL_clear keeps the last session)."""
+    info = {"version": None, "cipher": None, "group": None, "resumed": None, "chain": None}
+    try:
+        with connect(port, 5, True) as s:
+            info["version"] = s.version()
+            info["cipher"] = s.cipher()[0]
+            info["group"] = getattr(s, "group", lambda: None)() if hasattr(s, "group") else None
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            read_response(s)  # TLS 1.3 tickets arrive after the handshake: read them
+            session = s.session
+        with connect(port, 5, True, session=session) as s2:
+            info["resumed"] = bool(s2.session_reused)
+        # As wrk reconnects (SSL_clear keeps the connection's session): each new connection
+        # offers the session of the one before, one request with Connection: close each.
+        chain = 0
+        for _ in range(10):
+            with connect(port, 5, True, session=session) as s3:
+                chain += bool(s3.session_reused)
+                s3.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                read_response(s3)
+                session = s3.session
+        info["chain"] = f"{chain}/10"
+    except (OSError, ValueError, IndexError) as e:
+        info["error"] = str(e)
+    print(json.dumps(info))
+
+
+def weir_handshakes(admin_port):
+    """Sum weir_tls_handshakes_total by result over listeners."""
+    out = {"full": 0, "resumed": 0, "failed": 0, "timeout": 0}
+    try:
+        _, body = admin_call(admin_port, "GET", "/metrics")
+    except (OSError, ValueError, IndexError):
+        print("nan nan nan nan")
+        return
+    for line in body.decode(errors="replace").splitlines():
+        if not line.startswith("weir_tls_handshakes_total{"):
+            continue
+        labels, _, value = line.rpartition(" ")
+        for k in out:
+            if f'result="{k}"' in labels:
+                out[k] += int(float(value))
+    print(out["full"], out["resumed"], out["failed"], out["timeout"])
 
 
 # ---------------------------------------------------------------------------
@@ -651,6 +755,217 @@ def report(rdir, out_md):
         f.write("1" if all_met else "0")
 
 
+# ---------------------------------------------------------------------------
+# TLS report
+
+TLS_TARGETS = [("weir_tls", "Weir"), ("haproxy_tls", "HAProxy"), ("nginx_tls", "nginx")]
+
+
+def tls_report(rdir, out_md):
+    meta = {}
+    with open(os.path.join(rdir, "tls_meta.tsv")) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("\t")
+            meta[k] = v
+    runs = read_tsv(os.path.join(rdir, "tls_runs.tsv"))
+    idle_rows = {r["target"]: r for r in read_tsv(os.path.join(rdir, "tls_idle.tsv"))}
+    split_rows = {r["target"]: r for r in read_tsv(os.path.join(rdir, "tls_split.tsv"))}
+    info_rows = {r["target"]: r for r in read_tsv(os.path.join(rdir, "tls_info.tsv"))}
+    status = {r["target"]: r["status"] for r in read_tsv(os.path.join(rdir, "tls_status.tsv"))}
+    hs = read_tsv(os.path.join(rdir, "tls_weir_handshakes.tsv"))
+
+    med = {}
+    for key, _ in TLS_TARGETS:
+        m = {}
+        for kind in ("ka", "new"):
+            mine = [r for r in runs if r["target"] == key and r["kind"] == kind and r["ok"] == "1"]
+            for field in ("rps", "p50_ms", "p99_ms", "cpu_us"):
+                vals = [fnum(r[field]) for r in mine if fnum(r[field]) is not None]
+                m[f"{kind}_{field}"] = statistics.median(vals) if vals else None
+            m[f"{kind}_errors"] = sum(int(r["errors"]) for r in runs if r["target"] == key and r["kind"] == kind)
+        ir = idle_rows.get(key)
+        m["rss"] = fnum(ir["bytes_per_conn"]) if ir else None
+        m["rss2"] = fnum(ir.get("bytes_per_conn_second_half")) if ir else None
+        med[key] = m
+
+    L = [f"# Weir TLS benchmark — {meta.get('date', '')}", ""]
+    L.append(f"- Machine: {meta.get('nproc')} CPUs, {meta.get('cpu_model')}; kernel {meta.get('kernel')}; "
+             f"load average before the TLS rounds {meta.get('loadavg')}, after {meta.get('loadavg_end')}"
+             " (the machine is shared: other builds and tests may have been running)")
+    L.append(f"- Versions: {meta.get('weir_version')}; {meta.get('haproxy_version')}; {meta.get('nginx_version')}; "
+             f"{meta.get('wrk_version')}; {meta.get('openssl_version')}")
+    L.append(f"- Certificate: ECDSA P-256, self-signed, generated for the run (`openssl req -x509 -newkey ec "
+             f"-pkeyopt ec_paramgen_curve:P-256`); the same files for all three proxies (HAProxy: certificate "
+             f"and key in one PEM). Each proxy keeps its TLS defaults (ciphers, session resumption: HAProxy "
+             f"tickets + its session cache, nginx tickets, Weir tickets + a session cache), except that nginx "
+             f"1.22, which leaves TLS 1.3 off by default, gets `ssl_protocols {meta.get('nginx_protocols')}` "
+             f"so that all three speak the versions Weir and HAProxy 2.6 speak by default.")
+    L.append(f"- Load: `wrk -t1 -c{meta.get('conns')} -d{meta.get('duration')} --latency https://…`, "
+             f"{meta.get('rounds')} interleaved rounds (median shown; the order of the proxies rotates every "
+             f"round), warm-up {meta.get('warmup')} per proxy. *Keep-alive*: as the plain rounds, over TLS. "
+             f"*New connections*: the same with `-H \"Connection: close\"`: every response closes the "
+             f"connection and wrk opens a new one, so new connections/s = req/s and CPU per connection = CPU "
+             f"per request. When wrk reconnects it offers the session of the slot's previous connection "
+             f"(its `SSL_clear` keeps it), so the round is a mix of full and resumed handshakes that depends "
+             f"on how each proxy resumes by default: *resumes* shows whether a second connection is resumed "
+             f"and how many of 10 are when each offers the previous one's session, as wrk does.")
+    L.append(f"- Idle TLS connections: {meta.get('idle_conns')} connections opened one after another, each "
+             "completing the handshake and one `GET /` before the next opens, then left idle; RSS growth of "
+             "the proxy process (nginx: master + worker) after 1 s, per connection (as the plain idle test). "
+             "Each proxy's test starts after 3 s without traffic. "
+             "*2nd half*: the growth from the half-way mark (read after 1 s too) to the end, per connection "
+             "of the second half: the marginal cost, after memory left free by the load rounds has been "
+             "reused.")
+    L.append("- Every proxy: 1 worker/thread, 90/10 split over the same two local nginx backends as the plain "
+             "rounds (plain HTTP upstream, keep-alive). Nothing pinned. CPU is utime+stime of the proxy "
+             "process (all threads) around each wrk run, divided by the requests wrk completed.")
+    L.append("")
+    L.append("| proxy | keep-alive req/s | p99 ms | CPU µs/req | new conn/s | p99 ms | CPU µs/conn | "
+             "RSS B/idle TLS conn | 2nd half | negotiated | resumes | canary share | errors (ka/new) |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|")
+    for key, name in TLS_TARGETS:
+        st = status.get(key, "")
+        if st and st != "ok":
+            L.append(f"| {name} | {st} | | | | | | | | | | | |")
+            continue
+        m = med[key]
+        inf = info_rows.get(key, {})
+        neg = f"{inf.get('version', '?')} {inf.get('cipher', '?')}"
+        if inf.get("group") not in (None, "", "None"):
+            neg += f" {inf['group']}"
+        resumes = {"True": "yes", "False": "no"}.get(inf.get("resumed"), "?")
+        if inf.get("chain") not in (None, "", "None"):
+            resumes += f", {inf['chain']} chained"
+        sr = split_rows.get(key)
+        share = "n/a"
+        if sr:
+            sv, cv = int(sr["stable"]), int(sr["canary"])
+            share = f"{100.0 * cv / (sv + cv):.1f}%" if sv + cv else "n/a"
+            bad = int(sr["other"]) + int(sr["errors"])
+            if bad:
+                share += f" ({bad} bad)"
+        rss = fmt(m["rss"], 0)
+        ir = idle_rows.get(key)
+        if ir and ir["still_open"] != ir["requested"]:
+            rss += f" ({ir['still_open']}/{ir['requested']} open)"
+        L.append(f"| {name} | {fmt(m['ka_rps'], 0)} | {fmt(m['ka_p99_ms'], 3)} | {fmt(m['ka_cpu_us'], 2)} | "
+                 f"{fmt(m['new_rps'], 0)} | {fmt(m['new_p99_ms'], 3)} | {fmt(m['new_cpu_us'], 1)} | {rss} | "
+                 f"{fmt(fnum(ir.get('bytes_per_conn_second_half')) if ir else None, 0)} | "
+                 f"{neg} | {resumes} | {share} | {m['ka_errors']}/{m['new_errors']} |")
+    L.append("")
+    if hs:
+        h0, h1 = hs[0], hs[-1]
+        def d(k):
+            a, b = fnum(h0.get(k)), fnum(h1.get(k))
+            return "n/a" if a is None or b is None else f"{int(b - a):,}"
+        L.append(f"Weir's own count of handshakes during the load rounds (`weir_tls_handshakes_total`): "
+                 f"{d('full')} full, {d('resumed')} resumed, {d('failed')} failed, {d('timeout')} timed out.")
+        L.append("")
+
+    # How much of its one core each proxy used (req/s x CPU s/req, per run, median): a proxy
+    # well below 1 core at lower throughput is waiting on something, not out of CPU.
+    busy = []
+    for key, name in TLS_TARGETS:
+        parts = []
+        for kind, label in (("ka", "keep-alive"), ("new", "new connections")):
+            vals = [fnum(r["rps"]) * fnum(r["cpu_us"]) / 1e6 for r in runs
+                    if r["target"] == key and r["kind"] == kind and r["ok"] == "1"
+                    and fnum(r["rps"]) is not None and fnum(r["cpu_us"]) is not None]
+            if vals:
+                parts.append(f"{label} {statistics.median(vals):.2f}")
+        if parts:
+            busy.append(f"{name} " + ", ".join(parts))
+    if busy:
+        L.append("CPU used by the proxy during the runs, in cores (req/s × CPU per request, median over rounds; "
+                 "each proxy has one worker, and wrk — which also does the client side of every handshake — "
+                 "needs about one of the two cores): " + "; ".join(busy) + ".")
+        L.append("")
+
+    w, h, n = med["weir_tls"], med["haproxy_tls"], med["nginx_tls"]
+    weir_ok = status.get("weir_tls", "skipped") == "ok"
+
+    def ratio(a, b):
+        return a / b if a is not None and b not in (None, 0) else None
+
+    def rx(a, b):
+        v = ratio(a, b)
+        return "n/a" if v is None else f"{v:.2f}x"
+
+    L.append("## Ratios")
+    L.append("")
+    if weir_ok:
+        for other, om in (("HAProxy", h), ("nginx", n)):
+            L.append(f"- Weir/{other}: keep-alive req/s {rx(w['ka_rps'], om['ka_rps'])}, "
+                     f"CPU/request {rx(w['ka_cpu_us'], om['ka_cpu_us'])}, "
+                     f"new conn/s {rx(w['new_rps'], om['new_rps'])}, "
+                     f"CPU/new connection {rx(w['new_cpu_us'], om['new_cpu_us'])}, "
+                     f"RSS/idle TLS conn {rx(w['rss'], om['rss'])} (2nd half {rx(w['rss2'], om['rss2'])})")
+    else:
+        L.append(f"- n/a: Weir was not measured ({status.get('weir_tls', 'skipped')})")
+    L.append("")
+
+    def best(field, higher_better):
+        vals = [m[field] for m in (h, n) if m[field] is not None]
+        if not vals:
+            return None
+        return max(vals) if higher_better else min(vals)
+
+    L.append("## Goals")
+    L.append("")
+    L.append("| goal | Weir | best of HAProxy/nginx | Weir/best | goal | met |")
+    L.append("|---|---:|---:|---:|---|---|")
+    all_met = True
+    goals = [
+        ("TLS keep-alive throughput (req/s)", "ka_rps", True, 1.10, ">= 1.10x best", 0),
+        ("TLS keep-alive CPU per request (µs)", "ka_cpu_us", False, 0.90, "<= 0.90x best", 2),
+        ("TLS new connections per second", "new_rps", True, 1.10, ">= 1.10x best", 0),
+        ("memory per idle TLS connection (B)", "rss", False, 1.00, "<= best", 0),
+        ("memory per idle TLS connection, 2nd half (B)", "rss2", False, 1.00, "<= best", 0),
+    ]
+    for label, field, hb, factor, goal, digits in goals:
+        b = best(field, hb)
+        wv = w[field] if weir_ok else None
+        if wv is None or b is None:
+            met = "n/a"
+            all_met = False
+        else:
+            ok = wv >= factor * b if hb else wv <= factor * b
+            met = "yes" if ok else "**no**"
+            all_met &= ok
+        L.append(f"| {label} | {fmt(wv, digits)} | {fmt(b, digits)} | {rx(wv, b)} | {goal} | {met} |")
+    L.append("")
+    L.append(f"All TLS goals met: {'yes' if all_met else 'no'}")
+    L.append("")
+    L.append("<details><summary>Per-round raw results</summary>")
+    L.append("")
+    L.append("| round | kind | target | req/s | p50 ms | p99 ms | CPU µs/req | requests | errors |")
+    L.append("|---:|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        L.append(f"| {r['round']} | {'keep-alive' if r['kind'] == 'ka' else 'new conn'} | {r['target']} | "
+                 f"{fmt(fnum(r['rps']), 0)} | {fmt(fnum(r['p50_ms']), 3)} | {fmt(fnum(r['p99_ms']), 3)} | "
+                 f"{fmt(fnum(r['cpu_us']), 2)} | {r['requests']} | {r['errors']} |")
+    L.append("")
+    if idle_rows:
+        L.append("| idle TLS test | opened | still open | errors | RSS before KiB | RSS half-way KiB | "
+                 "RSS after KiB | B/conn | B/conn 2nd half |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for key, _ in TLS_TARGETS:
+            r = idle_rows.get(key)
+            if r:
+                L.append(f"| {key} | {r['opened']} | {r['still_open']} | {r['errors']} | {r['rss_before_kib']} | "
+                         f"{r.get('rss_half_kib')} | {r['rss_after_kib']} | {r['bytes_per_conn']} | "
+                         f"{r.get('bytes_per_conn_second_half')} |")
+        L.append("")
+    L.append("</details>")
+    L.append("")
+    text = "\n".join(L)
+    with open(out_md, "w") as f:
+        f.write(text)
+    print(text)
+    with open(os.path.join(rdir, "tls_all_met"), "w") as f:
+        f.write("1" if all_met else "0")
+
+
 def main(argv):
     if len(argv) < 2:
         raise SystemExit(__doc__)
@@ -658,9 +973,18 @@ def main(argv):
     if cmd == "ports":
         print(" ".join(map(str, free_ports(int(argv[2])))))
     elif cmd == "probe":
-        sys.exit(0 if probe(int(argv[2]), float(argv[3]) if len(argv) > 3 else 2.0) else 1)
+        sys.exit(0 if probe(int(argv[2]), float(argv[3]) if len(argv) > 3 else 2.0,
+                            len(argv) > 4 and argv[4] == "tls") else 1)
     elif cmd == "split":
-        split(int(argv[2]), int(argv[3]))
+        split(int(argv[2]), int(argv[3]), len(argv) > 4 and argv[4] == "tls")
+    elif cmd == "tls-idle":
+        idle(int(argv[2]), int(argv[3]), float(argv[4]), [int(p) for p in argv[5:]], tls=True)
+    elif cmd == "tls-info":
+        tls_info(int(argv[2]))
+    elif cmd == "weir-handshakes":
+        weir_handshakes(int(argv[2]))
+    elif cmd == "tls-report":
+        tls_report(argv[2], argv[3])
     elif cmd == "idle":
         idle(int(argv[2]), int(argv[3]), float(argv[4]), [int(p) for p in argv[5:]])
     elif cmd == "burst":

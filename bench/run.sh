@@ -20,7 +20,13 @@
 #   BENCH_START_TIMEOUT=15  seconds each server gets to start answering
 #   BENCH_STRICT=0          1: exit 2 when a Weir target is not met
 #   BENCH_KEEP=0            1: keep the temp dir (configs, logs, raw wrk output)
-# Writes bench/results/latest.md (see bench/README.md).
+#   BENCH_TLS=1             0: skip the TLS rounds (Weir, HAProxy, nginx terminating TLS)
+#   BENCH_ONLY=             tls: run only the TLS rounds (no plain rounds, latest.md untouched)
+#   BENCH_TLS_ROUNDS=3      interleaved rounds of the TLS keep-alive and new-connection runs
+#   BENCH_TLS_IDLE_CONNS=2000  idle TLS connections for the RSS test (fewer if the fd limit is low; 0 = skip)
+#   BENCH_TLS_NGINX_PROTOCOLS="TLSv1.2 TLSv1.3"  nginx's ssl_protocols ("default": nginx 1.22's own,
+#                           TLSv1 TLSv1.1 TLSv1.2, i.e. no TLS 1.3, unlike Weir and HAProxy)
+# Writes bench/results/latest.md and bench/results/tls.md (see bench/README.md).
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,6 +47,11 @@ ROLLOUT_PAIRS=${BENCH_ROLLOUT_PAIRS:-2}
 ROLLOUT_AA=${BENCH_ROLLOUT_AA:-0}
 START_TIMEOUT=${BENCH_START_TIMEOUT:-15}
 STRICT=${BENCH_STRICT:-0}
+TLS=${BENCH_TLS:-1}
+ONLY=${BENCH_ONLY:-}
+TLS_ROUNDS=${BENCH_TLS_ROUNDS:-3}
+TLS_IDLE_CONNS=${BENCH_TLS_IDLE_CONNS:-2000}
+TLS_NGINX_PROTOCOLS=${BENCH_TLS_NGINX_PROTOCOLS:-TLSv1.2 TLSv1.3}
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -57,6 +68,17 @@ to_seconds() { # 5s | 2m | 7 -> seconds
 for tool in wrk haproxy nginx python3; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (run scripts/install-deps.sh)"
 done
+case $ONLY in
+  "") ;;
+  tls) TLS=1 ;;
+  *) die "BENCH_ONLY must be empty or 'tls'" ;;
+esac
+[[ $TLS == 0 || $TLS == 1 ]] || die "BENCH_TLS must be 0 or 1"
+if [[ $TLS == 1 ]]; then
+  command -v openssl >/dev/null 2>&1 || die "'openssl' not found (needed for the TLS rounds; BENCH_TLS=0 skips them)"
+fi
+[[ $TLS_ROUNDS =~ ^[0-9]+$ ]] || die "BENCH_TLS_ROUNDS must be an integer"
+[[ $TLS_IDLE_CONNS =~ ^[0-9]+$ ]] || die "BENCH_TLS_IDLE_CONNS must be an integer"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
 [[ $IDLE_CONNS =~ ^[0-9]+$ ]] || die "BENCH_IDLE_CONNS must be an integer"
 [[ $BURST_CONNS =~ ^[0-9]+$ ]] || die "BENCH_BURST_CONNS must be an integer"
@@ -86,6 +108,12 @@ if [[ $(ulimit -n) != unlimited && $(ulimit -n) -lt $NEED_FD ]]; then
   die "open-file limit $(ulimit -n) < $NEED_FD needed for BENCH_IDLE_CONNS=$IDLE_CONNS / BENCH_BURST_CONNS=$BURST_CONNS (raise 'ulimit -Hn' or lower them)"
 fi
 MAXCONN=$(( MEM_CONNS + CONNS + 256 ))
+if [[ $TLS == 1 && $(ulimit -n) != unlimited ]] && (( TLS_IDLE_CONNS + CONNS + 512 > $(ulimit -n) )); then
+  TLS_IDLE_CONNS=$(( $(ulimit -n) - CONNS - 512 ))
+  (( TLS_IDLE_CONNS > 0 )) || TLS_IDLE_CONNS=0
+  log "open-file limit $(ulimit -n): the idle TLS test opens $TLS_IDLE_CONNS connections"
+fi
+if (( TLS_IDLE_CONNS + CONNS + 256 > MAXCONN )); then MAXCONN=$(( TLS_IDLE_CONNS + CONNS + 256 )); fi
 
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -119,9 +147,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-read -r P_B1 P_B2 P_WEIR P_WEIR_ADMIN P_HAP P_NGX P_WR P_WR_ADMIN <<<"$(python3 "$TOOL" ports 8)"
+read -r P_B1 P_B2 P_WEIR P_WEIR_ADMIN P_HAP P_NGX P_WR P_WR_ADMIN P_WT P_WT_ADMIN P_HT P_NT \
+  <<<"$(python3 "$TOOL" ports 12)"
 log "ports: backends $P_B1 $P_B2, weir $P_WEIR (admin $P_WEIR_ADMIN), weir+rollout $P_WR (admin $P_WR_ADMIN)," \
-    "haproxy $P_HAP, nginx $P_NGX; work dir $TMP"
+    "haproxy $P_HAP, nginx $P_NGX; TLS: weir $P_WT (admin $P_WT_ADMIN), haproxy $P_HT, nginx $P_NT; work dir $TMP"
 
 # --- helpers ---------------------------------------------------------------
 children_of() { # pid -> direct children pids
@@ -151,19 +180,19 @@ tail_log() { # name file
   log "----"
 }
 
-wait_ready() { # name port logfile
-  local name=$1 port=$2 logf=$3 deadline=$((SECONDS + START_TIMEOUT))
+wait_ready() { # name port logfile [tls]
+  local name=$1 port=$2 logf=$3 tls=${4:-} deadline=$((SECONDS + START_TIMEOUT))
   while ((SECONDS < deadline)); do
     if ! kill -0 "${PID[$name]}" 2>/dev/null; then
       tail_log "$name" "$logf"
       return 1
     fi
-    if python3 "$TOOL" probe "$port" 1; then
+    if python3 "$TOOL" probe "$port" 1 $tls; then
       return 0
     fi
     sleep 0.2
   done
-  log "$name did not answer HTTP 200 on 127.0.0.1:$port within ${START_TIMEOUT}s"
+  log "$name did not answer HTTP 200 on 127.0.0.1:$port${tls:+ (over TLS)} within ${START_TIMEOUT}s"
   tail_log "$name" "$logf"
   return 1
 }
@@ -209,20 +238,18 @@ done
 wait_ready backend1 "$P_B1" "$TMP/backend1/error.log" || die "backend nginx 1 did not start"
 wait_ready backend2 "$P_B2" "$TMP/backend2/error.log" || die "backend nginx 2 did not start"
 
-# --- proxies ---------------------------------------------------------------
-declare -A STATUS=([direct]=ok [weir]=ok [weir_rollout]=ok [haproxy]=ok [nginx]=ok)
-declare -A PORT=([direct]=$P_B1 [weir]=$P_WEIR [weir_rollout]=$P_WR [haproxy]=$P_HAP [nginx]=$P_NGX)
-declare -A LOGF=([direct]="$TMP/backend1/error.log" [weir]="$TMP/weir/weir.log"
-                 [weir_rollout]="$TMP/weir_rollout/weir.log"
-                 [haproxy]="$TMP/haproxy/haproxy.log" [nginx]="$TMP/nginx/error.log")
-
+# Shared by the plain and the TLS rounds.
 # Weir, and Weir whose route runs a rollout (same traffic; see README "Rollout cost")
-weir_config() { # name port admin_port [rollout] -> writes $TMP/name/weir.yaml
+weir_config() { # name port admin_port [rollout|tls] -> writes $TMP/name/weir.yaml
   local d="$TMP/$1"
   mkdir -p "$d"
   {
     echo "workers: 1"
-    echo "listeners: [{name: public, address: 127.0.0.1:$2}]"
+    if [[ ${4:-} == tls ]]; then
+      echo "listeners: [{name: public, address: 127.0.0.1:$2, tls: {cert: \"$TLS_DIR/site.pem\", key: \"$TLS_DIR/site.key\"}}]"
+    else
+      echo "listeners: [{name: public, address: 127.0.0.1:$2}]"
+    fi
     echo "admin: {address: 127.0.0.1:$3}"
     if (( MAXCONN > 10000 )); then echo "limits: {max_connections: $MAXCONN}"; fi
     echo "pools:"
@@ -255,9 +282,59 @@ start_weir() { # name
   PID[$1]=$!
 }
 
+alive() { # target -> 0 if all its processes still run
+  local p
+  for p in ${PROCS[$1]}; do kill -0 "$p" 2>/dev/null || return 1; done
+}
+
+mark_dead() { # target reason
+  STATUS[$1]="FAILED: $2"
+  log "${1}: $2"
+  tail_log "$1" "${LOGF[$1]}"
+}
+
+# parse_wrk FILE -> "rps p50_ms p99_ms requests errors"
+parse_wrk() {
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) return v / 1000.0
+      if (v ~ /ms$/) return v + 0.0
+      if (v ~ /m$/)  return v * 60000.0
+      if (v ~ /h$/)  return v * 3600000.0
+      if (v ~ /s$/)  return v * 1000.0
+      return v + 0.0
+    }
+    /^[ \t]*50%/          { p50 = ms($2) }
+    /^[ \t]*99%/          { p99 = ms($2) }
+    / requests in /       { req = $1 }
+    /^Requests\/sec:/     { rps = $2 }
+    /Socket errors:/      { gsub(",", ""); err += $4 + $6 + $8 + $10 }
+    /Non-2xx or 3xx/      { err += $5 }
+    END {
+      if (rps == "" || req == "") exit 1
+      printf "%s %.4f %.4f %d %d\n", rps, p50, p99, req, err
+    }' "$1"
+}
+
+declare -A STATUS=() PORT=() LOGF=() PROCS=()
+CLK_TCK=$(getconf CLK_TCK)
+PLAIN_FAILED=0
 WEIR_VERSION="Weir: skipped"
+if [[ -n $WEIR ]]; then WEIR_VERSION="Weir $(timeout 5 "$WEIR" version 2>&1 | head -n 1 || true)"; fi
+
+# ============================================================================
+# The plain-HTTP rounds (skipped with BENCH_ONLY=tls). Not indented, to keep the
+# history of these lines readable.
+if [[ $ONLY != tls ]]; then
+
+# --- proxies ---------------------------------------------------------------
+declare -A STATUS=([direct]=ok [weir]=ok [weir_rollout]=ok [haproxy]=ok [nginx]=ok)
+declare -A PORT=([direct]=$P_B1 [weir]=$P_WEIR [weir_rollout]=$P_WR [haproxy]=$P_HAP [nginx]=$P_NGX)
+declare -A LOGF=([direct]="$TMP/backend1/error.log" [weir]="$TMP/weir/weir.log"
+                 [weir_rollout]="$TMP/weir_rollout/weir.log"
+                 [haproxy]="$TMP/haproxy/haproxy.log" [nginx]="$TMP/nginx/error.log")
+
 if [[ -n $WEIR ]]; then
-  WEIR_VERSION="Weir $(timeout 5 "$WEIR" version 2>&1 | head -n 1 || true)"
   weir_config weir "$P_WEIR" "$P_WEIR_ADMIN"
   start_weir weir
   if [[ $SKIP_ROLLOUT == 1 ]]; then
@@ -355,17 +432,6 @@ TARGETS=(direct weir weir_rollout haproxy nginx)
 log "measured processes: direct=[${PROCS[direct]}] weir=[${PROCS[weir]:-}] weir_rollout=[${PROCS[weir_rollout]:-}]" \
     "haproxy=[${PROCS[haproxy]}] nginx=[${PROCS[nginx]}]"
 
-alive() { # target -> 0 if all its processes still run
-  local p
-  for p in ${PROCS[$1]}; do kill -0 "$p" 2>/dev/null || return 1; done
-}
-
-mark_dead() { # target reason
-  STATUS[$1]="FAILED: $2"
-  log "${1}: $2"
-  tail_log "$1" "${LOGF[$1]}"
-}
-
 # --- results files -----------------------------------------------------------
 RD="$TMP/results"
 mkdir -p "$RD"
@@ -373,7 +439,6 @@ printf 'round\ttarget\tok\trps\tp50_ms\tp99_ms\tcpu_us\trequests\terrors\n' >"$R
 printf 'target\tstable\tcanary\tother\terrors\n' >"$RD/split.tsv"
 printf 'target\trequested\topened\tstill_open\terrors\trss_before_kib\trss_after_kib\tbytes_per_conn\n' >"$RD/idle.tsv"
 cp "$RD/idle.tsv" "$RD/burst.tsv"
-CLK_TCK=$(getconf CLK_TCK)
 
 # --- split sanity check (also warms each path) --------------------------------
 for t in weir weir_rollout haproxy nginx; do
@@ -384,29 +449,6 @@ for t in weir weir_rollout haproxy nginx; do
 done
 
 # --- load rounds --------------------------------------------------------------
-# parse_wrk FILE -> "rps p50_ms p99_ms requests errors"
-parse_wrk() {
-  awk '
-    function ms(v) {
-      if (v ~ /us$/) return v / 1000.0
-      if (v ~ /ms$/) return v + 0.0
-      if (v ~ /m$/)  return v * 60000.0
-      if (v ~ /h$/)  return v * 3600000.0
-      if (v ~ /s$/)  return v * 1000.0
-      return v + 0.0
-    }
-    /^[ \t]*50%/          { p50 = ms($2) }
-    /^[ \t]*99%/          { p99 = ms($2) }
-    / requests in /       { req = $1 }
-    /^Requests\/sec:/     { rps = $2 }
-    /Socket errors:/      { gsub(",", ""); err += $4 + $6 + $8 + $10 }
-    /Non-2xx or 3xx/      { err += $5 }
-    END {
-      if (rps == "" || req == "") exit 1
-      printf "%s %.4f %.4f %d %d\n", rps, p50, p99, req, err
-    }' "$1"
-}
-
 run_wrk() { # target duration_s outfile
   timeout $(( $2 + 30 )) wrk -t1 -c"$CONNS" -d"${2}s" --latency "http://127.0.0.1:${PORT[$1]}/" >"$3" 2>&1
 }
@@ -567,12 +609,261 @@ python3 "$TOOL" report "$RD" "$RESULTS_DIR/$REPORT.tmp"
 mv "$RESULTS_DIR/$REPORT.tmp" "$RESULTS_DIR/$REPORT"
 log "report written to $RESULTS_DIR/$REPORT"
 
-failed=0
 for t in "${TARGETS[@]}"; do
-  case ${STATUS[$t]} in ok|skipped) ;; *) failed=1 ;; esac
+  case ${STATUS[$t]} in ok|skipped) ;; *) PLAIN_FAILED=1 ;; esac
 done
-(( failed == 0 )) || die "at least one target failed (see above)"
-if [[ $STRICT == 1 && $(cat "$RD/all_met") != 1 ]]; then
-  log "BENCH_STRICT=1 and not all Weir targets are met"
-  exit 2
+
+fi  # end of the plain-HTTP rounds
+# ============================================================================
+
+# ============================================================================
+# TLS rounds (BENCH_TLS=0 skips them): Weir, HAProxy and nginx each terminating TLS
+# with the same ECDSA P-256 certificate, generated here for this run, in front of
+# the same two backends (plain HTTP upstream, the same 90/10 split). Separate
+# instances, started after the plain rounds, so those are measured as before.
+TLS_FAILED=0
+if [[ $TLS == 1 ]]; then
+TLS_LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+TLS_WARM_S=$WARM_S
+TLS_REPORT=tls.md
+if [[ $MEMORY_ONLY == 1 ]]; then
+  log "BENCH_MEMORY_ONLY=1: no TLS load rounds, only the idle TLS test"
+  TLS_ROUNDS=0; TLS_WARM_S=0; TLS_REPORT="tls-memory.md"
+fi
+RD="$TMP/results"
+mkdir -p "$RD"
+TLS_DIR="$TMP/tls"
+mkdir -p "$TLS_DIR"
+if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+     -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+     -keyout "$TLS_DIR/site.key" -out "$TLS_DIR/site.pem" >"$TLS_DIR/openssl.log" 2>&1; then
+  cat "$TLS_DIR/openssl.log" >&2 || true
+  die "openssl could not generate the bench certificate"
+fi
+cat "$TLS_DIR/site.pem" "$TLS_DIR/site.key" >"$TLS_DIR/haproxy.pem"   # HAProxy: cert + key in one file
+log "TLS: ECDSA P-256 certificate in $TLS_DIR"
+
+TLS_TARGETS=(weir_tls haproxy_tls nginx_tls)
+STATUS[weir_tls]=ok; STATUS[haproxy_tls]=ok; STATUS[nginx_tls]=ok
+PORT[weir_tls]=$P_WT; PORT[haproxy_tls]=$P_HT; PORT[nginx_tls]=$P_NT
+LOGF[weir_tls]="$TMP/weir_tls/weir.log"; LOGF[haproxy_tls]="$TMP/haproxy_tls/haproxy.log"
+LOGF[nginx_tls]="$TMP/nginx_tls/error.log"
+
+if [[ -n $WEIR ]]; then
+  weir_config weir_tls "$P_WT" "$P_WT_ADMIN" tls
+  start_weir weir_tls
+else
+  STATUS[weir_tls]=skipped
+fi
+
+mkdir -p "$TMP/haproxy_tls"
+cat >"$TMP/haproxy_tls/haproxy.cfg" <<HAP
+global
+  nbthread 1
+  maxconn $MAXCONN
+  pidfile $TMP/haproxy_tls/haproxy.pid
+
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 2s
+  timeout client 120s
+  timeout server 30s
+  timeout http-request 10s
+  timeout http-keep-alive 120s
+
+frontend public
+  bind 127.0.0.1:$P_HT ssl crt $TLS_DIR/haproxy.pem
+  maxconn $MAXCONN
+  default_backend split
+
+backend split
+  balance roundrobin
+  server stable 127.0.0.1:$P_B1 weight 90
+  server canary 127.0.0.1:$P_B2 weight 10
+HAP
+haproxy -c -q -f "$TMP/haproxy_tls/haproxy.cfg" >"$TMP/haproxy_tls/check.log" 2>&1 \
+  || { cat "$TMP/haproxy_tls/check.log" >&2; die "haproxy TLS config check failed"; }
+haproxy -db -f "$TMP/haproxy_tls/haproxy.cfg" >"$TMP/haproxy_tls/haproxy.log" 2>&1 &
+PID[haproxy_tls]=$!
+
+# nginx before 1.23.4 leaves TLS 1.3 off unless ssl_protocols names it; Weir and HAProxy
+# 2.6 speak TLS 1.2 and 1.3 by default, so nginx gets the same two (BENCH_TLS_NGINX_PROTOCOLS).
+NGINX_SSL_PROTOCOLS=""
+if [[ $TLS_NGINX_PROTOCOLS != default ]]; then NGINX_SSL_PROTOCOLS="ssl_protocols $TLS_NGINX_PROTOCOLS;"; fi
+start_nginx nginx_tls "  upstream split {
+    server 127.0.0.1:$P_B1 weight=90;
+    server 127.0.0.1:$P_B2 weight=10;
+    keepalive 64;
+    keepalive_requests 10000000;
+  }
+  server {
+    listen 127.0.0.1:$P_NT ssl backlog=4096;
+    ssl_certificate $TLS_DIR/site.pem;
+    ssl_certificate_key $TLS_DIR/site.key;
+    $NGINX_SSL_PROTOCOLS
+    location / {
+      proxy_pass http://split;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+    }
+  }"
+
+if [[ ${STATUS[weir_tls]} == ok ]]; then
+  wait_ready weir_tls "$P_WT" "${LOGF[weir_tls]}" tls || die "Weir with a TLS listener did not start or does not serve traffic"
+fi
+wait_ready haproxy_tls "$P_HT" "${LOGF[haproxy_tls]}" tls || die "haproxy (TLS) did not start"
+wait_ready nginx_tls "$P_NT" "${LOGF[nginx_tls]}" tls || die "nginx proxy (TLS) did not start"
+for t in "${TLS_TARGETS[@]}"; do
+  if [[ ${STATUS[$t]} == ok ]]; then PROCS[$t]="$(tree "${PID[$t]}" | xargs)"; fi
+done
+log "TLS measured processes: weir_tls=[${PROCS[weir_tls]:-}] haproxy_tls=[${PROCS[haproxy_tls]}] nginx_tls=[${PROCS[nginx_tls]}]"
+
+printf 'round\tkind\ttarget\tok\trps\tp50_ms\tp99_ms\tcpu_us\trequests\terrors\n' >"$RD/tls_runs.tsv"
+printf 'target\tstable\tcanary\tother\terrors\n' >"$RD/tls_split.tsv"
+printf 'target\tversion\tcipher\tgroup\tresumed\tchain\n' >"$RD/tls_info.tsv"
+printf 'target\trequested\topened\tstill_open\terrors\trss_before_kib\trss_after_kib\tbytes_per_conn\trss_half_kib\tbytes_per_conn_second_half\n' \
+  >"$RD/tls_idle.tsv"
+printf 'full\tresumed\tfailed\ttimeout\n' >"$RD/tls_weir_handshakes.tsv"
+
+# What a default client negotiates, whether the proxy resumes a session offered to it,
+# and the split over TLS (also warms each path).
+for t in "${TLS_TARGETS[@]}"; do
+  [[ ${STATUS[$t]} == ok ]] || continue
+  j=$(timeout 30 python3 "$TOOL" tls-info "${PORT[$t]}" || echo '{}')
+  python3 -c 'import json, sys
+d = json.loads(sys.argv[2])
+print("\t".join([sys.argv[1]] + [str(d.get(k)) for k in ("version", "cipher", "group", "resumed", "chain")]))' \
+    "$t" "$j" >>"$RD/tls_info.tsv"
+  log "TLS $t: $j"
+  read -r s c o e <<<"$(timeout 60 python3 "$TOOL" split "${PORT[$t]}" 1000 tls || echo "0 0 0 1000")"
+  printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$s" "$c" "$o" "$e" >>"$RD/tls_split.tsv"
+  log "split via $t: stable=$s canary=$c other=$o errors=$e"
+done
+
+run_wrk_tls() { # target duration_s outfile [close]
+  local hdr=()
+  if [[ ${4:-} == close ]]; then hdr=(-H "Connection: close"); fi
+  timeout $(( $2 + 30 )) wrk -t1 -c"$CONNS" -d"${2}s" --latency ${hdr[@]+"${hdr[@]}"} \
+    "https://127.0.0.1:${PORT[$1]}/" >"$3" 2>&1
+}
+
+# measure_tls ROUND KIND TARGET: one wrk run; KIND ka (keep-alive) or new (Connection: close)
+measure_tls() {
+  local r=$1 kind=$2 t=$3 out="$TMP/wrk-tls-$1-$2-$3.txt" before after rc parsed rps p50 p99 req err cpu_us close=""
+  if [[ $kind == new ]]; then close=close; fi
+  # shellcheck disable=SC2086
+  before=$(cpu_ticks ${PROCS[$t]})
+  rc=0; run_wrk_tls "$t" "$DUR_S" "$out" $close || rc=$?
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks ${PROCS[$t]})
+  if ! alive "$t"; then
+    mark_dead "$t" "process exited during TLS round $r ($kind)"
+    printf '%s\t%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\n' "$r" "$kind" "$t" >>"$RD/tls_runs.tsv"
+    return 0
+  fi
+  if (( rc != 0 )) || ! parsed=$(parse_wrk "$out"); then
+    log "wrk against $t failed in TLS round $r ($kind, rc=$rc):"; cat "$out" >&2 || true
+    printf '%s\t%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\n' "$r" "$kind" "$t" >>"$RD/tls_runs.tsv"
+    return 0
+  fi
+  read -r rps p50 p99 req err <<<"$parsed"
+  cpu_us=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$req" \
+    'BEGIN { if (n > 0) printf "%.3f", d / hz * 1e6 / n; else print "nan" }')
+  printf '%s\t%s\t%s\t1\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$kind" "$t" "$rps" "$p50" "$p99" "$cpu_us" "$req" "$err" \
+    >>"$RD/tls_runs.tsv"
+  log "TLS round $r $kind $t: ${rps} req/s, p50 ${p50} ms, p99 ${p99} ms, ${cpu_us} us CPU/req, errors $err"
+}
+
+if (( TLS_WARM_S > 0 )); then
+  for t in "${TLS_TARGETS[@]}"; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    log "TLS warm-up $t (${TLS_WARM_S}s keep-alive, ${TLS_WARM_S}s new connections)"
+    run_wrk_tls "$t" "$TLS_WARM_S" "$TMP/warmup-tls-ka-$t.txt" || true
+    run_wrk_tls "$t" "$TLS_WARM_S" "$TMP/warmup-tls-new-$t.txt" close || true
+    alive "$t" || mark_dead "$t" "died during the TLS warm-up"
+  done
+fi
+
+if [[ ${STATUS[weir_tls]} == ok ]]; then
+  timeout 20 python3 "$TOOL" weir-handshakes "$P_WT_ADMIN" | tr ' ' '\t' >>"$RD/tls_weir_handshakes.tsv" || true
+fi
+for ((r = 1; r <= TLS_ROUNDS; r++)); do
+  # The proxies' order rotates every round (position in a round matters on a shared machine).
+  k=$(( (r - 1) % 3 ))
+  order=("${TLS_TARGETS[@]:k}" "${TLS_TARGETS[@]:0:k}")
+  for kind in ka new; do
+    for t in "${order[@]}"; do
+      [[ ${STATUS[$t]} == ok ]] || continue
+      measure_tls "$r" "$kind" "$t"
+    done
+  done
+done
+if [[ ${STATUS[weir_tls]} == ok ]]; then
+  timeout 20 python3 "$TOOL" weir-handshakes "$P_WT_ADMIN" | tr ' ' '\t' >>"$RD/tls_weir_handshakes.tsv" || true
+fi
+
+# RSS per idle TLS connection (after the load rounds, as the plain idle test)
+if (( TLS_IDLE_CONNS > 0 )); then
+  for t in "${TLS_TARGETS[@]}"; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    # Quiet first: Weir trims memory freed after load within ~2 s (README); read "before" after that.
+    sleep 3
+    log "idle TLS test $t: $TLS_IDLE_CONNS connections (handshake + one GET each), then idle"
+    # shellcheck disable=SC2086
+    if j=$(timeout 300 python3 "$TOOL" tls-idle "${PORT[$t]}" "$TLS_IDLE_CONNS" 240 ${PROCS[$t]}); then
+      python3 -c 'import json, sys
+t, d = sys.argv[1], json.loads(sys.argv[2])
+print("\t".join(str(x) for x in [t, d["requested"], d["opened"], d["still_open"], d["errors"],
+                                 d["rss_before_kib"], d["rss_after_kib"], d["bytes_per_conn"],
+                                 d.get("rss_half_kib", "nan"), d.get("bytes_per_conn_second_half", "nan")]))' \
+        "$t" "$j" >>"$RD/tls_idle.tsv"
+      log "idle TLS $t: $j"
+    else
+      log "idle TLS test against $t failed"
+    fi
+    alive "$t" || mark_dead "$t" "process exited during the idle TLS test"
+  done
+fi
+
+{
+  printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+  printf 'nproc\t%s\n' "$(nproc)"
+  printf 'cpu_model\t%s\n' "$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+  printf 'kernel\t%s\n' "$(uname -r)"
+  printf 'loadavg\t%s\n' "$TLS_LOADAVG_START"
+  printf 'loadavg_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf 'weir_version\t%s\n' "$WEIR_VERSION"
+  printf 'haproxy_version\t%s\n' "$(haproxy -v 2>&1 | head -n 1 | sed 's/ - https.*//')"
+  printf 'nginx_version\t%s\n' "$(nginx -v 2>&1 | head -n 1)"
+  printf 'wrk_version\t%s\n' "$({ wrk -v 2>&1 || true; } | head -n 1 | sed 's/ Copyright.*//')"
+  printf 'openssl_version\t%s\n' "$(openssl version 2>&1 | head -n 1)"
+  printf 'nginx_protocols\t%s\n' "$TLS_NGINX_PROTOCOLS"
+  printf 'rounds\t%s\nduration\t%s\nconns\t%s\nwarmup\t%ss\nidle_conns\t%s\n' \
+    "$TLS_ROUNDS" "$DURATION" "$CONNS" "$TLS_WARM_S" "$TLS_IDLE_CONNS"
+} >"$RD/tls_meta.tsv"
+{
+  printf 'target\tstatus\n'
+  for t in "${TLS_TARGETS[@]}"; do printf '%s\t%s\n' "$t" "${STATUS[$t]}"; done
+} >"$RD/tls_status.tsv"
+mkdir -p "$RESULTS_DIR"
+python3 "$TOOL" tls-report "$RD" "$RESULTS_DIR/$TLS_REPORT.tmp"
+mv "$RESULTS_DIR/$TLS_REPORT.tmp" "$RESULTS_DIR/$TLS_REPORT"
+log "TLS report written to $RESULTS_DIR/$TLS_REPORT"
+for t in "${TLS_TARGETS[@]}"; do
+  case ${STATUS[$t]} in ok|skipped) ;; *) TLS_FAILED=1 ;; esac
+done
+fi  # end of the TLS rounds
+# ============================================================================
+
+(( PLAIN_FAILED == 0 && TLS_FAILED == 0 )) || die "at least one target failed (see above)"
+if [[ $STRICT == 1 ]]; then
+  missed=0
+  if [[ $ONLY != tls && $(cat "$RD/all_met") != 1 ]]; then missed=1; fi
+  if [[ $TLS == 1 && $(cat "$RD/tls_all_met" 2>/dev/null) != 1 ]]; then missed=1; fi
+  if (( missed )); then
+    log "BENCH_STRICT=1 and not all Weir targets are met"
+    exit 2
+  fi
 fi

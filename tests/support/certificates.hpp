@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -21,8 +22,8 @@ namespace weir::test {
 struct TestCertificate {
     std::string cert_pem;  // the certificate alone
     std::string key_pem;
-    X509* cert = nullptr;   // kept to sign others (a CA)
-    EVP_PKEY* key = nullptr;
+    std::shared_ptr<X509> cert;  // kept to sign others (a CA)
+    std::shared_ptr<EVP_PKEY> key;
 };
 
 struct CertificateSpec {
@@ -66,22 +67,22 @@ inline void add_extension(X509* cert, X509* issuer, int nid, const std::string& 
     X509_EXTENSION_free(ext);
 }
 
-// Certificates live as long as the test process (a handful per test).
 inline TestCertificate make_certificate(const CertificateSpec& spec) {
     TestCertificate out;
-    out.key = spec.rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
+    out.key.reset(spec.rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256"), EVP_PKEY_free);
     if (!out.key) throw std::runtime_error("test certificate: key generation failed");
-    X509* cert = X509_new();
+    out.cert.reset(X509_new(), X509_free);
+    X509* cert = out.cert.get();
     X509_set_version(cert, 2);
     ASN1_INTEGER_set(X509_get_serialNumber(cert), spec.serial);
     X509_gmtime_adj(X509_getm_notBefore(cert), static_cast<long>(spec.valid_from));
     X509_gmtime_adj(X509_getm_notAfter(cert), static_cast<long>(spec.valid_until));
-    X509_set_pubkey(cert, out.key);
+    X509_set_pubkey(cert, out.key.get());
     X509_NAME* name = X509_get_subject_name(cert);
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                                reinterpret_cast<const unsigned char*>(spec.common_name.c_str()), -1, -1, 0);
-    X509* issuer_cert = spec.issuer ? spec.issuer->cert : cert;
-    EVP_PKEY* issuer_key = spec.issuer ? spec.issuer->key : out.key;
+    X509* issuer_cert = spec.issuer ? spec.issuer->cert.get() : cert;
+    EVP_PKEY* issuer_key = spec.issuer ? spec.issuer->key.get() : out.key.get();
     X509_set_issuer_name(cert, X509_get_subject_name(issuer_cert));
     add_extension(cert, issuer_cert, NID_basic_constraints, spec.ca ? "critical,CA:TRUE" : "CA:FALSE");
     if (spec.ca) add_extension(cert, issuer_cert, NID_key_usage, "critical,keyCertSign,cRLSign");
@@ -93,9 +94,8 @@ inline TestCertificate make_certificate(const CertificateSpec& spec) {
         add_extension(cert, issuer_cert, NID_subject_alt_name, san);
     }
     if (X509_sign(cert, issuer_key, EVP_sha256()) == 0) throw std::runtime_error("test certificate: signing failed");
-    out.cert = cert;
     out.cert_pem = pem_of(cert);
-    out.key_pem = pem_of(out.key);
+    out.key_pem = pem_of(out.key.get());
     return out;
 }
 

@@ -62,8 +62,10 @@ Session::Session(Worker& worker, int fd, const Listener& from)
         claims_.keep_underscores = listener.keep_underscores;
         if (listener.tls) {
             // The connection keeps this context (and its certificates) for
-            // its whole life, whatever a reload brings.
-            if (SSL* ssl = listener.tls->new_connection()) client_.attach_tls(ssl);
+            // its whole life, whatever a reload brings: OpenSSL's SNI and
+            // ALPN callbacks point into it while the handshake runs.
+            tls_context_ = listener.tls;
+            if (SSL* ssl = tls_context_->new_connection()) client_.attach_tls(ssl);
             handshakes_ = listener.handshakes;
         }
     }

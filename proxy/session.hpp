@@ -161,6 +161,7 @@ private:
     bool reply_close_ = false;           // the local reply being written ends the connection
     std::size_t lingered_ = 0;          // bytes discarded while lingering before the close
     tls::HandshakeCounts* handshakes_ = nullptr;  // TLS connections: the listener's handshake counters
+    std::shared_ptr<const tls::ServerContext> tls_context_;  // what the connection's SSL was made from
     std::string client_cert_subject_;  // mTLS: the verified client certificate's subject (RFC 2253)
 };
 

@@ -8,6 +8,12 @@
 #include "metrics_support.hpp"
 #include "tests/support/certificates.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <ctime>
 #include <filesystem>
 #include <thread>
@@ -221,6 +227,77 @@ TEST_F(TlsTermination, AReloadRotatesCertificatesForNewConnectionsOnly) {
     EXPECT_NE(reload.status, 200);
     EXPECT_NE(reload.body.find("does not match"), std::string::npos) << reload.body;
     EXPECT_EQ(subject_of(s_client(weir.port(), {})), "subject=CN = new.test");
+}
+
+// Up to `n` bytes from `fd`, waiting at most 10 s in all.
+std::string read_bytes(int fd, std::size_t n) {
+    std::string out;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 200) != 1) continue;
+        char buf[4096];
+        const ssize_t r = ::recv(fd, buf, std::min(sizeof buf, n - out.size()), 0);
+        if (r <= 0) break;
+        out.append(buf, static_cast<std::size_t>(r));
+    }
+    return out;
+}
+
+// The first TLS record a client sends: openssl s_client's ClientHello (with
+// SNI and ALPN), caught by a listener that answers nothing.
+std::string recorded_client_hello() {
+    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ::bind(listener, reinterpret_cast<sockaddr*>(&a), len);
+    ::listen(listener, 1);
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+    std::thread client([port = ntohs(a.sin_port)] {
+        run_command({kOpenssl, "s_client", "-connect", "127.0.0.1:" + std::to_string(port), "-servername", "a.test",
+                     "-alpn", "http/1.1"},
+                    "", 10s);
+    });
+    std::string hello;
+    const int conn = ::accept(listener, nullptr, nullptr);
+    if (conn >= 0) {
+        // Record header (5 bytes: type, version, length), then the record.
+        const std::string head = read_bytes(conn, 5);
+        if (head.size() == 5) {
+            const std::size_t n = (static_cast<unsigned char>(head[3]) << 8) | static_cast<unsigned char>(head[4]);
+            hello = head + read_bytes(conn, n);
+        }
+        ::close(conn);
+    }
+    ::close(listener);
+    client.join();
+    return hello;
+}
+
+TEST_F(TlsTermination, AHandshakeStartedBeforeAReloadFinishesAfterIt) {
+    // Accepted under the old certificates, the connection's ClientHello
+    // arrives after a reload replaced them: the handshake still runs against
+    // what it was accepted with (the SNI and ALPN callbacks included).
+    const std::string hello = recorded_client_hello();
+    ASSERT_GT(hello.size(), 5u);
+    ASSERT_EQ(hello[0], '\x16');
+    const CertFiles a = write_cert(dir.path, "a", leaf({"a.test"}));
+    WeirProcess weir(config(up.address(), tls_yaml({a})));
+    RawClient early(weir.port(), 10s);
+    ASSERT_TRUE(early.connected());
+    ASSERT_EQ(handshakes(weir.admin_port(), "full"), 0.0);  // accepted by now: the scrape came after it
+    const CertFiles b = write_cert(dir.path, "a2", leaf({"a.test"}, nullptr, 3));
+    std::filesystem::rename(b.cert, a.cert);
+    std::filesystem::rename(b.key, a.key);
+    ASSERT_EQ(admin_request(weir.admin_port(), "POST", "/reload").status, 200);
+    // Let every worker drop the old snapshot.
+    ASSERT_TRUE(weir.wait_log("reloaded, config version 2")) << weir.log();
+    std::this_thread::sleep_for(300ms);
+    ASSERT_TRUE(early.send(hello));
+    EXPECT_EQ(read_bytes(early.fd(), 1), "\x16") << "no ServerHello: " << weir.log();
+    EXPECT_EQ(admin_request(weir.admin_port(), "GET", "/healthz").status, 200) << weir.log();
 }
 
 TEST_F(TlsTermination, ReloadsUnderLoadFailNoRequest) {

@@ -25,14 +25,6 @@ struct FileCloser {
 };
 using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
-
 std::vector<std::string> names_of(X509* cert) {
     std::vector<std::string> names;
     auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
@@ -42,7 +34,7 @@ std::vector<std::string> names_of(X509* cert) {
             if (n->type != GEN_DNS) continue;
             const unsigned char* data = ASN1_STRING_get0_data(n->d.dNSName);
             const int len = ASN1_STRING_length(n->d.dNSName);
-            names.push_back(lower(std::string_view(reinterpret_cast<const char*>(data), static_cast<std::size_t>(len))));
+            names.push_back(lower_name(std::string_view(reinterpret_cast<const char*>(data), static_cast<std::size_t>(len))));
         }
         GENERAL_NAMES_free(sans);
     }
@@ -53,7 +45,7 @@ std::vector<std::string> names_of(X509* cert) {
     if (at >= 0) {
         ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at));
         const unsigned char* data = ASN1_STRING_get0_data(cn);
-        names.push_back(lower(std::string_view(reinterpret_cast<const char*>(data),
+        names.push_back(lower_name(std::string_view(reinterpret_cast<const char*>(data),
                                                static_cast<std::size_t>(ASN1_STRING_length(cn)))));
     }
     return names;
@@ -96,6 +88,14 @@ FilePtr open_file(const std::string& path, std::string& error) {
 }
 
 }  // namespace
+
+std::string lower_name(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return out;
+}
 
 std::string verified_peer_subject(SSL* ssl) {
     X509* peer = SSL_get0_peer_certificate(ssl);

@@ -44,6 +44,10 @@ struct LoadedCertificate {
 // they belong together and that the certificate is valid at `now` (Unix seconds).
 LoadedCertificate load_certificate(const std::string& cert_file, const std::string& key_file, std::int64_t now);
 
+// A host name in the lower case names are compared in (ASCII only: DNS
+// names and SNI are ASCII).
+std::string lower_name(std::string_view s);
+
 // Whether `host` (lower case, no port) is covered by the certificate name
 // `pattern`: equal, or a wildcard "*.example.com" standing for exactly one
 // leftmost label (RFC 6125 §6.4.3; "*.example.com" does not cover

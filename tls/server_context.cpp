@@ -20,14 +20,6 @@ constexpr const char* groups = "X25519:P-256:P-384";
 // context of this process.
 constexpr unsigned char session_id_context[] = "weir";
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
-
 }  // namespace
 
 ServerContext::~ServerContext() {
@@ -124,7 +116,7 @@ int ServerContext::on_server_name(SSL* ssl, int*, void* arg) {
     const auto* self = static_cast<const ServerContext*>(arg);
     const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     if (!name) return SSL_TLSEXT_ERR_OK;  // no SNI: the default certificate
-    const std::size_t i = self->choose(lower(name));
+    const std::size_t i = self->choose(lower_name(name));
     if (i != 0) SSL_set_SSL_CTX(ssl, self->contexts_[i]);
     return SSL_TLSEXT_ERR_OK;
 }

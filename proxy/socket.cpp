@@ -1,5 +1,7 @@
 #include "proxy/socket.hpp"
 
+#include "tls/certificate.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -52,14 +54,9 @@ int Socket::handshake(std::string& error_text) {
         case SSL_ERROR_SYSCALL:
             error_text = errno != 0 ? std::strerror(errno) : "connection closed during the handshake";
             return -1;
-        default: {
-            const unsigned long e = ERR_get_error();
-            char buf[256] = "handshake failed";
-            if (e != 0) ERR_error_string_n(e, buf, sizeof buf);
-            ERR_clear_error();
-            error_text = buf;
+        default:
+            error_text = tls::last_ssl_error();
             return -1;
-        }
     }
 }
 

@@ -40,6 +40,14 @@ REQ = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 _TLS_CTX = None
 
 
+
+def best_of(measures, field, higher_better):
+    """The better peer's value of `field` (None when no peer has one)."""
+    vals = [m[field] for m in measures if m[field] is not None]
+    if not vals:
+        return None
+    return max(vals) if higher_better else min(vals)
+
 def tls_client_context():
     """Client context for the TLS rounds: no verification (self-signed bench
     certificate), the library's default versions, ciphers and groups."""
@@ -680,10 +688,7 @@ def report(rdir, out_md):
     L.append("")
 
     def best(field, higher_better):
-        vals = [m[field] for m in (h, n) if m[field] is not None]
-        if not vals:
-            return None
-        return max(vals) if higher_better else min(vals)
+        return best_of((h, n), field, higher_better)
 
     L.append("## Targets")
     L.append("")
@@ -905,10 +910,7 @@ def tls_report(rdir, out_md):
     L.append("")
 
     def best(field, higher_better):
-        vals = [m[field] for m in (h, n) if m[field] is not None]
-        if not vals:
-            return None
-        return max(vals) if higher_better else min(vals)
+        return best_of((h, n), field, higher_better)
 
     L.append("## Goals")
     L.append("")

@@ -219,6 +219,43 @@ nginx_common() { # dir -> directives shared by all nginx instances
   done
 }
 
+# HAProxy as proxy, 1 thread, 90/10 over the two backends: name bind_args ->
+# starts haproxy with DIR/name (bind_args: the address, plus "ssl crt PEM" for TLS).
+start_haproxy() {
+  local name="$1" bind="$2" dir="$TMP/$1"
+  mkdir -p "$dir"
+  cat >"$dir/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn $MAXCONN
+  pidfile $dir/haproxy.pid
+
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 2s
+  timeout client 120s
+  timeout server 30s
+  timeout http-request 10s
+  timeout http-keep-alive 120s
+
+frontend public
+  bind $bind
+  maxconn $MAXCONN
+  default_backend split
+
+backend split
+  balance roundrobin
+  server stable 127.0.0.1:$P_B1 weight 90
+  server canary 127.0.0.1:$P_B2 weight 10
+EOF
+  haproxy -c -q -f "$dir/haproxy.cfg" >"$dir/check.log" 2>&1 \
+    || { cat "$dir/check.log" >&2; die "haproxy config check failed ($name)"; }
+  haproxy -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
+  PID[$name]=$!
+}
+
 start_nginx() { # name conf_body -> starts nginx with DIR/name
   local name=$1 body=$2 d="$TMP/$1"
   mkdir -p "$d"
@@ -354,37 +391,7 @@ else
 fi
 
 # HAProxy
-mkdir -p "$TMP/haproxy"
-cat >"$TMP/haproxy/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn $MAXCONN
-  pidfile $TMP/haproxy/haproxy.pid
-
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 2s
-  timeout client 120s
-  timeout server 30s
-  timeout http-request 10s
-  timeout http-keep-alive 120s
-
-frontend public
-  bind 127.0.0.1:$P_HAP
-  maxconn $MAXCONN
-  default_backend split
-
-backend split
-  balance roundrobin
-  server stable 127.0.0.1:$P_B1 weight 90
-  server canary 127.0.0.1:$P_B2 weight 10
-EOF
-haproxy -c -q -f "$TMP/haproxy/haproxy.cfg" >"$TMP/haproxy/check.log" 2>&1 \
-  || { cat "$TMP/haproxy/check.log" >&2; die "haproxy config check failed"; }
-haproxy -db -f "$TMP/haproxy/haproxy.cfg" >"$TMP/haproxy/haproxy.log" 2>&1 &
-PID[haproxy]=$!
+start_haproxy haproxy "127.0.0.1:$P_HAP"
 
 # nginx as proxy
 start_nginx nginx "  upstream split {
@@ -656,37 +663,7 @@ else
   STATUS[weir_tls]=skipped
 fi
 
-mkdir -p "$TMP/haproxy_tls"
-cat >"$TMP/haproxy_tls/haproxy.cfg" <<HAP
-global
-  nbthread 1
-  maxconn $MAXCONN
-  pidfile $TMP/haproxy_tls/haproxy.pid
-
-defaults
-  mode http
-  option http-keep-alive
-  http-reuse always
-  timeout connect 2s
-  timeout client 120s
-  timeout server 30s
-  timeout http-request 10s
-  timeout http-keep-alive 120s
-
-frontend public
-  bind 127.0.0.1:$P_HT ssl crt $TLS_DIR/haproxy.pem
-  maxconn $MAXCONN
-  default_backend split
-
-backend split
-  balance roundrobin
-  server stable 127.0.0.1:$P_B1 weight 90
-  server canary 127.0.0.1:$P_B2 weight 10
-HAP
-haproxy -c -q -f "$TMP/haproxy_tls/haproxy.cfg" >"$TMP/haproxy_tls/check.log" 2>&1 \
-  || { cat "$TMP/haproxy_tls/check.log" >&2; die "haproxy TLS config check failed"; }
-haproxy -db -f "$TMP/haproxy_tls/haproxy.cfg" >"$TMP/haproxy_tls/haproxy.log" 2>&1 &
-PID[haproxy_tls]=$!
+start_haproxy haproxy_tls "127.0.0.1:$P_HT ssl crt $TLS_DIR/haproxy.pem"
 
 # nginx before 1.23.4 leaves TLS 1.3 off unless ssl_protocols names it; Weir and HAProxy
 # 2.6 speak TLS 1.2 and 1.3 by default, so nginx gets the same two (BENCH_TLS_NGINX_PROTOCOLS).

@@ -451,7 +451,7 @@ private:
             if (auto d = yaml::read_data_path_timeout(*v, diag_)) upstream.response_timeout = *d;
         }
         if (auto v = map.take("tls")) {
-            if (auto b = yaml::read_bool(*v, diag_)) upstream.tls = *b;
+            upstream.tls = read_upstream_tls(*v, diag_, [this](const Field& p) { return read_path(p); }, unix_now());
         }
         if (auto v = map.take("max_idle_per_endpoint")) {
             if (auto n = yaml::read_unsigned(*v, diag_, 0, 100'000)) upstream.max_idle_per_endpoint = *n;

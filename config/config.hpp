@@ -23,6 +23,7 @@
 
 namespace weir::tls {
 struct Certificate;
+class ClientContext;
 class ServerContext;
 }
 
@@ -90,10 +91,24 @@ struct EndpointConfig {
     double weight = routing::default_endpoint_weight;
 };
 
+// pools[].upstream.tls: TLS to the pool's endpoints (`tls: true` is all defaults).
+struct UpstreamTlsConfig {
+    std::string ca_file;      // empty: the system's CA certificates
+    std::string server_name;  // verified and sent as SNI; empty: each endpoint's host
+    bool verify = true;       // false only when written, and logged as a warning at load
+    CertificateFiles client;  // both empty: no client certificate
+    // The client certificate as read and checked at load (a reload reads it again).
+    std::shared_ptr<const tls::Certificate> client_loaded;
+    // Built by the first snapshot of this load and kept by the snapshots of
+    // runtime edits, like a listener's context: its per-endpoint sessions
+    // and pooled connections outlive a weight change.
+    mutable std::shared_ptr<const tls::ClientContext> context;
+};
+
 struct UpstreamConfig {
     Duration connect_timeout = routing::UpstreamSettings{}.connect_timeout;
     Duration response_timeout = routing::UpstreamSettings{}.response_timeout;
-    bool tls = false;  // only false is accepted (not_supported_yet.hpp)
+    std::optional<UpstreamTlsConfig> tls;  // unset: plain TCP
     // per worker: each worker keeps its own idle connections
     std::size_t max_idle_per_endpoint = routing::UpstreamSettings{}.max_idle_per_endpoint;
     // an idle upstream connection is closed after this

@@ -1,7 +1,10 @@
 #include "config/tls_config.hpp"
 
 #include "tls/certificate.hpp"
+#include "tls/client_context.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -22,7 +25,76 @@ std::optional<CertificateFiles> read_pair(MapReader& map, const std::function<st
     return CertificateFiles{*cert, *key};
 }
 
+// A CA file is read at load, so a typo fails `weir check`, not the first request.
+std::optional<std::string> readable_file(const Field& f, yaml::Diagnostics& diag,
+                                         const std::function<std::optional<std::string>(const Field&)>& resolve) {
+    auto path = resolve(f);
+    if (!path) return std::nullopt;
+    if (!std::ifstream(*path)) {
+        diag.error(f.at, f.path + ": cannot read " + *path + ": " + std::strerror(errno));
+        return std::nullopt;
+    }
+    return path;
+}
+
+// A DNS name (letters, digits, '-', '_', '.') or an IP literal, without a port.
+bool valid_server_name(const std::string& name) {
+    if (name.empty() || name.size() > 253) return false;
+    if (tls::is_ip_literal(name)) return true;
+    return std::all_of(name.begin(), name.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+    });
+}
+
 }  // namespace
+
+std::optional<UpstreamTlsConfig> read_upstream_tls(const Field& f, yaml::Diagnostics& diag,
+                                                   const std::function<std::optional<std::string>(const Field&)>& resolve,
+                                                   std::int64_t now) {
+    if (!f.node.IsMap()) {
+        // `tls: true` is TLS with every default; `false` is plain TCP.
+        auto on = yaml::read_bool(f, diag);
+        if (!on || !*on) return std::nullopt;
+        return UpstreamTlsConfig{};
+    }
+    MapReader map(f, diag);
+    if (!map.ok()) return std::nullopt;
+    UpstreamTlsConfig tls;
+    const std::size_t errors_before = diag.count();
+    std::optional<Field> ca_at;
+    if (auto v = map.take("ca_file")) {
+        if (auto path = readable_file(*v, diag, resolve)) tls.ca_file = *path;
+        ca_at = v;
+    }
+    if (auto v = map.take("server_name")) {
+        if (auto name = yaml::read_string(*v, diag)) {
+            if (valid_server_name(*name)) tls.server_name = tls::lower_name(*name);
+            else diag.error(v->at, v->path + ": '" + *name + "' is not a host name or an IP address (no port)");
+        }
+    }
+    if (auto v = map.take("verify")) {
+        if (auto b = yaml::read_bool(*v, diag)) tls.verify = *b;
+    }
+    // A CA that would not be used is a mistake to point out, not to ignore.
+    if (!tls.verify && ca_at) diag.error(ca_at->at, ca_at->path + ": has no effect with verify: false");
+    auto cert = map.take("cert");
+    auto key = map.take("key");
+    if (cert && !key) diag.error(cert->at, f.path + ": cert given without key");
+    if (key && !cert) diag.error(key->at, f.path + ": key given without cert");
+    if (cert && key) {
+        auto c = resolve(*cert);
+        auto k = resolve(*key);
+        if (c && k) {
+            tls.client = {*c, *k};
+            tls::LoadedCertificate loaded = tls::load_certificate(*c, *k, now);
+            if (loaded.certificate) tls.client_loaded = std::move(loaded.certificate);
+            else diag.error(cert->at, f.path + ": " + loaded.error);
+        }
+    }
+    map.finish();
+    if (diag.count() != errors_before) return std::nullopt;
+    return tls;
+}
 
 std::optional<ListenerTlsConfig> read_listener_tls(const Field& f, yaml::Diagnostics& diag,
                                                    const std::function<std::optional<std::string>(const Field&)>& resolve,
@@ -72,10 +144,7 @@ std::optional<ListenerTlsConfig> read_listener_tls(const Field& f, yaml::Diagnos
         }
     }
     if (auto ca = map.take("client_ca")) {
-        if (auto path = resolve(*ca)) {
-            if (std::ifstream(*path)) tls.client_ca = *path;
-            else diag.error(ca->at, ca->path + ": cannot read " + *path + ": " + std::strerror(errno));
-        }
+        if (auto path = readable_file(*ca, diag, resolve)) tls.client_ca = *path;
     }
     map.finish();
 

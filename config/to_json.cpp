@@ -16,10 +16,23 @@ namespace {
 
 json::value weight(double w) { return json_number(w); }
 
+// `false`, or the settings as a mapping (the file form that loads back).
+json::value upstream_tls(const std::optional<UpstreamTlsConfig>& tls) {
+    if (!tls) return false;
+    json::object out{{"verify", tls->verify}};
+    if (!tls->ca_file.empty()) out["ca_file"] = tls->ca_file;
+    if (!tls->server_name.empty()) out["server_name"] = tls->server_name;
+    if (!tls->client.cert.empty()) {
+        out["cert"] = tls->client.cert;
+        out["key"] = tls->client.key;
+    }
+    return out;
+}
+
 json::object upstream(const UpstreamConfig& u) {
     return {{"connect_timeout", format_duration(u.connect_timeout)},
             {"response_timeout", format_duration(u.response_timeout)},
-            {"tls", u.tls},
+            {"tls", upstream_tls(u.tls)},
             {"max_idle_per_endpoint", u.max_idle_per_endpoint},
             {"idle_timeout", format_duration(u.idle_timeout)},
             {"max_response_header_bytes", u.max_response_header_bytes},

@@ -1,7 +1,6 @@
 #include "config/yaml_reader.hpp"
 
 #include "config/values.hpp"
-#include "config/not_supported_yet.hpp"
 
 #include <yaml-cpp/eventhandler.h>
 
@@ -73,19 +72,6 @@ std::string child_path(const std::string& parent, std::string_view key) {
     return parent + "." + std::string(key);
 }
 
-// "pools[3].upstream" -> "pools[].upstream": the schema position of a path.
-std::string section_of(const std::string& path) {
-    std::string out;
-    out.reserve(path.size());
-    for (std::size_t i = 0; i < path.size(); ++i) {
-        out.push_back(path[i]);
-        if (path[i] == '[') {
-            while (i + 1 < path.size() && path[i + 1] != ']') ++i;
-        }
-    }
-    return out;
-}
-
 std::string where(const std::string& path) { return path.empty() ? "at top level" : "in " + path; }
 
 std::string label(const std::string& path) { return path.empty() ? "the file" : path; }
@@ -103,12 +89,6 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
         }
     }
     return row[b.size()];
-}
-
-bool is_true_literal(const YAML::Node& node) {
-    if (!node.IsScalar() || !(is_plain(node) || has_tag(node, "tag:yaml.org,2002:bool"))) return false;
-    const auto& s = node.Scalar();
-    return s == "true" || s == "True" || s == "TRUE";
 }
 
 // A scalar the operator meant as a string: plain, quoted or !!str.
@@ -156,7 +136,6 @@ MapReader::MapReader(const Field& map, Diagnostics& diag, IfNull if_null) : map_
         return;
     }
     ok_ = true;
-    const std::string section = section_of(map.path);
     for (auto it = map.node.begin(); it != map.node.end(); ++it) {
         const YAML::Node k = it->first;  // the iterator hands out temporaries
         const Location at = location_of(k);
@@ -171,16 +150,7 @@ MapReader::MapReader(const Field& map, Diagnostics& diag, IfNull if_null) : map_
                                 std::to_string(dup->at.line) + ")");
             continue;
         }
-        Key key{name, at, it->second, false};
-        for (const auto& refused : kNotSupportedYet) {
-            if (refused.section != section || refused.key != name) continue;
-            if (refused.only_when_true && !is_true_literal(it->second)) continue;
-            diag_.error(at, "key " + quoted(name) + " " + where(map.path) + " is not supported yet (" +
-                                std::string(refused.feature) + ")");
-            key.used = true;  // reported once, here; take() will not hand it out
-            key.value = YAML::Node();
-        }
-        keys_.push_back(std::move(key));
+        keys_.push_back(Key{name, at, it->second, false});
     }
 }
 

@@ -57,9 +57,9 @@ Field root_field(const YAML::Node& root);
 // "a mapping", "a sequence", "a string", "nothing"
 std::string describe(const YAML::Node& node);
 
-// Reads one mapping. Construction reports duplicate keys, non-string keys and
-// keys listed in not_supported_yet.hpp; finish() reports every key that no
-// take()/require() asked for, with a suggestion when one is close.
+// Reads one mapping. Construction reports duplicate keys and non-string keys;
+// finish() reports every key that no take()/require() asked for, with a
+// suggestion when one is close.
 class MapReader {
 public:
     enum class IfNull { error, empty };

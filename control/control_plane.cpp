@@ -63,7 +63,7 @@ health::PoolTargets targets_of(const routing::Pool& pool, const config::PoolConf
         t.check = config->health_check;
         t.outlier = config->outlier;
     }
-    for (const auto& e : pool.endpoints) t.endpoints.push_back({e.name, e.address});
+    for (const auto& e : pool.endpoints) t.endpoints.push_back({e.name, e.address, e.host, pool.upstream.tls});
     return t;
 }
 

@@ -3,6 +3,7 @@
 #include "common/log.hpp"
 #include "control/endpoints.hpp"
 #include "routing/decision.hpp"
+#include "tls/client_context.hpp"
 #include "tls/handshake_stats.hpp"
 #include "tls/server_context.hpp"
 
@@ -35,6 +36,30 @@ routing::HostMatch host_match(const std::string& pattern) {
         m.text = lower;
     }
     return m;
+}
+
+// A pool's TLS client context (upstream.tls), built once per load.
+std::shared_ptr<const tls::ClientContext> upstream_tls(const config::PoolConfig& pc, std::vector<std::string>& errors) {
+    const auto& t = pc.upstream.tls;
+    if (!t) return nullptr;
+    if (!t->context) {
+        tls::ClientSettings settings{t->ca_file, t->server_name, t->verify, t->client_loaded};
+        std::string error;
+        t->context = tls::ClientContext::create(settings, error);
+        if (!t->context) {
+            errors.push_back("pool " + pc.name + ": upstream TLS: " + error);
+            return nullptr;
+        }
+        if (!t->verify) {
+            log::warn("tls", "pool {}: upstream.tls.verify is false: endpoint certificates are not checked, "
+                      "anyone on the path can read and change this pool's traffic", pc.name);
+        }
+        log::info("tls", "pool {}: TLS to endpoints, verified against {}{}{}", pc.name,
+                  !t->verify ? "nothing" : t->ca_file.empty() ? "the system CAs" : t->ca_file,
+                  t->server_name.empty() ? "" : ", name " + t->server_name,
+                  t->client_loaded ? ", client certificate " + t->client.cert : "");
+    }
+    return t->context;
 }
 
 }  // namespace
@@ -122,7 +147,9 @@ namespace {
 // A listener's connection settings; for TLS, the contexts its certificates
 // (read and checked at load) serve with.
 routing::ListenerSettings listener_settings(const config::ListenerConfig& l, std::vector<std::string>& errors) {
-    routing::ListenerSettings out{l.name, l.underscores_in_headers};
+    routing::ListenerSettings out;
+    out.name = l.name;
+    out.keep_underscores = l.underscores_in_headers;
     if (!l.tls) return out;
     if (!l.tls->context) {
         tls::ServerSettings settings;
@@ -172,6 +199,7 @@ BuildResult build_snapshot(const config::Config& config, std::uint64_t version, 
         pool.upstream.idle_timeout = pc.upstream.idle_timeout;
         pool.upstream.max_response_header_bytes = pc.upstream.max_response_header_bytes;
         pool.upstream.max_response_headers = pc.upstream.max_response_headers;
+        pool.upstream.tls = upstream_tls(pc, result.errors);
         for (const config::EndpointConfig& ec : pc.endpoints) {
             std::string err;
             auto results = book.lookup(ec.address, fresh, err);
@@ -185,6 +213,7 @@ BuildResult build_snapshot(const config::Config& config, std::uint64_t version, 
                 routing::Endpoint ep;
                 ep.address = r;
                 ep.configured = ec.address.text();
+                ep.host = tls::lower_name(ec.address.host);
                 ep.name = results.size() == 1 && ep.address.address().to_string() == ec.address.host
                               ? ec.address.text()
                               : endpoint_text(r);

@@ -1,7 +1,6 @@
 #include "health/health_manager.hpp"
 
 #include "common/log.hpp"
-#include "health/prober.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -124,7 +123,7 @@ void HealthManager::schedule(const std::shared_ptr<Entry>& e, bool first) {
 
 void HealthManager::check(const std::shared_ptr<Entry>& e) {
     const CheckSpec spec = *e->spec;
-    probe(io_, e->target.address, e->target.name, spec.path, spec.timeout, spec.expect_min, spec.expect_max,
+    probe(io_, e->target, spec.path, spec.timeout, spec.expect_min, spec.expect_max,
           [this, w = std::weak_ptr<Entry>(e)](ProbeResult r) {
               auto entry = w.lock();
               if (!entry || !entry->alive || !entry->state) return;

@@ -6,6 +6,7 @@
 
 #include "health/check_state.hpp"
 #include "health/outlier.hpp"
+#include "health/prober.hpp"
 #include "health/spec.hpp"
 #include "routing/random.hpp"
 
@@ -30,11 +31,6 @@ inline constexpr std::chrono::milliseconds refusal_base{1000};
 inline constexpr std::chrono::milliseconds refusal_max{10000};
 // A failure that cannot eject logs at most once per this interval per endpoint.
 inline constexpr std::chrono::seconds not_ejected_log_interval{10};
-
-struct Target {
-    std::string name;  // "host:port", as the snapshot names it
-    boost::asio::ip::tcp::endpoint address;
-};
 
 struct PoolTargets {
     std::string name;

@@ -1,13 +1,19 @@
 #include "health/prober.hpp"
 
 #include "http/parser.hpp"
+#include "tls/client_context.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include <openssl/ssl.h>
+
 #include <memory>
+#include <optional>
 
 namespace weir::health {
 namespace {
@@ -34,24 +40,53 @@ struct Probe : std::enable_shared_from_this<Probe> {
                 self->finish({kind, 0, ec.message()});
                 return;
             }
-            asio::async_write(self->socket, asio::buffer(self->request),
-                              [self](const boost::system::error_code& wec, std::size_t) {
-                                  if (self->finished) return;
-                                  if (wec) return self->finish({ProbeResult::Kind::error, 0, wec.message()});
-                                  self->read();
-                              });
+            if (self->tls) self->handshake();
+            else self->send();
+        });
+    }
+
+    void handshake() {
+        SSL* ssl = tls->new_connection(host, session_key);
+        if (!ssl) return finish({ProbeResult::Kind::error, 0, "cannot start TLS: out of memory"});
+        stream.emplace(socket, ssl);  // owns `ssl` from here
+        stream->async_handshake(asio::ssl::stream_base::client, [self = shared_from_this()](const boost::system::error_code& ec) {
+            if (self->finished) return;
+            if (ec) {
+                return self->finish({ProbeResult::Kind::error, 0,
+                                     "TLS handshake failed: " + self->tls->failure(self->stream->native_handle(), ec.message())});
+            }
+            self->send();
+        });
+    }
+
+    // The check's bytes go through TLS when the pool has it, else straight to the socket.
+    template <class F>
+    void with_stream(F&& f) {
+        if (stream) f(*stream);
+        else f(socket);
+    }
+
+    void send() {
+        with_stream([this](auto& s) {
+            asio::async_write(s, asio::buffer(request), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                if (self->finished) return;
+                if (ec) return self->finish({ProbeResult::Kind::error, 0, ec.message()});
+                self->read();
+            });
         });
     }
 
     void read() {
         std::size_t old = buffer.size();
         buffer.resize(old + 4096);
-        socket.async_read_some(asio::buffer(buffer.data() + old, 4096),
-                               [self = shared_from_this(), old](const boost::system::error_code& ec, std::size_t n) {
-                                   if (self->finished) return;
-                                   self->buffer.resize(old + n);
-                                   self->on_read(ec);
-                               });
+        with_stream([this, old](auto& s) {
+            s.async_read_some(asio::buffer(buffer.data() + old, 4096),
+                              [self = shared_from_this(), old](const boost::system::error_code& ec, std::size_t n) {
+                                  if (self->finished) return;
+                                  self->buffer.resize(old + n);
+                                  self->on_read(ec);
+                              });
+        });
     }
 
     void on_read(const boost::system::error_code& ec) {
@@ -65,7 +100,10 @@ struct Probe : std::enable_shared_from_this<Probe> {
             return finish({ProbeResult::Kind::bad_status, head.status, "status " + std::to_string(head.status)});
         }
         if (st == http::ParseStatus::error) return finish({ProbeResult::Kind::error, 0, std::string(err.reason)});
-        if (ec) return finish({ProbeResult::Kind::error, 0, ec == asio::error::eof ? "closed before a response" : ec.message()});
+        if (ec) {
+            const bool closed = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+            return finish({ProbeResult::Kind::error, 0, closed ? "closed before a response" : ec.message()});
+        }
         read();
     }
 
@@ -79,6 +117,10 @@ struct Probe : std::enable_shared_from_this<Probe> {
     }
 
     tcp::socket socket;
+    std::optional<asio::ssl::stream<tcp::socket&>> stream;  // with TLS: over `socket`
+    std::shared_ptr<const tls::ClientContext> tls;
+    std::string host;         // TLS: SNI and the name verified
+    std::string session_key;  // TLS: the endpoint whose session is resumed
     asio::steady_timer timer;
     std::string request;
     std::string buffer;
@@ -90,15 +132,18 @@ struct Probe : std::enable_shared_from_this<Probe> {
 
 }  // namespace
 
-void probe(asio::io_context& io, const tcp::endpoint& address, const std::string& host, const std::string& path,
-           std::chrono::milliseconds timeout, int expect_min, int expect_max, std::function<void(ProbeResult)> done) {
+void probe(asio::io_context& io, const Target& target, const std::string& path, std::chrono::milliseconds timeout,
+           int expect_min, int expect_max, std::function<void(ProbeResult)> done) {
     auto p = std::make_shared<Probe>(io, timeout);
-    p->request = "GET " + path + " HTTP/1.1\r\nHost: " + host +
+    p->tls = target.tls;
+    p->host = target.host;
+    p->session_key = target.name;
+    p->request = "GET " + path + " HTTP/1.1\r\nHost: " + target.name +
                  "\r\nUser-Agent: weir-health-check\r\nConnection: close\r\n\r\n";
     p->expect_min = expect_min;
     p->expect_max = expect_max;
     p->done = std::move(done);
-    p->start(address);
+    p->start(target.address);
 }
 
 }  // namespace weir::health

@@ -1,5 +1,6 @@
-// One active health check: an HTTP/1.1 GET on a fresh connection, judged by
-// its status code. Runs on the control thread's io_context, never on a
+// One active health check: an HTTP/1.1 GET on a fresh connection (over TLS
+// when the pool's upstream.tls says so, with the same verification), judged
+// by its status code. Runs on the control thread's io_context, never on a
 // worker's request path.
 #pragma once
 
@@ -8,9 +9,22 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 
+namespace weir::tls {
+class ClientContext;
+}
+
 namespace weir::health {
+
+// An endpoint as the checks reach it.
+struct Target {
+    std::string name;  // "host:port", as the snapshot names it (the check's Host)
+    boost::asio::ip::tcp::endpoint address;
+    std::string host;  // the host as configured (TLS: SNI and the name verified)
+    std::shared_ptr<const tls::ClientContext> tls;  // set: the pool speaks TLS to it
+};
 
 struct ProbeResult {
     enum class Kind { ok, bad_status, timeout, refused, error } kind = Kind::error;
@@ -20,8 +34,7 @@ struct ProbeResult {
 };
 
 // Calls `done` exactly once, on `io`'s thread.
-void probe(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& address, const std::string& host,
-           const std::string& path, std::chrono::milliseconds timeout, int expect_min, int expect_max,
-           std::function<void(ProbeResult)> done);
+void probe(boost::asio::io_context& io, const Target& target, const std::string& path,
+           std::chrono::milliseconds timeout, int expect_min, int expect_max, std::function<void(ProbeResult)> done);
 
 }  // namespace weir::health

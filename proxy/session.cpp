@@ -7,6 +7,7 @@
 #include "proxy/listener.hpp"
 #include "routing/decision.hpp"
 #include "routing/forwarded_client.hpp"
+#include "tls/client_context.hpp"
 #include "tls/server_context.hpp"
 
 #include <openssl/ssl.h>
@@ -123,7 +124,7 @@ void Session::on_events(std::uint32_t events) {
     // A reset client (not a half-close: that one still wants its answer)
     // while Weir waits on the upstream: stop waiting and free the upstream.
     if ((events & (EPOLLERR | EPOLLHUP)) &&
-        (wait_ == Wait::connect || wait_ == Wait::response_head ||
+        (wait_ == Wait::connect || wait_ == Wait::upstream_handshake || wait_ == Wait::response_head ||
          (wait_ == Wait::pump_read && ex_->pump.dir == Direction::response))) {
         log::debug("proxy", "client {}: went away while the upstream was busy", client_ip_);
         release_upstream(false);
@@ -146,6 +147,9 @@ void Session::resume() {
             break;
         case Wait::connect:
             if (upstream_ && upstream_->socket.writable()) on_connected();
+            break;
+        case Wait::upstream_handshake:
+            if (upstream_ && (upstream_->socket.readable() || upstream_->socket.writable())) continue_upstream_handshake();
             break;
         case Wait::pump_read:
         case Wait::pump_write:
@@ -219,6 +223,10 @@ void Session::on_timeout() {
             worker_.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::connect, ETIMEDOUT);
             release_upstream(false);
             pick_endpoint();  // nothing was sent: another endpoint is safe
+            return;
+        case Wait::upstream_handshake:
+            upstream_tls_failed(fmt::format("handshake not complete in {} ms (upstream.connect_timeout)",
+                                            ex_->pool->upstream.connect_timeout.count()));
             return;
         case Wait::pump_read:
         case Wait::pump_write:
@@ -407,7 +415,7 @@ void Session::pick_endpoint() {
     ++ex_->pool_attempts;
     ex_->endpoint = &eps[i];
 
-    upstream_ = worker_.upstreams().take(ex_->endpoint->key, EventLoop::clock_ms());
+    upstream_ = worker_.upstreams().take(ex_->endpoint->key, EventLoop::clock_ms(), ex_->pool->upstream.tls.get());
     if (upstream_) {
         upstream_->owner = this;
         worker_.stats().upstream_reuses.fetch_add(1, std::memory_order_relaxed);
@@ -453,7 +461,7 @@ void Session::connect_upstream() {
         } else {
             upstream_->registered = true;
             if (err == 0) {
-                send_request();
+                start_upstream();
                 return;
             }
             wait_ = Wait::connect;
@@ -486,7 +494,55 @@ void Session::on_connected() {
         pick_endpoint();  // nothing was sent: another endpoint is safe
         return;
     }
+    start_upstream();
+}
+
+void Session::start_upstream() {
+    const auto& tls = ex_->pool->upstream.tls;
+    if (!tls) {
+        send_request();
+        return;
+    }
+    SSL* ssl = tls->new_connection(ex_->endpoint->host, ex_->endpoint->name);
+    if (!ssl) {
+        upstream_note("pool {} endpoint {}: cannot start TLS: out of memory", ex_->pool->name, ex_->endpoint->name);
+        release_upstream(false);
+        reply(503, "proxy out of connection resources", true);
+        return;
+    }
+    // The connection keeps its context: the session callback and the pool's
+    // reuse check both refer to it, whatever a reload brings.
+    upstream_->tls = tls;
+    upstream_->socket.attach_tls(ssl);
+    wait_ = Wait::upstream_handshake;
+    set_deadline(ex_->pool->upstream.connect_timeout);
+    continue_upstream_handshake();
+}
+
+void Session::continue_upstream_handshake() {
+    std::string why;
+    const int rc = upstream_->socket.handshake(why);
+    if (rc == 0) return;  // waits for the next event
+    if (rc < 0) {
+        upstream_tls_failed(upstream_->tls->failure(upstream_->socket.tls(), why));
+        return;
+    }
+    clear_deadline();
+    wait_ = Wait::none;
     send_request();
+}
+
+void Session::upstream_tls_failed(const std::string& why) {
+    clear_deadline();
+    wait_ = Wait::none;
+    upstream_note("pool {} endpoint {}: TLS handshake failed: {}", ex_->pool->name, ex_->endpoint->name, why);
+    worker_.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::tls);
+    release_upstream(false);
+    // Nothing of the request was sent: another endpoint may take it (over
+    // TLS too); when none can, the client gets 502, not 503: an endpoint
+    // answered, but not as one Weir may trust.
+    ex_->last_failure_status = 502;
+    pick_endpoint();
 }
 
 void Session::send_request() {

@@ -53,6 +53,7 @@ private:
         idle,           // keep-alive: the first byte of the next request (client readable)
         request_head,   // the rest of a request head (client readable)
         connect,        // upstream connect completes (upstream writable)
+        upstream_handshake,  // TLS to the upstream: the handshake's next flight
         pump_read,      // body bytes from the source side
         pump_write,     // room on the destination side
         response_head,  // the response head (upstream readable)
@@ -76,6 +77,12 @@ private:
     bool fail_over();
     void connect_upstream();
     void on_connected();
+    // The connection is open: with upstream.tls, the handshake comes first.
+    void start_upstream();
+    void continue_upstream_handshake();
+    // The TLS handshake with the endpoint failed (`why`): counted as kind
+    // "tls", and another endpoint tried over TLS, never this one in clear.
+    void upstream_tls_failed(const std::string& why);
     void send_request();
 
     // Response side

@@ -152,9 +152,19 @@ IoResult Socket::read(char* buf, std::size_t len) {
     return r;
 }
 
-bool Socket::quiet() const {
-    if (ssl_ && SSL_pending(ssl_) > 0) return false;
+bool Socket::quiet() {
     char c;
+    if (ssl_) {
+        if (SSL_pending(ssl_) > 0) return false;
+        ERR_clear_error();
+        std::size_t got = 0;
+        if (SSL_peek_ex(ssl_, &c, 1, &got) == 1) return false;
+        const int e = SSL_get_error(ssl_, 0);
+        ERR_clear_error();
+        if (e != SSL_ERROR_WANT_READ) return false;  // a close, an alert, or a record to answer
+        readable_ = false;
+        return true;
+    }
     ssize_t n;
     do {
         n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -227,7 +237,16 @@ void Socket::shutdown_write() {
 }
 
 void Socket::close() {
-    if (ssl_) SSL_free(ssl_);
+    if (ssl_) {
+        // An established connection ends with close_notify (once: a
+        // shutdown_write may have sent it). Without it OpenSSL marks the
+        // session not resumable (RFC 5246 §7.2.1), and an upstream's next
+        // connection would pay a full handshake; HTTP framing, not TLS,
+        // is what tells a cut message apart here.
+        if (SSL_is_init_finished(ssl_) && !(SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN)) SSL_shutdown(ssl_);
+        ERR_clear_error();
+        SSL_free(ssl_);
+    }
     ssl_ = nullptr;
     read_wants_write_ = write_wants_read_ = false;
     if (fd_ >= 0) ::close(fd_);

@@ -66,7 +66,9 @@ public:
     // True when nothing is waiting to be read and the peer has not closed:
     // asks the kernel (a peek, nothing consumed) rather than the remembered
     // readiness, which lags by whatever events the loop has not fetched yet.
-    bool quiet() const;
+    // With TLS, records that carry no data (session tickets) are taken in
+    // on the way, and "readable" is cleared when nothing else came.
+    bool quiet();
 
     // Starts a non-blocking connect; returns 0, EINPROGRESS or an errno value.
     static int connect(Socket& out, const sockaddr* addr, unsigned addr_len);

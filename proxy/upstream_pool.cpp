@@ -10,7 +10,7 @@ void UpstreamConnection::on_events(std::uint32_t events) {
     else if (pool) pool->on_idle_event(this);
 }
 
-UpstreamPtr UpstreamPool::take(std::uint32_t key, std::uint64_t now_ms) {
+UpstreamPtr UpstreamPool::take(std::uint32_t key, std::uint64_t now_ms, const tls::ClientContext* tls) {
     if (key >= idle_.size()) return nullptr;
     auto& list = idle_[key];
     while (!list.empty()) {
@@ -21,7 +21,8 @@ UpstreamPtr UpstreamPool::take(std::uint32_t key, std::uint64_t now_ms) {
         // unusable, and so does the end of its idle time (the upstream may be
         // closing it right now). The peek catches a close whose event the
         // loop has not fetched yet: sending on it would lose the request.
-        if (conn->socket.readable() || conn->idle_until_ms <= now_ms || !conn->socket.quiet()) {
+        if (conn->tls.get() != tls || conn->socket.readable() || conn->idle_until_ms <= now_ms ||
+            !conn->socket.quiet()) {
             discard(std::move(conn));
             continue;
         }
@@ -37,7 +38,11 @@ void UpstreamPool::give_back(UpstreamPtr conn, std::size_t max_idle, std::uint64
     if (key >= idle_.size()) idle_.resize(key + 1);
     auto& list = idle_[key];
     conn->owner = nullptr;
-    if (list.size() >= max_idle || conn->socket.readable()) {
+    // A TLS read says nothing about the socket when it returns data (one
+    // record at a time), so "readable" is still set after a response: the
+    // peek tells whether anything did come after it.
+    const bool silent = !conn->socket.readable() || (conn->socket.tls() && conn->socket.quiet());
+    if (list.size() >= max_idle || !silent) {
         discard(std::move(conn));
         return;
     }
@@ -56,8 +61,11 @@ void UpstreamPool::discard(UpstreamPtr conn) {
 
 void UpstreamPool::on_idle_event(UpstreamConnection* conn) {
     // An idle upstream connection must stay silent: any byte or close means it
-    // cannot carry another request. (A pure "writable" edge is harmless.)
+    // cannot carry another request. (A pure "writable" edge is harmless, and
+    // so are TLS records that carry no data, such as TLS 1.3 session tickets:
+    // quiet() takes those in.)
     if (!conn->socket.readable()) return;
+    if (conn->socket.tls() && conn->socket.quiet()) return;
     if (conn->endpoint_key >= idle_.size()) return;
     auto& list = idle_[conn->endpoint_key];
     auto it = std::find_if(list.begin(), list.end(), [&](const UpstreamPtr& p) { return p.get() == conn; });

@@ -7,6 +7,10 @@
 
 #include <cstdint>
 #include <memory>
+
+namespace weir::tls {
+class ClientContext;
+}
 #include <vector>
 
 namespace weir::proxy {
@@ -33,6 +37,9 @@ public:
     bool registered = false;        // added to the event loop
     UpstreamOwner* owner = nullptr; // set while an exchange uses it
     UpstreamPool* pool = nullptr;   // set while idle in the pool
+    // TLS connections: the context the connection was made with (its
+    // session callback points into it), and the pool setting it serves.
+    std::shared_ptr<const tls::ClientContext> tls;
 };
 
 using UpstreamPtr = std::unique_ptr<UpstreamConnection>;
@@ -42,8 +49,12 @@ public:
     explicit UpstreamPool(EventLoop& loop) : loop_(loop) {}
 
     // An idle connection to the endpoint that is still open, silent and
-    // within its idle time at `now_ms`, or nullptr.
-    UpstreamPtr take(std::uint32_t key, std::uint64_t now_ms);
+    // within its idle time at `now_ms`, made with the TLS context `tls`
+    // (null: plain TCP), or nullptr. A connection of another context (the
+    // endpoint in a pool with other TLS settings, or a reload since) is
+    // closed rather than used: plain must never stand in for TLS, nor one
+    // verification for another.
+    UpstreamPtr take(std::uint32_t key, std::uint64_t now_ms, const tls::ClientContext* tls);
     // Keeps the connection for reuse, for at most `idle_timeout_ms`, unless
     // `max_idle` are already kept for its endpoint (by this worker: each
     // worker has its own pool). Any event on an idle connection (data,

@@ -116,6 +116,7 @@ const char* upstream_error_name(UpstreamError e) {
         case UpstreamError::invalid_response: return "invalid_response";
         case UpstreamError::status_5xx: return "5xx";
         case UpstreamError::response_too_large: return "response_too_large";
+        case UpstreamError::tls: return "tls";
     }
     return "unknown";
 }

@@ -55,7 +55,7 @@ using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode
 // What went wrong with an upstream exchange (docs/metrics.md weir_upstream_errors_total{kind}).
 // response_too_large: the response head was over the pool's configured
 // limits; a mismatch of settings, not ill health, so it never ejects.
-enum class UpstreamError : std::uint8_t { connect, timeout, reset, invalid_response, status_5xx, response_too_large };
+enum class UpstreamError : std::uint8_t { connect, timeout, reset, invalid_response, status_5xx, response_too_large, tls };
 const char* upstream_error_name(UpstreamError e);
 
 // One upstream failure, reported by a worker to the control side (which

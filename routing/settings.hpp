@@ -13,6 +13,7 @@
 #include <string>
 
 namespace weir::tls {
+class ClientContext;
 class ServerContext;
 struct HandshakeCounts;
 }  // namespace weir::tls
@@ -26,6 +27,9 @@ struct UpstreamSettings {
     std::chrono::milliseconds idle_timeout{4000};
     std::size_t max_response_header_bytes = 65536;
     std::size_t max_response_headers = 128;
+    // Set: connections to the endpoints speak TLS (verified unless the
+    // operator said otherwise); never plain TCP instead.
+    std::shared_ptr<const tls::ClientContext> tls;
 };
 
 struct StickySpec {

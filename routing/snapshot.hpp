@@ -25,6 +25,7 @@ namespace weir::routing {
 struct Endpoint {
     std::string name;        // "host:port" as configured, or the resolved "ip:port" of a DNS name
     std::string configured;  // the address as configured (a DNS name stays a name)
+    std::string host;        // its host part, lower case, no brackets (TLS: SNI and the name verified)
     boost::asio::ip::tcp::endpoint address;
     double weight = default_endpoint_weight;
     std::uint32_t key = 0;  // stable across snapshots for the same address: indexes upstream pools

@@ -55,8 +55,17 @@ std::string config(const NginxSpec& s, const std::string& dir, std::uint16_t por
         c += "  map $request_id $weir_fail { ~[" + std::string(digits, static_cast<std::size_t>(s.fail_sixteenths)) +
              "]$ 1; default 0; }\n";
     }
-    c += "  server {\n    listen 127.0.0.1:" + std::to_string(port) + ";\n";
+    const bool tls = !s.tls_cert.empty();
+    c += "  server {\n    listen 127.0.0.1:" + std::to_string(port) + (tls ? " ssl" : "") + ";\n";
     c += "    default_type text/plain;\n";
+    if (tls) {
+        c += "    ssl_certificate " + s.tls_cert + ";\n    ssl_certificate_key " + s.tls_key + ";\n";
+        c += "    ssl_protocols " + s.tls_protocols + ";\n";
+        c += "    add_header X-Tls-Sni \"sni=$ssl_server_name\" always;\n";
+        c += "    add_header X-Tls-Reused \"$ssl_session_reused\" always;\n";
+        c += "    add_header X-Connection \"$connection\" always;\n";
+        c += "    add_header X-Tls-Protocol \"$ssl_protocol\" always;\n";
+    }
     c += "    location / {\n";
     if (s.fail_sixteenths > 0) c += "      if ($weir_fail) { return 500 \"" + s.name + " error\\n\"; }\n";
     if (s.body_bytes > 0) {

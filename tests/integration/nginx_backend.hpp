@@ -2,7 +2,7 @@
 // production server rather than the in-process fakes: one nginx process
 // (no master, one worker loop) on 127.0.0.1, answering every request after
 // an exact delay (the echo module's echo_sleep), with a body of a chosen
-// size, and failing a chosen share of requests with 500. The body starts
+// size, and failing a chosen share of requests with 500; optionally over TLS. The body starts
 // with "<name> ok" (or "<name> error"), as the rollout helpers expect.
 #pragma once
 
@@ -21,6 +21,13 @@ struct NginxSpec {
     double delay_ms = 0;          // before answering, whole milliseconds; 0: at once
     std::size_t body_bytes = 0;   // 0: just "<name> ok\n"; else padded to this size (static file)
     int fail_sixteenths = 0;      // requests whose request id ends in one of this many hex digits get 500
+    // Both set: the server speaks only TLS with this certificate (PEM files),
+    // and every response says what TLS saw: X-Tls-Sni ("sni=" and the SNI),
+    // X-Tls-Reused ("r" for a resumed session, "." for a full handshake) and
+    // X-Connection (nginx's connection serial number) and X-Tls-Protocol.
+    std::string tls_cert;
+    std::string tls_key;
+    std::string tls_protocols = "TLSv1.2 TLSv1.3";  // nginx's ssl_protocols
 };
 
 class NginxBackend {

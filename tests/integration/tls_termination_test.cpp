@@ -27,30 +27,10 @@ using metrics::RunResult;
 const char* kOpenssl = "/usr/bin/openssl";
 const char* kCurl = "/usr/bin/curl";
 
-struct CertFiles {
-    std::string cert;
-    std::string key;
-};
+using CertFiles = weir::test::CertificateFiles;
+using weir::test::write_certificate;
 
-// Writes a certificate (with `chain` appended to the certificate file) into `dir`.
-CertFiles write_cert(const std::string& dir, const std::string& name, const weir::test::TestCertificate& c,
-                     const std::string& chain = "") {
-    CertFiles f{dir + "/" + name + ".pem", dir + "/" + name + ".key"};
-    weir::test::write_text(f.cert, c.cert_pem + chain);
-    weir::test::write_text(f.key, c.key_pem);
-    return f;
-}
-
-weir::test::TestCertificate leaf(std::vector<std::string> names, const weir::test::TestCertificate* issuer = nullptr,
-                                 long serial = 1, bool rsa = false) {
-    weir::test::CertificateSpec s;
-    s.common_name = names.front();
-    s.dns = std::move(names);
-    s.issuer = issuer;
-    s.serial = serial;
-    s.rsa = rsa;
-    return weir::test::make_certificate(s);
-}
+using weir::test::leaf_certificate;
 
 std::string tls_yaml(const std::vector<CertFiles>& certs, const std::string& extra = "") {
     std::string y = "{certificates: [";
@@ -114,9 +94,9 @@ protected:
 };
 
 TEST_F(TlsTermination, TheCertificateIsChosenBySni) {
-    const CertFiles a = write_cert(dir.path, "a", leaf({"a.test"}));
-    const CertFiles b = write_cert(dir.path, "b", leaf({"b.test"}, nullptr, 1, /*rsa=*/true));
-    const CertFiles w = write_cert(dir.path, "w", leaf({"*.w.test"}));
+    const CertFiles a = write_certificate(dir.path, "a", leaf_certificate({"a.test"}));
+    const CertFiles b = write_certificate(dir.path, "b", leaf_certificate({"b.test"}, nullptr, 1, /*rsa=*/true));
+    const CertFiles w = write_certificate(dir.path, "w", leaf_certificate({"*.w.test"}));
     WeirProcess weir(config(up.address(), tls_yaml({a, b, w})));
     const auto port = weir.port();
     EXPECT_EQ(subject_of(s_client(port, {"-servername", "b.test"})), "subject=CN = b.test");
@@ -139,7 +119,7 @@ TEST_F(TlsTermination, CurlVerifiesTheChainAndTheUpstreamIsToldHttps) {
     mid_spec.ca = true;
     mid_spec.issuer = &root;
     const auto mid = weir::test::make_certificate(mid_spec);
-    const CertFiles site = write_cert(dir.path, "site", leaf({"site.test"}, &mid, 7), mid.cert_pem);
+    const CertFiles site = write_certificate(dir.path, "site", leaf_certificate({"site.test"}, &mid, 7), mid.cert_pem);
     weir::test::write_text(dir.path + "/root.pem", root.cert_pem);
     WeirProcess weir(config(up.address(), tls_yaml({site})));
     const std::string port = std::to_string(weir.port());
@@ -155,7 +135,7 @@ TEST_F(TlsTermination, CurlVerifiesTheChainAndTheUpstreamIsToldHttps) {
 }
 
 TEST_F(TlsTermination, OldProtocolVersionsAreRefused) {
-    const CertFiles a = write_cert(dir.path, "a", leaf({"a.test"}));
+    const CertFiles a = write_certificate(dir.path, "a", leaf_certificate({"a.test"}));
     {
         WeirProcess weir(config(up.address(), tls_yaml({a})));
         // The client is allowed TLS 1.1 (security level 0); Weir is not.
@@ -174,7 +154,7 @@ TEST_F(TlsTermination, OldProtocolVersionsAreRefused) {
 }
 
 TEST_F(TlsTermination, SessionsResumeOnAnyWorker) {
-    const CertFiles a = write_cert(dir.path, "a", leaf({"a.test"}));
+    const CertFiles a = write_certificate(dir.path, "a", leaf_certificate({"a.test"}));
     WeirProcess weir(config(up.address(), tls_yaml({a}), /*workers=*/2));
     for (const std::string version : {"-tls1_2", "-tls1_3"}) {
         SCOPED_TRACE(version);
@@ -192,7 +172,7 @@ TEST_F(TlsTermination, SessionsResumeOnAnyWorker) {
 
 TEST_F(TlsTermination, AReloadRotatesCertificatesForNewConnectionsOnly) {
     const CertFiles live{dir.path + "/live.pem", dir.path + "/live.key"};
-    const auto old_cert = leaf({"old.test"});
+    const auto old_cert = leaf_certificate({"old.test"});
     weir::test::write_text(live.cert, old_cert.cert_pem);
     weir::test::write_text(live.key, old_cert.key_pem);
     // A slow answer keeps one connection open across the reload.
@@ -210,7 +190,7 @@ TEST_F(TlsTermination, AReloadRotatesCertificatesForNewConnectionsOnly) {
         slow = run_command({kCurl, "-sSk", "https://127.0.0.1:" + port + "/slow"}, "");
     });
     ASSERT_TRUE(up.wait_requests(1));
-    const auto new_cert = leaf({"new.test"}, nullptr, 2);
+    const auto new_cert = leaf_certificate({"new.test"}, nullptr, 2);
     weir::test::write_text(live.cert, new_cert.cert_pem);
     weir::test::write_text(live.key, new_cert.key_pem);
     Response reload = admin_request(weir.admin_port(), "POST", "/reload");
@@ -283,12 +263,12 @@ TEST_F(TlsTermination, AHandshakeStartedBeforeAReloadFinishesAfterIt) {
     const std::string hello = recorded_client_hello();
     ASSERT_GT(hello.size(), 5u);
     ASSERT_EQ(hello[0], '\x16');
-    const CertFiles a = write_cert(dir.path, "a", leaf({"a.test"}));
+    const CertFiles a = write_certificate(dir.path, "a", leaf_certificate({"a.test"}));
     WeirProcess weir(config(up.address(), tls_yaml({a})));
     RawClient early(weir.port(), 10s);
     ASSERT_TRUE(early.connected());
     ASSERT_EQ(handshakes(weir.admin_port(), "full"), 0.0);  // accepted by now: the scrape came after it
-    const CertFiles b = write_cert(dir.path, "a2", leaf({"a.test"}, nullptr, 3));
+    const CertFiles b = write_certificate(dir.path, "a2", leaf_certificate({"a.test"}, nullptr, 3));
     std::filesystem::rename(b.cert, a.cert);
     std::filesystem::rename(b.key, a.key);
     ASSERT_EQ(admin_request(weir.admin_port(), "POST", "/reload").status, 200);
@@ -303,7 +283,7 @@ TEST_F(TlsTermination, AHandshakeStartedBeforeAReloadFinishesAfterIt) {
 TEST_F(TlsTermination, ReloadsUnderLoadFailNoRequest) {
     const CertFiles live{dir.path + "/live.pem", dir.path + "/live.key"};
     auto write_live = [&](long serial) {
-        const auto c = leaf({"live.test"}, nullptr, serial);
+        const auto c = leaf_certificate({"live.test"}, nullptr, serial);
         weir::test::write_text(live.cert, c.cert_pem);
         weir::test::write_text(live.key, c.key_pem);
     };
@@ -339,7 +319,7 @@ TEST_F(TlsTermination, ReloadsUnderLoadFailNoRequest) {
 }
 
 TEST_F(TlsTermination, SilentAndPlainTextClientsAreCountedAndDropped) {
-    const CertFiles a = write_cert(dir.path, "a", leaf({"a.test"}));
+    const CertFiles a = write_certificate(dir.path, "a", leaf_certificate({"a.test"}));
     WeirProcess weir(config(up.address(), tls_yaml({a}), 1, "limits: {header_timeout: 1s}\n"));
     RawClient silent(weir.port(), 15s);
     ASSERT_TRUE(silent.connected());
@@ -356,14 +336,11 @@ TEST_F(TlsTermination, SilentAndPlainTextClientsAreCountedAndDropped) {
 }
 
 TEST_F(TlsTermination, ClientCertificatesAreRequiredVerifiedAndNamedUpstream) {
-    weir::test::CertificateSpec ca_spec;
-    ca_spec.common_name = "Weir Test Client CA";
-    ca_spec.ca = true;
-    const auto ca = weir::test::make_certificate(ca_spec);
+    const auto ca = weir::test::authority("Weir Test Client CA");
     weir::test::write_text(dir.path + "/clients.pem", ca.cert_pem);
-    const CertFiles client = write_cert(dir.path, "client", leaf({"client.test"}, &ca, 9));
-    const CertFiles stranger = write_cert(dir.path, "stranger", leaf({"stranger.test"}));
-    const CertFiles site = write_cert(dir.path, "site", leaf({"site.test"}));
+    const CertFiles client = write_certificate(dir.path, "client", leaf_certificate({"client.test"}, &ca, 9));
+    const CertFiles stranger = write_certificate(dir.path, "stranger", leaf_certificate({"stranger.test"}));
+    const CertFiles site = write_certificate(dir.path, "site", leaf_certificate({"site.test"}));
     WeirProcess weir(config(up.address(), tls_yaml({site}, ", client_ca: " + dir.path + "/clients.pem")));
     const std::string url = "https://127.0.0.1:" + std::to_string(weir.port()) + "/who";
 
@@ -385,7 +362,7 @@ TEST_F(TlsTermination, ClientCertificatesAreRequiredVerifiedAndNamedUpstream) {
 }
 
 TEST_F(TlsTermination, WithoutMtlsAClaimedClientSubjectIsDropped) {
-    const CertFiles site = write_cert(dir.path, "site", leaf({"site.test"}));
+    const CertFiles site = write_certificate(dir.path, "site", leaf_certificate({"site.test"}));
     WeirProcess weir(config(up.address(), tls_yaml({site})));
     const UpstreamRequest req = curl_ok(
         {"-sSk", "-H", "X-Client-Cert-Subject: CN=admin", "https://127.0.0.1:" + std::to_string(weir.port()) + "/"},
@@ -399,7 +376,7 @@ TEST_F(TlsTermination, CertificateExpiryIsExported) {
     s.dns = {"a.test", "*.a.test"};
     s.valid_until = 10 * 86400;
     const auto cert = weir::test::make_certificate(s);
-    const CertFiles a = write_cert(dir.path, "a", cert);
+    const CertFiles a = write_certificate(dir.path, "a", cert);
     const double expected = static_cast<double>(std::time(nullptr) + 10 * 86400);
     WeirProcess weir(config(up.address(), tls_yaml({a})));
     const std::string m = admin_request(weir.admin_port(), "GET", "/metrics").body;

@@ -29,6 +29,7 @@ struct TestCertificate {
 struct CertificateSpec {
     std::string common_name = "weir.test";
     std::vector<std::string> dns;         // subjectAltName DNS entries
+    std::vector<std::string> ip;          // subjectAltName IP addresses
     std::int64_t valid_from = -3600;      // seconds from now
     std::int64_t valid_until = 30 * 86400;
     bool rsa = false;                     // RSA 2048 instead of ECDSA P-256
@@ -88,9 +89,10 @@ inline TestCertificate make_certificate(const CertificateSpec& spec) {
     if (spec.ca) add_extension(cert, issuer_cert, NID_key_usage, "critical,keyCertSign,cRLSign");
     add_extension(cert, issuer_cert, NID_subject_key_identifier, "hash");
     if (spec.issuer) add_extension(cert, issuer_cert, NID_authority_key_identifier, "keyid:always");
-    if (!spec.dns.empty()) {
+    if (!spec.dns.empty() || !spec.ip.empty()) {
         std::string san;
         for (const auto& d : spec.dns) san += (san.empty() ? "DNS:" : ",DNS:") + d;
+        for (const auto& a : spec.ip) san += (san.empty() ? "IP:" : ",IP:") + a;
         add_extension(cert, issuer_cert, NID_subject_alt_name, san);
     }
     if (X509_sign(cert, issuer_key, EVP_sha256()) == 0) throw std::runtime_error("test certificate: signing failed");
@@ -103,6 +105,41 @@ inline void write_text(const std::string& path, const std::string& text) {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     f << text;
     if (!f) throw std::runtime_error("cannot write " + path);
+}
+
+struct CertificateFiles {
+    std::string cert;
+    std::string key;
+};
+
+// Writes `<dir>/<name>.pem` (the certificate, then `chain`) and `<dir>/<name>.key`.
+inline CertificateFiles write_certificate(const std::string& dir, const std::string& name, const TestCertificate& c,
+                                          const std::string& chain = "") {
+    CertificateFiles f{dir + "/" + name + ".pem", dir + "/" + name + ".key"};
+    write_text(f.cert, c.cert_pem + chain);
+    write_text(f.key, c.key_pem);
+    return f;
+}
+
+// A server certificate for `names` (the first is also its CN), signed by
+// `issuer` or self-signed.
+inline TestCertificate leaf_certificate(std::vector<std::string> names, const TestCertificate* issuer = nullptr,
+                                        long serial = 1, bool rsa = false) {
+    CertificateSpec s;
+    s.common_name = names.front();
+    s.dns = std::move(names);
+    s.issuer = issuer;
+    s.serial = serial;
+    s.rsa = rsa;
+    return make_certificate(s);
+}
+
+// A certificate authority that may sign others.
+inline TestCertificate authority(const std::string& name) {
+    CertificateSpec s;
+    s.common_name = name;
+    s.ca = true;
+    return make_certificate(s);
 }
 
 }  // namespace weir::test

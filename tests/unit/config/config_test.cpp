@@ -360,38 +360,6 @@ frobnicate: true
     EXPECT_EQ(r.errors.size(), 6u) << dump(r.errors);
 }
 
-struct UnsupportedCase {
-    const char* key;      // for the test name
-    const char* yaml;
-    int line, col;
-    const char* message;
-};
-
-class ConfigUnsupported : public ::testing::TestWithParam<UnsupportedCase> {};
-
-TEST_P(ConfigUnsupported, IsRefusedAtTheKey) {
-    const auto& c = GetParam();
-    const auto r = load(c.yaml);
-    EXPECT_FALSE(r.config);
-    EXPECT_TRUE(has_error(r, c.line, c.col, c.message));
-    EXPECT_TRUE(has_error(r, c.line, c.col, "is not supported yet"));
-    EXPECT_EQ(r.errors.size(), 1u) << dump(r.errors);
-}
-
-// Each case is kMinimal plus one refused key.
-INSTANTIATE_TEST_SUITE_P(
-    ConfigKeys, ConfigUnsupported,
-    ::testing::Values(
-        UnsupportedCase{"upstream_tls_true", R"(
-listeners: [{name: public, address: 127.0.0.1:0}]
-pools:
-  - name: p
-    endpoints: [{address: 127.0.0.1:9001}]
-    upstream: {connect_timeout: 1s, tls: true}
-routes: [{name: r, split: {p: 1}}]
-)", 5, 37, "key 'tls' in pools[0].upstream"}),
-    [](const auto& p) { return std::string(p.param.key); });
-
 TEST(ConfigErrors, UpstreamTlsFalseIsAccepted) {
     const auto r = load(R"(
 listeners: [{name: public, address: 127.0.0.1:0}]

@@ -2,11 +2,16 @@
 // file before anything serves with it (missing, mismatched key, expired, not
 // yet valid, no name), each reported at the key that named it; the SNI choice
 // between certificates; and the section's round trip through GET /config.
+// pools[].upstream.tls likewise: `true`, the mapping, its errors, and the
+// client context's SNI and resumption choices.
 #include "config/to_json.hpp"
 #include "tests/support/certificates.hpp"
 #include "tests/unit/config/test_support.hpp"
 #include "tls/certificate.hpp"
+#include "tls/client_context.hpp"
 #include "tls/server_context.hpp"
+
+#include <openssl/ssl.h>
 
 #include <boost/json.hpp>
 
@@ -45,8 +50,24 @@ protected:
                                 path("weir.yaml"));
     }
 
+    LoadResult load_upstream_tls(const std::string& tls_yaml) {
+        return load_config_text("listeners: [{name: public, address: 127.0.0.1:0}]\n"
+                                "pools:\n"
+                                "  - name: p\n"
+                                "    endpoints: [{address: 127.0.0.1:9001}]\n"
+                                "    upstream:\n"
+                                "      tls: " + tls_yaml + "\n"
+                                "routes: [{name: r, split: {p: 1}}]\n",
+                                path("weir.yaml"));
+    }
+
     std::filesystem::path dir_;
 };
+
+// Column (1-based) of `needle` in the config line "      tls: <tls_yaml>".
+int upstream_col(const std::string& tls_yaml, const std::string& needle) {
+    return 12 + static_cast<int>(tls_yaml.find(needle));
+}
 
 // Column (1-based) of `needle` in the config line "    tls: <tls_yaml>".
 int col(const std::string& tls_yaml, const std::string& needle) {
@@ -201,6 +222,114 @@ TEST(TlsNames, WildcardsCoverExactlyOneLabel) {
     EXPECT_FALSE(tls::name_matches("*.a.test", "a.test"));
     EXPECT_FALSE(tls::name_matches("*.a.test", "y.x.a.test"));
     EXPECT_FALSE(tls::name_matches("*.a.test", ".a.test"));
+}
+
+TEST_F(TlsFiles, UpstreamTlsTrueVerifiesAgainstTheSystemCas) {
+    const auto r = load_upstream_tls("true");
+    const Config& c = ok(r);
+    ASSERT_TRUE(c.pools[0].upstream.tls.has_value());
+    const UpstreamTlsConfig& tls = *c.pools[0].upstream.tls;
+    EXPECT_TRUE(tls.verify);
+    EXPECT_TRUE(tls.ca_file.empty());
+    EXPECT_TRUE(tls.server_name.empty());
+    EXPECT_FALSE(tls.client_loaded);
+}
+
+TEST_F(TlsFiles, UpstreamTlsMappingReadsEveryKey) {
+    const auto ca = test::authority("Test CA");
+    test::write_text(path("ca.pem"), ca.cert_pem);
+    write("client", cert_for({"weir.test"}));
+    const auto r =
+        load_upstream_tls("{ca_file: ca.pem, server_name: API.Internal, verify: true, cert: client.pem, key: client.key}");
+    const Config& c = ok(r);
+    const UpstreamTlsConfig& tls = *c.pools[0].upstream.tls;
+    EXPECT_EQ(tls.ca_file, path("ca.pem"));
+    EXPECT_EQ(tls.server_name, "api.internal");
+    EXPECT_TRUE(tls.verify);
+    EXPECT_EQ(tls.client.cert, path("client.pem"));
+    ASSERT_TRUE(tls.client_loaded);
+    EXPECT_EQ(tls.client_loaded->names, std::vector<std::string>{"weir.test"});
+}
+
+TEST_F(TlsFiles, UpstreamTlsErrorsAreReportedAtTheirKeys) {
+    write("client", cert_for({"weir.test"}));
+    std::string y = "{ca_file: missing.pem}";
+    auto r = load_upstream_tls(y);
+    EXPECT_TRUE(has_error(r, 6, upstream_col(y, "missing"), "cannot read " + path("missing.pem"))) << dump(r.errors);
+
+    test::write_text(path("ca.pem"), cert_for({"ca.test"}).cert_pem);
+    y = "{verify: false, ca_file: ca.pem}";
+    r = load_upstream_tls(y);
+    EXPECT_TRUE(has_error(r, 6, upstream_col(y, "ca.pem"), "has no effect with verify: false")) << dump(r.errors);
+
+    y = "{cert: client.pem}";
+    r = load_upstream_tls(y);
+    EXPECT_TRUE(has_error(r, 6, upstream_col(y, "client.pem"), "cert given without key")) << dump(r.errors);
+
+    y = "{server_name: \"api.internal:443\"}";
+    r = load_upstream_tls(y);
+    EXPECT_TRUE(has_error(r, 6, upstream_col(y, "\"api"), "is not a host name or an IP address")) << dump(r.errors);
+
+    y = "{verify: no}";
+    r = load_upstream_tls(y);
+    EXPECT_TRUE(has_error(r, 6, upstream_col(y, "no"), "expected true or false")) << dump(r.errors);
+
+    y = "{ciphers: ALL}";
+    r = load_upstream_tls(y);
+    EXPECT_TRUE(has_error(r, 6, upstream_col(y, "ciphers"), "unknown key 'ciphers'")) << dump(r.errors);
+
+    test::CertificateSpec old;
+    old.dns = {"old.test"};
+    old.valid_from = -10 * 86400;
+    old.valid_until = -86400;
+    write("old", test::make_certificate(old));
+    y = "{cert: old.pem, key: old.key}";
+    r = load_upstream_tls(y);
+    EXPECT_TRUE(has_error(r, 6, upstream_col(y, "old.pem"), "expired")) << dump(r.errors);
+    EXPECT_FALSE(r.config);
+}
+
+TEST_F(TlsFiles, GetConfigShowsUpstreamTlsAndItLoadsAgain) {
+    const auto r = load_upstream_tls("{server_name: api.internal, verify: false}");
+    const Config& c = ok(r);
+    auto shown = boost::json::parse(to_json(c, 1)).as_object();
+    const auto& tls = shown.at("pools").at(0).at("upstream").at("tls");
+    EXPECT_EQ(tls.at("server_name"), "api.internal");
+    EXPECT_EQ(tls.at("verify"), false);
+    shown.erase("version");
+    shown.erase("source");
+    const LoadResult reloaded = load_config_text(boost::json::serialize(shown), path("again.yaml"));
+    const Config& again = ok(reloaded);
+    ASSERT_TRUE(again.pools[0].upstream.tls.has_value());
+    EXPECT_FALSE(again.pools[0].upstream.tls->verify);
+    EXPECT_EQ(again.pools[0].upstream.tls->server_name, "api.internal");
+
+    const auto off = load_upstream_tls("false");
+    EXPECT_EQ(boost::json::parse(to_json(ok(off), 1)).at("pools").at(0).at("upstream").at("tls"), false);
+}
+
+// The name an upstream connection announces: the pool's server_name, else
+// the endpoint's host, and never an IP address (RFC 6066 §3).
+TEST(UpstreamTlsContext, SniIsTheServerNameOrTheEndpointHostButNeverAnAddress) {
+    std::string error;
+    auto by_host = tls::ClientContext::create(tls::ClientSettings{}, error);
+    ASSERT_TRUE(by_host) << error;
+    auto sni = [](const std::shared_ptr<const tls::ClientContext>& ctx, const char* host) {
+        SSL* ssl = ctx->new_connection(host, std::string(host) + ":443");
+        const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+        std::string out = name ? name : "";
+        SSL_free(ssl);
+        return out;
+    };
+    EXPECT_EQ(sni(by_host, "backend.test"), "backend.test");
+    EXPECT_EQ(sni(by_host, "127.0.0.1"), "");
+    EXPECT_EQ(sni(by_host, "::1"), "");
+    tls::ClientSettings named;
+    named.server_name = "api.internal";
+    auto fixed = tls::ClientContext::create(named, error);
+    ASSERT_TRUE(fixed) << error;
+    EXPECT_EQ(sni(fixed, "127.0.0.1"), "api.internal");
+    EXPECT_EQ(sni(fixed, "backend.test"), "api.internal");
 }
 
 }  // namespace

@@ -122,13 +122,12 @@ TEST(DocsSync, EveryDocumentedMetricExists) {
 
 // Keys the loader asks for: map.take("key") / map.require("key") and the
 // read_*("key") helpers that forward to them, in config/*.cpp; the
-// source keys it takes through routing::source_name(); and the keys it
-// refuses as not supported yet. key -> the file that names it.
+// source keys it takes through routing::source_name(). key -> the file
+// that names it.
 std::map<std::string, std::string> config_keys_in_sources() {
     static const std::regex call(R"re(\b(?:take|require|read_[a-z_]+)\(\s*"([a-z][a-z0-9_]*)")re");
     static const std::regex via_source_name(R"re(\b(?:take|require)\(\s*routing::source_name\()re");
     static const std::regex source_name_case(R"re(case Source::[a-z_]+:\s*return "([a-z_]+)")re");
-    static const std::regex refused(R"re(\{"[^"]*",\s*"([a-z][a-z0-9_]*)",\s*")re");
     std::map<std::string, std::string> keys;
     bool uses_source_names = false;
     for (const auto& file : sources_in({"config"})) {
@@ -141,8 +140,6 @@ std::map<std::string, std::string> config_keys_in_sources() {
         const fs::path matcher = kRoot / "routing/matcher.cpp";
         for (const auto& key : captures(read_text(matcher), source_name_case)) keys.emplace(key, source_name_of(matcher));
     }
-    const fs::path refusals = kRoot / "config/not_supported_yet.hpp";
-    for (const auto& key : captures(read_text(refusals), refused)) keys.emplace(key, source_name_of(refusals));
     return keys;
 }
 

@@ -30,8 +30,9 @@ Outcome run_probe(std::uint16_t port, int expect_min = 200, int expect_max = 399
     asio::io_context io;
     Outcome out;
     const auto start = std::chrono::steady_clock::now();
-    probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), "127.0.0.1:" + std::to_string(port), path,
-          timeout, expect_min, expect_max, [&](ProbeResult r) {
+    const Target target{"127.0.0.1:" + std::to_string(port), tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                        "127.0.0.1", nullptr};
+    probe(io, target, path, timeout, expect_min, expect_max, [&](ProbeResult r) {
               ++out.calls;
               out.result = std::move(r);
           });

@@ -1,0 +1,185 @@
+// TLS to upstreams against a real TLS server (nginx with its own test CA):
+// the endpoint's certificate verified against the pool's CA (by IP address,
+// or by server_name, which is also sent as SNI); a certificate from another
+// CA, or for another name, answered 502 as an upstream error of kind "tls"
+// and never sent in clear; verify: false warned about at load; sessions
+// resumed on new connections; pooled TLS connections reused across
+// requests; and active health checks made over TLS with the same checks.
+// Each test runs against a TLS 1.2 and a TLS 1.3 server: 1.3 sends its
+// session tickets after the handshake, onto connections Weir keeps idle.
+#include "harness.hpp"
+#include "health_support.hpp"
+#include "metrics_support.hpp"
+#include "nginx_backend.hpp"
+#include "tests/support/certificates.hpp"
+
+namespace weir_it {
+namespace {
+
+using weir::test::CertificateFiles;
+
+class UpstreamTls : public ::testing::TestWithParam<const char*> {
+protected:
+    void SetUp() override {
+        std::string why;
+        ASSERT_TRUE(nginx_available(why)) << why;
+        weir::test::CertificateSpec s;
+        s.common_name = "backend.test";
+        s.dns = {"backend.test"};
+        s.ip = {"127.0.0.1"};
+        s.issuer = &ca_;
+        server_ = weir::test::write_certificate(dir_.path, "backend", weir::test::make_certificate(s));
+        weir::test::write_text(ca_file(), ca_.cert_pem);
+        weir::test::write_text(other_ca_file(), other_ca_.cert_pem);
+        backend_ = std::make_unique<NginxBackend>(NginxSpec{"tlsapp", 0, 0, 0, server_.cert, server_.key, GetParam()});
+        ASSERT_TRUE(backend_->running()) << backend_->error();
+    }
+
+    std::string ca_file() const { return dir_.path + "/ca.pem"; }
+    std::string other_ca_file() const { return dir_.path + "/other-ca.pem"; }
+
+    // One pool "app" on the TLS backend with these upstream.tls settings.
+    std::string config(const std::string& tls, const std::string& pool_extra = "", int max_idle = 16) const {
+        return "workers: 1\n"
+               "listeners: [{name: public, address: \"127.0.0.1:0\"}]\n"
+               "admin: {address: \"127.0.0.1:0\"}\n"
+               "pools:\n"
+               "  - name: app\n"
+               "    endpoints: [{address: \"" + backend_->address() + "\"}]\n"
+               "    upstream: {max_idle_per_endpoint: " + std::to_string(max_idle) + ", tls: " + tls + "}\n" +
+               pool_extra +
+               "routes: [{name: all, split: {app: 1}}]\n";
+    }
+
+    double tls_errors(const WeirProcess& weir) const {
+        const std::string m = admin_request(weir.admin_port(), "GET", "/metrics").body;
+        return metric_value(m, "weir_upstream_errors_total",
+                            {{"pool", "app"}, {"endpoint", backend_->address()}, {"kind", "tls"}})
+            .value_or(0);
+    }
+
+    TempDir dir_;
+    const weir::test::TestCertificate ca_ = weir::test::authority("Weir Test Upstream CA");
+    const weir::test::TestCertificate other_ca_ = weir::test::authority("Some Other CA");
+    CertificateFiles server_;
+    std::unique_ptr<NginxBackend> backend_;
+};
+
+TEST_P(UpstreamTls, TheEndpointIsVerifiedByItsAddressAgainstThePoolsCa) {
+    WeirProcess weir(config("{ca_file: " + ca_file() + "}"));
+    const Response r = metrics::http_get(weir.port(), "/");
+    EXPECT_EQ(r.status, 200) << r.describe() << weir.log();
+    EXPECT_EQ(r.body, "tlsapp ok\n");
+    EXPECT_EQ(r.headers.get("x-tls-protocol"), GetParam());
+    // An address is verified against the certificate's IP entries and is
+    // never sent as SNI.
+    EXPECT_EQ(r.headers.get("x-tls-sni"), "sni=") << r.describe();
+    EXPECT_EQ(tls_errors(weir), 0);
+}
+
+TEST_P(UpstreamTls, ServerNameIsSentAsSniAndIsTheNameVerified) {
+    {
+        WeirProcess weir(config("{ca_file: " + ca_file() + ", server_name: backend.test}"));
+        const Response r = metrics::http_get(weir.port(), "/");
+        EXPECT_EQ(r.status, 200) << r.describe() << weir.log();
+        EXPECT_EQ(r.headers.get("x-tls-sni"), "sni=backend.test");
+    }
+    {
+        // The right CA, but a certificate for another name: refused.
+        WeirProcess weir(config("{ca_file: " + ca_file() + ", server_name: elsewhere.test}"));
+        const Response r = metrics::http_get(weir.port(), "/");
+        EXPECT_EQ(r.status, 502) << r.describe();
+        EXPECT_TRUE(weir.wait_log("TLS handshake failed: certificate verify failed")) << weir.log();
+        EXPECT_GE(tls_errors(weir), 1);
+    }
+}
+
+TEST_P(UpstreamTls, ACertificateFromAnotherCaIsA502OfKindTlsAndNothingGoesInClear) {
+    WeirProcess weir(config("{ca_file: " + other_ca_file() + "}"));
+    for (int i = 0; i < 3; ++i) {
+        const Response r = metrics::http_get(weir.port(), "/");
+        EXPECT_EQ(r.status, 502) << r.describe();
+        // Weir's own answer: nginx would have said 400 to a plain request
+        // on its TLS port, and "tlsapp ok" over TLS.
+        EXPECT_EQ(r.body.find("tlsapp"), std::string::npos) << r.describe();
+        EXPECT_FALSE(r.headers.has("x-tls-sni")) << r.describe();
+    }
+    EXPECT_TRUE(weir.wait_log("certificate verify failed: unable to get local issuer certificate")) << weir.log();
+    EXPECT_TRUE(wait_for([&] { return tls_errors(weir) >= 3; }, 10s)) << tls_errors(weir);
+}
+
+TEST_P(UpstreamTls, VerifyFalseIsWarnedAboutAndAcceptsAnyCertificate) {
+    WeirProcess weir(config("{verify: false}"));
+    EXPECT_TRUE(weir.wait_log("upstream.tls.verify is false")) << weir.log();
+    const Response r = metrics::http_get(weir.port(), "/");
+    EXPECT_EQ(r.status, 200) << r.describe() << weir.log();
+    EXPECT_EQ(r.body, "tlsapp ok\n");
+}
+
+TEST_P(UpstreamTls, NewConnectionsResumeTheEndpointsLastSession) {
+    // No idle connections kept: every request opens a new one.
+    WeirProcess weir(config("{ca_file: " + ca_file() + "}", "", /*max_idle=*/0));
+    std::vector<std::string> reused, connections;
+    for (int i = 0; i < 4; ++i) {
+        const Response r = metrics::http_get(weir.port(), "/");
+        ASSERT_EQ(r.status, 200) << r.describe() << weir.log();
+        reused.push_back(r.headers.get("x-tls-reused"));
+        connections.push_back(r.headers.get("x-connection"));
+    }
+    EXPECT_EQ(reused[0], ".") << "the first connection has no session to resume";
+    for (int i = 1; i < 4; ++i) {
+        EXPECT_EQ(reused[i], "r") << "connection " << i << " was a full handshake" << weir.log();
+        EXPECT_NE(connections[i], connections[i - 1]) << "max_idle_per_endpoint 0 still reused a connection";
+    }
+}
+
+TEST_P(UpstreamTls, PooledTlsConnectionsCarryRequestAfterRequest) {
+    WeirProcess weir(config("{ca_file: " + ca_file() + "}"));
+    std::map<std::string, int> by_connection;
+    for (int i = 0; i < 10; ++i) {
+        // Each client request on a new client connection: only the upstream
+        // side can be shared.
+        const Response r = metrics::http_get(weir.port(), "/");
+        ASSERT_EQ(r.status, 200) << r.describe() << weir.log();
+        ++by_connection[r.headers.get("x-connection")];
+        // Between requests the upstream connection sits idle in the pool,
+        // with TLS 1.3 session tickets (records without data) arriving.
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_EQ(by_connection.size(), 1u) << "requests went over " << by_connection.size() << " TLS connections";
+}
+
+TEST_P(UpstreamTls, HealthChecksSpeakTlsWithThePoolsVerification) {
+    const std::string check = "    health_check: {path: /, interval: 200ms, timeout: 150ms}\n";
+    {
+        WeirProcess weir(config("{ca_file: " + ca_file() + "}", check));
+        std::optional<health::EndpointView> seen;
+        ASSERT_TRUE(wait_for(
+            [&] {
+                seen = health::get_endpoint(weir.admin_port(), "app", backend_->address());
+                return seen && seen->last_check == "status 200";
+            },
+            10s))
+            << (seen ? seen->last_check : "no endpoint") << "\n" << weir.log();
+        EXPECT_TRUE(seen->healthy);
+    }
+    {
+        WeirProcess weir(config("{ca_file: " + other_ca_file() + "}", check));
+        std::optional<health::EndpointView> seen;
+        ASSERT_TRUE(wait_for(
+            [&] {
+                seen = health::get_endpoint(weir.admin_port(), "app", backend_->address());
+                return seen && !seen->healthy;
+            },
+            10s))
+            << (seen ? seen->last_check : "no endpoint") << "\n" << weir.log();
+        EXPECT_NE(seen->last_check.find("TLS handshake failed: certificate verify failed"), std::string::npos)
+            << seen->last_check;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, UpstreamTls, ::testing::Values("TLSv1.2", "TLSv1.3"),
+                         [](const auto& p) { return std::string(p.param) == "TLSv1.2" ? "Tls12" : "Tls13"; });
+
+}  // namespace
+}  // namespace weir_it

@@ -10,26 +10,60 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <ostream>
 #include <string>
 
 namespace weir_it {
 
+// How clients reach the listener: plain TCP or TLS over it.
+enum class Transport { plain, tls };
+inline const char* to_string(Transport t) { return t == Transport::tls ? "Tls" : "Plain"; }
+inline void PrintTo(Transport t, std::ostream* os) { *os << to_string(t); }
+
 // A proxy in front of one upstream pool ("stable") with the given upstreams,
-// plus the config it was started with.
+// plus the config it was started with. With Transport::tls its listener
+// terminates TLS (make_test_tls_listener) and connect()/fetch() speak TLS.
 struct SingleProxy {
     FakeUpstream up{"stable"};
     ConfigSpec config;
+    Transport transport = Transport::plain;
+    std::optional<TempDir> tls_dir;  // the listener's certificate and key
+    ClientTls client_tls;
     std::unique_ptr<WeirProcess> weir;
 
-    explicit SingleProxy(const std::function<void(ConfigSpec&)>& tweak = {}) {
+    explicit SingleProxy(const std::function<void(ConfigSpec&)>& tweak = {}) : SingleProxy(Transport::plain, tweak) {}
+    explicit SingleProxy(Transport t, const std::function<void(ConfigSpec&)>& tweak = {}) : transport(t) {
         config = ConfigSpec::single(up.address());
+        if (transport == Transport::tls) {
+            tls_dir.emplace();
+            TestTlsListener listener = make_test_tls_listener(tls_dir->path);
+            config.listener_tls = listener.tls_yaml;
+            client_tls = listener.client;
+        }
         if (tweak) tweak(config);
         weir = std::make_unique<WeirProcess>(config.yaml());
     }
     std::uint16_t port() const { return weir->port(); }
+    // A fresh connection over this proxy's transport (TLS: handshake done).
+    RawClient connect(Millis timeout = 10s) const {
+        if (transport == Transport::tls) return RawClient(port(), client_tls, timeout);
+        return RawClient(port(), timeout);
+    }
+    // A plain GET round trip on a fresh connection over this proxy's transport.
+    Response fetch(const std::string& target = "/", const std::string& extra = "") const {
+        RawClient c = connect();
+        if (!c.connected()) {
+            Response r;
+            r.error = "connect failed: " + std::string(std::strerror(c.connect_errno())) + " " + c.tls_error();
+            return r;
+        }
+        return c.request(get_request(target, extra));
+    }
 };
 
 // An origin whose connections each serve one request: the first request on a

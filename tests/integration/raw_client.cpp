@@ -1,8 +1,13 @@
 #include "raw_client.hpp"
 
+#include "tests/support/certificates.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,6 +15,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 
 namespace weir_it {
 namespace {
@@ -52,12 +58,97 @@ std::string Response::describe() const {
     return s;
 }
 
+namespace {
+
+// The test CA, the listener's certificate it signed, and a client context
+// trusting only that CA: made once per process.
+struct TestPki {
+    weir::test::TestCertificate ca;
+    weir::test::TestCertificate leaf;
+    std::shared_ptr<SSL_CTX> client_ctx;
+};
+
+const TestPki& test_pki() {
+    static const TestPki pki = [] {
+        TestPki p;
+        weir::test::CertificateSpec ca;
+        ca.common_name = "Weir Test CA";
+        ca.ca = true;
+        p.ca = weir::test::make_certificate(ca);
+        weir::test::CertificateSpec leaf;
+        leaf.common_name = "weir.test";
+        leaf.dns = {"weir.test"};
+        leaf.issuer = &p.ca;
+        leaf.serial = 2;
+        p.leaf = weir::test::make_certificate(leaf);
+        SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+        if (!ctx) throw std::runtime_error("cannot create a TLS client context: " + ssl_errors());
+        p.client_ctx.reset(ctx, SSL_CTX_free);
+        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+        // The server's certificate is verified: chain to the test CA and, per
+        // connection (SSL_set1_host), the name.
+        if (X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), p.ca.cert.get()) != 1)
+            throw std::runtime_error("cannot trust the test CA: " + ssl_errors());
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+        return p;
+    }();
+    return pki;
+}
+
+}  // namespace
+
+TestTlsListener make_test_tls_listener(const std::string& dir) {
+    const TestPki& pki = test_pki();
+    const std::string cert = dir + "/weir.test.pem";
+    const std::string key = dir + "/weir.test.key";
+    weir::test::write_text(cert, pki.leaf.cert_pem);
+    weir::test::write_text(key, pki.leaf.key_pem);
+    return {"{cert: \"" + cert + "\", key: \"" + key + "\"}", ClientTls{pki.client_ctx, "weir.test"}};
+}
+
 RawClient::RawClient(std::uint16_t port, Millis timeout) : RawClient(port, From{}, timeout) {}
 
 RawClient::RawClient(std::uint16_t port, const From& from, Millis timeout) : timeout_(timeout) {
+    open(port, from, nullptr);
+}
+
+RawClient::RawClient(std::uint16_t port, const ClientTls& tls, Millis timeout) : timeout_(timeout) {
+    open(port, From{}, &tls);
+}
+
+void RawClient::open(std::uint16_t port, const From& from, const ClientTls* tls) {
     fd_ = connect_to(port, connect_errno_, from.ip);
     stream_.set_fd(fd_);
-    if (fd_ >= 0) set_socket_timeouts(fd_, timeout);
+    if (fd_ < 0) return;
+    set_socket_timeouts(fd_, timeout_);
+    if (!tls) return;
+    // A blocking handshake on the connected socket, bounded by its timeouts.
+    ERR_clear_error();
+    ssl_ = SSL_new(tls->ctx.get());
+    bool ok = ssl_ && SSL_set_fd(ssl_, fd_) == 1 && SSL_set_tlsext_host_name(ssl_, tls->server_name.c_str()) == 1 &&
+              SSL_set1_host(ssl_, tls->server_name.c_str()) == 1;
+    if (ok) {
+        SigpipeBlocked no_sigpipe;
+        errno = 0;
+        const int r = SSL_connect(ssl_);
+        ok = r == 1;
+        if (!ok) {
+            const int saved = errno;
+            handshake_error_ = ssl_errors(saved ? std::strerror(saved) : "handshake failed");
+            const long verify = SSL_get_verify_result(ssl_);
+            if (verify != X509_V_OK) handshake_error_ += std::string(" (verify: ") + X509_verify_cert_error_string(verify) + ")";
+            connect_errno_ = saved ? saved : EPROTO;
+        }
+    } else {
+        handshake_error_ = ssl_errors("cannot set up the TLS session");
+        connect_errno_ = EPROTO;
+    }
+    if (!ok) {
+        stream_.tls_failed = true;
+        release(false);
+        return;
+    }
+    stream_.set_tls(ssl_);
 }
 
 RawClient::~RawClient() { close(); }
@@ -81,6 +172,7 @@ Response RawClient::read_response(const ReadOptions& opts) {
         if (io != IoResult::ok) {
             r.error = std::string("head: ") + to_string(io) + (io == IoResult::error ? " " + std::string(std::strerror(stream_.last_errno)) : "");
             if (!stream_.buffered().empty()) r.error += " with partial data: " + std::string(stream_.buffered().substr(0, 200));
+            if (!stream_.tls_error.empty()) r.error += " (TLS: " + stream_.tls_error + ")";
             return r;
         }
         std::string line;
@@ -121,7 +213,10 @@ Response RawClient::read_response(const ReadOptions& opts) {
     r.body_bytes = digest.bytes();
     r.digest = digest.value();
     r.complete = io == IoResult::ok;
-    if (!r.complete) r.error = std::string("body: ") + to_string(io) + (why.empty() ? "" : " (" + why + ")");
+    if (!r.complete) {
+        r.error = std::string("body: ") + to_string(io) + (why.empty() ? "" : " (" + why + ")");
+        if (!stream_.tls_error.empty()) r.error += " (TLS: " + stream_.tls_error + ")";
+    }
     return r;
 }
 
@@ -131,6 +226,7 @@ bool RawClient::wait_closed(Millis timeout, std::string* extra) {
         if (extra) *extra = std::string(stream_.buffered());
         return false;
     }
+    if (ssl_) return wait_closed_tls(timeout, extra);
     auto deadline = Clock::now() + timeout;
     for (;;) {
         auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
@@ -151,21 +247,73 @@ bool RawClient::wait_closed(Millis timeout, std::string* extra) {
     }
 }
 
-void RawClient::shutdown_write() {
-    if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+// Records can be read already (inside OpenSSL) while the socket shows
+// nothing, and one record may arrive in pieces: each read is bounded by the
+// time left, and anything but EOF or a reset ends the wait as "not closed".
+bool RawClient::wait_closed_tls(Millis timeout, std::string* extra) {
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+        auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+        if (left.count() <= 0) return false;
+        if (SSL_has_pending(ssl_) == 0) {
+            pollfd p{fd_, POLLIN, 0};
+            int n = ::poll(&p, 1, static_cast<int>(left.count()));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return false;
+        }
+        char buf[4096];
+        set_socket_timeouts(fd_, left);
+        ssize_t k = stream_.read_some(buf, sizeof buf);
+        set_socket_timeouts(fd_, timeout_);
+        if (k == 0) return true;  // close_notify or FIN
+        if (k < 0) {
+            if (stream_.last_errno == EAGAIN || stream_.last_errno == EINTR) continue;  // e.g. a session ticket, no data
+            if (stream_.last_errno == EPROTO) {
+                if (extra) *extra += "(TLS failure: " + stream_.tls_error + ")";
+                return false;
+            }
+            return true;  // reset
+        }
+        if (extra) extra->append(buf, static_cast<std::size_t>(k));
+        return false;
+    }
 }
 
-void RawClient::close() {
+void RawClient::shutdown_write() {
+    if (fd_ < 0) return;
+    if (ssl_ && !stream_.tls_failed) {
+        SigpipeBlocked no_sigpipe;
+        ERR_clear_error();
+        SSL_shutdown(ssl_);  // sends close_notify; reading goes on
+        ERR_clear_error();
+    }
+    ::shutdown(fd_, SHUT_WR);
+}
+
+void RawClient::release(bool notify) {
+    if (ssl_) {
+        if (notify && !stream_.tls_failed) {
+            SigpipeBlocked no_sigpipe;
+            ERR_clear_error();
+            SSL_shutdown(ssl_);  // one call: close_notify out, not waiting for the peer's
+            ERR_clear_error();
+        }
+        stream_.set_tls(nullptr);
+        SSL_free(ssl_);
+        ssl_ = nullptr;
+    }
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     stream_.set_fd(-1);
 }
 
+void RawClient::close() { release(true); }
+
 void RawClient::abort() {
     if (fd_ < 0) return;
     linger lg{1, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    close();
+    release(false);
 }
 
 std::string get_request(std::string_view target, std::string_view extra, std::string_view host) {

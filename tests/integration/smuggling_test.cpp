@@ -1,7 +1,14 @@
 // Request smuggling and malformed requests, table-driven. Each vector goes on
 // a fresh connection; Weir must answer with an error, close the connection,
 // and — for a malformed head — send nothing at all to the upstream.
+// Every test runs twice: over plain TCP and over TLS (the listener
+// terminating it), with the same assertions, so that framing that differs
+// with TLS (record boundaries, close_notify against FIN, bytes held inside
+// OpenSSL) shows. TLS cases are named with a "_Tls" / "/Tls" suffix.
 #include "harness.hpp"
+
+#include <cstring>
+#include <tuple>
 
 namespace weir_it {
 namespace {
@@ -23,8 +30,9 @@ std::string req(std::string_view head_lines, std::string_view body = "") {
 // Sends the vector on a fresh connection: Weir answers with its status and
 // closes the connection.
 void expect_refused_and_closed(SingleProxy& p, const Vector& v) {
-    RawClient client(p.port(), 5s);
-    ASSERT_TRUE(client.send(v.bytes));
+    RawClient client = p.connect(5s);
+    ASSERT_TRUE(client.connected()) << std::strerror(client.connect_errno()) << " " << client.tls_error();
+    ASSERT_TRUE(client.send(v.bytes)) << std::strerror(client.stream().last_errno) << " " << client.tls_error();
     Response r = client.read_response();
     EXPECT_EQ(r.status, v.status) << r.describe();
     std::string extra;
@@ -133,16 +141,33 @@ const std::vector<Vector>& head_vectors() {
     return v;
 }
 
-class SmugglingHeadTest : public ::testing::TestWithParam<Vector> {};
+// A vector and the transport it is sent over.
+using Case = std::tuple<Vector, Transport>;
+
+class SmugglingCaseTest : public ::testing::TestWithParam<Case> {
+protected:
+    const Vector& vec() const { return std::get<0>(GetParam()); }
+    Transport transport() const { return std::get<1>(GetParam()); }
+};
+
+// The vector's name, plus "_Tls" over TLS (the plain names are unchanged).
+std::string case_name(const ::testing::TestParamInfo<Case>& info) {
+    const auto& [v, t] = info.param;
+    return t == Transport::plain ? std::string(v.name) : std::string(v.name) + "_" + to_string(t);
+}
+
+const auto kTransports = ::testing::Values(Transport::plain, Transport::tls);
+
+class SmugglingHeadTest : public SmugglingCaseTest {};
 
 // For a rejected head: the expected status, a closed connection, and not one
 // byte of it at the upstream. A valid probe request sent afterwards must be
 // the only thing the upstream ever sees.
 TEST_P(SmugglingHeadTest, RejectedAndNothingReachesTheUpstream) {
-    const Vector& v = GetParam();
-    SingleProxy p;
+    const Vector& v = vec();
+    SingleProxy p(transport());
     ASSERT_NO_FATAL_FAILURE(expect_refused_and_closed(p, v));
-    Response probe = fetch(p.port(), "/probe");
+    Response probe = p.fetch("/probe");
     EXPECT_EQ(probe.status, 200) << probe.describe();
     ASSERT_TRUE(p.up.wait_requests(1));
     auto reqs = p.up.requests();
@@ -152,9 +177,8 @@ TEST_P(SmugglingHeadTest, RejectedAndNothingReachesTheUpstream) {
     EXPECT_EQ(reqs[0].target, "/probe");
 }
 
-std::string vector_name(const ::testing::TestParamInfo<Vector>& info) { return info.param.name; }
-
-INSTANTIATE_TEST_SUITE_P(Smuggling, SmugglingHeadTest, ::testing::ValuesIn(head_vectors()), vector_name);
+INSTANTIATE_TEST_SUITE_P(Smuggling, SmugglingHeadTest, ::testing::Combine(::testing::ValuesIn(head_vectors()), kTransports),
+                         case_name);
 
 // ---------------------------------------------------------------- malformed bodies
 
@@ -184,11 +208,11 @@ const std::vector<Vector>& body_vectors() {
     return v;
 }
 
-class SmugglingBodyTest : public ::testing::TestWithParam<Vector> {};
+class SmugglingBodyTest : public SmugglingCaseTest {};
 
 TEST_P(SmugglingBodyTest, RejectedAndTheUpstreamNeverGetsACompleteRequest) {
-    const Vector& v = GetParam();
-    SingleProxy p;
+    const Vector& v = vec();
+    SingleProxy p(transport());
     ASSERT_NO_FATAL_FAILURE(expect_refused_and_closed(p, v));
     // Whatever part of the request went upstream, that connection must be
     // closed before the body completes.
@@ -198,17 +222,20 @@ TEST_P(SmugglingBodyTest, RejectedAndTheUpstreamNeverGetsACompleteRequest) {
         EXPECT_FALSE(r.complete) << "upstream received a complete request: " << r.target << " body '" << r.body << "'";
 
     // And Weir still serves.
-    EXPECT_EQ(fetch(p.port(), "/probe").status, 200);
+    EXPECT_EQ(p.fetch("/probe").status, 200);
 }
 
-INSTANTIATE_TEST_SUITE_P(Smuggling, SmugglingBodyTest, ::testing::ValuesIn(body_vectors()), vector_name);
+INSTANTIATE_TEST_SUITE_P(Smuggling, SmugglingBodyTest, ::testing::Combine(::testing::ValuesIn(body_vectors()), kTransports),
+                         case_name);
 
 // ---------------------------------------------------------------- smuggling on keep-alive
 
+class SmugglingTest : public ::testing::TestWithParam<Transport> {};
+
 // A second request hidden in a body must be treated as body, never as a request.
-TEST(SmugglingTest, RequestInsideContentLengthBodyIsNotARequest) {
-    SingleProxy p;
-    RawClient client(p.port());
+TEST_P(SmugglingTest, RequestInsideContentLengthBodyIsNotARequest) {
+    SingleProxy p(GetParam());
+    RawClient client = p.connect();
     std::string hidden = get_request("/hidden");
     Response r = client.request("POST /outer HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(hidden.size()) +
                                 "\r\n\r\n" + hidden);
@@ -225,9 +252,9 @@ TEST(SmugglingTest, RequestInsideContentLengthBodyIsNotARequest) {
 // The upstream gets a body framed the way Weir understood it: a chunked body
 // stays chunked (exactly one Transfer-Encoding, no Content-Length), and a
 // length-framed one keeps exactly one Content-Length.
-TEST(SmugglingTest, UpstreamFramingIsUnambiguous) {
-    SingleProxy p;
-    RawClient client(p.port());
+TEST_P(SmugglingTest, UpstreamFramingIsUnambiguous) {
+    SingleProxy p(GetParam());
+    RawClient client = p.connect();
     ASSERT_EQ(client.request(chunked_post("3\r\nabc\r\n0\r\n\r\n")).status, 200);
     ASSERT_EQ(client.request("POST /cl HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nxyz").status, 200);
     auto reqs = p.up.requests();
@@ -243,9 +270,9 @@ TEST(SmugglingTest, UpstreamFramingIsUnambiguous) {
 
 // Connection may name only hop-by-hop fields; naming a framing or routing
 // field must not make Weir drop it (the next hop would frame differently).
-TEST(SmugglingTest, ConnectionCannotStripContentLengthOrHost) {
-    SingleProxy p;
-    RawClient client(p.port());
+TEST_P(SmugglingTest, ConnectionCannotStripContentLengthOrHost) {
+    SingleProxy p(GetParam());
+    RawClient client = p.connect();
     ASSERT_TRUE(client.send("POST /a HTTP/1.1\r\nHost: a.example\r\nConnection: Content-Length, Host\r\n"
                             "Content-Length: 5\r\n\r\nhello" +
                             get_request("/b")));
@@ -261,9 +288,9 @@ TEST(SmugglingTest, ConnectionCannotStripContentLengthOrHost) {
     EXPECT_EQ(reqs[1].target, "/b");
 }
 
-TEST(SmugglingTest, ConnectionCannotStripTransferEncodingFraming) {
-    SingleProxy p;
-    RawClient client(p.port());
+TEST_P(SmugglingTest, ConnectionCannotStripTransferEncodingFraming) {
+    SingleProxy p(GetParam());
+    RawClient client = p.connect();
     ASSERT_TRUE(client.send("POST /a HTTP/1.1\r\nHost: a\r\nConnection: Transfer-Encoding\r\n"
                             "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" +
                             get_request("/b")));
@@ -277,14 +304,14 @@ TEST(SmugglingTest, ConnectionCannotStripTransferEncodingFraming) {
     EXPECT_EQ(reqs[0].body, "hello");
 }
 
-TEST(SmugglingTest, UpstreamConnectionHeaderCannotStripResponseContentLength) {
-    SingleProxy p;
+TEST_P(SmugglingTest, UpstreamConnectionHeaderCannotStripResponseContentLength) {
+    SingleProxy p(GetParam());
     p.up.set_handler([](UpstreamConn& c, const UpstreamRequest& r) {
         if (r.target == "/tricky") c.send("HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\nhello");
         else c.send(make_response(200, "next"));
         return After::keep_alive;
     });
-    RawClient client(p.port());
+    RawClient client = p.connect();
     Response r = client.request(get_request("/tricky"));
     ASSERT_TRUE(r.complete) << r.describe();
     EXPECT_EQ(r.body, "hello");
@@ -293,8 +320,8 @@ TEST(SmugglingTest, UpstreamConnectionHeaderCannotStripResponseContentLength) {
 }
 
 // Valid but unusual spellings must not be refused: they are not smuggling.
-TEST(SmugglingTest, LegalVariantsAreAccepted) {
-    SingleProxy p;
+TEST_P(SmugglingTest, LegalVariantsAreAccepted) {
+    SingleProxy p(GetParam());
     const std::vector<std::pair<const char*, std::string>> ok = {
         {"TeUppercase", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
         {"TeTrailingOws", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked \r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
@@ -305,7 +332,7 @@ TEST(SmugglingTest, LegalVariantsAreAccepted) {
         {"Http10WithoutHost", "GET / HTTP/1.0\r\n\r\n"},
     };
     for (const auto& [name, bytes] : ok) {
-        RawClient client(p.port());
+        RawClient client = p.connect();
         Response r = client.request(bytes);
         EXPECT_EQ(r.status, 200) << name << ": " << r.describe();
     }
@@ -316,6 +343,10 @@ TEST(SmugglingTest, LegalVariantsAreAccepted) {
         }
     }
 }
+
+std::string transport_name(const ::testing::TestParamInfo<Transport>& info) { return to_string(info.param); }
+
+INSTANTIATE_TEST_SUITE_P(Smuggling, SmugglingTest, kTransports, transport_name);
 
 }  // namespace
 }  // namespace weir_it

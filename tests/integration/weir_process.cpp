@@ -34,7 +34,9 @@ std::string ConfigSpec::yaml() const {
     std::ostringstream y;
     y << "workers: " << workers << "\n";
     y << "drain_timeout: " << drain_timeout << "\n";
-    y << "listeners: [{name: public, address: \"127.0.0.1:0\"}]\n";
+    y << "listeners: [{name: public, address: \"127.0.0.1:0\"";
+    if (!listener_tls.empty()) y << ", tls: " << listener_tls;
+    y << "}]\n";
     y << "admin: {address: \"127.0.0.1:0\"}\n";
     y << "limits: {max_header_bytes: " << max_header_bytes << ", max_body_bytes: " << max_body_bytes
       << ", header_timeout: " << header_timeout << ", idle_timeout: " << idle_timeout;

@@ -49,6 +49,7 @@ struct ConfigSpec {
     std::string header_timeout = "2s";
     std::string idle_timeout = "5s";
     std::uint64_t max_connections = 0;  // 0: not written (the default applies)
+    std::string listener_tls;           // the listener's `tls` value in YAML; empty: plain TCP
     std::vector<PoolSpec> pools;
     std::vector<RouteSpec> routes;
 

@@ -2,11 +2,16 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <random>
 #include <stdexcept>
@@ -221,15 +226,67 @@ ssize_t Stream::fill() {
             buf_.resize(buf_.size() * 2);
         }
     }
-    for (;;) {
-        ssize_t n = ::recv(fd_, buf_.data() + end_, buf_.size() - end_, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            last_errno = errno;
-            return -1;
+    ssize_t n = read_some(buf_.data() + end_, buf_.size() - end_);
+    if (n > 0) end_ += static_cast<std::size_t>(n);
+    return n;
+}
+
+ssize_t Stream::read_some(char* p, std::size_t size) {
+    if (!ssl_) {
+        for (;;) {
+            ssize_t n = ::recv(fd_, p, size, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                last_errno = errno;
+                return -1;
+            }
+            return n;
         }
-        end_ += static_cast<std::size_t>(n);
-        return n;
+    }
+    if (!tls_eof.empty()) return 0;  // as recv after EOF
+    if (tls_failed) {
+        last_errno = EPROTO;
+        return -1;
+    }
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        // Blocking socket with SO_RCVTIMEO; SSL_MODE_AUTO_RETRY (the default)
+        // reads on past handshake messages such as TLS 1.3 session tickets.
+        const int n = SSL_read(ssl_, p, static_cast<int>(std::min<std::size_t>(size, INT_MAX)));
+        if (n > 0) return n;
+        const int saved = errno;
+        switch (SSL_get_error(ssl_, n)) {
+            case SSL_ERROR_ZERO_RETURN:
+                tls_eof = "close_notify";
+                return 0;
+            case SSL_ERROR_WANT_READ:
+            case SSL_ERROR_WANT_WRITE:
+                // The socket's read timeout (or a signal): retryable, as for plain.
+                if (saved == EINTR) continue;
+                last_errno = saved ? saved : EAGAIN;
+                return -1;
+            case SSL_ERROR_SYSCALL:
+                if (saved == EINTR) continue;
+                tls_failed = true;
+                if (saved == 0) {  // a FIN without close_notify (older OpenSSL's report)
+                    tls_eof = "fin";
+                    return 0;
+                }
+                last_errno = saved;  // e.g. ECONNRESET, as plain recv reports it
+                tls_error = ssl_errors(std::strerror(saved));
+                return -1;
+            default:
+                tls_failed = true;
+                if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+                    ERR_clear_error();
+                    tls_eof = "fin";  // a FIN without close_notify
+                    return 0;
+                }
+                tls_error = ssl_errors("TLS failure");
+                last_errno = EPROTO;
+                return -1;
+        }
     }
 }
 
@@ -339,6 +396,33 @@ IoResult Stream::read_until_close(const Sink& sink) {
 }
 
 bool Stream::write_all(std::string_view data) {
+    if (ssl_) {
+        if (tls_failed) {
+            last_errno = EPROTO;
+            return false;
+        }
+        SigpipeBlocked no_sigpipe;
+        while (!data.empty()) {
+            ERR_clear_error();
+            errno = 0;
+            const int n = SSL_write(ssl_, data.data(), static_cast<int>(std::min<std::size_t>(data.size(), INT_MAX)));
+            if (n > 0) {
+                data.remove_prefix(static_cast<std::size_t>(n));
+                continue;
+            }
+            const int saved = errno;
+            const int e = SSL_get_error(ssl_, n);
+            if ((e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ || e == SSL_ERROR_SYSCALL) && saved == EINTR)
+                continue;
+            if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_SSL) {
+                tls_failed = true;
+                tls_error = ssl_errors(saved ? std::strerror(saved) : "TLS write failed");
+            }
+            last_errno = saved ? saved : EPROTO;
+            return false;
+        }
+        return true;
+    }
     while (!data.empty()) {
         ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
@@ -349,6 +433,41 @@ bool Stream::write_all(std::string_view data) {
         data.remove_prefix(static_cast<std::size_t>(n));
     }
     return true;
+}
+
+SigpipeBlocked::SigpipeBlocked() {
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &old_mask_);
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+}
+
+SigpipeBlocked::~SigpipeBlocked() {
+    const int saved = errno;
+    if (!was_pending_) {
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        const timespec none{};
+        while (sigtimedwait(&pipe, nullptr, &none) > 0) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+    errno = saved;
+}
+
+std::string ssl_errors(const std::string& fallback) {
+    std::string out;
+    while (const unsigned long e = ERR_get_error()) {
+        char buf[256];
+        ERR_error_string_n(e, buf, sizeof buf);
+        out += (out.empty() ? "" : "; ") + std::string(buf);
+    }
+    return out.empty() ? fallback : out;
 }
 
 void set_socket_timeouts(int fd, Millis timeout) {

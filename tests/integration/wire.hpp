@@ -4,6 +4,7 @@
 // pattern to stream, and waiting for a condition with a deadline.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -12,6 +13,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+struct ssl_st;  // OpenSSL's SSL
 
 namespace weir_it {
 
@@ -103,15 +106,23 @@ const char* to_string(IoResult r);
 
 // Buffered blocking reads and writes on a connected socket. Timeouts come
 // from SO_RCVTIMEO / SO_SNDTIMEO on the socket (a timed-out read is `error`
-// with last_errno EAGAIN).
+// with last_errno EAGAIN). With an SSL attached (a TLS client over the same
+// socket) every read and write goes through it; the framing code is the same.
 class Stream {
 public:
     explicit Stream(int fd = -1) : fd_(fd), buf_(64 * 1024) {}
     int fd() const { return fd_; }
     void set_fd(int fd) { fd_ = fd; }
+    void set_tls(ssl_st* ssl) { ssl_ = ssl; }
+    ssl_st* tls() const { return ssl_; }
 
     // One recv into the buffer: >0 bytes, 0 on EOF, -1 on error.
     ssize_t fill();
+    // One unbuffered read into `p`: >0 bytes, 0 on EOF, -1 on error (last_errno).
+    // Over TLS, EOF is a close_notify or a TCP FIN without one (`tls_eof`
+    // says which); a timeout is -1 with EAGAIN, as in plain; any other TLS
+    // failure is -1 with EPROTO and `tls_error` set.
+    ssize_t read_some(char* p, std::size_t n);
     std::string_view buffered() const { return {buf_.data() + beg_, end_ - beg_}; }
     void consume(std::size_t n) { beg_ += n; }
     void clear() { beg_ = end_ = 0; }
@@ -127,14 +138,39 @@ public:
     bool write_all(const char* data, std::size_t n) { return write_all(std::string_view(data, n)); }
 
     int last_errno = 0;
+    // Over TLS: how the peer closed ("close_notify" or "fin"), empty while open.
+    std::string tls_eof;
+    // Over TLS: the OpenSSL error that ended the connection, if any.
+    std::string tls_error;
+    // Over TLS: true once the session is unusable (no close_notify may be sent).
+    bool tls_failed = false;
 
 private:
     IoResult read_line(std::string& line, std::size_t max_bytes);
     int fd_;
+    ssl_st* ssl_ = nullptr;
     std::vector<char> buf_;
     std::size_t beg_ = 0;
     std::size_t end_ = 0;
 };
+
+// While alive, a SIGPIPE raised by this thread (a write to a connection the
+// peer closed, from code that cannot pass MSG_NOSIGNAL, such as OpenSSL's
+// socket writes) is blocked and then discarded: the write fails with EPIPE.
+class SigpipeBlocked {
+public:
+    SigpipeBlocked();
+    ~SigpipeBlocked();
+    SigpipeBlocked(const SigpipeBlocked&) = delete;
+    SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+
+private:
+    sigset_t old_mask_;
+    bool was_pending_ = false;
+};
+
+// The text of OpenSSL's queued errors (cleared), or `fallback` when there are none.
+std::string ssl_errors(const std::string& fallback = "");
 
 // Sets SO_RCVTIMEO and SO_SNDTIMEO.
 void set_socket_timeouts(int fd, Millis timeout);

@@ -71,16 +71,8 @@ struct TestPki {
 const TestPki& test_pki() {
     static const TestPki pki = [] {
         TestPki p;
-        weir::test::CertificateSpec ca;
-        ca.common_name = "Weir Test CA";
-        ca.ca = true;
-        p.ca = weir::test::make_certificate(ca);
-        weir::test::CertificateSpec leaf;
-        leaf.common_name = "weir.test";
-        leaf.dns = {"weir.test"};
-        leaf.issuer = &p.ca;
-        leaf.serial = 2;
-        p.leaf = weir::test::make_certificate(leaf);
+        p.ca = weir::test::authority("Weir Test CA");
+        p.leaf = weir::test::leaf_certificate({"weir.test"}, &p.ca, 2);
         SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
         if (!ctx) throw std::runtime_error("cannot create a TLS client context: " + ssl_errors());
         p.client_ctx.reset(ctx, SSL_CTX_free);
@@ -99,11 +91,8 @@ const TestPki& test_pki() {
 
 TestTlsListener make_test_tls_listener(const std::string& dir) {
     const TestPki& pki = test_pki();
-    const std::string cert = dir + "/weir.test.pem";
-    const std::string key = dir + "/weir.test.key";
-    weir::test::write_text(cert, pki.leaf.cert_pem);
-    weir::test::write_text(key, pki.leaf.key_pem);
-    return {"{cert: \"" + cert + "\", key: \"" + key + "\"}", ClientTls{pki.client_ctx, "weir.test"}};
+    const auto files = weir::test::write_certificate(dir, "weir.test", pki.leaf);
+    return {"{cert: \"" + files.cert + "\", key: \"" + files.key + "\"}", ClientTls{pki.client_ctx, "weir.test"}};
 }
 
 RawClient::RawClient(std::uint16_t port, Millis timeout) : RawClient(port, From{}, timeout) {}

@@ -71,12 +71,6 @@ std::string replace_once(std::string text, const std::string& from, const std::s
 
 // ---------------------------------------------------------------- files
 
-void write_file_atomic(const std::string& path, const std::string& text) {
-    std::string tmp = path + ".it-tmp";
-    write_file(tmp, text);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("rename to " + path + " failed");
-}
-
 bool file_exists(const std::string& path) {
     struct stat st;
     return ::lstat(path.c_str(), &st) == 0;

@@ -59,8 +59,6 @@ std::string replace_once(std::string text, const std::string& from, const std::s
 
 // ---------------------------------------------------------------- files
 
-// Writes `path` atomically: a temp file in the same directory, then rename.
-void write_file_atomic(const std::string& path, const std::string& text);
 bool file_exists(const std::string& path);
 // Names (not paths) of the entries of `dir` that start with `prefix`.
 std::vector<std::string> list_dir(const std::string& dir, const std::string& prefix = "");

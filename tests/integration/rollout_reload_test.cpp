@@ -46,7 +46,7 @@ TEST(RolloutReload, ReloadChangingTheFileSplitKeepsTheRunningRolloutsShare) {
 
     // The file's split changes 100/0 -> 50/50 and is reloaded.
     block.file_split = {{"stable", 50}, {"canary", 50}};
-    control::write_file_atomic(weir.config_path(), rollout_yaml(c, block));
+    write_file_atomic(weir.config_path(), rollout_yaml(c, block));
     auto [status, body] = admin.reload();
     ASSERT_EQ(status, 200) << boost::json::serialize(body) << "\n" << weir.log();
 
@@ -96,7 +96,7 @@ TEST(RolloutReload, PausedRolloutAndRestartWithAChangedFileSplitKeepTheShare) {
     ASSERT_EQ(rollout_view(*admin).phase, "paused");
 
     block.file_split = {{"stable", 50}, {"canary", 50}};
-    control::write_file_atomic(weir->config_path(), rollout_yaml(c, block));
+    write_file_atomic(weir->config_path(), rollout_yaml(c, block));
     auto [status, body] = admin->reload();
     ASSERT_EQ(status, 200) << boost::json::serialize(body);
     auto route = admin->route();

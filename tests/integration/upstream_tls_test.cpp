@@ -178,6 +178,33 @@ TEST_P(UpstreamTls, HealthChecksSpeakTlsWithThePoolsVerification) {
     }
 }
 
+// A pool turned to TLS by a reload, with a plain connection to the same
+// endpoint idle in the pool: that connection is not used, and the endpoint
+// (which speaks only plain HTTP) gets no request in clear: the handshake
+// fails and the client gets 502.
+TEST(UpstreamTlsReload, APlainPooledConnectionNeverCarriesARequestForATlsPool) {
+    FakeUpstream plain("plain");
+    const auto yaml = [&](const std::string& tls) {
+        return "workers: 1\n"
+               "listeners: [{name: public, address: \"127.0.0.1:0\"}]\n"
+               "admin: {address: \"127.0.0.1:0\"}\n"
+               "pools: [{name: app, endpoints: [{address: \"" + plain.address() + "\"}], upstream: {tls: " + tls + "}}]\n"
+               "routes: [{name: all, split: {app: 1}}]\n";
+    };
+    WeirProcess weir(yaml("false"));
+    const Response first = metrics::http_get(weir.port(), "/");
+    ASSERT_EQ(first.status, 200) << first.describe() << weir.log();
+    ASSERT_TRUE(plain.wait_requests(1));
+
+    write_file_atomic(weir.config_path(), yaml("{verify: false}"));
+    const Response reload = admin_request(weir.admin_port(), "POST", "/reload");
+    ASSERT_EQ(reload.status, 200) << reload.describe();
+    const Response second = metrics::http_get(weir.port(), "/");
+    EXPECT_EQ(second.status, 502) << second.describe();
+    EXPECT_TRUE(weir.wait_log("TLS handshake failed")) << weir.log();
+    EXPECT_EQ(plain.request_count(), 1u) << "a request went to the endpoint in clear";
+}
+
 INSTANTIATE_TEST_SUITE_P(Versions, UpstreamTls, ::testing::Values("TLSv1.2", "TLSv1.3"),
                          [](const auto& p) { return std::string(p.param) == "TLSv1.2" ? "Tls12" : "Tls13"; });
 

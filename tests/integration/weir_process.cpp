@@ -94,6 +94,12 @@ void write_file(const std::string& path, const std::string& text) {
     if (!f) throw std::runtime_error("cannot write " + path);
 }
 
+void write_file_atomic(const std::string& path, const std::string& text) {
+    std::string tmp = path + ".it-tmp";
+    write_file(tmp, text);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("rename to " + path + " failed");
+}
+
 std::string read_file(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     std::stringstream s;

@@ -71,6 +71,9 @@ struct TempDir {
     ~TempDir();
 };
 void write_file(const std::string& path, const std::string& text);
+// Writes `path` atomically (a temp file in the same directory, then rename):
+// Weir's file watch never sees it half-written.
+void write_file_atomic(const std::string& path, const std::string& text);
 std::string read_file(const std::string& path);
 
 // How the child is started, beyond its arguments.

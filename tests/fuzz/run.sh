@@ -45,7 +45,7 @@ sources() {
                           http/serialize.cpp ;;
         chunked) echo http/chunked.cpp ;;
         config) echo config/config.cpp config/values.cpp config/yaml_reader.cpp config/to_json.cpp \
-                     config/tls_config.cpp tls/certificate.cpp \
+                     config/tls_config.cpp tls/certificate.cpp tls/client_context.cpp \
                      routing/matcher.cpp routing/cidr.cpp http/message.cpp http/claims.cpp \
                      tests/fuzz/boost_json_src.cpp ;;
         admin_bodies) echo admin/bodies.cpp tests/fuzz/boost_json_src.cpp ;;

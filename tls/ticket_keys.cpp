@@ -15,10 +15,17 @@ TicketKeys& TicketKeys::shared() {
     return keys;
 }
 
-int TicketKeys::callback(SSL*, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
-                         int encrypt) {
+int TicketKeys::callback(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                         EVP_MAC_CTX* mac, int encrypt) {
     TicketKeys& keys = shared();
-    return encrypt ? keys.encrypt(key_name, iv, cipher, mac) : keys.decrypt(key_name, iv, cipher, mac);
+    if (encrypt) return keys.encrypt(key_name, iv, cipher, mac);
+    const int rc = keys.decrypt(key_name, iv, cipher, mac);
+    // TLS 1.3 clients use a ticket once (RFC 8446 §C.4; OpenSSL's client
+    // cache drops it after the resumption), so a resumed connection must
+    // carry a new one, or that client's next connection is a full
+    // handshake: 2 asks OpenSSL to issue it. TLS 1.2 tickets may be reused.
+    if (rc == 1 && SSL_version(ssl) >= TLS1_3_VERSION) return 2;
+    return rc;
 }
 
 void TicketKeys::rotate() {

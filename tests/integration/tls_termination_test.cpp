@@ -170,6 +170,28 @@ TEST_F(TlsTermination, SessionsResumeOnAnyWorker) {
     EXPECT_GE(handshakes(weir.admin_port(), "resumed"), 16.0);
 }
 
+// TLS 1.3 clients use a ticket once (OpenSSL's client cache drops it after
+// the resumption, as wrk and curl do): each resumed connection must carry a
+// new ticket, and that one must resume the next connection, or every
+// other connection of such a client is a full handshake.
+TEST_F(TlsTermination, EveryTls13ResumptionCarriesTheTicketForTheNext) {
+    const CertFiles a = write_certificate(dir.path, "a", leaf_certificate({"a.test"}));
+    WeirProcess weir(config(up.address(), tls_yaml({a})));
+    std::string session = dir.path + "/chain0";
+    RunResult first = s_client(weir.port(), {"-tls1_3", "-sess_out", session});
+    ASSERT_NE(first.out.find("New, TLS"), std::string::npos) << first.out << first.err;
+    for (int i = 1; i <= 5; ++i) {
+        const std::string next = dir.path + "/chain" + std::to_string(i);
+        RunResult r = s_client(weir.port(), {"-tls1_3", "-msg", "-sess_in", session, "-sess_out", next});
+        EXPECT_NE(r.out.find("Reused, TLS"), std::string::npos) << i << "\n" << r.out << r.err;
+        EXPECT_NE(r.out.find("NewSessionTicket"), std::string::npos) << "resumed connection " << i << " got no new ticket\n"
+                                                                    << r.out;
+        session = next;
+    }
+    EXPECT_EQ(handshakes(weir.admin_port(), "full"), 1.0);
+    EXPECT_EQ(handshakes(weir.admin_port(), "resumed"), 5.0);
+}
+
 TEST_F(TlsTermination, AReloadRotatesCertificatesForNewConnectionsOnly) {
     const CertFiles live{dir.path + "/live.pem", dir.path + "/live.key"};
     const auto old_cert = leaf_certificate({"old.test"});

@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -43,7 +44,13 @@ void Socket::attach_tls(SSL* ssl) {
 int Socket::handshake(std::string& error_text) {
     ERR_clear_error();
     const int rc = SSL_do_handshake(ssl_);
-    if (rc == 1) return 1;
+    if (rc == 1) {
+        // With read-ahead the handshake may have taken in the first request
+        // too, after an earlier step saw WANT_READ: those bytes will bring no
+        // edge, so the socket counts as readable while OpenSSL holds any.
+        if (SSL_has_pending(ssl_)) readable_ = true;
+        return 1;
+    }
     switch (SSL_get_error(ssl_, rc)) {
         case SSL_ERROR_WANT_READ:
             readable_ = false;
@@ -101,12 +108,51 @@ IoResult Socket::tls_read(char* buf, std::size_t len) {
 IoResult Socket::tls_write(const iovec* iov, int count) {
     IoResult r;
     ERR_clear_error();
-    for (int i = 0; i < count; ++i) {
-        if (iov[i].iov_len == 0) continue;
+    int i = 0;            // the iovec being written
+    std::size_t off = 0;  // bytes of it already written
+    // Small pieces (a head and the body bytes that came with it) are
+    // gathered into one record: one write(2) and one record's overhead
+    // instead of one per piece.
+    char gather[SSL3_RT_MAX_PLAIN_LENGTH];
+    for (;;) {
+        while (i < count && off == iov[i].iov_len) {
+            ++i;
+            off = 0;
+        }
+        if (i == count) break;
+        const char* data = static_cast<const char*>(iov[i].iov_base) + off;
+        std::size_t len = iov[i].iov_len - off;
+        // After WANT_WRITE OpenSSL needs the same bytes offered again, at
+        // least as many: the retry repeats exactly what the blocked call
+        // offered (the caller still holds them, at the front).
+        const std::size_t cap = retry_len_ ? retry_len_ : sizeof gather;
+        if (len < cap && i + 1 < count && cap <= sizeof gather) {
+            std::size_t got = 0;
+            for (int j = i; j < count && got < cap; ++j) {
+                const std::size_t from = j == i ? off : 0;
+                const std::size_t take = std::min(iov[j].iov_len - from, cap - got);
+                std::memcpy(gather + got, static_cast<const char*>(iov[j].iov_base) + from, take);
+                got += take;
+            }
+            data = gather;
+            len = got;
+        } else if (retry_len_ && len > retry_len_) {
+            len = retry_len_;
+        }
         std::size_t n = 0;
-        if (SSL_write_ex(ssl_, iov[i].iov_base, iov[i].iov_len, &n) == 1) {
+        if (SSL_write_ex(ssl_, data, len, &n) == 1) {
+            retry_len_ = 0;
             r.bytes += n;
-            if (n < iov[i].iov_len) {
+            for (std::size_t left = n; left > 0;) {  // advance past what went out
+                const std::size_t step = std::min(left, iov[i].iov_len - off);
+                off += step;
+                left -= step;
+                if (off == iov[i].iov_len && left > 0) {
+                    ++i;
+                    off = 0;
+                }
+            }
+            if (n < len) {
                 writable_ = false;
                 break;
             }
@@ -115,9 +161,11 @@ IoResult Socket::tls_write(const iovec* iov, int count) {
         const int e = SSL_get_error(ssl_, 0);
         if (e == SSL_ERROR_WANT_WRITE) {
             writable_ = false;
+            retry_len_ = len;
         } else if (e == SSL_ERROR_WANT_READ) {
             writable_ = false;
             write_wants_read_ = true;
+            retry_len_ = len;
         } else {
             if (r.bytes == 0) r.error = e == SSL_ERROR_SYSCALL && errno != 0 ? errno : EPIPE;
             ERR_clear_error();
@@ -249,6 +297,7 @@ void Socket::close() {
     }
     ssl_ = nullptr;
     read_wants_write_ = write_wants_read_ = false;
+    retry_len_ = 0;
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     readable_ = writable_ = peer_closed_ = false;

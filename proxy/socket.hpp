@@ -88,6 +88,7 @@ private:
     SSL* ssl_ = nullptr;
     bool read_wants_write_ = false;  // TLS: a read stopped until the socket is writable
     bool write_wants_read_ = false;  // TLS: a write stopped until the socket is readable
+    std::size_t retry_len_ = 0;      // TLS: bytes a blocked SSL_write offered, to offer again
 
     IoResult tls_read(char* buf, std::size_t len);
     IoResult tls_write(const iovec* iov, int count);

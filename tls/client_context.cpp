@@ -58,6 +58,7 @@ std::shared_ptr<const ClientContext> ClientContext::create(const ClientSettings&
     // As on the listeners: pooled idle connections give their record buffers
     // back, and the pump may resume a partial write from a moved buffer.
     SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(c, 1);  // a record in one read, as on the listeners
     if (SSL_CTX_set_alpn_protos(c, alpn_http11, sizeof alpn_http11) != 0) {
         error = "ALPN settings refused: " + last_ssl_error();
         return nullptr;

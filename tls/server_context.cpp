@@ -56,6 +56,9 @@ std::shared_ptr<const ServerContext> ServerContext::create(const ServerSettings&
         SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
         SSL_CTX_set_max_early_data(c, 0);  // no 0-RTT: early data can be replayed
+        // One recv(2) takes in a whole record (or several) rather than its
+        // 5-byte header first and then its body: half the reads per request.
+        SSL_CTX_set_read_ahead(c, 1);
         if (SSL_CTX_set_cipher_list(c, tls12_ciphers) != 1 || SSL_CTX_set1_groups_list(c, groups) != 1) {
             error = "cipher settings refused: " + last_ssl_error();
             return nullptr;

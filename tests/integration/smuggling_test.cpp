@@ -168,7 +168,7 @@ TEST_P(SmugglingHeadTest, RejectedAndNothingReachesTheUpstream) {
     SingleProxy p(transport());
     ASSERT_NO_FATAL_FAILURE(expect_refused_and_closed(p, v));
     Response probe = p.fetch("/probe");
-    EXPECT_EQ(probe.status, 200) << probe.describe();
+    EXPECT_EQ(probe.status, 200) << probe.describe() << p.weir->log();
     ASSERT_TRUE(p.up.wait_requests(1));
     auto reqs = p.up.requests();
     ASSERT_EQ(reqs.size(), 1u) << "the malformed request reached the upstream: " << reqs[0].method << " "

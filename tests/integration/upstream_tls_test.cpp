@@ -178,6 +178,36 @@ TEST_P(UpstreamTls, HealthChecksSpeakTlsWithThePoolsVerification) {
     }
 }
 
+// Megabytes through TLS on both legs (a TLS listener, a TLS upstream), read
+// by a slow client: Weir's writes to the client block again and again, each
+// retried with the bytes OpenSSL was offered, and the body arrives whole.
+TEST_P(UpstreamTls, ALargeBodyCrossesBothTlsLegsIntactToASlowReader) {
+    NginxBackend big(NginxSpec{"big", 0, 3u << 20, 0, server_.cert, server_.key, GetParam()});
+    ASSERT_TRUE(big.running()) << big.error();
+    const auto site = weir::test::write_certificate(dir_.path, "site", weir::test::leaf_certificate({"weir.test"}));
+    WeirProcess weir("workers: 1\n"
+                     "listeners: [{name: public, address: \"127.0.0.1:0\", tls: {cert: " + site.cert + ", key: " + site.key +
+                     "}}]\n"
+                     "admin: {address: \"127.0.0.1:0\"}\n"
+                     "pools: [{name: app, endpoints: [{address: \"" + big.address() + "\"}], upstream: {tls: {ca_file: " +
+                     ca_file() + "}}}]\n"
+                     "routes: [{name: all, split: {app: 1}}]\n");
+    const std::string direct = dir_.path + "/direct.bin", proxied = dir_.path + "/proxied.bin";
+    const auto fetch = [](const std::string& url, const std::string& out, std::vector<std::string> extra) {
+        std::vector<std::string> argv = {"/usr/bin/curl", "-sk", "-o", out, "-w", "%{http_code}", url};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        return metrics::run_command(argv, "", 60s);
+    };
+    const auto d = fetch("https://" + big.address() + "/", direct, {});
+    ASSERT_EQ(d.out, "200") << d.err;
+    const auto p = fetch("https://127.0.0.1:" + std::to_string(weir.port()) + "/", proxied, {"--limit-rate", "1500k"});
+    ASSERT_EQ(p.out, "200") << p.err << weir.log();
+    const std::string expected = read_file(direct), got = read_file(proxied);
+    EXPECT_EQ(expected.size(), 3u << 20);
+    EXPECT_EQ(got.size(), expected.size());
+    EXPECT_TRUE(got == expected) << "the body changed on the way";
+}
+
 // A pool turned to TLS by a reload, with a plain connection to the same
 // endpoint idle in the pool: that connection is not used, and the endpoint
 // (which speaks only plain HTTP) gets no request in clear: the handshake

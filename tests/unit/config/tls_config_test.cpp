@@ -253,38 +253,33 @@ TEST_F(TlsFiles, UpstreamTlsMappingReadsEveryKey) {
 
 TEST_F(TlsFiles, UpstreamTlsErrorsAreReportedAtTheirKeys) {
     write("client", cert_for({"weir.test"}));
-    std::string y = "{ca_file: missing.pem}";
-    auto r = load_upstream_tls(y);
-    EXPECT_TRUE(has_error(r, 6, upstream_col(y, "missing"), "cannot read " + path("missing.pem"))) << dump(r.errors);
-
     test::write_text(path("ca.pem"), cert_for({"ca.test"}).cert_pem);
-    y = "{verify: false, ca_file: ca.pem}";
-    r = load_upstream_tls(y);
-    EXPECT_TRUE(has_error(r, 6, upstream_col(y, "ca.pem"), "has no effect with verify: false")) << dump(r.errors);
-
-    y = "{cert: client.pem}";
-    r = load_upstream_tls(y);
-    EXPECT_TRUE(has_error(r, 6, upstream_col(y, "client.pem"), "cert given without key")) << dump(r.errors);
-
-    y = "{server_name: \"api.internal:443\"}";
-    r = load_upstream_tls(y);
-    EXPECT_TRUE(has_error(r, 6, upstream_col(y, "\"api"), "is not a host name or an IP address")) << dump(r.errors);
-
-    y = "{verify: no}";
-    r = load_upstream_tls(y);
-    EXPECT_TRUE(has_error(r, 6, upstream_col(y, "no"), "expected true or false")) << dump(r.errors);
-
-    y = "{ciphers: ALL}";
-    r = load_upstream_tls(y);
-    EXPECT_TRUE(has_error(r, 6, upstream_col(y, "ciphers"), "unknown key 'ciphers'")) << dump(r.errors);
+    struct Case {
+        std::string yaml;
+        std::string at;  // the text the error points at
+        std::string message;
+    };
+    const Case cases[] = {
+        {"{ca_file: missing.pem}", "missing", "cannot read " + path("missing.pem")},
+        {"{verify: false, ca_file: ca.pem}", "ca.pem", "has no effect with verify: false"},
+        {"{cert: client.pem}", "client.pem", "cert given without key"},
+        {"{server_name: \"api.internal:443\"}", "\"api", "is not a host name or an IP address"},
+        {"{verify: no}", "no", "expected true or false"},
+        {"{ciphers: ALL}", "ciphers", "unknown key 'ciphers'"},
+    };
+    for (const Case& c : cases) {
+        const auto r = load_upstream_tls(c.yaml);
+        EXPECT_FALSE(r.config) << c.yaml;
+        EXPECT_TRUE(has_error(r, 6, upstream_col(c.yaml, c.at), c.message)) << c.yaml << "\n" << dump(r.errors);
+    }
 
     test::CertificateSpec old;
     old.dns = {"old.test"};
     old.valid_from = -10 * 86400;
     old.valid_until = -86400;
     write("old", test::make_certificate(old));
-    y = "{cert: old.pem, key: old.key}";
-    r = load_upstream_tls(y);
+    const std::string y = "{cert: old.pem, key: old.key}";
+    const auto r = load_upstream_tls(y);
     EXPECT_TRUE(has_error(r, 6, upstream_col(y, "old.pem"), "expired")) << dump(r.errors);
     EXPECT_FALSE(r.config);
 }

@@ -61,6 +61,8 @@ std::string config(const NginxSpec& s, const std::string& dir, std::uint16_t por
     if (tls) {
         c += "    ssl_certificate " + s.tls_cert + ";\n    ssl_certificate_key " + s.tls_key + ";\n";
         c += "    ssl_protocols " + s.tls_protocols + ";\n";
+        if (!s.tls_client_ca.empty())
+            c += "    ssl_verify_client on;\n    ssl_client_certificate " + s.tls_client_ca + ";\n";
         c += "    add_header X-Tls-Sni \"sni=$ssl_server_name\" always;\n";
         c += "    add_header X-Tls-Reused \"$ssl_session_reused\" always;\n";
         c += "    add_header X-Connection \"$connection\" always;\n";

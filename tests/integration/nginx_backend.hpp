@@ -28,6 +28,9 @@ struct NginxSpec {
     std::string tls_cert;
     std::string tls_key;
     std::string tls_protocols = "TLSv1.2 TLSv1.3";  // nginx's ssl_protocols
+    // Set: client certificates are required and verified against this CA
+    // file; a request without one is answered 400 by nginx.
+    std::string tls_client_ca;
 };
 
 class NginxBackend {

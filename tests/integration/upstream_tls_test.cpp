@@ -4,7 +4,9 @@
 // CA, or for another name, answered 502 as an upstream error of kind "tls"
 // and never sent in clear; verify: false warned about at load; sessions
 // resumed on new connections; pooled TLS connections reused across
-// requests; and active health checks made over TLS with the same checks.
+// requests; a client certificate presented to an endpoint that requires
+// one; megabytes through TLS on both legs; and active health checks made
+// over TLS with the same checks.
 // Each test runs against a TLS 1.2 and a TLS 1.3 server: 1.3 sends its
 // session tickets after the handshake, onto connections Weir keeps idle.
 #include "harness.hpp"
@@ -175,6 +177,38 @@ TEST_P(UpstreamTls, HealthChecksSpeakTlsWithThePoolsVerification) {
             << (seen ? seen->last_check : "no endpoint") << "\n" << weir.log();
         EXPECT_NE(seen->last_check.find("TLS handshake failed: certificate verify failed"), std::string::npos)
             << seen->last_check;
+    }
+}
+
+// An endpoint that requires a client certificate (mTLS): Weir presents the
+// pool's cert and key; without them nginx refuses the request (400).
+TEST_P(UpstreamTls, TheClientCertificateIsPresentedWhenTheEndpointAsksForIt) {
+    const auto client_ca = weir::test::authority("Endpoint Client CA");
+    weir::test::write_text(dir_.path + "/client-ca.pem", client_ca.cert_pem);
+    const auto client =
+        weir::test::write_certificate(dir_.path, "weir-client", weir::test::leaf_certificate({"weir.client"}, &client_ca, 7));
+    NginxSpec spec{"mtls", 0, 0, 0, server_.cert, server_.key, GetParam()};
+    spec.tls_client_ca = dir_.path + "/client-ca.pem";
+    NginxBackend strict(spec);
+    ASSERT_TRUE(strict.running()) << strict.error();
+    const auto weir_for = [&](const std::string& tls) {
+        return "workers: 1\n"
+               "listeners: [{name: public, address: \"127.0.0.1:0\"}]\n"
+               "admin: {address: \"127.0.0.1:0\"}\n"
+               "pools: [{name: app, endpoints: [{address: \"" + strict.address() + "\"}], upstream: {tls: " + tls + "}}]\n"
+               "routes: [{name: all, split: {app: 1}}]\n";
+    };
+    {
+        WeirProcess weir(weir_for("{ca_file: " + ca_file() + ", cert: " + client.cert + ", key: " + client.key + "}"));
+        const Response r = metrics::http_get(weir.port(), "/");
+        EXPECT_EQ(r.status, 200) << r.describe() << weir.log();
+        EXPECT_EQ(r.body, "mtls ok\n");
+    }
+    {
+        WeirProcess weir(weir_for("{ca_file: " + ca_file() + "}"));
+        const Response r = metrics::http_get(weir.port(), "/");
+        EXPECT_EQ(r.status, 400) << r.describe();
+        EXPECT_NE(r.body.find("No required SSL certificate was sent"), std::string::npos) << r.describe();
     }
 }
 

@@ -20,6 +20,23 @@ namespace {
 
 using weir::test::CertificateFiles;
 
+// One pool "app" on `endpoint` with these upstream.tls settings behind a
+// catch-all route; `listener_tls` (a tls mapping) makes the listener TLS too.
+std::string one_pool_config(const std::string& endpoint, const std::string& tls, const std::string& pool_extra = "",
+                            int max_idle = 16, const std::string& listener_tls = "") {
+    return "workers: 1\n"
+           "listeners: [{name: public, address: \"127.0.0.1:0\"" +
+           (listener_tls.empty() ? "" : ", tls: " + listener_tls) +
+           "}]\n"
+           "admin: {address: \"127.0.0.1:0\"}\n"
+           "pools:\n"
+           "  - name: app\n"
+           "    endpoints: [{address: \"" + endpoint + "\"}]\n"
+           "    upstream: {max_idle_per_endpoint: " + std::to_string(max_idle) + ", tls: " + tls + "}\n" +
+           pool_extra +
+           "routes: [{name: all, split: {app: 1}}]\n";
+}
+
 class UpstreamTls : public ::testing::TestWithParam<const char*> {
 protected:
     void SetUp() override {
@@ -42,15 +59,7 @@ protected:
 
     // One pool "app" on the TLS backend with these upstream.tls settings.
     std::string config(const std::string& tls, const std::string& pool_extra = "", int max_idle = 16) const {
-        return "workers: 1\n"
-               "listeners: [{name: public, address: \"127.0.0.1:0\"}]\n"
-               "admin: {address: \"127.0.0.1:0\"}\n"
-               "pools:\n"
-               "  - name: app\n"
-               "    endpoints: [{address: \"" + backend_->address() + "\"}]\n"
-               "    upstream: {max_idle_per_endpoint: " + std::to_string(max_idle) + ", tls: " + tls + "}\n" +
-               pool_extra +
-               "routes: [{name: all, split: {app: 1}}]\n";
+        return one_pool_config(backend_->address(), tls, pool_extra, max_idle);
     }
 
     double tls_errors(const WeirProcess& weir) const {
@@ -191,13 +200,7 @@ TEST_P(UpstreamTls, TheClientCertificateIsPresentedWhenTheEndpointAsksForIt) {
     spec.tls_client_ca = dir_.path + "/client-ca.pem";
     NginxBackend strict(spec);
     ASSERT_TRUE(strict.running()) << strict.error();
-    const auto weir_for = [&](const std::string& tls) {
-        return "workers: 1\n"
-               "listeners: [{name: public, address: \"127.0.0.1:0\"}]\n"
-               "admin: {address: \"127.0.0.1:0\"}\n"
-               "pools: [{name: app, endpoints: [{address: \"" + strict.address() + "\"}], upstream: {tls: " + tls + "}}]\n"
-               "routes: [{name: all, split: {app: 1}}]\n";
-    };
+    const auto weir_for = [&](const std::string& tls) { return one_pool_config(strict.address(), tls); };
     {
         WeirProcess weir(weir_for("{ca_file: " + ca_file() + ", cert: " + client.cert + ", key: " + client.key + "}"));
         const Response r = metrics::http_get(weir.port(), "/");
@@ -219,13 +222,8 @@ TEST_P(UpstreamTls, ALargeBodyCrossesBothTlsLegsIntactToASlowReader) {
     NginxBackend big(NginxSpec{"big", 0, 3u << 20, 0, server_.cert, server_.key, GetParam()});
     ASSERT_TRUE(big.running()) << big.error();
     const auto site = weir::test::write_certificate(dir_.path, "site", weir::test::leaf_certificate({"weir.test"}));
-    WeirProcess weir("workers: 1\n"
-                     "listeners: [{name: public, address: \"127.0.0.1:0\", tls: {cert: " + site.cert + ", key: " + site.key +
-                     "}}]\n"
-                     "admin: {address: \"127.0.0.1:0\"}\n"
-                     "pools: [{name: app, endpoints: [{address: \"" + big.address() + "\"}], upstream: {tls: {ca_file: " +
-                     ca_file() + "}}}]\n"
-                     "routes: [{name: all, split: {app: 1}}]\n");
+    WeirProcess weir(one_pool_config(big.address(), "{ca_file: " + ca_file() + "}", "", 16,
+                                     "{cert: " + site.cert + ", key: " + site.key + "}"));
     const std::string direct = dir_.path + "/direct.bin", proxied = dir_.path + "/proxied.bin";
     const auto fetch = [](const std::string& url, const std::string& out, std::vector<std::string> extra) {
         std::vector<std::string> argv = {"/usr/bin/curl", "-sk", "-o", out, "-w", "%{http_code}", url};
@@ -248,13 +246,7 @@ TEST_P(UpstreamTls, ALargeBodyCrossesBothTlsLegsIntactToASlowReader) {
 // fails and the client gets 502.
 TEST(UpstreamTlsReload, APlainPooledConnectionNeverCarriesARequestForATlsPool) {
     FakeUpstream plain("plain");
-    const auto yaml = [&](const std::string& tls) {
-        return "workers: 1\n"
-               "listeners: [{name: public, address: \"127.0.0.1:0\"}]\n"
-               "admin: {address: \"127.0.0.1:0\"}\n"
-               "pools: [{name: app, endpoints: [{address: \"" + plain.address() + "\"}], upstream: {tls: " + tls + "}}]\n"
-               "routes: [{name: all, split: {app: 1}}]\n";
-    };
+    const auto yaml = [&](const std::string& tls) { return one_pool_config(plain.address(), tls); };
     WeirProcess weir(yaml("false"));
     const Response first = metrics::http_get(weir.port(), "/");
     ASSERT_EQ(first.status, 200) << first.describe() << weir.log();

@@ -415,7 +415,11 @@ void Session::pick_endpoint() {
     ++ex_->pool_attempts;
     ex_->endpoint = &eps[i];
 
-    upstream_ = worker_.upstreams().take(ex_->endpoint->key, EventLoop::clock_ms(), ex_->pool->upstream.tls.get());
+    // A request that could not be repeated has the pool make sure, at the cost
+    // of a peek, that the connection is still open; for the others a closed one
+    // costs a repeat, which is rarer than a syscall on every request.
+    upstream_ = worker_.upstreams().take(ex_->endpoint->key, EventLoop::clock_ms(), ex_->pool->upstream.tls.get(),
+                                         !survives_stale_connection());
     if (upstream_) {
         upstream_->owner = this;
         worker_.stats().upstream_reuses.fetch_add(1, std::memory_order_relaxed);
@@ -573,8 +577,7 @@ void Session::send_request() {
         // On a reused idle connection the upstream may have closed just as we
         // write; a small body that has fully arrived is kept so the request can
         // be replayed once on a fresh connection.
-        if (ex_->repeatable && upstream_->reused && req.body == http::BodyKind::content_length &&
-            req.content_length <= replay_limit && ex_->client_in.size() >= req.content_length) {
+        if (ex_->repeatable && upstream_->reused && body_kept_for_replay()) {
             ex_->replay = ex_->stage;
             ex_->replay.append(ex_->client_in.data().substr(0, static_cast<std::size_t>(req.content_length)));
         }
@@ -594,6 +597,19 @@ void Session::send_request() {
         }
     }
     start_pump(Direction::request);
+}
+
+bool Session::body_kept_for_replay() const {
+    const http::RequestHead& req = ex_->request;
+    // Before the head is sent, the buffer starts with it.
+    return req.body == http::BodyKind::content_length && req.content_length <= replay_limit &&
+           ex_->client_in.size() - ex_->pending_head >= req.content_length;
+}
+
+bool Session::survives_stale_connection() const {
+    // The conditions upstream_failed repeats a request under.
+    return ex_->repeatable && ex_->attempts < repeat_limit &&
+           (ex_->request.body == http::BodyKind::none || body_kept_for_replay());
 }
 
 bool Session::forward_interim() {

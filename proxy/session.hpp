@@ -84,6 +84,12 @@ private:
     // "tls", and another endpoint tried over TLS, never this one in clear.
     void upstream_tls_failed(const std::string& why);
     void send_request();
+    // Whether the request's body (if any) has fully arrived and is small
+    // enough to be kept for a replay after a stale pooled connection.
+    bool body_kept_for_replay() const;
+    // Whether a pooled connection found closed when used would cost this
+    // request only a repeat on a fresh one (see upstream_failed).
+    bool survives_stale_connection() const;
 
     // Response side
     void read_response();

@@ -10,7 +10,7 @@ void UpstreamConnection::on_events(std::uint32_t events) {
     else if (pool) pool->on_idle_event(this);
 }
 
-UpstreamPtr UpstreamPool::take(std::uint32_t key, std::uint64_t now_ms, const tls::ClientContext* tls) {
+UpstreamPtr UpstreamPool::take(std::uint32_t key, std::uint64_t now_ms, const tls::ClientContext* tls, bool peek) {
     if (key >= idle_.size()) return nullptr;
     auto& list = idle_[key];
     while (!list.empty()) {
@@ -20,9 +20,10 @@ UpstreamPtr UpstreamPool::take(std::uint32_t key, std::uint64_t now_ms, const tl
         // Bytes or a close that arrived while idle make the connection
         // unusable, and so does the end of its idle time (the upstream may be
         // closing it right now). The peek catches a close whose event the
-        // loop has not fetched yet: sending on it would lose the request.
+        // loop has not fetched yet: sending on it would cost a request that
+        // cannot be repeated.
         if (conn->tls.get() != tls || conn->socket.readable() || conn->idle_until_ms <= now_ms ||
-            !conn->socket.quiet()) {
+            (peek && !conn->socket.quiet())) {
             discard(std::move(conn));
             continue;
         }

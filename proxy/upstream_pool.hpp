@@ -48,13 +48,14 @@ class UpstreamPool {
 public:
     explicit UpstreamPool(EventLoop& loop) : loop_(loop) {}
 
-    // An idle connection to the endpoint that is still open, silent and
-    // within its idle time at `now_ms`, made with the TLS context `tls`
-    // (null: plain TCP), or nullptr. A connection of another context (the
+    // An idle connection to the endpoint that is silent and within its idle
+    // time at `now_ms`, made with the TLS context `tls` (null: plain TCP), or
+    // nullptr. `peek`: also ask the socket whether it is still open (a close
+    // whose event the loop has not fetched yet), at the cost of a syscall. A connection of another context (the
     // endpoint in a pool with other TLS settings, or a reload since) is
     // closed rather than used: plain must never stand in for TLS, nor one
     // verification for another.
-    UpstreamPtr take(std::uint32_t key, std::uint64_t now_ms, const tls::ClientContext* tls);
+    UpstreamPtr take(std::uint32_t key, std::uint64_t now_ms, const tls::ClientContext* tls, bool peek);
     // Keeps the connection for reuse, for at most `idle_timeout_ms`, unless
     // `max_idle` are already kept for its endpoint (by this worker: each
     // worker has its own pool). Any event on an idle connection (data,

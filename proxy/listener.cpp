@@ -76,9 +76,11 @@ void Listener::accept_some() {
         paused_until_ms_ = 0;
     }
     for (int i = 0; i < accept_batch; ++i) {
-        int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        sockaddr_storage peer{};
+        socklen_t peer_len = sizeof peer;
+        int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            on_accept_(fd, *this);
+            on_accept_(fd, peer, *this);
             continue;
         }
         const int err = errno;

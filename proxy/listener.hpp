@@ -5,6 +5,7 @@
 #include "proxy/event_loop.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cstdint>
@@ -16,7 +17,8 @@ namespace weir::proxy {
 
 class Listener final : public IoObject {
 public:
-    using OnAccept = std::function<void(int fd, const Listener& from)>;
+    // `peer`: the client's address, as accept gave it (no getpeername later).
+    using OnAccept = std::function<void(int fd, const sockaddr_storage& peer, const Listener& from)>;
 
     // Binds and listens; throws std::system_error on failure.
     Listener(std::string name, const boost::asio::ip::tcp::endpoint& address);

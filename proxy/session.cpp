@@ -52,11 +52,11 @@ bool repeatable(const http::RequestHead& req) {
 
 }  // namespace
 
-Session::Session(Worker& worker, int fd, const Listener& from)
+Session::Session(Worker& worker, int fd, const sockaddr_storage& peer, const Listener& from)
     : worker_(worker), listener_id_(from.id()), local_port_(from.port()), client_(fd) {
     client_.set_nodelay();
     client_.set_writable(true);
-    client_ip_ = client_.peer_ip();
+    client_ip_ = ip_text(peer);
     if (const auto& snap = worker_.snapshot()) {
         claims_.trusted_peer = snap->trusted_proxies.contains(client_ip_);
         const routing::ListenerSettings& listener = snap->listener(from.name());

@@ -31,7 +31,7 @@ public:
     // Whether the peer is a trusted proxy, and what its listener allows, is
     // decided here once for the connection's lifetime (a reload that changes
     // trusted_proxies or underscores_in_headers applies to new connections).
-    Session(Worker& worker, int fd, const Listener& from);
+    Session(Worker& worker, int fd, const sockaddr_storage& peer, const Listener& from);
     ~Session() override;
 
     void start();

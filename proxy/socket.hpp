@@ -11,6 +11,7 @@
 #pragma once
 
 #include <openssl/types.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <cstddef>
@@ -78,7 +79,6 @@ public:
     void shutdown_write();
     void close();
     void set_nodelay();
-    std::string peer_ip() const;
 
 private:
     int fd_ = -1;
@@ -93,5 +93,8 @@ private:
     IoResult tls_read(char* buf, std::size_t len);
     IoResult tls_write(const iovec* iov, int count);
 };
+
+// The address as text ("unknown" for anything but IPv4 and IPv6).
+std::string ip_text(const sockaddr_storage& address);
 
 }  // namespace weir::proxy

@@ -199,7 +199,9 @@ void Worker::collect_load(std::function<void(std::vector<EndpointLoad>)> done) {
 }
 
 void Worker::start_listener(Listener& l) {
-    l.start(loop_, [this](int fd, const Listener& from) { on_accepted(fd, from); }, &stats_.accept_pauses);
+    l.start(
+        loop_, [this](int fd, const sockaddr_storage& peer, const Listener& from) { on_accepted(fd, peer, from); },
+        &stats_.accept_pauses);
 }
 
 void Worker::adopt_listener(std::unique_ptr<Listener> listener) {
@@ -241,7 +243,7 @@ void Worker::remove_listener(const std::string& name, std::uint32_t min_id, std:
     });
 }
 
-void Worker::on_accepted(int fd, const Listener& from) {
+void Worker::on_accepted(int fd, const sockaddr_storage& peer, const Listener& from) {
     const std::size_t limit = snapshot_ ? snapshot_->limits.max_connections : routing::Limits{}.max_connections;
     if (draining_ || connections_.fetch_add(1, std::memory_order_relaxed) >= limit) {
         if (!draining_) connections_.fetch_sub(1, std::memory_order_relaxed);
@@ -249,7 +251,7 @@ void Worker::on_accepted(int fd, const Listener& from) {
         return;
     }
     session_count_.fetch_add(1, std::memory_order_relaxed);
-    (new Session(*this, fd, from))->start();  // owns itself; retired through the loop on close
+    (new Session(*this, fd, peer, from))->start();  // owns itself; retired through the loop on close
 }
 
 void Worker::add_session(Session& s) { sessions_.push_back(s); }

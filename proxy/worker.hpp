@@ -156,7 +156,7 @@ public:
     void add_session(Session& s);
     void session_closed();
     // A new client connection from a listener.
-    void on_accepted(int fd, const Listener& from);
+    void on_accepted(int fd, const sockaddr_storage& peer, const Listener& from);
 
 private:
     void tick();

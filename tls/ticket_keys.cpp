@@ -46,6 +46,17 @@ void TicketKeys::rotate_locked(std::chrono::steady_clock::time_point now) {
 
 namespace {
 
+// The ticket cipher, fetched once: OpenSSL 3 looks a legacy EVP_aes_256_cbc()
+// up in its provider tables (locks, name lookups) on every init otherwise,
+// and every handshake encrypts or decrypts a ticket.
+const EVP_CIPHER* ticket_cipher() {
+    static const EVP_CIPHER* const fetched = [] {
+        const EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+        return c ? c : EVP_aes_256_cbc();
+    }();
+    return fetched;
+}
+
 int init_mac(EVP_MAC_CTX* mac, const unsigned char* key, std::size_t len) {
     char digest[] = "SHA256";
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
@@ -63,9 +74,9 @@ int TicketKeys::encrypt(unsigned char* key_name, unsigned char* iv, EVP_CIPHER_C
         if (keys_.empty()) return -1;
         k = keys_.front();
     }
-    if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) != 1) return -1;
+    if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(ticket_cipher())) != 1) return -1;
     std::memcpy(key_name, k.name.data(), k.name.size());
-    if (EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes.data(), iv) != 1) return -1;
+    if (EVP_EncryptInit_ex(cipher, ticket_cipher(), nullptr, k.aes.data(), iv) != 1) return -1;
     if (init_mac(mac, k.hmac.data(), k.hmac.size()) != 1) return -1;
     return 1;
 }
@@ -84,7 +95,7 @@ int TicketKeys::decrypt(const unsigned char* key_name, const unsigned char* iv, 
     }
     // `iv` is the one the ticket carries.
     if (init_mac(mac, k.hmac.data(), k.hmac.size()) != 1) return -1;
-    if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes.data(), iv) != 1) return -1;
+    if (EVP_DecryptInit_ex(cipher, ticket_cipher(), nullptr, k.aes.data(), iv) != 1) return -1;
     return current ? 1 : 2;
 }
 

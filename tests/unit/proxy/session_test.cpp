@@ -138,7 +138,11 @@ public:
         const int weir_end = pair[1];
         const int flags = ::fcntl(weir_end, F_GETFL);
         ::fcntl(weir_end, F_SETFL, flags | O_NONBLOCK);
-        worker_.loop().post([this, weir_end] { worker_.on_accepted(weir_end, listener_); });
+        worker_.loop().post([this, weir_end] {
+            sockaddr_storage peer{};
+            peer.ss_family = AF_UNIX;  // as accept reports a socket pair's peer
+            worker_.on_accepted(weir_end, peer, listener_);
+        });
         return Fd(pair[0]);
     }
 

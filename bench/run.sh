@@ -22,7 +22,7 @@
 #   BENCH_KEEP=0            1: keep the temp dir (configs, logs, raw wrk output)
 #   BENCH_TLS=1             0: skip the TLS rounds (Weir, HAProxy, nginx terminating TLS)
 #   BENCH_ONLY=             tls: run only the TLS rounds (no plain rounds, latest.md untouched)
-#   BENCH_TLS_ROUNDS=3      interleaved rounds of the TLS keep-alive and new-connection runs
+#   BENCH_TLS_ROUNDS=5      interleaved rounds of the TLS keep-alive and new-connection runs
 #   BENCH_TLS_IDLE_CONNS=2000  idle TLS connections for the RSS test (fewer if the fd limit is low; 0 = skip)
 #   BENCH_TLS_NGINX_PROTOCOLS="TLSv1.2 TLSv1.3"  nginx's ssl_protocols ("default": nginx 1.22's own,
 #                           TLSv1 TLSv1.1 TLSv1.2, i.e. no TLS 1.3, unlike Weir and HAProxy)
@@ -49,7 +49,7 @@ START_TIMEOUT=${BENCH_START_TIMEOUT:-15}
 STRICT=${BENCH_STRICT:-0}
 TLS=${BENCH_TLS:-1}
 ONLY=${BENCH_ONLY:-}
-TLS_ROUNDS=${BENCH_TLS_ROUNDS:-3}
+TLS_ROUNDS=${BENCH_TLS_ROUNDS:-5}
 TLS_IDLE_CONNS=${BENCH_TLS_IDLE_CONNS:-2000}
 TLS_NGINX_PROTOCOLS=${BENCH_TLS_NGINX_PROTOCOLS:-TLSv1.2 TLSv1.3}
 
@@ -172,6 +172,20 @@ cpu_ticks() { # pids... -> sum of utime+stime (all threads) in clock ticks
     total=$(( total + ${t:-0} ))
   done
   echo "$total"
+}
+
+children_us() { # VAR -> sets VAR to the CPU (user+system) of this shell's finished children so far, in µs
+  # Run in this shell, not in $(...): a subshell has no children of its own.
+  local t
+  times >"$TMP/times.txt"
+  t=$(tail -n 1 "$TMP/times.txt")
+  printf -v "$1" '%s' "$(awk -v t="$t" 'BEGIN { n = split(t, f, " "); s = 0
+    for (i = 1; i <= n; i++) { split(f[i], ms, "m"); sub(/s$/, "", ms[2]); s += ms[1] * 60 + ms[2] }
+    printf "%.0f", s * 1e6 }')"
+}
+
+machine_ticks() { # -> "total idle steal" clock ticks of all CPUs so far (/proc/stat)
+  awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $5 + $6, $9; exit }' /proc/stat  # guest time is in user
 }
 
 tail_log() { # name file
@@ -697,7 +711,8 @@ for t in "${TLS_TARGETS[@]}"; do
 done
 log "TLS measured processes: weir_tls=[${PROCS[weir_tls]:-}] haproxy_tls=[${PROCS[haproxy_tls]}] nginx_tls=[${PROCS[nginx_tls]}]"
 
-printf 'round\tkind\ttarget\tok\trps\tp50_ms\tp99_ms\tcpu_us\trequests\terrors\n' >"$RD/tls_runs.tsv"
+printf 'round\tkind\ttarget\tok\trps\tp50_ms\tp99_ms\tcpu_us\trequests\terrors\tclient_cpu_us\tidle_cores\tsteal_cores\n' \
+  >"$RD/tls_runs.tsv"
 printf 'target\tstable\tcanary\tother\terrors\n' >"$RD/tls_split.tsv"
 printf 'target\tversion\tcipher\tgroup\tresumed\tchain\n' >"$RD/tls_info.tsv"
 printf 'target\trequested\topened\tstill_open\terrors\trss_before_kib\trss_after_kib\tbytes_per_conn\trss_half_kib\tbytes_per_conn_second_half\n' \
@@ -729,27 +744,39 @@ run_wrk_tls() { # target duration_s outfile [close]
 # measure_tls ROUND KIND TARGET: one wrk run; KIND ka (keep-alive) or new (Connection: close)
 measure_tls() {
   local r=$1 kind=$2 t=$3 out="$TMP/wrk-tls-$1-$2-$3.txt" before after rc parsed rps p50 p99 req err cpu_us close=""
+  local client_before client_after m_before m_after client_us machine
   if [[ $kind == new ]]; then close=close; fi
   # shellcheck disable=SC2086
   before=$(cpu_ticks ${PROCS[$t]})
+  children_us client_before; m_before=$(machine_ticks)
   rc=0; run_wrk_tls "$t" "$DUR_S" "$out" $close || rc=$?
   # shellcheck disable=SC2086
   after=$(cpu_ticks ${PROCS[$t]})
+  children_us client_after; m_after=$(machine_ticks)
   if ! alive "$t"; then
     mark_dead "$t" "process exited during TLS round $r ($kind)"
-    printf '%s\t%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\n' "$r" "$kind" "$t" >>"$RD/tls_runs.tsv"
+    printf '%s\t%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\tnan\tnan\tnan\n' "$r" "$kind" "$t" >>"$RD/tls_runs.tsv"
     return 0
   fi
   if (( rc != 0 )) || ! parsed=$(parse_wrk "$out"); then
     log "wrk against $t failed in TLS round $r ($kind, rc=$rc):"; cat "$out" >&2 || true
-    printf '%s\t%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\n' "$r" "$kind" "$t" >>"$RD/tls_runs.tsv"
+    printf '%s\t%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\tnan\tnan\tnan\n' "$r" "$kind" "$t" >>"$RD/tls_runs.tsv"
     return 0
   fi
   read -r rps p50 p99 req err <<<"$parsed"
   cpu_us=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$req" \
     'BEGIN { if (n > 0) printf "%.3f", d / hz * 1e6 / n; else print "nan" }')
-  printf '%s\t%s\t%s\t1\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$kind" "$t" "$rps" "$p50" "$p99" "$cpu_us" "$req" "$err" \
-    >>"$RD/tls_runs.tsv"
+  # The client's CPU (wrk does the client side of every handshake) and what the
+  # machine had left: a round where the client or the machine is the limit
+  # says so instead of passing for the proxy's speed.
+  client_us=$(awk -v d=$((client_after - client_before)) -v n="$req" \
+    'BEGIN { if (n > 0) printf "%.3f", d / n; else print "nan" }')
+  # shellcheck disable=SC2086
+  machine=$(awk -v b="$m_before" -v a="$m_after" -v cpus="$(nproc)" 'BEGIN { split(b, x, " "); split(a, y, " ")
+    t = y[1] - x[1]; if (t <= 0) { print "nan nan"; exit }
+    printf "%.2f %.2f", (y[2] - x[2]) / t * cpus, (y[3] - x[3]) / t * cpus }')
+  printf '%s\t%s\t%s\t1\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$kind" "$t" "$rps" "$p50" "$p99" "$cpu_us" "$req" \
+    "$err" "$client_us" ${machine% *} ${machine#* } >>"$RD/tls_runs.tsv"
   log "TLS round $r $kind $t: ${rps} req/s, p50 ${p50} ms, p99 ${p99} ms, ${cpu_us} us CPU/req, errors $err"
 }
 

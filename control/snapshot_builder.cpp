@@ -200,6 +200,7 @@ BuildResult build_snapshot(const config::Config& config, std::uint64_t version, 
         pool.upstream.max_response_header_bytes = pc.upstream.max_response_header_bytes;
         pool.upstream.max_response_headers = pc.upstream.max_response_headers;
         pool.upstream.tls = upstream_tls(pc, result.errors);
+        if (pool.upstream.tls) pool.upstream.handshakes = tls::upstream_handshake_counts(pc.name);
         for (const config::EndpointConfig& ec : pc.endpoints) {
             std::string err;
             auto results = book.lookup(ec.address, fresh, err);

@@ -126,20 +126,29 @@ std::vector<prometheus::MetricFamily> traffic_families(proxy::Server& server, co
     return out;
 }
 
-std::vector<prometheus::MetricFamily> tls_families(const ControlPlane& plane) {
-    prometheus::MetricFamily handshakes{"weir_tls_handshakes_total", "TLS handshakes by listener and outcome.",
-                                        prometheus::MetricType::Counter, {}};
-    for (const auto& [listener, counts] : tls::all_handshake_counts()) {
+prometheus::MetricFamily handshake_family(const char* name, const char* help, const char* by,
+                                         const std::vector<std::pair<std::string, const tls::HandshakeCounts*>>& all) {
+    prometheus::MetricFamily family{name, help, prometheus::MetricType::Counter, {}};
+    for (const auto& [owner, counts] : all) {
         const std::pair<const char*, const std::atomic<std::uint64_t>*> results[] = {
             {"full", &counts->full}, {"resumed", &counts->resumed}, {"failed", &counts->failed},
             {"timeout", &counts->timeout}};
         for (const auto& [result, n] : results) {
             prometheus::ClientMetric m;
-            m.label = {{"listener", listener}, {"result", result}};
+            m.label = {{by, owner}, {"result", result}};
             m.counter.value = static_cast<double>(n->load(std::memory_order_relaxed));
-            handshakes.metric.push_back(std::move(m));
+            family.metric.push_back(std::move(m));
         }
     }
+    return family;
+}
+
+std::vector<prometheus::MetricFamily> tls_families(const ControlPlane& plane) {
+    prometheus::MetricFamily handshakes = handshake_family(
+        "weir_tls_handshakes_total", "TLS handshakes by listener and outcome.", "listener", tls::all_handshake_counts());
+    prometheus::MetricFamily upstream = handshake_family("weir_upstream_tls_handshakes_total",
+                                                         "TLS handshakes with upstream endpoints by pool and outcome.",
+                                                         "pool", tls::all_upstream_handshake_counts());
     prometheus::MetricFamily expiry{"weir_tls_certificate_expiry_seconds",
                                     "Expiry (Unix time) of the certificate serving each name on each TLS listener.",
                                     prometheus::MetricType::Gauge, {}};
@@ -156,6 +165,7 @@ std::vector<prometheus::MetricFamily> tls_families(const ControlPlane& plane) {
     }
     std::vector<prometheus::MetricFamily> out;
     if (!handshakes.metric.empty()) out.push_back(std::move(handshakes));
+    if (!upstream.metric.empty()) out.push_back(std::move(upstream));
     if (!expiry.metric.empty()) out.push_back(std::move(expiry));
     return out;
 }

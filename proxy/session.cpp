@@ -225,6 +225,7 @@ void Session::on_timeout() {
             pick_endpoint();  // nothing was sent: another endpoint is safe
             return;
         case Wait::upstream_handshake:
+            count_upstream_handshake(&tls::HandshakeCounts::timeout);
             upstream_tls_failed(fmt::format("handshake not complete in {} ms (upstream.connect_timeout)",
                                             ex_->pool->upstream.connect_timeout.count()));
             return;
@@ -528,12 +529,20 @@ void Session::continue_upstream_handshake() {
     const int rc = upstream_->socket.handshake(why);
     if (rc == 0) return;  // waits for the next event
     if (rc < 0) {
+        count_upstream_handshake(&tls::HandshakeCounts::failed);
         upstream_tls_failed(upstream_->tls->failure(upstream_->socket.tls(), why));
         return;
     }
+    count_upstream_handshake(SSL_session_reused(upstream_->socket.tls()) ? &tls::HandshakeCounts::resumed
+                                                                        : &tls::HandshakeCounts::full);
     clear_deadline();
     wait_ = Wait::none;
     send_request();
+}
+
+void Session::count_upstream_handshake(std::atomic<std::uint64_t> tls::HandshakeCounts::*result) {
+    if (tls::HandshakeCounts* counts = ex_->pool->upstream.handshakes)
+        (counts->*result).fetch_add(1, std::memory_order_relaxed);
 }
 
 void Session::upstream_tls_failed(const std::string& why) {

@@ -80,6 +80,7 @@ private:
     // The connection is open: with upstream.tls, the handshake comes first.
     void start_upstream();
     void continue_upstream_handshake();
+    void count_upstream_handshake(std::atomic<std::uint64_t> tls::HandshakeCounts::*result);
     // The TLS handshake with the endpoint failed (`why`): counted as kind
     // "tls", and another endpoint tried over TLS, never this one in clear.
     void upstream_tls_failed(const std::string& why);

@@ -30,6 +30,8 @@ struct UpstreamSettings {
     // Set: connections to the endpoints speak TLS (verified unless the
     // operator said otherwise); never plain TCP instead.
     std::shared_ptr<const tls::ClientContext> tls;
+    // With tls: the pool's handshake counters (weir_upstream_tls_handshakes_total).
+    tls::HandshakeCounts* handshakes = nullptr;
 };
 
 struct StickySpec {

@@ -6,7 +6,8 @@
 // resumed on new connections; pooled TLS connections reused across
 // requests; a client certificate presented to an endpoint that requires
 // one; megabytes through TLS on both legs; and active health checks made
-// over TLS with the same checks.
+// over TLS with the same checks; a handshake never answered bounded by
+// connect_timeout. Handshakes are counted by outcome per pool.
 // Each test runs against a TLS 1.2 and a TLS 1.3 server: 1.3 sends its
 // session tickets after the handshake, onto connections Weir keeps idle.
 #include "harness.hpp"
@@ -14,6 +15,13 @@
 #include "metrics_support.hpp"
 #include "nginx_backend.hpp"
 #include "tests/support/certificates.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 
 namespace weir_it {
 namespace {
@@ -69,6 +77,13 @@ protected:
             .value_or(0);
     }
 
+    // weir_upstream_tls_handshakes_total of pool "app" for `result`.
+    double handshakes(const WeirProcess& weir, const std::string& result) const {
+        const std::string m = admin_request(weir.admin_port(), "GET", "/metrics").body;
+        return metric_value(m, "weir_upstream_tls_handshakes_total", {{"pool", "app"}, {"result", result}})
+            .value_or(-1);
+    }
+
     TempDir dir_;
     const weir::test::TestCertificate ca_ = weir::test::authority("Weir Test Upstream CA");
     const weir::test::TestCertificate other_ca_ = weir::test::authority("Some Other CA");
@@ -117,6 +132,8 @@ TEST_P(UpstreamTls, ACertificateFromAnotherCaIsA502OfKindTlsAndNothingGoesInClea
     }
     EXPECT_TRUE(weir.wait_log("certificate verify failed: unable to get local issuer certificate")) << weir.log();
     EXPECT_TRUE(wait_for([&] { return tls_errors(weir) >= 3; }, 10s)) << tls_errors(weir);
+    EXPECT_TRUE(wait_for([&] { return handshakes(weir, "failed") >= 3; }, 10s)) << handshakes(weir, "failed");
+    EXPECT_EQ(handshakes(weir, "full") + handshakes(weir, "resumed"), 0);
 }
 
 TEST_P(UpstreamTls, VerifyFalseIsWarnedAboutAndAcceptsAnyCertificate) {
@@ -142,6 +159,10 @@ TEST_P(UpstreamTls, NewConnectionsResumeTheEndpointsLastSession) {
         EXPECT_EQ(reused[i], "r") << "connection " << i << " was a full handshake" << weir.log();
         EXPECT_NE(connections[i], connections[i - 1]) << "max_idle_per_endpoint 0 still reused a connection";
     }
+    // Weir counts them the same way.
+    EXPECT_TRUE(wait_for([&] { return handshakes(weir, "resumed") == 3; }, 10s)) << handshakes(weir, "resumed");
+    EXPECT_EQ(handshakes(weir, "full"), 1);
+    EXPECT_EQ(handshakes(weir, "failed"), 0);
 }
 
 TEST_P(UpstreamTls, PooledTlsConnectionsCarryRequestAfterRequest) {
@@ -259,6 +280,41 @@ TEST(UpstreamTlsReload, APlainPooledConnectionNeverCarriesARequestForATlsPool) {
     EXPECT_EQ(second.status, 502) << second.describe();
     EXPECT_TRUE(weir.wait_log("TLS handshake failed")) << weir.log();
     EXPECT_EQ(plain.request_count(), 1u) << "a request went to the endpoint in clear";
+}
+
+// An endpoint that takes the connection but never answers the hello: the
+// handshake is given upstream.connect_timeout, then the request gets 502 and
+// the pool's handshake counters say "timeout".
+TEST(UpstreamTlsTimeout, AHandshakeNeverAnsweredEndsWithinConnectTimeoutAsA502) {
+    // Listening but never accepting: the kernel completes the TCP handshake
+    // and keeps the ClientHello unread.
+    const int mute = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(mute, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::bind(mute, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    ASSERT_EQ(::listen(mute, 16), 0);
+    ASSERT_EQ(::getsockname(mute, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    const std::string endpoint = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+
+    WeirProcess weir(one_pool_config(endpoint, "{verify: false}, connect_timeout: 300ms"));
+    const auto start = std::chrono::steady_clock::now();
+    const Response r = metrics::http_get(weir.port(), "/");
+    const auto took = std::chrono::steady_clock::now() - start;
+    ::close(mute);
+    EXPECT_EQ(r.status, 502) << r.describe() << weir.log();
+    EXPECT_LT(took, 20s) << "the handshake was not bounded by connect_timeout";
+    EXPECT_TRUE(weir.wait_log("handshake not complete in 300 ms")) << weir.log();
+    const auto count = [&](const std::string& result) {
+        const std::string m = admin_request(weir.admin_port(), "GET", "/metrics").body;
+        return metric_value(m, "weir_upstream_tls_handshakes_total", {{"pool", "app"}, {"result", result}})
+            .value_or(-1);
+    };
+    EXPECT_TRUE(wait_for([&] { return count("timeout") >= 1; }, 10s)) << count("timeout");
+    EXPECT_EQ(count("failed"), 0);
+    EXPECT_EQ(count("full"), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, UpstreamTls, ::testing::Values("TLSv1.2", "TLSv1.3"),

@@ -22,7 +22,8 @@ TLS (the TLS rounds; certificate verification is off: the bench's certificate is
   tls-info PORT                   one TLS connection, then a second offering the first's session, then
                                   10 each offering the one before's (as wrk reconnects):
                                   print JSON {version, cipher, group, resumed, chain}
-  weir-handshakes ADMIN_PORT      weir_tls_handshakes_total from GET /metrics: print
+  weir-handshakes ADMIN_PORT [upstream]  weir_tls_handshakes_total (upstream:
+                                  weir_upstream_tls_handshakes_total) from GET /metrics: print
                                   "full resumed failed timeout"
   tls-report RESULTS_DIR OUT_MD   render the TLS report (tls_*.tsv) to OUT_MD
 """
@@ -348,8 +349,10 @@ def tls_info(port):
     print(json.dumps(info))
 
 
-def weir_handshakes(admin_port):
-    """Sum weir_tls_handshakes_total by result over listeners."""
+def weir_handshakes(admin_port, upstream=False):
+    """Sum weir_tls_handshakes_total by result over listeners (upstream: the
+    pools' weir_upstream_tls_handshakes_total)."""
+    metric = "weir_upstream_tls_handshakes_total{" if upstream else "weir_tls_handshakes_total{"
     out = {"full": 0, "resumed": 0, "failed": 0, "timeout": 0}
     try:
         _, body = admin_call(admin_port, "GET", "/metrics")
@@ -357,7 +360,7 @@ def weir_handshakes(admin_port):
         print("nan nan nan nan")
         return
     for line in body.decode(errors="replace").splitlines():
-        if not line.startswith("weir_tls_handshakes_total{"):
+        if not line.startswith(metric):
             continue
         labels, _, value = line.rpartition(" ")
         for k in out:
@@ -766,6 +769,77 @@ def report(rdir, out_md):
 TLS_TARGETS = [("weir_tls", "Weir"), ("haproxy_tls", "HAProxy"), ("nginx_tls", "nginx")]
 
 
+KIND_LABEL = {"ka": "keep-alive", "new": "new conn", "up": "TLS upstream"}
+UP_TARGETS = [("weir_up", "Weir"), ("haproxy_up", "HAProxy"), ("nginx_up", "nginx")]
+
+
+def upstream_section(runs, status, split_rows, meta, paired, hs):
+    """The TLS-to-upstreams rounds (kind "up"): plain client, TLS to the backends."""
+    mine = [r for r in runs if r["kind"] == "up"]
+    if not mine:
+        return []
+    L = ["## TLS to upstreams", ""]
+    L.append(f"wrk speaks plain HTTP (`wrk -t1 -c{meta.get('conns')} -d{meta.get('duration')}`, keep-alive) to "
+             "each proxy; each proxy speaks TLS to two nginx backends terminating it with the bench certificate "
+             "(same 90/10 split, keep-alive on both legs) and verifies it: Weir against it as `ca_file` by "
+             "address, HAProxy `ssl verify required ca-file`, nginx `proxy_ssl_verify` by the name localhost. "
+             f"{meta.get('up_rounds')} interleaved rounds, median shown. No goal is set for this path; the "
+             "ratios say where Weir stands.")
+    L.append("")
+    L.append("| proxy | req/s | p99 ms | CPU µs/req | wrk CPU µs/req | canary share | errors |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    med = {}
+    for key, name in UP_TARGETS:
+        st = status.get(key, "")
+        if st and st != "ok":
+            L.append(f"| {name} | {st} | | | | | |")
+            continue
+        rows = [r for r in mine if r["target"] == key and r["ok"] == "1"]
+        m = {}
+        for field in ("rps", "p99_ms", "cpu_us", "client_cpu_us"):
+            vals = [fnum(r.get(field)) for r in rows if fnum(r.get(field)) is not None]
+            m[field] = statistics.median(vals) if vals else None
+        med[key] = m
+        sr = split_rows.get(key)
+        share = "n/a"
+        if sr:
+            sv, cv = int(sr["stable"]), int(sr["canary"])
+            share = f"{100.0 * cv / (sv + cv):.1f}%" if sv + cv else "n/a"
+            bad = int(sr["other"]) + int(sr["errors"])
+            if bad:
+                share += f" ({bad} bad)"
+        errors = sum(int(r["errors"]) for r in mine if r["target"] == key)
+        L.append(f"| {name} | {fmt(m['rps'], 0)} | {fmt(m['p99_ms'], 3)} | {fmt(m['cpu_us'], 2)} | "
+                 f"{fmt(m['client_cpu_us'], 2)} | {share} | {errors} |")
+    L.append("")
+    w = med.get("weir_up")
+    if w:
+        for other_key, other in (("haproxy_up", "HAProxy"), ("nginx_up", "nginx")):
+            o = med.get(other_key)
+            if not o:
+                continue
+            parts = []
+            for field, label, hb in (("rps", "req/s", True), ("cpu_us", "CPU/request", False)):
+                a, b = w[field], o[field]
+                rom = "n/a" if a is None or not b else f"{a / b:.2f}x"
+                pr = paired(f"up_{field}", hb, "weir_up", (other_key,))
+                pcell = "" if not pr else f", paired {statistics.median(pr):.2f}x"
+                parts.append(f"{label} {rom}{pcell}")
+            L.append(f"- Weir/{other}: " + ", ".join(parts))
+        L.append("")
+    if len(hs) >= 2:
+        h0, h1 = hs[0], hs[-1]
+
+        def d(k):
+            a, b = fnum(h0.get(k)), fnum(h1.get(k))
+            return "n/a" if a is None or b is None else f"{int(b - a):,}"
+        L.append(f"Weir's handshakes with the backends during the rounds (`weir_upstream_tls_handshakes_total`): "
+                 f"{d('full')} full, {d('resumed')} resumed, {d('failed')} failed, {d('timeout')} timed out "
+                 f"(before: {h0.get('full')} full, {h0.get('resumed')} resumed, from the split check and warm-up).")
+        L.append("")
+    return L
+
+
 def tls_report(rdir, out_md):
     meta = {}
     with open(os.path.join(rdir, "tls_meta.tsv")) as f:
@@ -934,14 +1008,14 @@ def tls_report(rdir, out_md):
     # round. The machine's speed drifts between rounds (shared host: see
     # *stolen*), so medians taken over different rounds can compare a fast
     # minute with a slow one; a ratio within a round cancels the drift.
-    def paired(kind_field, higher_better):
+    def paired(kind_field, higher_better, weir="weir_tls", others=("haproxy_tls", "nginx_tls")):
         kind, _, field = kind_field.partition("_")
         out = []
         for r in sorted({row["round"] for row in runs}, key=int):
             vals = {row["target"]: fnum(row[field]) for row in runs
                     if row["round"] == r and row["kind"] == kind and row["ok"] == "1"}
-            wv = vals.get("weir_tls")
-            peers = [vals[k] for k in ("haproxy_tls", "nginx_tls") if vals.get(k) is not None]
+            wv = vals.get(weir)
+            peers = [vals[k] for k in others if vals.get(k) is not None]
             if wv is None or not peers:
                 continue
             b = max(peers) if higher_better else min(peers)
@@ -983,13 +1057,16 @@ def tls_report(rdir, out_md):
     L.append("")
     L.append(f"All TLS goals met: {'yes' if all_met else 'no'}")
     L.append("")
+    L.extend(upstream_section(runs, status, split_rows, meta, paired,
+                              read_tsv(os.path.join(rdir, "tls_weir_upstream_handshakes.tsv"))
+                              if os.path.exists(os.path.join(rdir, "tls_weir_upstream_handshakes.tsv")) else []))
     L.append("<details><summary>Per-round raw results</summary>")
     L.append("")
     L.append("| round | kind | target | req/s | p50 ms | p99 ms | CPU µs/req | wrk CPU µs/req | idle cores | "
              "stolen cores | requests | errors |")
     L.append("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
-        L.append(f"| {r['round']} | {'keep-alive' if r['kind'] == 'ka' else 'new conn'} | {r['target']} | "
+        L.append(f"| {r['round']} | {KIND_LABEL.get(r['kind'], r['kind'])} | {r['target']} | "
                  f"{fmt(fnum(r['rps']), 0)} | {fmt(fnum(r['p50_ms']), 3)} | {fmt(fnum(r['p99_ms']), 3)} | "
                  f"{fmt(fnum(r['cpu_us']), 2)} | {fmt(fnum(r.get('client_cpu_us')), 2)} | "
                  f"{fmt(fnum(r.get('idle_cores')), 2)} | {fmt(fnum(r.get('steal_cores')), 2)} | "
@@ -1032,7 +1109,7 @@ def main(argv):
     elif cmd == "tls-info":
         tls_info(int(argv[2]))
     elif cmd == "weir-handshakes":
-        weir_handshakes(int(argv[2]))
+        weir_handshakes(int(argv[2]), len(argv) > 3 and argv[3] == "upstream")
     elif cmd == "tls-report":
         tls_report(argv[2], argv[3])
     elif cmd == "idle":

@@ -23,6 +23,7 @@
 #   BENCH_TLS=1             0: skip the TLS rounds (Weir, HAProxy, nginx terminating TLS)
 #   BENCH_ONLY=             tls: run only the TLS rounds (no plain rounds, latest.md untouched)
 #   BENCH_TLS_ROUNDS=5      interleaved rounds of the TLS keep-alive and new-connection runs
+#   BENCH_TLS_UP_ROUNDS=5   interleaved rounds with TLS to the upstreams (plain client; 0 = skip)
 #   BENCH_TLS_IDLE_CONNS=2000  idle TLS connections for the RSS test (fewer if the fd limit is low; 0 = skip)
 #   BENCH_TLS_NGINX_PROTOCOLS="TLSv1.2 TLSv1.3"  nginx's ssl_protocols ("default": nginx 1.22's own,
 #                           TLSv1 TLSv1.1 TLSv1.2, i.e. no TLS 1.3, unlike Weir and HAProxy)
@@ -50,6 +51,7 @@ STRICT=${BENCH_STRICT:-0}
 TLS=${BENCH_TLS:-1}
 ONLY=${BENCH_ONLY:-}
 TLS_ROUNDS=${BENCH_TLS_ROUNDS:-5}
+TLS_UP_ROUNDS=${BENCH_TLS_UP_ROUNDS:-5}
 TLS_IDLE_CONNS=${BENCH_TLS_IDLE_CONNS:-2000}
 TLS_NGINX_PROTOCOLS=${BENCH_TLS_NGINX_PROTOCOLS:-TLSv1.2 TLSv1.3}
 
@@ -78,6 +80,7 @@ if [[ $TLS == 1 ]]; then
   command -v openssl >/dev/null 2>&1 || die "'openssl' not found (needed for the TLS rounds; BENCH_TLS=0 skips them)"
 fi
 [[ $TLS_ROUNDS =~ ^[0-9]+$ ]] || die "BENCH_TLS_ROUNDS must be an integer"
+[[ $TLS_UP_ROUNDS =~ ^[0-9]+$ ]] || die "BENCH_TLS_UP_ROUNDS must be an integer"
 [[ $TLS_IDLE_CONNS =~ ^[0-9]+$ ]] || die "BENCH_TLS_IDLE_CONNS must be an integer"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
 [[ $IDLE_CONNS =~ ^[0-9]+$ ]] || die "BENCH_IDLE_CONNS must be an integer"
@@ -233,10 +236,12 @@ nginx_common() { # dir -> directives shared by all nginx instances
   done
 }
 
-# HAProxy as proxy, 1 thread, 90/10 over the two backends: name bind_args ->
-# starts haproxy with DIR/name (bind_args: the address, plus "ssl crt PEM" for TLS).
+# HAProxy as proxy, 1 thread, 90/10 over the two backends: name bind_args
+# [port1 port2 server_options] -> starts haproxy with DIR/name (bind_args: the
+# address, plus "ssl crt PEM" for TLS; the backends' ports, and options such
+# as "ssl verify required ca-file PEM" for TLS to them).
 start_haproxy() {
-  local name="$1" bind="$2" dir="$TMP/$1"
+  local name="$1" bind="$2" dir="$TMP/$1" b1=${3:-$P_B1} b2=${4:-$P_B2} opts=${5:-}
   mkdir -p "$dir"
   cat >"$dir/haproxy.cfg" <<EOF
 global
@@ -261,8 +266,8 @@ frontend public
 
 backend split
   balance roundrobin
-  server stable 127.0.0.1:$P_B1 weight 90
-  server canary 127.0.0.1:$P_B2 weight 10
+  server stable 127.0.0.1:$b1 weight 90 $opts
+  server canary 127.0.0.1:$b2 weight 10 $opts
 EOF
   haproxy -c -q -f "$dir/haproxy.cfg" >"$dir/check.log" 2>&1 \
     || { cat "$dir/check.log" >&2; die "haproxy config check failed ($name)"; }
@@ -291,7 +296,7 @@ wait_ready backend2 "$P_B2" "$TMP/backend2/error.log" || die "backend nginx 2 di
 
 # Shared by the plain and the TLS rounds.
 # Weir, and Weir whose route runs a rollout (same traffic; see README "Rollout cost")
-weir_config() { # name port admin_port [rollout|tls] -> writes $TMP/name/weir.yaml
+weir_config() { # name port admin_port [rollout|tls|upstream_tls] -> writes $TMP/name/weir.yaml
   local d="$TMP/$1"
   mkdir -p "$d"
   {
@@ -304,10 +309,20 @@ weir_config() { # name port admin_port [rollout|tls] -> writes $TMP/name/weir.ya
     echo "admin: {address: 127.0.0.1:$3}"
     if (( MAXCONN > 10000 )); then echo "limits: {max_connections: $MAXCONN}"; fi
     echo "pools:"
-    echo "  - name: stable"
-    echo "    endpoints: [{address: 127.0.0.1:$P_B1}]"
-    echo "  - name: canary"
-    echo "    endpoints: [{address: 127.0.0.1:$P_B2}]"
+    if [[ ${4:-} == upstream_tls ]]; then
+      # The TLS backends, verified against the bench certificate (by address).
+      echo "  - name: stable"
+      echo "    endpoints: [{address: 127.0.0.1:$P_BT1}]"
+      echo "    upstream: {tls: {ca_file: \"$TLS_DIR/site.pem\"}}"
+      echo "  - name: canary"
+      echo "    endpoints: [{address: 127.0.0.1:$P_BT2}]"
+      echo "    upstream: {tls: {ca_file: \"$TLS_DIR/site.pem\"}}"
+    else
+      echo "  - name: stable"
+      echo "    endpoints: [{address: 127.0.0.1:$P_B1}]"
+      echo "  - name: canary"
+      echo "    endpoints: [{address: 127.0.0.1:$P_B2}]"
+    fi
     echo "routes:"
     echo "  - name: web"
     echo "    match: {host: \"*\", path_prefix: /}"
@@ -367,7 +382,7 @@ parse_wrk() {
     }' "$1"
 }
 
-declare -A STATUS=() PORT=() LOGF=() PROCS=()
+declare -A STATUS=() PORT=() LOGF=() PROCS=() SCHEME=()   # SCHEME: http for plain-client targets of the TLS rounds
 CLK_TCK=$(getconf CLK_TCK)
 PLAIN_FAILED=0
 WEIR_VERSION="Weir: skipped"
@@ -649,7 +664,7 @@ TLS_WARM_S=$WARM_S
 TLS_REPORT=tls.md
 if [[ $MEMORY_ONLY == 1 ]]; then
   log "BENCH_MEMORY_ONLY=1: no TLS load rounds, only the idle TLS test"
-  TLS_ROUNDS=0; TLS_WARM_S=0; TLS_REPORT="tls-memory.md"
+  TLS_ROUNDS=0; TLS_UP_ROUNDS=0; TLS_WARM_S=0; TLS_REPORT="tls-memory.md"
 fi
 RD="$TMP/results"
 mkdir -p "$RD"
@@ -738,7 +753,7 @@ run_wrk_tls() { # target duration_s outfile [close]
   local hdr=()
   if [[ ${4:-} == close ]]; then hdr=(-H "Connection: close"); fi
   timeout $(( $2 + 30 )) wrk -t1 -c"$CONNS" -d"${2}s" --latency ${hdr[@]+"${hdr[@]}"} \
-    "https://127.0.0.1:${PORT[$1]}/" >"$3" 2>&1
+    "${SCHEME[$1]:-https}://127.0.0.1:${PORT[$1]}/" >"$3" 2>&1
 }
 
 # measure_tls ROUND KIND TARGET: one wrk run; KIND ka (keep-alive) or new (Connection: close)
@@ -831,6 +846,93 @@ print("\t".join(str(x) for x in [t, d["requested"], d["opened"], d["still_open"]
   done
 fi
 
+# --- TLS to upstreams --------------------------------------------------------
+# wrk speaks plain HTTP to each proxy, and each proxy TLS to two nginx backends
+# that terminate it with the bench certificate, the same 90/10 split,
+# keep-alive on both legs: what encrypting the upstream leg costs per request.
+# Each verifies the backends' certificate against it (Weir by address, HAProxy
+# the chain, nginx the name localhost) and resumes sessions as it does by default.
+UP_TARGETS=(weir_up haproxy_up nginx_up)
+SCHEME[weir_up]=http; SCHEME[haproxy_up]=http; SCHEME[nginx_up]=http
+printf 'full\tresumed\tfailed\ttimeout\n' >"$RD/tls_weir_upstream_handshakes.tsv"
+if (( TLS_UP_ROUNDS > 0 )); then
+  read -r P_BT1 P_BT2 P_WU P_WU_ADMIN P_HU P_NU <<<"$(python3 "$TOOL" ports 6)"
+  log "TLS to upstreams: backends $P_BT1 $P_BT2, weir $P_WU (admin $P_WU_ADMIN), haproxy $P_HU, nginx $P_NU"
+  for b in 1 2; do
+    if [[ $b == 1 ]]; then port=$P_BT1; word=stable; else port=$P_BT2; word=canary; fi
+    start_nginx "backend_tls$b" "  server {
+    listen 127.0.0.1:$port ssl backlog=4096;
+    ssl_certificate $TLS_DIR/site.pem;
+    ssl_certificate_key $TLS_DIR/site.key;
+    $NGINX_SSL_PROTOCOLS
+    location / { default_type text/plain; return 200 \"$word\\n\"; }
+  }"
+  done
+  wait_ready backend_tls1 "$P_BT1" "$TMP/backend_tls1/error.log" tls || die "TLS backend nginx 1 did not start"
+  wait_ready backend_tls2 "$P_BT2" "$TMP/backend_tls2/error.log" tls || die "TLS backend nginx 2 did not start"
+
+  STATUS[weir_up]=ok; STATUS[haproxy_up]=ok; STATUS[nginx_up]=ok
+  PORT[weir_up]=$P_WU; PORT[haproxy_up]=$P_HU; PORT[nginx_up]=$P_NU
+  LOGF[weir_up]="$TMP/weir_up/weir.log"; LOGF[haproxy_up]="$TMP/haproxy_up/haproxy.log"
+  LOGF[nginx_up]="$TMP/nginx_up/error.log"
+  if [[ -n $WEIR ]]; then
+    weir_config weir_up "$P_WU" "$P_WU_ADMIN" upstream_tls
+    start_weir weir_up
+  else
+    STATUS[weir_up]=skipped
+  fi
+  start_haproxy haproxy_up "127.0.0.1:$P_HU" "$P_BT1" "$P_BT2" "ssl verify required ca-file $TLS_DIR/site.pem"
+  NGINX_UP_PROTOCOLS=""
+  if [[ $TLS_NGINX_PROTOCOLS != default ]]; then NGINX_UP_PROTOCOLS="proxy_ssl_protocols $TLS_NGINX_PROTOCOLS;"; fi
+  start_nginx nginx_up "  upstream split_tls {
+    server 127.0.0.1:$P_BT1 weight=90;
+    server 127.0.0.1:$P_BT2 weight=10;
+    keepalive 64;
+    keepalive_requests 10000000;
+  }
+  server {
+    listen 127.0.0.1:$P_NU backlog=4096;
+    location / {
+      proxy_pass https://split_tls;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate $TLS_DIR/site.pem;
+      proxy_ssl_name localhost;
+      $NGINX_UP_PROTOCOLS
+    }
+  }"
+  for t in "${UP_TARGETS[@]}"; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    if wait_ready "$t" "${PORT[$t]}" "${LOGF[$t]}"; then
+      PROCS[$t]="$(tree "${PID[$t]}" | xargs)"
+      read -r s c o e <<<"$(timeout 60 python3 "$TOOL" split "${PORT[$t]}" 1000 || echo "0 0 0 1000")"
+      printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$s" "$c" "$o" "$e" >>"$RD/tls_split.tsv"
+      log "split via $t: stable=$s canary=$c other=$o errors=$e"
+      if (( TLS_WARM_S > 0 )); then run_wrk_tls "$t" "$TLS_WARM_S" "$TMP/warmup-up-$t.txt" || true; fi
+      alive "$t" || mark_dead "$t" "died during the warm-up"
+    else
+      mark_dead "$t" "did not start or does not serve traffic over its TLS upstreams"
+    fi
+  done
+  if [[ ${STATUS[weir_up]} == ok ]]; then
+    timeout 20 python3 "$TOOL" weir-handshakes "$P_WU_ADMIN" upstream | tr ' ' '\t' \
+      >>"$RD/tls_weir_upstream_handshakes.tsv" || true
+  fi
+  for ((r = 1; r <= TLS_UP_ROUNDS; r++)); do
+    k=$(( (r - 1) % 3 ))
+    order=("${UP_TARGETS[@]:k}" "${UP_TARGETS[@]:0:k}")
+    for t in "${order[@]}"; do
+      [[ ${STATUS[$t]} == ok ]] || continue
+      measure_tls "$r" up "$t"
+    done
+  done
+  if [[ ${STATUS[weir_up]} == ok ]]; then
+    timeout 20 python3 "$TOOL" weir-handshakes "$P_WU_ADMIN" upstream | tr ' ' '\t' \
+      >>"$RD/tls_weir_upstream_handshakes.tsv" || true
+  fi
+fi
+
 {
   printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   printf 'nproc\t%s\n' "$(nproc)"
@@ -844,19 +946,19 @@ fi
   printf 'wrk_version\t%s\n' "$({ wrk -v 2>&1 || true; } | head -n 1 | sed 's/ Copyright.*//')"
   printf 'openssl_version\t%s\n' "$(openssl version 2>&1 | head -n 1)"
   printf 'nginx_protocols\t%s\n' "$TLS_NGINX_PROTOCOLS"
-  printf 'rounds\t%s\nduration\t%s\nconns\t%s\nwarmup\t%ss\nidle_conns\t%s\n' \
-    "$TLS_ROUNDS" "$DURATION" "$CONNS" "$TLS_WARM_S" "$TLS_IDLE_CONNS"
+  printf 'rounds\t%s\nduration\t%s\nconns\t%s\nwarmup\t%ss\nidle_conns\t%s\nup_rounds\t%s\n' \
+    "$TLS_ROUNDS" "$DURATION" "$CONNS" "$TLS_WARM_S" "$TLS_IDLE_CONNS" "$TLS_UP_ROUNDS"
 } >"$RD/tls_meta.tsv"
 {
   printf 'target\tstatus\n'
-  for t in "${TLS_TARGETS[@]}"; do printf '%s\t%s\n' "$t" "${STATUS[$t]}"; done
+  for t in "${TLS_TARGETS[@]}" "${UP_TARGETS[@]}"; do printf '%s\t%s\n' "$t" "${STATUS[$t]:-skipped}"; done
 } >"$RD/tls_status.tsv"
 mkdir -p "$RESULTS_DIR"
 python3 "$TOOL" tls-report "$RD" "$RESULTS_DIR/$TLS_REPORT.tmp"
 mv "$RESULTS_DIR/$TLS_REPORT.tmp" "$RESULTS_DIR/$TLS_REPORT"
 log "TLS report written to $RESULTS_DIR/$TLS_REPORT"
-for t in "${TLS_TARGETS[@]}"; do
-  case ${STATUS[$t]} in ok|skipped) ;; *) TLS_FAILED=1 ;; esac
+for t in "${TLS_TARGETS[@]}" "${UP_TARGETS[@]}"; do
+  case ${STATUS[$t]:-skipped} in ok|skipped) ;; *) TLS_FAILED=1 ;; esac
 done
 fi  # end of the TLS rounds
 # ============================================================================

@@ -165,6 +165,29 @@ TEST_P(UpstreamTls, NewConnectionsResumeTheEndpointsLastSession) {
     EXPECT_EQ(handshakes(weir, "failed"), 0);
 }
 
+// Connections opened together, before a new ticket can arrive, all offer
+// the endpoint's last session, and all resume.
+TEST_P(UpstreamTls, ConnectionsOpenedTogetherAllResumeTheLastSession) {
+    WeirProcess weir(config("{ca_file: " + ca_file() + "}", "", /*max_idle=*/0));
+    const Response first = metrics::http_get(weir.port(), "/");
+    ASSERT_EQ(first.status, 200) << first.describe() << weir.log();
+    ASSERT_EQ(first.headers.get("x-tls-reused"), ".");
+    // A second one for the session to be there (TLS 1.3 tickets come after
+    // the handshake, with the first response).
+    ASSERT_EQ(metrics::http_get(weir.port(), "/").headers.get("x-tls-reused"), "r");
+    constexpr int together = 8;
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < together; ++i) clients.push_back(std::make_unique<RawClient>(weir.port()));
+    for (auto& c : clients) ASSERT_TRUE(c->send(get_request("/together")));
+    for (int i = 0; i < together; ++i) {
+        const Response r = clients[i]->read_response();
+        ASSERT_EQ(r.status, 200) << i << ": " << r.describe() << weir.log();
+        EXPECT_EQ(r.headers.get("x-tls-reused"), "r") << "connection " << i << " of " << together
+                                                      << " opened together was a full handshake";
+    }
+    EXPECT_EQ(handshakes(weir, "full"), 1);
+}
+
 TEST_P(UpstreamTls, PooledTlsConnectionsCarryRequestAfterRequest) {
     WeirProcess weir(config("{ca_file: " + ca_file() + "}"));
     std::map<std::string, int> by_connection;

@@ -18,6 +18,17 @@
 
 namespace weir::proxy {
 
+namespace {
+
+// OpenSSL's error queue must be empty before an I/O call for SSL_get_error
+// to be right about it, and emptying it walks every slot: a few per request
+// add up. SSL_get_error looks at ERR_peek_error only, so that is what decides.
+void clear_tls_errors() {
+    if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
+}  // namespace
+
 static_assert(IoResult::EAGAIN_VALUE == EAGAIN && EAGAIN == EWOULDBLOCK);
 
 void Socket::on_events(std::uint32_t events) {
@@ -42,7 +53,7 @@ void Socket::attach_tls(SSL* ssl) {
 }
 
 int Socket::handshake(std::string& error_text) {
-    ERR_clear_error();
+    clear_tls_errors();
     const int rc = SSL_do_handshake(ssl_);
     if (rc == 1) {
         // With read-ahead the handshake may have taken in the first request
@@ -69,7 +80,7 @@ int Socket::handshake(std::string& error_text) {
 
 IoResult Socket::tls_read(char* buf, std::size_t len) {
     IoResult r;
-    ERR_clear_error();
+    clear_tls_errors();
     std::size_t n = 0;
     if (SSL_read_ex(ssl_, buf, len, &n) == 1) {
         r.bytes = n;
@@ -101,13 +112,13 @@ IoResult Socket::tls_read(char* buf, std::size_t len) {
             r.error = EPROTO;
             break;
     }
-    ERR_clear_error();
+    clear_tls_errors();
     return r;
 }
 
 IoResult Socket::tls_write(const iovec* iov, int count) {
     IoResult r;
-    ERR_clear_error();
+    clear_tls_errors();
     int i = 0;            // the iovec being written
     std::size_t off = 0;  // bytes of it already written
     // Small pieces (a head and the body bytes that came with it) are
@@ -168,13 +179,13 @@ IoResult Socket::tls_write(const iovec* iov, int count) {
             retry_len_ = len;
         } else {
             if (r.bytes == 0) r.error = e == SSL_ERROR_SYSCALL && errno != 0 ? errno : EPIPE;
-            ERR_clear_error();
+            clear_tls_errors();
             return r;
         }
         if (r.bytes == 0) r.error = EAGAIN;
         break;
     }
-    ERR_clear_error();
+    clear_tls_errors();
     return r;
 }
 
@@ -204,11 +215,11 @@ bool Socket::quiet() {
     char c;
     if (ssl_) {
         if (SSL_pending(ssl_) > 0) return false;
-        ERR_clear_error();
+        clear_tls_errors();
         std::size_t got = 0;
         if (SSL_peek_ex(ssl_, &c, 1, &got) == 1) return false;
         const int e = SSL_get_error(ssl_, 0);
-        ERR_clear_error();
+        clear_tls_errors();
         if (e != SSL_ERROR_WANT_READ) return false;  // a close, an alert, or a record to answer
         readable_ = false;
         return true;
@@ -279,7 +290,7 @@ void Socket::set_nodelay() {
 void Socket::shutdown_write() {
     if (ssl_ && SSL_is_init_finished(ssl_)) {
         SSL_shutdown(ssl_);  // close_notify; the peer's is not waited for
-        ERR_clear_error();
+        clear_tls_errors();
     }
     if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
 }
@@ -292,7 +303,7 @@ void Socket::close() {
         // connection would pay a full handshake; HTTP framing, not TLS,
         // is what tells a cut message apart here.
         if (SSL_is_init_finished(ssl_) && !(SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN)) SSL_shutdown(ssl_);
-        ERR_clear_error();
+        clear_tls_errors();
         SSL_free(ssl_);
     }
     ssl_ = nullptr;

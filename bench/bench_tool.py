@@ -951,6 +951,8 @@ def tls_report(rdir, out_md):
             a, b = fnum(r["rps"]), fnum(r["cpu_us"])
         elif field == "client":
             a, b = fnum(r["rps"]), fnum(r.get("client_cpu_us"))
+        elif field == "backends":
+            a, b = fnum(r["rps"]), fnum(r.get("backend_cpu_us"))
         else:
             return fnum(r.get(field))
         return None if a is None or b is None else a * b / 1e6
@@ -961,7 +963,7 @@ def tls_report(rdir, out_md):
         for kind, label in (("ka", "keep-alive"), ("new", "new connections")):
             mine = [r for r in runs if r["target"] == key and r["kind"] == kind and r["ok"] == "1"]
             cells = []
-            for field, what in (("proxy", "proxy"), ("client", "wrk"), ("idle_cores", "idle"),
+            for field, what in (("proxy", "proxy"), ("client", "wrk"), ("backends", "backends"), ("idle_cores", "idle"),
                                 ("steal_cores", "stolen")):
                 vals = [v for v in (cores(r, field) for r in mine) if v is not None]
                 if vals:
@@ -972,8 +974,10 @@ def tls_report(rdir, out_md):
             busy.append(f"- {name} — " + "; ".join(parts))
     if busy:
         L.append("Cores used during the runs (median over rounds; req/s × CPU per request for the proxy and "
-                 "for wrk, which does the client side of every handshake; *idle* and *stolen* for the "
-                 "whole machine, from /proc/stat). Each proxy has one worker on a 2-core machine:")
+                 "for wrk, which does the client side of every handshake, and for the two nginx backends; *idle* and "
+                 "*stolen* for the whole machine, from /proc/stat). Each proxy has one worker on a 2-core machine: "
+                 "when proxy + wrk + backends add up to about 2 and nothing is idle, the machine is the limit, and "
+                 "a proxy that needs less CPU per request gains throughput only by its share of the total.")
         L.append("")
         L.extend(busy)
         L.append("")

@@ -726,7 +726,9 @@ for t in "${TLS_TARGETS[@]}"; do
 done
 log "TLS measured processes: weir_tls=[${PROCS[weir_tls]:-}] haproxy_tls=[${PROCS[haproxy_tls]}] nginx_tls=[${PROCS[nginx_tls]}]"
 
-printf 'round\tkind\ttarget\tok\trps\tp50_ms\tp99_ms\tcpu_us\trequests\terrors\tclient_cpu_us\tidle_cores\tsteal_cores\n' \
+# The backends the TLS rounds go to (the upstream rounds switch to the TLS ones).
+BACKEND_PROCS="$(tree "${PID[backend1]}" | xargs) $(tree "${PID[backend2]}" | xargs)"
+printf 'round\tkind\ttarget\tok\trps\tp50_ms\tp99_ms\tcpu_us\trequests\terrors\tclient_cpu_us\tidle_cores\tsteal_cores\tbackend_cpu_us\n' \
   >"$RD/tls_runs.tsv"
 printf 'target\tstable\tcanary\tother\terrors\n' >"$RD/tls_split.tsv"
 printf 'target\tversion\tcipher\tgroup\tresumed\tchain\n' >"$RD/tls_info.tsv"
@@ -759,23 +761,27 @@ run_wrk_tls() { # target duration_s outfile [close]
 # measure_tls ROUND KIND TARGET: one wrk run; KIND ka (keep-alive) or new (Connection: close)
 measure_tls() {
   local r=$1 kind=$2 t=$3 out="$TMP/wrk-tls-$1-$2-$3.txt" before after rc parsed rps p50 p99 req err cpu_us close=""
-  local client_before client_after m_before m_after client_us machine
+  local client_before client_after m_before m_after client_us machine b_before b_after backend_us
   if [[ $kind == new ]]; then close=close; fi
   # shellcheck disable=SC2086
   before=$(cpu_ticks ${PROCS[$t]})
   children_us client_before; m_before=$(machine_ticks)
+  # shellcheck disable=SC2086
+  b_before=$(cpu_ticks $BACKEND_PROCS)
   rc=0; run_wrk_tls "$t" "$DUR_S" "$out" $close || rc=$?
   # shellcheck disable=SC2086
   after=$(cpu_ticks ${PROCS[$t]})
   children_us client_after; m_after=$(machine_ticks)
+  # shellcheck disable=SC2086
+  b_after=$(cpu_ticks $BACKEND_PROCS)
   if ! alive "$t"; then
     mark_dead "$t" "process exited during TLS round $r ($kind)"
-    printf '%s\t%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\tnan\tnan\tnan\n' "$r" "$kind" "$t" >>"$RD/tls_runs.tsv"
+    printf '%s\t%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\tnan\tnan\tnan\tnan\n' "$r" "$kind" "$t" >>"$RD/tls_runs.tsv"
     return 0
   fi
   if (( rc != 0 )) || ! parsed=$(parse_wrk "$out"); then
     log "wrk against $t failed in TLS round $r ($kind, rc=$rc):"; cat "$out" >&2 || true
-    printf '%s\t%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\tnan\tnan\tnan\n' "$r" "$kind" "$t" >>"$RD/tls_runs.tsv"
+    printf '%s\t%s\t%s\t0\tnan\tnan\tnan\tnan\t0\t0\tnan\tnan\tnan\tnan\n' "$r" "$kind" "$t" >>"$RD/tls_runs.tsv"
     return 0
   fi
   read -r rps p50 p99 req err <<<"$parsed"
@@ -786,12 +792,14 @@ measure_tls() {
   # says so instead of passing for the proxy's speed.
   client_us=$(awk -v d=$((client_after - client_before)) -v n="$req" \
     'BEGIN { if (n > 0) printf "%.3f", d / n; else print "nan" }')
+  backend_us=$(awk -v d=$((b_after - b_before)) -v hz="$CLK_TCK" -v n="$req" \
+    'BEGIN { if (n > 0) printf "%.3f", d / hz * 1e6 / n; else print "nan" }')
   # shellcheck disable=SC2086
   machine=$(awk -v b="$m_before" -v a="$m_after" -v cpus="$(nproc)" 'BEGIN { split(b, x, " "); split(a, y, " ")
     t = y[1] - x[1]; if (t <= 0) { print "nan nan"; exit }
     printf "%.2f %.2f", (y[2] - x[2]) / t * cpus, (y[3] - x[3]) / t * cpus }')
-  printf '%s\t%s\t%s\t1\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$kind" "$t" "$rps" "$p50" "$p99" "$cpu_us" "$req" \
-    "$err" "$client_us" ${machine% *} ${machine#* } >>"$RD/tls_runs.tsv"
+  printf '%s\t%s\t%s\t1\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$kind" "$t" "$rps" "$p50" "$p99" "$cpu_us" \
+    "$req" "$err" "$client_us" ${machine% *} ${machine#* } "$backend_us" >>"$RD/tls_runs.tsv"
   log "TLS round $r $kind $t: ${rps} req/s, p50 ${p50} ms, p99 ${p99} ms, ${cpu_us} us CPU/req, errors $err"
 }
 
@@ -870,6 +878,7 @@ if (( TLS_UP_ROUNDS > 0 )); then
   done
   wait_ready backend_tls1 "$P_BT1" "$TMP/backend_tls1/error.log" tls || die "TLS backend nginx 1 did not start"
   wait_ready backend_tls2 "$P_BT2" "$TMP/backend_tls2/error.log" tls || die "TLS backend nginx 2 did not start"
+  BACKEND_PROCS="$(tree "${PID[backend_tls1]}" | xargs) $(tree "${PID[backend_tls2]}" | xargs)"
 
   STATUS[weir_up]=ok; STATUS[haproxy_up]=ok; STATUS[nginx_up]=ok
   PORT[weir_up]=$P_WU; PORT[haproxy_up]=$P_HU; PORT[nginx_up]=$P_NU

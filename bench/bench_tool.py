@@ -769,6 +769,16 @@ def report(rdir, out_md):
 TLS_TARGETS = [("weir_tls", "Weir"), ("haproxy_tls", "HAProxy"), ("nginx_tls", "nginx")]
 
 
+def canary_share(sr):
+    """The canary's share of the split check (a tls_split.tsv row), with the bad answers if any."""
+    if not sr:
+        return "n/a"
+    sv, cv = int(sr["stable"]), int(sr["canary"])
+    share = f"{100.0 * cv / (sv + cv):.1f}%" if sv + cv else "n/a"
+    bad = int(sr["other"]) + int(sr["errors"])
+    return share + (f" ({bad} bad)" if bad else "")
+
+
 KIND_LABEL = {"ka": "keep-alive", "new": "new conn", "up": "TLS upstream"}
 UP_TARGETS = [("weir_up", "Weir"), ("haproxy_up", "HAProxy"), ("nginx_up", "nginx")]
 
@@ -800,14 +810,7 @@ def upstream_section(runs, status, split_rows, meta, paired, hs):
             vals = [fnum(r.get(field)) for r in rows if fnum(r.get(field)) is not None]
             m[field] = statistics.median(vals) if vals else None
         med[key] = m
-        sr = split_rows.get(key)
-        share = "n/a"
-        if sr:
-            sv, cv = int(sr["stable"]), int(sr["canary"])
-            share = f"{100.0 * cv / (sv + cv):.1f}%" if sv + cv else "n/a"
-            bad = int(sr["other"]) + int(sr["errors"])
-            if bad:
-                share += f" ({bad} bad)"
+        share = canary_share(split_rows.get(key))
         errors = sum(int(r["errors"]) for r in mine if r["target"] == key)
         L.append(f"| {name} | {fmt(m['rps'], 0)} | {fmt(m['p99_ms'], 3)} | {fmt(m['cpu_us'], 2)} | "
                  f"{fmt(m['client_cpu_us'], 2)} | {share} | {errors} |")
@@ -915,14 +918,7 @@ def tls_report(rdir, out_md):
         resumes = {"True": "yes", "False": "no"}.get(inf.get("resumed"), "?")
         if inf.get("chain") not in (None, "", "None"):
             resumes += f", {inf['chain']} chained"
-        sr = split_rows.get(key)
-        share = "n/a"
-        if sr:
-            sv, cv = int(sr["stable"]), int(sr["canary"])
-            share = f"{100.0 * cv / (sv + cv):.1f}%" if sv + cv else "n/a"
-            bad = int(sr["other"]) + int(sr["errors"])
-            if bad:
-                share += f" ({bad} bad)"
+        share = canary_share(split_rows.get(key))
         rss = fmt(m["rss"], 0)
         ir = idle_rows.get(key)
         if ir and ir["still_open"] != ir["requested"]:

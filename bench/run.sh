@@ -680,17 +680,22 @@ cat "$TLS_DIR/site.pem" "$TLS_DIR/site.key" >"$TLS_DIR/haproxy.pem"   # HAProxy:
 log "TLS: ECDSA P-256 certificate in $TLS_DIR"
 
 TLS_TARGETS=(weir_tls haproxy_tls nginx_tls)
-STATUS[weir_tls]=ok; STATUS[haproxy_tls]=ok; STATUS[nginx_tls]=ok
-PORT[weir_tls]=$P_WT; PORT[haproxy_tls]=$P_HT; PORT[nginx_tls]=$P_NT
-LOGF[weir_tls]="$TMP/weir_tls/weir.log"; LOGF[haproxy_tls]="$TMP/haproxy_tls/haproxy.log"
-LOGF[nginx_tls]="$TMP/nginx_tls/error.log"
-
-if [[ -n $WEIR ]]; then
-  weir_config weir_tls "$P_WT" "$P_WT_ADMIN" tls
-  start_weir weir_tls
-else
-  STATUS[weir_tls]=skipped
-fi
+# The three targets weir_SFX, haproxy_SFX and nginx_SFX on their ports; Weir is
+# configured (weir_config MODE) and started, the other two are the caller's.
+declare_targets() { # sfx weir_port weir_admin_port haproxy_port nginx_port weir_mode
+  local sfx=$1
+  STATUS[weir_$sfx]=ok; STATUS[haproxy_$sfx]=ok; STATUS[nginx_$sfx]=ok
+  PORT[weir_$sfx]=$2; PORT[haproxy_$sfx]=$4; PORT[nginx_$sfx]=$5
+  LOGF[weir_$sfx]="$TMP/weir_$sfx/weir.log"; LOGF[haproxy_$sfx]="$TMP/haproxy_$sfx/haproxy.log"
+  LOGF[nginx_$sfx]="$TMP/nginx_$sfx/error.log"
+  if [[ -n $WEIR ]]; then
+    weir_config "weir_$sfx" "$2" "$3" "$6"
+    start_weir "weir_$sfx"
+  else
+    STATUS[weir_$sfx]=skipped
+  fi
+}
+declare_targets tls "$P_WT" "$P_WT_ADMIN" "$P_HT" "$P_NT" tls
 
 start_haproxy haproxy_tls "127.0.0.1:$P_HT ssl crt $TLS_DIR/haproxy.pem"
 
@@ -880,16 +885,7 @@ if (( TLS_UP_ROUNDS > 0 )); then
   wait_ready backend_tls2 "$P_BT2" "$TMP/backend_tls2/error.log" tls || die "TLS backend nginx 2 did not start"
   BACKEND_PROCS="$(tree "${PID[backend_tls1]}" | xargs) $(tree "${PID[backend_tls2]}" | xargs)"
 
-  STATUS[weir_up]=ok; STATUS[haproxy_up]=ok; STATUS[nginx_up]=ok
-  PORT[weir_up]=$P_WU; PORT[haproxy_up]=$P_HU; PORT[nginx_up]=$P_NU
-  LOGF[weir_up]="$TMP/weir_up/weir.log"; LOGF[haproxy_up]="$TMP/haproxy_up/haproxy.log"
-  LOGF[nginx_up]="$TMP/nginx_up/error.log"
-  if [[ -n $WEIR ]]; then
-    weir_config weir_up "$P_WU" "$P_WU_ADMIN" upstream_tls
-    start_weir weir_up
-  else
-    STATUS[weir_up]=skipped
-  fi
+  declare_targets up "$P_WU" "$P_WU_ADMIN" "$P_HU" "$P_NU" upstream_tls
   start_haproxy haproxy_up "127.0.0.1:$P_HU" "$P_BT1" "$P_BT2" "ssl verify required ca-file $TLS_DIR/site.pem"
   NGINX_UP_PROTOCOLS=""
   if [[ $TLS_NGINX_PROTOCOLS != default ]]; then NGINX_UP_PROTOCOLS="proxy_ssl_protocols $TLS_NGINX_PROTOCOLS;"; fi

@@ -1,6 +1,7 @@
 // Process lifecycle: graceful drain on SIGTERM/SIGINT within drain_timeout,
 // reload on SIGHUP, start-up failures, worker count override.
 #include "harness.hpp"
+#include "tests/support/loopback_listener.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -142,20 +143,13 @@ TEST(LifecycleTest, SighupReloadsTheConfigForExistingConnectionsToo) {
 }
 
 TEST(LifecycleTest, ListenerAddressInUseFailsStartup) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    ASSERT_EQ(::listen(fd, 1), 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    weir::test::LoopbackListener taken(1);
     std::string yaml = ConfigSpec::single("127.0.0.1:9").yaml();
-    yaml.replace(yaml.find("127.0.0.1:0"), 11, "127.0.0.1:" + std::to_string(ntohs(a.sin_port)));
+    yaml.replace(yaml.find("127.0.0.1:0"), 11, taken.address());
     TempDir tmp;
     write_file(tmp.path + "/weir.yaml", yaml);
     auto r = run_weir({"run", "-c", tmp.path + "/weir.yaml"}, 10s);
-    ::close(fd);
+    taken.close();
     EXPECT_EQ(r.exit_code, 1) << r.err;
     EXPECT_FALSE(r.err.empty());
 }

@@ -15,11 +15,7 @@
 #include "metrics_support.hpp"
 #include "nginx_backend.hpp"
 #include "tests/support/certificates.hpp"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include "tests/support/loopback_listener.hpp"
 
 #include <chrono>
 
@@ -311,22 +307,13 @@ TEST(UpstreamTlsReload, APlainPooledConnectionNeverCarriesARequestForATlsPool) {
 TEST(UpstreamTlsTimeout, AHandshakeNeverAnsweredEndsWithinConnectTimeoutAsA502) {
     // Listening but never accepting: the kernel completes the TCP handshake
     // and keeps the ClientHello unread.
-    const int mute = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ASSERT_GE(mute, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    ASSERT_EQ(::bind(mute, reinterpret_cast<sockaddr*>(&addr), len), 0);
-    ASSERT_EQ(::listen(mute, 16), 0);
-    ASSERT_EQ(::getsockname(mute, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-    const std::string endpoint = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+    weir::test::LoopbackListener mute;
+    const std::string endpoint = mute.address();
 
     WeirProcess weir(one_pool_config(endpoint, "{verify: false}, connect_timeout: 300ms"));
     const auto start = std::chrono::steady_clock::now();
     const Response r = metrics::http_get(weir.port(), "/");
     const auto took = std::chrono::steady_clock::now() - start;
-    ::close(mute);
     EXPECT_EQ(r.status, 502) << r.describe() << weir.log();
     EXPECT_LT(took, 20s) << "the handshake was not bounded by connect_timeout";
     EXPECT_TRUE(weir.wait_log("handshake not complete in 300 ms")) << weir.log();

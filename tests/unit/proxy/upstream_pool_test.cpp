@@ -3,9 +3,9 @@
 // never registered with the loop, so no event tells the pool about a close: only
 // the peek can find it (the race the peek exists for, made certain).
 #include "proxy/upstream_pool.hpp"
+#include "tests/support/loopback_listener.hpp"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,21 +23,13 @@ struct Pair {
 // A loopback TCP connection made the way the proxy makes one.
 Pair connection(std::uint32_t key) {
     Pair p;
-    const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    EXPECT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
-    EXPECT_EQ(::listen(listener, 1), 0);
-    EXPECT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    weir::test::LoopbackListener listener(1);
     p.conn = std::make_unique<UpstreamConnection>();
     p.conn->endpoint_key = key;
-    const int err = Socket::connect(p.conn->socket, reinterpret_cast<sockaddr*>(&addr), len);
+    const int err = Socket::connect(p.conn->socket, listener.sockaddr_ptr(), listener.sockaddr_len());
     EXPECT_TRUE(err == 0 || err == EINPROGRESS) << std::strerror(err);
-    p.peer = ::accept(listener, nullptr, nullptr);  // blocks until the handshake is done
+    p.peer = ::accept(listener.fd(), nullptr, nullptr);  // blocks until the handshake is done
     EXPECT_GE(p.peer, 0);
-    ::close(listener);
     return p;
 }
 

@@ -67,7 +67,9 @@ void EventLoop::drain_posted() {
     running_.clear();
 }
 
-void EventLoop::run(const std::function<void()>& on_tick, std::chrono::milliseconds tick) {
+void EventLoop::run(const std::function<void()>& on_tick, std::chrono::milliseconds tick,
+                    const std::function<bool()>& yielding) {
+    bool more = false;  // `yielding` has steps left: poll, do not sleep
     constexpr int max_events = 256;
     epoll_event events[max_events];
     std::uint64_t next_tick = clock_ms() + static_cast<std::uint64_t>(tick.count());
@@ -76,7 +78,7 @@ void EventLoop::run(const std::function<void()>& on_tick, std::chrono::milliseco
         std::uint64_t now = clock_ms();
         // Sleep until the tick or the nearest deadline, whichever is first.
         const std::uint64_t to_tick = now >= next_tick ? 0 : next_tick - now;
-        int timeout = static_cast<int>(timers_.sleep_ms(now, to_tick));
+        int timeout = more ? 0 : static_cast<int>(timers_.sleep_ms(now, to_tick));
         int n = ::epoll_wait(epoll_fd_, events, max_events, timeout);
         if (n < 0 && errno != EINTR) throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
         for (int i = 0; i < n; ++i) {
@@ -89,6 +91,7 @@ void EventLoop::run(const std::function<void()>& on_tick, std::chrono::milliseco
             object->on_events(events[i].events);
         }
         drain_posted();
+        if (yielding) more = yielding();
         retired_.clear();
         now = clock_ms();
         timers_.advance(now);

@@ -49,7 +49,11 @@ public:
     static std::uint64_t clock_ms();
 
     // Runs until stop(); calls `on_tick` every `tick` and fires timers when due.
-    void run(const std::function<void()>& on_tick, std::chrono::milliseconds tick);
+    // `yielding`, if set, runs once after each batch of events for as long as
+    // it returns true (more to do): work that must not hold up I/O takes one
+    // step per turn, and the loop does not sleep while it has steps left.
+    void run(const std::function<void()>& on_tick, std::chrono::milliseconds tick,
+             const std::function<bool()>& yielding = {});
     void stop();  // any thread
 
 private:

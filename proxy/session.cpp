@@ -93,7 +93,7 @@ void Session::start() {
         const auto& snap = worker_.snapshot();
         set_deadline(snap ? snap->limits.header_timeout : std::chrono::milliseconds(10000));
         wait_ = Wait::handshake;
-        continue_handshake();
+        worker_.queue_handshake(*this);
         return;
     }
     wait_request();
@@ -139,7 +139,9 @@ void Session::on_upstream_events(std::uint32_t) { resume(); }
 void Session::resume() {
     switch (wait_) {
         case Wait::handshake:
-            continue_handshake();
+            // Still waiting for its turn: what the socket said is kept in
+            // its readiness flags until then.
+            if (!HandshakeTurnHook::is_linked()) continue_handshake();
             break;
         case Wait::idle:
         case Wait::request_head:

@@ -26,7 +26,11 @@
 
 namespace weir::proxy {
 
-class Session final : public IoObject, public UpstreamOwner, public SessionHook, public Timer {
+class Session final : public IoObject,
+                      public UpstreamOwner,
+                      public SessionHook,
+                      public HandshakeTurnHook,
+                      public Timer {
 public:
     // Whether the peer is a trusted proxy, and what its listener allows, is
     // decided here once for the connection's lifetime (a reload that changes
@@ -43,6 +47,8 @@ public:
     void drain();
     // Closes at once (process exit).
     void abort() { close(); }
+    // TLS: the loop's turn for this connection's handshake has come.
+    void take_handshake_turn() { continue_handshake(); }
     std::uint32_t listener_id() const { return listener_id_; }
 
 private:

@@ -102,7 +102,8 @@ void Session::close() {
     client_.close();
     // The exchange's state (its snapshot too) goes with it.
     if (ex_) worker_.exchanges().give_back(std::move(ex_));
-    SessionHook::unlink();  // leave the worker's session list
+    SessionHook::unlink();        // leave the worker's session list
+    HandshakeTurnHook::unlink();  // and the handshake queue, if still in it
     // Events already fetched in this batch may still name this session.
     worker_.loop().retire(std::unique_ptr<IoObject>(this));
 }

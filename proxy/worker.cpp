@@ -76,7 +76,7 @@ void Worker::run() {
     loop_.post([this] {
         for (auto& l : listeners_) start_listener(*l);
     });
-    loop_.run([this] { tick(); }, tick_interval);
+    loop_.run([this] { tick(); }, tick_interval, [this] { return next_handshake(); });
 }
 
 void Worker::stop() { loop_.stop(); }
@@ -255,6 +255,16 @@ void Worker::on_accepted(int fd, const sockaddr_storage& peer, const Listener& f
 }
 
 void Worker::add_session(Session& s) { sessions_.push_back(s); }
+
+void Worker::queue_handshake(Session& s) { handshake_queue_.push_back(s); }
+
+bool Worker::next_handshake() {
+    if (handshake_queue_.empty()) return false;
+    Session& s = handshake_queue_.front();
+    handshake_queue_.pop_front();
+    s.take_handshake_turn();
+    return !handshake_queue_.empty();
+}
 
 void Worker::session_closed() {
     connections_.fetch_sub(1, std::memory_order_relaxed);

@@ -51,6 +51,11 @@ struct WorkerStats {
 };
 
 using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+// Links a TLS session whose handshake waits for its turn (Worker::queue_handshake).
+struct HandshakeTurnTag;
+using HandshakeTurnHook =
+    boost::intrusive::list_base_hook<boost::intrusive::tag<HandshakeTurnTag>,
+                                     boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
 // What went wrong with an upstream exchange (docs/metrics.md weir_upstream_errors_total{kind}).
 // response_too_large: the response head was over the pool's configured
@@ -155,6 +160,13 @@ public:
 
     void add_session(Session& s);
     void session_closed();
+    // A new TLS connection's handshake: its first flight (key exchange and
+    // signature, a few hundred microseconds) waits for a turn of the loop in
+    // which no other is run, so that a burst of new connections cannot hold
+    // up the requests of open ones for the whole burst; they take turns with
+    // the I/O instead (nginx gets the same by accepting one connection per
+    // turn). A closed session leaves the queue by itself.
+    void queue_handshake(Session& s);
     // A new client connection from a listener.
     void on_accepted(int fd, const sockaddr_storage& peer, const Listener& from);
 
@@ -166,6 +178,8 @@ private:
     // Reports log lines the limiters suppressed and no later line reported.
     void report_suppressed_logs();
     void start_listener(Listener& l);
+    // One queued handshake; whether more are queued.
+    bool next_handshake();
 
     unsigned index_;
     std::atomic<std::size_t>& connections_;  // process-wide downstream count: touched on accept/close only
@@ -179,6 +193,9 @@ private:
     bool draining_ = false;
     boost::intrusive::list<Session, boost::intrusive::base_hook<SessionHook>, boost::intrusive::constant_time_size<false>>
         sessions_;
+    boost::intrusive::list<Session, boost::intrusive::base_hook<HandshakeTurnHook>,
+                           boost::intrusive::constant_time_size<false>>
+        handshake_queue_;
     std::atomic<std::size_t> session_count_{0};
     WorkerStats stats_;
     FailureSink failure_sink_;

@@ -275,6 +275,11 @@ EOF
   PID[$name]=$!
 }
 
+nginx_split() { # name port1 port2 -> nginx's upstream block: 90/10 over the two, keep-alive
+  printf '  upstream %s {\n    server 127.0.0.1:%s weight=90;\n    server 127.0.0.1:%s weight=10;\n' "$1" "$2" "$3"
+  printf '    keepalive 64;\n    keepalive_requests 10000000;\n  }'
+}
+
 start_nginx() { # name conf_body -> starts nginx with DIR/name
   local name=$1 body=$2 d="$TMP/$1"
   mkdir -p "$d"
@@ -423,12 +428,7 @@ fi
 start_haproxy haproxy "127.0.0.1:$P_HAP"
 
 # nginx as proxy
-start_nginx nginx "  upstream split {
-    server 127.0.0.1:$P_B1 weight=90;
-    server 127.0.0.1:$P_B2 weight=10;
-    keepalive 64;
-    keepalive_requests 10000000;
-  }
+start_nginx nginx "$(nginx_split split "$P_B1" "$P_B2")
   server {
     listen 127.0.0.1:$P_NGX backlog=4096;
     location / {
@@ -703,12 +703,7 @@ start_haproxy haproxy_tls "127.0.0.1:$P_HT ssl crt $TLS_DIR/haproxy.pem"
 # 2.6 speak TLS 1.2 and 1.3 by default, so nginx gets the same two (BENCH_TLS_NGINX_PROTOCOLS).
 NGINX_SSL_PROTOCOLS=""
 if [[ $TLS_NGINX_PROTOCOLS != default ]]; then NGINX_SSL_PROTOCOLS="ssl_protocols $TLS_NGINX_PROTOCOLS;"; fi
-start_nginx nginx_tls "  upstream split {
-    server 127.0.0.1:$P_B1 weight=90;
-    server 127.0.0.1:$P_B2 weight=10;
-    keepalive 64;
-    keepalive_requests 10000000;
-  }
+start_nginx nginx_tls "$(nginx_split split "$P_B1" "$P_B2")
   server {
     listen 127.0.0.1:$P_NT ssl backlog=4096;
     ssl_certificate $TLS_DIR/site.pem;
@@ -889,12 +884,7 @@ if (( TLS_UP_ROUNDS > 0 )); then
   start_haproxy haproxy_up "127.0.0.1:$P_HU" "$P_BT1" "$P_BT2" "ssl verify required ca-file $TLS_DIR/site.pem"
   NGINX_UP_PROTOCOLS=""
   if [[ $TLS_NGINX_PROTOCOLS != default ]]; then NGINX_UP_PROTOCOLS="proxy_ssl_protocols $TLS_NGINX_PROTOCOLS;"; fi
-  start_nginx nginx_up "  upstream split_tls {
-    server 127.0.0.1:$P_BT1 weight=90;
-    server 127.0.0.1:$P_BT2 weight=10;
-    keepalive 64;
-    keepalive_requests 10000000;
-  }
+  start_nginx nginx_up "$(nginx_split split_tls "$P_BT1" "$P_BT2")
   server {
     listen 127.0.0.1:$P_NU backlog=4096;
     location / {

@@ -102,11 +102,22 @@ ChunkedDecoder::Step ChunkedDecoder::feed(std::string_view in) {
                 } else if (c == ' ' || c == '\t' || !is_tchar(c)) {
                     return fail("malformed trailer field");
                 } else {
-                    state_ = State::trailer_line;
+                    state_ = State::trailer_name;
                 }
                 ++i;
                 break;
-            case State::trailer_line:
+            case State::trailer_name:
+                // A field line is name ":" value (RFC 9112 §5): the name is a
+                // token right up to the colon, with no space before it.
+                if (++trailer_bytes_ > max_trailer_bytes_) return fail("trailer section too large");
+                if (c == ':') {
+                    state_ = State::trailer_value;
+                } else if (!is_tchar(c)) {
+                    return fail(c == '\r' ? "trailer field without a colon" : "malformed trailer field name");
+                }
+                ++i;
+                break;
+            case State::trailer_value:
                 if (c == '\r') {
                     if (++trailer_bytes_ > max_trailer_bytes_) return fail("trailer section too large");
                     state_ = State::trailer_lf;

@@ -35,7 +35,7 @@ public:
 
 private:
     enum class State {
-        size, size_ws, extension, size_lf, data, data_cr, data_lf, trailer_start, trailer_line, trailer_lf,
+        size, size_ws, extension, size_lf, data, data_cr, data_lf, trailer_start, trailer_name, trailer_value, trailer_lf,
         final_lf, done
     };
     State state_ = State::size;

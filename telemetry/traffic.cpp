@@ -8,7 +8,7 @@ namespace weir::telemetry {
 const std::vector<double>& duration_bounds() {
     static const std::vector<double> bounds = [] {
         std::vector<double> b;
-        // 2^(k/4) * 50 us up to just over 60 s: 81 buckets.
+        // 2^(k/4) * 50 us up to the first bound over 60 s: 82 bounds.
         for (int k = 0;; ++k) {
             double v = 50e-6 * std::pow(2.0, k / 4.0);
             // Rounded to 3 significant digits so the `le` labels read well.

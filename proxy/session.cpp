@@ -227,9 +227,9 @@ void Session::on_timeout() {
             pick_endpoint();  // nothing was sent: another endpoint is safe
             return;
         case Wait::upstream_handshake:
-            count_upstream_handshake(&tls::HandshakeCounts::timeout);
             upstream_tls_failed(fmt::format("handshake not complete in {} ms (upstream.connect_timeout)",
-                                            ex_->pool->upstream.connect_timeout.count()));
+                                            ex_->pool->upstream.connect_timeout.count()),
+                                &tls::HandshakeCounts::timeout);
             return;
         case Wait::pump_read:
         case Wait::pump_write:
@@ -531,8 +531,7 @@ void Session::continue_upstream_handshake() {
     const int rc = upstream_->socket.handshake(why);
     if (rc == 0) return;  // waits for the next event
     if (rc < 0) {
-        count_upstream_handshake(&tls::HandshakeCounts::failed);
-        upstream_tls_failed(upstream_->tls->failure(upstream_->socket.tls(), why));
+        upstream_tls_failed(upstream_->tls->failure(upstream_->socket.tls(), why), &tls::HandshakeCounts::failed);
         return;
     }
     count_upstream_handshake(SSL_session_reused(upstream_->socket.tls()) ? &tls::HandshakeCounts::resumed
@@ -547,7 +546,8 @@ void Session::count_upstream_handshake(std::atomic<std::uint64_t> tls::Handshake
         (counts->*result).fetch_add(1, std::memory_order_relaxed);
 }
 
-void Session::upstream_tls_failed(const std::string& why) {
+void Session::upstream_tls_failed(const std::string& why, std::atomic<std::uint64_t> tls::HandshakeCounts::*outcome) {
+    count_upstream_handshake(outcome);
     clear_deadline();
     wait_ = Wait::none;
     upstream_note("pool {} endpoint {}: TLS handshake failed: {}", ex_->pool->name, ex_->endpoint->name, why);

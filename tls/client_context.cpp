@@ -110,18 +110,24 @@ SSL* ClientContext::new_connection(std::string_view host, const std::string& ses
         else SSL_set1_host(ssl, name.c_str());
     }
     SSL_set_ex_data(ssl, key_index(), new std::string(session_key));
-    std::lock_guard lock(sessions_mutex_);
-    if (auto it = sessions_.find(session_key); it != sessions_.end()) {
+    SSL_SESSION* last = nullptr;
+    {
+        std::lock_guard lock(sessions_mutex_);  // shared by the workers: only a reference is taken under it
+        if (auto it = sessions_.find(session_key); it != sessions_.end() && SSL_SESSION_up_ref(it->second) == 1)
+            last = it->second;
+    }
+    if (last) {
         // Each connection offers its own copy: OpenSSL marks a TLS 1.3
         // session it offered as used up (tickets are meant for one use by
         // clients that can be tracked; RFC 8446 §C.4), so the shared one
         // would leave every other connection opened before the next ticket
         // arrives to a full handshake. An endpoint of Weir's own pool takes a
         // ticket more than once, as it does from HAProxy and nginx.
-        if (SSL_SESSION* copy = SSL_SESSION_dup(it->second)) {
+        if (SSL_SESSION* copy = SSL_SESSION_dup(last)) {
             SSL_set_session(ssl, copy);
             SSL_SESSION_free(copy);  // the SSL holds its own reference
         }
+        SSL_SESSION_free(last);
     }
     return ssl;
 }

@@ -27,6 +27,7 @@ json::object pool_json(AdminContext& ctx, const routing::Pool& p, const std::vec
                        {"draining", e.draining},
                        {"eligible", e.eligible()},
                        {"in_flight", e.key < load.size() ? load[e.key].in_flight : 0},
+                       {"tunnels", e.key < load.size() ? load[e.key].tunnels : 0},
                        {"requests", e.key < load.size() ? load[e.key].requests : 0},
                        {"last_check", st.last_check}};
         if (st.ejected) {

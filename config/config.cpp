@@ -4,6 +4,7 @@
 
 #include "config/tls_config.hpp"
 #include "config/yaml_reader.hpp"
+#include "http/upgrade.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -482,6 +483,13 @@ private:
             if (auto r = map.take("rules")) read_rules(*r, route);
             if (auto s = map.take("sticky")) read_sticky(*s, route);
             if (auto r = map.take("rollout")) read_rollout(*r, route);
+            if (auto u = map.take("upgrade")) read_upgrade(*u, route.tunnel);
+            if (auto v = map.take("tunnel_idle_timeout")) {
+                if (auto d = yaml::read_data_path_timeout(*v, diag_)) route.tunnel.idle_timeout = *d;
+            }
+            if (auto v = map.take("max_tunnel_age")) {
+                if (auto d = yaml::read_data_path_timeout(*v, diag_)) route.tunnel.max_age = *d;
+            }
             if (auto p = map.take("on_pool_unhealthy")) {
                 if (auto v = yaml::read_string(*p, diag_)) {
                     if (*v == "shift") route.on_pool_unhealthy = OnPoolUnhealthy::shift;
@@ -491,6 +499,28 @@ private:
             }
             map.finish();
             config.routes.push_back(std::move(route));
+        }
+    }
+
+    // `upgrade: [websocket, ...]`: protocol names a request may switch to; [] for none.
+    void read_upgrade(const Field& f, routing::TunnelSettings& tunnel) {
+        auto items = yaml::read_sequence(f, diag_);
+        if (!items) return;
+        tunnel.upgrade.clear();
+        for (const auto& item : *items) {
+            auto name = yaml::read_string(item, diag_);
+            if (!name) continue;
+            // A name, not a name/version: the route allows a protocol in any version.
+            if (name->empty() || name->find('/') != std::string::npos || !http::valid_upgrade_protocol(*name)) {
+                diag_.error(item.at, item.path + ": must be a protocol name such as \"websocket\", got " + quoted(*name));
+                continue;
+            }
+            std::string lower = to_lower(*name);
+            if (std::find(tunnel.upgrade.begin(), tunnel.upgrade.end(), lower) != tunnel.upgrade.end()) {
+                diag_.error(item.at, item.path + ": " + quoted(*name) + " is listed twice");
+                continue;
+            }
+            tunnel.upgrade.push_back(std::move(lower));
         }
     }
 

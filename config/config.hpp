@@ -173,6 +173,7 @@ struct RouteConfig {
     std::optional<StickyConfig> sticky;
     OnPoolUnhealthy on_pool_unhealthy = routing::default_on_unhealthy;
     std::optional<RolloutConfig> rollout;
+    routing::TunnelSettings tunnel;  // upgrade, tunnel_idle_timeout, max_tunnel_age
 };
 
 struct AccessLogConfig {

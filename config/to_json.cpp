@@ -110,6 +110,11 @@ json::object route_to_json(const RouteConfig& r) {
                      {"split", std::move(split)},
                      {"rules", std::move(rules)},
                      {"on_pool_unhealthy", r.on_pool_unhealthy == OnPoolUnhealthy::fail ? "fail" : "shift"}};
+    json::array upgrade;
+    for (const auto& p : r.tunnel.upgrade) upgrade.push_back(json::string(p));
+    out["upgrade"] = std::move(upgrade);
+    out["tunnel_idle_timeout"] = format_duration(r.tunnel.idle_timeout);
+    if (r.tunnel.max_age.count() > 0) out["max_tunnel_age"] = format_duration(r.tunnel.max_age);
     if (r.rollout) {
         const RolloutConfig& ro = *r.rollout;
         json::array steps;

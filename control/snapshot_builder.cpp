@@ -281,6 +281,7 @@ BuildResult build_snapshot(const config::Config& config, std::uint64_t version, 
         route.no_pool_stat = stat_keys.key_for(stat_name(rc.name, "none"));
         snap->live_stats.push_back(route.no_pool_stat);
         route.on_unhealthy = rc.on_pool_unhealthy;
+        route.tunnel = rc.tunnel;
         snap->routes.push_back(std::move(route));
     }
     snap->finalize();
@@ -288,6 +289,7 @@ BuildResult build_snapshot(const config::Config& config, std::uint64_t version, 
     snap->unrouted_stat = stat_keys.key_for(stat_name("none", "none"));
     snap->live_stats.push_back(snap->unrouted_stat);
     snap->max_statistics_bytes = config.limits.max_statistics_bytes;
+    snap->drain_timeout = config.drain_timeout;
     if (!config.access_log.path.empty()) {
         // Opened at every build: a reload after log rotation writes to the new file.
         std::string error;

@@ -53,6 +53,29 @@ std::vector<prometheus::MetricFamily> traffic_families(proxy::Server& server, co
         durations.metric.push_back(std::move(h));
     }
 
+    // Open tunnels, for every pair that has served requests (as
+    // weir_requests_total: a series drops to 0 rather than vanishing), and
+    // pairs a reload removed while their tunnels wait out drain_timeout.
+    prometheus::MetricFamily tunnels{"weir_tunnels", "Open tunnels (after a 101 protocol switch) by route and pool.",
+                                     prometheus::MetricType::Gauge, {}};
+    auto open_tunnels = server.tunnels(gather_timeout);
+    const auto add_tunnels = [&](std::uint32_t stat, std::uint64_t n) {
+        const std::string* name = names.name_of(stat);
+        if (!name) return;
+        auto [route, pool] = split_stat(*name);
+        prometheus::ClientMetric m;
+        m.label = {{"pool", pool}, {"route", route}};
+        m.gauge.value = static_cast<double>(n);
+        tunnels.metric.push_back(std::move(m));
+    };
+    for (const auto& [stat, t] : traffic) {
+        if (t.count == 0) continue;
+        auto it = open_tunnels.find(stat);
+        add_tunnels(stat, it == open_tunnels.end() ? 0 : it->second);
+        if (it != open_tunnels.end()) open_tunnels.erase(it);
+    }
+    for (const auto& [stat, n] : open_tunnels) add_tunnels(stat, n);
+
     prometheus::MetricFamily downstream{"weir_downstream_connections", "Open client connections.",
                                         prometheus::MetricType::Gauge, {}};
     prometheus::ClientMetric d;
@@ -120,7 +143,7 @@ std::vector<prometheus::MetricFamily> traffic_families(proxy::Server& server, co
                                 prometheus::MetricType::Counter, all_workers(&proxy::WorkerStats::accept_pauses));
     std::vector<prometheus::MetricFamily> out{
         std::move(requests),    std::move(durations),   std::move(failovers),   std::move(not_repeated),
-        std::move(downstream),  std::move(upstream),    std::move(stats_bytes), std::move(stats_limit),
+        std::move(tunnels),     std::move(downstream),  std::move(upstream),    std::move(stats_bytes), std::move(stats_limit),
         std::move(stats_slots), std::move(dropped),     std::move(accept_pauses)};
     for (auto& f : tls_families(plane)) out.push_back(std::move(f));
     return out;

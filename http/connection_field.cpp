@@ -1,6 +1,7 @@
 #include "http/connection_field.hpp"
 
 #include "http/chars.hpp"
+#include "http/list_field.hpp"
 
 #include <bit>
 #include <cstdint>
@@ -27,17 +28,6 @@ std::uint64_t name_hash(std::string_view name) {
         h *= 0x100000001b3ull;
     }
     return h ^ (h >> 29);
-}
-
-template <class F>
-void for_each_token(std::string_view v, F&& on_token) {
-    while (!v.empty()) {
-        std::size_t comma = v.find(',');
-        std::string_view tok = trim_ows(v.substr(0, comma));
-        if (!tok.empty()) on_token(tok);
-        if (comma == std::string_view::npos) break;
-        v.remove_prefix(comma + 1);
-    }
 }
 
 constexpr std::uint32_t empty_slot = UINT32_MAX;
@@ -98,12 +88,13 @@ ConnectionOptions read_connection(std::vector<Header>& headers) {
     std::vector<std::string_view> named;  // tokens naming fields, looked up once the table exists
     for (const Header& h : headers) {
         if (!(h.name.size() == 10 && iequals(h.name, "connection"))) continue;
-        for_each_token(h.value, [&](std::string_view tok) {
+        for_each_list_item(h.value, [&](std::string_view tok) {
             if (iequals(tok, "close")) {
                 o.close = true;
             } else if (iequals(tok, "keep-alive")) {
                 o.keep_alive = true;
             } else {
+                if (iequals(tok, "upgrade")) o.upgrade = true;
                 o.names_fields = true;
                 if (!iequals(tok, "content-length") && !iequals(tok, "host")) named.push_back(tok);
             }

@@ -16,6 +16,7 @@ namespace weir::http {
 struct ConnectionOptions {
     bool close = false;
     bool keep_alive = false;
+    bool upgrade = false;       // "upgrade": the message's Upgrade field applies (RFC 9110 §7.8)
     bool names_fields = false;  // a token other than close/keep-alive
 };
 

@@ -45,6 +45,10 @@ struct RequestHead {
     bool expect_continue = false;
     bool connection_has_tokens = false;  // Connection names other headers (hop-by-hop)
     bool has_via = false;                // a Via field is present: worth a loop check
+    // The protocols an HTTP/1.1 request asks to switch to: its Upgrade value
+    // when Connection lists "upgrade" (RFC 9110 §7.8), else empty. HTTP/1.0
+    // requests never ask (an Upgrade there is ignored, as the RFC says).
+    std::string_view upgrade;
 
     void clear() {
         headers.clear();
@@ -55,6 +59,7 @@ struct RequestHead {
         connection_has_tokens = false;
         has_via = false;
         host = {};
+        upgrade = {};
     }
 };
 
@@ -67,6 +72,9 @@ struct ResponseHead {
     std::uint64_t content_length = 0;
     bool keep_alive = true;
     bool connection_has_tokens = false;
+    std::string_view upgrade;    // the Upgrade field's value (a 101 names the protocol switched to)
+    int upgrade_fields = 0;      // how many Upgrade fields
+    bool declares_body = false;  // Content-Length or Transfer-Encoding present (even where no body may follow)
 
     void clear() {
         headers.clear();
@@ -75,6 +83,9 @@ struct ResponseHead {
         keep_alive = true;
         connection_has_tokens = false;
         reason = {};
+        upgrade = {};
+        upgrade_fields = 0;
+        declares_body = false;
     }
 };
 

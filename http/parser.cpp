@@ -109,6 +109,8 @@ struct FieldSummary {
     std::string_view host;
     int expect_count = 0;
     std::string_view expect;
+    int upgrade_count = 0;
+    std::string_view upgrade;
     bool via = false;
 };
 
@@ -166,6 +168,12 @@ bool parse_fields(std::string_view rest, std::vector<Header>& headers, FieldSumm
                 if (iequals(name, "expect")) {
                     ++s.expect_count;
                     s.expect = value;
+                }
+                break;
+            case 7:
+                if (iequals(name, "upgrade")) {
+                    ++s.upgrade_count;
+                    s.upgrade = value;
                 }
                 break;
             case 10:
@@ -364,6 +372,19 @@ ParseStatus parse_request_head(std::string_view buf, std::size_t max_head_bytes,
     out.keep_alive = out.version_minor == 1 ? !c.close : (c.keep_alive && !c.close);
     out.connection_has_tokens = c.names_fields;
     out.has_via = s.via;
+    if (c.upgrade && s.upgrade_count > 0 && out.version_minor == 1) {
+        // Two Upgrade fields would leave the switch to whichever list the
+        // next hop reads; no client needs more than one.
+        if (s.upgrade_count > 1) {
+            err = bad("duplicate Upgrade header");
+            return ParseStatus::error;
+        }
+        if (s.upgrade.empty()) {
+            err = bad("empty Upgrade header");
+            return ParseStatus::error;
+        }
+        out.upgrade = s.upgrade;
+    }
     return ParseStatus::complete;
 }
 
@@ -448,6 +469,9 @@ ParseStatus parse_response_head(std::string_view buf, std::size_t max_head_bytes
     out.keep_alive =
         out.body != BodyKind::until_close && (out.version_minor == 1 ? !c.close : (c.keep_alive && !c.close));
     out.connection_has_tokens = c.names_fields;
+    out.upgrade = s.upgrade;
+    out.upgrade_fields = s.upgrade_count;
+    out.declares_body = s.content_length_count > 0 || s.transfer_encoding_count > 0;
     return ParseStatus::complete;
 }
 

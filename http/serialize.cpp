@@ -91,6 +91,10 @@ void serialize_request(std::string& out, const RequestHead& req, const Forwarded
     }
     if (!fwd.client_cert_subject.empty()) put_header(out, "X-Client-Cert-Subject", fwd.client_cert_subject);
     if (req.body == BodyKind::chunked) put(out, "Transfer-Encoding: chunked\r\n");
+    if (!fwd.upgrade.empty()) {
+        put(out, "Connection: upgrade\r\n");
+        put_header(out, "Upgrade", fwd.upgrade);
+    }
     put(out, "\r\n");
 }
 
@@ -103,7 +107,10 @@ void serialize_response(std::string& out, const ResponseHead& resp, ClientFramin
     }
     put(out, extra);
     if (framing == ClientFraming::chunked) put(out, "Transfer-Encoding: chunked\r\n");
-    if (resp.status >= 200) {
+    if (resp.status == 101) {
+        put(out, "Connection: upgrade\r\n");
+        put_header(out, "Upgrade", resp.upgrade);
+    } else if (resp.status >= 200) {
         if (!keep_alive) put(out, "Connection: close\r\n");
         else if (client_minor == 0) put(out, "Connection: keep-alive\r\n");
     }

@@ -19,6 +19,7 @@ struct ForwardedFor {
     std::uint16_t port = 0;        // X-Forwarded-Port: the listener port the client connected to
     ClaimPolicy claims;            // which of the client's claims go on (http/claims.hpp)
     std::string_view client_cert_subject;  // mTLS: the verified client certificate's subject (RFC 2253)
+    std::string_view upgrade;      // protocols offered upstream (http/upgrade.hpp); empty: none
 };
 
 // Weir's received-by name in Via (RFC 9110 §7.6.3), also what loop detection counts.
@@ -39,7 +40,8 @@ enum class ClientFraming {
 };
 
 // Appends the response head for the client (an HTTP/1.1 status line in every
-// case). `extra` is added as is: complete header lines of Weir's own, such as
+// case). A 101 (only ever one checked by http::check_switch) carries its
+// Upgrade field and the "upgrade" connection option. `extra` is added as is: complete header lines of Weir's own, such as
 // a Set-Cookie for a sticky id.
 void serialize_response(std::string& out, const ResponseHead& resp, ClientFraming framing, bool keep_alive,
                         int client_minor, std::string_view extra = {});

@@ -64,7 +64,7 @@ void begin_access_line(std::string& out, TimeStamper& clock, std::string_view cl
 }
 
 void end_access_line(std::string& out, std::string_view prefix, int status, std::string_view route,
-                     std::string_view pool, std::string_view endpoint, double duration_ms) {
+                     std::string_view pool, std::string_view endpoint, double duration_ms, const TunnelBytes* tunnel) {
     out += prefix;
     out += ",\"status\":";
     out += std::to_string(status);
@@ -75,6 +75,11 @@ void end_access_line(std::string& out, std::string_view prefix, int status, std:
     if (!endpoint.empty()) {
         out += ",\"endpoint\":";
         append_json_string(out, endpoint);
+    }
+    if (tunnel) {
+        out += fmt::format(",\"bytes_from_client\":{},\"bytes_from_upstream\":{},\"tunnel_end\":", tunnel->from_client,
+                           tunnel->from_upstream);
+        append_json_string(out, tunnel->end);
     }
     out += fmt::format(",\"duration_ms\":{:.3f}}}\n", duration_ms);
 }

@@ -30,9 +30,19 @@ private:
 // "method", "host", "path" — without the closing brace.
 void begin_access_line(std::string& out, TimeStamper& clock, std::string_view client, const http::RequestHead* req);
 
+// What a tunnel carried, after its 101: payload bytes each way.
+struct TunnelBytes {
+    std::uint64_t from_client = 0;
+    std::uint64_t from_upstream = 0;
+    std::string_view end;  // why it ended ("closed by both sides", "tunnel_idle_timeout", ...)
+};
+
 // Appends `prefix` (from begin_access_line) and the outcome, closing the line:
-// "status", "route", "pool", "endpoint" (left out when empty), "duration_ms".
+// "status", "route", "pool", "endpoint" (left out when empty), for a tunnel
+// "bytes_from_client", "bytes_from_upstream" and "tunnel_end", and "duration_ms" (for a
+// tunnel, from its request to its end).
 void end_access_line(std::string& out, std::string_view prefix, int status, std::string_view route,
-                     std::string_view pool, std::string_view endpoint, double duration_ms);
+                     std::string_view pool, std::string_view endpoint, double duration_ms,
+                     const TunnelBytes* tunnel = nullptr);
 
 }  // namespace weir::proxy

@@ -96,6 +96,7 @@ struct Exchange : ExchangeState {
     std::string set_cookie;                    // a sticky id assigned to this request, as a header line
     std::string log_prefix;                    // the access log line's request part, taken with the head
     std::string replay;                        // the whole request, when small enough to send twice
+    std::string upgrade_offer;                 // protocols offered upstream (http/upgrade.hpp); empty: none
 
     Exchange() {
         request.headers.reserve(16);
@@ -132,6 +133,7 @@ private:
         sticky_key.clear();
         set_cookie.clear();
         replay.clear();
+        upgrade_offer.clear();
     }
 };
 

@@ -88,7 +88,18 @@ std::vector<EndpointLoad> Server::load(std::chrono::milliseconds timeout) {
                 total[i].in_flight += part[i].in_flight;
                 total[i].requests += part[i].requests;
                 total[i].idle += part[i].idle;
+                total[i].tunnels += part[i].tunnels;
             }
+        },
+        timeout);
+}
+
+std::map<std::uint32_t, std::uint64_t> Server::tunnels(std::chrono::milliseconds timeout) {
+    using Total = std::map<std::uint32_t, std::uint64_t>;
+    return gather<Total, Worker::TunnelCounts>(
+        workers_, {}, [](Worker& w, auto reply) { w.collect_tunnels(std::move(reply)); },
+        [](Total& total, Worker::TunnelCounts part) {
+            for (const auto& [stat, n] : part) total[stat] += n;
         },
         timeout);
 }

@@ -44,6 +44,8 @@ public:
     void set_failure_sink(const FailureSink& sink);
     // Blocks up to `timeout` for every worker's load by endpoint key, summed.
     std::vector<EndpointLoad> load(std::chrono::milliseconds timeout);
+    // Blocks up to `timeout` for every worker's open tunnels by statistics slot id, summed.
+    std::map<std::uint32_t, std::uint64_t> tunnels(std::chrono::milliseconds timeout);
     // Blocks up to `timeout` for every worker's traffic counters by statistics slot id, summed.
     std::map<std::uint32_t, telemetry::TrafficCounters> traffic(std::chrono::milliseconds timeout);
     // Statistics memory of all workers (bytes, slots, requests not counted over budget).

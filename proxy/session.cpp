@@ -3,6 +3,7 @@
 #include "common/log.hpp"
 #include "http/parser.hpp"
 #include "http/serialize.hpp"
+#include "http/upgrade.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/listener.hpp"
 #include "routing/decision.hpp"
@@ -93,7 +94,7 @@ void Session::start() {
         const auto& snap = worker_.snapshot();
         set_deadline(snap ? snap->limits.header_timeout : std::chrono::milliseconds(10000));
         wait_ = Wait::handshake;
-        worker_.queue_handshake(*this);
+        worker_.queue_turn(*this);
         return;
     }
     wait_request();
@@ -141,7 +142,7 @@ void Session::resume() {
         case Wait::handshake:
             // Still waiting for its turn: what the socket said is kept in
             // its readiness flags until then.
-            if (!HandshakeTurnHook::is_linked()) continue_handshake();
+            if (!TurnHook::is_linked()) continue_handshake();
             break;
         case Wait::idle:
         case Wait::request_head:
@@ -176,6 +177,9 @@ void Session::resume() {
             break;
         case Wait::linger:
             if (client_.readable()) linger_read();
+            break;
+        case Wait::tunnel:
+            tunnel_pump();
             break;
         case Wait::none:
         case Wait::closed:
@@ -246,6 +250,9 @@ void Session::on_timeout() {
         case Wait::linger:
             close();
             return;
+        case Wait::tunnel:
+            tunnel_timer();
+            return;
         case Wait::none:
         case Wait::closed:
             return;
@@ -256,6 +263,11 @@ void Session::drain() {
     draining_ = true;
     close_after_ = true;
     if (wait_ == Wait::idle) close();
+    if (tunnel_) {
+        const auto& snap = worker_.snapshot();
+        const auto grace = snap ? snap->drain_timeout : routing::Snapshot{}.drain_timeout;
+        tunnel_leave(EventLoop::clock_ms() + static_cast<std::uint64_t>(grace.count()), "shutting down");
+    }
 }
 
 // ---------------------------------------------------------------- request head
@@ -384,6 +396,24 @@ void Session::handle_request() {
         // Kept for a failover choice: the head may be gone by then.
         auto key = view.get(ex_->route->sticky->source, ex_->route->sticky->name);
         ex_->sticky_key = d.assign_cookie ? new_id : std::string(key ? *key : std::string_view());
+    }
+    if (!req.upgrade.empty()) {
+        // Only the protocols the route allows are asked of the upstream;
+        // with none, the request goes on as an ordinary one (Upgrade is
+        // hop-by-hop), as a server may ignore Upgrade (RFC 9110 §7.8).
+        ex_->upgrade_offer = http::upgrade_offer(req.upgrade, ex_->route->tunnel.upgrade);
+        if (!ex_->upgrade_offer.empty()) {
+            // Bytes after the head belong to the new protocol once it is
+            // switched to: a body would leave it unclear where one ends.
+            if (req.body != http::BodyKind::none) {
+                client_note("client {}: route {}: upgrade request with a body (400)", client_ip_, ex_->route->name);
+                reply(400, "upgrade request with a body", true);
+                return;
+            }
+            // Switched or not, the connection ends with this exchange: what
+            // the client sent after the head may already be the new protocol.
+            close_after_ = true;
+        }
     }
     ex_->set_cookie.clear();
     if (d.assign_cookie) {
@@ -577,7 +607,7 @@ void Session::send_request() {
     http::RequestHead& req = ex_->request;
     ex_->stage.clear();
     http::ForwardedFor fwd{client_ip_,  client_.tls() ? "https" : "http", ex_->endpoint->name, local_port_, claims_,
-                           client_cert_subject_};
+                           client_cert_subject_, ex_->upgrade_offer};
     http::serialize_request(ex_->stage, req, fwd);
     // A bodiless request keeps its head buffered until the response arrives,
     // so a failed attempt can be serialised again for another endpoint; with
@@ -626,7 +656,7 @@ bool Session::survives_stale_connection() const {
 bool Session::forward_interim() {
     int status = ex_->response.status;
     if (status == 101) {
-        // Upgrade is never forwarded, so a switch was not asked for.
+        // No upgrade was offered for this request (upgrading ones never get here).
         upstream_failed("upstream switched protocols unasked", 0);
         return false;
     }
@@ -653,6 +683,11 @@ void Session::read_response() {
                                                 ex_->request.method_id, ex_->response, head_len, err,
                                                 ex_->pool->upstream.max_response_headers, &ex_->response_scan);
             if (st == http::ParseStatus::complete) {
+                if (ex_->response.status == 101 && !ex_->upgrade_offer.empty()) {
+                    clear_deadline();
+                    start_tunnel(head_len);
+                    return;
+                }
                 if (ex_->response.status < 200) {
                     if (!forward_interim()) return;
                     in.consume(head_len);
@@ -793,7 +828,7 @@ void Session::send_response() {
     start_pump(Direction::response);
 }
 
-void Session::record(int status, bool error) {
+void Session::record(int status, bool error, bool log_line) {
     ex_->recorded = true;
     ex_->request_counted = false;
     const routing::Snapshot* snap = ex_->snapshot ? ex_->snapshot.get() : worker_.snapshot().get();
@@ -803,7 +838,7 @@ void Session::record(int status, bool error) {
     else if (ex_->route) stat = ex_->route->no_pool_stat;
     const auto elapsed = std::chrono::steady_clock::now() - ex_->request_started;
     worker_.record(stat, status, elapsed, error);
-    if (snap->access_log) {
+    if (snap->access_log && log_line) {
         // {"time","client","method","host","path"} were taken when the head
         // arrived (the head's bytes may be gone by now); the outcome goes here.
         if (ex_->log_prefix.empty()) start_access_line(nullptr);

@@ -13,6 +13,7 @@
 #include "http/parser.hpp"
 #include "proxy/exchange.hpp"
 #include "proxy/socket.hpp"
+#include "proxy/tunnel.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "proxy/worker.hpp"
 #include "routing/snapshot.hpp"
@@ -29,7 +30,8 @@ namespace weir::proxy {
 class Session final : public IoObject,
                       public UpstreamOwner,
                       public SessionHook,
-                      public HandshakeTurnHook,
+                      public TurnHook,
+                      public TunnelHook,
                       public Timer {
 public:
     // Whether the peer is a trusted proxy, and what its listener allows, is
@@ -43,13 +45,18 @@ public:
     void on_upstream_events(std::uint32_t events) override;  // upstream socket
     // The current step's deadline has passed (worker timer wheel).
     void on_timer() override;
-    // Graceful shutdown: close now if idle, else after the current exchange.
+    // Graceful shutdown: close now if idle, else after the current exchange;
+    // a tunnel after the snapshot's drain_timeout.
     void drain();
     // Closes at once (process exit).
     void abort() { close(); }
-    // TLS: the loop's turn for this connection's handshake has come.
-    void take_handshake_turn() { continue_handshake(); }
+    // The loop's turn for this connection (Worker::queue_turn) has come.
+    void take_turn();
     std::uint32_t listener_id() const { return listener_id_; }
+    // A new snapshot (worker thread, before it becomes the worker's): the
+    // tunnel follows it when it still has the tunnel's route, pool and
+    // endpoint, not draining; otherwise the tunnel closes after drain_timeout.
+    void rebind_tunnel(const routing::SnapshotPtr& next, const SnapshotNames& names);
 
 private:
     // What the session waits for; the event handlers resume the matching step.
@@ -65,6 +72,7 @@ private:
         response_head,  // the response head (upstream readable)
         reply,          // room to write a local reply (client writable)
         linger,         // after an error reply: client input to discard, or its close
+        tunnel,         // after a 101: bytes either way (either socket)
         closed,
     };
 
@@ -104,6 +112,20 @@ private:
     void send_response();
     bool forward_interim();
 
+    // Tunnels (session_tunnel.cpp). The 101 head of `head_len` bytes is at
+    // the front of upstream_in: checked, sent on, and the tunnel opened.
+    void start_tunnel(std::size_t head_len);
+    void tunnel_pump();
+    // Moves bytes one way until neither side can go on, or its share of the
+    // turn is used (`more`); false when a socket failed (`why`).
+    bool tunnel_flow(TunnelFlow& f, bool& more, const char*& why);
+    void tunnel_timer();
+    // Sets a time at which the tunnel closes (drain, reload); an earlier one stays.
+    void tunnel_leave(std::uint64_t due_ms, const char* why);
+    // The tunnel's accounting and access log line, once, as it closes.
+    void finish_tunnel(std::string_view why);
+    void arm_tunnel_deadline();
+
     // Body streaming in either direction.
     void start_pump(Direction dir, bool staged_whole = false);
     void pump();
@@ -122,7 +144,7 @@ private:
     void finish_exchange();
     // Counts the request once, in its (route, pool) statistics slot, and
     // writes its access log line.
-    void record(int status, bool error);
+    void record(int status, bool error, bool log_line = true);
     void start_access_line(const http::RequestHead* req);
     void upstream_failed(std::string_view what, int error);
     // Before a replay: drops the body bytes the failed attempt left unsent.
@@ -173,6 +195,8 @@ private:
     // in the pooled exchange: it goes back through the upstream pool or the
     // loop's retire list, never with the exchange's memory.
     UpstreamPtr upstream_;
+    // After a 101: the tunnel's state (the exchange has been given back).
+    std::unique_ptr<Tunnel> tunnel_;
 
     std::uint64_t head_started_ms_ = 0;  // when the head being read began (header_timeout)
     http::HeadScan head_scan_;           // the request head arriving, searched so far

@@ -96,6 +96,7 @@ void Session::drop_request_head() {
 
 void Session::close() {
     if (wait_ == Wait::closed) return;
+    if (tunnel_) finish_tunnel("closed by the proxy");  // at exit: the tunnel's line still gets written
     wait_ = Wait::closed;
     clear_deadline();
     release_upstream(false);
@@ -103,7 +104,8 @@ void Session::close() {
     // The exchange's state (its snapshot too) goes with it.
     if (ex_) worker_.exchanges().give_back(std::move(ex_));
     SessionHook::unlink();        // leave the worker's session list
-    HandshakeTurnHook::unlink();  // and the handshake queue, if still in it
+    TurnHook::unlink();     // and the turn queue, if still in it
+    TunnelHook::unlink();   // and the worker's tunnels
     // Events already fetched in this batch may still name this session.
     worker_.loop().retire(std::unique_ptr<IoObject>(this));
 }

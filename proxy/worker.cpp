@@ -51,10 +51,11 @@ Worker::Worker(unsigned index, std::atomic<std::size_t>& connections, FailureCou
 }
 
 Worker::~Worker() {
-    flush_access_log();
     // Connections still open at exit (drain timeout) are closed here, while
-    // the members their destructors report to still exist.
+    // the members their destructors report to still exist; then the access
+    // log lines they wrote (tunnels) go out with the rest.
     while (!sessions_.empty()) sessions_.front().abort();
+    flush_access_log();
     upstreams_.close_all();
     loop_.flush_retired();
 }
@@ -76,7 +77,7 @@ void Worker::run() {
     loop_.post([this] {
         for (auto& l : listeners_) start_listener(*l);
     });
-    loop_.run([this] { tick(); }, tick_interval, [this] { return next_handshake(); });
+    loop_.run([this] { tick(); }, tick_interval, [this] { return next_turn(); });
 }
 
 void Worker::stop() { loop_.stop(); }
@@ -99,6 +100,14 @@ void Worker::publish(routing::SnapshotPtr snapshot, std::function<void()> done) 
                 for (const auto& e : pool.endpoints) {
                     if (e.ejected) failures_.reset(e.key);
                 }
+            }
+        }
+        // Tunnels follow the new configuration, or get drain_timeout to leave.
+        if (!tunnels_.empty()) {
+            const SnapshotNames names(*s);
+            for (auto it = tunnels_.begin(); it != tunnels_.end();) {
+                Session& t = *it++;
+                t.rebind_tunnel(s, names);
             }
         }
         // Slots of pairs this snapshot no longer names are freed.
@@ -129,6 +138,28 @@ void Worker::endpoint_begin(std::uint32_t key) {
 
 void Worker::endpoint_end(std::uint32_t key) {
     if (key < load_.size() && load_[key].in_flight > 0) --load_[key].in_flight;
+}
+
+void Worker::tunnel_opened(Session& s, std::uint32_t stat, std::uint32_t endpoint_key) {
+    tunnels_.push_back(s);
+    ++tunnels_by_stat_[stat];
+    if (endpoint_key >= load_.size()) load_.resize(endpoint_key + 1);
+    ++load_[endpoint_key].tunnels;
+}
+
+void Worker::tunnel_closed(std::uint32_t stat, std::uint32_t endpoint_key) {
+    if (auto it = tunnels_by_stat_.find(stat); it != tunnels_by_stat_.end() && --it->second == 0)
+        tunnels_by_stat_.erase(it);
+    if (endpoint_key < load_.size() && load_[endpoint_key].tunnels > 0) --load_[endpoint_key].tunnels;
+}
+
+char* Worker::tunnel_buffer() {
+    if (!tunnel_buffer_) tunnel_buffer_ = std::make_unique<char[]>(tunnel_buffer_size);
+    return tunnel_buffer_.get();
+}
+
+void Worker::collect_tunnels(std::function<void(TunnelCounts)> done) {
+    loop_.post([this, done = std::move(done)] { done(TunnelCounts(tunnels_by_stat_.begin(), tunnels_by_stat_.end())); });
 }
 
 void Worker::upstream_ok(std::uint32_t key) { failures_.succeeded(key); }
@@ -256,14 +287,16 @@ void Worker::on_accepted(int fd, const sockaddr_storage& peer, const Listener& f
 
 void Worker::add_session(Session& s) { sessions_.push_back(s); }
 
-void Worker::queue_handshake(Session& s) { handshake_queue_.push_back(s); }
+void Worker::queue_turn(Session& s) {
+    if (!static_cast<TurnHook&>(s).is_linked()) turn_queue_.push_back(s);
+}
 
-bool Worker::next_handshake() {
-    if (handshake_queue_.empty()) return false;
-    Session& s = handshake_queue_.front();
-    handshake_queue_.pop_front();
-    s.take_handshake_turn();
-    return !handshake_queue_.empty();
+bool Worker::next_turn() {
+    if (turn_queue_.empty()) return false;
+    Session& s = turn_queue_.front();
+    turn_queue_.pop_front();
+    s.take_turn();
+    return !turn_queue_.empty();
 }
 
 void Worker::session_closed() {

@@ -51,11 +51,16 @@ struct WorkerStats {
 };
 
 using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
-// Links a TLS session whose handshake waits for its turn (Worker::queue_handshake).
-struct HandshakeTurnTag;
-using HandshakeTurnHook =
-    boost::intrusive::list_base_hook<boost::intrusive::tag<HandshakeTurnTag>,
+// Links a session whose next step waits for a turn of the loop (Worker::queue_turn).
+struct TurnTag;
+using TurnHook =
+    boost::intrusive::list_base_hook<boost::intrusive::tag<TurnTag>,
                                      boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+
+// Links a session that has become a tunnel (Worker::tunnel_opened).
+struct TunnelTag;
+using TunnelHook = boost::intrusive::list_base_hook<boost::intrusive::tag<TunnelTag>,
+                                                     boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
 // What went wrong with an upstream exchange (docs/metrics.md weir_upstream_errors_total{kind}).
 // response_too_large: the response head was over the pool's configured
@@ -82,6 +87,7 @@ struct EndpointLoad {
     std::uint64_t in_flight = 0;
     std::uint64_t requests = 0;
     std::uint64_t idle = 0;  // idle upstream connections kept for reuse
+    std::uint64_t tunnels = 0;  // open tunnels (also counted in in_flight)
 };
 
 class Worker {
@@ -160,13 +166,28 @@ public:
 
     void add_session(Session& s);
     void session_closed();
-    // A new TLS connection's handshake: its first flight (key exchange and
-    // signature, a few hundred microseconds) waits for a turn of the loop in
-    // which no other is run, so that a burst of new connections cannot hold
-    // up the requests of open ones for the whole burst; they take turns with
-    // the I/O instead (nginx gets the same by accepting one connection per
-    // turn). A closed session leaves the queue by itself.
-    void queue_handshake(Session& s);
+    // Work that must not hold up the other connections' I/O waits for a turn
+    // of the loop, one session per turn:
+    //  - a new TLS connection's handshake: its first flight (key exchange and
+    //    signature, a few hundred microseconds) must not, in a burst of new
+    //    connections, hold up the requests of open ones for the whole burst;
+    //    they take turns with the I/O instead (nginx gets the same by
+    //    accepting one connection per turn);
+    //  - a tunnel that moved its share of bytes and has more to move.
+    // A closed session leaves the queue by itself; one already queued is not
+    // queued twice.
+    void queue_turn(Session& s);
+    // Tunnels: a session switched protocols on (stat, endpoint key), or its
+    // tunnel ended. The endpoint's in-flight count is the session's (it
+    // keeps the one its request took).
+    void tunnel_opened(Session& s, std::uint32_t stat, std::uint32_t endpoint_key);
+    void tunnel_closed(std::uint32_t stat, std::uint32_t endpoint_key);
+    // Scratch for tunnel bytes between a read and the write that passes them on.
+    static constexpr std::size_t tunnel_buffer_size = 64 * 1024;
+    char* tunnel_buffer();
+    // Thread-safe: calls `done` (on this worker's thread) with its open tunnels by statistics slot id.
+    using TunnelCounts = std::vector<std::pair<std::uint32_t, std::uint64_t>>;
+    void collect_tunnels(std::function<void(TunnelCounts)> done);
     // A new client connection from a listener.
     void on_accepted(int fd, const sockaddr_storage& peer, const Listener& from);
 
@@ -178,8 +199,8 @@ private:
     // Reports log lines the limiters suppressed and no later line reported.
     void report_suppressed_logs();
     void start_listener(Listener& l);
-    // One queued handshake; whether more are queued.
-    bool next_handshake();
+    // One queued session's turn; whether more are queued.
+    bool next_turn();
 
     unsigned index_;
     std::atomic<std::size_t>& connections_;  // process-wide downstream count: touched on accept/close only
@@ -193,9 +214,13 @@ private:
     bool draining_ = false;
     boost::intrusive::list<Session, boost::intrusive::base_hook<SessionHook>, boost::intrusive::constant_time_size<false>>
         sessions_;
-    boost::intrusive::list<Session, boost::intrusive::base_hook<HandshakeTurnHook>,
+    boost::intrusive::list<Session, boost::intrusive::base_hook<TurnHook>,
                            boost::intrusive::constant_time_size<false>>
-        handshake_queue_;
+        turn_queue_;
+    boost::intrusive::list<Session, boost::intrusive::base_hook<TunnelHook>, boost::intrusive::constant_time_size<false>>
+        tunnels_;
+    std::map<std::uint32_t, std::uint64_t> tunnels_by_stat_;  // open tunnels by statistics slot id
+    std::unique_ptr<char[]> tunnel_buffer_;
     std::atomic<std::size_t> session_count_{0};
     WorkerStats stats_;
     FailureSink failure_sink_;

@@ -67,6 +67,18 @@ struct Limits {
     unsigned max_via_hops = 3;  // Via naming Weir more often than this: a loop, 508
 };
 
+// What a route does with protocol upgrades (WebSocket and the like).
+struct TunnelSettings {
+    // Protocol names (lower case) a request may ask an upstream to switch to.
+    std::vector<std::string> upgrade{"websocket"};
+    // A tunnel with no byte either way for this long is closed.
+    std::chrono::milliseconds idle_timeout{3'600'000};
+    // When set, each tunnel is closed after a random age between 3/4 of this
+    // and all of it, so long-lived clients reconnect (into the current split)
+    // a few at a time. 0: tunnels live as long as their peers keep them.
+    std::chrono::milliseconds max_age{0};
+};
+
 // Endpoint weights (in a pool) and pool weights (in a route's split) are
 // relative; an endpoint's is 1 unless written. At most max_weight, in the
 // file and in admin edits alike: sums stay finite and exact enough.

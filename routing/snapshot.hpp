@@ -72,6 +72,7 @@ struct Route {
     std::vector<Rule> rules;         // checked in order before split and sticky
     std::optional<StickySpec> sticky;
     OnUnhealthy on_unhealthy = default_on_unhealthy;
+    TunnelSettings tunnel;
 
     // Traffic statistics slot ids (stable across snapshots for the same route
     // and pool names), by index into Snapshot::pools: a real slot only for
@@ -93,6 +94,9 @@ struct Snapshot {
     std::vector<Pool> pools;
     std::vector<Route> routes;
     Limits limits;
+    // How long connections still open get after a drain or shutdown begins,
+    // and tunnels after their route or endpoint leaves (or drains).
+    std::chrono::milliseconds drain_timeout{30'000};
     std::uint32_t endpoint_key_limit = 0;  // every Endpoint::key is below this
     std::uint32_t unrouted_stat = 0;       // statistics slot of requests no route took
     std::shared_ptr<const LogFile> access_log;  // JSON lines, one per request; null: off

@@ -11,6 +11,7 @@
 #include "proxy/access_log.hpp"
 
 #include <cstring>
+#include <utility>
 
 namespace weir::proxy {
 namespace {
@@ -109,6 +110,9 @@ bool Session::tunnel_flow(TunnelFlow& f, bool& more, const char*& why) {
         why = reading == from_client ? "client connection failed" : "upstream connection failed";
         return false;
     };
+    // Between two plain sockets bytes move through a pipe, never copied
+    // into this process; TLS on either side needs them in user space.
+    const bool plain = !src.tls() && !dst.tls();
     for (int reads = 0;;) {
         if (f.has_pending()) {
             IoResult w = dst.write(f.pending.get() + f.pending_off, f.pending_len - f.pending_off);
@@ -116,6 +120,13 @@ bool Session::tunnel_flow(TunnelFlow& f, bool& more, const char*& why) {
             f.pending_off += static_cast<std::uint32_t>(w.bytes);
             if (f.has_pending()) return true;  // the destination's next writable edge goes on
             f.drop_pending();  // back-pressure is over: its memory goes back too
+        }
+        if (f.in_pipe > 0) {
+            IoResult w = dst.splice_out(f.pipe.read_fd, f.in_pipe);
+            if (w.error && !w.blocked()) return failed(false);
+            f.in_pipe -= static_cast<std::uint32_t>(w.bytes);
+            if (f.in_pipe > 0) return true;
+            worker_.pipes().give_back(std::exchange(f.pipe, Pipe{}));
         }
         if (f.src_done) {
             if (!f.dst_shut) {
@@ -131,6 +142,21 @@ bool Session::tunnel_flow(TunnelFlow& f, bool& more, const char*& why) {
             return true;
         }
         ++reads;
+        if (plain && !f.pipe) f.pipe = worker_.pipes().take();  // none: out of descriptors, copy instead
+        if (plain && f.pipe) {
+            IoResult r = src.splice_in(f.pipe.write_fd, PipePool::capacity);
+            if (r.bytes == 0) worker_.pipes().give_back(std::exchange(f.pipe, Pipe{}));  // still empty
+            if (r.blocked()) continue;  // readable() is false now
+            if (r.eof) {
+                f.src_done = true;
+                continue;
+            }
+            if (r.error) return failed(true);
+            f.bytes += r.bytes;
+            f.in_pipe = static_cast<std::uint32_t>(r.bytes);
+            tunnel_->last_active_ms = EventLoop::clock_ms();
+            continue;  // out at the top of the loop
+        }
         char* buf = worker_.tunnel_buffer();
         IoResult r = src.read(buf, Worker::tunnel_buffer_size);
         if (r.blocked()) continue;  // readable() is false now
@@ -248,6 +274,11 @@ void Session::rebind_tunnel(const routing::SnapshotPtr& next, const SnapshotName
 
 void Session::finish_tunnel(std::string_view why) {
     std::unique_ptr<Tunnel> t = std::move(tunnel_);
+    // A pipe still holding bytes cannot serve another tunnel.
+    for (TunnelFlow* f : {&t->up, &t->down}) {
+        if (f->in_pipe > 0) PipePool::discard(f->pipe);
+        else worker_.pipes().give_back(f->pipe);
+    }
     worker_.tunnel_closed(t->stat, t->endpoint_key);
     worker_.endpoint_end(t->endpoint_key);
     TunnelHook::unlink();

@@ -8,6 +8,7 @@
 // reader slows its writer down (back-pressure) instead of filling memory.
 #pragma once
 
+#include "proxy/pipe_pool.hpp"
 #include "proxy/socket.hpp"
 #include "routing/snapshot.hpp"
 
@@ -20,17 +21,23 @@
 
 namespace weir::proxy {
 
-// One direction's bytes in flight. Kept small: an idle tunnel's memory is
+// One direction's bytes in flight: between plain sockets in a pipe (moved,
+// not copied); with TLS on either side, what the destination could not take
+// of the last read. Kept small: an idle tunnel's memory is
 // this state and its two sockets, nothing more.
 struct TunnelFlow {
     std::unique_ptr<char[]> pending;  // read but not yet taken by the destination (null: none)
     std::uint32_t pending_len = 0;
     std::uint32_t pending_off = 0;    // bytes of pending already written
+    std::uint32_t in_pipe = 0;        // bytes moved into `pipe` and not yet out of it
+    Pipe pipe;                        // plain sockets: held while bytes are in it
     std::uint64_t bytes = 0;          // bytes the source sent through the tunnel
     bool src_done = false;            // the source closed its side
     bool dst_shut = false;            // and that close was passed on
 
     bool has_pending() const { return pending_off < pending_len; }
+    // Nothing read is left to write.
+    bool empty() const { return !has_pending() && in_pipe == 0; }
     // Both ends of this direction are closed and nothing is left to write.
     bool finished() const { return dst_shut; }
     // Keeps `n` bytes the destination could not take yet.

@@ -28,6 +28,10 @@ constexpr double min_age_share = 0.75;
 // shorter, is the limit instead.
 constexpr std::uint64_t half_closed_ms = 5000;
 
+// Why a tunnel ended when a socket failed (a reset, a refused write).
+constexpr const char* client_failed = "client connection failed";
+constexpr const char* upstream_failed_text = "upstream connection failed";
+
 }  // namespace
 
 void Session::take_turn() {
@@ -107,7 +111,7 @@ bool Session::tunnel_flow(TunnelFlow& f, bool& more, const char*& why) {
     Socket& src = from_client ? client_ : upstream_->socket;
     Socket& dst = from_client ? upstream_->socket : client_;
     const auto failed = [&](bool reading) {
-        why = reading == from_client ? "client connection failed" : "upstream connection failed";
+        why = reading == from_client ? client_failed : upstream_failed_text;
         return false;
     };
     // Between two plain sockets bytes move through a pipe, never copied
@@ -180,7 +184,13 @@ void Session::tunnel_pump() {
     bool more = false;
     const char* why = nullptr;
     if (!tunnel_flow(t.up, more, why) || !tunnel_flow(t.down, more, why)) {
-        // One side is gone: the other is closed at once, not left to time out.
+        // One side is gone: the other is closed at once, not left to time
+        // out. An endpoint resetting a tunnel is an upstream failure like a
+        // reset mid-response; a client doing it is routine (a closed tab).
+        if (why == upstream_failed_text) {
+            upstream_note("pool {} endpoint {}: tunnel reset by the upstream", t.pool().name, t.endpoint().name);
+            worker_.upstream_failed(t.pool(), t.endpoint(), UpstreamError::reset);
+        }
         finish_tunnel(why);
         close();
         return;

@@ -26,6 +26,9 @@ TLS (the TLS rounds; certificate verification is off: the bench's certificate is
                                   weir_upstream_tls_handshakes_total) from GET /metrics: print
                                   "full resumed failed timeout"
   tls-report RESULTS_DIR OUT_MD   render the TLS report (tls_*.tsv) to OUT_MD
+
+Tunnels (the tunnel rounds; bench/tunnel_tool.cpp does the measuring):
+  tunnel-report RESULTS_DIR OUT_MD  render the tunnel report (tunnel_*.tsv, idle.tsv) to OUT_MD
 """
 import json
 import os
@@ -1093,6 +1096,182 @@ def tls_report(rdir, out_md):
         f.write("1" if all_met else "0")
 
 
+# The tunnel rounds' targets and goals (see bench/README.md "Tunnel rounds").
+TUNNEL_TARGETS = [("direct_tunnel", "direct (no proxy)"), ("weir_tunnel", "Weir"),
+                  ("haproxy_tunnel", "HAProxy"), ("nginx_tunnel", "nginx")]
+TUNNEL_MIN_DIRECT_RATIO = 0.8     # Weir's both-ways throughput vs direct, at least
+TUNNEL_MAX_IDLE_RATIO = 2.0       # Weir's RSS per idle tunnel vs per idle keep-alive connection, at most
+
+
+def tunnel_report(rdir, out_md):
+    meta = {}
+    with open(os.path.join(rdir, "tunnel_meta.tsv")) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("\t")
+            meta[k] = v
+    runs = read_tsv(os.path.join(rdir, "tunnel_runs.tsv"))
+    status = {r["target"]: r["status"] for r in read_tsv(os.path.join(rdir, "tunnel_status.tsv"))}
+    tun_idle = {r["target"]: r for r in read_tsv(os.path.join(rdir, "tunnel_idle.tsv"))}
+    ka_idle = {r["target"]: r for r in read_tsv(os.path.join(rdir, "idle.tsv"))}
+    nbytes = int(meta.get("bytes", "0") or 0)
+    gib_moved = 2 * nbytes / (1 << 30)
+
+    def med(key, field):
+        vals = [fnum(r[field]) for r in runs if r["target"] == key and r["ok"] == "1"]
+        vals = [v for v in vals if v is not None]
+        return statistics.median(vals) if vals else None
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+
+    def paired(a_key, b_key, field="both_mib_s"):
+        """Median over rounds of a/b within the same round."""
+        by_round = {}
+        for r in runs:
+            if r["ok"] == "1" and fnum(r[field]) is not None:
+                by_round.setdefault(r["round"], {})[r["target"]] = fnum(r[field])
+        rs = [d[a_key] / d[b_key] for d in by_round.values() if a_key in d and d.get(b_key)]
+        return (statistics.median(rs) if rs else None), rs
+
+    m = {}
+    for key, _ in TUNNEL_TARGETS:
+        m[key] = {f: med(key, f) for f in ("up_mib_s", "down_mib_s", "both_mib_s", "cpu_s", "backend_cpu_s")}
+        m[key]["rounds"] = sum(1 for r in runs if r["target"] == key and r["ok"] == "1")
+        m[key]["failed_rounds"] = sum(1 for r in runs if r["target"] == key and r["ok"] != "1")
+
+    L = []
+    L.append(f"# Weir tunnel benchmark — {meta.get('date', '')}")
+    L.append("")
+    L.append(f"- Machine: {meta.get('nproc')} CPUs, {meta.get('cpu_model')}; kernel {meta.get('kernel')}; "
+             f"load average {meta.get('loadavg')} before, {meta.get('loadavg_end')} after")
+    L.append(f"- Versions: {meta.get('weir_version')}; {meta.get('haproxy_version')}; {meta.get('nginx_version')}")
+    L.append(f"- Throughput: one HTTP/1.1 `Upgrade: websocket` tunnel per run, {nbytes / 1048576:.0f} MiB each way "
+             f"at the same time (one client thread, non-blocking, 256 KiB reads/writes; the backend is one epoll "
+             f"thread), {meta.get('rounds')} interleaved rounds, median shown. *Both ways*: all bytes moved "
+             f"(2 × {nbytes / 1048576:.0f} MiB) over the time until both directions were done.")
+    L.append("- Every proxy: 1 worker/thread, default buffers, one backend "
+             "(`weir_tunnel_tool backend`), everything on 127.0.0.1. Nothing pinned: the client, "
+             "the proxy and the backend share the machine's CPUs.")
+    L.append("")
+    L.append("## Throughput through one tunnel")
+    L.append("")
+    L.append("| target | up MiB/s | down MiB/s | both ways MiB/s | × direct | proxy CPU s/GiB moved | rounds |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    direct = m["direct_tunnel"]["both_mib_s"]
+    for key, name in TUNNEL_TARGETS:
+        st = status.get(key, "skipped")
+        x = m[key]
+        if st != "ok" and x["rounds"] == 0:
+            L.append(f"| {name} | {st} | | | | | |")
+            continue
+        cpu = x["cpu_s"] / gib_moved if x["cpu_s"] is not None and gib_moved else None
+        rounds = f"{x['rounds']}" + (f" ({x['failed_rounds']} failed)" if x["failed_rounds"] else "")
+        L.append(f"| {name} | {fmt(x['up_mib_s'], 0)} | {fmt(x['down_mib_s'], 0)} | {fmt(x['both_mib_s'], 0)} | "
+                 f"{fmt(ratio(x['both_mib_s'], direct)) if key != 'direct_tunnel' else '—'} | "
+                 f"{fmt(cpu, 3) if key != 'direct_tunnel' else '—'} | {rounds} |")
+    L.append("")
+    w = m["weir_tunnel"]["both_mib_s"]
+    all_met = True
+    goals = []
+    if status.get("weir_tunnel") == "skipped":
+        goals.append("- Weir not measured (skipped).")
+    elif m["weir_tunnel"]["rounds"] == 0:
+        all_met = False
+        goals.append(f"- Throughput, Weir vs direct: **no measurement** — {status.get('weir_tunnel')}; "
+                     f"goal ≥ {TUNNEL_MIN_DIRECT_RATIO}× — **NOT met**")
+    else:
+        pr, rs = paired("weir_tunnel", "direct_tunnel")
+        met = pr is not None and pr >= TUNNEL_MIN_DIRECT_RATIO
+        all_met &= met
+        goals.append(f"- Throughput, Weir vs direct (both ways): **{fmt(pr)}×** (median of the per-round ratios "
+                     f"{', '.join(fmt(v) for v in rs) or 'n/a'}; ratio of the medians {fmt(ratio(w, direct))}×), "
+                     f"goal ≥ {TUNNEL_MIN_DIRECT_RATIO}× — **{'met' if met else 'NOT met'}**")
+        for other, oname in (("haproxy_tunnel", "HAProxy"), ("nginx_tunnel", "nginx")):
+            po, _ = paired("weir_tunnel", other)
+            goals.append(f"- Weir vs {oname} (both ways): {fmt(ratio(w, m[other]['both_mib_s']))}× "
+                         f"(paired {fmt(po)}×); up {fmt(ratio(m['weir_tunnel']['up_mib_s'], m[other]['up_mib_s']))}×, "
+                         f"down {fmt(ratio(m['weir_tunnel']['down_mib_s'], m[other]['down_mib_s']))}×")
+    L.extend(goals)
+    L.append("")
+    L.append("How the two directions share the time varies from run to run (who the scheduler runs first); "
+             "*both ways* is the stable figure. Every byte is checked against the pattern at both ends.")
+    L.append("")
+
+    L.append("## Memory per idle tunnel")
+    L.append("")
+    L.append(f"Fresh instances of each proxy; after one warm-up tunnel (or request), VmRSS, then "
+             f"{meta.get('idle')} tunnels opened one after another (handshake, `101` checked), 1 s idle, VmRSS "
+             f"again; at the end every tunnel must still echo a byte. Next to it, on other fresh instances, the same "
+             f"number of idle keep-alive connections after one `GET /` each (the plain rounds' idle test). "
+             f"RSS counts neither direction's socket buffers: those are kernel memory (a tunnel holds two sockets "
+             f"in the proxy, a keep-alive connection one, plus the shared upstream connection).")
+    L.append("")
+    L.append("| proxy | KiB per idle tunnel | tunnels open | KiB per idle keep-alive conn | conns open | "
+             "tunnel / keep-alive |")
+    L.append("|---|---:|---:|---:|---:|---:|")
+    per = {}
+    for proxy, name in (("weir", "Weir"), ("haproxy", "HAProxy"), ("nginx", "nginx")):
+        t_key, k_key = f"{proxy}_tmem", f"{proxy}_kmem"
+        tr, kr = tun_idle.get(t_key), ka_idle.get(k_key)
+        t_st, k_st = status.get(t_key, "skipped"), status.get(k_key, "skipped")
+        tv = fnum(tr["bytes_per_conn"]) / 1024 if tr and fnum(tr["bytes_per_conn"]) is not None else None
+        kv = fnum(kr["bytes_per_conn"]) / 1024 if kr and fnum(kr["bytes_per_conn"]) is not None else None
+        if tr is None or (tr and tr["still_open"] != tr["requested"]):
+            tv = None
+        per[proxy] = (tv, kv)
+        t_cell = fmt(tv, 2) if tv is not None else (t_st if t_st != "ok" else "failed")
+        k_cell = fmt(kv, 2) if kv is not None else (k_st if k_st != "ok" else "failed")
+        t_open = f"{tr['still_open']}/{tr['requested']}" if tr else "—"
+        k_open = f"{kr['still_open']}/{kr['requested']}" if kr else "—"
+        L.append(f"| {name} | {t_cell} | {t_open} | {k_cell} | {k_open} | {fmt(ratio(tv, kv))} |")
+    L.append("")
+    if status.get("weir_tmem") != "skipped" and int(meta.get("idle", "0") or 0) > 0 and per["weir"][0] is None:
+        all_met = False
+        L.append(f"- Weir: **no measurement** of idle tunnels — {status.get('weir_tmem')}; "
+                 f"goal ≤ {TUNNEL_MAX_IDLE_RATIO}× an idle keep-alive connection — **NOT met**")
+        L.append("")
+    elif status.get("weir_tmem") != "skipped" and int(meta.get("idle", "0") or 0) > 0:
+        tv, kv = per["weir"]
+        met = tv is not None and kv is not None and tv <= TUNNEL_MAX_IDLE_RATIO * max(kv, 0.0)
+        all_met &= met
+        L.append(f"- Weir: an idle tunnel costs {fmt(tv)} KiB, an idle keep-alive connection {fmt(kv)} KiB: "
+                 f"**{fmt(ratio(tv, kv))}×**, goal ≤ {TUNNEL_MAX_IDLE_RATIO}× (plus the kernel's memory for "
+                 f"the second socket) — **{'met' if met else 'NOT met'}**")
+        L.append("")
+    L.append("RSS per connection is an order of magnitude, not a figure to the byte (allocator reuse, "
+             "pools sized at start: see *How to read it*).")
+    L.append("")
+    L.append("<details><summary>Per-round raw results</summary>")
+    L.append("")
+    L.append("| round | target | up MiB/s | down MiB/s | both ways MiB/s | s | proxy CPU s | backend CPU s |")
+    L.append("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        if r["ok"] != "1":
+            L.append(f"| {r['round']} | {r['target']} | failed | | | | | |")
+            continue
+        L.append(f"| {r['round']} | {r['target']} | {fmt(fnum(r['up_mib_s']), 0)} | {fmt(fnum(r['down_mib_s']), 0)} | "
+                 f"{fmt(fnum(r['both_mib_s']), 0)} | {fmt(fnum(r['elapsed_s']), 3)} | {fmt(fnum(r['cpu_s']), 2)} | "
+                 f"{fmt(fnum(r['backend_cpu_s']), 2)} |")
+    L.append("")
+    L.append("| idle test | opened | still open | errors | RSS before KiB | RSS after KiB | B/conn |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    for rows in (tun_idle, ka_idle):
+        for key, r in rows.items():
+            L.append(f"| {key} | {r['opened']} | {r['still_open']} | {r['errors']} | {r['rss_before_kib']} | "
+                     f"{r['rss_after_kib']} | {r['bytes_per_conn']} |")
+    L.append("")
+    L.append("`*_tmem`: idle tunnels; `*_kmem`: idle keep-alive connections.")
+    L.append("")
+    L.append("</details>")
+    L.append("")
+    text = "\n".join(L)
+    with open(out_md, "w") as f:
+        f.write(text)
+    print(text)
+    with open(os.path.join(rdir, "tunnel_all_met"), "w") as f:
+        f.write("1" if all_met else "0")
+
+
 def main(argv):
     if len(argv) < 2:
         raise SystemExit(__doc__)
@@ -1122,6 +1301,8 @@ def main(argv):
         sys.exit(rollout_state(int(argv[2]), argv[3]))
     elif cmd == "report":
         report(argv[2], argv[3])
+    elif cmd == "tunnel-report":
+        tunnel_report(argv[2], argv[3])
     else:
         raise SystemExit(__doc__)
 

@@ -21,13 +21,20 @@
 #   BENCH_STRICT=0          1: exit 2 when a Weir target is not met
 #   BENCH_KEEP=0            1: keep the temp dir (configs, logs, raw wrk output)
 #   BENCH_TLS=1             0: skip the TLS rounds (Weir, HAProxy, nginx terminating TLS)
-#   BENCH_ONLY=             tls: run only the TLS rounds (no plain rounds, latest.md untouched)
+#   BENCH_ONLY=             tls: run only the TLS rounds; tunnel: only the tunnel rounds
+#                           (no plain rounds, latest.md untouched)
 #   BENCH_TLS_ROUNDS=5      interleaved rounds of the TLS keep-alive and new-connection runs
 #   BENCH_TLS_UP_ROUNDS=5   interleaved rounds with TLS to the upstreams (plain client; 0 = skip)
 #   BENCH_TLS_IDLE_CONNS=2000  idle TLS connections for the RSS test (fewer if the fd limit is low; 0 = skip)
 #   BENCH_TLS_NGINX_PROTOCOLS="TLSv1.2 TLSv1.3"  nginx's ssl_protocols ("default": nginx 1.22's own,
 #                           TLSv1 TLSv1.1 TLSv1.2, i.e. no TLS 1.3, unlike Weir and HAProxy)
-# Writes bench/results/latest.md and bench/results/tls.md (see bench/README.md).
+#   BENCH_TUNNEL=1          0: skip the tunnel rounds (HTTP/1.1 Upgrade: websocket through each proxy)
+#   BENCH_TUNNEL_BYTES=268435456  bytes each way through one tunnel in the throughput runs
+#   BENCH_TUNNEL_ROUNDS=5   interleaved throughput rounds (median reported)
+#   BENCH_TUNNEL_IDLE=1000  idle tunnels (and idle keep-alive connections) for the RSS test (0 = skip)
+#   BENCH_TUNNEL_TOOL=      the tunnel client/backend (default: weir_tunnel_tool next to the Weir binary,
+#                           else build/weir_tunnel_tool)
+# Writes bench/results/latest.md, bench/results/tls.md and bench/results/tunnel.md (see bench/README.md).
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,6 +61,10 @@ TLS_ROUNDS=${BENCH_TLS_ROUNDS:-5}
 TLS_UP_ROUNDS=${BENCH_TLS_UP_ROUNDS:-5}
 TLS_IDLE_CONNS=${BENCH_TLS_IDLE_CONNS:-2000}
 TLS_NGINX_PROTOCOLS=${BENCH_TLS_NGINX_PROTOCOLS:-TLSv1.2 TLSv1.3}
+TUNNEL=${BENCH_TUNNEL:-1}
+TUNNEL_BYTES=${BENCH_TUNNEL_BYTES:-268435456}
+TUNNEL_ROUNDS=${BENCH_TUNNEL_ROUNDS:-5}
+TUNNEL_IDLE=${BENCH_TUNNEL_IDLE:-1000}
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -72,9 +83,15 @@ for tool in wrk haproxy nginx python3; do
 done
 case $ONLY in
   "") ;;
-  tls) TLS=1 ;;
-  *) die "BENCH_ONLY must be empty or 'tls'" ;;
+  tls) TLS=1; TUNNEL=0 ;;
+  tunnel) TUNNEL=1; TLS=0 ;;
+  *) die "BENCH_ONLY must be empty, 'tls' or 'tunnel'" ;;
 esac
+[[ $TUNNEL == 0 || $TUNNEL == 1 ]] || die "BENCH_TUNNEL must be 0 or 1"
+[[ $TUNNEL_BYTES =~ ^[1-9][0-9]*$ ]] || die "BENCH_TUNNEL_BYTES must be a positive integer"
+[[ $TUNNEL_ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_TUNNEL_ROUNDS must be a positive integer"
+[[ $TUNNEL_IDLE =~ ^[0-9]+$ ]] || die "BENCH_TUNNEL_IDLE must be an integer"
+if [[ $TUNNEL == 0 ]]; then TUNNEL_IDLE=0; fi
 [[ $TLS == 0 || $TLS == 1 ]] || die "BENCH_TLS must be 0 or 1"
 if [[ $TLS == 1 ]]; then
   command -v openssl >/dev/null 2>&1 || die "'openssl' not found (needed for the TLS rounds; BENCH_TLS=0 skips them)"
@@ -101,14 +118,27 @@ elif [[ ! -x $WEIR ]]; then
 else
   WEIR=$(cd "$(dirname "$WEIR")" && pwd)/$(basename "$WEIR")
 fi
+TUNNEL_TOOL=${BENCH_TUNNEL_TOOL:-}
+if [[ $TUNNEL == 1 ]]; then
+  if [[ -z $TUNNEL_TOOL ]]; then
+    TUNNEL_TOOL="$BENCH_DIR/../build/weir_tunnel_tool"
+    if [[ -n $WEIR && -x $(dirname "$WEIR")/weir_tunnel_tool ]]; then TUNNEL_TOOL="$(dirname "$WEIR")/weir_tunnel_tool"; fi
+  fi
+  [[ -x $TUNNEL_TOOL ]] \
+    || die "tunnel tool '$TUNNEL_TOOL' is missing (built with weir: 'make build'; or BENCH_TUNNEL_TOOL=PATH, or BENCH_TUNNEL=0)"
+  TUNNEL_TOOL=$(cd "$(dirname "$TUNNEL_TOOL")" && pwd)/$(basename "$TUNNEL_TOOL")
+fi
 
 # Enough descriptors for the idle and burst tests (client side here; servers get
 # their own limits). A burst also opens as many upstream connections.
 MEM_CONNS=$(( IDLE_CONNS > BURST_CONNS ? IDLE_CONNS : BURST_CONNS ))
+MEM_CONNS=$(( TUNNEL_IDLE > MEM_CONNS ? TUNNEL_IDLE : MEM_CONNS ))
 NEED_FD=$(( MEM_CONNS + CONNS + 512 ))
+# A proxy holds two descriptors per tunnel (client and backend side); it inherits this limit.
+if (( 2 * TUNNEL_IDLE + 512 > NEED_FD )); then NEED_FD=$(( 2 * TUNNEL_IDLE + 512 )); fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [[ $(ulimit -n) != unlimited && $(ulimit -n) -lt $NEED_FD ]]; then
-  die "open-file limit $(ulimit -n) < $NEED_FD needed for BENCH_IDLE_CONNS=$IDLE_CONNS / BENCH_BURST_CONNS=$BURST_CONNS (raise 'ulimit -Hn' or lower them)"
+  die "open-file limit $(ulimit -n) < $NEED_FD needed for BENCH_IDLE_CONNS=$IDLE_CONNS / BENCH_BURST_CONNS=$BURST_CONNS / BENCH_TUNNEL_IDLE=$TUNNEL_IDLE (raise 'ulimit -Hn' or lower them)"
 fi
 MAXCONN=$(( MEM_CONNS + CONNS + 256 ))
 if [[ $TLS == 1 && $(ulimit -n) != unlimited ]] && (( TLS_IDLE_CONNS + CONNS + 512 > $(ulimit -n) )); then
@@ -237,11 +267,14 @@ nginx_common() { # dir -> directives shared by all nginx instances
 }
 
 # HAProxy as proxy, 1 thread, 90/10 over the two backends: name bind_args
-# [port1 port2 server_options] -> starts haproxy with DIR/name (bind_args: the
-# address, plus "ssl crt PEM" for TLS; the backends' ports, and options such
-# as "ssl verify required ca-file PEM" for TLS to them).
+# [port1 port2 server_options extra_defaults] -> starts haproxy with DIR/name
+# (bind_args: the address, plus "ssl crt PEM" for TLS; the backends' ports, and
+# options such as "ssl verify required ca-file PEM" for TLS to them; port2 "-":
+# one server only; extra_defaults: more lines for the defaults section).
 start_haproxy() {
-  local name="$1" bind="$2" dir="$TMP/$1" b1=${3:-$P_B1} b2=${4:-$P_B2} opts=${5:-}
+  local name="$1" bind="$2" dir="$TMP/$1" b1=${3:-$P_B1} b2=${4:-$P_B2} opts=${5:-} extra=${6:-} second
+  second="  server canary 127.0.0.1:$b2 weight 10 $opts"
+  if [[ $b2 == - ]]; then second=""; fi
   mkdir -p "$dir"
   cat >"$dir/haproxy.cfg" <<EOF
 global
@@ -258,6 +291,7 @@ defaults
   timeout server 30s
   timeout http-request 10s
   timeout http-keep-alive 120s
+$extra
 
 frontend public
   bind $bind
@@ -267,7 +301,7 @@ frontend public
 backend split
   balance roundrobin
   server stable 127.0.0.1:$b1 weight 90 $opts
-  server canary 127.0.0.1:$b2 weight 10 $opts
+$second
 EOF
   haproxy -c -q -f "$dir/haproxy.cfg" >"$dir/check.log" 2>&1 \
     || { cat "$dir/check.log" >&2; die "haproxy config check failed ($name)"; }
@@ -314,7 +348,11 @@ weir_config() { # name port admin_port [rollout|tls|upstream_tls] -> writes $TMP
     echo "admin: {address: 127.0.0.1:$3}"
     if (( MAXCONN > 10000 )); then echo "limits: {max_connections: $MAXCONN}"; fi
     echo "pools:"
-    if [[ ${4:-} == upstream_tls ]]; then
+    if [[ ${4:-} == tunnel ]]; then
+      # The tunnel backend alone (bench/tunnel_tool.cpp); Upgrade: websocket is tunnelled by default.
+      echo "  - name: tunnel"
+      echo "    endpoints: [{address: 127.0.0.1:$P_TB}]"
+    elif [[ ${4:-} == upstream_tls ]]; then
       # The TLS backends, verified against the bench certificate (by address).
       echo "  - name: stable"
       echo "    endpoints: [{address: 127.0.0.1:$P_BT1}]"
@@ -331,7 +369,11 @@ weir_config() { # name port admin_port [rollout|tls|upstream_tls] -> writes $TMP
     echo "routes:"
     echo "  - name: web"
     echo "    match: {host: \"*\", path_prefix: /}"
-    echo "    split: {stable: 90, canary: 10}"
+    if [[ ${4:-} == tunnel ]]; then
+      echo "    split: {tunnel: 100}"
+    else
+      echo "    split: {stable: 90, canary: 10}"
+    fi
     if [[ ${4:-} == rollout ]]; then
       # Step 10% is the 90/10 split; it never advances (a day per step) and, with
       # limits no traffic can reach, never rolls back: the judge just looks every second.
@@ -353,6 +395,21 @@ start_weir() { # name
   PID[$1]=$!
 }
 
+# The three targets weir_SFX, haproxy_SFX and nginx_SFX on their ports; Weir is
+# configured (weir_config MODE) and started, the other two are the caller's.
+declare_targets() { # sfx weir_port weir_admin_port haproxy_port nginx_port weir_mode
+  local sfx=$1
+  STATUS[weir_$sfx]=ok; STATUS[haproxy_$sfx]=ok; STATUS[nginx_$sfx]=ok
+  PORT[weir_$sfx]=$2; PORT[haproxy_$sfx]=$4; PORT[nginx_$sfx]=$5
+  LOGF[weir_$sfx]="$TMP/weir_$sfx/weir.log"; LOGF[haproxy_$sfx]="$TMP/haproxy_$sfx/haproxy.log"
+  LOGF[nginx_$sfx]="$TMP/nginx_$sfx/error.log"
+  if [[ -n $WEIR ]]; then
+    weir_config "weir_$sfx" "$2" "$3" "$6"
+    start_weir "weir_$sfx"
+  else
+    STATUS[weir_$sfx]=skipped
+  fi
+}
 alive() { # target -> 0 if all its processes still run
   local p
   for p in ${PROCS[$1]}; do kill -0 "$p" 2>/dev/null || return 1; done
@@ -387,6 +444,25 @@ parse_wrk() {
     }' "$1"
 }
 
+# rss_test KIND TARGET ARGS...: one bench_tool.py idle/burst run, a row of KIND.tsv
+rss_test() {
+  local kind=$1 t=$2 j
+  shift 2
+  # shellcheck disable=SC2086
+  if j=$(timeout 180 python3 "$TOOL" "$kind" "${PORT[$t]}" "$@" ${PROCS[$t]}); then
+    python3 - "$t" "$j" >>"$RD/$kind.tsv" <<'EOF'
+import json, sys
+t, d = sys.argv[1], json.loads(sys.argv[2])
+print("\t".join(str(x) for x in [t, d["requested"], d["opened"], d["still_open"], d["errors"],
+                                 d["rss_before_kib"], d["rss_after_kib"], d["bytes_per_conn"]]))
+EOF
+    log "$kind $t: $j"
+  else
+    log "$kind test against $t failed"
+  fi
+  alive "$t" || mark_dead "$t" "process exited during the $kind-connection test"
+}
+
 declare -A STATUS=() PORT=() LOGF=() PROCS=() SCHEME=()   # SCHEME: http for plain-client targets of the TLS rounds
 CLK_TCK=$(getconf CLK_TCK)
 PLAIN_FAILED=0
@@ -394,9 +470,9 @@ WEIR_VERSION="Weir: skipped"
 if [[ -n $WEIR ]]; then WEIR_VERSION="Weir $(timeout 5 "$WEIR" version 2>&1 | head -n 1 || true)"; fi
 
 # ============================================================================
-# The plain-HTTP rounds (skipped with BENCH_ONLY=tls). Not indented, to keep the
+# The plain-HTTP rounds (skipped with BENCH_ONLY=tls or tunnel). Not indented, to keep the
 # history of these lines readable.
-if [[ $ONLY != tls ]]; then
+if [[ -z $ONLY ]]; then
 
 # --- proxies ---------------------------------------------------------------
 declare -A STATUS=([direct]=ok [weir]=ok [weir_rollout]=ok [haproxy]=ok [nginx]=ok)
@@ -581,25 +657,6 @@ if [[ ${STATUS[weir_rollout]} == ok ]]; then
 fi
 
 # --- RSS per idle keep-alive connection, and after a burst ------------------------
-# rss_test KIND TARGET ARGS...: one bench_tool.py idle/burst run, a row of KIND.tsv
-rss_test() {
-  local kind=$1 t=$2 j
-  shift 2
-  # shellcheck disable=SC2086
-  if j=$(timeout 180 python3 "$TOOL" "$kind" "${PORT[$t]}" "$@" ${PROCS[$t]}); then
-    python3 - "$t" "$j" >>"$RD/$kind.tsv" <<'EOF'
-import json, sys
-t, d = sys.argv[1], json.loads(sys.argv[2])
-print("\t".join(str(x) for x in [t, d["requested"], d["opened"], d["still_open"], d["errors"],
-                                 d["rss_before_kib"], d["rss_after_kib"], d["bytes_per_conn"]]))
-EOF
-    log "$kind $t: $j"
-  else
-    log "$kind test against $t failed"
-  fi
-  alive "$t" || mark_dead "$t" "process exited during the $kind-connection test"
-}
-
 if (( IDLE_CONNS > 0 )); then
   for t in weir haproxy nginx; do
     [[ ${STATUS[$t]} == ok ]] || continue
@@ -680,21 +737,6 @@ cat "$TLS_DIR/site.pem" "$TLS_DIR/site.key" >"$TLS_DIR/haproxy.pem"   # HAProxy:
 log "TLS: ECDSA P-256 certificate in $TLS_DIR"
 
 TLS_TARGETS=(weir_tls haproxy_tls nginx_tls)
-# The three targets weir_SFX, haproxy_SFX and nginx_SFX on their ports; Weir is
-# configured (weir_config MODE) and started, the other two are the caller's.
-declare_targets() { # sfx weir_port weir_admin_port haproxy_port nginx_port weir_mode
-  local sfx=$1
-  STATUS[weir_$sfx]=ok; STATUS[haproxy_$sfx]=ok; STATUS[nginx_$sfx]=ok
-  PORT[weir_$sfx]=$2; PORT[haproxy_$sfx]=$4; PORT[nginx_$sfx]=$5
-  LOGF[weir_$sfx]="$TMP/weir_$sfx/weir.log"; LOGF[haproxy_$sfx]="$TMP/haproxy_$sfx/haproxy.log"
-  LOGF[nginx_$sfx]="$TMP/nginx_$sfx/error.log"
-  if [[ -n $WEIR ]]; then
-    weir_config "weir_$sfx" "$2" "$3" "$6"
-    start_weir "weir_$sfx"
-  else
-    STATUS[weir_$sfx]=skipped
-  fi
-}
 declare_targets tls "$P_WT" "$P_WT_ADMIN" "$P_HT" "$P_NT" tls
 
 start_haproxy haproxy_tls "127.0.0.1:$P_HT ssl crt $TLS_DIR/haproxy.pem"
@@ -958,11 +1000,232 @@ done
 fi  # end of the TLS rounds
 # ============================================================================
 
-(( PLAIN_FAILED == 0 && TLS_FAILED == 0 )) || die "at least one target failed (see above)"
+# ============================================================================
+# Tunnel rounds (BENCH_TUNNEL=0 skips them; BENCH_ONLY=tunnel runs only them):
+# HTTP/1.1 `Upgrade: websocket` through Weir, HAProxy and nginx, each in front of
+# one backend, bench/tunnel_tool.cpp (weir_tunnel_tool backend), which answers
+# 101 with the RFC 6455 accept key and then sinks and sources bytes (or echoes,
+# for idle tunnels), and plain GETs with 200. The same tool is the client.
+TUNNEL_FAILED=0
+if [[ $TUNNEL == 1 ]]; then
+TUNNEL_LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+RD="$TMP/results/tunnel"
+mkdir -p "$RD"
+read -r P_TB P_WN P_WN_ADMIN P_HN P_NN P_WM P_WM_ADMIN P_HM P_NM P_WK P_WK_ADMIN P_HK P_NK \
+  <<<"$(python3 "$TOOL" ports 13)"
+log "tunnel rounds: backend $P_TB; throughput: weir $P_WN, haproxy $P_HN, nginx $P_NN;" \
+    "idle tunnels: weir $P_WM, haproxy $P_HM, nginx $P_NM; idle keep-alive: weir $P_WK, haproxy $P_HK, nginx $P_NK"
+mkdir -p "$TMP/tunnel_backend"
+"$TUNNEL_TOOL" backend --port "$P_TB" >"$TMP/tunnel_backend/backend.log" 2>&1 &
+PID[tunnel_backend]=$!
+wait_ready tunnel_backend "$P_TB" "$TMP/tunnel_backend/backend.log" \
+  || die "the tunnel backend ($TUNNEL_TOOL backend) did not start"
+
+# nginx passes Upgrade on only when told to (the usual map: "Connection: upgrade" on
+# an upgrade request, no Connection field otherwise, so plain requests keep their
+# upstream keep-alive); its tunnels are bounded by proxy_read/send_timeout.
+nginx_tunnel() { # listen_port -> the http block body
+  cat <<EOF
+  map \$http_upgrade \$connection_upgrade { default upgrade; '' ''; }
+  upstream tunnel_backend {
+    server 127.0.0.1:$P_TB;
+    keepalive 64;
+    keepalive_requests 10000000;
+  }
+  server {
+    listen 127.0.0.1:$1 backlog=4096;
+    location / {
+      proxy_pass http://tunnel_backend;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade \$http_upgrade;
+      proxy_set_header Connection \$connection_upgrade;
+      proxy_read_timeout 1h;
+      proxy_send_timeout 1h;
+    }
+  }
+EOF
+}
+
+# weir_SFX, haproxy_SFX and nginx_SFX in front of the tunnel backend, started and answering.
+start_tunnel_targets() { # sfx weir_port weir_admin_port haproxy_port nginx_port
+  local t
+  declare_targets "$1" "$2" "$3" "$4" "$5" tunnel
+  # HAProxy tunnels Upgrade in http mode by default; a tunnel's timeout is `timeout tunnel`.
+  start_haproxy "haproxy_$1" "127.0.0.1:$4" "$P_TB" - "" "  timeout tunnel 1h"
+  start_nginx "nginx_$1" "$(nginx_tunnel "$5")"
+  for t in "weir_$1" "haproxy_$1" "nginx_$1"; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    if wait_ready "$t" "${PORT[$t]}" "${LOGF[$t]}"; then
+      PROCS[$t]="$(tree "${PID[$t]}" | xargs)"
+    else
+      STATUS[$t]="FAILED: did not start or does not answer GET /"
+      log "$t: ${STATUS[$t]}"
+    fi
+  done
+}
+
+stop_proc() { # name: SIGTERM to a process this script started, SIGKILL after 5 s
+  local p=${PID[$1]:-} i
+  [[ -n $p ]] || return 0
+  kill -TERM "$p" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+  unset "PID[$1]"
+}
+
+# The client's first error line (why a tunnel was not opened), for the report.
+first_error() { # file
+  grep -m 1 'tunnel_tool:' "$1" 2>/dev/null | sed 's/^tunnel_tool: //' | tr '\t' ' ' | cut -c 1-160 || true
+}
+
+TUNNEL_TIMEOUT=$(( 60 + TUNNEL_BYTES / 16777216 ))   # s per throughput run: at least 16 MiB/s
+tunnel_run() { # target bytes outfile errfile
+  timeout $(( TUNNEL_TIMEOUT + 10 )) "$TUNNEL_TOOL" client --connect "127.0.0.1:${PORT[$1]}" --bytes "$2" \
+    --tunnels 1 --timeout "$TUNNEL_TIMEOUT" >"$3" 2>"$4"
+}
+
+# --- throughput: one tunnel, BENCH_TUNNEL_BYTES each way at once ---------------
+start_tunnel_targets tunnel "$P_WN" "$P_WN_ADMIN" "$P_HN" "$P_NN"
+STATUS[direct_tunnel]=ok; PORT[direct_tunnel]=$P_TB; LOGF[direct_tunnel]="$TMP/tunnel_backend/backend.log"
+PROCS[direct_tunnel]=${PID[tunnel_backend]}
+TUN_TARGETS=(direct_tunnel weir_tunnel haproxy_tunnel nginx_tunnel)
+log "tunnel measured processes: weir=[${PROCS[weir_tunnel]:-}] haproxy=[${PROCS[haproxy_tunnel]:-}]" \
+    "nginx=[${PROCS[nginx_tunnel]:-}] backend=[${PID[tunnel_backend]}]"
+printf 'round\ttarget\tok\tup_mib_s\tdown_mib_s\tboth_mib_s\telapsed_s\tcpu_s\tbackend_cpu_s\n' >"$RD/tunnel_runs.tsv"
+
+# Warm-up, and the check that each path tunnels at all (16 MiB each way, unmeasured).
+WARM_BYTES=$(( TUNNEL_BYTES < 16777216 ? TUNNEL_BYTES : 16777216 ))
+for t in "${TUN_TARGETS[@]}"; do
+  [[ ${STATUS[$t]} == ok ]] || continue
+  if tunnel_run "$t" "$WARM_BYTES" "$TMP/tunnel-warm-$t.json" "$TMP/tunnel-warm-$t.err"; then
+    log "tunnel warm-up $t: $(cat "$TMP/tunnel-warm-$t.json")"
+  elif ! alive "$t"; then
+    mark_dead "$t" "process exited during the tunnel warm-up"
+  else
+    STATUS[$t]="FAILED: no tunnel ($(first_error "$TMP/tunnel-warm-$t.err"))"
+    log "$t: ${STATUS[$t]}"
+  fi
+done
+
+measure_tunnel() { # round target
+  local r=$1 t=$2 out="$TMP/tunnel-$1-$2.json" err="$TMP/tunnel-$1-$2.err" before after b_before b_after rc vals
+  # shellcheck disable=SC2086
+  before=$(cpu_ticks ${PROCS[$t]}); b_before=$(cpu_ticks "${PID[tunnel_backend]}")
+  rc=0; tunnel_run "$t" "$TUNNEL_BYTES" "$out" "$err" || rc=$?
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks ${PROCS[$t]}); b_after=$(cpu_ticks "${PID[tunnel_backend]}")
+  if ! alive "$t"; then
+    mark_dead "$t" "process exited during tunnel round $r"
+    rc=1
+  fi
+  if (( rc != 0 )) || ! vals=$(python3 -c 'import json, sys
+d = json.loads(open(sys.argv[1]).read())
+print(d["up_mib_s"], d["down_mib_s"], round(2 * d["bytes"] / 1048576 / d["elapsed_s"], 1), d["elapsed_s"])' "$out" 2>/dev/null); then
+    log "tunnel round $r $t failed (rc=$rc): $(first_error "$err")"
+    printf '%s\t%s\t0\tnan\tnan\tnan\tnan\tnan\tnan\n' "$r" "$t" >>"$RD/tunnel_runs.tsv"
+    return 0
+  fi
+  local up down both el cpu bcpu
+  read -r up down both el <<<"$vals"
+  cpu=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d / hz }')
+  bcpu=$(awk -v d=$((b_after - b_before)) -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d / hz }')
+  if [[ $t == direct_tunnel ]]; then cpu=nan; fi   # no proxy: PROCS is the backend itself
+  printf '%s\t%s\t1\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$t" "$up" "$down" "$both" "$el" "$cpu" "$bcpu" >>"$RD/tunnel_runs.tsv"
+  log "tunnel round $r $t: up ${up} MiB/s, down ${down} MiB/s, both ways ${both} MiB/s (${el} s), proxy CPU ${cpu} s"
+}
+
+for ((r = 1; r <= TUNNEL_ROUNDS; r++)); do
+  # The order rotates every round (position in a round matters on a shared machine).
+  k=$(( (r - 1) % 4 ))
+  order=("${TUN_TARGETS[@]:k}" "${TUN_TARGETS[@]:0:k}")
+  for t in "${order[@]}"; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    measure_tunnel "$r" "$t"
+  done
+done
+for t in weir_tunnel haproxy_tunnel nginx_tunnel; do stop_proc "$t"; done
+
+# --- RSS per idle tunnel, and per idle keep-alive connection ------------------
+# Each on fresh instances of the three proxies (what one test frees would be
+# reused by the next), after one tunnel (one request) has gone through each.
+printf 'target\trequested\topened\tstill_open\terrors\trss_before_kib\trss_after_kib\tbytes_per_conn\n' \
+  >"$RD/tunnel_idle.tsv"
+cp "$RD/tunnel_idle.tsv" "$RD/idle.tsv"
+if (( TUNNEL_IDLE > 0 )); then
+  start_tunnel_targets tmem "$P_WM" "$P_WM_ADMIN" "$P_HM" "$P_NM"
+  for t in weir_tmem haproxy_tmem nginx_tmem; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    if ! timeout 30 "$TUNNEL_TOOL" client --connect "127.0.0.1:${PORT[$t]}" --bytes 0 --tunnels 1 --hold 0 \
+         --timeout 20 >/dev/null 2>"$TMP/tunnel-idle-warm-$t.err"; then
+      STATUS[$t]="FAILED: no tunnel ($(first_error "$TMP/tunnel-idle-warm-$t.err"))"
+      log "$t: ${STATUS[$t]}"
+      continue
+    fi
+    sleep 2   # quiet first: Weir trims memory freed after load within ~2 s (README)
+    log "idle tunnel test $t: $TUNNEL_IDLE tunnels opened one after another, then 1 s idle"
+    rc=0
+    timeout 300 "$TUNNEL_TOOL" client --connect "127.0.0.1:${PORT[$t]}" --bytes 0 --tunnels "$TUNNEL_IDLE" \
+      --hold 1 --timeout 240 --rss-pids "${PROCS[$t]// /,}" >"$TMP/tunnel-idle-$t.out" 2>"$TMP/tunnel-idle-$t.err" || rc=$?
+    if j=$(grep -m 1 '^{' "$TMP/tunnel-idle-$t.out"); then
+      python3 -c 'import json, sys
+t, d = sys.argv[1], json.loads(sys.argv[2])
+print("\t".join(str(x) for x in [t, d["requested"], d["opened"], d["still_open"], d["errors"],
+                                 d["rss_before_kib"], d["rss_after_kib"], d["bytes_per_conn"]]))' \
+        "$t" "$j" >>"$RD/tunnel_idle.tsv"
+      log "idle tunnels $t: $j"
+    fi
+    if (( rc != 0 )); then
+      log "idle tunnel test against $t failed (rc=$rc): $(first_error "$TMP/tunnel-idle-$t.err")"
+    fi
+    alive "$t" || mark_dead "$t" "process exited during the idle tunnel test"
+  done
+  for t in weir_tmem haproxy_tmem nginx_tmem; do stop_proc "$t"; done
+
+  start_tunnel_targets kmem "$P_WK" "$P_WK_ADMIN" "$P_HK" "$P_NK"
+  for t in weir_kmem haproxy_kmem nginx_kmem; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    sleep 2
+    log "idle keep-alive test $t: $TUNNEL_IDLE connections, one GET each, then idle"
+    rss_test idle "$t" "$TUNNEL_IDLE" 120
+  done
+  for t in weir_kmem haproxy_kmem nginx_kmem; do stop_proc "$t"; done
+fi
+
+{
+  printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+  printf 'nproc\t%s\n' "$(nproc)"
+  printf 'cpu_model\t%s\n' "$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+  printf 'kernel\t%s\n' "$(uname -r)"
+  printf 'loadavg\t%s\n' "$TUNNEL_LOADAVG_START"
+  printf 'loadavg_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf 'weir_version\t%s\n' "$WEIR_VERSION"
+  printf 'haproxy_version\t%s\n' "$(haproxy -v 2>&1 | head -n 1 | sed 's/ - https.*//')"
+  printf 'nginx_version\t%s\n' "$(nginx -v 2>&1 | head -n 1)"
+  printf 'bytes\t%s\nrounds\t%s\nidle\t%s\n' "$TUNNEL_BYTES" "$TUNNEL_ROUNDS" "$TUNNEL_IDLE"
+} >"$RD/tunnel_meta.tsv"
+{
+  printf 'target\tstatus\n'
+  for t in "${TUN_TARGETS[@]}" weir_tmem haproxy_tmem nginx_tmem weir_kmem haproxy_kmem nginx_kmem; do
+    printf '%s\t%s\n' "$t" "${STATUS[$t]:-skipped}"
+  done
+} >"$RD/tunnel_status.tsv"
+mkdir -p "$RESULTS_DIR"
+python3 "$TOOL" tunnel-report "$RD" "$RESULTS_DIR/tunnel.md.tmp"
+mv "$RESULTS_DIR/tunnel.md.tmp" "$RESULTS_DIR/tunnel.md"
+log "tunnel report written to $RESULTS_DIR/tunnel.md"
+for t in "${TUN_TARGETS[@]}" weir_tmem haproxy_tmem nginx_tmem weir_kmem haproxy_kmem nginx_kmem; do
+  case ${STATUS[$t]:-skipped} in ok|skipped) ;; *) TUNNEL_FAILED=1 ;; esac
+done
+fi  # end of the tunnel rounds
+# ============================================================================
+
+(( PLAIN_FAILED == 0 && TLS_FAILED == 0 && TUNNEL_FAILED == 0 )) || die "at least one target failed (see above)"
 if [[ $STRICT == 1 ]]; then
   missed=0
-  if [[ $ONLY != tls && $(cat "$RD/all_met") != 1 ]]; then missed=1; fi
-  if [[ $TLS == 1 && $(cat "$RD/tls_all_met" 2>/dev/null) != 1 ]]; then missed=1; fi
+  if [[ -z $ONLY && $(cat "$TMP/results/all_met") != 1 ]]; then missed=1; fi
+  if [[ $TLS == 1 && $(cat "$TMP/results/tls_all_met" 2>/dev/null) != 1 ]]; then missed=1; fi
+  if [[ $TUNNEL == 1 && $(cat "$TMP/results/tunnel/tunnel_all_met" 2>/dev/null) != 1 ]]; then missed=1; fi
   if (( missed )); then
     log "BENCH_STRICT=1 and not all Weir targets are met"
     exit 2

@@ -266,7 +266,7 @@ void Session::drain() {
     if (tunnel_) {
         const auto& snap = worker_.snapshot();
         const auto grace = snap ? snap->drain_timeout : routing::Snapshot{}.drain_timeout;
-        tunnel_leave(EventLoop::clock_ms() + static_cast<std::uint64_t>(grace.count()), "shutting down");
+        tunnel_leave(EventLoop::clock_ms() + static_cast<std::uint64_t>(grace.count()), TunnelLeave::shutdown);
     }
 }
 

@@ -121,7 +121,7 @@ private:
     bool tunnel_flow(TunnelFlow& f, bool& more, const char*& why);
     void tunnel_timer();
     // Sets a time at which the tunnel closes (drain, reload); an earlier one stays.
-    void tunnel_leave(std::uint64_t due_ms, const char* why);
+    void tunnel_leave(std::uint64_t due_ms, TunnelLeave why);
     // The tunnel's accounting and access log line, once, as it closes.
     void finish_tunnel(std::string_view why);
     void arm_tunnel_deadline();

@@ -11,6 +11,7 @@
 #include "proxy/access_log.hpp"
 
 #include <cstring>
+#include <utility>
 
 namespace weir::proxy {
 namespace {
@@ -21,6 +22,11 @@ constexpr int tunnel_reads_per_turn = 64;
 // A tunnel's age limit is drawn between this share of max_tunnel_age and all
 // of it, so tunnels opened together (after a restart) do not close together.
 constexpr double min_age_share = 0.75;
+// After one side has closed (its FIN passed on), how long the other may take
+// to follow before both are closed: time for a WebSocket close handshake to
+// finish, not for a peer that ignores the end. tunnel_idle_timeout, if
+// shorter, is the limit instead.
+constexpr std::uint64_t half_closed_ms = 5000;
 
 }  // namespace
 
@@ -44,36 +50,40 @@ void Session::start_tunnel(std::size_t head_len) {
     auto t = std::make_unique<Tunnel>();
     // The 101 goes to the client first, then whatever either side sent past
     // its head: already bytes of the new protocol.
-    http::serialize_response(t->down.pending, resp, http::ClientFraming::as_upstream, true, 1, ex_->set_cookie);
+    std::string& head = ex_->stage;
+    head.clear();
+    http::serialize_response(head, resp, http::ClientFraming::as_upstream, true, 1, ex_->set_cookie);
     ex_->upstream_in.consume(head_len);
     t->down.bytes = ex_->upstream_in.size();
-    t->down.pending.append(ex_->upstream_in.data());
+    t->down.keep(head, ex_->upstream_in.data());
     drop_request_head();
     t->up.bytes = ex_->client_in.size();
-    t->up.pending.assign(ex_->client_in.data());
-    t->up.src = &client_;
-    t->up.dst = &upstream_->socket;
-    t->down.src = &upstream_->socket;
-    t->down.dst = &client_;
+    if (!ex_->client_in.empty()) t->up.keep(ex_->client_in.data());
 
+    const routing::Snapshot& snap = *ex_->snapshot;
     t->snapshot = ex_->snapshot;
-    t->route = ex_->route;
-    t->pool = ex_->pool;
-    t->endpoint = ex_->endpoint;
-    t->stat = ex_->route->pool_stat[static_cast<std::size_t>(ex_->pool - ex_->snapshot->pools.data())];
+    t->route_index = static_cast<std::uint32_t>(ex_->route - snap.routes.data());
+    t->pool_index = static_cast<std::uint32_t>(ex_->pool - snap.pools.data());
+    t->endpoint_index = static_cast<std::uint32_t>(ex_->endpoint - ex_->pool->endpoints.data());
+    t->stat = ex_->route->pool_stat[t->pool_index];
     // The request's in-flight count on the endpoint stays for the tunnel's
     // life: a drain sees the tunnel as the work it is.
     t->endpoint_key = ex_->counted_key;
     ex_->counted = false;
     t->started = ex_->request_started;
     // The handshake counts as the request (its latency: time to the 101);
-    // the access log line waits for the tunnel's end.
-    t->log_prefix = std::move(ex_->log_prefix);
+    // the access log line waits for the tunnel's end. Copied at its size:
+    // the exchange's string has the capacity of its longest line yet.
+    if (!ex_->log_prefix.empty()) {
+        t->log_prefix_len = static_cast<std::uint32_t>(ex_->log_prefix.size());
+        t->log_prefix = std::make_unique_for_overwrite<char[]>(t->log_prefix_len);
+        std::memcpy(t->log_prefix.get(), ex_->log_prefix.data(), t->log_prefix_len);
+    }
     record(101, false, false);
 
     const std::uint64_t now = EventLoop::clock_ms();
     t->last_active_ms = now;
-    const auto max_age = t->route->tunnel.max_age.count();
+    const auto max_age = t->route().tunnel.max_age.count();
     if (max_age > 0) {
         const double share = min_age_share + (1 - min_age_share) * worker_.random().unit();
         t->age_due_ms = now + static_cast<std::uint64_t>(static_cast<double>(max_age) * share);
@@ -84,64 +94,84 @@ void Session::start_tunnel(std::size_t head_len) {
     tunnel_ = std::move(t);
     wait_ = Wait::tunnel;
     if (draining_ || worker_.draining()) {
-        const auto& snap = worker_.snapshot();
-        tunnel_leave(now + static_cast<std::uint64_t>((snap ? snap->drain_timeout : tunnel_->snapshot->drain_timeout).count()),
-                     "shutting down");
+        const auto& current = worker_.snapshot();
+        tunnel_leave(now + static_cast<std::uint64_t>((current ? *current : *tunnel_->snapshot).drain_timeout.count()),
+                     TunnelLeave::shutdown);
     }
     arm_tunnel_deadline();
     tunnel_pump();
 }
 
 bool Session::tunnel_flow(TunnelFlow& f, bool& more, const char*& why) {
-    const bool from_client = f.src == &client_;
+    const bool from_client = &f == &tunnel_->up;
+    Socket& src = from_client ? client_ : upstream_->socket;
+    Socket& dst = from_client ? upstream_->socket : client_;
+    const auto failed = [&](bool reading) {
+        why = reading == from_client ? "client connection failed" : "upstream connection failed";
+        return false;
+    };
+    // Between two plain sockets bytes move through a pipe, never copied
+    // into this process; TLS on either side needs them in user space.
+    const bool plain = !src.tls() && !dst.tls();
     for (int reads = 0;;) {
         if (f.has_pending()) {
-            IoResult w = f.dst->write(f.pending.data() + f.pending_off, f.pending.size() - f.pending_off);
-            if (w.error && !w.blocked()) {
-                why = from_client ? "upstream connection failed" : "client connection failed";
-                return false;
-            }
-            f.pending_off += w.bytes;
+            IoResult w = dst.write(f.pending.get() + f.pending_off, f.pending_len - f.pending_off);
+            if (w.error && !w.blocked()) return failed(false);
+            f.pending_off += static_cast<std::uint32_t>(w.bytes);
             if (f.has_pending()) return true;  // the destination's next writable edge goes on
-            // Back-pressure is over: its memory goes back too.
-            std::string().swap(f.pending);
-            f.pending_off = 0;
+            f.drop_pending();  // back-pressure is over: its memory goes back too
+        }
+        if (f.in_pipe > 0) {
+            IoResult w = dst.splice_out(f.pipe.read_fd, f.in_pipe);
+            if (w.error && !w.blocked()) return failed(false);
+            f.in_pipe -= static_cast<std::uint32_t>(w.bytes);
+            if (f.in_pipe > 0) return true;
+            worker_.pipes().give_back(std::exchange(f.pipe, Pipe{}));
         }
         if (f.src_done) {
             if (!f.dst_shut) {
-                // A half-close is passed on: the other side may still answer.
-                f.dst->shutdown_write();
+                // The end is passed on, after every byte before it.
+                dst.shutdown_write();
                 f.dst_shut = true;
             }
             return true;
         }
-        if (!f.src->readable()) return true;
+        if (!src.readable()) return true;
         if (reads == tunnel_reads_per_turn) {
             more = true;
             return true;
         }
         ++reads;
+        if (plain && !f.pipe) f.pipe = worker_.pipes().take();  // none: out of descriptors, copy instead
+        if (plain && f.pipe) {
+            IoResult r = src.splice_in(f.pipe.write_fd, PipePool::capacity);
+            if (r.bytes == 0) worker_.pipes().give_back(std::exchange(f.pipe, Pipe{}));  // still empty
+            if (r.blocked()) continue;  // readable() is false now
+            if (r.eof) {
+                f.src_done = true;
+                continue;
+            }
+            if (r.error) return failed(true);
+            f.bytes += r.bytes;
+            f.in_pipe = static_cast<std::uint32_t>(r.bytes);
+            tunnel_->last_active_ms = EventLoop::clock_ms();
+            continue;  // out at the top of the loop
+        }
         char* buf = worker_.tunnel_buffer();
-        IoResult r = f.src->read(buf, Worker::tunnel_buffer_size);
+        IoResult r = src.read(buf, Worker::tunnel_buffer_size);
         if (r.blocked()) continue;  // readable() is false now
         if (r.eof) {
             f.src_done = true;
             continue;
         }
-        if (r.error) {
-            why = from_client ? "client connection failed" : "upstream connection failed";
-            return false;
-        }
+        if (r.error) return failed(true);
         f.bytes += r.bytes;
         tunnel_->last_active_ms = EventLoop::clock_ms();
-        IoResult w = f.dst->write(buf, r.bytes);
-        if (w.error && !w.blocked()) {
-            why = from_client ? "upstream connection failed" : "client connection failed";
-            return false;
-        }
+        IoResult w = dst.write(buf, r.bytes);
+        if (w.error && !w.blocked()) return failed(false);
         // What the destination cannot take now waits, and the source is not
         // read again until it is gone (at the top of the loop).
-        if (w.bytes < r.bytes) f.pending.assign(buf + w.bytes, r.bytes - w.bytes);
+        if (w.bytes < r.bytes) f.keep(std::string_view(buf + w.bytes, r.bytes - w.bytes));
     }
 }
 
@@ -160,15 +190,22 @@ void Session::tunnel_pump() {
         close();
         return;
     }
+    if ((t.up.finished() || t.down.finished()) && t.half_closed_due_ms == 0) {
+        t.half_closed_due_ms =
+            EventLoop::clock_ms() +
+            std::min<std::uint64_t>(half_closed_ms, static_cast<std::uint64_t>(t.route().tunnel.idle_timeout.count()));
+        arm_tunnel_deadline();
+    }
     // A busy tunnel yields to the worker's other connections and goes on at its next turn.
     if (more) worker_.queue_turn(*this);
 }
 
 void Session::arm_tunnel_deadline() {
     const Tunnel& t = *tunnel_;
-    std::uint64_t due = t.last_active_ms + static_cast<std::uint64_t>(t.route->tunnel.idle_timeout.count());
+    std::uint64_t due = t.last_active_ms + static_cast<std::uint64_t>(t.route().tunnel.idle_timeout.count());
     if (t.age_due_ms != 0) due = std::min(due, t.age_due_ms);
     if (t.leave_due_ms != 0) due = std::min(due, t.leave_due_ms);
+    if (t.half_closed_due_ms != 0) due = std::min(due, t.half_closed_due_ms);
     set_deadline_at(due);
 }
 
@@ -178,9 +215,11 @@ void Session::tunnel_timer() {
     const Tunnel& t = *tunnel_;
     const std::uint64_t now = EventLoop::clock_ms();
     const char* why = nullptr;
-    if (t.leave_due_ms != 0 && now >= t.leave_due_ms) why = t.leave_reason;
+    if (t.leave_due_ms != 0 && now >= t.leave_due_ms) why = tunnel_leave_text(t.leave);
+    else if (t.half_closed_due_ms != 0 && now >= t.half_closed_due_ms)
+        why = t.up.finished() ? "client closed, upstream did not follow" : "upstream closed, client did not follow";
     else if (t.age_due_ms != 0 && now >= t.age_due_ms) why = "max_tunnel_age reached";
-    else if (now >= t.last_active_ms + static_cast<std::uint64_t>(t.route->tunnel.idle_timeout.count()))
+    else if (now >= t.last_active_ms + static_cast<std::uint64_t>(t.route().tunnel.idle_timeout.count()))
         why = "tunnel_idle_timeout";
     if (!why) {
         arm_tunnel_deadline();
@@ -190,64 +229,72 @@ void Session::tunnel_timer() {
     close();
 }
 
-void Session::tunnel_leave(std::uint64_t due_ms, const char* why) {
+void Session::tunnel_leave(std::uint64_t due_ms, TunnelLeave why) {
     Tunnel& t = *tunnel_;
     if (t.leave_due_ms != 0 && t.leave_due_ms <= due_ms) return;
     t.leave_due_ms = due_ms;
-    t.leave_reason = why;
+    t.leave = why;
     arm_tunnel_deadline();
 }
 
 void Session::rebind_tunnel(const routing::SnapshotPtr& next, const SnapshotNames& names) {
     if (!tunnel_) return;
     Tunnel& t = *tunnel_;
-    const routing::Route* route = names.route(t.route->name);
-    const std::size_t pool = names.pool(t.pool->name);
+    const routing::Route* route = names.route(t.route().name);
+    const std::size_t pool = names.pool(t.pool().name);
     // The route must still send to the pool (its statistics pair lives on),
     // and the pool still hold the endpoint, not draining.
-    const routing::Endpoint* endpoint = nullptr;
+    std::size_t endpoint = SnapshotNames::npos;
     if (route && pool != SnapshotNames::npos && route->pool_stat[pool] != routing::no_stat) {
-        for (const auto& e : next->pools[pool].endpoints) {
-            if (e.key == t.endpoint_key) {
-                endpoint = &e;
+        const auto& eps = next->pools[pool].endpoints;
+        for (std::size_t i = 0; i < eps.size(); ++i) {
+            if (eps[i].key == t.endpoint_key) {
+                endpoint = i;
                 break;
             }
         }
     }
-    if (!endpoint || endpoint->draining) {
+    if (endpoint == SnapshotNames::npos || next->pools[pool].endpoints[endpoint].draining) {
         // Keeps its current binding (and that snapshot) until it closes.
         tunnel_leave(EventLoop::clock_ms() + static_cast<std::uint64_t>(next->drain_timeout.count()),
-                     endpoint ? "endpoint drained" : "route, pool or endpoint removed");
+                     endpoint == SnapshotNames::npos ? TunnelLeave::removed : TunnelLeave::drained);
         return;
     }
     t.snapshot = next;
-    t.route = route;
-    t.pool = &next->pools[pool];
-    t.endpoint = endpoint;
+    t.route_index = static_cast<std::uint32_t>(route - next->routes.data());
+    t.pool_index = static_cast<std::uint32_t>(pool);
+    t.endpoint_index = static_cast<std::uint32_t>(endpoint);
     // Undrained, or back in the configuration, before its time was up.
-    if (t.leave_due_ms != 0 && !draining_ && !worker_.draining()) {
+    if (t.leave != TunnelLeave::none && t.leave != TunnelLeave::shutdown) {
         t.leave_due_ms = 0;
-        t.leave_reason = "";
+        t.leave = TunnelLeave::none;
     }
     arm_tunnel_deadline();  // tunnel_idle_timeout may have changed
 }
 
 void Session::finish_tunnel(std::string_view why) {
     std::unique_ptr<Tunnel> t = std::move(tunnel_);
+    // A pipe still holding bytes cannot serve another tunnel.
+    for (TunnelFlow* f : {&t->up, &t->down}) {
+        if (f->in_pipe > 0) PipePool::discard(f->pipe);
+        else worker_.pipes().give_back(f->pipe);
+    }
     worker_.tunnel_closed(t->stat, t->endpoint_key);
     worker_.endpoint_end(t->endpoint_key);
     TunnelHook::unlink();
     const auto elapsed = std::chrono::steady_clock::now() - t->started;
     log::debug("proxy", "client {}: tunnel to pool {} endpoint {} ended ({}) after {} s, {} bytes from the client, {} "
-               "from the upstream", client_ip_, t->pool->name, t->endpoint->name, why,
+               "from the upstream", client_ip_, t->pool().name, t->endpoint().name, why,
                std::chrono::duration_cast<std::chrono::seconds>(elapsed).count(), t->up.bytes, t->down.bytes);
     // The line goes to the log file of the configuration now in force.
     const auto& snap = worker_.snapshot();
     if (snap && snap->access_log) {
-        if (t->log_prefix.empty()) begin_access_line(t->log_prefix, worker_.time_stamper(), client_ip_, nullptr);
+        std::string started;  // the access log was off when the tunnel opened
+        if (!t->log_prefix) begin_access_line(started, worker_.time_stamper(), client_ip_, nullptr);
         const TunnelBytes bytes{t->up.bytes, t->down.bytes, why};
-        end_access_line(worker_.access_buffer(), t->log_prefix, 101, t->route->name, t->pool->name, t->endpoint->name,
-                        std::chrono::duration<double, std::milli>(elapsed).count(), &bytes);
+        end_access_line(worker_.access_buffer(), t->log_prefix ? t->log_line_start() : started, 101, t->route().name,
+                        t->pool().name, t->endpoint().name, std::chrono::duration<double, std::milli>(elapsed).count(),
+                        &bytes);
         worker_.access_flush_if_full();
     }
 }

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -207,6 +208,39 @@ IoResult Socket::read(char* buf, std::size_t len) {
     } else {
         r.error = errno;
         if (r.error == EAGAIN) readable_ = false;
+    }
+    return r;
+}
+
+IoResult Socket::splice_in(int pipe_write_fd, std::size_t len) {
+    IoResult r;
+    ssize_t n;
+    do {
+        n = ::splice(fd_, nullptr, pipe_write_fd, nullptr, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        r.bytes = static_cast<std::size_t>(n);
+    } else if (n == 0) {
+        r.eof = true;
+    } else {
+        r.error = errno;
+        if (r.error == EAGAIN) readable_ = false;  // the pipe is empty when this is called: the socket had nothing
+    }
+    return r;
+}
+
+IoResult Socket::splice_out(int pipe_read_fd, std::size_t len) {
+    IoResult r;
+    ssize_t n;
+    do {
+        n = ::splice(pipe_read_fd, nullptr, fd_, nullptr, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) {
+        r.bytes = static_cast<std::size_t>(n);
+        if (r.bytes < len) writable_ = false;
+    } else {
+        r.error = errno;
+        if (r.error == EAGAIN) writable_ = false;
     }
     return r;
 }

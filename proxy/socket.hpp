@@ -61,6 +61,13 @@ public:
     int handshake(std::string& error_text);
 
     IoResult read(char* buf, std::size_t len);
+    // Plain sockets only: moves up to `len` received bytes into the pipe
+    // `pipe_write_fd`, or up to `len` bytes from the pipe `pipe_read_fd` to
+    // the peer, without copying them (splice). Readiness as for read and
+    // write, except that a short move into a pipe proves nothing (a pipe
+    // takes a limited number of the kernel's buffers at once).
+    IoResult splice_in(int pipe_write_fd, std::size_t len);
+    IoResult splice_out(int pipe_read_fd, std::size_t len);
     IoResult write(const iovec* iov, int count);
     IoResult write(const char* data, std::size_t len);
 

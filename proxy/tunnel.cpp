@@ -1,6 +1,32 @@
 #include "proxy/tunnel.hpp"
 
+#include <cstring>
+
 namespace weir::proxy {
+
+void TunnelFlow::keep(std::string_view a, std::string_view b) {
+    pending_len = static_cast<std::uint32_t>(a.size() + b.size());
+    pending_off = 0;
+    pending = std::make_unique_for_overwrite<char[]>(pending_len);
+    if (!a.empty()) std::memcpy(pending.get(), a.data(), a.size());
+    if (!b.empty()) std::memcpy(pending.get() + a.size(), b.data(), b.size());
+}
+
+void TunnelFlow::drop_pending() {
+    pending.reset();
+    pending_len = 0;
+    pending_off = 0;
+}
+
+const char* tunnel_leave_text(TunnelLeave why) {
+    switch (why) {
+        case TunnelLeave::none: return "";
+        case TunnelLeave::shutdown: return "shutting down";
+        case TunnelLeave::drained: return "endpoint drained";
+        case TunnelLeave::removed: return "route, pool or endpoint removed";
+    }
+    return "";
+}
 
 SnapshotNames::SnapshotNames(const routing::Snapshot& snap) {
     routes_.reserve(snap.routes.size());

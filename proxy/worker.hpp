@@ -8,6 +8,7 @@
 #include "proxy/event_loop.hpp"
 #include "proxy/exchange.hpp"
 #include "proxy/failure_counters.hpp"
+#include "proxy/pipe_pool.hpp"
 #include "proxy/stat_slots.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "routing/random.hpp"
@@ -185,6 +186,7 @@ public:
     // Scratch for tunnel bytes between a read and the write that passes them on.
     static constexpr std::size_t tunnel_buffer_size = 64 * 1024;
     char* tunnel_buffer();
+    PipePool& pipes() { return pipes_; }
     // Thread-safe: calls `done` (on this worker's thread) with its open tunnels by statistics slot id.
     using TunnelCounts = std::vector<std::pair<std::uint32_t, std::uint64_t>>;
     void collect_tunnels(std::function<void(TunnelCounts)> done);
@@ -221,6 +223,7 @@ private:
         tunnels_;
     std::map<std::uint32_t, std::uint64_t> tunnels_by_stat_;  // open tunnels by statistics slot id
     std::unique_ptr<char[]> tunnel_buffer_;
+    PipePool pipes_;
     std::atomic<std::size_t> session_count_{0};
     WorkerStats stats_;
     FailureSink failure_sink_;

@@ -8,11 +8,12 @@
 # Targets (tests/fuzz/<target>_fuzz.cpp, seeds in tests/fuzz/corpus/<target>/):
 #   http_parser   request/response heads, serialisers, chunked bodies behind heads
 #   chunked       the chunked decoder alone, against a reference decoder
+#   upgrade       Upgrade requests, offers and 101 answers (http/upgrade)
 #   config        the YAML configuration loader (load_config_text)
 #   admin_bodies  the admin API's split / switch / endpoint-list bodies
 #
 # Environment:
-#   TARGETS   space-separated subset to run (default: all four)
+#   TARGETS   space-separated subset to run (default: all five)
 #   CXX       compiler (default clang++-14)
 #   OUT       build/work directory (default ${TMPDIR:-/tmp}/weir-fuzz); each
 #             target's grown corpus goes to $OUT/<target>/corpus and crash-*
@@ -31,7 +32,7 @@ shift || true
 CXX="${CXX:-clang++-14}"
 OUT="${OUT:-${TMPDIR:-/tmp}/weir-fuzz}"
 JOBS="${JOBS:-1}"
-TARGETS="${TARGETS:-http_parser chunked config admin_bodies}"
+TARGETS="${TARGETS:-http_parser chunked upgrade config admin_bodies}"
 
 if ! command -v "$CXX" >/dev/null; then
     echo "run.sh: $CXX not found; install it with: apt-get install -y clang-14 libfuzzer-14-dev" >&2
@@ -44,6 +45,8 @@ sources() {
         http_parser) echo http/parser.cpp http/message.cpp http/connection_field.cpp http/claims.cpp http/chunked.cpp \
                           http/serialize.cpp ;;
         chunked) echo http/chunked.cpp ;;
+        upgrade) echo http/parser.cpp http/message.cpp http/connection_field.cpp http/claims.cpp http/serialize.cpp \
+                      http/upgrade.cpp ;;
         config) echo config/config.cpp config/values.cpp config/yaml_reader.cpp config/to_json.cpp \
                      config/tls_config.cpp tls/certificate.cpp tls/client_context.cpp \
                      routing/matcher.cpp routing/cidr.cpp http/message.cpp http/claims.cpp \

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <sstream>
@@ -314,8 +315,21 @@ bool WsClient::close_handshake(Millis timeout) {
 }
 
 std::string shown(const std::string& s) {
-    if (s.size() <= 120) return "\"" + s + "\"";
-    return std::to_string(s.size()) + " bytes starting \"" + s.substr(0, 60) + "\"";
+    auto escaped = [](std::string_view v) {
+        std::string out;
+        char hex[8];
+        for (unsigned char ch : v) {
+            if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+                out.push_back(static_cast<char>(ch));
+            } else {
+                std::snprintf(hex, sizeof hex, "\\x%02x", ch);
+                out += hex;
+            }
+        }
+        return out;
+    };
+    if (s.size() <= 120) return "\"" + escaped(s) + "\"";
+    return std::to_string(s.size()) + " bytes starting \"" + escaped(std::string_view(s).substr(0, 40)) + "\"";
 }
 
 ::testing::AssertionResult echoes(WsClient& c, const std::string& msg, bool binary) {

@@ -819,6 +819,25 @@ TEST(TunnelTimeouts, TheIdleTimeoutClosesAQuietTunnelOnly) {
     EXPECT_TRUE(up.wait_all_closed(5s));
 }
 
+TEST(TunnelTimeouts, AReloadedIdleTimeoutAppliesToOpenTunnels) {
+    RawTunnelLog log;
+    FakeUpstream up("stable");
+    up.set_handler(raw_tunnel_handler(log));
+    ConfigSpec cfg = ConfigSpec::single(up.address());
+    WeirProcess weir(cfg.yaml());  // the default tunnel_idle_timeout: 1h
+    RawClient c(weir.port(), 15s);
+    ASSERT_EQ(open_raw(c).status, 101);
+    ASSERT_TRUE(c.send("before"));
+    ASSERT_EQ(read_n(c, 6), "before");
+
+    cfg.routes[0].tunnel_idle_timeout = "1s";
+    write_file_atomic(weir.config_path(), cfg.yaml());
+    weir.signal(SIGHUP);
+    ASSERT_TRUE(weir.wait_log("SIGHUP: reloaded", 10s)) << weir.log();
+    EXPECT_TRUE(c.wait_closed(10s)) << "an open tunnel kept the old tunnel_idle_timeout after a reload";
+    EXPECT_TRUE(up.wait_all_closed(5s));
+}
+
 TEST(TunnelTimeouts, MaxTunnelAgeClosesABusyTunnel) {
     RawTunnelLog log;
     FakeUpstream up("stable");

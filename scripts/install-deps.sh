@@ -5,7 +5,7 @@ packages=(
   cmake ninja-build g++ pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libfmt-dev libyaml-cpp-dev prometheus-cpp-dev libre2-dev libxxhash-dev libgtest-dev
-  wrk haproxy nginx-light libnginx-mod-http-echo python3 prometheus
+  wrk haproxy nginx-light libnginx-mod-http-echo python3 python3-websockets prometheus
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -59,6 +59,13 @@ std::string ConfigSpec::yaml() const {
         for (std::size_t i = 0; i < r.split.size(); ++i)
             y << (i ? ", " : "") << r.split[i].first << ": " << number_text(r.split[i].second);
         y << "}\n";
+        if (r.upgrade) {
+            y << "    upgrade: [";
+            for (std::size_t i = 0; i < r.upgrade->size(); ++i) y << (i ? ", " : "") << (*r.upgrade)[i];
+            y << "]\n";
+        }
+        if (!r.tunnel_idle_timeout.empty()) y << "    tunnel_idle_timeout: " << r.tunnel_idle_timeout << "\n";
+        if (!r.max_tunnel_age.empty()) y << "    max_tunnel_age: " << r.max_tunnel_age << "\n";
     }
     return y.str();
 }

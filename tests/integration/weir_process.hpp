@@ -36,6 +36,12 @@ struct RouteSpec {
     std::string host = "*";
     std::string path_prefix = "/";
     std::vector<std::pair<std::string, double>> split;
+    // Tunnel keys, written only when set: the protocol tokens the route lets
+    // through an Upgrade (`upgrade: [websocket]`; an empty list is `[]`), and
+    // the tunnel timeouts as YAML durations ("1s", "10m").
+    std::optional<std::vector<std::string>> upgrade;
+    std::string tunnel_idle_timeout;
+    std::string max_tunnel_age;
 };
 
 // `v` as operator<< writes it (90, 12.5): numbers in the generated YAML.

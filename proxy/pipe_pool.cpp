@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace weir::proxy {
 
 PipePool::~PipePool() {
@@ -13,8 +15,10 @@ Pipe PipePool::take() {
     if (!free_.empty()) {
         Pipe p = free_.back();
         free_.pop_back();
+        if (free_.size() < low_) low_ = free_.size();
         return p;
     }
+    low_ = 0;
     int fds[2];
     if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return {};
     // Larger than the default 64 KiB: fewer moves per megabyte. Pages are
@@ -31,6 +35,13 @@ void PipePool::give_back(Pipe p) {
         return;
     }
     free_.push_back(p);
+}
+
+void PipePool::housekeeping() {
+    const std::size_t unused = std::min(low_, free_.size());
+    for (std::size_t i = 0; i < unused; ++i) discard(free_[i]);
+    free_.erase(free_.begin(), free_.begin() + static_cast<std::ptrdiff_t>(unused));
+    low_ = free_.size();
 }
 
 void PipePool::discard(Pipe p) {

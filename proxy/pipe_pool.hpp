@@ -2,7 +2,8 @@
 // them through user space (splice(2): socket -> pipe -> socket, the kernel
 // passes page references). A direction holds a pipe only while bytes are in
 // it; empty pipes go back to the worker's pool, so idle tunnels hold none and
-// a busy worker does not make a pipe per read.
+// a busy worker does not make a pipe per read; pipes the pool kept unused for
+// a housekeeping period are closed.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +31,10 @@ public:
     void give_back(Pipe p);
     // A pipe that may still hold bytes: closed.
     static void discard(Pipe p);
+    // Once per housekeeping period: closes the pipes no tunnel needed since
+    // the last call (those that stayed in the pool the whole period), so a
+    // quiet worker holds no descriptors for them.
+    void housekeeping();
 
     std::size_t cached() const { return free_.size(); }
     // Enough for the busy tunnels of one worker at a time; the rest are made
@@ -40,6 +45,7 @@ public:
 
 private:
     std::vector<Pipe> free_;
+    std::size_t low_ = 0;  // fewest pipes in free_ since the last housekeeping
 };
 
 }  // namespace weir::proxy

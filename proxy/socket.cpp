@@ -164,10 +164,9 @@ IoResult Socket::tls_write(const iovec* iov, int count) {
                     off = 0;
                 }
             }
-            if (n < len) {
-                writable_ = false;
-                break;
-            }
+            // With partial writes on, a success may cover one record only,
+            // the socket still having room: only WANT_WRITE says it is full
+            // (its edge is what resumes the writer), so the rest is offered now.
             continue;
         }
         const int e = SSL_get_error(ssl_, 0);

@@ -312,6 +312,7 @@ void Worker::tick() {
     if (now_ms_ - last_housekeeping_ms_ >= housekeeping_interval_ms) {
         last_housekeeping_ms_ = now_ms_;
         return_memory();
+        pipes_.housekeeping();
         report_suppressed_logs();
     }
     if (!draining_) {

@@ -45,6 +45,22 @@ _TLS_CTX = None
 
 
 
+def idle_row(key, r):
+    """One row of an idle-connections table (raw results)."""
+    return (f"| {key} | {r['opened']} | {r['still_open']} | {r['errors']} | {r['rss_before_kib']} | "
+            f"{r['rss_after_kib']} | {r['bytes_per_conn']} |")
+
+
+def write_report(lines, out_md, rdir, flag, all_met):
+    """Writes a report's markdown (and prints it), and whether every goal was met to rdir/flag."""
+    text = "\n".join(lines)
+    with open(out_md, "w") as f:
+        f.write(text)
+    print(text)
+    with open(os.path.join(rdir, flag), "w") as f:
+        f.write("1" if all_met else "0")
+
+
 def best_of(measures, field, higher_better):
     """The better peer's value of `field` (None when no peer has one)."""
     vals = [m[field] for m in measures if m[field] is not None]
@@ -753,17 +769,11 @@ def report(rdir, out_md):
         for key, _ in TARGETS:
             r = rows.get(key)
             if r:
-                L.append(f"| {key} | {r['opened']} | {r['still_open']} | {r['errors']} | {r['rss_before_kib']} | "
-                         f"{r['rss_after_kib']} | {r['bytes_per_conn']} |")
+                L.append(idle_row(key, r))
         L.append("")
     L.append("</details>")
     L.append("")
-    text = "\n".join(L)
-    with open(out_md, "w") as f:
-        f.write(text)
-    print(text)
-    with open(os.path.join(rdir, "all_met"), "w") as f:
-        f.write("1" if all_met else "0")
+    write_report(L, out_md, rdir, "all_met", all_met)
 
 
 # ---------------------------------------------------------------------------
@@ -1088,12 +1098,7 @@ def tls_report(rdir, out_md):
         L.append("")
     L.append("</details>")
     L.append("")
-    text = "\n".join(L)
-    with open(out_md, "w") as f:
-        f.write(text)
-    print(text)
-    with open(os.path.join(rdir, "tls_all_met"), "w") as f:
-        f.write("1" if all_met else "0")
+    write_report(L, out_md, rdir, "tls_all_met", all_met)
 
 
 # The tunnel rounds' targets and goals (see bench/README.md "Tunnel rounds").
@@ -1257,19 +1262,13 @@ def tunnel_report(rdir, out_md):
     L.append("|---|---:|---:|---:|---:|---:|---:|")
     for rows in (tun_idle, ka_idle):
         for key, r in rows.items():
-            L.append(f"| {key} | {r['opened']} | {r['still_open']} | {r['errors']} | {r['rss_before_kib']} | "
-                     f"{r['rss_after_kib']} | {r['bytes_per_conn']} |")
+            L.append(idle_row(key, r))
     L.append("")
     L.append("`*_tmem`: idle tunnels; `*_kmem`: idle keep-alive connections.")
     L.append("")
     L.append("</details>")
     L.append("")
-    text = "\n".join(L)
-    with open(out_md, "w") as f:
-        f.write(text)
-    print(text)
-    with open(os.path.join(rdir, "tunnel_all_met"), "w") as f:
-        f.write("1" if all_met else "0")
+    write_report(L, out_md, rdir, "tunnel_all_met", all_met)
 
 
 def main(argv):

@@ -147,22 +147,10 @@ bool Session::tunnel_flow(TunnelFlow& f, bool& more, const char*& why) {
         }
         ++reads;
         if (plain && !f.pipe) f.pipe = worker_.pipes().take();  // none: out of descriptors, copy instead
-        if (plain && f.pipe) {
-            IoResult r = src.splice_in(f.pipe.write_fd, PipePool::capacity);
-            if (r.bytes == 0) worker_.pipes().give_back(std::exchange(f.pipe, Pipe{}));  // still empty
-            if (r.blocked()) continue;  // readable() is false now
-            if (r.eof) {
-                f.src_done = true;
-                continue;
-            }
-            if (r.error) return failed(true);
-            f.bytes += r.bytes;
-            f.in_pipe = static_cast<std::uint32_t>(r.bytes);
-            tunnel_->last_active_ms = EventLoop::clock_ms();
-            continue;  // out at the top of the loop
-        }
-        char* buf = worker_.tunnel_buffer();
-        IoResult r = src.read(buf, Worker::tunnel_buffer_size);
+        const bool piped = plain && f.pipe;
+        char* buf = piped ? nullptr : worker_.tunnel_buffer();
+        IoResult r = piped ? src.splice_in(f.pipe.write_fd, PipePool::capacity) : src.read(buf, Worker::tunnel_buffer_size);
+        if (piped && r.bytes == 0) worker_.pipes().give_back(std::exchange(f.pipe, Pipe{}));  // still empty
         if (r.blocked()) continue;  // readable() is false now
         if (r.eof) {
             f.src_done = true;
@@ -171,6 +159,10 @@ bool Session::tunnel_flow(TunnelFlow& f, bool& more, const char*& why) {
         if (r.error) return failed(true);
         f.bytes += r.bytes;
         tunnel_->last_active_ms = EventLoop::clock_ms();
+        if (piped) {
+            f.in_pipe = static_cast<std::uint32_t>(r.bytes);
+            continue;  // out at the top of the loop
+        }
         IoResult w = dst.write(buf, r.bytes);
         if (w.error && !w.blocked()) return failed(false);
         // What the destination cannot take now waits, and the source is not

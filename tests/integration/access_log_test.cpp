@@ -6,7 +6,6 @@
 
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -14,14 +13,6 @@ namespace weir_it {
 namespace {
 
 namespace json = boost::json;
-
-std::vector<std::string> lines_of(const std::string& path) {
-    std::vector<std::string> out;
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line)) out.push_back(line);
-    return out;
-}
 
 struct AccessLogProxy {
     FakeUpstream up{"stable"};

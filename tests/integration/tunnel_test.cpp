@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <csignal>
-#include <fstream>
 #include <memory>
 #include <vector>
 
@@ -76,29 +75,106 @@ Tunnels open_tunnels(std::uint16_t port, int n, const std::string& target = "/ws
     return out;
 }
 
-// Opens a raw tunnel (Upgrade: websocket to a raw_tunnel_handler origin): the 101 read, nothing more.
-Response open_raw(RawClient& c, const std::string& target = "/ws", const std::string& extra = "") {
-    ReadOptions opts;
-    opts.return_interim = true;
-    return c.request(raw_upgrade_request(target, extra), opts);
+// `n` tunnels (open_tunnels) into `out`, each checked to reach backend `who`.
+// Call with ASSERT_NO_FATAL_FAILURE.
+void open_tunnels_to(Tunnels& out, std::uint16_t port, int n, const std::string& who) {
+    out = open_tunnels(port, n);
+    for (auto& t : out) ASSERT_EQ(t->whoami(), who);
 }
 
-std::vector<std::string> lines_of(const std::string& path) {
-    std::vector<std::string> out;
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line)) out.push_back(line);
-    return out;
+// Every tunnel still echoes (a message `prefix` + its index) and still reaches backend `who`.
+void expect_tunnels_kept(Tunnels& ts, const std::string& prefix, const std::string& who) {
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+        EXPECT_TRUE(echoes(*ts[i], prefix + std::to_string(i))) << "tunnel " << i;
+        EXPECT_EQ(ts[i]->whoami(), who) << "an open tunnel moved";
+    }
+}
+
+// Waits (5 s) for the endpoint's `field` in GET /pools to be `want`.
+bool endpoint_number_becomes(std::uint16_t admin_port, const std::string& address, const char* field, double want) {
+    return wait_for([&] { return endpoint_number(admin_port, "stable", address, field) == want; }, 5s, 50ms);
+}
+
+// Waits (5 s) for the weir_tunnels gauge of route "web", pool "stable" to be `want`.
+bool tunnels_gauge_becomes(std::uint16_t admin_port, double want) {
+    return wait_for([&] { return tunnels_gauge(admin_port, "web", "stable") == want; }, 5s, 50ms);
+}
+
+std::string metrics_text(std::uint16_t admin_port) { return admin_request(admin_port, "GET", "/metrics").body; }
+
+// Writes `c` as Weir's config and sends SIGHUP (`signalled`, if given, is when),
+// then waits for the reload. Call with ASSERT_NO_FATAL_FAILURE.
+void reload(WeirProcess& weir, const ConfigSpec& c, Clock::time_point* signalled = nullptr) {
+    write_file_atomic(weir.config_path(), c.yaml());
+    if (signalled) *signalled = Clock::now();
+    weir.signal(SIGHUP);
+    ASSERT_TRUE(weir.wait_log("SIGHUP: reloaded", 10s)) << weir.log();
+}
+
+// A WebSocket echo backend ("a") as the single endpoint of pool "stable"
+// (route "web") behind Weir, started by start().
+struct WsProxy {
+    WsEchoBackend a{"a"};
+    std::unique_ptr<WeirProcess> weir;
+    Tunnels tunnels;  // closed before Weir stops
+
+    // Starts Weir once the backend is up. Call with ASSERT_NO_FATAL_FAILURE.
+    void start(const std::string& drain_timeout = "5s") {
+        ASSERT_TRUE(a.started()) << a.output();
+        ConfigSpec c = ConfigSpec::single(a.address());
+        c.drain_timeout = drain_timeout;
+        weir = std::make_unique<WeirProcess>(c.yaml());
+    }
+    // start(), then `n` tunnels into `tunnels`, each checked to reach "a".
+    // Call with ASSERT_NO_FATAL_FAILURE.
+    void start_with_tunnels(int n, const std::string& drain_timeout = "5s") {
+        ASSERT_NO_FATAL_FAILURE(start(drain_timeout));
+        ASSERT_NO_FATAL_FAILURE(open_tunnels_to(tunnels, port(), n, "a"));
+    }
+    std::uint16_t port() const { return weir->port(); }
+    std::uint16_t admin_port() const { return weir->admin_port(); }
+};
+
+// A raw tunnel origin (raw_tunnel_handler running `script`) as the single
+// endpoint of pool "stable" behind Weir; `config` is what Weir started with
+// (ConfigSpec::single after `tweak`), `yaml_prefix` goes before it.
+struct RawTunnelProxy {
+    RawTunnelLog log;
+    RawTunnelScript script;
+    FakeUpstream up{"stable"};
+    ConfigSpec config;
+    std::unique_ptr<WeirProcess> weir;
+
+    explicit RawTunnelProxy(RawTunnelScript s = {}, const std::function<void(ConfigSpec&)>& tweak = {},
+                            const std::string& yaml_prefix = "")
+        : script(std::move(s)) {
+        up.set_handler(raw_tunnel_handler(log, script));
+        config = ConfigSpec::single(up.address());
+        if (tweak) tweak(config);
+        weir = std::make_unique<WeirProcess>(yaml_prefix + config.yaml());
+    }
+    std::uint16_t port() const { return weir->port(); }
+};
+
+// Sends `request` and reads the answer, a 101 included (not read past).
+Response request_interim(RawClient& c, const std::string& request) {
+    ReadOptions opts;
+    opts.return_interim = true;
+    return c.request(request, opts);
+}
+
+// Opens a raw tunnel (Upgrade: websocket to a raw_tunnel_handler origin): the 101 read, nothing more.
+Response open_raw(RawClient& c, const std::string& target = "/ws", const std::string& extra = "") {
+    return request_interim(c, raw_upgrade_request(target, extra));
 }
 
 // ================================================================ echo
 
 TEST(Tunnel, WebSocketEchoWithARealBackend) {
-    WsEchoBackend ws("a");
-    ASSERT_TRUE(ws.started()) << ws.output();
-    WeirProcess weir(ConfigSpec::single(ws.address()).yaml());
+    WsProxy p;
+    ASSERT_NO_FATAL_FAILURE(p.start());
 
-    WsClient c(weir.port());
+    WsClient c(p.port());
     ASSERT_TRUE(c.open()) << c.describe();
     EXPECT_TRUE(c.handshake().headers.has_token("upgrade", "websocket")) << c.describe();
     EXPECT_TRUE(c.handshake().headers.has_token("connection", "upgrade")) << c.describe();
@@ -129,10 +205,10 @@ TEST(Tunnel, WebSocketEchoWithARealBackend) {
         EXPECT_EQ(r.data, "burst " + std::to_string(i));
     }
     EXPECT_TRUE(c.close_handshake()) << "the close handshake did not end with the connection closed";
-    EXPECT_TRUE(ws.wait_closed(1)) << ws.output();
+    EXPECT_TRUE(p.a.wait_closed(1)) << p.a.output();
 
     // Several tunnels side by side keep their own streams.
-    Tunnels many = open_tunnels(weir.port(), 4);
+    Tunnels many = open_tunnels(p.port(), 4);
     for (int round = 0; round < 3; ++round)
         for (std::size_t i = 0; i < many.size(); ++i) {
             std::string msg = "t" + std::to_string(i) + " r" + std::to_string(round);
@@ -141,19 +217,16 @@ TEST(Tunnel, WebSocketEchoWithARealBackend) {
 }
 
 TEST(Tunnel, BytesRightAfterThe101AndTheForwardedHandshake) {
-    RawTunnelLog log;
-    FakeUpstream up("stable");
-    RawTunnelScript script;
-    script.greeting = "hello from the origin";  // in the same write as the 101 head
-    up.set_handler(raw_tunnel_handler(log, script));
-    WeirProcess weir(ConfigSpec::single(up.address()).yaml());
+    RawTunnelProxy p({.greeting = "hello from the origin"});  // in the same write as the 101 head
+    auto& up = p.up;
+    const std::string& greeting = p.script.greeting;
 
-    RawClient c(weir.port());
+    RawClient c(p.port());
     Response r = open_raw(c, "/ws/chat?room=1", "Sec-WebSocket-Protocol: chat\r\n");
     ASSERT_EQ(r.status, 101) << r.describe();
     EXPECT_TRUE(r.headers.has_token("upgrade", "websocket")) << r.describe();
     EXPECT_TRUE(r.headers.has_token("connection", "upgrade")) << r.describe();
-    EXPECT_EQ(read_n(c, script.greeting.size()), script.greeting);
+    EXPECT_EQ(read_n(c, greeting.size()), greeting);
     const std::string payload = pattern_string(300000, 3);
     ASSERT_TRUE(c.send(payload));
     EXPECT_TRUE(read_n(c, payload.size()) == payload) << "tunnel bytes damaged";
@@ -161,14 +234,12 @@ TEST(Tunnel, BytesRightAfterThe101AndTheForwardedHandshake) {
     EXPECT_EQ(read_n(c, 1), "x");
 
     // Connection with several tokens, the upgrade one not first.
-    RawClient c2(weir.port());
-    ReadOptions opts;
-    opts.return_interim = true;
-    Response r2 = c2.request(
-        "GET /ws/two HTTP/1.1\r\nHost: test.local\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n",
-        opts);
+    RawClient c2(p.port());
+    Response r2 = request_interim(c2,
+                                  "GET /ws/two HTTP/1.1\r\nHost: test.local\r\nConnection: keep-alive, Upgrade\r\n"
+                                  "Upgrade: websocket\r\n\r\n");
     ASSERT_EQ(r2.status, 101) << r2.describe();
-    EXPECT_EQ(read_n(c2, script.greeting.size()), script.greeting);
+    EXPECT_EQ(read_n(c2, greeting.size()), greeting);
     ASSERT_TRUE(c2.send("second"));
     EXPECT_EQ(read_n(c2, 6), "second");
 
@@ -179,7 +250,7 @@ TEST(Tunnel, BytesRightAfterThe101AndTheForwardedHandshake) {
     EXPECT_TRUE(req.headers.has_token("upgrade", "websocket")) << req.raw_head;
     EXPECT_TRUE(req.headers.has_token("connection", "upgrade")) << req.raw_head;
     EXPECT_EQ(req.headers.get("sec-websocket-protocol"), "chat") << req.raw_head;
-    EXPECT_EQ(log.tunnels.load(), 2);
+    EXPECT_EQ(p.log.tunnels.load(), 2);
 }
 
 // ================================================================ control: weights, reloads, drains, SIGTERM
@@ -189,16 +260,13 @@ TEST(TunnelControl, AWeightChangeKeepsOpenTunnelsAndSendsNewOnesToTheNewSplit) {
     ASSERT_TRUE(a.started() && b.started()) << a.output() << b.output();
     WeirProcess weir(two_pools(a.address(), b.address(), 100, 0).yaml());
 
-    Tunnels old = open_tunnels(weir.port(), 6);
-    for (auto& t : old) ASSERT_EQ(t->whoami(), "a");
+    Tunnels old;
+    ASSERT_NO_FATAL_FAILURE(open_tunnels_to(old, weir.port(), 6, "a"));
 
     Response put = admin_request(weir.admin_port(), "PUT", "/routes/web/split", R"({"stable": 0, "canary": 100})");
     ASSERT_EQ(put.status, 200) << put.describe();
 
-    for (std::size_t i = 0; i < old.size(); ++i) {
-        EXPECT_TRUE(echoes(*old[i], "still here " + std::to_string(i)));
-        EXPECT_EQ(old[i]->whoami(), "a") << "an open tunnel moved";
-    }
+    expect_tunnels_kept(old, "still here ", "a");
     Tunnels fresh = open_tunnels(weir.port(), 6);
     for (auto& t : fresh) EXPECT_EQ(t->whoami(), "b") << "a new tunnel ignored the new split";
     for (auto& t : old) EXPECT_EQ(t->whoami(), "a");
@@ -212,16 +280,13 @@ TEST(TunnelControl, AnEndpointWeightChangeKeepsOpenTunnels) {
     c.pools[0].endpoints[1].weight = 0;
     WeirProcess weir(c.yaml());
 
-    Tunnels old = open_tunnels(weir.port(), 4);
-    for (auto& t : old) ASSERT_EQ(t->whoami(), "a");
+    Tunnels old;
+    ASSERT_NO_FATAL_FAILURE(open_tunnels_to(old, weir.port(), 4, "a"));
     Response put = admin_request(weir.admin_port(), "PUT", "/pools/stable/endpoints",
                                  R"([{"address": ")" + a.address() + R"(", "weight": 0}, {"address": ")" +
                                      b.address() + R"(", "weight": 1}])");
     ASSERT_EQ(put.status, 200) << put.describe();
-    for (std::size_t i = 0; i < old.size(); ++i) {
-        EXPECT_TRUE(echoes(*old[i], "kept " + std::to_string(i)));
-        EXPECT_EQ(old[i]->whoami(), "a") << "an open tunnel moved";
-    }
+    expect_tunnels_kept(old, "kept ", "a");
     EXPECT_TRUE(wait_for([&] { return WsClient(weir.port()).whoami() == "b"; }, 5s, 50ms))
         << "new tunnels do not follow the new endpoint weights";
     Tunnels fresh = open_tunnels(weir.port(), 4);
@@ -235,14 +300,12 @@ TEST(TunnelControl, AReloadKeepingRouteAndPoolKeepsOpenTunnels) {
     ASSERT_TRUE(a.started() && b.started()) << a.output() << b.output();
     ConfigSpec c = two_pools(a.address(), b.address(), 100, 0, "2s");
     WeirProcess weir(c.yaml());
-    Tunnels old = open_tunnels(weir.port(), 3);
-    for (auto& t : old) ASSERT_EQ(t->whoami(), "a");
+    Tunnels old;
+    ASSERT_NO_FATAL_FAILURE(open_tunnels_to(old, weir.port(), 3, "a"));
 
     c.routes[0].split = {{"stable", 0}, {"canary", 100}};
     c.idle_timeout = "6s";
-    write_file_atomic(weir.config_path(), c.yaml());
-    weir.signal(SIGHUP);
-    ASSERT_TRUE(weir.wait_log("SIGHUP: reloaded", 10s)) << weir.log();
+    ASSERT_NO_FATAL_FAILURE(reload(weir, c));
 
     for (auto& t : old) EXPECT_EQ(t->whoami(), "a");
     EXPECT_TRUE(wait_for([&] { return WsClient(weir.port()).whoami() == "b"; }, 5s, 50ms))
@@ -250,10 +313,7 @@ TEST(TunnelControl, AReloadKeepingRouteAndPoolKeepsOpenTunnels) {
     // Past the drain timeout: a reload that keeps the tunnel's route, pool and
     // endpoint never closes it.
     wait_out(3500ms);
-    for (std::size_t i = 0; i < old.size(); ++i) {
-        EXPECT_TRUE(echoes(*old[i], "after " + std::to_string(i)));
-        EXPECT_EQ(old[i]->whoami(), "a");
-    }
+    expect_tunnels_kept(old, "after ", "a");
     EXPECT_EQ(a.closed(), 0) << a.output();
 }
 
@@ -295,10 +355,8 @@ void reload_removing(Removed what) {
             break;
         case Removed::endpoint: c.pools[0].endpoints = {{b.address(), 1}}; break;
     }
-    write_file_atomic(weir.config_path(), c.yaml());
-    const auto sent = Clock::now();
-    weir.signal(SIGHUP);
-    ASSERT_TRUE(weir.wait_log("SIGHUP: reloaded", 10s)) << weir.log();
+    Clock::time_point sent;
+    ASSERT_NO_FATAL_FAILURE(reload(weir, c, &sent));
     EXPECT_TRUE(echoes(t, "right after the reload"))
         << "the tunnel did not get its drain_timeout";
     // New tunnels follow the new config (on every worker within a second).
@@ -319,18 +377,13 @@ TEST(TunnelControl, AReloadRemovingTheEndpointClosesItsTunnelsAfterDrainTimeout)
 }
 
 TEST(TunnelControl, AnEndpointDrainCountsTunnelsThenClosesThemAfterDrainTimeout) {
-    WsEchoBackend a("a");
-    ASSERT_TRUE(a.started()) << a.output();
-    ConfigSpec c = ConfigSpec::single(a.address());
-    c.drain_timeout = "3s";
-    WeirProcess weir(c.yaml());
-    const std::uint16_t admin = weir.admin_port();
-
-    Tunnels ts = open_tunnels(weir.port(), 3);
-    for (auto& t : ts) ASSERT_EQ(t->whoami(), "a");
-    EXPECT_TRUE(wait_for([&] { return endpoint_number(admin, "stable", a.address(), "tunnels") == 3; }, 5s, 50ms))
-        << pools_text(admin);
-    EXPECT_TRUE(wait_for([&] { return endpoint_number(admin, "stable", a.address(), "in_flight") == 3; }, 5s, 50ms))
+    WsProxy p;
+    ASSERT_NO_FATAL_FAILURE(p.start_with_tunnels(3, "3s"));
+    WsEchoBackend& a = p.a;
+    Tunnels& ts = p.tunnels;
+    const std::uint16_t admin = p.admin_port();
+    EXPECT_TRUE(endpoint_number_becomes(admin, a.address(), "tunnels", 3)) << pools_text(admin);
+    EXPECT_TRUE(endpoint_number_becomes(admin, a.address(), "in_flight", 3))
         << "open tunnels are not counted in in_flight\n" << pools_text(admin);
 
     const auto sent = Clock::now();
@@ -342,40 +395,31 @@ TEST(TunnelControl, AnEndpointDrainCountsTunnelsThenClosesThemAfterDrainTimeout)
         EXPECT_TRUE(ts[i]->raw().wait_closed(15s)) << "tunnel " << i << " outlived the drain";
     EXPECT_GE(ms_since(sent), 2700) << "closed before drain_timeout";
     EXPECT_TRUE(a.wait_closed(3, 5s)) << a.output();
-    EXPECT_TRUE(wait_for([&] { return endpoint_number(admin, "stable", a.address(), "tunnels") == 0; }, 5s, 50ms))
-        << pools_text(admin);
-    EXPECT_TRUE(wait_for([&] { return endpoint_number(admin, "stable", a.address(), "in_flight") == 0; }, 5s, 50ms))
-        << pools_text(admin);
-    EXPECT_TRUE(weir.running());
+    EXPECT_TRUE(endpoint_number_becomes(admin, a.address(), "tunnels", 0)) << pools_text(admin);
+    EXPECT_TRUE(endpoint_number_becomes(admin, a.address(), "in_flight", 0)) << pools_text(admin);
+    EXPECT_TRUE(p.weir->running());
 }
 
 TEST(TunnelControl, AnUndrainBeforeDrainTimeoutKeepsTheTunnels) {
-    WsEchoBackend a("a");
-    ASSERT_TRUE(a.started()) << a.output();
-    ConfigSpec c = ConfigSpec::single(a.address());
-    c.drain_timeout = "2s";
-    WeirProcess weir(c.yaml());
-    const std::uint16_t admin = weir.admin_port();
-
-    Tunnels ts = open_tunnels(weir.port(), 2);
-    for (auto& t : ts) ASSERT_EQ(t->whoami(), "a");
-    ASSERT_EQ(admin_request(admin, "POST", "/pools/stable/endpoints/" + a.address() + "/drain").status, 200);
-    ASSERT_EQ(admin_request(admin, "POST", "/pools/stable/endpoints/" + a.address() + "/undrain").status, 200);
+    WsProxy p;
+    ASSERT_NO_FATAL_FAILURE(p.start_with_tunnels(2, "2s"));
+    const std::uint16_t admin = p.admin_port();
+    ASSERT_EQ(admin_request(admin, "POST", "/pools/stable/endpoints/" + p.a.address() + "/drain").status, 200);
+    ASSERT_EQ(admin_request(admin, "POST", "/pools/stable/endpoints/" + p.a.address() + "/undrain").status, 200);
     wait_out(4s);  // twice the drain timeout
-    for (std::size_t i = 0; i < ts.size(); ++i) {
-        EXPECT_TRUE(echoes(*ts[i], "kept " + std::to_string(i)))
+    for (std::size_t i = 0; i < p.tunnels.size(); ++i) {
+        EXPECT_TRUE(echoes(*p.tunnels[i], "kept " + std::to_string(i)))
             << "an undrained endpoint's tunnel was closed";
     }
-    EXPECT_EQ(a.closed(), 0) << a.output();
-    EXPECT_EQ(endpoint_number(admin, "stable", a.address(), "tunnels"), 2) << pools_text(admin);
+    EXPECT_EQ(p.a.closed(), 0) << p.a.output();
+    EXPECT_EQ(endpoint_number(admin, "stable", p.a.address(), "tunnels"), 2) << pools_text(admin);
 }
 
 TEST(TunnelControl, SigtermKeepsTunnelsUntilDrainTimeoutThenExitsZero) {
-    WsEchoBackend a("a");
-    ASSERT_TRUE(a.started()) << a.output();
-    ConfigSpec c = ConfigSpec::single(a.address());
-    c.drain_timeout = "3s";
-    WeirProcess weir(c.yaml());
+    WsProxy p;
+    ASSERT_NO_FATAL_FAILURE(p.start("3s"));
+    WsEchoBackend& a = p.a;
+    WeirProcess& weir = *p.weir;
 
     WsClient t(weir.port());
     ASSERT_TRUE(t.open()) << t.describe();
@@ -397,33 +441,24 @@ TEST(TunnelControl, SigtermKeepsTunnelsUntilDrainTimeoutThenExitsZero) {
 // ================================================================ telemetry
 
 TEST(TunnelTelemetry, TheTunnelsGaugeFollowsOpenTunnels) {
-    WsEchoBackend a("a");
-    ASSERT_TRUE(a.started()) << a.output();
-    WeirProcess weir(ConfigSpec::single(a.address()).yaml());
-    const std::uint16_t admin = weir.admin_port();
-
-    Tunnels ts = open_tunnels(weir.port(), 3);
-    for (auto& t : ts) ASSERT_EQ(t->whoami(), "a");
-    EXPECT_TRUE(wait_for([&] { return tunnels_gauge(admin, "web", "stable") == 3.0; }, 5s, 50ms))
-        << admin_request(admin, "GET", "/metrics").body;
+    WsProxy p;
+    ASSERT_NO_FATAL_FAILURE(p.start_with_tunnels(3));
+    Tunnels& ts = p.tunnels;
+    const std::uint16_t admin = p.admin_port();
+    EXPECT_TRUE(tunnels_gauge_becomes(admin, 3.0)) << metrics_text(admin);
 
     EXPECT_TRUE(ts[0]->close_handshake());
-    EXPECT_TRUE(wait_for([&] { return tunnels_gauge(admin, "web", "stable") == 2.0; }, 5s, 50ms))
-        << admin_request(admin, "GET", "/metrics").body;
+    EXPECT_TRUE(tunnels_gauge_becomes(admin, 2.0)) << metrics_text(admin);
 
     ts[1]->raw().close();
     ts[2]->raw().abort();
-    EXPECT_TRUE(wait_for([&] { return tunnels_gauge(admin, "web", "stable") == 0.0; }, 5s, 50ms))
-        << admin_request(admin, "GET", "/metrics").body;
+    EXPECT_TRUE(tunnels_gauge_becomes(admin, 0.0)) << metrics_text(admin);
 }
 
 TEST(TunnelTelemetry, TheAccessLogLineIsWrittenWhenTheTunnelEnds) {
-    RawTunnelLog log;
-    FakeUpstream up("stable");
-    RawTunnelScript script;
-    script.greeting = "hi!";
-    up.set_handler(raw_tunnel_handler(log, script));
-    WeirProcess weir("access_log: {path: access.log}\n" + ConfigSpec::single(up.address()).yaml());
+    RawTunnelProxy p({.greeting = "hi!"}, {}, "access_log: {path: access.log}\n");
+    auto& up = p.up;
+    WeirProcess& weir = *p.weir;
     const std::string path = weir.dir() + "/access.log";
 
     RawClient c(weir.port());
@@ -476,10 +511,9 @@ TEST(TunnelTelemetry, TheAccessLogLineIsWrittenWhenTheTunnelEnds) {
 // ================================================================ handshakes refused or malformed
 
 TEST(TunnelHandshake, AnUpgradeRequestWithABodyIs400) {
-    RawTunnelLog log;
-    FakeUpstream up("stable");
-    up.set_handler(raw_tunnel_handler(log));
-    WeirProcess weir(ConfigSpec::single(up.address()).yaml());
+    RawTunnelProxy p;
+    auto& up = p.up;
+    WeirProcess& weir = *p.weir;
     const std::string head = "GET /ws HTTP/1.1\r\nHost: test.local\r\nUpgrade: websocket\r\nConnection: upgrade\r\n";
     {
         RawClient c(weir.port());
@@ -501,11 +535,9 @@ TEST(TunnelHandshake, AnUpgradeRequestWithABodyIs400) {
 }
 
 TEST(TunnelHandshake, UpgradeOnHttp10IsIgnored) {
-    RawTunnelLog log;
-    FakeUpstream up("stable");
-    up.set_handler(raw_tunnel_handler(log));
-    WeirProcess weir(ConfigSpec::single(up.address()).yaml());
-    RawClient c(weir.port());
+    RawTunnelProxy p;
+    auto& up = p.up;
+    RawClient c(p.port());
     Response r = c.request("GET /ws HTTP/1.0\r\nHost: test.local\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
     EXPECT_EQ(r.status, 200) << r.describe();
     EXPECT_EQ(r.body, "plain") << r.describe();
@@ -513,26 +545,26 @@ TEST(TunnelHandshake, UpgradeOnHttp10IsIgnored) {
     const UpstreamRequest req = up.requests()[0];
     EXPECT_FALSE(req.headers.has("upgrade")) << req.raw_head;
     EXPECT_FALSE(req.headers.has_token("connection", "upgrade")) << req.raw_head;
-    EXPECT_EQ(log.tunnels.load(), 0);
+    EXPECT_EQ(p.log.tunnels.load(), 0);
 }
 
 TEST(TunnelHandshake, AProtocolTheRouteDoesNotAllowIsStripped) {
-    RawTunnelLog log;
-    FakeUpstream up("stable");
-    up.set_handler(raw_tunnel_handler(log));
-    ConfigSpec c = ConfigSpec::single(up.address());
-    RouteSpec closed;
-    closed.name = "closed";
-    closed.path_prefix = "/closed";
-    closed.split = {{"stable", 1}};
-    closed.upgrade = std::vector<std::string>{};
-    RouteSpec custom;
-    custom.name = "custom";
-    custom.path_prefix = "/custom";
-    custom.split = {{"stable", 1}};
-    custom.upgrade = std::vector<std::string>{"foo"};
-    c.routes.insert(c.routes.begin(), {closed, custom});
-    WeirProcess weir(c.yaml());
+    RawTunnelProxy p({}, [](ConfigSpec& c) {
+        RouteSpec closed;
+        closed.name = "closed";
+        closed.path_prefix = "/closed";
+        closed.split = {{"stable", 1}};
+        closed.upgrade = std::vector<std::string>{};
+        RouteSpec custom;
+        custom.name = "custom";
+        custom.path_prefix = "/custom";
+        custom.split = {{"stable", 1}};
+        custom.upgrade = std::vector<std::string>{"foo"};
+        c.routes.insert(c.routes.begin(), {closed, custom});
+    });
+    auto& up = p.up;
+    RawTunnelLog& log = p.log;
+    WeirProcess& weir = *p.weir;
 
     {  // `upgrade: []`: websocket is not let through.
         RawClient cl(weir.port());
@@ -542,10 +574,8 @@ TEST(TunnelHandshake, AProtocolTheRouteDoesNotAllowIsStripped) {
     }
     {  // The default allows websocket only.
         RawClient cl(weir.port());
-        ReadOptions opts;
-        opts.return_interim = true;
-        Response r = cl.request(
-            "GET /other HTTP/1.1\r\nHost: test.local\r\nUpgrade: foo/1\r\nConnection: upgrade\r\n\r\n", opts);
+        Response r = request_interim(
+            cl, "GET /other HTTP/1.1\r\nHost: test.local\r\nUpgrade: foo/1\r\nConnection: upgrade\r\n\r\n");
         EXPECT_EQ(r.status, 200) << r.describe();
         EXPECT_EQ(r.body, "plain") << r.describe();
     }
@@ -563,10 +593,8 @@ TEST(TunnelHandshake, AProtocolTheRouteDoesNotAllowIsStripped) {
     EXPECT_EQ(log.tunnels.load(), 0);
     {  // ... but foo is.
         RawClient cl(weir.port());
-        ReadOptions opts;
-        opts.return_interim = true;
-        Response r = cl.request(
-            "GET /custom/x HTTP/1.1\r\nHost: test.local\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n", opts);
+        Response r = request_interim(
+            cl, "GET /custom/x HTTP/1.1\r\nHost: test.local\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\n");
         ASSERT_EQ(r.status, 101) << r.describe();
         EXPECT_TRUE(r.headers.has_token("upgrade", "foo")) << r.describe();
         ASSERT_TRUE(cl.send("over foo"));
@@ -610,9 +638,7 @@ TEST(TunnelHandshake, ABadOrUnaskedFor101Is502) {
         });
         WeirProcess weir(ConfigSpec::single(up.address()).yaml());
         RawClient c(weir.port());
-        ReadOptions opts;
-        opts.return_interim = true;
-        Response r = c.request(k.upgrade_request ? raw_upgrade_request("/ws") : get_request("/ws"), opts);
+        Response r = request_interim(c, k.upgrade_request ? raw_upgrade_request("/ws") : get_request("/ws"));
         EXPECT_EQ(r.status, 502) << r.describe();
         EXPECT_EQ(r.body.find("tunnel bytes"), std::string::npos) << r.describe();
         EXPECT_TRUE(up.wait_all_closed(5s)) << "the origin connection that sent the bad 101 stayed open";
@@ -656,28 +682,22 @@ TEST(TunnelHandshake, ARefusedUpgradeIsRelayedAndTheConnectionCloses) {
 // ================================================================ one side goes away
 
 TEST(TunnelEnds, ABackendKilledMidTunnelClosesTheClient) {
-    WsEchoBackend a("a");
-    ASSERT_TRUE(a.started()) << a.output();
-    WeirProcess weir(ConfigSpec::single(a.address()).yaml());
-    WsClient t(weir.port());
+    WsProxy p;
+    ASSERT_NO_FATAL_FAILURE(p.start());
+    WsClient t(p.port());
     ASSERT_TRUE(t.open()) << t.describe();
     ASSERT_TRUE(echoes(t, "before"));
-    a.kill();
+    p.a.kill();
     EXPECT_TRUE(t.raw().wait_closed(5s)) << "the client side stayed open after the backend died";
 }
 
 TEST(TunnelEnds, AnOriginClosingOrResettingMidTunnelClosesTheClient) {
     for (bool reset : {false, true}) {
         SCOPED_TRACE(reset ? "reset" : "close");
-        RawTunnelLog log;
-        FakeUpstream up("stable");
-        RawTunnelScript script;
-        script.close_after_bytes = 4;
-        script.reset = reset;
-        script.echo = !reset;  // a reset may discard bytes in flight: none are sent
-        up.set_handler(raw_tunnel_handler(log, script));
-        WeirProcess weir(ConfigSpec::single(up.address()).yaml());
-        RawClient c(weir.port());
+        // A reset may discard bytes in flight: none are sent.
+        RawTunnelProxy p({.echo = !reset, .close_after_bytes = 4, .reset = reset});
+        auto& up = p.up;
+        RawClient c(p.port());
         ASSERT_EQ(open_raw(c).status, 101);
         ASSERT_TRUE(c.send("abcd"));
         if (!reset) EXPECT_EQ(read_n(c, 4), "abcd") << "bytes sent before the origin's FIN were lost";
@@ -689,18 +709,18 @@ TEST(TunnelEnds, AnOriginClosingOrResettingMidTunnelClosesTheClient) {
 }
 
 TEST(TunnelEnds, TheClientClosingClosesTheBackend) {
-    WsEchoBackend a("a");
-    ASSERT_TRUE(a.started()) << a.output();
-    WeirProcess weir(ConfigSpec::single(a.address()).yaml());
+    WsProxy p;
+    ASSERT_NO_FATAL_FAILURE(p.start());
+    WsEchoBackend& a = p.a;
     {
-        WsClient t(weir.port());
+        WsClient t(p.port());
         ASSERT_TRUE(t.open()) << t.describe();
         ASSERT_TRUE(echoes(t, "x"));
         t.raw().close();  // no close handshake: the TCP connection just ends
         EXPECT_TRUE(a.wait_closed(1, 5s)) << "the backend did not see the client go\n" << a.output();
     }
     {
-        WsClient t(weir.port());
+        WsClient t(p.port());
         ASSERT_TRUE(t.open()) << t.describe();
         ASSERT_TRUE(echoes(t, "y"));
         t.raw().abort();  // a reset
@@ -709,20 +729,18 @@ TEST(TunnelEnds, TheClientClosingClosesTheBackend) {
 }
 
 TEST(TunnelEnds, AClientHalfCloseIsPassedOnAndTheOriginMayStillAnswer) {
-    RawTunnelLog log;
-    FakeUpstream up("stable");
-    RawTunnelScript script;
-    script.farewell = "bye after your FIN";
-    up.set_handler(raw_tunnel_handler(log, script));
-    WeirProcess weir(ConfigSpec::single(up.address()).yaml());
-    RawClient c(weir.port());
+    RawTunnelProxy p({.farewell = "bye after your FIN"});
+    auto& up = p.up;
+    RawTunnelLog& log = p.log;
+    const std::string& farewell = p.script.farewell;
+    RawClient c(p.port());
     ASSERT_EQ(open_raw(c).status, 101);
     ASSERT_TRUE(c.send("last words"));
     ASSERT_EQ(read_n(c, 10), "last words");
     c.shutdown_write();
     EXPECT_TRUE(wait_for([&] { return log.peer_fin.load() == 1; }, 5s)) << "the origin never got the client's FIN";
     EXPECT_EQ(log.peer_reset.load(), 0);
-    EXPECT_EQ(read_n(c, script.farewell.size()), script.farewell)
+    EXPECT_EQ(read_n(c, farewell.size()), farewell)
         << "the origin's answer after the client's FIN was lost";
     EXPECT_TRUE(c.wait_closed(5s)) << "the tunnel did not end once both directions were done";
     EXPECT_TRUE(up.wait_all_closed(5s));
@@ -794,13 +812,8 @@ TEST(TunnelEnds, NoDescriptorIsLeftBehind) {
 // ================================================================ timeouts
 
 TEST(TunnelTimeouts, TheIdleTimeoutClosesAQuietTunnelOnly) {
-    RawTunnelLog log;
-    FakeUpstream up("stable");
-    up.set_handler(raw_tunnel_handler(log));
-    ConfigSpec cfg = ConfigSpec::single(up.address());
-    cfg.routes[0].tunnel_idle_timeout = "1s";
-    WeirProcess weir(cfg.yaml());
-    RawClient c(weir.port(), 15s);
+    RawTunnelProxy p({}, [](ConfigSpec& c) { c.routes[0].tunnel_idle_timeout = "1s"; });
+    RawClient c(p.port(), 15s);
     ASSERT_EQ(open_raw(c).status, 101);
     // Bytes every 200 ms (either way counts) for 3 s: not idle.
     const auto busy_until = Clock::now() + 3s;
@@ -816,36 +829,26 @@ TEST(TunnelTimeouts, TheIdleTimeoutClosesAQuietTunnelOnly) {
     }
     EXPECT_TRUE(c.wait_closed(10s)) << "an idle tunnel outlived tunnel_idle_timeout";
     EXPECT_GE(ms_since(quiet_since), 900) << "closed before tunnel_idle_timeout";
-    EXPECT_TRUE(up.wait_all_closed(5s));
+    EXPECT_TRUE(p.up.wait_all_closed(5s));
 }
 
 TEST(TunnelTimeouts, AReloadedIdleTimeoutAppliesToOpenTunnels) {
-    RawTunnelLog log;
-    FakeUpstream up("stable");
-    up.set_handler(raw_tunnel_handler(log));
-    ConfigSpec cfg = ConfigSpec::single(up.address());
-    WeirProcess weir(cfg.yaml());  // the default tunnel_idle_timeout: 1h
-    RawClient c(weir.port(), 15s);
+    RawTunnelProxy p;  // the default tunnel_idle_timeout: 1h
+    RawClient c(p.port(), 15s);
     ASSERT_EQ(open_raw(c).status, 101);
     ASSERT_TRUE(c.send("before"));
     ASSERT_EQ(read_n(c, 6), "before");
 
+    ConfigSpec cfg = p.config;
     cfg.routes[0].tunnel_idle_timeout = "1s";
-    write_file_atomic(weir.config_path(), cfg.yaml());
-    weir.signal(SIGHUP);
-    ASSERT_TRUE(weir.wait_log("SIGHUP: reloaded", 10s)) << weir.log();
+    ASSERT_NO_FATAL_FAILURE(reload(*p.weir, cfg));
     EXPECT_TRUE(c.wait_closed(10s)) << "an open tunnel kept the old tunnel_idle_timeout after a reload";
-    EXPECT_TRUE(up.wait_all_closed(5s));
+    EXPECT_TRUE(p.up.wait_all_closed(5s));
 }
 
 TEST(TunnelTimeouts, MaxTunnelAgeClosesABusyTunnel) {
-    RawTunnelLog log;
-    FakeUpstream up("stable");
-    up.set_handler(raw_tunnel_handler(log));
-    ConfigSpec cfg = ConfigSpec::single(up.address());
-    cfg.routes[0].max_tunnel_age = "2s";
-    WeirProcess weir(cfg.yaml());
-    RawClient c(weir.port(), 15s);
+    RawTunnelProxy p({}, [](ConfigSpec& c) { c.routes[0].max_tunnel_age = "2s"; });
+    RawClient c(p.port(), 15s);
     const auto start = Clock::now();
     ASSERT_EQ(open_raw(c).status, 101);
     // Keep it busy until the age limit (between 1.5 s and 2 s) ends it.
@@ -862,22 +865,17 @@ TEST(TunnelTimeouts, MaxTunnelAgeClosesABusyTunnel) {
     EXPECT_TRUE(closed) << "the tunnel outlived max_tunnel_age";
     EXPECT_GE(age_ms, 1400) << "closed before 75% of max_tunnel_age";
     EXPECT_LT(age_ms, 6000) << "closed long after max_tunnel_age";
-    EXPECT_TRUE(up.wait_all_closed(5s));
+    EXPECT_TRUE(p.up.wait_all_closed(5s));
 }
 
 TEST(TunnelTimeouts, MaxTunnelAgesAreSpreadOverTheLastQuarter) {
-    RawTunnelLog log;
-    FakeUpstream up("stable");
-    up.set_handler(raw_tunnel_handler(log));
-    ConfigSpec cfg = ConfigSpec::single(up.address());
-    cfg.routes[0].max_tunnel_age = "2s";
-    WeirProcess weir(cfg.yaml());
+    RawTunnelProxy p({}, [](ConfigSpec& c) { c.routes[0].max_tunnel_age = "2s"; });
     constexpr int n = 8;
     std::vector<std::unique_ptr<RawClient>> cs;
     std::vector<Clock::time_point> opened;
     for (int i = 0; i < n; ++i) {
         opened.push_back(Clock::now());
-        cs.push_back(std::make_unique<RawClient>(weir.port(), 15s));
+        cs.push_back(std::make_unique<RawClient>(p.port(), 15s));
         ASSERT_EQ(open_raw(*cs.back()).status, 101);
     }
     // Every close seen as it happens: one poll over all of them.

@@ -114,6 +114,14 @@ std::string read_file(const std::string& path) {
     return s.str();
 }
 
+std::vector<std::string> lines_of(const std::string& path) {
+    std::vector<std::string> out;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) out.push_back(line);
+    return out;
+}
+
 namespace {
 
 // The test's environment, plus (for a process given a descriptor limit) the

@@ -81,6 +81,8 @@ void write_file(const std::string& path, const std::string& text);
 // Weir's file watch never sees it half-written.
 void write_file_atomic(const std::string& path, const std::string& text);
 std::string read_file(const std::string& path);
+// The file's lines, without their newlines (none if it cannot be read).
+std::vector<std::string> lines_of(const std::string& path);
 
 // How the child is started, beyond its arguments.
 struct SpawnOptions {

@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libfmt-dev libyaml-cpp-dev prometheus-cpp-dev libre2-dev libxxhash-dev libgtest-dev
+  libssl-dev libfmt-dev libyaml-cpp-dev prometheus-cpp-dev libre2-dev libnghttp2-dev libxxhash-dev libgtest-dev
   wrk haproxy nginx-light libnginx-mod-http-echo python3 python3-websockets prometheus
 )
 missing=()

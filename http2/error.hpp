@@ -1,0 +1,23 @@
+// Why a downstream HTTP/2 connection has to close. Each is a connection
+// error: the codec has already queued the GOAWAY that says so, and the owner
+// writes what is pending and closes.
+#pragma once
+
+#include <system_error>
+
+namespace weir::http2 {
+
+enum class Error {
+    bad_preface = 1,    // the client did not start with the HTTP/2 connection preface
+    protocol,           // a connection error nghttp2 found (PROTOCOL_ERROR, FRAME_SIZE_ERROR, ...)
+    enhance_your_calm,  // one of the abuse bounds of Limits was crossed
+    internal,           // nghttp2 failed (out of memory)
+};
+
+const std::error_category& error_category();
+inline std::error_code make_error_code(Error e) { return {static_cast<int>(e), error_category()}; }
+
+}  // namespace weir::http2
+
+template <>
+struct std::is_error_code_enum<weir::http2::Error> : std::true_type {};

@@ -11,9 +11,11 @@
 #   upgrade       Upgrade requests, offers and 101 answers (http/upgrade)
 #   config        the YAML configuration loader (load_config_text)
 #   admin_bodies  the admin API's split / switch / endpoint-list bodies
+#   h2_server     the downstream HTTP/2 codec (http2/) on libnghttp2, fed
+#                 what a client sends after the preface
 #
 # Environment:
-#   TARGETS   space-separated subset to run (default: all five)
+#   TARGETS   space-separated subset to run (default: all six)
 #   CXX       compiler (default clang++-14)
 #   OUT       build/work directory (default ${TMPDIR:-/tmp}/weir-fuzz); each
 #             target's grown corpus goes to $OUT/<target>/corpus and crash-*
@@ -32,7 +34,7 @@ shift || true
 CXX="${CXX:-clang++-14}"
 OUT="${OUT:-${TMPDIR:-/tmp}/weir-fuzz}"
 JOBS="${JOBS:-1}"
-TARGETS="${TARGETS:-http_parser chunked upgrade config admin_bodies}"
+TARGETS="${TARGETS:-http_parser chunked upgrade config admin_bodies h2_server}"
 
 if ! command -v "$CXX" >/dev/null; then
     echo "run.sh: $CXX not found; install it with: apt-get install -y clang-14 libfuzzer-14-dev" >&2
@@ -52,12 +54,15 @@ sources() {
                      routing/matcher.cpp routing/cidr.cpp http/message.cpp http/claims.cpp \
                      tests/fuzz/boost_json_src.cpp ;;
         admin_bodies) echo admin/bodies.cpp tests/fuzz/boost_json_src.cpp ;;
+        h2_server) echo http2/server_connection.cpp http2/frame_scanner.cpp http2/error.cpp http2/translate.cpp \
+                        http/message.cpp ;;
         *) echo "run.sh: unknown target $1" >&2; exit 2 ;;
     esac
 }
 libraries() {
     case "$1" in
         config) echo -lyaml-cpp -lre2 -lssl -lcrypto ;;
+        h2_server) echo -lnghttp2 ;;
         *) ;;
     esac
 }
@@ -78,7 +83,7 @@ build() {
     local needs_build=1
     if [[ -x "$bin" ]]; then
         needs_build=0
-        for f in "$here/${target}_fuzz.cpp" "$here/fuzz_check.hpp" "${srcs[@]}" "$root"/http/*.hpp "$root"/config/*.hpp "$root"/admin/*.hpp \
+        for f in "$here/${target}_fuzz.cpp" "$here/fuzz_check.hpp" "${srcs[@]}" "$root"/http/*.hpp "$root"/http2/*.hpp "$root"/config/*.hpp "$root"/admin/*.hpp \
                  "$root"/routing/*.hpp "$root"/health/*.hpp "$root"/rollout/*.hpp; do
             [[ "$f" -nt "$bin" ]] && needs_build=1
         done

@@ -65,8 +65,13 @@ struct ServerConnection::Callbacks {
     static ServerConnection& self(void* user) { return *static_cast<ServerConnection*>(user); }
 
     static int on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
-        if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+        if (frame->hd.type != NGHTTP2_HEADERS) return 0;
         ServerConnection& c = self(user);
+        if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+            // Trailers are a header list of their own (RFC 9113 §6.5.2).
+            if (Stream* s = c.find(frame->hd.stream_id)) s->header_list_bytes = 0;
+            return 0;
+        }
         // After a GOAWAY is queued but before it is written, nghttp2 still
         // opens streams above its last id: they are refused here, so that
         // what the GOAWAY says holds.
@@ -345,7 +350,9 @@ void ServerConnection::scan_input(std::string_view bytes, Clock::time_point now)
 std::error_code ServerConnection::receive(std::string_view bytes, Clock::time_point now) {
     if (failed_) return failed_;
     now_ = now;
-    // The bounds nghttp2 lacks are checked before it spends any work.
+    // The bounds nghttp2 lacks are checked before it spends any work; when
+    // one is crossed, nothing of this piece reaches nghttp2 (the connection
+    // ends anyway, and the GOAWAY names the last stream it did process).
     scan_input(bytes, now);
     if (!calm_reason_.empty()) return fail(Error::enhance_your_calm, NGHTTP2_ENHANCE_YOUR_CALM);
     const ssize_t rv =

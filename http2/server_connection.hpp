@@ -98,6 +98,8 @@ class ServerConnection {
 public:
     // Queues the server's SETTINGS (the connection preface, RFC 9113 §3.4).
     ServerConnection(const Limits& limits, Events& events);
+    // Streams still open get no on_stream_closed: the owner that destroys
+    // the connection ends its exchanges itself.
     ~ServerConnection();
     ServerConnection(const ServerConnection&) = delete;
     ServerConnection& operator=(const ServerConnection&) = delete;

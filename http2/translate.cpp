@@ -1,12 +1,12 @@
 #include "http2/translate.hpp"
 
+#include "http/chars.hpp"
+
 namespace weir::http2 {
 namespace {
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
 void append_lower(std::string& out, std::string_view s) {
-    for (char c : s) out += lower(c);
+    for (char c : s) out += http::to_lower(c);
 }
 
 // The fields HTTP/2 forbids outright (RFC 9113 §8.2.2); TE is allowed there

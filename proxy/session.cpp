@@ -263,11 +263,7 @@ void Session::drain() {
     draining_ = true;
     close_after_ = true;
     if (wait_ == Wait::idle) close();
-    if (tunnel_) {
-        const auto& snap = worker_.snapshot();
-        const auto grace = snap ? snap->drain_timeout : routing::Snapshot{}.drain_timeout;
-        tunnel_leave(EventLoop::clock_ms() + static_cast<std::uint64_t>(grace.count()), TunnelLeave::shutdown);
-    }
+    if (tunnel_) tunnel_shut_down();
 }
 
 // ---------------------------------------------------------------- request head

@@ -122,6 +122,8 @@ private:
     void tunnel_timer();
     // Sets a time at which the tunnel closes (drain, reload); an earlier one stays.
     void tunnel_leave(std::uint64_t due_ms, TunnelLeave why);
+    // Shutdown or listener removal: the tunnel closes after the current drain_timeout.
+    void tunnel_shut_down();
     // The tunnel's accounting and access log line, once, as it closes.
     void finish_tunnel(std::string_view why);
     void arm_tunnel_deadline();

@@ -97,11 +97,7 @@ void Session::start_tunnel(std::size_t head_len) {
     worker_.tunnel_opened(*this, t->stat, t->endpoint_key);
     tunnel_ = std::move(t);
     wait_ = Wait::tunnel;
-    if (draining_ || worker_.draining()) {
-        const auto& current = worker_.snapshot();
-        tunnel_leave(now + static_cast<std::uint64_t>((current ? *current : *tunnel_->snapshot).drain_timeout.count()),
-                     TunnelLeave::shutdown);
-    }
+    if (draining_ || worker_.draining()) tunnel_shut_down();
     arm_tunnel_deadline();
     tunnel_pump();
 }
@@ -237,6 +233,12 @@ void Session::tunnel_leave(std::uint64_t due_ms, TunnelLeave why) {
     t.leave_due_ms = due_ms;
     t.leave = why;
     arm_tunnel_deadline();
+}
+
+void Session::tunnel_shut_down() {
+    const auto& current = worker_.snapshot();
+    const auto grace = (current ? *current : *tunnel_->snapshot).drain_timeout;
+    tunnel_leave(EventLoop::clock_ms() + static_cast<std::uint64_t>(grace.count()), TunnelLeave::shutdown);
 }
 
 void Session::rebind_tunnel(const routing::SnapshotPtr& next, const SnapshotNames& names) {

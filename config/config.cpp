@@ -172,10 +172,13 @@ private:
             if (auto u = map.take("underscores_in_headers")) {
                 if (auto v = yaml::read_bool(*u, diag_)) listener.underscores_in_headers = *v;
             }
+            std::optional<bool> http2;
+            if (auto h = map.take("http2")) http2 = yaml::read_bool(*h, diag_);
             if (auto t = map.take("tls")) {
                 listener.tls = read_listener_tls(
                     *t, diag_, [this](const Field& p) { return read_path(p); }, unix_now());
             }
+            listener.http2 = http2.value_or(listener.tls.has_value());
             map.finish();
             config.listeners.push_back(std::move(listener));
         }

@@ -63,6 +63,11 @@ struct ListenerConfig {
     // Forward header names containing '_' (nginx's underscores_in_headers);
     // off, they are dropped, since CGI-style backends read '_' as '-'.
     bool underscores_in_headers = routing::ListenerSettings{}.keep_underscores;
+    // HTTP/2 on this listener: offered by ALPN on TLS (default on), accepted
+    // with prior knowledge (h2c) on plain ones (default off: an HTTP/1.1-only
+    // client never sends the preface, so the default changes nothing there,
+    // but h2c is opt-in as in HAProxy and nginx). HTTP/1.1 always works too.
+    bool http2 = false;
     std::optional<ListenerTlsConfig> tls;
 };
 

@@ -164,7 +164,8 @@ std::string to_json(const Config& config, std::uint64_t version) {
     json::array listeners;
     for (const auto& l : config.listeners) {
         json::object listener{
-            {"name", l.name}, {"address", l.address.text()}, {"underscores_in_headers", l.underscores_in_headers}};
+            {"name", l.name}, {"address", l.address.text()}, {"underscores_in_headers", l.underscores_in_headers},
+            {"http2", l.http2}};
         if (l.tls) {
             json::array certificates;
             for (const auto& c : l.tls->certificates) certificates.push_back(json::object{{"cert", c.cert}, {"key", c.key}});

@@ -150,12 +150,14 @@ routing::ListenerSettings listener_settings(const config::ListenerConfig& l, std
     routing::ListenerSettings out;
     out.name = l.name;
     out.keep_underscores = l.underscores_in_headers;
+    out.http2 = l.http2;
     if (!l.tls) return out;
     if (!l.tls->context) {
         tls::ServerSettings settings;
         settings.certificates = l.tls->loaded;
         settings.min_version = l.tls->min_version == "1.3" ? tls::MinVersion::tls1_3 : tls::MinVersion::tls1_2;
         settings.client_ca_file = l.tls->client_ca;
+        if (l.http2) settings.alpn = {"h2", "http/1.1"};
         std::string error;
         l.tls->context = tls::ServerContext::create(settings, error);
         if (!l.tls->context) {

@@ -54,6 +54,7 @@ inline constexpr const char* default_path_prefix = "/";
 struct ListenerSettings {
     std::string name;
     bool keep_underscores = false;  // underscores_in_headers
+    bool http2 = false;             // h2 by ALPN (TLS) or prior knowledge (plain)
     std::shared_ptr<const tls::ServerContext> tls;  // set: connections start with a TLS handshake
     tls::HandshakeCounts* handshakes = nullptr;      // with tls: where handshake outcomes are counted
 };

@@ -558,7 +558,7 @@ def h2_idle(port, n, deadline_s, pids):
 def h2load_parse(path, expect_proto, rc):
     """Reads one h2load run's output and checks it: the expected application protocol
     (h2 by ALPN, or h2c by prior knowledge), at least one request done, none failed,
-    errored or timed out, every status 2xx, and every connection completed requests
+    errored or timed out, no status other than 2xx, and every connection completed requests
     (h2load's per-client req/s minimum above 0). Prints one TSV line:
     ok rps succeeded protocol tls_version cipher reason (ok 0 or 1; reason last)."""
     try:
@@ -616,9 +616,11 @@ def h2load_parse(path, expect_proto, rc):
     bad = [f"{nums[k]} {k}" for k in ("failed", "errored", "timeout") if nums.get(k, 0) > 0]
     if bad:
         why.append(", ".join(bad))
+    # Status codes count response heads, so a stream cut off by the end of the run after its
+    # head can add a 2xx to a request that is not "done": more 2xx than done is fine.
     non2xx = sum(nums.get(k, 0) for k in ("status_3xx", "status_4xx", "status_5xx"))
-    if non2xx or ("status_2xx" in nums and ok_n and nums["status_2xx"] != ok_n):
-        why.append(f"{nums.get('status_2xx', 0)} of {ok_n} answers 2xx")
+    if non2xx or ("status_2xx" in nums and nums["status_2xx"] < ok_n):
+        why.append(f"{non2xx} answers not 2xx ({nums.get('status_2xx', 0)} 2xx for {ok_n} done)")
     if ok_n and nums.get("client_min_rps") == 0:
         why.append("a connection completed no request")
     ok = 0 if why else 1

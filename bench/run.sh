@@ -75,6 +75,7 @@ H2_ROUNDS=${BENCH_H2_ROUNDS:-5}
 H2_DURATION=${BENCH_H2_DURATION:-$DURATION}
 H2_IDLE_CONNS=${BENCH_H2_IDLE_CONNS:-1000}
 H2_CLIENTS=16   # h2load -c: connections
+H2_IDLE_TIMEOUT=300   # s: no proxy closes an idle h2 connection sooner in the idle test
 H2_STREAMS=10   # h2load -m: concurrent streams per connection
 
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -386,12 +387,12 @@ wait_ready backend2 "$P_B2" "$TMP/backend2/error.log" || die "backend nginx 2 di
 
 # Shared by the plain and the TLS rounds.
 # Weir, and Weir whose route runs a rollout (same traffic; see README "Rollout cost")
-weir_config() { # name port admin_port [rollout|tls|upstream_tls|h2 [h2c_port]] -> writes $TMP/name/weir.yaml
+weir_config() { # name port admin_port [rollout|tls|upstream_tls|h2|h2idle [h2c_port]] -> writes $TMP/name/weir.yaml
   local d="$TMP/$1"
   mkdir -p "$d"
   {
     echo "workers: 1"
-    if [[ ${4:-} == h2 ]]; then
+    if [[ ${4:-} == h2 || ${4:-} == h2idle ]]; then
       # HTTP/2 by ALPN on the TLS listener (its default, spelled out) and with prior knowledge on a plain one.
       echo "listeners:"
       echo "  - {name: public, address: 127.0.0.1:$2, http2: true,"
@@ -403,7 +404,10 @@ weir_config() { # name port admin_port [rollout|tls|upstream_tls|h2 [h2c_port]] 
       echo "listeners: [{name: public, address: 127.0.0.1:$2}]"
     fi
     echo "admin: {address: 127.0.0.1:$3}"
-    if (( MAXCONN > 10000 )); then echo "limits: {max_connections: $MAXCONN}"; fi
+    if [[ ${4:-} == h2idle ]]; then
+      # The idle h2 test holds connections that never send a request (see the HTTP/2 rounds).
+      echo "limits: {header_timeout: ${H2_IDLE_TIMEOUT}s, idle_timeout: ${H2_IDLE_TIMEOUT}s$( (( MAXCONN > 10000 )) && echo ", max_connections: $MAXCONN" )}"
+    elif (( MAXCONN > 10000 )); then echo "limits: {max_connections: $MAXCONN}"; fi
     echo "pools:"
     if [[ ${4:-} == tunnel ]]; then
       # The tunnel backend alone (bench/tunnel_tool.cpp); Upgrade: websocket is tunnelled by default.
@@ -1289,11 +1293,21 @@ if [[ $TLS_NGINX_PROTOCOLS != default ]]; then H2_NGINX_PROTOCOLS="ssl_protocols
 
 # One instance per proxy, both listeners: SFX names the instance (weir_SFX, ...); its
 # targets are PROXY_SFX (TLS h2) and PROXY_SFXc (h2c), which share its processes.
-start_h2_targets() { # sfx weir_port weir_h2c_port weir_admin haproxy_port haproxy_h2c_port nginx_port nginx_h2c_port
-  local sfx=$1 t p
-  declare_targets "$sfx" "$2" "$4" "$5" "$7" h2 "$3"
+# idle: the instances of the idle test, whose timeouts for a connection that has sent no
+# request (Weir: header_timeout, 10 s; HAProxy: the bench's `timeout http-request 10s`)
+# are raised to H2_IDLE_TIMEOUT so that none is closed while the test opens the others.
+start_h2_targets() { # sfx weir_port weir_h2c_port weir_admin haproxy_port haproxy_h2c_port nginx_port nginx_h2c_port [idle]
+  local sfx=$1 t p mode=h2 hap_extra="" ngx_extra=""
+  if [[ ${9:-} == idle ]]; then
+    mode=h2idle
+    hap_extra="  timeout http-request ${H2_IDLE_TIMEOUT}s
+  timeout http-keep-alive ${H2_IDLE_TIMEOUT}s
+  timeout client ${H2_IDLE_TIMEOUT}s"
+    ngx_extra="client_header_timeout ${H2_IDLE_TIMEOUT}s; keepalive_timeout ${H2_IDLE_TIMEOUT}s;"
+  fi
+  declare_targets "$sfx" "$2" "$4" "$5" "$7" "$mode" "$3"
   start_haproxy "haproxy_$sfx" "127.0.0.1:$5 ssl crt $TLS_DIR/haproxy.pem alpn h2,http/1.1
-  bind 127.0.0.1:$6 proto h2"
+  bind 127.0.0.1:$6 proto h2" "$P_B1" "$P_B2" "" "$hap_extra"
   start_nginx "nginx_$sfx" "$(nginx_split split "$P_B1" "$P_B2")
   server {
     listen 127.0.0.1:$7 ssl http2 backlog=4096;
@@ -1301,6 +1315,7 @@ start_h2_targets() { # sfx weir_port weir_h2c_port weir_admin haproxy_port hapro
     ssl_certificate $TLS_DIR/site.pem;
     ssl_certificate_key $TLS_DIR/site.key;
     $H2_NGINX_PROTOCOLS
+    $ngx_extra
     location / {
       proxy_pass http://split;
       proxy_http_version 1.1;
@@ -1428,7 +1443,7 @@ fi
 
 # --- RSS per idle h2 connection over TLS, on fresh instances -------------------------
 if (( H2_IDLE_CONNS > 0 )); then
-  start_h2_targets h2m "$P_WHM" "$P_WHMC" "$P_WHM_ADMIN" "$P_HHM" "$P_HHMC" "$P_NHM" "$P_NHMC"
+  start_h2_targets h2m "$P_WHM" "$P_WHMC" "$P_WHM_ADMIN" "$P_HHM" "$P_HHMC" "$P_NHM" "$P_NHMC" idle
   for t in weir_h2m haproxy_h2m nginx_h2m; do
     [[ ${STATUS[$t]} == ok ]] || continue
     # One short h2 run first (the first connection's one-off costs), then quiet: Weir
@@ -1437,7 +1452,7 @@ if (( H2_IDLE_CONNS > 0 )); then
     sleep 2
     log "idle h2 test $t: $H2_IDLE_CONNS TLS connections (ALPN h2, preface + SETTINGS exchanged), then idle"
     # shellcheck disable=SC2086
-    if j=$(timeout 300 python3 "$TOOL" h2-idle "${PORT[$t]}" "$H2_IDLE_CONNS" 240 ${PROCS[$t]}); then
+    if j=$(timeout $(( H2_IDLE_TIMEOUT - 20 )) python3 "$TOOL" h2-idle "${PORT[$t]}" "$H2_IDLE_CONNS" $(( H2_IDLE_TIMEOUT - 60 )) ${PROCS[$t]}); then
       python3 -c 'import json, sys
 t, d = sys.argv[1], json.loads(sys.argv[2])
 keys = ["requested", "opened", "still_open", "errors", "rss_before_kib", "rss_after_kib", "bytes_per_conn",

@@ -1651,7 +1651,9 @@ def h2_report(rdir, out_md):
                 out.append(vals[w_t] / vals[o_t])
         return out
 
-    weir_measured = any(status.get(h2_target("weir", k), "skipped") != "skipped" for k, _ in H2_KINDS)
+    weir_measured = any(status.get(t, "skipped") != "skipped"
+                        for t in [h2_target("weir", k) for k, _ in H2_KINDS] + ["weir_h2m"])
+    load_rounds = int(meta.get("rounds", "0") or 0) > 0
     L.append("## Ratios")
     L.append("")
     if weir_measured:
@@ -1683,7 +1685,9 @@ def h2_report(rdir, out_md):
         L.append("| (Weir skipped) | | | | | | n/a |")
         all_met = False
     else:
-        for kind, label in H2_KINDS:
+        if not load_rounds:
+            L.append("| req/s and CPU per request | | | | | | n/a (no load rounds) |")
+        for kind, label in (H2_KINDS if load_rounds else []):
             w_t, h_t = h2_target("weir", kind), h2_target("haproxy", kind)
             for field, flabel, hb, factor, digits in (
                     ("rps", "req/s", True, H2_RPS_MIN_RATIO, 0),

@@ -1607,7 +1607,10 @@ def h2_report(rdir, out_md):
              "sending the preface and SETTINGS, reading and acknowledging the server's SETTINGS and reading the ACK "
              "of its own before the next opens (so the proxy has accepted and answered every one), no request; "
              "VmRSS 1 s after the last: (after − before) / connections. *2nd half*: the growth from the half-way "
-             "mark to the end, per connection. Every connection must still be open (no GOAWAY) at the end.")
+             "mark to the end, per connection. Every connection must still be open (no GOAWAY) at the end. These "
+             "instances wait 300 s for a first request (Weir `header_timeout`/`idle_timeout`, HAProxy "
+             "`timeout http-request`/`http-keep-alive`/`client`, nginx `client_header_timeout`/`keepalive_timeout`) "
+             "so that none closes a connection while the others are opened.")
     L.append("")
     L.append("| proxy | TLS h2 req/s | CPU µs/req | h2c req/s | CPU µs/req | KiB/idle h2 conn | 2nd half | "
              "negotiated | valid runs (TLS/h2c) |")

@@ -75,8 +75,8 @@ H2_ROUNDS=${BENCH_H2_ROUNDS:-5}
 H2_DURATION=${BENCH_H2_DURATION:-$DURATION}
 H2_IDLE_CONNS=${BENCH_H2_IDLE_CONNS:-1000}
 H2_CLIENTS=16   # h2load -c: connections
-H2_IDLE_TIMEOUT=300   # s: no proxy closes an idle h2 connection sooner in the idle test
 H2_STREAMS=10   # h2load -m: concurrent streams per connection
+H2_IDLE_TIMEOUT=300   # s: no proxy closes an idle h2 connection sooner in the idle test
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }

@@ -270,7 +270,7 @@ ServerConnection::ServerConnection(const Limits& limits, Events& events) : limit
     nghttp2_option_set_max_outbound_ack(opt, limits_.max_outbound_acks);
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, limits_.max_encoder_table_bytes);
 
-    nghttp2_session_server_new2(&session_, cb, this, opt);
+    nghttp2_session_server_new3(&session_, cb, this, opt, static_cast<nghttp2_mem*>(memory_.mem()));
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
 
@@ -486,6 +486,14 @@ void ServerConnection::consumed_body(std::int32_t stream_id, std::size_t n) {
     n = std::min(n, s->unconsumed);
     s->unconsumed -= n;
     nghttp2_session_consume(session_, stream_id, n);
+}
+
+void ServerConnection::release_idle_memory() {
+    if (!streams_.empty() || out_sent_ < out_.size() || nghttp2_session_want_write(session_) != 0) return;
+    memory_.release_idle();
+    // A burst's output buffer is not kept by an idle connection either.
+    if (out_.capacity() > 4096) std::string().swap(out_);
+    out_sent_ = 0;
 }
 
 void ServerConnection::graceful_shutdown() {

@@ -16,6 +16,7 @@
 #include "http2/error.hpp"
 #include "http2/frame_scanner.hpp"
 #include "http2/request_headers.hpp"
+#include "http2/session_memory.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -150,6 +151,9 @@ public:
     std::string_view calm_reason() const { return calm_reason_; }
     // Streams the codec holds (a request head begun, not yet closed).
     std::size_t open_streams() const { return streams_.size(); }
+    // Nothing under way (no stream, nothing to write): gives back the pages
+    // of the buffers an idle connection does not need (session_memory.hpp).
+    void release_idle_memory();
     // The last stream id of the GOAWAY written so far, -1 before any.
     std::int32_t goaway_last_stream_id() const { return goaway_last_id_; }
 
@@ -171,6 +175,7 @@ private:
 
     Limits limits_;
     Events& events_;
+    SessionMemory memory_;  // before session_: the session allocates through it
     nghttp2_session* session_ = nullptr;
     std::unordered_map<std::int32_t, Stream*> streams_;
     std::string out_;

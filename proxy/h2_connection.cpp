@@ -12,6 +12,7 @@ namespace {
 // Output the codec may hold unwritten before the connection stops reading
 // the client: a client that sends without reading gets no more work done.
 constexpr std::size_t max_unwritten = 256 * 1024;
+constexpr std::uint64_t trim_interval_ms = 1000;
 
 }  // namespace
 
@@ -205,8 +206,16 @@ void H2Connection::arm_deadline() {
         cancel();
         return;
     }
+    const std::uint64_t now = EventLoop::clock_ms();
+    if (exchanges_ == 0 && now >= trimmed_ms_ + trim_interval_ms) {
+        // Idle: its buffers' pages go back. At most once a second, so a
+        // connection that is idle between each of its requests does not pay
+        // a system call per request.
+        codec_.release_idle_memory();
+        trimmed_ms_ = now;
+    }
     // Re-armed on every pass: the deadline counts from the last activity.
-    worker().loop().timers().arm(*this, EventLoop::clock_ms() + static_cast<std::uint64_t>(limit.count()) + 1);
+    worker().loop().timers().arm(*this, now + static_cast<std::uint64_t>(limit.count()) + 1);
 }
 
 void H2Connection::on_timer() {

@@ -94,6 +94,7 @@ private:
     bool in_service_ = false;
     bool closed_ = false;
     bool served_ = false;              // a request has arrived (idle limit: idle_timeout, not header_timeout)
+    std::uint64_t trimmed_ms_ = 0;     // when idle memory was last given back
 };
 
 }  // namespace weir::proxy

@@ -159,11 +159,6 @@ struct ServerConnection::Callbacks {
                 if (end_stream && s != nullptr && s->delivered && !s->malformed) c.events_.on_end_of_request(s->id);
                 return 0;
             }
-            case NGHTTP2_RST_STREAM:
-                ++c.counters_.client_resets;
-                if (c.resets_.add(c.now_, c.limits_.abuse_window) > c.limits_.max_client_resets)
-                    c.calm("rapid reset: too many RST_STREAM frames");
-                return 0;
             case NGHTTP2_GOAWAY:
                 c.peer_goaway_ = true;
                 return 0;
@@ -333,6 +328,14 @@ void ServerConnection::scan_input(std::string_view bytes, Clock::time_point now)
                 if (header_block_bytes_ > limits_.max_header_list_bytes)
                     calm("CONTINUATION flood: header block too large");
                 if ((h.flags & flag_end_headers) != 0) in_header_block_ = false;
+                break;
+            case FrameType::rst_stream:
+                // Counted here, before nghttp2 sees the read: a flood in one
+                // large read must stop at the bound, not after nghttp2 has
+                // opened (and its own limit ended) thousands of streams.
+                ++counters_.client_resets;
+                if (resets_.add(now, limits_.abuse_window) > limits_.max_client_resets)
+                    calm("rapid reset: too many RST_STREAM frames");
                 break;
             case FrameType::settings:
             case FrameType::ping:

@@ -246,6 +246,7 @@ void H2Stream::send_request() {
         ex_->counted = true;
     }
     ex_->stage.clear();
+    ex_->request_sent = false;  // a repeat after a stale pooled connection sends it all again
     stage_off_ = 0;
     body_staged_ = 0;
     end_staged_ = false;

@@ -47,42 +47,6 @@ bool next_line(std::string_view& rest, std::string_view& line) {
     return true;
 }
 
-// 1*DIGIT only: no sign, no hex, no list, no whitespace inside.
-bool parse_content_length(std::string_view v, std::uint64_t& out) {
-    if (v.empty() || v.size() > 18) return false;  // 18 digits cannot overflow
-    std::uint64_t n = 0;
-    for (char c : v) {
-        if (c < '0' || c > '9') return false;
-        n = n * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    out = n;
-    return true;
-}
-
-Method method_of(std::string_view m) {
-    switch (m.size()) {
-        case 3:
-            if (m == "GET") return Method::get;
-            if (m == "PUT") return Method::put;
-            break;
-        case 4:
-            if (m == "HEAD") return Method::head;
-            if (m == "POST") return Method::post;
-            break;
-        case 5:
-            if (m == "PATCH") return Method::patch;
-            if (m == "TRACE") return Method::trace;
-            break;
-        case 6:
-            if (m == "DELETE") return Method::delete_;
-            break;
-        case 7:
-            if (m == "OPTIONS") return Method::options;
-            if (m == "CONNECT") return Method::connect;
-            break;
-    }
-    return Method::other;
-}
 
 enum class Version { ok, unsupported, malformed };
 
@@ -213,6 +177,42 @@ bool valid_target_char(char c) {
 }
 
 }  // namespace
+
+bool parse_content_length(std::string_view v, std::uint64_t& out) {
+    if (v.empty() || v.size() > 18) return false;  // 18 digits cannot overflow
+    std::uint64_t n = 0;
+    for (char c : v) {
+        if (c < '0' || c > '9') return false;
+        n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    out = n;
+    return true;
+}
+
+Method method_of(std::string_view m) {
+    switch (m.size()) {
+        case 3:
+            if (m == "GET") return Method::get;
+            if (m == "PUT") return Method::put;
+            break;
+        case 4:
+            if (m == "HEAD") return Method::head;
+            if (m == "POST") return Method::post;
+            break;
+        case 5:
+            if (m == "PATCH") return Method::patch;
+            if (m == "TRACE") return Method::trace;
+            break;
+        case 6:
+            if (m == "DELETE") return Method::delete_;
+            break;
+        case 7:
+            if (m == "OPTIONS") return Method::options;
+            if (m == "CONNECT") return Method::connect;
+            break;
+    }
+    return Method::other;
+}
 
 ParseStatus parse_request_head(std::string_view buf, std::size_t max_head_bytes, RequestHead& out,
                                std::size_t& head_len, ParseError& err, HeadScan* scan) {

@@ -23,6 +23,11 @@ struct HeadScan {
     std::size_t checked = 0;  // bytes of the buffer searched without finding the end
 };
 
+// The method's id (Method::other for any not listed), case-sensitive as methods are.
+Method method_of(std::string_view method);
+// A Content-Length value: 1*DIGIT only, no sign, no hex, no list, no whitespace inside.
+bool parse_content_length(std::string_view value, std::uint64_t& out);
+
 // Parses one request head from the start of `buf`. On `complete`, `head_len`
 // is the number of bytes the head took (body bytes may follow). On
 // `incomplete`, more bytes are needed; a buffer already over `max_head_bytes`

@@ -99,13 +99,13 @@ void serialize_request(std::string& out, const RequestHead& req, const Forwarded
 }
 
 void serialize_response(std::string& out, const ResponseHead& resp, ClientFraming framing, bool keep_alive,
-                        int client_minor, std::string_view extra) {
+                        int client_minor, std::string_view set_cookie) {
     put_status_line(out, resp.status, resp.reason);
     for (const Header& h : resp.headers) {
         if (connection_specific(h)) continue;
         put_header(out, h.name, h.value);
     }
-    put(out, extra);
+    if (!set_cookie.empty()) put_header(out, "Set-Cookie", set_cookie);
     if (framing == ClientFraming::chunked) put(out, "Transfer-Encoding: chunked\r\n");
     if (resp.status == 101) {
         put(out, "Connection: upgrade\r\n");

@@ -41,10 +41,10 @@ enum class ClientFraming {
 
 // Appends the response head for the client (an HTTP/1.1 status line in every
 // case). A 101 (only ever one checked by http::check_switch) carries its
-// Upgrade field and the "upgrade" connection option. `extra` is added as is: complete header lines of Weir's own, such as
-// a Set-Cookie for a sticky id.
+// Upgrade field and the "upgrade" connection option. `set_cookie`, when not
+// empty, is the value of a Set-Cookie field of Weir's own (a sticky id).
 void serialize_response(std::string& out, const ResponseHead& resp, ClientFraming framing, bool keep_alive,
-                        int client_minor, std::string_view extra = {});
+                        int client_minor, std::string_view set_cookie = {});
 
 // Appends a complete local reply (short text body) such as 502 or 431.
 void local_reply(std::string& out, int status, std::string_view body, bool close);

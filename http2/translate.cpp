@@ -1,6 +1,7 @@
 #include "http2/translate.hpp"
 
 #include "http/chars.hpp"
+#include "http/parser.hpp"
 
 namespace weir::http2 {
 namespace {
@@ -19,50 +20,50 @@ bool connection_specific(std::string_view name) {
 
 }  // namespace
 
-std::string request_head_h1(const RequestHeaders& req) {
-    std::string out;
-    std::size_t size = req.method.size() + req.path.size() + req.authority.size() + 64;
-    for (const auto& h : req.headers) size += h.name.size() + h.value.size() + 4;
-    out.reserve(size);
-
-    const bool connect = req.path.empty();
-    out.append(req.method);
-    out += ' ';
-    out.append(connect ? req.authority : req.path);
-    out += " HTTP/1.1\r\n";
-    if (!req.authority.empty()) {
-        out += "host: ";
-        out.append(req.authority);
-        out += "\r\n";
+bool to_request_head(const RequestHeaders& req, std::string& cookie, http::RequestHead& out, std::string_view& why) {
+    out.clear();
+    out.version_minor = 1;
+    out.method = req.method;
+    out.method_id = http::method_of(req.method);
+    if (out.method_id == http::Method::connect) {
+        why = "CONNECT is not supported over HTTP/2";
+        return false;
     }
-    bool has_length = false;
-    bool cookie_written = false;
+    out.target = req.path;
+    out.path = req.path.substr(0, req.path.find('?'));
+    out.host = req.authority;
+    out.body = req.end_stream ? http::BodyKind::none : http::BodyKind::chunked;
+    cookie.clear();
+    std::size_t cookie_at = 0;
     for (const auto& h : req.headers) {
-        if (connection_specific(h.name)) continue;
-        if (!req.authority.empty() && http::iequals(h.name, "host")) continue;
-        if (http::iequals(h.name, "content-length")) has_length = true;
-        if (http::iequals(h.name, "cookie")) {
-            if (cookie_written) continue;
-            cookie_written = true;
-            out += "cookie: ";
-            bool first = true;
-            for (const auto& c : req.headers) {
-                if (!http::iequals(c.name, "cookie")) continue;
-                if (!first) out += "; ";
-                first = false;
-                out.append(c.value);
-            }
-            out += "\r\n";
+        const std::string_view n = h.name;
+        if (n == "cookie") {
+            if (cookie.empty()) cookie_at = out.headers.size();
+            else cookie += "; ";
+            cookie.append(h.value);
+            if (cookie_at == out.headers.size()) out.headers.push_back({"cookie", {}});
             continue;
         }
-        append_lower(out, h.name);
-        out += ": ";
-        out.append(h.value);
-        out += "\r\n";
+        if (n == "host") {
+            if (out.host.empty()) out.host = h.value;
+            continue;
+        }
+        if (n == "content-length") {
+            // nghttp2 has checked it against the DATA frames; a request that
+            // says it has a body but ends at its head is one without.
+            std::uint64_t length = 0;
+            if (!http::parse_content_length(h.value, length)) {
+                why = "invalid content-length";
+                return false;
+            }
+            out.content_length = length;
+            out.body = http::BodyKind::content_length;
+        }
+        if (n == "via") out.has_via = true;
+        out.headers.push_back({n, h.value});
     }
-    if (!req.end_stream && !has_length && !connect) out += "transfer-encoding: chunked\r\n";
-    out += "\r\n";
-    return out;
+    if (!cookie.empty()) out.headers[cookie_at].value = cookie;
+    return true;
 }
 
 std::vector<http::Header> response_fields_h2(const std::vector<http::Header>& fields, std::string& storage) {

@@ -10,14 +10,16 @@
 
 namespace weir::http2 {
 
-// The HTTP/1.1 request head (request line, fields, blank line) for `req`:
-// `:authority` becomes Host (an existing Host field is dropped then, RFC 9113
-// §8.3.1 says they must agree and `:authority` wins), the `cookie` fields the
-// client split up are joined again with "; " (RFC 9113 §8.2.3), everything
-// else goes on as received, names in lower case. A request whose body length
-// is not declared gets Transfer-Encoding: chunked, since HTTP/2 frames
-// delimit it and HTTP/1.1 needs one or the other.
-std::string request_head_h1(const RequestHeaders& req);
+// The request as an HTTP/1.1 head, for routing and http::serialize_request
+// (which adds the forwarding fields and drops hop-by-hop ones): target and
+// path from `:path`, host from `:authority` (else a Host field; RFC 9113
+// §8.3.1 says they must agree, and `:authority` wins), the cookie fields the
+// client split up joined again with "; " into `cookie` (RFC 9113 §8.2.3),
+// framing from Content-Length or, without one, chunked when a body follows
+// (HTTP/2 frames delimit it, HTTP/1.1 needs one or the other). The views
+// point into `req` and `cookie`. False with `why` for a request HTTP/1.1
+// cannot carry onward (CONNECT).
+bool to_request_head(const RequestHeaders& req, std::string& cookie, http::RequestHead& out, std::string_view& why);
 
 // The fields of an HTTP/1.1 response as HTTP/2 sends them: connection-specific
 // fields (RFC 9113 §8.2.2: Connection, Keep-Alive, Proxy-Connection,

@@ -93,7 +93,7 @@ struct Exchange : ExchangeState {
     std::vector<std::size_t> tried_endpoints;  // indexes in the current pool tried for this request
     std::vector<std::size_t> tried_pools;      // pools this request failed over from
     std::string sticky_key;                    // the request's sticky key, for a failover choice
-    std::string set_cookie;                    // a sticky id assigned to this request, as a header line
+    std::string set_cookie;                    // a sticky id assigned to this request: the Set-Cookie value
     std::string log_prefix;                    // the access log line's request part, taken with the head
     std::string replay;                        // the whole request, when small enough to send twice
     std::string upgrade_offer;                 // protocols offered upstream (http/upgrade.hpp); empty: none

@@ -5,6 +5,7 @@
 #include "http/serialize.hpp"
 #include "http/upgrade.hpp"
 #include "proxy/access_log.hpp"
+#include "proxy/exchange_steps.hpp"
 #include "proxy/listener.hpp"
 #include "routing/decision.hpp"
 #include "routing/forwarded_client.hpp"
@@ -21,35 +22,8 @@
 namespace weir::proxy {
 namespace {
 
-// The one retry budget: attempts (endpoints tried, and repeats of a request
-// after a stale pooled connection) for one request in one pool before the
-// request moves on from the pool. A pool of many dead endpoints must not keep
-// one request connecting for tens of seconds.
-constexpr int pool_attempt_limit = 5;
-// All pools of a route together: a failover gets one more pool's budget.
-constexpr int attempt_limit = 2 * pool_attempt_limit;
-// A repeat on the same endpoint leaves room in the pool's budget for the
-// pick that follows it if the repeat fails too.
-constexpr int repeat_limit = pool_attempt_limit - 1;
 // Largest request body kept for a replay after a stale pooled connection.
 constexpr std::uint64_t replay_limit = 64 * 1024;
-
-// Whether a request may reach an upstream a second time once bytes of it went
-// out: the upstream may have acted on the first copy before failing. Only
-// methods whose repetition is harmless (RFC 9110 §9.2.2), or requests whose
-// client vouches for it with an idempotency key, qualify.
-bool repeatable(const http::RequestHead& req) {
-    using M = http::Method;
-    const M m = req.method_id;
-    if (m == M::get || m == M::head || m == M::options || m == M::trace || m == M::put || m == M::delete_)
-        return true;
-    for (const http::Header& h : req.headers) {
-        if ((h.name.size() == 15 && http::iequals(h.name, "idempotency-key")) ||
-            (h.name.size() == 17 && http::iequals(h.name, "x-idempotency-key")))
-            return true;
-    }
-    return false;
-}
 
 }  // namespace
 
@@ -62,6 +36,7 @@ Session::Session(Worker& worker, int fd, const sockaddr_storage& peer, const Lis
         claims_.trusted_peer = snap->trusted_proxies.contains(client_ip_);
         const routing::ListenerSettings& listener = snap->listener(from.name());
         claims_.keep_underscores = listener.keep_underscores;
+        http2_allowed_ = listener.http2;
         if (listener.tls) {
             // The connection keeps this context (and its certificates) for
             // its whole life, whatever a reload brings: OpenSSL's SNI and
@@ -117,11 +92,46 @@ void Session::continue_handshake() {
     client_cert_subject_ = tls::verified_peer_subject(client_.tls());
     clear_deadline();
     wait_ = Wait::none;
+    if (http2_allowed_) {
+        const unsigned char* proto = nullptr;
+        unsigned len = 0;
+        SSL_get0_alpn_selected(client_.tls(), &proto, &len);
+        if (len == 2 && proto[0] == 'h' && proto[1] == '2') {
+            start_http2({});
+            return;
+        }
+    }
     wait_request();
+}
+
+bool Session::http2_preface(std::string_view bytes, bool& complete) const {
+    static constexpr std::string_view preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const std::size_t n = std::min(bytes.size(), preface.size());
+    complete = n == preface.size();
+    return bytes.substr(0, n) == preface.substr(0, n);
+}
+
+void Session::start_http2(std::string_view first_bytes) {
+    clear_deadline();
+    wait_ = Wait::http2;
+    served_ = true;
+    const auto& snap = worker_.snapshot();
+    http2::Limits limits;
+    if (snap) limits.max_header_list_bytes = static_cast<std::uint32_t>(std::min<std::size_t>(snap->limits.max_header_bytes, UINT32_MAX));
+    h2_ = std::make_unique<H2Connection>(*this, limits);
+    // The bytes go to the codec before the buffers they sit in are given back.
+    h2_->start(first_bytes);
+    if (wait_ == Wait::closed) return;
+    if (ex_) worker_.exchanges().give_back(std::move(ex_));
+    if (draining_ || worker_.draining()) h2_->drain();
 }
 
 void Session::on_events(std::uint32_t events) {
     client_.on_events(events);
+    if (h2_) {
+        h2_->on_client_events();
+        return;
+    }
     // A reset client (not a half-close: that one still wants its answer)
     // while Weir waits on the upstream: stop waiting and free the upstream.
     if ((events & (EPOLLERR | EPOLLHUP)) &&
@@ -180,6 +190,9 @@ void Session::resume() {
             break;
         case Wait::tunnel:
             tunnel_pump();
+            break;
+        case Wait::http2:
+            h2_->on_client_events();
             break;
         case Wait::none:
         case Wait::closed:
@@ -253,6 +266,7 @@ void Session::on_timeout() {
         case Wait::tunnel:
             tunnel_timer();
             return;
+        case Wait::http2:  // the HTTP/2 connection keeps its own deadlines
         case Wait::none:
         case Wait::closed:
             return;
@@ -262,6 +276,10 @@ void Session::on_timeout() {
 void Session::drain() {
     draining_ = true;
     close_after_ = true;
+    if (h2_) {
+        h2_->drain();
+        return;
+    }
     if (wait_ == Wait::idle) close();
     if (tunnel_) tunnel_shut_down();
 }
@@ -297,7 +315,15 @@ void Session::read_head() {
     const std::size_t max_head = snap->limits.max_header_bytes;
     FlatBuffer& in = ex_->client_in;
     for (;;) {
-        if (!in.empty()) {
+        bool preface_complete = false;
+        if (http2_allowed_ && !served_ && !in.empty() && http2_preface(in.data(), preface_complete)) {
+            // h2c with prior knowledge (RFC 9113 §3.3): the connection preface
+            // where a request line would be. Read on until it is whole.
+            if (preface_complete) {
+                start_http2(in.data());
+                return;
+            }
+        } else if (!in.empty()) {
             std::size_t head_len = 0;
             http::ParseError err;
             auto st = http::parse_request_head(in.data(), max_head, ex_->request, head_len, err, &head_scan_);
@@ -365,33 +391,9 @@ void Session::handle_request() {
         return;
     }
     routing::RequestView view(req.headers, req.target, claims_);
-    ex_->route = ex_->snapshot->match(req.host, req.path, view);
-    if (!ex_->route) {
-        client_note("client {}: no route for host '{}' path '{}' (404)", client_ip_, req.host, req.path);
-        reply(404, "no route", req.body != http::BodyKind::none);
+    if (Refusal r = route_request(worker_, *ex_, view, client_ip_)) {
+        reply(r.status, r.why, req.body != http::BodyKind::none);
         return;
-    }
-    // Weir reached through itself (a route whose pool leads back to one of
-    // its listeners): stop before every pass holds another connection.
-    if (req.has_via && http::via_count(req.headers, http::via_pseudonym) > static_cast<int>(limits.max_via_hops)) {
-        log::warn("proxy", "client {}: route {}: forwarding loop, Via names {} more than {} times (508)", client_ip_,
-                  ex_->route->name, http::via_pseudonym, limits.max_via_hops);
-        reply(508, "forwarding loop detected", req.body != http::BodyKind::none);
-        return;
-    }
-    std::string new_id;
-    routing::PoolDecision d = routing::choose_pool(*ex_->snapshot, *ex_->route, view, worker_.random(), new_id);
-    if (d.pool == routing::PoolDecision::none) {
-        upstream_note("route {}: 503: {}", ex_->route->name, d.why);
-        reply(503, d.why, req.body != http::BodyKind::none);
-        return;
-    }
-    ex_->pool = &ex_->snapshot->pools[d.pool];
-    ex_->panic = d.panic;
-    if (ex_->route->sticky && d.by == routing::PoolDecision::By::sticky) {
-        // Kept for a failover choice: the head may be gone by then.
-        auto key = view.get(ex_->route->sticky->source, ex_->route->sticky->name);
-        ex_->sticky_key = d.assign_cookie ? new_id : std::string(key ? *key : std::string_view());
     }
     if (!req.upgrade.empty()) {
         // Only the protocols the route allows are asked of the upstream;
@@ -411,39 +413,16 @@ void Session::handle_request() {
             close_after_ = true;
         }
     }
-    ex_->set_cookie.clear();
-    if (d.assign_cookie) {
-        const routing::StickySpec& s = *ex_->route->sticky;
-        ex_->set_cookie = fmt::format("Set-Cookie: {}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}\r\n", s.name,
-                                  new_id, s.max_age.count());
-    }
     pick_endpoint();
 }
 
 void Session::pick_endpoint() {
-    const auto& eps = ex_->pool->endpoints;
-    ex_->endpoint = nullptr;
-    std::size_t i = ex_->pool_attempts >= pool_attempt_limit || ex_->attempts >= attempt_limit
-                        ? routing::WeightedChoice::npos
-                        : routing::choose_endpoint(*ex_->pool, ex_->panic, worker_.random(), ex_->tried_endpoints);
-    if (i == routing::WeightedChoice::npos) {
-        // Every pick is made only when another attempt is safe (nothing was
-        // sent, or nothing came back for a request that may be repeated), so
-        // another pool can still serve the request: a dead pool costs the
-        // client nothing.
-        if (fail_over()) return;
-        upstream_note("route {} pool {}: no endpoint left to try ({})", ex_->route->name, ex_->pool->name,
-                  ex_->last_failure_status);
+    if (!next_endpoint(worker_, *ex_)) {
         reply(ex_->last_failure_status,
               ex_->last_failure_status == 502 ? "upstream failed before responding" : "no upstream endpoint available",
               true);
         return;
     }
-    ex_->tried_endpoints.push_back(i);
-    ++ex_->attempts;
-    ++ex_->pool_attempts;
-    ex_->endpoint = &eps[i];
-
     // A request that could not be repeated has the pool make sure, at the cost
     // of a peek, that the connection is still open; for the others a closed one
     // costs a repeat, which is rarer than a syscall on every request.
@@ -458,51 +437,19 @@ void Session::pick_endpoint() {
     }
 }
 
-bool Session::fail_over() {
-    if (ex_->attempts == 0 || ex_->attempts >= attempt_limit) return false;
-    const auto from = static_cast<std::size_t>(ex_->pool - ex_->snapshot->pools.data());
-    ex_->tried_pools.push_back(from);
-    const std::size_t to =
-        routing::choose_failover_pool(*ex_->snapshot, *ex_->route, ex_->sticky_key, worker_.random(), ex_->tried_pools);
-    if (to == routing::PoolDecision::none) return false;
-    // The pool given up on still answers for this request in its statistics:
-    // an error for the canary judge, as the endpoint failures are for ejection.
-    worker_.record_failed_attempt(ex_->route->pool_stat[from]);
-    worker_.stats().failovers.fetch_add(1, std::memory_order_relaxed);
-    log::debug("proxy", "route {}: pool {} failed before sending, trying pool {}", ex_->route->name, ex_->pool->name,
-               ex_->snapshot->pools[to].name);
-    ex_->pool = &ex_->snapshot->pools[to];
-    ex_->panic = false;
-    ex_->tried_endpoints.clear();
-    ex_->pool_attempts = 0;
-    pick_endpoint();
-    return true;
-}
-
 // ---------------------------------------------------------------- upstream
 
 void Session::connect_upstream() {
-    upstream_ = std::make_unique<UpstreamConnection>();
-    upstream_->endpoint_key = ex_->endpoint->key;
-    upstream_->owner = this;
-    worker_.stats().upstream_connects.fetch_add(1, std::memory_order_relaxed);
-    const auto& addr = ex_->endpoint->address;
-    int err = Socket::connect(upstream_->socket, addr.data(), static_cast<unsigned>(addr.size()));
-    if (err == 0 || err == EINPROGRESS) {
-        if (int add_err = worker_.loop().add(upstream_->socket.fd(), upstream_.get()); add_err != 0) {
-            err = add_err;
-        } else {
-            upstream_->registered = true;
-            if (err == 0) {
-                start_upstream();
-                return;
-            }
-            wait_ = Wait::connect;
-            set_deadline(ex_->pool->upstream.connect_timeout);
-            return;
-        }
+    const int err = open_upstream(worker_, *ex_, *this, upstream_);
+    if (err == 0) {
+        start_upstream();
+        return;
     }
-    release_upstream(false);
+    if (err == EINPROGRESS) {
+        wait_ = Wait::connect;
+        set_deadline(ex_->pool->upstream.connect_timeout);
+        return;
+    }
     if (local_shortage(err)) {
         // Weir itself is out of descriptors (or ports, or socket memory):
         // not the endpoint's fault, and every other endpoint would fail the same.
@@ -825,36 +772,11 @@ void Session::send_response() {
 }
 
 void Session::record(int status, bool error, bool log_line) {
-    ex_->recorded = true;
-    ex_->request_counted = false;
-    const routing::Snapshot* snap = ex_->snapshot ? ex_->snapshot.get() : worker_.snapshot().get();
-    if (!snap) return;
-    std::uint32_t stat = snap->unrouted_stat;
-    if (ex_->route && ex_->pool) stat = ex_->route->pool_stat[static_cast<std::size_t>(ex_->pool - snap->pools.data())];
-    else if (ex_->route) stat = ex_->route->no_pool_stat;
-    const auto elapsed = std::chrono::steady_clock::now() - ex_->request_started;
-    worker_.record(stat, status, elapsed, error);
-    if (snap->access_log && log_line) {
-        // {"time","client","method","host","path"} were taken when the head
-        // arrived (the head's bytes may be gone by now); the outcome goes here.
-        if (ex_->log_prefix.empty()) start_access_line(nullptr);
-        end_access_line(worker_.access_buffer(), ex_->log_prefix, status,
-                        ex_->route ? std::string_view(ex_->route->name) : std::string_view("none"),
-                        ex_->pool ? std::string_view(ex_->pool->name) : std::string_view("none"),
-                        ex_->endpoint && ex_->pool ? std::string_view(ex_->endpoint->name) : std::string_view(),
-                        std::chrono::duration<double, std::milli>(elapsed).count());
-        worker_.access_flush_if_full();
-    }
-    ex_->log_prefix.clear();
+    record_exchange(worker_, *ex_, status, error, client_ip_, log_line);
 }
 
 void Session::start_access_line(const http::RequestHead* req) {
-    // Behind a trusted proxy the client is the one it forwarded for.
-    const std::string_view client =
-        req && claims_.trusted_peer ? routing::forwarded_client(req->headers, ex_->snapshot->trusted_proxies, client_ip_)
-                                    : std::string_view(client_ip_);
-    ex_->log_prefix.clear();
-    begin_access_line(ex_->log_prefix, worker_.time_stamper(), client, req);
+    proxy::start_access_line(worker_, *ex_, req, claims_, client_ip_);
 }
 
 void Session::finish_exchange() {
@@ -875,21 +797,6 @@ void Session::finish_exchange() {
     wait_request();
 }
 
-void Session::release_upstream(bool reusable) {
-    if (ex_ && ex_->counted) {
-        worker_.endpoint_end(ex_->counted_key);
-        ex_->counted = false;
-    }
-    if (!upstream_) return;
-    if (reusable && ex_ && ex_->pool) {
-        upstream_->reused = false;
-        worker_.upstreams().give_back(std::move(upstream_), ex_->pool->upstream.max_idle_per_endpoint,
-                                      EventLoop::clock_ms(),
-                                      static_cast<std::uint64_t>(ex_->pool->upstream.idle_timeout.count()));
-    } else {
-        worker_.upstreams().discard(std::move(upstream_));
-    }
-    upstream_.reset();
-}
+void Session::release_upstream(bool reusable) { proxy::release_upstream(worker_, ex_.get(), upstream_, reusable); }
 
 }  // namespace weir::proxy

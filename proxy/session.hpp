@@ -12,6 +12,7 @@
 #include "http/message.hpp"
 #include "http/parser.hpp"
 #include "proxy/exchange.hpp"
+#include "proxy/h2_connection.hpp"
 #include "proxy/socket.hpp"
 #include "proxy/tunnel.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -59,6 +60,11 @@ public:
     void rebind_tunnel(const routing::SnapshotPtr& next, const SnapshotNames& names);
 
 private:
+    // An HTTP/2 connection and its streams use the connection's socket and
+    // what the session knows of its client.
+    friend class H2Connection;
+    friend class H2Stream;
+
     // What the session waits for; the event handlers resume the matching step.
     enum class Wait : std::uint8_t {
         none,
@@ -73,10 +79,17 @@ private:
         reply,          // room to write a local reply (client writable)
         linger,         // after an error reply: client input to discard, or its close
         tunnel,         // after a 101: bytes either way (either socket)
+        http2,          // the connection speaks HTTP/2: h2_ serves it
         closed,
     };
 
     void resume();
+    // The client speaks HTTP/2 (ALPN h2, or the preface on an h2c listener):
+    // h2_ takes the connection over, starting with `first_bytes` already read.
+    void start_http2(std::string_view first_bytes);
+    // Whether the bytes at the front of a new connection are (the start of)
+    // the HTTP/2 connection preface; `complete` when all 24 bytes are there.
+    bool http2_preface(std::string_view bytes, bool& complete) const;
     // TLS: advances the handshake; serves requests once it is done.
     void continue_handshake();
 
@@ -85,10 +98,6 @@ private:
     void read_head();
     void handle_request();
     void pick_endpoint();
-    // Every endpoint of the pool failed where a retry is safe (refused or
-    // timed-out connects; nothing back for a repeatable request): move the
-    // request to another pool of the route. False when there is none.
-    bool fail_over();
     void connect_upstream();
     void on_connected();
     // The connection is open: with upstream.tls, the handshake comes first.
@@ -199,6 +208,8 @@ private:
     UpstreamPtr upstream_;
     // After a 101: the tunnel's state (the exchange has been given back).
     std::unique_ptr<Tunnel> tunnel_;
+    // After ALPN h2 or the h2c preface: the HTTP/2 connection.
+    std::unique_ptr<H2Connection> h2_;
 
     std::uint64_t head_started_ms_ = 0;  // when the head being read began (header_timeout)
     http::HeadScan head_scan_;           // the request head arriving, searched so far
@@ -206,6 +217,7 @@ private:
     bool close_after_ = false;           // reply with Connection: close and end the connection
     bool draining_ = false;
     bool reply_close_ = false;           // the local reply being written ends the connection
+    bool http2_allowed_ = false;         // the listener's http2 setting, at accept
     std::size_t lingered_ = 0;          // bytes discarded while lingering before the close
     tls::HandshakeCounts* handshakes_ = nullptr;  // TLS connections: the listener's handshake counters
     std::shared_ptr<const tls::ServerContext> tls_context_;  // what the connection's SSL was made from

@@ -98,6 +98,9 @@ void Session::close() {
     if (wait_ == Wait::closed) return;
     if (tunnel_) finish_tunnel("closed by the proxy");  // at exit: the tunnel's line still gets written
     wait_ = Wait::closed;
+    // Its streams end now; the connection object itself goes with the
+    // session (one of its calls may be what closes the session).
+    if (h2_) h2_->abort();
     clear_deadline();
     release_upstream(false);
     client_.close();

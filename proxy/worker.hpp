@@ -49,6 +49,9 @@ struct WorkerStats {
     // the method is not idempotent (no Idempotency-Key).
     std::atomic<std::uint64_t> retries_refused{0};
     std::atomic<std::uint64_t> accept_pauses{0};  // listeners stopped accepting: out of descriptors
+    std::atomic<std::uint64_t> http2_connections{0};  // client connections that switched to HTTP/2
+    std::atomic<std::uint64_t> http2_calm_goaways{0};  // HTTP/2 connections ended for abuse (ENHANCE_YOUR_CALM)
+    std::atomic<std::uint64_t> http2_client_resets{0};  // streams the client reset before their answer was complete
 };
 
 using SessionHook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;

@@ -19,6 +19,7 @@
 #include "fuzz_check.hpp"
 #include "http2/frame_scanner.hpp"
 #include "http2/server_connection.hpp"
+#include "http/serialize.hpp"
 #include "http2/translate.hpp"
 
 #include <cstddef>
@@ -65,7 +66,15 @@ struct Owner : Events {
             FUZZ_CHECK(!connection_specific(h.name));
             if (h.name == "te") FUZZ_CHECK(h.value == "trailers");
         }
-        const std::string head = request_head_h1(r);
+        std::string cookie, head;
+        http::RequestHead h1;
+        std::string_view why;
+        if (!to_request_head(r, cookie, h1, why)) {
+            FUZZ_CHECK(r.method == "CONNECT");
+            return;
+        }
+        FUZZ_CHECK((!h1.target.empty() && h1.target[0] == '/') || h1.target == "*");
+        http::serialize_request(head, h1, http::ForwardedFor{.client_ip = "192.0.2.1", .proto = "https", .port = 443});
         std::size_t at = 0;
         for (std::size_t eol = head.find("\r\n"); eol != std::string::npos; eol = head.find("\r\n", at)) {
             for (std::size_t i = at; i < eol; ++i) FUZZ_CHECK(head[i] != '\r' && head[i] != '\n' && head[i] != '\0');

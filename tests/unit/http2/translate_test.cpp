@@ -2,10 +2,23 @@
 // HTTP/2 ones.
 #include "http2/translate.hpp"
 
+#include "http/serialize.hpp"
+
 #include <gtest/gtest.h>
 
 namespace weir::http2 {
 namespace {
+
+// The head as it goes upstream, forwarding fields and all.
+std::string upstream_head(const RequestHeaders& req) {
+    std::string cookie;
+    http::RequestHead head;
+    std::string_view why;
+    EXPECT_TRUE(to_request_head(req, cookie, head, why)) << why;
+    std::string out;
+    http::serialize_request(out, head, http::ForwardedFor{.client_ip = "192.0.2.1", .proto = "https", .port = 443});
+    return out;
+}
 
 TEST(Http2Translate, RequestHeadForHttp11) {
     RequestHeaders req;
@@ -15,11 +28,25 @@ TEST(Http2Translate, RequestHeadForHttp11) {
     req.path = "/a?b=1";
     req.end_stream = true;
     req.headers = {{"cookie", "a=1"}, {"accept", "*/*"}, {"cookie", "b=2"}, {"host", "other"}, {"cookie", "c=3"}};
-    EXPECT_EQ(request_head_h1(req),
+    std::string cookie;
+    http::RequestHead head;
+    std::string_view why;
+    ASSERT_TRUE(to_request_head(req, cookie, head, why));
+    EXPECT_EQ(head.method_id, http::Method::get);
+    EXPECT_EQ(head.target, "/a?b=1");
+    EXPECT_EQ(head.path, "/a");
+    EXPECT_EQ(head.host, "example.com:8443");
+    EXPECT_EQ(head.body, http::BodyKind::none);
+    EXPECT_EQ(upstream_head(req),
               "GET /a?b=1 HTTP/1.1\r\n"
-              "host: example.com:8443\r\n"
+              "Host: example.com:8443\r\n"
               "cookie: a=1; b=2; c=3\r\n"
               "accept: */*\r\n"
+              "X-Forwarded-For: 192.0.2.1\r\n"
+              "Via: 1.1 weir\r\n"
+              "X-Forwarded-Proto: https\r\n"
+              "X-Forwarded-Host: example.com:8443\r\n"
+              "X-Forwarded-Port: 443\r\n"
               "\r\n");
 }
 
@@ -29,9 +56,19 @@ TEST(Http2Translate, BodyWithoutLengthIsChunked) {
     req.authority = "a";
     req.path = "/";
     req.headers = {{"te", "trailers"}};
-    EXPECT_EQ(request_head_h1(req), "POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n");
+    std::string cookie;
+    http::RequestHead head;
+    std::string_view why;
+    ASSERT_TRUE(to_request_head(req, cookie, head, why));
+    EXPECT_EQ(head.body, http::BodyKind::chunked);
+    EXPECT_NE(upstream_head(req).find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+    EXPECT_EQ(upstream_head(req).find("te:"), std::string::npos);  // hop-by-hop
     req.headers = {{"content-length", "3"}};
-    EXPECT_EQ(request_head_h1(req), "POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\n\r\n");
+    ASSERT_TRUE(to_request_head(req, cookie, head, why));
+    EXPECT_EQ(head.body, http::BodyKind::content_length);
+    EXPECT_EQ(head.content_length, 3u);
+    EXPECT_NE(upstream_head(req).find("content-length: 3\r\n"), std::string::npos);
+    EXPECT_EQ(upstream_head(req).find("Transfer-Encoding"), std::string::npos);
 }
 
 TEST(Http2Translate, HostFieldKeptWithoutAuthority) {
@@ -40,14 +77,23 @@ TEST(Http2Translate, HostFieldKeptWithoutAuthority) {
     req.path = "/";
     req.end_stream = true;
     req.headers = {{"host", "h.example"}};
-    EXPECT_EQ(request_head_h1(req), "GET / HTTP/1.1\r\nhost: h.example\r\n\r\n");
+    std::string cookie;
+    http::RequestHead head;
+    std::string_view why;
+    ASSERT_TRUE(to_request_head(req, cookie, head, why));
+    EXPECT_EQ(head.host, "h.example");
+    EXPECT_EQ(upstream_head(req).rfind("GET / HTTP/1.1\r\nHost: h.example\r\n", 0), 0u);
 }
 
-TEST(Http2Translate, ConnectUsesTheAuthority) {
+TEST(Http2Translate, ConnectIsRefused) {
     RequestHeaders req;
     req.method = "CONNECT";
     req.authority = "db.internal:5432";
-    EXPECT_EQ(request_head_h1(req), "CONNECT db.internal:5432 HTTP/1.1\r\nhost: db.internal:5432\r\n\r\n");
+    std::string cookie;
+    http::RequestHead head;
+    std::string_view why;
+    EXPECT_FALSE(to_request_head(req, cookie, head, why));
+    EXPECT_FALSE(why.empty());
 }
 
 TEST(Http2Translate, ResponseFieldsDropConnectionSpecificOnes) {

@@ -1,0 +1,71 @@
+// The steps of an exchange that do not depend on the client's protocol:
+// choosing the route, pool and endpoint, opening the upstream connection,
+// giving it back, and counting the request. An HTTP/1.1 connection (Session)
+// and an HTTP/2 stream (H2Stream) both go through them, so a request is
+// routed, retried and counted the same way whichever protocol brought it.
+#pragma once
+
+#include "http/claims.hpp"
+#include "http/message.hpp"
+#include "proxy/exchange.hpp"
+#include "proxy/upstream_pool.hpp"
+#include "proxy/worker.hpp"
+#include "routing/matcher.hpp"
+
+#include <string_view>
+
+namespace weir::proxy {
+
+// Why a request was not given a pool: the status of the local reply, and its text.
+struct Refusal {
+    int status = 0;  // 0: routed
+    std::string_view why;
+    explicit operator bool() const { return status != 0; }
+};
+
+// Finds the route and pool of the request in `ex.request` (match, forwarding
+// loop check, split or sticky choice); sets ex.route, ex.pool, ex.panic,
+// ex.sticky_key and ex.set_cookie (the value of a Set-Cookie field to send
+// with the response, for a newly assigned sticky id). Logs refusals.
+Refusal route_request(Worker& worker, Exchange& ex, const routing::RequestView& view, std::string_view client_ip);
+
+// The next endpoint to try within the retry budgets, moving the request to
+// another pool of its route (a failover, counted) when its pool has none
+// left; recorded in ex.endpoint, ex.attempts and the tried lists. nullptr
+// when no endpoint is left (logged; ex.last_failure_status says what to answer).
+const routing::Endpoint* next_endpoint(Worker& worker, Exchange& ex);
+
+// The budgets above: attempts for one request in one pool before it moves on,
+// and in all pools together.
+inline constexpr int pool_attempt_limit = 5;
+inline constexpr int attempt_limit = 2 * pool_attempt_limit;
+// A repeat on the same endpoint leaves room in the pool's budget for the
+// pick that follows it if the repeat fails too.
+inline constexpr int repeat_limit = pool_attempt_limit - 1;
+
+// Starts a connection to ex.endpoint owned by `owner`, watched by the loop.
+// Returns 0 (connected), EINPROGRESS (wait for writable) or the errno of the
+// failure, in which case `conn` is empty again.
+int open_upstream(Worker& worker, const Exchange& ex, UpstreamOwner& owner, UpstreamPtr& conn);
+
+// Gives the exchange's upstream connection back to the pool (reusable) or
+// closes it, and ends the endpoint's in-flight count for the exchange.
+void release_upstream(Worker& worker, Exchange* ex, UpstreamPtr& conn, bool reusable);
+
+// Whether a request may reach an upstream a second time once bytes of it went
+// out: the upstream may have acted on the first copy before failing. Only
+// methods whose repetition is harmless (RFC 9110 §9.2.2), or requests whose
+// client vouches for it with an idempotency key, qualify.
+bool repeatable(const http::RequestHead& req);
+
+// The access log line's request part, taken when the head arrives (behind a
+// trusted proxy the client is the one it forwarded for).
+void start_access_line(Worker& worker, Exchange& ex, const http::RequestHead* req, const http::ClaimPolicy& claims,
+                       std::string_view client_ip);
+// Counts the request once, in its (route, pool) statistics slot, and writes
+// its access log line (`client_ip` names the client of a request whose head
+// never parsed).
+void record_exchange(Worker& worker, Exchange& ex, int status, bool error, std::string_view client_ip,
+                     bool log_line = true);
+
+}  // namespace weir::proxy

@@ -1,0 +1,227 @@
+#include "proxy/h2_connection.hpp"
+
+#include "common/log.hpp"
+#include "proxy/h2_stream.hpp"
+#include "proxy/session.hpp"
+
+#include <algorithm>
+
+namespace weir::proxy {
+namespace {
+
+// Output the codec may hold unwritten before the connection stops reading
+// the client: a client that sends without reading gets no more work done.
+constexpr std::size_t max_unwritten = 256 * 1024;
+
+}  // namespace
+
+H2Connection::H2Connection(Session& session, const http2::Limits& limits) : session_(session), codec_(limits, *this) {}
+
+H2Connection::~H2Connection() { abort(); }
+
+Worker& H2Connection::worker() { return session_.worker_; }
+
+void H2Connection::start(std::string_view first_bytes) {
+    worker().stats().http2_connections.fetch_add(1, std::memory_order_relaxed);
+    in_service_ = true;
+    const bool ok = first_bytes.empty() || take_input(first_bytes);
+    in_service_ = false;
+    if (!ok) {
+        write_output();
+        close();
+        return;
+    }
+    service();
+}
+
+void H2Connection::on_client_events() { service(); }
+
+void H2Connection::drain() {
+    if (closed_) return;
+    codec_.graceful_shutdown();
+    if (!in_service_) service();
+}
+
+void H2Connection::abort() {
+    closed_ = true;
+    cancel();
+    opened_.clear();
+    woken_.clear();
+    // Streams end with their exchanges (upstream connections closed, not
+    // pooled: they carry a request nobody will read the answer of).
+    streams_.clear();
+    exchanges_ = 0;
+}
+
+void H2Connection::close() {
+    if (closed_) return;
+    abort();
+    session_.close();
+}
+
+H2Stream* H2Connection::find(std::int32_t id) {
+    auto it = streams_.find(id);
+    return it == streams_.end() ? nullptr : it->second.get();
+}
+
+void H2Connection::stream_event(H2Stream& stream, bool timer) {
+    if (closed_) return;
+    in_service_ = true;
+    if (timer) stream.on_timeout();
+    else stream.step();
+    in_service_ = false;
+    service();
+}
+
+void H2Connection::wake(H2Stream& stream) { woken_.push_back(stream.id()); }
+
+// ---------------------------------------------------------------- codec events
+
+void H2Connection::on_request(std::int32_t stream_id, const http2::RequestHeaders& request) {
+    served_ = true;
+    auto stream = std::make_unique<H2Stream>(*this, stream_id);
+    stream->open(request);
+    streams_.emplace(stream_id, std::move(stream));
+    opened_.push_back(stream_id);
+    ++exchanges_;
+}
+
+void H2Connection::on_body(std::int32_t stream_id, std::string_view bytes) {
+    if (H2Stream* s = find(stream_id)) s->on_body(bytes);
+}
+
+void H2Connection::on_end_of_request(std::int32_t stream_id) {
+    if (H2Stream* s = find(stream_id)) s->on_end_of_request();
+}
+
+void H2Connection::on_stream_closed(std::int32_t stream_id, std::uint32_t error_code) {
+    auto it = streams_.find(stream_id);
+    if (it == streams_.end()) return;
+    if (!it->second->finished()) {
+        it->second->closed(error_code);
+        if (exchanges_ > 0) --exchanges_;
+    }
+    streams_.erase(it);
+}
+
+void H2Connection::on_send_buffer(std::int32_t stream_id, bool full) {
+    H2Stream* s = find(stream_id);
+    if (!s) return;
+    if (full) s->pause();
+    else s->unpause();
+}
+
+// ---------------------------------------------------------------- service
+
+bool H2Connection::take_input(std::string_view bytes) {
+    const std::error_code err = codec_.receive(bytes, std::chrono::steady_clock::now());
+    if (err) {
+        if (!codec_.calm_reason().empty()) {
+            worker().stats().http2_calm_goaways.fetch_add(1, std::memory_order_relaxed);
+            log::limited(worker().client_log(), EventLoop::clock_ms(), log::Level::warn, "proxy",
+                         "client {}: HTTP/2 connection ended with ENHANCE_YOUR_CALM: {}", session_.client_ip_,
+                         codec_.calm_reason());
+        } else {
+            log::limited(worker().client_log(), EventLoop::clock_ms(), log::Level::info, "proxy",
+                         "client {}: HTTP/2 connection error: {}", session_.client_ip_, err.message());
+        }
+        return false;
+    }
+    // Streams the read opened and did not also close start now.
+    for (std::size_t i = 0; i < opened_.size(); ++i) {
+        if (H2Stream* s = find(opened_[i])) s->start();
+    }
+    opened_.clear();
+    return true;
+}
+
+bool H2Connection::write_output() {
+    Socket& client = session_.client_;
+    for (;;) {
+        const std::string_view out = codec_.pending_output();
+        if (out.empty()) return true;
+        if (!client.writable()) return true;
+        IoResult r = client.write(out.data(), out.size());
+        if (r.error && !r.blocked()) return false;
+        codec_.consumed_output(r.bytes);
+        if (r.bytes < out.size() && !client.writable()) return true;
+    }
+}
+
+void H2Connection::service() {
+    if (closed_ || in_service_) return;
+    in_service_ = true;
+    Socket& client = session_.client_;
+    bool ok = true;
+    while (ok) {
+        // Streams whose response body has room again take their step; what
+        // they hand to the codec goes out below.
+        while (!woken_.empty()) {
+            std::vector<std::int32_t> woken;
+            woken.swap(woken_);
+            for (std::int32_t id : woken)
+                if (H2Stream* s = find(id)) s->step();
+        }
+        if (!write_output()) {
+            ok = false;
+            break;
+        }
+        if (!woken_.empty()) continue;  // writing made room in a stream's buffer
+        if (codec_.pending_output().size() > max_unwritten || !client.readable()) break;
+        char* buf = worker().tunnel_buffer();
+        IoResult r = client.read(buf, Worker::tunnel_buffer_size);
+        if (r.blocked()) continue;
+        if (r.eof || r.error) {
+            ok = false;
+            break;
+        }
+        if (!take_input(std::string_view(buf, r.bytes))) {
+            write_output();  // the GOAWAY, if the socket takes it
+            ok = false;
+            break;
+        }
+    }
+    in_service_ = false;
+    if (!ok || codec_.wants_close()) {
+        close();
+        return;
+    }
+    arm_deadline();
+}
+
+void H2Connection::arm_deadline() {
+    const auto& snap = worker().snapshot();
+    const routing::Limits limits = snap ? snap->limits : routing::Limits{};
+    // Idle (no exchange under way): idle_timeout, or the header timeout before
+    // the first request, as for HTTP/1.1. With exchanges under way, their own
+    // deadlines apply; the connection's only covers a client that stops
+    // reading what it asked for.
+    std::chrono::milliseconds limit{0};
+    if (exchanges_ == 0) limit = served_ ? limits.idle_timeout : std::min(limits.idle_timeout, limits.header_timeout);
+    else if (!codec_.pending_output().empty()) limit = limits.idle_timeout;
+    if (limit.count() == 0) {
+        cancel();
+        return;
+    }
+    // Re-armed on every pass: the deadline counts from the last activity.
+    worker().loop().timers().arm(*this, EventLoop::clock_ms() + static_cast<std::uint64_t>(limit.count()) + 1);
+}
+
+void H2Connection::on_timer() {
+    if (closed_) return;
+    if (exchanges_ == 0) {
+        // Idle: say so (GOAWAY, NO_ERROR) and close once it is written.
+        codec_.graceful_shutdown();
+        write_output();
+    } else {
+        log::limited(worker().client_log(), EventLoop::clock_ms(), log::Level::info, "proxy",
+                     "client {}: HTTP/2 client not reading its responses, closing", session_.client_ip_);
+    }
+    close();
+}
+
+void H2Connection::stream_done() {
+    if (exchanges_ > 0) --exchanges_;
+}
+
+}  // namespace weir::proxy

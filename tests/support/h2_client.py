@@ -202,9 +202,10 @@ class Conn:
                 if r:
                     self.read_some(0)
             except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError) as e:
+                # The server may have closed after writing a GOAWAY: what it
+                # wrote is still read (read_some notes the close).
                 self.send_error = type(e).__name__
                 self.unflushed.clear()
-                self.mark_closed("reset" if isinstance(e, ConnectionResetError) else "eof")
         return not self.send_error
 
     def send(self, frame, kind=None):

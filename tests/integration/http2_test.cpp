@@ -1,9 +1,10 @@
 // Downstream HTTP/2 end to end (listener key `http2`): h2c with prior
 // knowledge on a plain listener next to HTTP/1.1 on the same port, h2 by ALPN
-// on TLS; each stream routed and translated to an HTTP/1.1 upstream request
-// (Host from :authority, cookies joined, connection-specific fields dropped
-// both ways), bodies streamed with flow control, the weighted split, the
-// server's SETTINGS, metrics and one access log line per stream; graceful
+// on TLS; each stream routed on its own and translated to an HTTP/1.1
+// upstream request (Host from :authority, cookies joined, connection-specific
+// fields dropped both ways), bodies streamed with flow control, the weighted
+// split, the server's SETTINGS (streams beyond its concurrency limit refused
+// one by one), metrics and one access log line per stream; graceful
 // GOAWAY on SIGTERM and on a reload that removes the listener, the idle
 // timeout, stream ids running out; and the abuse bounds (rapid reset,
 // CONTINUATION flood, HPACK bomb, SETTINGS and PING floods, a zero-window
@@ -13,6 +14,8 @@
 // tests/support/h2_client.py, which writes frames itself.
 #include "h2_support.hpp"
 #include "tunnel_support.hpp"
+
+#include "routing/sticky.hpp"
 
 #include <openssl/evp.h>
 
@@ -54,6 +57,7 @@ std::string port_text(std::uint16_t p) { return std::to_string(p); }
 //   /bytes/N  200 with N bytes of the Pattern (Content-Length)
 //   /slow     200 with kSlowBodyBytes of the Pattern, after 1.5 s
 //   /upload   200 "got N" once the whole request body arrived
+//   /hold...  200 "<name> held" after 1 s
 //   anything else: 200 "<name> <method> <target>"
 After standard_answer(const std::string& name, UpstreamConn& c, const UpstreamRequest& r) {
     auto pattern = [&](std::uint64_t n) {
@@ -66,6 +70,11 @@ After standard_answer(const std::string& name, UpstreamConn& c, const UpstreamRe
     if (r.target == "/slow") {
         if (!c.sleep_for(1500ms)) return After::close;
         return pattern(kSlowBodyBytes);
+    }
+    if (r.target.rfind("/hold", 0) == 0) {
+        if (!c.sleep_for(1000ms)) return After::close;
+        c.send(make_response(200, name + " held", "Content-Type: text/plain\r\n"));
+        return After::keep_alive;
     }
     if (r.target == "/upload") {
         c.send(make_response(200, "got " + std::to_string(r.body_bytes), "Content-Type: text/plain\r\n"));
@@ -399,6 +408,54 @@ TEST(Http2, TwentyThousandStreamsFollowANinetyTenSplit) {
     EXPECT_EQ(requests_total(weir.admin_port(), "canary"), k);
 }
 
+// Streams of one connection are routed one by one: by path to their own
+// routes, and on a sticky split each user's streams keep the pool rendezvous
+// hashing gives that user (routing/sticky.hpp), whatever connection they share.
+TEST(Http2, EachStreamIsRoutedOnItsOwn) {
+    FakeUpstream stable("stable"), canary("canary");
+    for (FakeUpstream* u : {&stable, &canary}) {
+        const std::string name = u->name();
+        u->set_handler([name](UpstreamConn& c, const UpstreamRequest& r) { return standard_answer(name, c, r); });
+    }
+    ConfigSpec c;
+    c.idle_timeout = "30s";
+    c.pools = {{"stable", {{stable.address()}}}, {"canary", {{canary.address()}}}};
+    c.routes = {{"api", "*", "/canary-only", {{"canary", 1}}}, {"web", "*", "/", {{"stable", 50}, {"canary", 50}}}};
+    WeirProcess weir(with_http2(c) + "    sticky: {header: x-user-id}\n");  // the last route's
+    auto expected = [](const std::string& user) {
+        static const std::vector<std::string> pools = {"stable", "canary"};
+        return pools[weir::routing::rendezvous_pick("web", user, pools, {50, 50})];
+    };
+    for (const std::string user : {"alice", "bob", "carol", "dave"}) {
+        SCOPED_TRACE(user);
+        std::vector<std::string> args = {"--header", "x-user-id: " + user};
+        for (int i = 0; i < 20; ++i) {
+            args.insert(args.end(), {"--path", "/s/" + std::to_string(i)});
+            if (i % 5 == 0) args.insert(args.end(), {"--path", "/canary-only/" + std::to_string(i)});
+        }
+        H2Report rep = run_h2_client("request", weir.port(), args);
+        ASSERT_TRUE(rep.ok()) << rep.describe();
+        int sticky = 0, pinned = 0;
+        for (std::int64_t id = 1; id < 2 * 24; id += 2) {
+            const json::value s = rep.stream(id);
+            ASSERT_EQ(stream_number(s, "status"), 200) << "stream " << id << ": " << rep.describe();
+            const std::string body = stream_body(s);
+            const std::string pool = body.substr(0, body.find(' '));
+            if (body.find(" /canary-only/") != std::string::npos) {
+                EXPECT_EQ(pool, "canary") << body;
+                ++pinned;
+            } else {
+                EXPECT_EQ(pool, expected(user)) << body;
+                ++sticky;
+            }
+        }
+        EXPECT_EQ(sticky, 20);
+        EXPECT_EQ(pinned, 4);
+    }
+    EXPECT_GT(stable.request_count(), 0u);
+    EXPECT_GT(canary.request_count(), 16u);
+}
+
 TEST(Http2, EachStreamIsCountedAndLoggedOnce) {
     H2Proxy p({.yaml_prefix = "access_log: {path: access.log}\n"});
     const std::string log_path = p.weir->dir() + "/access.log";
@@ -433,6 +490,33 @@ TEST(Http2, TheServerAdvertisesItsLimitsInSettings) {
     // 65535 is the protocol default: sent or left out, the window is that.
     EXPECT_EQ(r.setting("INITIAL_WINDOW_SIZE").value_or(65535), 65535u) << r.describe();
     EXPECT_GE(*r.number("settings_acks"), 1) << "our SETTINGS were not acknowledged: " << r.describe();
+}
+
+// A client that opens more streams at once than MAX_CONCURRENT_STREAMS (100)
+// allows: the excess streams are refused one by one (RFC 9113 §5.1.2: a
+// stream error, PROTOCOL_ERROR or REFUSED_STREAM), the first hundred are
+// answered, and the connection goes on.
+TEST(Http2, StreamsBeyondTheConcurrencyLimitAreRefusedOneByOne) {
+    H2Proxy p;
+    std::vector<std::string> args = {"--timeout", "20"};
+    for (int i = 0; i < 150; ++i) args.insert(args.end(), {"--path", "/hold/" + std::to_string(i)});
+    H2Report rep = run_h2_client("request", p.port(), args);
+    ASSERT_TRUE(rep.ok()) << rep.describe();
+    int answered = 0, refused = 0, other = 0;
+    for (std::int64_t id = 1; id < 300; id += 2) {
+        const json::value s = rep.stream(id);
+        const auto status = stream_number(s, "status");
+        const auto reset = stream_number(s, "reset_code");
+        if (status == 200 && s.at("ended") == json::value(true)) ++answered;
+        else if (!status && reset && (*reset == 0x1 || *reset == 0x7)) ++refused;
+        else ++other;
+    }
+    EXPECT_GE(answered, 100) << "first GOAWAY: " << (rep.goaways().empty() ? "none" : json::serialize(rep.goaways().front()))
+                             << "\n" << rep.describe().substr(0, 600);
+    EXPECT_EQ(answered + refused, 150) << "streams neither answered nor refused: " << other;
+    EXPECT_TRUE(rep.goaways().empty()) << "a stream beyond the limit ended the whole connection: "
+                                       << json::serialize(rep.goaways().front());
+    EXPECT_LE(p.received("/hold/149") + p.received("/hold/148"), 2u);
 }
 
 // ================================================================ graceful ends

@@ -313,6 +313,58 @@ TEST(Http2, HeadersAreTranslatedToHttp11AndBack) {
     EXPECT_EQ(p.received("/bad"), 0u) << "a malformed h2 request reached the upstream";
 }
 
+// Bodiless answers (HEAD, 204, 304) end their streams at once, and the
+// proxy's own replies (404 no route, 502 upstream reset, 504 upstream silent)
+// reach the stream that caused them while the connection's other streams are
+// answered as usual.
+TEST(Http2, BodilessAnswersAndLocalRepliesEndTheirStreams) {
+    H2Proxy p({.tweak = [](ConfigSpec& c) {
+        c.pools[0].response_timeout = "1s";
+        c.routes[0].path_prefix = "/app";
+    }});
+    p.up.set_handler([](UpstreamConn& c, const UpstreamRequest& r) {
+        if (r.method == "HEAD") {
+            c.send("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/plain\r\n\r\n");
+            return After::keep_alive;
+        }
+        if (r.target == "/app/204") {
+            c.send("HTTP/1.1 204 No Content\r\nX-Kind: none\r\n\r\n");
+            return After::keep_alive;
+        }
+        if (r.target == "/app/304") {
+            c.send("HTTP/1.1 304 Not Modified\r\nETag: \"e1\"\r\n\r\n");
+            return After::keep_alive;
+        }
+        if (r.target == "/app/reset") return After::reset;
+        if (r.target == "/app/silent") {
+            c.sleep_for(3000ms);
+            return After::close;
+        }
+        return standard_answer("stable", c, r);
+    });
+    H2Report head = run_h2_client("request", p.port(), {"--method", "HEAD", "--path", "/app/head"});
+    ASSERT_TRUE(head.ok()) << head.describe();
+    EXPECT_EQ(stream_number(head.stream(1), "status"), 200) << head.describe();
+    EXPECT_EQ(stream_number(head.stream(1), "body_bytes"), 0) << head.describe();
+    EXPECT_EQ(head.stream(1).at("ended"), json::value(true)) << "a HEAD answer did not end its stream: " << head.describe();
+
+    H2Report many = run_h2_client("request", p.port(),
+                                  {"--path", "/app/204", "--path", "/app/304", "--path", "/nowhere", "--path",
+                                   "/app/reset", "--path", "/app/silent", "--path", "/app/fine"});
+    ASSERT_TRUE(many.ok()) << many.describe();
+    const std::vector<std::pair<std::int64_t, int>> want = {{1, 204}, {3, 304}, {5, 404}, {7, 502}, {9, 504}, {11, 200}};
+    for (const auto& [id, status] : want) {
+        const json::value s = many.stream(id);
+        EXPECT_EQ(stream_number(s, "status"), status) << "stream " << id << ": " << many.describe();
+        EXPECT_EQ(s.at("ended"), json::value(true)) << "stream " << id << " did not end: " << many.describe();
+    }
+    EXPECT_EQ(stream_number(many.stream(1), "body_bytes"), 0);
+    EXPECT_EQ(stream_number(many.stream(3), "body_bytes"), 0);
+    EXPECT_EQ(stream_header(many.stream(1), "x-kind"), std::vector<std::string>{"none"});
+    EXPECT_EQ(stream_body(many.stream(11)), "stable GET /app/fine");
+    EXPECT_TRUE(many.goaways().empty()) << many.describe();
+}
+
 // ================================================================ bodies
 
 TEST(Http2, AMegabyteUploadAndEightMegabyteDownloadOnOneStreamEach) {
@@ -490,6 +542,20 @@ TEST(Http2, TheServerAdvertisesItsLimitsInSettings) {
     // 65535 is the protocol default: sent or left out, the window is that.
     EXPECT_EQ(r.setting("INITIAL_WINDOW_SIZE").value_or(65535), 65535u) << r.describe();
     EXPECT_GE(*r.number("settings_acks"), 1) << "our SETTINGS were not acknowledged: " << r.describe();
+
+    // Without limits.max_header_bytes in the file: its default, 65536.
+    FakeUpstream up;
+    ConfigSpec c = ConfigSpec::single(up.address());
+    std::string yaml = with_http2(c);
+    const std::string key = "max_header_bytes: " + std::to_string(c.max_header_bytes) + ", ";
+    const auto at = yaml.find(key);
+    ASSERT_NE(at, std::string::npos) << yaml;
+    yaml.erase(at, key.size());
+    WeirProcess weir(yaml);
+    H2Report d = run_h2_client("settings", weir.port());
+    ASSERT_TRUE(d.ok()) << d.describe();
+    EXPECT_EQ(d.setting("MAX_HEADER_LIST_SIZE"), 65536u) << d.describe();
+    EXPECT_EQ(d.setting("MAX_CONCURRENT_STREAMS"), 100u) << d.describe();
 }
 
 // A client that opens more streams at once than MAX_CONCURRENT_STREAMS (100)

@@ -5,7 +5,8 @@
 // fields dropped both ways), bodies streamed with flow control, the weighted
 // split, the server's SETTINGS (streams beyond its concurrency limit refused
 // one by one), metrics and one access log line per stream; graceful
-// GOAWAY on SIGTERM and on a reload that removes the listener, the idle
+// GOAWAY on SIGTERM and on a reload that removes the listener (none on one
+// that keeps it), bodiless answers and local replies per stream, the idle
 // timeout, stream ids running out; and the abuse bounds (rapid reset,
 // CONTINUATION flood, HPACK bomb, SETTINGS and PING floods, a zero-window
 // stall), each with a well-behaved client served meanwhile.
@@ -651,11 +652,44 @@ TEST(Http2, AReloadRemovingTheListenerDrainsItsH2Connections) {
     EXPECT_TRUE(connection_refused(p.port())) << "the removed listener still accepts";
 }
 
+// A reload that keeps the listener leaves its h2 connections alone (no
+// GOAWAY), and the next stream on such a connection follows the new routes.
+TEST(Http2, AReloadKeepingTheListenerKeepsItsH2ConnectionsOnTheNewRoutes) {
+    FakeUpstream stable("stable"), canary("canary");
+    for (FakeUpstream* u : {&stable, &canary}) {
+        const std::string name = u->name();
+        u->set_handler([name](UpstreamConn& c, const UpstreamRequest& r) { return standard_answer(name, c, r); });
+    }
+    ConfigSpec c;
+    c.idle_timeout = "30s";
+    c.pools = {{"stable", {{stable.address()}}}, {"canary", {{canary.address()}}}};
+    c.routes = {{"web", "*", "/", {{"stable", 1}}}};
+    WeirProcess weir(with_http2(c));
+    TempDir dir;
+    const std::string go = dir.path + "/go";
+    auto client = start_h2_client("sequential", weir.port(),
+                                  {"--path", "/before", "--path", "/after", "--wait-file", go, "--timeout", "20"});
+    ASSERT_TRUE(stable.wait_requests(1, 15s));
+    c.routes[0].split = {{"canary", 1}};
+    write_file_atomic(weir.config_path(), with_http2(c));
+    weir.signal(SIGHUP);
+    ASSERT_TRUE(weir.wait_log("SIGHUP: reloaded", 10s)) << weir.log();
+    write_file(go, "");
+    H2Report rep = client.get();
+    ASSERT_TRUE(rep.ok()) << rep.describe();
+    EXPECT_EQ(stream_body(rep.stream(1)), "stable GET /before") << rep.describe();
+    EXPECT_EQ(stream_body(rep.stream(3)), "canary GET /after") << "the stream after the reload: " << rep.describe();
+    EXPECT_TRUE(rep.goaways().empty()) << "a reload that kept the listener sent GOAWAY: " << rep.describe();
+    EXPECT_FALSE(rep.closed()) << rep.describe();
+}
+
 TEST(Http2, AnIdleConnectionGetsGoawayAndIsClosed) {
     H2Proxy p({.tweak = [](ConfigSpec& c) { c.idle_timeout = "1s"; }});
     // One connection that served a request, one that never sent any.
     auto served = start_h2_client("idle", p.port(), {"--path", "/once", "--wait", "20"});
     auto silent = start_h2_client("idle", p.port(), {"--wait", "20"});
+    // A stream waiting longer than idle_timeout for its upstream is not idleness.
+    auto busy = start_h2_client("request", p.port(), {"--path", "/slow"});
     for (H2Report rep : {served.get(), silent.get()}) {
         ASSERT_TRUE(rep.ok()) << rep.describe();
         EXPECT_TRUE(rep.handshake()) << rep.describe();
@@ -667,6 +701,10 @@ TEST(Http2, AnIdleConnectionGetsGoawayAndIsClosed) {
         }
     }
     EXPECT_EQ(p.received("/once"), 1u);
+    H2Report b = busy.get();
+    ASSERT_TRUE(b.ok()) << b.describe();
+    EXPECT_EQ(stream_number(b.stream(1), "status"), 200) << "a slow stream was cut by idle_timeout: " << b.describe();
+    EXPECT_EQ(stream_number(b.stream(1), "body_bytes"), static_cast<std::int64_t>(kSlowBodyBytes)) << b.describe();
 }
 
 // A client opening streams with ids close to 2^31: Weir answers them, then

@@ -15,6 +15,8 @@ Modes:
   request             one stream per --path, all opened at once, read to their end
                       (from stream id --first-stream-id; with --wait-close, then
                       until the server closes)
+  sequential          each --path in turn on one connection (with --wait-file,
+                      the second and later ones once that file exists)
   graceful            --path on stream 1, then waits for a GOAWAY; once it came,
                       opens --late-path on a new stream (past the GOAWAY's last
                       stream id) and reads until the server closes
@@ -48,6 +50,7 @@ Mode-specific fields are described with each mode below.
 import argparse
 import hashlib
 import json
+import os
 import select
 import socket
 import ssl
@@ -450,6 +453,24 @@ def mode_request(o):
     return c.report()
 
 
+def mode_sequential(o):
+    """Each --path in turn on the one connection, the next once the previous
+    stream ended and (with --wait-file) once that file exists."""
+    c = Conn(o)
+    if not c.handshake():
+        return c.report()
+    for i, path in enumerate(o.path or ["/"]):
+        if i > 0 and o.wait_file:
+            deadline = time.monotonic() + o.timeout
+            while not os.path.exists(o.wait_file) and time.monotonic() < deadline and not c.closed:
+                c.read_some(0.05)
+        if c.closed:
+            break
+        sid = c.open_stream(o.method, path, parse_headers(o.header))
+        c.run_until(lambda: c.streams[sid].finished(), o.timeout)
+    return c.report()
+
+
 def mode_graceful(o):
     """Stream 1 is opened; the test then stops the server gracefully. Once a
     GOAWAY arrives, a late stream is opened past its last stream id; the
@@ -606,6 +627,7 @@ def mode_control_flood(o, kind):
 MODES = {
     "settings": mode_settings,
     "request": mode_request,
+    "sequential": mode_sequential,
     "graceful": mode_graceful,
     "idle": mode_idle,
     "zero-window": mode_zero_window,
@@ -628,6 +650,7 @@ def main():
     p.add_argument("--timeout", type=float, default=20.0, help="bound on each wait, seconds")
     p.add_argument("--path", action="append", help="request target (request: one stream each)")
     p.add_argument("--late-path", default="/late")
+    p.add_argument("--wait-file", help="sequential: each request after the first waits for this file")
     p.add_argument("--method", default="GET")
     p.add_argument("--header", action="append", help='"name: value", repeatable (same name twice: two fields)')
     p.add_argument("--data", default="", help="request body (request mode)")

@@ -29,6 +29,7 @@
 #include <string_view>
 
 using namespace weir::http2;
+namespace http = weir::http;
 
 namespace {
 

@@ -321,6 +321,10 @@ TEST(Http2, HeadersAreTranslatedToHttp11AndBack) {
 TEST(Http2, BodilessAnswersAndLocalRepliesEndTheirStreams) {
     H2Proxy p({.tweak = [](ConfigSpec& c) {
         c.pools[0].response_timeout = "1s";
+        // Every request on a fresh upstream connection: the reset is an
+        // upstream failure (502), not a stale pooled connection (retried;
+        // AStreamOnAStalePooledConnectionIsRetriedOnAFreshOne).
+        c.pools[0].max_idle_per_endpoint = 0;
         c.routes[0].path_prefix = "/app";
     }});
     p.up.set_handler([](UpstreamConn& c, const UpstreamRequest& r) {
@@ -356,7 +360,13 @@ TEST(Http2, BodilessAnswersAndLocalRepliesEndTheirStreams) {
     const std::vector<std::pair<std::int64_t, int>> want = {{1, 204}, {3, 304}, {5, 404}, {7, 502}, {9, 504}, {11, 200}};
     for (const auto& [id, status] : want) {
         const json::value s = many.stream(id);
-        EXPECT_EQ(stream_number(s, "status"), status) << "stream " << id << ": " << many.describe();
+        EXPECT_EQ(stream_number(s, "status"), status) << "stream " << id << ": " << many.describe() << "\nweir log:\n"
+                                                      << p.weir->log() << "\nupstream saw:\n" << [&] {
+                                                             std::string t;
+                                                             for (const auto& r : p.up.requests())
+                                                                 t += std::to_string(r.conn_id) + " " + r.method + " " + r.target + "\n";
+                                                             return t;
+                                                         }();
         EXPECT_EQ(s.at("ended"), json::value(true)) << "stream " << id << " did not end: " << many.describe();
     }
     EXPECT_EQ(stream_number(many.stream(1), "body_bytes"), 0);
@@ -364,6 +374,29 @@ TEST(Http2, BodilessAnswersAndLocalRepliesEndTheirStreams) {
     EXPECT_EQ(stream_header(many.stream(1), "x-kind"), std::vector<std::string>{"none"});
     EXPECT_EQ(stream_body(many.stream(11)), "stable GET /app/fine");
     EXPECT_TRUE(many.goaways().empty()) << many.describe();
+}
+
+// A stream sent on a pooled upstream connection the origin has dropped (it
+// resets on the second request) is repeated on a fresh connection, as an
+// HTTP/1.1 GET is (StaleReuse): the client gets the answer, not a 502 or 504.
+TEST(Http2, AStreamOnAStalePooledConnectionIsRetriedOnAFreshOne) {
+    OneRequestPerConnection origin(After::reset, [](const UpstreamRequest& r) {
+        return make_response(200, "fresh " + r.target, "Content-Type: text/plain\r\n");
+    });
+    H2Proxy p({.tweak = [](ConfigSpec& c) { c.pools[0].response_timeout = "3s"; }});
+    p.up.set_handler(origin.handler());
+    H2Report rep = run_h2_client("sequential", p.port(), {"--path", "/first", "--path", "/second"});
+    ASSERT_TRUE(rep.ok()) << rep.describe();
+    EXPECT_EQ(stream_body(rep.stream(1)), "fresh /first") << rep.describe();
+    EXPECT_EQ(stream_number(rep.stream(3), "status"), 200) << rep.describe() << "\nweir log:\n" << p.weir->log();
+    EXPECT_EQ(stream_body(rep.stream(3)), "fresh /second");
+    EXPECT_EQ(p.received("/second"), 2u) << "sent once on the stale connection, once on a fresh one";
+
+    // The same over HTTP/1.1 on the same proxy, for comparison.
+    RawClient c(p.port());
+    ASSERT_EQ(c.request(get_request("/h1-first")).status, 200);
+    Response second = c.request(get_request("/h1-second"));
+    EXPECT_EQ(second.status, 200) << second.describe();
 }
 
 // ================================================================ bodies

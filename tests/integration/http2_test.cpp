@@ -399,6 +399,43 @@ TEST(Http2, AStreamOnAStalePooledConnectionIsRetriedOnAFreshOne) {
     EXPECT_EQ(second.status, 200) << second.describe();
 }
 
+// A request whose Host field names another server than its :authority
+// (RFC 9113 §8.3.1) must not be routed on one name and sent upstream with
+// the other: refused, or routed and forwarded with the same one Host.
+TEST(Http2, AuthorityAndHostThatDisagreeAreNeverSplitBetweenRoutingAndTheUpstream) {
+    FakeUpstream stable("stable"), canary("canary");
+    for (FakeUpstream* u : {&stable, &canary}) {
+        const std::string name = u->name();
+        u->set_handler([name](UpstreamConn& c, const UpstreamRequest& r) { return standard_answer(name, c, r); });
+    }
+    ConfigSpec c;
+    c.pools = {{"stable", {{stable.address()}}}, {"canary", {{canary.address()}}}};
+    c.routes = {{"only-a", "a.test", "/", {{"canary", 1}}}, {"web", "*", "/", {{"stable", 1}}}};
+    WeirProcess weir(with_http2(c));
+    for (const auto& [authority, host] : {std::pair{"a.test", "b.test"}, std::pair{"b.test", "a.test"}}) {
+        SCOPED_TRACE(std::string(":authority ") + authority + ", host " + host);
+        const std::size_t before = stable.request_count() + canary.request_count();
+        H2Report rep = run_h2_client("request", weir.port(),
+                                     {"--authority", authority, "--header", std::string("host: ") + host, "--path", "/x"});
+        ASSERT_TRUE(rep.ok()) << rep.describe();
+        const json::value s = rep.stream(1);
+        const auto status = stream_number(s, "status");
+        if (status != 200) {
+            EXPECT_TRUE(stream_number(s, "reset_code").has_value() || (status && *status == 400)) << rep.describe();
+            EXPECT_EQ(stable.request_count() + canary.request_count(), before) << "refused, yet forwarded";
+            continue;
+        }
+        const bool to_canary = canary.request_count() > 0 && canary.requests().back().target == "/x" &&
+                               stable.request_count() + canary.request_count() > before &&
+                               stream_body(s).rfind("canary", 0) == 0;
+        const UpstreamRequest r = to_canary ? canary.requests().back() : stable.requests().back();
+        EXPECT_EQ(r.headers.count("host"), 1) << r.raw_head;
+        // Routed on a.test (canary) exactly when the upstream is told a.test.
+        EXPECT_EQ(to_canary, iequals(r.headers.get("host"), "a.test"))
+            << "routed to " << (to_canary ? "canary" : "stable") << " but sent upstream with\n" << r.raw_head;
+    }
+}
+
 // ================================================================ bodies
 
 TEST(Http2, AMegabyteUploadAndEightMegabyteDownloadOnOneStreamEach) {

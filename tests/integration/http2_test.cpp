@@ -704,6 +704,40 @@ TEST(Http2, SigtermSendsGoawayAndLetsTheInFlightStreamFinish) {
     EXPECT_EQ(p.weir->wait_exit(20s), 0) << p.weir->log();
 }
 
+// The same over TLS (h2 by ALPN): large bodies both ways, then SIGTERM with
+// a slow stream in flight.
+TEST(Http2, OverTlsBodiesPassAndSigtermDrains) {
+    H2Proxy p({.http2 = std::nullopt, .transport = Transport::tls,
+               .tweak = [](ConfigSpec& c) { c.drain_timeout = "15s"; }});
+    TempDir dir;
+    const std::uint64_t up_bytes = 1 << 20, down_bytes = 8 << 20;
+    write_file(dir.path + "/upload", pattern_string(up_bytes));
+    CurlResult u = curl({"-k", "--http2", "--data-binary", "@" + dir.path + "/upload"}, p.url("/upload"));
+    EXPECT_EQ(u.status, 200) << u.describe();
+    EXPECT_EQ(u.http_version, "2") << u.describe();
+    EXPECT_EQ(u.body, "got " + std::to_string(up_bytes));
+    ASSERT_TRUE(p.up.wait_complete(1));
+    EXPECT_EQ(p.up.requests().front().digest, pattern_digest(up_bytes));
+
+    const std::string file = dir.path + "/download";
+    CurlResult d = curl({"-k", "--http2", "-o", file}, p.url("/bytes/" + std::to_string(down_bytes)));
+    EXPECT_EQ(d.status, 200) << d.describe();
+    EXPECT_EQ(d.http_version, "2") << d.describe();
+    Digest digest;
+    digest.update(read_file(file));
+    EXPECT_EQ(digest.bytes(), down_bytes);
+    EXPECT_EQ(digest.value(), pattern_digest(down_bytes));
+
+    auto client = start_h2_client("graceful", p.port(),
+                                  {"--tls", "--path", "/slow", "--late-path", "/late", "--timeout", "20"});
+    ASSERT_TRUE(p.up.wait([&] { return p.received("/slow") == 1; }, 15s)) << "the slow request never arrived";
+    p.weir->signal(SIGTERM);
+    H2Report rep = client.get();
+    EXPECT_EQ(rep.v.at("alpn"), json::value("h2")) << rep.describe();
+    expect_graceful(rep, p);
+    EXPECT_EQ(p.weir->wait_exit(20s), 0) << p.weir->log();
+}
+
 TEST(Http2, AReloadRemovingTheListenerDrainsItsH2Connections) {
     H2Proxy p({.tweak = [](ConfigSpec& c) { c.drain_timeout = "15s"; }});
     auto client = start_h2_client("graceful", p.port(), {"--path", "/slow", "--late-path", "/late", "--timeout", "20"});

@@ -1,10 +1,8 @@
 #include "h2_support.hpp"
 
-#include <unistd.h>
-
-#include <cstdlib>
 #include <regex>
 #include <sstream>
+#include <stdexcept>
 
 #ifndef WEIR_SOURCE_DIR
 #error "WEIR_SOURCE_DIR must be defined by the build"

@@ -14,19 +14,17 @@
 // Clients: curl (--http2-prior-knowledge, --http2 over TLS), h2load, and
 // tests/support/h2_client.py, which writes frames itself.
 #include "h2_support.hpp"
-#include "tunnel_support.hpp"
+#include "tunnel_support.hpp"  // open_fds, shown
 
 #include "routing/sticky.hpp"
 
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
-#include <cstdio>
-#include <fstream>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 

@@ -29,6 +29,15 @@ TLS (the TLS rounds; certificate verification is off: the bench's certificate is
 
 Tunnels (the tunnel rounds; bench/tunnel_tool.cpp does the measuring):
   tunnel-report RESULTS_DIR OUT_MD  render the tunnel report (tunnel_*.tsv, idle.tsv) to OUT_MD
+
+HTTP/2 (the HTTP/2 rounds; h2load does the load):
+  h2load-parse FILE PROTO [RC]    check one h2load run (protocol PROTO, h2 or h2c; no failed, errored or
+                                  timed-out request; only 2xx) and print one TSV line:
+                                  ok rps succeeded protocol tls_version cipher reason
+  h2-idle PORT N DEADLINE PID...  RSS per idle HTTP/2 connection over TLS: N connections, each brought to
+                                  idle (ALPN h2, preface + SETTINGS, server SETTINGS read and acknowledged)
+                                  before the next opens, no request (see h2_idle())
+  h2-report RESULTS_DIR OUT_MD    render the HTTP/2 report (h2_*.tsv) to OUT_MD
 """
 import json
 import os
@@ -386,6 +395,237 @@ def weir_handshakes(admin_port, upstream=False):
             if f'result="{k}"' in labels:
                 out[k] += int(float(value))
     print(out["full"], out["resumed"], out["failed"], out["timeout"])
+
+
+# ---------------------------------------------------------------------------
+# HTTP/2 (the HTTP/2 rounds; h2load does the load, these are the checks and
+# the idle-connection client, stdlib only: the frames needed are written by hand)
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"       # SETTINGS, no parameters (defaults)
+H2_SETTINGS_ACK = b"\x00\x00\x00\x04\x01\x00\x00\x00\x00"   # SETTINGS with the ACK flag
+H2_FRAME_SETTINGS, H2_FRAME_GOAWAY, H2_FLAG_ACK = 4, 7, 1
+
+_H2_CTX = None
+
+
+class H2Error(Exception):
+    """The server did not complete the HTTP/2 connection preface as expected."""
+
+
+def h2_client_context():
+    """As tls_client_context(), offering only h2 by ALPN."""
+    global _H2_CTX
+    if _H2_CTX is None:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["h2"])
+        _H2_CTX = ctx
+    return _H2_CTX
+
+
+def h2_frames(buf):
+    """The complete frames at the start of buf: ([(type, flags, stream, payload)], rest)."""
+    out = []
+    while len(buf) >= 9:
+        n = int.from_bytes(buf[:3], "big")
+        if len(buf) < 9 + n:
+            break
+        out.append((buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF, buf[9:9 + n]))
+        buf = buf[9 + n:]
+    return out, buf
+
+
+def h2_open(port, timeout):
+    """One HTTP/2 connection over TLS, brought to idle: the handshake (ALPN must select
+    h2), the client preface and an empty SETTINGS, the server's SETTINGS read and
+    acknowledged, and the server's acknowledgement of ours read. Returns the socket."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        t = h2_client_context().wrap_socket(s, server_hostname="localhost")
+    except BaseException:
+        s.close()
+        raise
+    try:
+        alpn = t.selected_alpn_protocol()
+        if alpn != "h2":
+            raise H2Error(f"ALPN selected {alpn or 'nothing'}, not h2")
+        t.sendall(H2_PREFACE + H2_SETTINGS)
+        buf, first, got_settings, got_ack = b"", True, False, False
+        while not (got_settings and got_ack):
+            chunk = t.recv(65536)
+            if not chunk:
+                raise H2Error("connection closed before the server's SETTINGS" +
+                              (f" (it sent {buf[:40]!r})" if buf else ""))
+            buf += chunk
+            if first and len(buf) >= 9 and buf[3] != H2_FRAME_SETTINGS:
+                # The server preface is a SETTINGS frame; "HTTP/1.1 400 ..." is not.
+                raise H2Error(f"not an HTTP/2 server preface: {buf[:40]!r}")
+            frames, buf = h2_frames(buf)
+            for typ, flags, _, payload in frames:
+                first = False
+                if typ == H2_FRAME_SETTINGS and not flags & H2_FLAG_ACK:
+                    t.sendall(H2_SETTINGS_ACK)
+                    got_settings = True
+                elif typ == H2_FRAME_SETTINGS:
+                    got_ack = True
+                elif typ == H2_FRAME_GOAWAY:
+                    code = int.from_bytes(payload[4:8], "big") if len(payload) >= 8 else -1
+                    raise H2Error(f"GOAWAY (error code {code}) during the preface")
+        return t
+    except BaseException:
+        t.close()
+        raise
+
+
+def h2_count_open(socks):
+    """How many idle HTTP/2 connections are still open: not closed, and no GOAWAY
+    received (a server that sent one is closing the connection)."""
+    still_open = 0
+    for s in socks:
+        s.setblocking(False)
+        buf, closed = b"", False
+        try:
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    closed = True
+                    break
+                buf += data
+        except (BlockingIOError, ssl.SSLWantReadError):
+            pass
+        except OSError:
+            closed = True
+        frames, _ = h2_frames(buf)
+        if not closed and not any(f[0] == H2_FRAME_GOAWAY for f in frames):
+            still_open += 1
+    return still_open
+
+
+def fd_count(pids):
+    """Open descriptors of pids (the proxy's accepted connections among them)."""
+    total = 0
+    for pid in pids:
+        try:
+            total += len(os.listdir(f"/proc/{pid}/fd"))
+        except OSError:
+            pass
+    return total
+
+
+def h2_idle(port, n, deadline_s, pids):
+    """RSS per idle HTTP/2 connection over TLS: n connections opened one after another,
+    each brought to idle by h2_open() (so the proxy has accepted it and answered its
+    preface before the next opens), no request on any; VmRSS of pids 1 s after the last,
+    against before the first (and at the half-way mark, after 1 s). The proxy's open
+    descriptors are counted before and after as a cross-check. A server that does not
+    complete the preface on the first three connections is not waited on n times."""
+    deadline, before = rss_start(n, deadline_s, pids)
+    fds_before = fd_count(pids)
+    socks, errors, half, first_error = [], 0, None, None
+    for i in range(n):
+        if time.monotonic() > deadline:
+            first_error = first_error or f"deadline ({deadline_s:.0f} s) reached after {i} connections"
+            break
+        if i == n // 2 and n >= 2:
+            time.sleep(1.0)
+            half = (len(socks), rss_kib(pids))
+        try:
+            socks.append(h2_open(port, 5))
+        except (OSError, ValueError, H2Error) as e:
+            errors += 1
+            first_error = first_error or f"{type(e).__name__}: {e}"
+            if not socks and errors >= 3:
+                break
+    time.sleep(1.0)
+    after = rss_kib(pids)
+    fds_after = fd_count(pids)
+    still_open = h2_count_open(socks)
+    for s in socks:
+        s.close()
+    opened = len(socks)
+    d = {"requested": n, "opened": opened, "still_open": still_open, "errors": errors,
+         "rss_before_kib": before, "rss_after_kib": after,
+         "bytes_per_conn": round((after - before) * 1024 / opened, 1) if opened else float("nan"),
+         "fds_before": fds_before, "fds_after": fds_after, "first_error": first_error}
+    if half is not None and opened > half[0]:
+        d["rss_half_kib"] = half[1]
+        d["bytes_per_conn_second_half"] = round((after - half[1]) * 1024 / (opened - half[0]), 1)
+    print(json.dumps(d))
+
+
+def h2load_parse(path, expect_proto, rc):
+    """Reads one h2load run's output and checks it: the expected application protocol
+    (h2 by ALPN, or h2c by prior knowledge), at least one request done, none failed,
+    errored or timed out, no status other than 2xx, and every connection completed requests
+    (h2load's per-client req/s minimum above 0). Prints one TSV line:
+    ok rps succeeded protocol tls_version cipher reason (ok 0 or 1; reason last)."""
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    v = {"proto": "none", "tls": "-", "cipher": "-"}
+    nums = {}
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("Application protocol:"):
+            v["proto"] = s.split(":", 1)[1].strip()
+        elif s.startswith("No protocol negotiated"):
+            v["proto"] = "none"
+        elif s.startswith("TLS Protocol:"):
+            v["tls"] = s.split(":", 1)[1].strip()
+        elif s.startswith("Cipher:"):
+            v["cipher"] = s.split(":", 1)[1].strip()
+        elif s.startswith("finished in"):
+            parts = s.replace(",", "").split()
+            try:
+                nums["rps"] = float(parts[parts.index("req/s") - 1])
+            except (ValueError, IndexError):
+                pass
+        elif s.startswith("requests:"):
+            words = s[len("requests:"):].replace(",", "").split()
+            for i in range(0, len(words) - 1, 2):
+                try:
+                    nums[words[i + 1]] = int(words[i])
+                except ValueError:
+                    pass
+        elif s.startswith("status codes:"):
+            words = s[len("status codes:"):].replace(",", "").split()
+            for i in range(0, len(words) - 1, 2):
+                try:
+                    nums["status_" + words[i + 1]] = int(words[i])
+                except ValueError:
+                    pass
+        elif s.startswith("req/s") and ":" in s:
+            try:
+                nums["client_min_rps"] = float(s.split(":", 1)[1].split()[0])
+            except (ValueError, IndexError):
+                pass
+    why = []
+    if rc not in (0, None):
+        why.append(f"h2load exited with {rc}" + (" (timed out)" if rc == 124 else ""))
+    if "rps" not in nums or "succeeded" not in nums:
+        why.append("no h2load summary")
+    if v["proto"] != expect_proto:
+        why.append(f"protocol {v['proto']}, expected {expect_proto}")
+    ok_n = nums.get("succeeded", 0)
+    if "succeeded" in nums and ok_n == 0:
+        why.append(f"no request succeeded ({nums.get('started', 0)} started)")
+    bad = [f"{nums[k]} {k}" for k in ("failed", "errored", "timeout") if nums.get(k, 0) > 0]
+    if bad:
+        why.append(", ".join(bad))
+    # Status codes count response heads, so a stream cut off by the end of the run after its
+    # head can add a 2xx to a request that is not "done": more 2xx than done is fine.
+    non2xx = sum(nums.get(k, 0) for k in ("status_3xx", "status_4xx", "status_5xx"))
+    if non2xx or ("status_2xx" in nums and nums["status_2xx"] < ok_n):
+        why.append(f"{non2xx} answers not 2xx ({nums.get('status_2xx', 0)} 2xx for {ok_n} done)")
+    if ok_n and nums.get("client_min_rps") == 0:
+        why.append("a connection completed no request")
+    ok = 0 if why else 1
+    print("\t".join([str(ok), str(nums.get("rps", "nan")), str(ok_n), v["proto"], v["tls"], v["cipher"],
+                     "; ".join(why) or "-"]))
 
 
 # ---------------------------------------------------------------------------
@@ -1271,6 +1511,289 @@ def tunnel_report(rdir, out_md):
     write_report(L, out_md, rdir, "tunnel_all_met", all_met)
 
 
+# HTTP/2 rounds (see bench/README.md "HTTP/2 rounds"): the goals are against HAProxy.
+H2_KINDS = [("tls", "TLS h2"), ("h2c", "h2c")]
+H2_PROXIES = [("weir", "Weir"), ("haproxy", "HAProxy"), ("nginx", "nginx")]
+H2_RPS_MIN_RATIO = 1.10     # Weir's req/s vs HAProxy's, at least
+H2_CPU_MAX_RATIO = 0.90     # Weir's CPU per request vs HAProxy's, at most
+H2_IDLE_MAX_RATIO = 1.00    # Weir's RSS per idle h2 connection vs HAProxy's, at most
+
+
+def md_cell(text):
+    """Text (an error message) that cannot break a markdown table row."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def h2_target(proxy, kind):
+    """The run.sh target name of a proxy's listener of one kind."""
+    return f"{proxy}_h2" if kind == "tls" else f"{proxy}_h2c"
+
+
+def h2_report(rdir, out_md):
+    meta = {}
+    with open(os.path.join(rdir, "h2_meta.tsv")) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("\t")
+            meta[k] = v
+    runs = read_tsv(os.path.join(rdir, "h2_runs.tsv"))
+    status = {r["target"]: r["status"] for r in read_tsv(os.path.join(rdir, "h2_status.tsv"))}
+    checks = {r["target"]: r for r in read_tsv(os.path.join(rdir, "h2_check.tsv"))}
+    idle_rows = {r["target"]: r for r in read_tsv(os.path.join(rdir, "h2_idle.tsv"))}
+    ok_mark, no_mark = "✓", "✗"
+
+    def med(target, field):
+        vals = [fnum(r[field]) for r in runs if r["target"] == target and r["ok"] == "1"]
+        vals = [v for v in vals if v is not None]
+        return statistics.median(vals) if vals else None
+
+    def ratio(a, b):
+        return a / b if a is not None and b not in (None, 0) else None
+
+    def rx(a, b):
+        v = ratio(a, b)
+        return "n/a" if v is None else f"{v:.2f}x"
+
+    def invalid_reasons(target):
+        return [r["reason"] for r in runs if r["target"] == target and r["ok"] != "1"]
+
+    def idle_kib(proxy, field="bytes_per_conn"):
+        r = idle_rows.get(f"{proxy}_h2m")
+        if not r or r["still_open"] != r["requested"] or r["opened"] != r["requested"]:
+            return None
+        v = fnum(r.get(field))
+        return None if v is None else v / 1024
+
+    def idle_cell(proxy):
+        r = idle_rows.get(f"{proxy}_h2m")
+        st = status.get(f"{proxy}_h2m", "skipped")
+        if r is None:
+            return st if st != "ok" else "n/a", "n/a"
+        v = idle_kib(proxy)
+        if v is None:
+            why = r.get("first_error") if r.get("first_error") not in (None, "", "-") else "connections lost"
+            return f"invalid: {r['still_open']}/{r['requested']} open ({why})", "n/a"
+        return fmt(v, 2), fmt(idle_kib(proxy, "bytes_per_conn_second_half"), 2)
+
+    m = {}
+    for proxy, _ in H2_PROXIES:
+        for kind, _ in H2_KINDS:
+            t = h2_target(proxy, kind)
+            m[t] = {"rps": med(t, "rps"), "cpu_us": med(t, "cpu_us"), "client_cpu_us": med(t, "client_cpu_us"),
+                    "valid": sum(1 for r in runs if r["target"] == t and r["ok"] == "1"),
+                    "runs": sum(1 for r in runs if r["target"] == t), "invalid": invalid_reasons(t)}
+
+    L = [f"# Weir HTTP/2 benchmark — {meta.get('date', '')}", ""]
+    L.append(f"- Machine: {meta.get('nproc')} CPUs, {meta.get('cpu_model')}; kernel {meta.get('kernel')}; "
+             f"load average before the HTTP/2 rounds {meta.get('loadavg')}, after {meta.get('loadavg_end')} "
+             "(the machine is shared: other builds and tests may have been running)")
+    L.append(f"- Versions: {meta.get('weir_version')}; {meta.get('haproxy_version')}; {meta.get('nginx_version')}; "
+             f"{meta.get('h2load_version')}; {meta.get('openssl_version')}")
+    L.append(f"- Load: `h2load -c{meta.get('clients')} -m{meta.get('streams')} -D {meta.get('duration_s')}` "
+             f"(one client thread, {meta.get('clients')} connections × {meta.get('streams')} concurrent streams, "
+             f"`GET /`), {meta.get('rounds')} interleaved rounds (median shown; the proxies' order rotates every "
+             f"round), after a {meta.get('warmup_s')} s check run per proxy and listener that must pass the same "
+             "checks. *TLS h2*: `https://`, h2 negotiated by ALPN; *h2c*: `http://`, HTTP/2 with prior knowledge on "
+             "a plain listener. A run counts only if h2load reports the expected protocol (`Application protocol: "
+             "h2` / `h2c`), 0 failed, errored and timed-out requests, only 2xx answers and every connection "
+             "completing requests; otherwise it is *invalid* and its numbers are not used.")
+    L.append("- Every proxy: 1 worker/thread, one instance with both listeners, the same ECDSA P-256 certificate as "
+             "the TLS rounds, HTTP/1.1 with keep-alive to the same two nginx backends (90/10 split). Weir: "
+             "`http2: true` on a TLS listener and on a plain one; HAProxy: `bind … ssl crt … alpn h2,http/1.1` "
+             "and `bind … proto h2`; nginx: `listen … ssl http2` and `listen … http2`. h2 settings are each "
+             "proxy's defaults. CPU is utime+stime of the proxy process (all threads; nginx: master + worker) "
+             "around each run, divided by the requests h2load completed.")
+    L.append(f"- Idle h2 connections: fresh instances; one short h2 run through each (100 requests), 2 s of quiet, "
+             f"VmRSS, then {meta.get('idle_conns')} TLS connections opened one after another, each negotiating h2, "
+             "sending the preface and SETTINGS, reading and acknowledging the server's SETTINGS and reading the ACK "
+             "of its own before the next opens (so the proxy has accepted and answered every one), no request; "
+             "VmRSS 1 s after the last: (after − before) / connections. *2nd half*: the growth from the half-way "
+             "mark to the end, per connection. Every connection must still be open (no GOAWAY) at the end. These "
+             "instances wait 300 s for a first request (Weir `header_timeout`/`idle_timeout`, HAProxy "
+             "`timeout http-request`/`http-keep-alive`/`client`, nginx `client_header_timeout`/`keepalive_timeout`) "
+             "so that none closes a connection while the others are opened.")
+    L.append("")
+    L.append("| proxy | TLS h2 req/s | CPU µs/req | h2c req/s | CPU µs/req | KiB/idle h2 conn | 2nd half | "
+             "negotiated | valid runs (TLS/h2c) |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---|---|")
+    for proxy, name in H2_PROXIES:
+        cells = []
+        for kind, _ in H2_KINDS:
+            t = h2_target(proxy, kind)
+            st = status.get(t, "skipped")
+            x = m[t]
+            if st != "ok" and x["valid"] == 0:
+                cells += [st, ""]
+            elif x["valid"] == 0:
+                cells += ["invalid: " + (x["invalid"][0] if x["invalid"] else "no run"), ""]
+            else:
+                cells += [fmt(x["rps"], 0), fmt(x["cpu_us"], 2)]
+        kib, kib2 = idle_cell(proxy)
+        chk = checks.get(h2_target(proxy, "tls"), {})
+        neg = f"{chk.get('protocol', '?')} {chk.get('tls_version', '')} {chk.get('cipher', '')}".strip()
+        valid = ", ".join(f"{m[h2_target(proxy, k)]['valid']}/{m[h2_target(proxy, k)]['runs']}" for k, _ in H2_KINDS)
+        L.append(f"| {name} | " + " | ".join(md_cell(c) for c in cells) +
+                 f" | {md_cell(kib)} | {kib2} | {neg} | {valid} |")
+    L.append("")
+    for proxy, name in H2_PROXIES:
+        for kind, label in H2_KINDS:
+            t = h2_target(proxy, kind)
+            if m[t]["invalid"]:
+                L.append(f"- {name} {label}: {len(m[t]['invalid'])} invalid run(s): " +
+                         "; ".join(sorted(set(m[t]["invalid"]))))
+            elif status.get(t, "skipped") not in ("ok", "skipped"):
+                L.append(f"- {name} {label}: {status.get(t)} — no rounds run")
+    L.append("")
+
+    def paired(kind, field, other="haproxy"):
+        """Per round: Weir / other (same kind), both valid."""
+        out = []
+        w_t, o_t = h2_target("weir", kind), h2_target(other, kind)
+        for rnd in sorted({r["round"] for r in runs}, key=int):
+            vals = {r["target"]: fnum(r[field]) for r in runs if r["round"] == rnd and r["ok"] == "1"}
+            if vals.get(w_t) is not None and vals.get(o_t):
+                out.append(vals[w_t] / vals[o_t])
+        return out
+
+    weir_measured = any(status.get(t, "skipped") != "skipped"
+                        for t in [h2_target("weir", k) for k, _ in H2_KINDS] + ["weir_h2m"])
+    load_rounds = int(meta.get("rounds", "0") or 0) > 0
+    L.append("## Ratios")
+    L.append("")
+    if weir_measured:
+        for other, oname in (("haproxy", "HAProxy"), ("nginx", "nginx")):
+            parts = []
+            for kind, label in H2_KINDS:
+                w, o = m[h2_target("weir", kind)], m[h2_target(other, kind)]
+                parts.append(f"{label} req/s {rx(w['rps'], o['rps'])}, CPU/request {rx(w['cpu_us'], o['cpu_us'])}")
+            parts.append(f"RSS/idle h2 conn {rx(idle_kib('weir'), idle_kib(other))}")
+            L.append(f"- Weir/{oname}: " + "; ".join(parts))
+    else:
+        L.append("- n/a: Weir was not measured (skipped)")
+    L.append("- HAProxy/nginx: " + "; ".join(
+        f"{label} req/s {rx(m[h2_target('haproxy', k)]['rps'], m[h2_target('nginx', k)]['rps'])}, CPU/request "
+        f"{rx(m[h2_target('haproxy', k)]['cpu_us'], m[h2_target('nginx', k)]['cpu_us'])}" for k, label in H2_KINDS))
+    L.append("")
+
+    L.append("## Goals")
+    L.append("")
+    L.append("Weir against HAProxy (the product goals). *Paired*: the median over rounds of Weir / HAProxy in "
+             "the same round (drift between rounds cancels), with each round's ratio; load goals are judged on "
+             "it, memory (one measurement each) on the ratio. A goal whose Weir runs include an invalid one is "
+             "not met.")
+    L.append("")
+    L.append("| goal | Weir | HAProxy | Weir/HAProxy | paired (per round) | goal | met |")
+    L.append("|---|---:|---:|---:|---|---|:---:|")
+    all_met = True
+    if not weir_measured:
+        L.append("| (Weir skipped) | | | | | | n/a |")
+        all_met = False
+    else:
+        if not load_rounds:
+            L.append("| req/s and CPU per request | | | | | | n/a (no load rounds) |")
+        for kind, label in (H2_KINDS if load_rounds else []):
+            w_t, h_t = h2_target("weir", kind), h2_target("haproxy", kind)
+            for field, flabel, hb, factor, digits in (
+                    ("rps", "req/s", True, H2_RPS_MIN_RATIO, 0),
+                    ("cpu_us", "CPU per request (µs)", False, H2_CPU_MAX_RATIO, 2)):
+                w, h = m[w_t], m[h_t]
+                rounds = paired(kind, field)
+                judged = statistics.median(rounds) if rounds else ratio(w[field], h[field])
+                goal = f"≥ {factor:.2f}× HAProxy" if hb else f"≤ {factor:.2f}× HAProxy"
+                if w["invalid"] or status.get(w_t) != "ok" or judged is None:
+                    why = "invalid runs" if w["invalid"] else (status.get(w_t) if status.get(w_t) != "ok"
+                                                                else "no measurement")
+                    met = f"{no_mark} ({md_cell(why)})"
+                    all_met = False
+                else:
+                    ok = judged >= factor if hb else judged <= factor
+                    met = ok_mark if ok else no_mark
+                    all_met &= ok
+                cell = "n/a" if not rounds else (f"{statistics.median(rounds):.2f}x (" +
+                                                 ", ".join(f"{x:.2f}" for x in rounds) + ")")
+                wv = w[field] if not w["invalid"] else None
+                L.append(f"| {label} {flabel} | {fmt(wv, digits)} | {fmt(h[field], digits)} | "
+                         f"{rx(wv, h[field])} | {cell} | {goal} | {met} |")
+        if int(meta.get("idle_conns", "0") or 0) > 0:
+            wv, hv = idle_kib("weir"), idle_kib("haproxy")
+            if wv is None or hv is None:
+                met = f"{no_mark} (" + ("no Weir measurement" if wv is None else "no HAProxy measurement") + ")"
+                all_met = False
+            else:
+                ok = wv <= H2_IDLE_MAX_RATIO * hv
+                met = ok_mark if ok else no_mark
+                all_met &= ok
+            L.append(f"| memory per idle h2 connection (KiB) | {fmt(wv, 2)} | {fmt(hv, 2)} | {rx(wv, hv)} | — | "
+                     f"≤ HAProxy | {met} |")
+    L.append("")
+    L.append(f"All HTTP/2 goals met: {'yes' if all_met else 'no'}")
+    L.append("")
+
+    # Who used the CPU (as in the TLS report): on 2 cores h2load's one thread, the proxy
+    # and the backends share them, so throughput is the machine's as much as the proxy's.
+    def cores(r, field):
+        if field in ("cpu_us", "client_cpu_us", "backend_cpu_us"):
+            a, b = fnum(r["rps"]), fnum(r.get(field))
+            return None if a is None or b is None else a * b / 1e6
+        return fnum(r.get(field))
+
+    busy = []
+    for proxy, name in H2_PROXIES:
+        parts = []
+        for kind, label in H2_KINDS:
+            mine = [r for r in runs if r["target"] == h2_target(proxy, kind) and r["ok"] == "1"]
+            cells = []
+            for field, what in (("cpu_us", "proxy"), ("client_cpu_us", "h2load"), ("backend_cpu_us", "backends"),
+                                ("idle_cores", "idle"), ("steal_cores", "stolen")):
+                vals = [v for v in (cores(r, field) for r in mine) if v is not None]
+                if vals:
+                    cells.append(f"{what} {statistics.median(vals):.2f}")
+            if cells:
+                parts.append(f"{label}: " + ", ".join(cells))
+        if parts:
+            busy.append(f"- {name} — " + "; ".join(parts))
+    if busy:
+        L.append("Cores used during the runs (median over valid rounds; req/s × CPU per request for the proxy, "
+                 "for h2load and for the two nginx backends; *idle* and *stolen* for the whole machine, from "
+                 "/proc/stat). When h2load is at a full core or nothing is idle, the run's throughput is the "
+                 "client's or the machine's, not the proxy's; CPU per request is the steadier figure.")
+        L.append("")
+        L.extend(busy)
+        L.append("")
+
+    L.append("<details><summary>Per-round raw results</summary>")
+    L.append("")
+    L.append("| round | kind | target | req/s | CPU µs/req | h2load CPU µs/req | idle cores | stolen cores | "
+             "requests | protocol | valid |")
+    L.append("|---:|---|---|---:|---:|---:|---:|---:|---:|---|---|")
+    for r in runs:
+        valid = "yes" if r["ok"] == "1" else f"**invalid**: {md_cell(r['reason'])}"
+        L.append(f"| {r['round']} | {r['kind']} | {r['target']} | {fmt(fnum(r['rps']), 0)} | "
+                 f"{fmt(fnum(r['cpu_us']), 2)} | {fmt(fnum(r.get('client_cpu_us')), 2)} | "
+                 f"{fmt(fnum(r.get('idle_cores')), 2)} | {fmt(fnum(r.get('steal_cores')), 2)} | {r['requests']} | "
+                 f"{r['protocol']} | {valid} |")
+    L.append("")
+    if checks:
+        L.append("| check run | protocol | TLS | cipher | req/s | result |")
+        L.append("|---|---|---|---|---:|---|")
+        for t, r in checks.items():
+            L.append(f"| {t} | {r['protocol']} | {r['tls_version']} | {r['cipher']} | {fmt(fnum(r['rps']), 0)} | "
+                     f"{'ok' if r['ok'] == '1' else '**invalid**: ' + md_cell(r['reason'])} |")
+        L.append("")
+    if idle_rows:
+        L.append("| idle h2 test | opened | still open | errors | RSS before KiB | RSS half-way KiB | RSS after KiB | "
+                 "B/conn | B/conn 2nd half | proxy fds before → after | first error |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+        for key, r in idle_rows.items():
+            L.append(f"| {key} | {r['opened']} | {r['still_open']} | {r['errors']} | {r['rss_before_kib']} | "
+                     f"{r.get('rss_half_kib')} | {r['rss_after_kib']} | {r['bytes_per_conn']} | "
+                     f"{r.get('bytes_per_conn_second_half')} | {r.get('fds_before')} → {r.get('fds_after')} | "
+                     f"{md_cell(r.get('first_error')) if r.get('first_error') not in (None, '', '-') else '—'} |")
+        L.append("")
+    L.append("</details>")
+    L.append("")
+    write_report(L, out_md, rdir, "h2_all_met", all_met)
+
+
 def main(argv):
     if len(argv) < 2:
         raise SystemExit(__doc__)
@@ -1302,6 +1825,12 @@ def main(argv):
         report(argv[2], argv[3])
     elif cmd == "tunnel-report":
         tunnel_report(argv[2], argv[3])
+    elif cmd == "h2-idle":
+        h2_idle(int(argv[2]), int(argv[3]), float(argv[4]), [int(p) for p in argv[5:]])
+    elif cmd == "h2load-parse":
+        h2load_parse(argv[2], argv[3], int(argv[4]) if len(argv) > 4 else 0)
+    elif cmd == "h2-report":
+        h2_report(argv[2], argv[3])
     else:
         raise SystemExit(__doc__)
 

@@ -21,8 +21,8 @@
 #   BENCH_STRICT=0          1: exit 2 when a Weir target is not met
 #   BENCH_KEEP=0            1: keep the temp dir (configs, logs, raw wrk output)
 #   BENCH_TLS=1             0: skip the TLS rounds (Weir, HAProxy, nginx terminating TLS)
-#   BENCH_ONLY=             tls: run only the TLS rounds; tunnel: only the tunnel rounds
-#                           (no plain rounds, latest.md untouched)
+#   BENCH_ONLY=             tls: run only the TLS rounds; tunnel: only the tunnel rounds;
+#                           h2: only the HTTP/2 rounds (no plain rounds, latest.md untouched)
 #   BENCH_TLS_ROUNDS=5      interleaved rounds of the TLS keep-alive and new-connection runs
 #   BENCH_TLS_UP_ROUNDS=5   interleaved rounds with TLS to the upstreams (plain client; 0 = skip)
 #   BENCH_TLS_IDLE_CONNS=2000  idle TLS connections for the RSS test (fewer if the fd limit is low; 0 = skip)
@@ -34,7 +34,12 @@
 #   BENCH_TUNNEL_IDLE=1000  idle tunnels (and idle keep-alive connections) for the RSS test (0 = skip)
 #   BENCH_TUNNEL_TOOL=      the tunnel client/backend (default: weir_tunnel_tool next to the Weir binary,
 #                           else build/weir_tunnel_tool)
-# Writes bench/results/latest.md, bench/results/tls.md and bench/results/tunnel.md (see bench/README.md).
+#   BENCH_H2=1              0: skip the HTTP/2 rounds (h2load -c16 -m10 over TLS h2 and h2c, idle h2 connections)
+#   BENCH_H2_ROUNDS=5       interleaved HTTP/2 rounds (each: TLS h2, then h2c, on every proxy)
+#   BENCH_H2_DURATION=      h2load duration per run (Ns or Nm; default: BENCH_DURATION)
+#   BENCH_H2_IDLE_CONNS=1000  idle h2 connections over TLS for the RSS test (0 = skip)
+# BENCH_ONLY=h2 runs only the HTTP/2 rounds.
+# Writes bench/results/latest.md, tls.md, tunnel.md and h2.md (see bench/README.md).
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -65,6 +70,13 @@ TUNNEL=${BENCH_TUNNEL:-1}
 TUNNEL_BYTES=${BENCH_TUNNEL_BYTES:-268435456}
 TUNNEL_ROUNDS=${BENCH_TUNNEL_ROUNDS:-5}
 TUNNEL_IDLE=${BENCH_TUNNEL_IDLE:-1000}
+H2=${BENCH_H2:-1}
+H2_ROUNDS=${BENCH_H2_ROUNDS:-5}
+H2_DURATION=${BENCH_H2_DURATION:-$DURATION}
+H2_IDLE_CONNS=${BENCH_H2_IDLE_CONNS:-1000}
+H2_CLIENTS=16   # h2load -c: connections
+H2_STREAMS=10   # h2load -m: concurrent streams per connection
+H2_IDLE_TIMEOUT=300   # s: no proxy closes an idle h2 connection sooner in the idle test
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -83,9 +95,10 @@ for tool in wrk haproxy nginx python3; do
 done
 case $ONLY in
   "") ;;
-  tls) TLS=1; TUNNEL=0 ;;
-  tunnel) TUNNEL=1; TLS=0 ;;
-  *) die "BENCH_ONLY must be empty, 'tls' or 'tunnel'" ;;
+  tls) TLS=1; TUNNEL=0; H2=0 ;;
+  tunnel) TUNNEL=1; TLS=0; H2=0 ;;
+  h2) H2=1; TLS=0; TUNNEL=0 ;;
+  *) die "BENCH_ONLY must be empty, 'tls', 'tunnel' or 'h2'" ;;
 esac
 [[ $TUNNEL == 0 || $TUNNEL == 1 ]] || die "BENCH_TUNNEL must be 0 or 1"
 [[ $TUNNEL_BYTES =~ ^[1-9][0-9]*$ ]] || die "BENCH_TUNNEL_BYTES must be a positive integer"
@@ -93,6 +106,15 @@ esac
 [[ $TUNNEL_IDLE =~ ^[0-9]+$ ]] || die "BENCH_TUNNEL_IDLE must be an integer"
 if [[ $TUNNEL == 0 ]]; then TUNNEL_IDLE=0; fi
 [[ $TLS == 0 || $TLS == 1 ]] || die "BENCH_TLS must be 0 or 1"
+[[ $H2 == 0 || $H2 == 1 ]] || die "BENCH_H2 must be 0 or 1"
+[[ $H2_ROUNDS =~ ^[0-9]+$ ]] || die "BENCH_H2_ROUNDS must be an integer"
+[[ $H2_IDLE_CONNS =~ ^[0-9]+$ ]] || die "BENCH_H2_IDLE_CONNS must be an integer"
+if [[ $H2 == 0 ]]; then H2_IDLE_CONNS=0; fi
+if [[ $H2 == 1 ]]; then
+  command -v h2load >/dev/null 2>&1 \
+    || die "'h2load' not found (package nghttp2-client; needed for the HTTP/2 rounds; BENCH_H2=0 skips them)"
+  command -v openssl >/dev/null 2>&1 || die "'openssl' not found (needed for the HTTP/2 rounds; BENCH_H2=0 skips them)"
+fi
 if [[ $TLS == 1 ]]; then
   command -v openssl >/dev/null 2>&1 || die "'openssl' not found (needed for the TLS rounds; BENCH_TLS=0 skips them)"
 fi
@@ -106,6 +128,7 @@ fi
 [[ $ROLLOUT_PAIRS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROLLOUT_PAIRS must be a positive integer"
 DUR_S=$(to_seconds "$DURATION"); [[ $DUR_S =~ ^[1-9][0-9]*$ ]] || die "bad BENCH_DURATION '$DURATION'"
 WARM_S=$(to_seconds "$WARMUP"); [[ $WARM_S =~ ^[0-9]+$ ]] || die "bad BENCH_WARMUP '$WARMUP'"
+H2_DUR_S=$(to_seconds "$H2_DURATION"); [[ $H2_DUR_S =~ ^[1-9][0-9]*$ ]] || die "bad BENCH_H2_DURATION '$H2_DURATION'"
 
 WEIR=${1:-}
 if [[ $SKIP_WEIR == 1 ]]; then
@@ -133,12 +156,13 @@ fi
 # their own limits). A burst also opens as many upstream connections.
 MEM_CONNS=$(( IDLE_CONNS > BURST_CONNS ? IDLE_CONNS : BURST_CONNS ))
 MEM_CONNS=$(( TUNNEL_IDLE > MEM_CONNS ? TUNNEL_IDLE : MEM_CONNS ))
+MEM_CONNS=$(( H2_IDLE_CONNS > MEM_CONNS ? H2_IDLE_CONNS : MEM_CONNS ))
 NEED_FD=$(( MEM_CONNS + CONNS + 512 ))
 # A proxy holds two descriptors per tunnel (client and backend side); it inherits this limit.
 if (( 2 * TUNNEL_IDLE + 512 > NEED_FD )); then NEED_FD=$(( 2 * TUNNEL_IDLE + 512 )); fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [[ $(ulimit -n) != unlimited && $(ulimit -n) -lt $NEED_FD ]]; then
-  die "open-file limit $(ulimit -n) < $NEED_FD needed for BENCH_IDLE_CONNS=$IDLE_CONNS / BENCH_BURST_CONNS=$BURST_CONNS / BENCH_TUNNEL_IDLE=$TUNNEL_IDLE (raise 'ulimit -Hn' or lower them)"
+  die "open-file limit $(ulimit -n) < $NEED_FD needed for BENCH_IDLE_CONNS=$IDLE_CONNS / BENCH_BURST_CONNS=$BURST_CONNS / BENCH_TUNNEL_IDLE=$TUNNEL_IDLE / BENCH_H2_IDLE_CONNS=$H2_IDLE_CONNS (raise 'ulimit -Hn' or lower them)"
 fi
 MAXCONN=$(( MEM_CONNS + CONNS + 256 ))
 if [[ $TLS == 1 && $(ulimit -n) != unlimited ]] && (( TLS_IDLE_CONNS + CONNS + 512 > $(ulimit -n) )); then
@@ -221,6 +245,16 @@ machine_ticks() { # -> "total idle steal" clock ticks of all CPUs so far (/proc/
   awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $5 + $6, $9; exit }' /proc/stat  # guest time is in user
 }
 
+stop_proc() { # name: SIGTERM to a process this script started, SIGKILL after 5 s
+  local p=${PID[$1]:-} i
+  [[ -n $p ]] || return 0
+  kill -TERM "$p" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+  unset "PID[$1]"
+}
+
 tail_log() { # name file
   log "---- last lines of $1 log ($2) ----"
   tail -n 30 "$2" >&2 2>/dev/null || true
@@ -268,7 +302,8 @@ nginx_common() { # dir -> directives shared by all nginx instances
 
 # HAProxy as proxy, 1 thread, 90/10 over the two backends: name bind_args
 # [port1 port2 server_options extra_defaults] -> starts haproxy with DIR/name
-# (bind_args: the address, plus "ssl crt PEM" for TLS; the backends' ports, and
+# (bind_args: the address, plus "ssl crt PEM" for TLS, or several "bind" lines joined
+# by a newline and "  bind "; the backends' ports, and
 # options such as "ssl verify required ca-file PEM" for TLS to them; port2 "-":
 # one server only; extra_defaults: more lines for the defaults section).
 start_haproxy() {
@@ -322,6 +357,23 @@ start_nginx() { # name conf_body -> starts nginx with DIR/name
   PID[$name]=$!
 }
 
+# The certificate of the TLS and HTTP/2 rounds: ECDSA P-256, self-signed, SAN localhost
+# and 127.0.0.1, made once per run in the temp dir ($TLS_DIR: site.pem, site.key, and
+# haproxy.pem, certificate and key in one file for HAProxy).
+TLS_DIR="$TMP/tls"
+bench_cert() {
+  [[ -s $TLS_DIR/haproxy.pem ]] && return 0
+  mkdir -p "$TLS_DIR"
+  if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+       -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+       -keyout "$TLS_DIR/site.key" -out "$TLS_DIR/site.pem" >"$TLS_DIR/openssl.log" 2>&1; then
+    cat "$TLS_DIR/openssl.log" >&2 || true
+    die "openssl could not generate the bench certificate"
+  fi
+  cat "$TLS_DIR/site.pem" "$TLS_DIR/site.key" >"$TLS_DIR/haproxy.pem"   # HAProxy: cert + key in one file
+  log "TLS: ECDSA P-256 certificate in $TLS_DIR"
+}
+
 # --- backends --------------------------------------------------------------
 for b in 1 2; do
   if [[ $b == 1 ]]; then port=$P_B1; word=stable; else port=$P_B2; word=canary; fi
@@ -335,18 +387,27 @@ wait_ready backend2 "$P_B2" "$TMP/backend2/error.log" || die "backend nginx 2 di
 
 # Shared by the plain and the TLS rounds.
 # Weir, and Weir whose route runs a rollout (same traffic; see README "Rollout cost")
-weir_config() { # name port admin_port [rollout|tls|upstream_tls] -> writes $TMP/name/weir.yaml
+weir_config() { # name port admin_port [rollout|tls|upstream_tls|h2|h2idle [h2c_port]] -> writes $TMP/name/weir.yaml
   local d="$TMP/$1"
   mkdir -p "$d"
   {
     echo "workers: 1"
-    if [[ ${4:-} == tls ]]; then
+    if [[ ${4:-} == h2 || ${4:-} == h2idle ]]; then
+      # HTTP/2 by ALPN on the TLS listener (its default, spelled out) and with prior knowledge on a plain one.
+      echo "listeners:"
+      echo "  - {name: public, address: 127.0.0.1:$2, http2: true,"
+      echo "     tls: {cert: \"$TLS_DIR/site.pem\", key: \"$TLS_DIR/site.key\"}}"
+      echo "  - {name: h2c, address: 127.0.0.1:$5, http2: true}"
+    elif [[ ${4:-} == tls ]]; then
       echo "listeners: [{name: public, address: 127.0.0.1:$2, tls: {cert: \"$TLS_DIR/site.pem\", key: \"$TLS_DIR/site.key\"}}]"
     else
       echo "listeners: [{name: public, address: 127.0.0.1:$2}]"
     fi
     echo "admin: {address: 127.0.0.1:$3}"
-    if (( MAXCONN > 10000 )); then echo "limits: {max_connections: $MAXCONN}"; fi
+    if [[ ${4:-} == h2idle ]]; then
+      # The idle h2 test holds connections that never send a request (see the HTTP/2 rounds).
+      echo "limits: {header_timeout: ${H2_IDLE_TIMEOUT}s, idle_timeout: ${H2_IDLE_TIMEOUT}s$( (( MAXCONN > 10000 )) && echo ", max_connections: $MAXCONN" )}"
+    elif (( MAXCONN > 10000 )); then echo "limits: {max_connections: $MAXCONN}"; fi
     echo "pools:"
     if [[ ${4:-} == tunnel ]]; then
       # The tunnel backend alone (bench/tunnel_tool.cpp); Upgrade: websocket is tunnelled by default.
@@ -397,14 +458,14 @@ start_weir() { # name
 
 # The three targets weir_SFX, haproxy_SFX and nginx_SFX on their ports; Weir is
 # configured (weir_config MODE) and started, the other two are the caller's.
-declare_targets() { # sfx weir_port weir_admin_port haproxy_port nginx_port weir_mode
+declare_targets() { # sfx weir_port weir_admin_port haproxy_port nginx_port weir_mode [weir_h2c_port]
   local sfx=$1
   STATUS[weir_$sfx]=ok; STATUS[haproxy_$sfx]=ok; STATUS[nginx_$sfx]=ok
   PORT[weir_$sfx]=$2; PORT[haproxy_$sfx]=$4; PORT[nginx_$sfx]=$5
   LOGF[weir_$sfx]="$TMP/weir_$sfx/weir.log"; LOGF[haproxy_$sfx]="$TMP/haproxy_$sfx/haproxy.log"
   LOGF[nginx_$sfx]="$TMP/nginx_$sfx/error.log"
   if [[ -n $WEIR ]]; then
-    weir_config "weir_$sfx" "$2" "$3" "$6"
+    weir_config "weir_$sfx" "$2" "$3" "$6" "${7:-}"
     start_weir "weir_$sfx"
   else
     STATUS[weir_$sfx]=skipped
@@ -725,16 +786,7 @@ if [[ $MEMORY_ONLY == 1 ]]; then
 fi
 RD="$TMP/results"
 mkdir -p "$RD"
-TLS_DIR="$TMP/tls"
-mkdir -p "$TLS_DIR"
-if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-     -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-     -keyout "$TLS_DIR/site.key" -out "$TLS_DIR/site.pem" >"$TLS_DIR/openssl.log" 2>&1; then
-  cat "$TLS_DIR/openssl.log" >&2 || true
-  die "openssl could not generate the bench certificate"
-fi
-cat "$TLS_DIR/site.pem" "$TLS_DIR/site.key" >"$TLS_DIR/haproxy.pem"   # HAProxy: cert + key in one file
-log "TLS: ECDSA P-256 certificate in $TLS_DIR"
+bench_cert
 
 TLS_TARGETS=(weir_tls haproxy_tls nginx_tls)
 declare_targets tls "$P_WT" "$P_WT_ADMIN" "$P_HT" "$P_NT" tls
@@ -1064,16 +1116,6 @@ start_tunnel_targets() { # sfx weir_port weir_admin_port haproxy_port nginx_port
   done
 }
 
-stop_proc() { # name: SIGTERM to a process this script started, SIGKILL after 5 s
-  local p=${PID[$1]:-} i
-  [[ -n $p ]] || return 0
-  kill -TERM "$p" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$p" 2>/dev/null || true
-  wait "$p" 2>/dev/null || true
-  unset "PID[$1]"
-}
-
 # The client's first error line (why a tunnel was not opened), for the report.
 first_error() { # file
   grep -m 1 'tunnel_tool:' "$1" 2>/dev/null | sed 's/^tunnel_tool: //' | tr '\t' ' ' | cut -c 1-160 || true
@@ -1220,12 +1262,256 @@ done
 fi  # end of the tunnel rounds
 # ============================================================================
 
-(( PLAIN_FAILED == 0 && TLS_FAILED == 0 && TUNNEL_FAILED == 0 )) || die "at least one target failed (see above)"
+# ============================================================================
+# HTTP/2 rounds (BENCH_H2=0 skips them; BENCH_ONLY=h2 runs only them): Weir, HAProxy
+# and nginx, each one instance with a TLS listener offering h2 by ALPN (the TLS
+# rounds' certificate) and a plain listener speaking h2c with prior knowledge, in
+# front of the same two HTTP/1.1 backends (90/10 split, keep-alive). h2load loads
+# each listener in turn; a run counts only if h2load got the expected protocol and
+# every request succeeded with a 2xx (bench_tool.py h2load-parse), else it is
+# reported as invalid. Then, on fresh instances, RSS per idle h2 connection.
+H2_FAILED=0
+if [[ $H2 == 1 ]]; then
+H2_LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+H2_REPORT=h2.md
+H2_WARM_S=$(( WARM_S > 0 ? WARM_S : 1 ))   # the check run: at least 1 s even with BENCH_WARMUP=0
+if [[ $MEMORY_ONLY == 1 ]]; then
+  log "BENCH_MEMORY_ONLY=1: no HTTP/2 load rounds, only the idle h2 test"
+  H2_ROUNDS=0; H2_REPORT=h2-memory.md
+fi
+RD="$TMP/results/h2"
+mkdir -p "$RD"
+bench_cert
+read -r P_WH P_WHC P_WH_ADMIN P_HH P_HHC P_NH P_NHC P_WHM P_WHMC P_WHM_ADMIN P_HHM P_HHMC P_NHM P_NHMC \
+  <<<"$(python3 "$TOOL" ports 14)"
+log "HTTP/2 rounds: TLS h2 / h2c: weir $P_WH / $P_WHC (admin $P_WH_ADMIN), haproxy $P_HH / $P_HHC," \
+    "nginx $P_NH / $P_NHC; idle h2: weir $P_WHM, haproxy $P_HHM, nginx $P_NHM"
+BACKEND_PROCS="$(tree "${PID[backend1]}" | xargs) $(tree "${PID[backend2]}" | xargs)"
+# nginx 1.22 gets TLS 1.3 as in the TLS rounds (BENCH_TLS_NGINX_PROTOCOLS).
+H2_NGINX_PROTOCOLS=""
+if [[ $TLS_NGINX_PROTOCOLS != default ]]; then H2_NGINX_PROTOCOLS="ssl_protocols $TLS_NGINX_PROTOCOLS;"; fi
+
+# One instance per proxy, both listeners: SFX names the instance (weir_SFX, ...); its
+# targets are PROXY_SFX (TLS h2) and PROXY_SFXc (h2c), which share its processes.
+# idle: the instances of the idle test, whose timeouts for a connection that has sent no
+# request (Weir: header_timeout, 10 s; HAProxy: the bench's `timeout http-request 10s`)
+# are raised to H2_IDLE_TIMEOUT so that none is closed while the test opens the others.
+start_h2_targets() { # sfx weir_port weir_h2c_port weir_admin haproxy_port haproxy_h2c_port nginx_port nginx_h2c_port [idle]
+  local sfx=$1 t p mode=h2 hap_extra="" ngx_extra=""
+  if [[ ${9:-} == idle ]]; then
+    mode=h2idle
+    hap_extra="  timeout http-request ${H2_IDLE_TIMEOUT}s
+  timeout http-keep-alive ${H2_IDLE_TIMEOUT}s
+  timeout client ${H2_IDLE_TIMEOUT}s"
+    ngx_extra="client_header_timeout ${H2_IDLE_TIMEOUT}s; keepalive_timeout ${H2_IDLE_TIMEOUT}s;"
+  fi
+  declare_targets "$sfx" "$2" "$4" "$5" "$7" "$mode" "$3"
+  start_haproxy "haproxy_$sfx" "127.0.0.1:$5 ssl crt $TLS_DIR/haproxy.pem alpn h2,http/1.1
+  bind 127.0.0.1:$6 proto h2" "$P_B1" "$P_B2" "" "$hap_extra"
+  start_nginx "nginx_$sfx" "$(nginx_split split "$P_B1" "$P_B2")
+  server {
+    listen 127.0.0.1:$7 ssl http2 backlog=4096;
+    listen 127.0.0.1:$8 http2 backlog=4096;
+    ssl_certificate $TLS_DIR/site.pem;
+    ssl_certificate_key $TLS_DIR/site.key;
+    $H2_NGINX_PROTOCOLS
+    $ngx_extra
+    location / {
+      proxy_pass http://split;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+    }
+  }"
+  for p in weir haproxy nginx; do
+    t="${p}_$sfx"
+    STATUS[${t}c]=${STATUS[$t]}; LOGF[${t}c]=${LOGF[$t]}
+    [[ ${STATUS[$t]} == ok ]] || continue
+    # Ready when HTTP/1.1 over TLS answers (all three keep HTTP/1.1 on the TLS listener);
+    # whether each listener speaks HTTP/2 is the check run's business.
+    if wait_ready "$t" "${PORT[$t]}" "${LOGF[$t]}" tls; then
+      PROCS[$t]="$(tree "${PID[$t]}" | xargs)"; PROCS[${t}c]=${PROCS[$t]}
+    else
+      STATUS[$t]="FAILED: did not start or does not answer GET / over TLS"; STATUS[${t}c]=${STATUS[$t]}
+      log "$t: ${STATUS[$t]}"
+    fi
+  done
+  PORT[weir_${sfx}c]=$3; PORT[haproxy_${sfx}c]=$6; PORT[nginx_${sfx}c]=$8
+}
+
+h2_url() { # target -> the URL h2load loads
+  if [[ $1 == *_h2c ]]; then echo "http://127.0.0.1:${PORT[$1]}/"; else echo "https://127.0.0.1:${PORT[$1]}/"; fi
+}
+h2_proto() { # target -> the protocol h2load must report
+  if [[ $1 == *_h2c ]]; then echo h2c; else echo h2; fi
+}
+run_h2load() { # target duration_s outfile
+  timeout $(( $2 + 30 )) h2load -c"$H2_CLIENTS" -m"$H2_STREAMS" -D "$2" "$(h2_url "$1")" >"$3" 2>&1
+}
+
+printf 'round\tkind\ttarget\tok\trps\tcpu_us\trequests\tclient_cpu_us\tidle_cores\tsteal_cores\tbackend_cpu_us\tprotocol\treason\n' \
+  >"$RD/h2_runs.tsv"
+printf 'target\tok\trps\trequests\tprotocol\ttls_version\tcipher\treason\n' >"$RD/h2_check.tsv"
+printf 'target\trequested\topened\tstill_open\terrors\trss_before_kib\trss_after_kib\tbytes_per_conn\trss_half_kib\tbytes_per_conn_second_half\tfds_before\tfds_after\tfirst_error\n' \
+  >"$RD/h2_idle.tsv"
+
+# measure_h2 ROUND KIND TARGET: one h2load run (KIND tls or h2c), checked.
+measure_h2() {
+  local r=$1 kind=$2 t=$3 out="$TMP/h2load-$1-$2-$3.txt" before after rc ok rps req proto tlsv cipher reason cpu_us
+  local client_before client_after m_before m_after client_us machine b_before b_after backend_us
+  # shellcheck disable=SC2086
+  before=$(cpu_ticks ${PROCS[$t]})
+  children_us client_before; m_before=$(machine_ticks)
+  # shellcheck disable=SC2086
+  b_before=$(cpu_ticks $BACKEND_PROCS)
+  rc=0; run_h2load "$t" "$H2_DUR_S" "$out" || rc=$?
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks ${PROCS[$t]})
+  children_us client_after; m_after=$(machine_ticks)
+  # shellcheck disable=SC2086
+  b_after=$(cpu_ticks $BACKEND_PROCS)
+  if ! alive "$t"; then
+    mark_dead "$t" "process exited during HTTP/2 round $r ($kind)"
+    printf '%s\t%s\t%s\t0\tnan\tnan\t0\tnan\tnan\tnan\tnan\t-\tprocess exited\n' "$r" "$kind" "$t" >>"$RD/h2_runs.tsv"
+    return 0
+  fi
+  IFS=$'\t' read -r ok rps req proto tlsv cipher reason <<<"$(python3 "$TOOL" h2load-parse "$out" "$(h2_proto "$t")" "$rc")"
+  cpu_us=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="${req:-0}" \
+    'BEGIN { if (n > 0) printf "%.3f", d / hz * 1e6 / n; else print "nan" }')
+  client_us=$(awk -v d=$((client_after - client_before)) -v n="${req:-0}" \
+    'BEGIN { if (n > 0) printf "%.3f", d / n; else print "nan" }')
+  backend_us=$(awk -v d=$((b_after - b_before)) -v hz="$CLK_TCK" -v n="${req:-0}" \
+    'BEGIN { if (n > 0) printf "%.3f", d / hz * 1e6 / n; else print "nan" }')
+  machine=$(awk -v b="$m_before" -v a="$m_after" -v cpus="$(nproc)" 'BEGIN { split(b, x, " "); split(a, y, " ")
+    t = y[1] - x[1]; if (t <= 0) { print "nan nan"; exit }
+    printf "%.2f %.2f", (y[2] - x[2]) / t * cpus, (y[3] - x[3]) / t * cpus }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$kind" "$t" "${ok:-0}" "${rps:-nan}" "$cpu_us" \
+    "${req:-0}" "$client_us" ${machine% *} ${machine#* } "$backend_us" "${proto:--}" "${reason:-h2load output unreadable}" \
+    >>"$RD/h2_runs.tsv"
+  if [[ ${ok:-0} == 1 ]]; then
+    log "HTTP/2 round $r $kind $t: ${rps} req/s, ${cpu_us} us CPU/req ($proto)"
+  else
+    H2_FAILED=1
+    log "HTTP/2 round $r $kind $t: INVALID — $reason (h2load output: $out)"
+  fi
+}
+
+# The check (and warm-up) run of one listener: the same h2load, H2_WARM_S seconds,
+# the same checks; a listener that fails them is not loaded further.
+check_h2() { # target
+  local t=$1 out="$TMP/h2load-check-$1.txt" rc=0 line ok rps req proto tlsv cipher reason
+  run_h2load "$t" "$H2_WARM_S" "$out" || rc=$?
+  line=$(python3 "$TOOL" h2load-parse "$out" "$(h2_proto "$t")" "$rc")
+  IFS=$'\t' read -r ok rps req proto tlsv cipher reason <<<"$line"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$ok" "$rps" "$req" "$proto" "$tlsv" "$cipher" "$reason" >>"$RD/h2_check.tsv"
+  if ! alive "$t"; then
+    mark_dead "$t" "process exited during the HTTP/2 check run"
+  elif [[ $ok != 1 ]]; then
+    STATUS[$t]="invalid: $reason"
+    log "$t: HTTP/2 check run INVALID — $reason (h2load output: $out)"
+  else
+    if [[ $tlsv != - ]]; then proto="$proto, $tlsv $cipher"; fi
+    log "HTTP/2 check $t: $proto, $rps req/s"
+  fi
+}
+
+H2_TARGETS=(weir_h2 haproxy_h2 nginx_h2)
+H2C_TARGETS=(weir_h2c haproxy_h2c nginx_h2c)
+if (( H2_ROUNDS > 0 )); then
+  start_h2_targets h2 "$P_WH" "$P_WHC" "$P_WH_ADMIN" "$P_HH" "$P_HHC" "$P_NH" "$P_NHC"
+  log "HTTP/2 measured processes: weir=[${PROCS[weir_h2]:-}] haproxy=[${PROCS[haproxy_h2]:-}] nginx=[${PROCS[nginx_h2]:-}]"
+  for t in "${H2_TARGETS[@]}" "${H2C_TARGETS[@]}"; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    check_h2 "$t"
+  done
+  for ((r = 1; r <= H2_ROUNDS; r++)); do
+    # The proxies' order rotates every round (position in a round matters on a shared machine).
+    k=$(( (r - 1) % 3 ))
+    for kind in tls h2c; do
+      if [[ $kind == tls ]]; then list=("${H2_TARGETS[@]}"); else list=("${H2C_TARGETS[@]}"); fi
+      order=("${list[@]:k}" "${list[@]:0:k}")
+      for t in "${order[@]}"; do
+        [[ ${STATUS[$t]} == ok ]] || continue
+        if ! alive "$t"; then   # its other listener's run found the process gone
+          STATUS[$t]="FAILED: process exited"; continue
+        fi
+        measure_h2 "$r" "$kind" "$t"
+      done
+    done
+  done
+  for t in weir_h2 haproxy_h2 nginx_h2; do stop_proc "$t"; done
+fi
+
+# --- RSS per idle h2 connection over TLS, on fresh instances -------------------------
+if (( H2_IDLE_CONNS > 0 )); then
+  start_h2_targets h2m "$P_WHM" "$P_WHMC" "$P_WHM_ADMIN" "$P_HHM" "$P_HHMC" "$P_NHM" "$P_NHMC" idle
+  for t in weir_h2m haproxy_h2m nginx_h2m; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    # One short h2 run first (the first connection's one-off costs), then quiet: Weir
+    # trims memory freed after load within ~2 s (README).
+    timeout 15 h2load -n 100 -c 1 -m 10 "https://127.0.0.1:${PORT[$t]}/" >"$TMP/h2load-idle-warm-$t.txt" 2>&1 || true
+    sleep 2
+    log "idle h2 test $t: $H2_IDLE_CONNS TLS connections (ALPN h2, preface + SETTINGS exchanged), then idle"
+    # shellcheck disable=SC2086
+    if j=$(timeout $(( H2_IDLE_TIMEOUT - 20 )) python3 "$TOOL" h2-idle "${PORT[$t]}" "$H2_IDLE_CONNS" $(( H2_IDLE_TIMEOUT - 60 )) ${PROCS[$t]}); then
+      python3 -c 'import json, sys
+t, d = sys.argv[1], json.loads(sys.argv[2])
+keys = ["requested", "opened", "still_open", "errors", "rss_before_kib", "rss_after_kib", "bytes_per_conn",
+        "rss_half_kib", "bytes_per_conn_second_half", "fds_before", "fds_after", "first_error"]
+vals = [d.get(k) for k in keys]
+print("\t".join([t] + ["-" if v is None else str(v).replace("\t", " ") for v in vals]))' "$t" "$j" >>"$RD/h2_idle.tsv"
+      log "idle h2 $t: $j"
+      if ! python3 -c 'import json, sys; d = json.loads(sys.argv[1]); sys.exit(d["opened"] != d["requested"] or d["still_open"] != d["requested"])' "$j"; then
+        H2_FAILED=1
+        log "idle h2 test against $t: not all $H2_IDLE_CONNS connections were opened and kept (see the report)"
+      fi
+    else
+      H2_FAILED=1
+      log "idle h2 test against $t failed"
+    fi
+    alive "$t" || mark_dead "$t" "process exited during the idle h2 test"
+  done
+  for t in weir_h2m haproxy_h2m nginx_h2m; do stop_proc "$t"; done
+fi
+
+{
+  printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+  printf 'nproc\t%s\n' "$(nproc)"
+  printf 'cpu_model\t%s\n' "$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+  printf 'kernel\t%s\n' "$(uname -r)"
+  printf 'loadavg\t%s\n' "$H2_LOADAVG_START"
+  printf 'loadavg_end\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf 'weir_version\t%s\n' "$WEIR_VERSION"
+  printf 'haproxy_version\t%s\n' "$(haproxy -v 2>&1 | head -n 1 | sed 's/ - https.*//')"
+  printf 'nginx_version\t%s\n' "$(nginx -v 2>&1 | head -n 1)"
+  printf 'h2load_version\t%s\n' "$(h2load --version 2>&1 | head -n 1)"
+  printf 'openssl_version\t%s\n' "$(openssl version 2>&1 | head -n 1)"
+  printf 'rounds\t%s\nduration_s\t%s\nwarmup_s\t%s\nclients\t%s\nstreams\t%s\nidle_conns\t%s\n' \
+    "$H2_ROUNDS" "$H2_DUR_S" "$H2_WARM_S" "$H2_CLIENTS" "$H2_STREAMS" "$H2_IDLE_CONNS"
+} >"$RD/h2_meta.tsv"
+{
+  printf 'target\tstatus\n'
+  for t in "${H2_TARGETS[@]}" "${H2C_TARGETS[@]}" weir_h2m haproxy_h2m nginx_h2m; do
+    printf '%s\t%s\n' "$t" "${STATUS[$t]:-skipped}"
+  done
+} >"$RD/h2_status.tsv"
+mkdir -p "$RESULTS_DIR"
+python3 "$TOOL" h2-report "$RD" "$RESULTS_DIR/$H2_REPORT.tmp"
+mv "$RESULTS_DIR/$H2_REPORT.tmp" "$RESULTS_DIR/$H2_REPORT"
+log "HTTP/2 report written to $RESULTS_DIR/$H2_REPORT"
+for t in "${H2_TARGETS[@]}" "${H2C_TARGETS[@]}" weir_h2m haproxy_h2m nginx_h2m; do
+  case ${STATUS[$t]:-skipped} in ok|skipped) ;; *) H2_FAILED=1 ;; esac
+done
+fi  # end of the HTTP/2 rounds
+# ============================================================================
+
+(( PLAIN_FAILED == 0 && TLS_FAILED == 0 && TUNNEL_FAILED == 0 && H2_FAILED == 0 )) \
+  || die "at least one target failed or was invalid (see above)"
 if [[ $STRICT == 1 ]]; then
   missed=0
   if [[ -z $ONLY && $(cat "$TMP/results/all_met") != 1 ]]; then missed=1; fi
   if [[ $TLS == 1 && $(cat "$TMP/results/tls_all_met" 2>/dev/null) != 1 ]]; then missed=1; fi
   if [[ $TUNNEL == 1 && $(cat "$TMP/results/tunnel/tunnel_all_met" 2>/dev/null) != 1 ]]; then missed=1; fi
+  if [[ $H2 == 1 && $(cat "$TMP/results/h2/h2_all_met" 2>/dev/null) != 1 ]]; then missed=1; fi
   if (( missed )); then
     log "BENCH_STRICT=1 and not all Weir targets are met"
     exit 2

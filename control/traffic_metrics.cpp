@@ -141,10 +141,22 @@ std::vector<prometheus::MetricFamily> traffic_families(proxy::Server& server, co
                                 "Times a listener stopped accepting for 100 ms because the process was out of "
                                 "descriptors (or the kernel out of memory for sockets).",
                                 prometheus::MetricType::Counter, all_workers(&proxy::WorkerStats::accept_pauses));
+    auto h2_connections = single("weir_http2_connections_total",
+                                 "Client connections that spoke HTTP/2 (ALPN h2, or h2c with prior knowledge).",
+                                 prometheus::MetricType::Counter, all_workers(&proxy::WorkerStats::http2_connections));
+    auto h2_calm = single("weir_http2_calm_goaways_total",
+                          "HTTP/2 client connections ended with GOAWAY(ENHANCE_YOUR_CALM) for crossing an abuse bound "
+                          "(rapid reset, SETTINGS/PING flood, CONTINUATION flood, HPACK bomb).",
+                          prometheus::MetricType::Counter, all_workers(&proxy::WorkerStats::http2_calm_goaways));
+    auto h2_resets = single("weir_http2_client_resets_total",
+                            "HTTP/2 streams the client reset (or lost with its connection) before their exchange was "
+                            "over; their upstream connections are closed, not pooled.",
+                            prometheus::MetricType::Counter, all_workers(&proxy::WorkerStats::http2_client_resets));
     std::vector<prometheus::MetricFamily> out{
         std::move(requests),    std::move(durations),   std::move(failovers),   std::move(not_repeated),
         std::move(tunnels),     std::move(downstream),  std::move(upstream),    std::move(stats_bytes), std::move(stats_limit),
-        std::move(stats_slots), std::move(dropped),     std::move(accept_pauses)};
+        std::move(stats_slots), std::move(dropped),     std::move(accept_pauses), std::move(h2_connections),
+        std::move(h2_calm),     std::move(h2_resets)};
     for (auto& f : tls_families(plane)) out.push_back(std::move(f));
     return out;
 }

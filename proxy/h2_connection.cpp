@@ -70,7 +70,9 @@ void H2Connection::stream_event(H2Stream& stream, bool timer) {
     if (timer) stream.on_timeout();
     else stream.step();
     in_service_ = false;
-    service();
+    // Timers fire after the loop's flush pass: their output goes now.
+    if (timer) service();
+    else session_.worker_.queue_flush(session_);
 }
 
 void H2Connection::wake(H2Stream& stream) { woken_.push_back(stream.id()); }

@@ -41,6 +41,8 @@ public:
     void start(std::string_view first_bytes);
     // The client socket's readiness changed.
     void on_client_events();
+    // Writes what the streams queued since the last pass (Worker::queue_flush).
+    void flush() { service(); }
     // Graceful shutdown: GOAWAY, streams already opened finish, then the close.
     void drain();
     // The connection ends now (process exit, or the session closes): every
@@ -51,7 +53,8 @@ public:
     Session& session() { return session_; }
     Worker& worker();
     http2::ServerConnection& codec() { return codec_; }
-    // A stream's upstream event or timer: the stream's step, then service().
+    // A stream's upstream event or timer: the stream's step; what it queued
+    // with the codec goes out at the end of the loop's batch.
     void stream_event(H2Stream& stream, bool timer);
     // A stream wants another step once the current service() pass is over
     // (its response body has room again).

@@ -32,6 +32,7 @@ class Session final : public IoObject,
                       public UpstreamOwner,
                       public SessionHook,
                       public TurnHook,
+                      public FlushHook,
                       public TunnelHook,
                       public Timer {
 public:
@@ -53,6 +54,10 @@ public:
     void abort() { close(); }
     // The loop's turn for this connection (Worker::queue_turn) has come.
     void take_turn();
+    // The end of the loop's batch: HTTP/2 output queued by Worker::queue_flush goes out.
+    void flush() {
+        if (h2_) h2_->flush();
+    }
     std::uint32_t listener_id() const { return listener_id_; }
     // A new snapshot (worker thread, before it becomes the worker's): the
     // tunnel follows it when it still has the tunnel's route, pool and

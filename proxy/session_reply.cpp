@@ -108,6 +108,7 @@ void Session::close() {
     if (ex_) worker_.exchanges().give_back(std::move(ex_));
     SessionHook::unlink();        // leave the worker's session list
     TurnHook::unlink();     // and the turn queue, if still in it
+    FlushHook::unlink();    // and the flush queue
     TunnelHook::unlink();   // and the worker's tunnels
     // Events already fetched in this batch may still name this session.
     worker_.loop().retire(std::unique_ptr<IoObject>(this));

@@ -77,7 +77,12 @@ void Worker::run() {
     loop_.post([this] {
         for (auto& l : listeners_) start_listener(*l);
     });
-    loop_.run([this] { tick(); }, tick_interval, [this] { return next_turn(); });
+    loop_.run([this] { tick(); }, tick_interval, [this] {
+        flush_queued();
+        const bool more = next_turn();
+        flush_queued();
+        return more;
+    });
 }
 
 void Worker::stop() { loop_.stop(); }
@@ -289,6 +294,18 @@ void Worker::add_session(Session& s) { sessions_.push_back(s); }
 
 void Worker::queue_turn(Session& s) {
     if (!static_cast<TurnHook&>(s).is_linked()) turn_queue_.push_back(s);
+}
+
+void Worker::queue_flush(Session& s) {
+    if (!static_cast<FlushHook&>(s).is_linked()) flush_queue_.push_back(s);
+}
+
+void Worker::flush_queued() {
+    while (!flush_queue_.empty()) {
+        Session& s = flush_queue_.front();
+        flush_queue_.pop_front();
+        s.flush();
+    }
 }
 
 bool Worker::next_turn() {

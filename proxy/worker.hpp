@@ -61,6 +61,11 @@ using TurnHook =
     boost::intrusive::list_base_hook<boost::intrusive::tag<TurnTag>,
                                      boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
+// Links a session whose HTTP/2 output waits for the end of the loop's batch (Worker::queue_flush).
+struct FlushTag;
+using FlushHook = boost::intrusive::list_base_hook<boost::intrusive::tag<FlushTag>,
+                                                    boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+
 // Links a session that has become a tunnel (Worker::tunnel_opened).
 struct TunnelTag;
 using TunnelHook = boost::intrusive::list_base_hook<boost::intrusive::tag<TunnelTag>,
@@ -181,6 +186,11 @@ public:
     // A closed session leaves the queue by itself; one already queued is not
     // queued twice.
     void queue_turn(Session& s);
+    // An HTTP/2 connection has frames to write: they go out once the loop's
+    // current batch of events has been handled, so the answers of many
+    // streams whose upstreams replied in one batch leave in one write (one
+    // TLS record, one segment) rather than one each.
+    void queue_flush(Session& s);
     // Tunnels: a session switched protocols on (stat, endpoint key), or its
     // tunnel ended. The endpoint's in-flight count is the session's (it
     // keeps the one its request took).
@@ -206,6 +216,8 @@ private:
     void start_listener(Listener& l);
     // One queued session's turn; whether more are queued.
     bool next_turn();
+    // Writes the output of every connection queue_flush named.
+    void flush_queued();
 
     unsigned index_;
     std::atomic<std::size_t>& connections_;  // process-wide downstream count: touched on accept/close only
@@ -224,6 +236,8 @@ private:
         turn_queue_;
     boost::intrusive::list<Session, boost::intrusive::base_hook<TunnelHook>, boost::intrusive::constant_time_size<false>>
         tunnels_;
+    boost::intrusive::list<Session, boost::intrusive::base_hook<FlushHook>, boost::intrusive::constant_time_size<false>>
+        flush_queue_;
     std::map<std::uint32_t, std::uint64_t> tunnels_by_stat_;  // open tunnels by statistics slot id
     std::unique_ptr<char[]> tunnel_buffer_;
     PipePool pipes_;

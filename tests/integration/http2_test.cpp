@@ -527,6 +527,7 @@ TEST(Http2, TwentyThousandStreamsFollowANinetyTenSplit) {
         << metrics_text(weir.admin_port());
     EXPECT_EQ(requests_total(weir.admin_port(), "stable"), s);
     EXPECT_EQ(requests_total(weir.admin_port(), "canary"), k);
+    EXPECT_EQ(metric_value(metrics_text(weir.admin_port()), "weir_http2_connections_total"), 8) << "h2load -c8";
 }
 
 // Streams of one connection are routed one by one: by path to their own
@@ -863,6 +864,10 @@ void expect_calm(const AbuseRun& run, const H2Proxy& p) {
                                                          << "\nweir log:\n" << p.weir->log();
     EXPECT_TRUE(rep.closed()) << "the abusive connection stayed open: " << rep.describe();
     EXPECT_TRUE(goaway_ids_never_increase(rep)) << rep.describe();
+    // docs/metrics.md: one abusive connection, one calm GOAWAY (the bystander's are not).
+    EXPECT_TRUE(wait_for([&] { return metric_value(metrics_text(p.admin_port()), "weir_http2_calm_goaways_total") == 1; },
+                         10s, 50ms))
+        << metrics_text(p.admin_port());
     EXPECT_EQ(run.bystander_failed, 0) << run.bystander_failure;
     EXPECT_GE(run.bystander_ok, 3);
     EXPECT_TRUE(p.weir->running());

@@ -51,7 +51,7 @@ sources() {
                       http/upgrade.cpp ;;
         config) echo config/config.cpp config/values.cpp config/yaml_reader.cpp config/to_json.cpp \
                      config/tls_config.cpp tls/certificate.cpp tls/client_context.cpp \
-                     routing/matcher.cpp routing/cidr.cpp http/message.cpp http/claims.cpp \
+                     routing/matcher.cpp routing/cidr.cpp routing/grpc_status.cpp http/message.cpp http/claims.cpp \
                      tests/fuzz/boost_json_src.cpp ;;
         admin_bodies) echo admin/bodies.cpp tests/fuzz/boost_json_src.cpp ;;
         h2_server) echo http2/server_connection.cpp http2/frame_scanner.cpp http2/error.cpp http2/translate.cpp \

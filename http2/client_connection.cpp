@@ -45,6 +45,7 @@ struct ClientConnection::Stream {
     bool head_done = false;  // the final head was reported: a further header list is trailers
     bool oversized = false;  // reset by the codec: nothing more is delivered
     bool ended = false;      // on_end_of_response was reported
+    std::uint32_t reset_code = NGHTTP2_REFUSED_STREAM;  // reported if its request is never sent
     std::size_t unconsumed = 0;  // response body bytes the owner has not handed back
 
     // The request body not yet given to nghttp2, from `body_at` on.
@@ -101,7 +102,8 @@ struct ClientConnection::Callbacks {
         // nghttp2 has checked the head: :status once, three digits, before
         // the regular fields; none in trailers; names in lower case.
         if (n == ":status") {
-            s->status = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
+            if (valuelen == 3 && std::all_of(value, value + 3, [](std::uint8_t d) { return d >= '0' && d <= '9'; }))
+                s->status = (value[0] - '0') * 100 + (value[1] - '0') * 10 + (value[2] - '0');
         } else if (!n.empty() && n[0] != ':') {
             Span sn = keep(s->storage, name, namelen);
             s->fields.emplace_back(sn, keep(s->storage, value, valuelen));
@@ -383,12 +385,12 @@ void ClientConnection::fill_output() {
             return;
         }
         if (n > 0) out_.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
-        // Requests refused before they were sent and not closed by nghttp2
-        // (it had not opened their streams yet).
+        // Requests refused (or reset by the owner) before they were sent
+        // and not closed by nghttp2 (it had not opened their streams yet).
         while (!unsent_requests_.empty()) {
             const std::int32_t id = unsent_requests_.back();
             unsent_requests_.pop_back();
-            close_stream(id, NGHTTP2_REFUSED_STREAM);
+            if (Stream* s = find(id)) close_stream(id, s->reset_code);
         }
         if (n == 0) return;
     }
@@ -493,7 +495,9 @@ std::error_code ClientConnection::submit_trailers(std::int32_t stream_id, const 
 }
 
 void ClientConnection::reset(std::int32_t stream_id, std::uint32_t code) {
-    if (find(stream_id) == nullptr) return;
+    Stream* s = find(stream_id);
+    if (s == nullptr) return;
+    s->reset_code = code;
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id, code);
 }
 

@@ -529,6 +529,22 @@ TEST(Http2Client, ClientResetsAStream) {
     EXPECT_EQ(l.client->open_streams(), 0u);
 }
 
+TEST(Http2Client, ResetBeforeTheRequestWasSent) {
+    Link l;
+    l.run();
+    const std::int32_t id = l.open(grpc_call("/a", true));
+    l.client->reset(id, NGHTTP2_CANCEL);
+    l.run();
+    EXPECT_EQ(l.down.responses[id].order, "c");
+    EXPECT_EQ(l.down.responses[id].code, static_cast<std::uint32_t>(NGHTTP2_CANCEL));
+    EXPECT_TRUE(l.up.requests.empty());
+    EXPECT_EQ(l.client->open_streams(), 0u);
+    EXPECT_FALSE(l.server_error);
+    const std::int32_t next = l.open(grpc_call("/b", true));  // the connection goes on
+    l.run();
+    EXPECT_EQ(l.up.requests.count(next), 1u);
+}
+
 TEST(Http2Client, PingAcknowledged) {
     Link l;
     l.run();

@@ -141,9 +141,10 @@ public:
     };
     // Opens a stream with a request head; with end_stream false the body
     // follows with submit_body and the request ends with submit_body(..., true)
-    // or submit_trailers. Names must be lower case and carry no
-    // connection-specific fields (see request_fields_h2); the views need to
-    // live during the call only.
+    // or submit_trailers. Names must be lower case, without connection-specific
+    // fields (RFC 9113 §8.2.2; nothing here checks, the upstream would reset
+    // the stream); the views need to live during the call only. An empty
+    // scheme, authority or path is left out (CONNECT).
     Opened submit_request(const RequestHeaders& request);
     // Appends to the stream's unsent request body; sent as flow control
     // allows. False when the buffer is full afterwards (on_send_buffer says

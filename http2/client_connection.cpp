@@ -182,6 +182,15 @@ struct ClientConnection::Callbacks {
         return 0;
     }
 
+    static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+        // A connection error nghttp2 found and answered itself (after a
+        // GOAWAY from the upstream, want_read no longer tells).
+        ClientConnection& c = self(user);
+        if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR && !c.failed_)
+            c.failed_ = Error::protocol;
+        return 0;
+    }
+
     static int on_frame_not_send(nghttp2_session*, const nghttp2_frame* frame, int lib_error_code, void* user) {
         // A request nghttp2 would not send (a GOAWAY arrived while it was
         // queued): it closes the stream itself when it opened one; the
@@ -245,6 +254,7 @@ ClientConnection::ClientConnection(const ClientLimits& limits, ClientEvents& eve
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Callbacks::on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Callbacks::on_data_chunk_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, &Callbacks::on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, &Callbacks::on_frame_send);
     nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, &Callbacks::on_frame_not_send);
 
     nghttp2_option* opt = nullptr;
@@ -366,14 +376,11 @@ std::error_code ClientConnection::receive(std::string_view bytes, Clock::time_po
             default: return fail(Error::protocol, NGHTTP2_PROTOCOL_ERROR);
         }
     }
-    // A connection error nghttp2 answered itself: once its GOAWAY is
-    // serialised it reads no more, though nobody asked it to stop.
+    // A connection error nghttp2 answered itself: its GOAWAY, once
+    // serialised, says so (on_frame_send), and it reads no more.
     fill_output();
-    if (nghttp2_session_want_read(session_) == 0 && !shutdown_ && !peer_goaway_) {
-        failed_ = Error::protocol;
-        return failed_;
-    }
-    return {};
+    if (!failed_ && nghttp2_session_want_read(session_) == 0 && !shutdown_ && !peer_goaway_) failed_ = Error::protocol;
+    return failed_;
 }
 
 void ClientConnection::fill_output() {

@@ -119,6 +119,11 @@ public:
     // unprocessed. The upstream closing its end is the owner's to notice.
     std::error_code receive(std::string_view bytes, Clock::time_point now);
 
+    // The connection error, once there is one: what receive() returned, or
+    // found while serialising output (the GOAWAY of an error nghttp2 saw in
+    // the last input goes out only when the output has room).
+    std::error_code error() const { return failed_; }
+
     // Bytes to write to the upstream (empty: nothing now), then how many were
     // written. The view is valid until the next call of either.
     std::string_view pending_output();

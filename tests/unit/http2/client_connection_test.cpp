@@ -589,6 +589,19 @@ TEST(Http2Client, GarbageFramesAreAConnectionError) {
     EXPECT_TRUE(r.client.wants_close());
 }
 
+TEST(Http2Client, ConnectionErrorAfterAGoawayIsStillAnError) {
+    Raw r;
+    const std::int32_t id = r.client.submit_request(grpc_call("/a", true)).stream_id;
+    r.output();
+    r.feed(server_settings() + frame(FrameType::goaway, 0, 0, u32(id) + u32(NGHTTP2_NO_ERROR)));
+    EXPECT_FALSE(r.error);
+    const std::string out = r.feed(frame(FrameType::data, 0, 0, "garbage"));
+    EXPECT_EQ(r.error, make_error_code(Error::protocol));
+    EXPECT_EQ(r.client.error(), make_error_code(Error::protocol));
+    EXPECT_EQ(goaway_code(out), static_cast<std::uint32_t>(NGHTTP2_PROTOCOL_ERROR));
+    EXPECT_TRUE(r.client.wants_close());
+}
+
 TEST(Http2Client, PushPromiseIsAConnectionError) {
     Raw r;
     const std::int32_t id = r.client.submit_request(grpc_call("/a", true)).stream_id;

@@ -323,6 +323,14 @@ private:
             PoolConfig pool;
             if (auto name = read_name(map, pool_names_, "pool")) pool.name = *name;
             if (auto e = map.require("endpoints")) read_endpoints(*e, pool);
+            if (auto p = map.take("protocol")) {
+                if (auto s = yaml::read_string(*p, diag_)) {
+                    if (*s == "http1") pool.protocol = routing::UpstreamProtocol::http1;
+                    else if (*s == "h2") pool.protocol = routing::UpstreamProtocol::h2;
+                    else diag_.error(p->at, p->path + ": must be 'http1' or 'h2', got " + quoted(*s));
+                }
+            }
+            if (auto g = map.take("grpc_error_codes")) read_grpc_error_codes(*g, pool);
             if (auto u = map.take("upstream")) read_upstream(*u, pool.upstream);
             if (auto h = map.take("health_check")) read_health_check(*h, pool);
             if (auto o = map.take("outlier")) read_outlier(*o, pool);
@@ -369,6 +377,26 @@ private:
         if (all_read && !any_weight) {
             diag_.error(f.at, f.path + ": at least one endpoint needs a weight above 0");
         }
+    }
+
+    // Names (any case) or numbers 1..16; OK (0) is never an error. An empty
+    // list is allowed: no gRPC status counts.
+    void read_grpc_error_codes(const Field& f, PoolConfig& pool) {
+        auto items = yaml::read_sequence(f, diag_);
+        if (!items) return;
+        routing::GrpcStatusMask mask = 0;
+        for (const auto& item : *items) {
+            auto text = yaml::read_string(item, diag_);
+            if (!text) continue;
+            const auto code = routing::parse_grpc_status(*text);
+            if (!code || *code == 0) {
+                diag_.error(item.at, item.path + ": " + quoted(*text) +
+                                         " is not a gRPC error status (a name such as UNAVAILABLE, or 1 to 16)");
+                continue;
+            }
+            mask |= routing::grpc_status_bit(*code);
+        }
+        pool.grpc_error_codes = mask;
     }
 
     void read_health_check(const Field& f, PoolConfig& pool) {

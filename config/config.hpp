@@ -9,6 +9,7 @@
 
 #include "health/spec.hpp"
 #include "rollout/spec.hpp"
+#include "routing/grpc_status.hpp"
 #include "routing/match_spec.hpp"
 #include "routing/settings.hpp"
 
@@ -132,6 +133,9 @@ using OutlierConfig = health::OutlierSpec;
 struct PoolConfig {
     std::string name;
     std::vector<EndpointConfig> endpoints;
+    routing::UpstreamProtocol protocol = routing::default_upstream_protocol;  // http1 | h2
+    // gRPC status codes whose responses count as errors (bit n: code n).
+    routing::GrpcStatusMask grpc_error_codes = routing::default_grpc_error_codes;
     UpstreamConfig upstream;
     std::optional<HealthCheckConfig> health_check;
     std::optional<OutlierConfig> outlier;

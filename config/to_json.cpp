@@ -44,7 +44,15 @@ json::object pool(const PoolConfig& p) {
     for (const auto& e : p.endpoints) {
         endpoints.push_back(json::object{{"address", e.address.text()}, {"weight", weight(e.weight)}});
     }
-    json::object out{{"name", p.name}, {"endpoints", std::move(endpoints)}, {"upstream", upstream(p.upstream)}};
+    json::array grpc_error_codes;
+    for (int code = 1; code <= routing::max_grpc_status; ++code)
+        if ((p.grpc_error_codes & routing::grpc_status_bit(code)) != 0)
+            grpc_error_codes.emplace_back(routing::grpc_status_name(code));
+    json::object out{{"name", p.name},
+                     {"endpoints", std::move(endpoints)},
+                     {"protocol", p.protocol == routing::UpstreamProtocol::h2 ? "h2" : "http1"},
+                     {"grpc_error_codes", std::move(grpc_error_codes)},
+                     {"upstream", upstream(p.upstream)}};
     if (p.health_check) {
         const auto& h = *p.health_check;
         out["health_check"] = json::object{{"path", h.path},

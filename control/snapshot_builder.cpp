@@ -195,6 +195,8 @@ BuildResult build_snapshot(const config::Config& config, std::uint64_t version, 
     for (const config::PoolConfig& pc : config.pools) {
         routing::Pool pool;
         pool.name = pc.name;
+        pool.protocol = pc.protocol;
+        pool.grpc_error_codes = pc.grpc_error_codes;
         pool.upstream.connect_timeout = pc.upstream.connect_timeout;
         pool.upstream.response_timeout = pc.upstream.response_timeout;
         pool.upstream.max_idle_per_endpoint = pc.upstream.max_idle_per_endpoint;

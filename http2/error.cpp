@@ -14,6 +14,7 @@ public:
             case Error::protocol: return "HTTP/2 protocol error";
             case Error::enhance_your_calm: return "HTTP/2 peer exceeded an abuse bound";
             case Error::internal: return "HTTP/2 internal error";
+            case Error::no_stream: return "no new HTTP/2 stream available on this connection";
         }
         return "unknown HTTP/2 error";
     }

@@ -34,6 +34,13 @@ struct UpstreamSettings {
     tls::HandshakeCounts* handshakes = nullptr;
 };
 
+// What a pool's endpoints speak (pools[].protocol).
+enum class UpstreamProtocol : std::uint8_t {
+    http1,  // HTTP/1.1: one exchange at a time per connection
+    h2,     // HTTP/2 (ALPN h2 over TLS, prior knowledge on plain TCP): many streams per connection; gRPC needs it
+};
+inline constexpr UpstreamProtocol default_upstream_protocol = UpstreamProtocol::http1;
+
 struct StickySpec {
     Source source = Source::header;
     std::string name;

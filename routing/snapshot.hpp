@@ -5,6 +5,7 @@
 
 #include "common/log_file.hpp"
 #include "routing/cidr.hpp"
+#include "routing/grpc_status.hpp"
 #include "routing/matcher.hpp"
 #include "routing/settings.hpp"
 #include "routing/stat_id.hpp"
@@ -40,6 +41,9 @@ struct Pool {
     std::string name;
     std::vector<Endpoint> endpoints;
     UpstreamSettings upstream;
+    UpstreamProtocol protocol = default_upstream_protocol;
+    // grpc-status values (bit n: code n) whose responses count as errors.
+    GrpcStatusMask grpc_error_codes = default_grpc_error_codes;
     // Computed by Snapshot::finalize() from the endpoints' states:
     WeightedChoice eligible_choice;  // among eligible endpoints
     WeightedChoice panic_choice;     // among endpoints not draining (panic mode: all pools down)

@@ -13,9 +13,11 @@
 #   admin_bodies  the admin API's split / switch / endpoint-list bodies
 #   h2_server     the downstream HTTP/2 codec (http2/) on libnghttp2, fed
 #                 what a client sends after the preface
+#   h2_client     the upstream HTTP/2 codec (http2/client_connection), fed
+#                 what a server sends, with a few streams open
 #
 # Environment:
-#   TARGETS   space-separated subset to run (default: all six)
+#   TARGETS   space-separated subset to run (default: all seven)
 #   CXX       compiler (default clang++-14)
 #   OUT       build/work directory (default ${TMPDIR:-/tmp}/weir-fuzz); each
 #             target's grown corpus goes to $OUT/<target>/corpus and crash-*
@@ -34,7 +36,7 @@ shift || true
 CXX="${CXX:-clang++-14}"
 OUT="${OUT:-${TMPDIR:-/tmp}/weir-fuzz}"
 JOBS="${JOBS:-1}"
-TARGETS="${TARGETS:-http_parser chunked upgrade config admin_bodies h2_server}"
+TARGETS="${TARGETS:-http_parser chunked upgrade config admin_bodies h2_server h2_client}"
 
 if ! command -v "$CXX" >/dev/null; then
     echo "run.sh: $CXX not found; install it with: apt-get install -y clang-14 libfuzzer-14-dev" >&2
@@ -51,18 +53,19 @@ sources() {
                       http/upgrade.cpp ;;
         config) echo config/config.cpp config/values.cpp config/yaml_reader.cpp config/to_json.cpp \
                      config/tls_config.cpp tls/certificate.cpp tls/client_context.cpp \
-                     routing/matcher.cpp routing/cidr.cpp http/message.cpp http/claims.cpp \
+                     routing/matcher.cpp routing/cidr.cpp routing/grpc_status.cpp http/message.cpp http/claims.cpp \
                      tests/fuzz/boost_json_src.cpp ;;
         admin_bodies) echo admin/bodies.cpp tests/fuzz/boost_json_src.cpp ;;
         h2_server) echo http2/server_connection.cpp http2/frame_scanner.cpp http2/error.cpp http2/translate.cpp \
                         http/message.cpp ;;
+        h2_client) echo http2/client_connection.cpp http2/frame_scanner.cpp http2/error.cpp http/message.cpp ;;
         *) echo "run.sh: unknown target $1" >&2; exit 2 ;;
     esac
 }
 libraries() {
     case "$1" in
         config) echo -lyaml-cpp -lre2 -lssl -lcrypto ;;
-        h2_server) echo -lnghttp2 ;;
+        h2_server | h2_client) echo -lnghttp2 ;;
         *) ;;
     esac
 }

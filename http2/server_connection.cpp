@@ -79,6 +79,14 @@ struct ServerConnection::Callbacks {
             nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
             return 0;
         }
+        // A stream over the advertised limit is refused on its own (RFC 9113
+        // §5.1.2: a stream error); its header block is still decoded, which
+        // keeps the HPACK state in step with the client's.
+        if (c.streams_.size() >= c.limits_.max_concurrent_streams) {
+            ++c.counters_.refused_streams;
+            nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+            return 0;
+        }
         auto* s = new Stream;
         s->id = frame->hd.stream_id;
         c.streams_[s->id] = s;
@@ -270,11 +278,11 @@ ServerConnection::ServerConnection(const Limits& limits, Events& events) : limit
     nghttp2_session_callbacks_del(cb);
 
     const nghttp2_settings_entry settings[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits_.max_concurrent_streams},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, limits_.max_header_list_bytes},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, limits_.initial_window_bytes},
     };
     nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+    advertise_stream_limit();
     // The connection window never binds before the streams' windows do.
     const std::uint64_t connection_window =
         std::min<std::uint64_t>(std::uint64_t{limits_.max_concurrent_streams} * limits_.initial_window_bytes,
@@ -282,6 +290,34 @@ ServerConnection::ServerConnection(const Limits& limits, Events& events) : limit
     if (connection_window > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE)
         nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
                                               static_cast<std::int32_t>(connection_window));
+}
+
+void ServerConnection::advertise_stream_limit() {
+    // nghttp2 treats a stream over a limit it sent, once acknowledged, as a
+    // connection error, and RFC 9113 §5.1.2 asks for a stream error. So
+    // nghttp2 is not told the limit (it enforces none) and this codec
+    // enforces it (on_begin_headers), adding it to the SETTINGS frame nghttp2
+    // serialised: the first bytes of the server preface, 9 bytes of frame
+    // header and 6 per setting.
+    fill_output();
+    const bool settings_first = out_.size() >= 9 && out_[3] == 0x4 && out_[4] == 0 && out_.compare(5, 4, "\0\0\0\0", 4) == 0;
+    const std::uint32_t length = settings_first ? (std::uint32_t(std::uint8_t(out_[0])) << 16) |
+                                                      (std::uint32_t(std::uint8_t(out_[1])) << 8) | std::uint8_t(out_[2])
+                                                : 0;
+    if (!settings_first || out_.size() < 9 + length) {
+        // Not the expected preface (an nghttp2 that orders it otherwise):
+        // nghttp2 enforces the limit itself then, as a connection error.
+        const nghttp2_settings_entry limit{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits_.max_concurrent_streams};
+        nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, &limit, 1);
+        return;
+    }
+    const std::uint32_t n = limits_.max_concurrent_streams;
+    const char entry[6] = {0, 0x3, char(n >> 24), char(n >> 16), char(n >> 8), char(n)};
+    out_.insert(9 + length, entry, sizeof entry);
+    const std::uint32_t patched = length + sizeof entry;
+    out_[0] = char(patched >> 16);
+    out_[1] = char(patched >> 8);
+    out_[2] = char(patched);
 }
 
 ServerConnection::~ServerConnection() {

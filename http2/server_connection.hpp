@@ -145,6 +145,7 @@ public:
         std::uint64_t client_resets = 0;
         std::uint64_t control_frames = 0;
         std::uint64_t calm_goaways = 0;  // 0 or 1: which bound is in `calm_reason`
+        std::uint64_t refused_streams = 0;  // streams over max_concurrent_streams, refused one by one
     };
     const Counters& counters() const { return counters_; }
     // Which abuse bound ended the connection (static text), empty if none.
@@ -172,6 +173,7 @@ private:
     std::error_code fail(Error e, std::uint32_t goaway_code);
     Stream* find(std::int32_t stream_id);
     void fill_output();
+    void advertise_stream_limit();
 
     Limits limits_;
     Events& events_;

@@ -6,6 +6,7 @@
 #include "routing/decision.hpp"
 #include "routing/forwarded_client.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace weir::proxy {
@@ -127,16 +128,23 @@ int open_upstream(Worker& worker, const Exchange& ex, UpstreamOwner& owner, Upst
 }
 
 void release_upstream(Worker& worker, Exchange* ex, UpstreamPtr& conn, bool reusable) {
-    if (ex && ex->counted) {
-        worker.endpoint_end(ex->counted_key);
+    const bool counted = ex && ex->counted;
+    const std::uint32_t key = counted ? ex->counted_key : conn ? conn->endpoint_key : 0;
+    if (counted) {
+        worker.endpoint_end(key);
         ex->counted = false;
     }
-    if (!conn) return;
-    if (reusable && ex && ex->pool) {
+    if (!ex || !ex->pool) {
+        if (conn) worker.upstreams().discard(std::move(conn));
+        conn.reset();
+        return;
+    }
+    const std::size_t keep = worker.idle_keep(key, ex->pool->upstream.max_idle_per_endpoint);
+    if (conn && reusable) {
         conn->reused = false;
-        worker.upstreams().give_back(std::move(conn), ex->pool->upstream.max_idle_per_endpoint, EventLoop::clock_ms(),
+        worker.upstreams().give_back(std::move(conn), keep, EventLoop::clock_ms(),
                                      static_cast<std::uint64_t>(ex->pool->upstream.idle_timeout.count()));
-    } else {
+    } else if (conn) {
         worker.upstreams().discard(std::move(conn));
     }
     conn.reset();

@@ -49,7 +49,8 @@ inline constexpr int repeat_limit = pool_attempt_limit - 1;
 int open_upstream(Worker& worker, const Exchange& ex, UpstreamOwner& owner, UpstreamPtr& conn);
 
 // Gives the exchange's upstream connection back to the pool (reusable) or
-// closes it, and ends the endpoint's in-flight count for the exchange.
+// closes it, and ends the endpoint's in-flight count for the exchange. How
+// many idle connections are kept: Worker::idle_keep.
 void release_upstream(Worker& worker, Exchange* ex, UpstreamPtr& conn, bool reusable);
 
 // Whether a request may reach an upstream a second time once bytes of it went

@@ -52,6 +52,15 @@ void UpstreamPool::give_back(UpstreamPtr conn, std::size_t max_idle, std::uint64
     list.push_back(std::move(conn));
 }
 
+std::size_t UpstreamPool::trim(std::uint32_t key, std::size_t keep) {
+    if (key >= idle_.size() || idle_[key].size() <= keep) return 0;
+    auto& list = idle_[key];
+    const auto surplus = static_cast<std::ptrdiff_t>(list.size() - keep);
+    for (auto it = list.begin(); it != list.begin() + surplus; ++it) discard(std::move(*it));
+    list.erase(list.begin(), list.begin() + surplus);
+    return static_cast<std::size_t>(surplus);
+}
+
 void UpstreamPool::discard(UpstreamPtr conn) {
     if (!conn) return;
     conn->owner = nullptr;

@@ -61,6 +61,9 @@ public:
     // worker has its own pool). Any event on an idle connection (data,
     // close) retires it.
     void give_back(UpstreamPtr conn, std::size_t max_idle, std::uint64_t now_ms, std::uint64_t idle_timeout_ms);
+    // Closes the endpoint's least recently used idle connections beyond
+    // `keep`; returns how many.
+    std::size_t trim(std::uint32_t key, std::size_t keep);
     // Closes a connection for good (after the current batch of events).
     void discard(UpstreamPtr conn);
     // Closes connections whose idle time ended at or before `now_ms`.

@@ -139,6 +139,25 @@ void Worker::endpoint_begin(std::uint32_t key) {
     if (key >= load_.size()) load_.resize(key + 1);
     ++load_[key].in_flight;
     ++load_[key].requests;
+    if (key >= demand_.size()) demand_.resize(key + 1);
+    demand_[key].peak = std::max(demand_[key].peak, load_[key].in_flight);
+}
+
+std::size_t Worker::idle_keep(std::uint32_t key, std::size_t configured) {
+    if (configured == 0) return 0;
+    if (key >= demand_.size()) demand_.resize(key + 1);
+    PoolDemand& d = demand_[key];
+    d.configured = configured;
+    return std::max<std::size_t>(configured, static_cast<std::size_t>(std::max(d.peak, d.last_peak)));
+}
+
+void Worker::trim_idle_upstreams() {
+    for (std::uint32_t key = 0; key < demand_.size(); ++key) {
+        PoolDemand& d = demand_[key];
+        d.last_peak = d.peak;
+        d.peak = key < load_.size() ? load_[key].in_flight : 0;
+        if (d.configured > 0) idle_closed_ += upstreams_.trim(key, std::max<std::size_t>(d.configured, d.last_peak));
+    }
 }
 
 void Worker::endpoint_end(std::uint32_t key) {
@@ -329,6 +348,7 @@ void Worker::tick() {
     if (now_ms_ - last_housekeeping_ms_ >= housekeeping_interval_ms) {
         last_housekeeping_ms_ = now_ms_;
         return_memory();
+        trim_idle_upstreams();
         pipes_.housekeeping();
         report_suppressed_logs();
     }
@@ -338,7 +358,11 @@ void Worker::tick() {
 }
 
 void Worker::return_memory() {
-    if (!exchanges_.housekeeping()) return;
+    // Idle upstream connections a burst left, closed by the last
+    // housekeeping (and freed since), pinned pages between them until now.
+    const bool upstreams_closed = idle_closed_ >= ExchangeCache::release_threshold;
+    idle_closed_ = 0;
+    if (!exchanges_.housekeeping() && !upstreams_closed) return;
     // glibc keeps freed memory in the thread's arena and gives back only the
     // top of a heap; after a burst the free chunks sit between live sessions.
     // malloc_trim returns every whole free page (madvise). It walks all arenas

@@ -144,6 +144,14 @@ public:
     // Upstream bookkeeping from sessions (worker thread).
     void endpoint_begin(std::uint32_t key);
     void endpoint_end(std::uint32_t key);
+    // Idle connections to the endpoint the pool may keep: `configured`
+    // (max_idle_per_endpoint), or the most requests in flight to it at once
+    // lately (since the housekeeping before last) when that is more. Many
+    // concurrent requests (HTTP/2 streams, a burst of clients) then find a
+    // connection each instead of a connect per request past the setting, and
+    // the surplus closes within two housekeeping periods once the load falls.
+    // 0 turns pooling off whatever the load.
+    std::size_t idle_keep(std::uint32_t key, std::size_t configured);
     void upstream_ok(std::uint32_t key);
     // `error` is the errno of a failed connect (ECONNREFUSED marks a refusal).
     void upstream_failed(const routing::Pool& pool, const routing::Endpoint& endpoint, UpstreamError kind,
@@ -245,6 +253,17 @@ private:
     WorkerStats stats_;
     FailureSink failure_sink_;
     std::vector<EndpointLoad> load_;             // by endpoint key
+    // By endpoint key, for idle_keep: the most requests in flight at once in
+    // this housekeeping period and the last, and the configured floor.
+    struct PoolDemand {
+        std::uint64_t peak = 0;
+        std::uint64_t last_peak = 0;
+        std::size_t configured = 0;
+    };
+    std::vector<PoolDemand> demand_;
+    std::size_t idle_closed_ = 0;  // idle upstream connections the last trim closed
+    // Housekeeping: idle connections beyond what idle_keep allows now close.
+    void trim_idle_upstreams();
     FailureCounters& failures_;  // consecutive failures by endpoint key, shared by all workers
     StatSlots stats_slots_;      // traffic counters and judge slices by (route, pool)
     std::uint64_t last_drop_log_ms_ = 0;

@@ -470,6 +470,38 @@ TEST(ProxyTest, IdleUpstreamConnectionsAreBounded) {
     EXPECT_EQ(up.connection_count(), 4u);
 }
 
+// More requests in flight at once than max_idle_per_endpoint, round after
+// round: the pool keeps a connection for each while the load lasts (idle_keep),
+// so later rounds reuse them instead of connecting anew past the setting.
+TEST(ProxyTest, ConcurrencyAboveMaxIdleReusesItsConnections) {
+    constexpr int kConcurrent = 6;
+    constexpr int kRounds = 4;
+    std::atomic<int> waiting{0};
+    std::atomic<int> round_target{kConcurrent};
+    FakeUpstream up("stable");
+    ConfigSpec c = ConfigSpec::single(up.address());
+    c.workers = 1;
+    c.pools[0].max_idle_per_endpoint = 2;
+    WeirProcess weir(c.yaml());
+    up.set_handler([&](UpstreamConn& conn, const UpstreamRequest&) {
+        ++waiting;
+        // Every round's requests are in flight together before any is answered.
+        wait_for([&] { return waiting.load() >= round_target.load(); }, 5s);
+        conn.send(make_response(200, "ok"));
+        return After::keep_alive;
+    });
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < kConcurrent; ++i) clients.push_back(std::make_unique<RawClient>(weir.port()));
+    for (int round = 0; round < kRounds; ++round) {
+        round_target = (round + 1) * kConcurrent;
+        for (auto& cl : clients) ASSERT_TRUE(cl->send(get_request("/round")));
+        for (auto& cl : clients) ASSERT_EQ(cl->read_response().status, 200) << "round " << round;
+    }
+    EXPECT_EQ(up.request_count(), static_cast<std::size_t>(kConcurrent * kRounds));
+    EXPECT_EQ(up.connection_count(), static_cast<std::size_t>(kConcurrent))
+        << "rounds after the first connected anew past max_idle_per_endpoint 2";
+}
+
 // ---------------------------------------------------------------- Expect
 
 TEST(ProxyTest, ExpectContinueWaitsForTheGoAhead) {

@@ -5,6 +5,9 @@
 #include "proxy/access_log.hpp"
 #include "routing/decision.hpp"
 #include "routing/forwarded_client.hpp"
+#include "tls/client_context.hpp"
+
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <cstring>
@@ -125,6 +128,68 @@ int open_upstream(Worker& worker, const Exchange& ex, UpstreamOwner& owner, Upst
     worker.upstreams().discard(std::move(conn));
     conn.reset();
     return err;
+}
+
+void upstream_connect_failed(Worker& worker, Exchange& ex, UpstreamPtr& conn, int error) {
+    if (error == ETIMEDOUT) {
+        upstream_note(worker, "pool {} endpoint {}: connect timeout after {} ms", ex.pool->name, ex.endpoint->name,
+                      ex.pool->upstream.connect_timeout.count());
+    } else {
+        upstream_note(worker, "pool {} endpoint {}: connect failed: {}", ex.pool->name, ex.endpoint->name,
+                      std::strerror(error));
+    }
+    worker.upstream_failed(*ex.pool, *ex.endpoint, UpstreamError::connect, error);
+    release_upstream(worker, &ex, conn, false);
+}
+
+namespace {
+
+void count_upstream_handshake(const Exchange& ex, std::atomic<std::uint64_t> tls::HandshakeCounts::*result) {
+    if (tls::HandshakeCounts* counts = ex.pool->upstream.handshakes)
+        (counts->*result).fetch_add(1, std::memory_order_relaxed);
+}
+
+void upstream_tls_failed(Worker& worker, Exchange& ex, UpstreamPtr& conn, std::string_view why,
+                         std::atomic<std::uint64_t> tls::HandshakeCounts::*outcome) {
+    count_upstream_handshake(ex, outcome);
+    upstream_note(worker, "pool {} endpoint {}: TLS handshake failed: {}", ex.pool->name, ex.endpoint->name, why);
+    worker.upstream_failed(*ex.pool, *ex.endpoint, UpstreamError::tls);
+    release_upstream(worker, &ex, conn, false);
+    ex.last_failure_status = 502;
+}
+
+}  // namespace
+
+bool attach_upstream_tls(Worker& worker, const Exchange& ex, UpstreamConnection& conn) {
+    const auto& tls = ex.pool->upstream.tls;
+    SSL* ssl = tls->new_connection(ex.endpoint->host, ex.endpoint->name);
+    if (!ssl) {
+        upstream_note(worker, "pool {} endpoint {}: cannot start TLS: out of memory", ex.pool->name, ex.endpoint->name);
+        return false;
+    }
+    conn.tls = tls;
+    conn.socket.attach_tls(ssl);
+    return true;
+}
+
+int advance_upstream_tls(Worker& worker, Exchange& ex, UpstreamPtr& conn) {
+    std::string why;
+    const int rc = conn->socket.handshake(why);
+    if (rc == 0) return 0;
+    if (rc < 0) {
+        upstream_tls_failed(worker, ex, conn, conn->tls->failure(conn->socket.tls(), why), &tls::HandshakeCounts::failed);
+        return -1;
+    }
+    count_upstream_handshake(ex, SSL_session_reused(conn->socket.tls()) ? &tls::HandshakeCounts::resumed
+                                                                       : &tls::HandshakeCounts::full);
+    return 1;
+}
+
+void upstream_tls_timed_out(Worker& worker, Exchange& ex, UpstreamPtr& conn) {
+    upstream_tls_failed(worker, ex, conn,
+                        fmt::format("handshake not complete in {} ms (upstream.connect_timeout)",
+                                    ex.pool->upstream.connect_timeout.count()),
+                        &tls::HandshakeCounts::timeout);
 }
 
 void release_upstream(Worker& worker, Exchange* ex, UpstreamPtr& conn, bool reusable) {

@@ -11,6 +11,7 @@
 #include "proxy/upstream_pool.hpp"
 #include "proxy/worker.hpp"
 #include "routing/matcher.hpp"
+#include "tls/handshake_stats.hpp"
 
 #include <string_view>
 
@@ -47,6 +48,25 @@ inline constexpr int repeat_limit = pool_attempt_limit - 1;
 // Returns 0 (connected), EINPROGRESS (wait for writable) or the errno of the
 // failure, in which case `conn` is empty again.
 int open_upstream(Worker& worker, const Exchange& ex, UpstreamOwner& owner, UpstreamPtr& conn);
+
+// A connect to ex.endpoint failed (`error`; ETIMEDOUT past
+// upstream.connect_timeout): logged, charged to the endpoint, the connection
+// closed. Nothing was sent: the caller tries another endpoint.
+void upstream_connect_failed(Worker& worker, Exchange& ex, UpstreamPtr& conn, int error);
+
+// TLS to the endpoint, for pools with upstream.tls. Attaches a new TLS
+// connection to `conn` (which keeps its context: the session callback and
+// the pool's reuse check refer to it, whatever a reload brings); false when
+// OpenSSL is out of memory (logged).
+bool attach_upstream_tls(Worker& worker, const Exchange& ex, UpstreamConnection& conn);
+// Advances the handshake: 1 done (counted), 0 waits for the next event, -1
+// failed: counted, logged, charged (kind "tls"), the connection closed, and
+// 502 made what running out of endpoints answers (an endpoint answered, but
+// not as one Weir may trust). The caller tries another endpoint, over TLS
+// too, never this one in clear.
+int advance_upstream_tls(Worker& worker, Exchange& ex, UpstreamPtr& conn);
+// The handshake did not finish within upstream.connect_timeout: a failure as above.
+void upstream_tls_timed_out(Worker& worker, Exchange& ex, UpstreamPtr& conn);
 
 // Gives the exchange's upstream connection back to the pool (reusable) or
 // closes it, and ends the endpoint's in-flight count for the exchange. How

@@ -177,63 +177,32 @@ void H2Stream::connect_upstream() {
 }
 
 void H2Stream::connect_failed(int err) {
-    Worker& w = conn_.worker();
-    log::limited(w.upstream_log(), EventLoop::clock_ms(), log::Level::warn, "proxy", "pool {} endpoint {}: connect failed: {}",
-                 ex_->pool->name, ex_->endpoint->name, std::strerror(err));
-    w.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::connect, err);
-    release_upstream(w, ex_.get(), upstream_, false);
+    upstream_connect_failed(conn_.worker(), *ex_, upstream_, err);
     pick_endpoint();  // nothing was sent: another endpoint is safe
 }
 
 void H2Stream::start_upstream() {
     cancel();
-    const auto& tls = ex_->pool->upstream.tls;
-    if (!tls) {
+    if (!ex_->pool->upstream.tls) {
         send_request();
         return;
     }
-    SSL* ssl = tls->new_connection(ex_->endpoint->host, ex_->endpoint->name);
-    if (!ssl) {
+    if (!attach_upstream_tls(conn_.worker(), *ex_, *upstream_)) {
         release_upstream(conn_.worker(), ex_.get(), upstream_, false);
         reply(503, "proxy out of connection resources");
         return;
     }
-    upstream_->tls = tls;
-    upstream_->socket.attach_tls(ssl);
     state_ = State::handshake;
     set_deadline(ex_->pool->upstream.connect_timeout);
     continue_handshake();
 }
 
 void H2Stream::continue_handshake() {
-    std::string why;
-    const int rc = upstream_->socket.handshake(why);
+    const int rc = advance_upstream_tls(conn_.worker(), *ex_, upstream_);
     if (rc == 0) return;  // waits for the next event
-    if (rc < 0) {
-        handshake_failed(upstream_->tls->failure(upstream_->socket.tls(), why), &tls::HandshakeCounts::failed);
-        return;
-    }
-    count_handshake(SSL_session_reused(upstream_->socket.tls()) ? &tls::HandshakeCounts::resumed
-                                                                : &tls::HandshakeCounts::full);
     cancel();
-    send_request();
-}
-
-void H2Stream::count_handshake(std::atomic<std::uint64_t> tls::HandshakeCounts::*result) {
-    if (tls::HandshakeCounts* counts = ex_->pool->upstream.handshakes)
-        (counts->*result).fetch_add(1, std::memory_order_relaxed);
-}
-
-void H2Stream::handshake_failed(const std::string& why, std::atomic<std::uint64_t> tls::HandshakeCounts::*outcome) {
-    Worker& w = conn_.worker();
-    count_handshake(outcome);
-    cancel();
-    log::limited(w.upstream_log(), EventLoop::clock_ms(), log::Level::warn, "proxy",
-                 "pool {} endpoint {}: TLS handshake failed: {}", ex_->pool->name, ex_->endpoint->name, why);
-    w.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::tls);
-    release_upstream(w, ex_.get(), upstream_, false);
-    ex_->last_failure_status = 502;
-    pick_endpoint();
+    if (rc < 0) pick_endpoint();
+    else send_request();
 }
 
 void H2Stream::send_request() {
@@ -557,17 +526,11 @@ void H2Stream::on_timeout() {
     Worker& w = conn_.worker();
     switch (state_) {
         case State::connect:
-            log::limited(w.upstream_log(), EventLoop::clock_ms(), log::Level::warn, "proxy",
-                         "pool {} endpoint {}: connect timeout after {} ms", ex_->pool->name, ex_->endpoint->name,
-                         ex_->pool->upstream.connect_timeout.count());
-            w.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::connect, ETIMEDOUT);
-            release_upstream(w, ex_.get(), upstream_, false);
-            pick_endpoint();
+            connect_failed(ETIMEDOUT);
             return;
         case State::handshake:
-            handshake_failed(fmt::format("handshake not complete in {} ms (upstream.connect_timeout)",
-                                         ex_->pool->upstream.connect_timeout.count()),
-                             &tls::HandshakeCounts::timeout);
+            upstream_tls_timed_out(w, *ex_, upstream_);
+            pick_endpoint();
             return;
         case State::exchange:
             if (ex_->stage.empty() && !ex_->request_sent) {

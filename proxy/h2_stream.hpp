@@ -69,9 +69,6 @@ private:
     void connect_failed(int error);
     void start_upstream();
     void continue_handshake();
-    void count_handshake(std::atomic<std::uint64_t> tls::HandshakeCounts::*result);
-    // TLS to the endpoint failed: counted as kind "tls", another endpoint tried.
-    void handshake_failed(const std::string& why, std::atomic<std::uint64_t> tls::HandshakeCounts::*outcome);
     void send_request();
     // Writes the staged request bytes; true when all of them went out.
     bool write_request();

@@ -237,16 +237,13 @@ void Session::on_timeout() {
             reply(408, "request head not received in time", true);
             return;
         case Wait::connect:
-            upstream_note("pool {} endpoint {}: connect timeout after {} ms", ex_->pool->name, ex_->endpoint->name,
-                      ex_->pool->upstream.connect_timeout.count());
-            worker_.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::connect, ETIMEDOUT);
-            release_upstream(false);
+            upstream_connect_failed(worker_, *ex_, upstream_, ETIMEDOUT);
             pick_endpoint();  // nothing was sent: another endpoint is safe
             return;
         case Wait::upstream_handshake:
-            upstream_tls_failed(fmt::format("handshake not complete in {} ms (upstream.connect_timeout)",
-                                            ex_->pool->upstream.connect_timeout.count()),
-                                &tls::HandshakeCounts::timeout);
+            wait_ = Wait::none;
+            upstream_tls_timed_out(worker_, *ex_, upstream_);
+            pick_endpoint();
             return;
         case Wait::pump_read:
         case Wait::pump_write:
@@ -458,8 +455,7 @@ void Session::connect_upstream() {
         reply(503, "proxy out of connection resources", true);
         return;
     }
-    upstream_note("pool {} endpoint {}: connect failed: {}", ex_->pool->name, ex_->endpoint->name, std::strerror(err));
-    worker_.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::connect, err);
+    upstream_connect_failed(worker_, *ex_, upstream_, err);
     pick_endpoint();
 }
 
@@ -467,10 +463,7 @@ void Session::on_connected() {
     clear_deadline();
     int err = upstream_->socket.take_error();
     if (err != 0) {
-        upstream_note("pool {} endpoint {}: connect failed: {}", ex_->pool->name, ex_->endpoint->name,
-                  std::strerror(err));
-        worker_.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::connect, err);
-        release_upstream(false);
+        upstream_connect_failed(worker_, *ex_, upstream_, err);
         pick_endpoint();  // nothing was sent: another endpoint is safe
         return;
     }
@@ -478,59 +471,27 @@ void Session::on_connected() {
 }
 
 void Session::start_upstream() {
-    const auto& tls = ex_->pool->upstream.tls;
-    if (!tls) {
+    if (!ex_->pool->upstream.tls) {
         send_request();
         return;
     }
-    SSL* ssl = tls->new_connection(ex_->endpoint->host, ex_->endpoint->name);
-    if (!ssl) {
-        upstream_note("pool {} endpoint {}: cannot start TLS: out of memory", ex_->pool->name, ex_->endpoint->name);
+    if (!attach_upstream_tls(worker_, *ex_, *upstream_)) {
         release_upstream(false);
         reply(503, "proxy out of connection resources", true);
         return;
     }
-    // The connection keeps its context: the session callback and the pool's
-    // reuse check both refer to it, whatever a reload brings.
-    upstream_->tls = tls;
-    upstream_->socket.attach_tls(ssl);
     wait_ = Wait::upstream_handshake;
     set_deadline(ex_->pool->upstream.connect_timeout);
     continue_upstream_handshake();
 }
 
 void Session::continue_upstream_handshake() {
-    std::string why;
-    const int rc = upstream_->socket.handshake(why);
+    const int rc = advance_upstream_tls(worker_, *ex_, upstream_);
     if (rc == 0) return;  // waits for the next event
-    if (rc < 0) {
-        upstream_tls_failed(upstream_->tls->failure(upstream_->socket.tls(), why), &tls::HandshakeCounts::failed);
-        return;
-    }
-    count_upstream_handshake(SSL_session_reused(upstream_->socket.tls()) ? &tls::HandshakeCounts::resumed
-                                                                        : &tls::HandshakeCounts::full);
     clear_deadline();
     wait_ = Wait::none;
-    send_request();
-}
-
-void Session::count_upstream_handshake(std::atomic<std::uint64_t> tls::HandshakeCounts::*result) {
-    if (tls::HandshakeCounts* counts = ex_->pool->upstream.handshakes)
-        (counts->*result).fetch_add(1, std::memory_order_relaxed);
-}
-
-void Session::upstream_tls_failed(const std::string& why, std::atomic<std::uint64_t> tls::HandshakeCounts::*outcome) {
-    count_upstream_handshake(outcome);
-    clear_deadline();
-    wait_ = Wait::none;
-    upstream_note("pool {} endpoint {}: TLS handshake failed: {}", ex_->pool->name, ex_->endpoint->name, why);
-    worker_.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::tls);
-    release_upstream(false);
-    // Nothing of the request was sent: another endpoint may take it (over
-    // TLS too); when none can, the client gets 502, not 503: an endpoint
-    // answered, but not as one Weir may trust.
-    ex_->last_failure_status = 502;
-    pick_endpoint();
+    if (rc < 0) pick_endpoint();
+    else send_request();
 }
 
 void Session::send_request() {

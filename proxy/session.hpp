@@ -108,11 +108,6 @@ private:
     // The connection is open: with upstream.tls, the handshake comes first.
     void start_upstream();
     void continue_upstream_handshake();
-    void count_upstream_handshake(std::atomic<std::uint64_t> tls::HandshakeCounts::*result);
-    // The TLS handshake with the endpoint failed (`why`; `outcome`: failed or
-    // timeout): counted as kind "tls", and another endpoint tried over TLS,
-    // never this one in clear.
-    void upstream_tls_failed(const std::string& why, std::atomic<std::uint64_t> tls::HandshakeCounts::*outcome);
     void send_request();
     // Whether the request's body (if any) has fully arrived and is small
     // enough to be kept for a replay after a stale pooled connection.

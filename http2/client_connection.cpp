@@ -1,9 +1,12 @@
 #include "http2/client_connection.hpp"
 
+#include "http2/nghttp2_fields.hpp"
+#include "http2/outgoing_body.hpp"
+#include "http2/session_setup.hpp"
+
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
-#include <cstring>
 
 namespace weir::http2 {
 namespace {
@@ -11,26 +14,6 @@ namespace {
 // Until the upstream's SETTINGS arrive (RFC 9113 §6.5.2 leaves it unlimited;
 // nghttp2 and most servers use 100).
 constexpr std::uint32_t assumed_peer_concurrency = 100;
-
-struct Span {
-    std::uint32_t at = 0;
-    std::uint32_t len = 0;
-};
-
-Span keep(std::string& storage, const std::uint8_t* p, std::size_t n) {
-    Span s{static_cast<std::uint32_t>(storage.size()), static_cast<std::uint32_t>(n)};
-    storage.append(reinterpret_cast<const char*>(p), n);
-    return s;
-}
-
-std::string_view view(const std::string& storage, Span s) { return std::string_view(storage).substr(s.at, s.len); }
-
-nghttp2_nv make_nv(std::string_view name, std::string_view value) {
-    // nghttp2 copies the fields it is given (no NO_COPY flags), so views will do.
-    return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-            reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-            NGHTTP2_NV_FLAG_NONE};
-}
 
 }  // namespace
 
@@ -48,18 +31,8 @@ struct ClientConnection::Stream {
     std::uint32_t reset_code = NGHTTP2_REFUSED_STREAM;  // reported if its request is never sent
     std::size_t unconsumed = 0;  // response body bytes the owner has not handed back
 
-    // The request body not yet given to nghttp2, from `body_at` on.
-    std::string body;
-    std::size_t body_at = 0;
-    bool body_end = false;
-    bool deferred = false;  // the data provider said "nothing yet": resume when more arrives
-    bool full = false;
-    bool has_provider = false;
-    std::string trailer_storage;
-    std::vector<std::pair<std::string_view, std::string_view>> request_trailers;
-    bool has_trailers = false;
+    OutgoingBody body;  // the request body
 
-    std::size_t unsent() const { return body.size() - body_at; }
     std::vector<http::Header> header_list() const {
         std::vector<http::Header> out;
         out.reserve(fields.size());
@@ -204,66 +177,20 @@ struct ClientConnection::Callbacks {
                              std::uint32_t* data_flags, nghttp2_data_source* source, void* user) {
         ClientConnection& c = self(user);
         auto* s = static_cast<Stream*>(source->ptr);
-        const std::size_t n = std::min(length, s->unsent());
-        if (n > 0) std::memcpy(buf, s->body.data() + s->body_at, n);
-        s->body_at += n;
-        if (s->unsent() == 0) {
-            s->body.clear();
-            s->body_at = 0;
-        } else if (s->body_at > c.limits_.send_buffer_bytes) {
-            s->body.erase(0, s->body_at);
-            s->body_at = 0;
-        }
-        if (s->unsent() == 0) {
-            if (s->body_end) {
-                *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-                if (s->has_trailers) {
-                    *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-                    std::vector<nghttp2_nv> nv;
-                    for (const auto& [name, value] : s->request_trailers) nv.push_back(make_nv(name, value));
-                    if (nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size()) != 0)
-                        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-                }
-            } else if (n == 0) {
-                s->deferred = true;
-                return NGHTTP2_ERR_DEFERRED;
-            }
-        }
-        if (s->full && s->unsent() <= c.limits_.send_buffer_bytes / 2) {
-            s->full = false;
-            c.events_.on_send_buffer(stream_id, false);
-        }
-        return static_cast<ssize_t>(n);
+        bool drained = false;
+        const ssize_t rv =
+            s->body.read(session, stream_id, buf, length, data_flags, c.limits_.send_buffer_bytes, drained);
+        if (drained) c.events_.on_send_buffer(stream_id, false);
+        return rv;
     }
 };
 
-std::uint32_t ClientConnection::Window::add(Clock::time_point now, std::chrono::milliseconds length) {
-    if (count == 0 || now - start >= length) {
-        start = now;
-        count = 0;
-    }
-    return ++count;
-}
-
 ClientConnection::ClientConnection(const ClientLimits& limits, ClientEvents& events)
     : limits_(limits), events_(events) {
-    nghttp2_session_callbacks* cb = nullptr;
-    nghttp2_session_callbacks_new(&cb);
-    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &Callbacks::on_begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(cb, &Callbacks::on_header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Callbacks::on_frame_recv);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Callbacks::on_data_chunk_recv);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, &Callbacks::on_stream_close);
-    nghttp2_session_callbacks_set_on_frame_send_callback(cb, &Callbacks::on_frame_send);
+    nghttp2_session_callbacks* cb = new_session_callbacks<Callbacks>();
     nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, &Callbacks::on_frame_not_send);
 
-    nghttp2_option* opt = nullptr;
-    nghttp2_option_new(&opt);
-    // Response bodies are handed back by the owner (consumed_body), so an
-    // upstream cannot send faster than the client takes them.
-    nghttp2_option_set_no_auto_window_update(opt, 1);
-    nghttp2_option_set_max_outbound_ack(opt, limits_.max_outbound_acks);
-    nghttp2_option_set_max_deflate_dynamic_table_size(opt, limits_.max_encoder_table_bytes);
+    nghttp2_option* opt = new_session_options(limits_.max_outbound_acks, limits_.max_encoder_table_bytes);
     nghttp2_option_set_peer_max_concurrent_streams(opt, assumed_peer_concurrency);
 
     nghttp2_session_client_new2(&session_, cb, this, opt);
@@ -276,13 +203,7 @@ ClientConnection::ClientConnection(const ClientLimits& limits, ClientEvents& eve
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, limits_.initial_window_bytes},
     };
     nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
-    // The connection window never binds before the streams' windows do.
-    const std::uint64_t connection_window =
-        std::min<std::uint64_t>(std::uint64_t{limits_.max_concurrent_streams} * limits_.initial_window_bytes,
-                                NGHTTP2_MAX_WINDOW_SIZE);
-    if (connection_window > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE)
-        nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
-                                              static_cast<std::int32_t>(connection_window));
+    widen_connection_window(session_, limits_.max_concurrent_streams, limits_.initial_window_bytes);
 }
 
 ClientConnection::~ClientConnection() {
@@ -328,22 +249,10 @@ void ClientConnection::scan_input(std::string_view bytes, Clock::time_point now)
                 (h.flags & flag_ack) != 0)
                 bad_preface_ = true;
         }
+        const std::string_view flood =
+            header_block_.on_frame(h, limits_.max_continuations, limits_.max_header_list_bytes);
+        if (!flood.empty()) calm(flood);
         switch (static_cast<FrameType>(h.type)) {
-            case FrameType::headers:
-            case FrameType::push_promise:
-                in_header_block_ = (h.flags & flag_end_headers) == 0;
-                continuations_ = 0;
-                header_block_bytes_ = h.length;
-                break;
-            case FrameType::continuation:
-                if (!in_header_block_) break;  // nghttp2 rejects it
-                ++continuations_;
-                header_block_bytes_ += h.length;
-                if (continuations_ > limits_.max_continuations) calm("CONTINUATION flood: too many frames");
-                if (header_block_bytes_ > limits_.max_header_list_bytes)
-                    calm("CONTINUATION flood: header block too large");
-                if ((h.flags & flag_end_headers) != 0) in_header_block_ = false;
-                break;
             case FrameType::settings:
             case FrameType::ping:
                 if ((h.flags & flag_ack) != 0) break;
@@ -384,14 +293,14 @@ std::error_code ClientConnection::receive(std::string_view bytes, Clock::time_po
 }
 
 void ClientConnection::fill_output() {
-    while (out_.size() - out_sent_ < limits_.output_buffer_bytes) {
+    while (out_.unsent() < limits_.output_buffer_bytes) {
         const std::uint8_t* p = nullptr;
         const ssize_t n = nghttp2_session_mem_send(session_, &p);
         if (n < 0) {
             fail(Error::internal, NGHTTP2_INTERNAL_ERROR);
             return;
         }
-        if (n > 0) out_.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+        if (n > 0) out_.bytes.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
         // Requests refused (or reset by the owner) before they were sent
         // and not closed by nghttp2 (it had not opened their streams yet).
         while (!unsent_requests_.empty()) {
@@ -404,21 +313,12 @@ void ClientConnection::fill_output() {
 }
 
 std::string_view ClientConnection::pending_output() {
-    if (out_sent_ == out_.size()) {
-        out_.clear();
-        out_sent_ = 0;
-    }
+    out_.reset_if_written();
     fill_output();
-    return std::string_view(out_).substr(out_sent_);
+    return out_.pending();
 }
 
-void ClientConnection::consumed_output(std::size_t n) {
-    out_sent_ = std::min(out_.size(), out_sent_ + n);
-    if (out_sent_ == out_.size()) {
-        out_.clear();
-        out_sent_ = 0;
-    }
-}
+void ClientConnection::consumed_output(std::size_t n) { out_.consumed(n); }
 
 bool ClientConnection::wants_close() {
     if (!pending_output().empty()) return false;
@@ -450,9 +350,9 @@ ClientConnection::Opened ClientConnection::submit_request(const RequestHeaders& 
     nghttp2_data_provider provider{};
     provider.source.ptr = s;
     provider.read_callback = &Callbacks::read_body;
-    s->has_provider = !request.end_stream;
+    s->body.has_provider = !request.end_stream;
     const std::int32_t id = nghttp2_submit_request(session_, nullptr, nv.data(), nv.size(),
-                                                   s->has_provider ? &provider : nullptr, s);
+                                                   s->body.has_provider ? &provider : nullptr, s);
     if (id < 0) {
         delete s;
         if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE) return {0, make_error_code(Error::no_stream)};
@@ -466,38 +366,16 @@ ClientConnection::Opened ClientConnection::submit_request(const RequestHeaders& 
 
 bool ClientConnection::submit_body(std::int32_t stream_id, std::string_view bytes, bool end_stream) {
     Stream* s = find(stream_id);
-    if (s == nullptr || !s->has_provider || s->body_end) return true;  // the stream is gone or ended
-    s->body.append(bytes);
-    s->body_end = end_stream;
-    if (s->deferred) {
-        s->deferred = false;
-        nghttp2_session_resume_data(session_, stream_id);
-    }
-    if (!s->full && s->unsent() >= limits_.send_buffer_bytes) {
-        s->full = true;
+    if (s == nullptr || !s->body.open()) return true;  // the stream is gone or ended
+    if (s->body.append(session_, stream_id, bytes, end_stream, limits_.send_buffer_bytes))
         events_.on_send_buffer(stream_id, true);
-    }
-    return !s->full;
+    return !s->body.full;
 }
 
 std::error_code ClientConnection::submit_trailers(std::int32_t stream_id, const std::vector<http::Header>& trailers) {
     Stream* s = find(stream_id);
-    if (s == nullptr || !s->has_provider || s->body_end) return std::make_error_code(std::errc::invalid_argument);
-    std::size_t size = 0;
-    for (const auto& h : trailers) size += h.name.size() + h.value.size();
-    s->trailer_storage.reserve(size);  // once: the views below stay valid
-    for (const auto& h : trailers) {
-        const std::size_t at = s->trailer_storage.size();
-        s->trailer_storage.append(h.name).append(h.value);
-        const std::string_view all(s->trailer_storage);
-        s->request_trailers.emplace_back(all.substr(at, h.name.size()), all.substr(at + h.name.size(), h.value.size()));
-    }
-    s->has_trailers = true;
-    s->body_end = true;
-    if (s->deferred) {
-        s->deferred = false;
-        nghttp2_session_resume_data(session_, stream_id);
-    }
+    if (s == nullptr || !s->body.open()) return std::make_error_code(std::errc::invalid_argument);
+    s->body.end_with_trailers(session_, stream_id, trailers);
     return {};
 }
 

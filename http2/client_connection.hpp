@@ -20,6 +20,9 @@
 #include "http/message.hpp"
 #include "http2/error.hpp"
 #include "http2/frame_scanner.hpp"
+#include "http2/header_block_bound.hpp"
+#include "http2/output_buffer.hpp"
+#include "http2/rate_window.hpp"
 #include "http2/request_headers.hpp"
 #include "http2/server_connection.hpp"  // Clock
 
@@ -184,11 +187,6 @@ public:
 private:
     struct Stream;
     struct Callbacks;  // the nghttp2 callbacks, with access to the members
-    struct Window {
-        Clock::time_point start{};
-        std::uint32_t count = 0;
-        std::uint32_t add(Clock::time_point now, std::chrono::milliseconds length);
-    };
 
     void scan_input(std::string_view bytes, Clock::time_point now);
     void calm(std::string_view reason);
@@ -202,15 +200,12 @@ private:
     nghttp2_session* session_ = nullptr;
     std::unordered_map<std::int32_t, Stream*> streams_;
     std::vector<std::int32_t> unsent_requests_;  // request HEADERS nghttp2 gave up on
-    std::string out_;
-    std::size_t out_sent_ = 0;
+    OutputBuffer out_;
     FrameScanner scanner_;
     bool first_frame_ = true;
     bool bad_preface_ = false;  // the first frame was not SETTINGS
-    std::uint32_t continuations_ = 0;
-    std::size_t header_block_bytes_ = 0;
-    bool in_header_block_ = false;
-    Window control_;
+    HeaderBlockBound header_block_;
+    RateWindow control_;
     std::string_view calm_reason_;
     std::error_code failed_;
     bool shutdown_ = false;

@@ -1,34 +1,17 @@
 #include "http2/server_connection.hpp"
 
+#include "http2/nghttp2_fields.hpp"
+#include "http2/outgoing_body.hpp"
+#include "http2/session_setup.hpp"
+
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
-#include <cstring>
 
 namespace weir::http2 {
 namespace {
 
 constexpr std::size_t client_magic_bytes = 24;  // "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-struct Span {
-    std::uint32_t at = 0;
-    std::uint32_t len = 0;
-};
-
-Span keep(std::string& storage, const std::uint8_t* p, std::size_t n) {
-    Span s{static_cast<std::uint32_t>(storage.size()), static_cast<std::uint32_t>(n)};
-    storage.append(reinterpret_cast<const char*>(p), n);
-    return s;
-}
-
-std::string_view view(const std::string& storage, Span s) { return std::string_view(storage).substr(s.at, s.len); }
-
-nghttp2_nv make_nv(std::string_view name, std::string_view value) {
-    // nghttp2 copies the fields it is given (no NO_COPY flags), so views will do.
-    return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-            reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-            NGHTTP2_NV_FLAG_NONE};
-}
 
 }  // namespace
 
@@ -46,18 +29,7 @@ struct ServerConnection::Stream {
     bool malformed = false;  // reset by the codec: nothing more is delivered
     std::size_t unconsumed = 0;  // request body bytes the owner has not handed back
 
-    // The response body not yet given to nghttp2, from `body_at` on.
-    std::string body;
-    std::size_t body_at = 0;
-    bool body_end = false;
-    bool deferred = false;  // the data provider said "nothing yet": resume when more arrives
-    bool full = false;
-    bool has_provider = false;
-    std::string response_trailer_storage;
-    std::vector<std::pair<std::string_view, std::string_view>> response_trailers;
-    bool has_trailers = false;
-
-    std::size_t unsent() const { return body.size() - body_at; }
+    OutgoingBody body;  // the response body
 };
 
 // The nghttp2 callbacks; user_data is the ServerConnection.
@@ -214,64 +186,18 @@ struct ServerConnection::Callbacks {
                              std::uint32_t* data_flags, nghttp2_data_source* source, void* user) {
         ServerConnection& c = self(user);
         auto* s = static_cast<Stream*>(source->ptr);
-        const std::size_t n = std::min(length, s->unsent());
-        if (n > 0) std::memcpy(buf, s->body.data() + s->body_at, n);
-        s->body_at += n;
-        if (s->unsent() == 0) {
-            s->body.clear();
-            s->body_at = 0;
-        } else if (s->body_at > c.limits_.send_buffer_bytes) {
-            s->body.erase(0, s->body_at);
-            s->body_at = 0;
-        }
-        if (s->unsent() == 0) {
-            if (s->body_end) {
-                *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-                if (s->has_trailers) {
-                    *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-                    std::vector<nghttp2_nv> nv;
-                    for (const auto& [name, value] : s->response_trailers) nv.push_back(make_nv(name, value));
-                    if (nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size()) != 0)
-                        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-                }
-            } else if (n == 0) {
-                s->deferred = true;
-                return NGHTTP2_ERR_DEFERRED;
-            }
-        }
-        if (s->full && s->unsent() <= c.limits_.send_buffer_bytes / 2) {
-            s->full = false;
-            c.events_.on_send_buffer(stream_id, false);
-        }
-        return static_cast<ssize_t>(n);
+        bool drained = false;
+        const ssize_t rv =
+            s->body.read(session, stream_id, buf, length, data_flags, c.limits_.send_buffer_bytes, drained);
+        if (drained) c.events_.on_send_buffer(stream_id, false);
+        return rv;
     }
 };
 
-std::uint32_t ServerConnection::Window::add(Clock::time_point now, std::chrono::milliseconds length) {
-    if (count == 0 || now - start >= length) {
-        start = now;
-        count = 0;
-    }
-    return ++count;
-}
-
 ServerConnection::ServerConnection(const Limits& limits, Events& events) : limits_(limits), events_(events) {
-    nghttp2_session_callbacks* cb = nullptr;
-    nghttp2_session_callbacks_new(&cb);
-    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &Callbacks::on_begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(cb, &Callbacks::on_header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Callbacks::on_frame_recv);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Callbacks::on_data_chunk_recv);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, &Callbacks::on_stream_close);
-    nghttp2_session_callbacks_set_on_frame_send_callback(cb, &Callbacks::on_frame_send);
+    nghttp2_session_callbacks* cb = new_session_callbacks<Callbacks>();
 
-    nghttp2_option* opt = nullptr;
-    nghttp2_option_new(&opt);
-    // Request bodies are handed back by the owner (consumed_body), so a client
-    // cannot send faster than the upstream takes them.
-    nghttp2_option_set_no_auto_window_update(opt, 1);
-    nghttp2_option_set_max_outbound_ack(opt, limits_.max_outbound_acks);
-    nghttp2_option_set_max_deflate_dynamic_table_size(opt, limits_.max_encoder_table_bytes);
+    nghttp2_option* opt = new_session_options(limits_.max_outbound_acks, limits_.max_encoder_table_bytes);
 
     nghttp2_session_server_new3(&session_, cb, this, opt, static_cast<nghttp2_mem*>(memory_.mem()));
     nghttp2_option_del(opt);
@@ -283,13 +209,7 @@ ServerConnection::ServerConnection(const Limits& limits, Events& events) : limit
     };
     nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
     advertise_stream_limit();
-    // The connection window never binds before the streams' windows do.
-    const std::uint64_t connection_window =
-        std::min<std::uint64_t>(std::uint64_t{limits_.max_concurrent_streams} * limits_.initial_window_bytes,
-                                NGHTTP2_MAX_WINDOW_SIZE);
-    if (connection_window > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE)
-        nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
-                                              static_cast<std::int32_t>(connection_window));
+    widen_connection_window(session_, limits_.max_concurrent_streams, limits_.initial_window_bytes);
 }
 
 void ServerConnection::advertise_stream_limit() {
@@ -300,11 +220,12 @@ void ServerConnection::advertise_stream_limit() {
     // serialised: the first bytes of the server preface, 9 bytes of frame
     // header and 6 per setting.
     fill_output();
-    const bool settings_first = out_.size() >= 9 && out_[3] == 0x4 && out_[4] == 0 && out_.compare(5, 4, "\0\0\0\0", 4) == 0;
-    const std::uint32_t length = settings_first ? (std::uint32_t(std::uint8_t(out_[0])) << 16) |
-                                                      (std::uint32_t(std::uint8_t(out_[1])) << 8) | std::uint8_t(out_[2])
+    std::string& out = out_.bytes;  // nothing of it is written yet
+    const bool settings_first = out.size() >= 9 && out[3] == 0x4 && out[4] == 0 && out.compare(5, 4, "\0\0\0\0", 4) == 0;
+    const std::uint32_t length = settings_first ? (std::uint32_t(std::uint8_t(out[0])) << 16) |
+                                                      (std::uint32_t(std::uint8_t(out[1])) << 8) | std::uint8_t(out[2])
                                                 : 0;
-    if (!settings_first || out_.size() < 9 + length) {
+    if (!settings_first || out.size() < 9 + length) {
         // Not the expected preface (an nghttp2 that orders it otherwise):
         // nghttp2 enforces the limit itself then, as a connection error.
         const nghttp2_settings_entry limit{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, limits_.max_concurrent_streams};
@@ -313,11 +234,11 @@ void ServerConnection::advertise_stream_limit() {
     }
     const std::uint32_t n = limits_.max_concurrent_streams;
     const char entry[6] = {0, 0x3, char(n >> 24), char(n >> 16), char(n >> 8), char(n)};
-    out_.insert(9 + length, entry, sizeof entry);
+    out.insert(9 + length, entry, sizeof entry);
     const std::uint32_t patched = length + sizeof entry;
-    out_[0] = char(patched >> 16);
-    out_[1] = char(patched >> 8);
-    out_[2] = char(patched);
+    out[0] = char(patched >> 16);
+    out[1] = char(patched >> 8);
+    out[2] = char(patched);
 }
 
 ServerConnection::~ServerConnection() {
@@ -349,22 +270,10 @@ void ServerConnection::scan_input(std::string_view bytes, Clock::time_point now)
         bytes.remove_prefix(n);
     }
     scanner_.feed(bytes, [&](const FrameHeader& h) {
+        const std::string_view flood =
+            header_block_.on_frame(h, limits_.max_continuations, limits_.max_header_list_bytes);
+        if (!flood.empty()) calm(flood);
         switch (static_cast<FrameType>(h.type)) {
-            case FrameType::headers:
-            case FrameType::push_promise:
-                in_header_block_ = (h.flags & flag_end_headers) == 0;
-                continuations_ = 0;
-                header_block_bytes_ = h.length;
-                break;
-            case FrameType::continuation:
-                if (!in_header_block_) break;  // nghttp2 rejects it
-                ++continuations_;
-                header_block_bytes_ += h.length;
-                if (continuations_ > limits_.max_continuations) calm("CONTINUATION flood: too many frames");
-                if (header_block_bytes_ > limits_.max_header_list_bytes)
-                    calm("CONTINUATION flood: header block too large");
-                if ((h.flags & flag_end_headers) != 0) in_header_block_ = false;
-                break;
             case FrameType::rst_stream:
                 // Counted here, before nghttp2 sees the read: a flood in one
                 // large read must stop at the bound, not after nghttp2 has
@@ -419,7 +328,7 @@ std::error_code ServerConnection::receive(std::string_view bytes, Clock::time_po
 }
 
 void ServerConnection::fill_output() {
-    while (out_.size() - out_sent_ < limits_.output_buffer_bytes) {
+    while (out_.unsent() < limits_.output_buffer_bytes) {
         const std::uint8_t* p = nullptr;
         const ssize_t n = nghttp2_session_mem_send(session_, &p);
         if (n < 0) {
@@ -427,26 +336,17 @@ void ServerConnection::fill_output() {
             return;
         }
         if (n == 0) return;
-        out_.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+        out_.bytes.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
     }
 }
 
 std::string_view ServerConnection::pending_output() {
-    if (out_sent_ == out_.size()) {
-        out_.clear();
-        out_sent_ = 0;
-    }
+    out_.reset_if_written();
     fill_output();
-    return std::string_view(out_).substr(out_sent_);
+    return out_.pending();
 }
 
-void ServerConnection::consumed_output(std::size_t n) {
-    out_sent_ = std::min(out_.size(), out_sent_ + n);
-    if (out_sent_ == out_.size()) {
-        out_.clear();
-        out_sent_ = 0;
-    }
-}
+void ServerConnection::consumed_output(std::size_t n) { out_.consumed(n); }
 
 bool ServerConnection::wants_close() {
     if (!pending_output().empty()) return false;
@@ -468,50 +368,28 @@ std::error_code ServerConnection::submit_response(std::int32_t stream_id, int st
     nghttp2_data_provider provider{};
     provider.source.ptr = s;
     provider.read_callback = &Callbacks::read_body;
-    s->has_provider = !end_stream && status >= 200;
+    s->body.has_provider = !end_stream && status >= 200;
     const int rv = nghttp2_submit_headers(session_, end_stream ? NGHTTP2_FLAG_END_STREAM : NGHTTP2_FLAG_NONE,
                                           stream_id, nullptr, nv.data(), nv.size(), nullptr);
     if (rv < 0) return make_error_code(Error::internal);
     // An interim (1xx) head is just HEADERS; a final one carries the body.
-    if (s->has_provider && nghttp2_submit_data(session_, NGHTTP2_FLAG_END_STREAM, stream_id, &provider) != 0)
+    if (s->body.has_provider && nghttp2_submit_data(session_, NGHTTP2_FLAG_END_STREAM, stream_id, &provider) != 0)
         return make_error_code(Error::internal);
     return {};
 }
 
 bool ServerConnection::submit_body(std::int32_t stream_id, std::string_view bytes, bool end_stream) {
     Stream* s = find(stream_id);
-    if (s == nullptr || !s->has_provider || s->body_end) return true;  // the stream is gone or ended
-    s->body.append(bytes);
-    s->body_end = end_stream;
-    if (s->deferred) {
-        s->deferred = false;
-        nghttp2_session_resume_data(session_, stream_id);
-    }
-    if (!s->full && s->unsent() >= limits_.send_buffer_bytes) {
-        s->full = true;
+    if (s == nullptr || !s->body.open()) return true;  // the stream is gone or ended
+    if (s->body.append(session_, stream_id, bytes, end_stream, limits_.send_buffer_bytes))
         events_.on_send_buffer(stream_id, true);
-    }
-    return !s->full;
+    return !s->body.full;
 }
 
 std::error_code ServerConnection::submit_trailers(std::int32_t stream_id, const std::vector<http::Header>& trailers) {
     Stream* s = find(stream_id);
-    if (s == nullptr || !s->has_provider || s->body_end) return std::make_error_code(std::errc::invalid_argument);
-    std::size_t size = 0;
-    for (const auto& h : trailers) size += h.name.size() + h.value.size();
-    s->response_trailer_storage.reserve(size);  // once: the views below stay valid
-    for (const auto& h : trailers) {
-        const std::size_t at = s->response_trailer_storage.size();
-        s->response_trailer_storage.append(h.name).append(h.value);
-        const std::string_view all(s->response_trailer_storage);
-        s->response_trailers.emplace_back(all.substr(at, h.name.size()), all.substr(at + h.name.size(), h.value.size()));
-    }
-    s->has_trailers = true;
-    s->body_end = true;
-    if (s->deferred) {
-        s->deferred = false;
-        nghttp2_session_resume_data(session_, stream_id);
-    }
+    if (s == nullptr || !s->body.open()) return std::make_error_code(std::errc::invalid_argument);
+    s->body.end_with_trailers(session_, stream_id, trailers);
     return {};
 }
 
@@ -528,11 +406,11 @@ void ServerConnection::consumed_body(std::int32_t stream_id, std::size_t n) {
 }
 
 void ServerConnection::release_idle_memory() {
-    if (!streams_.empty() || out_sent_ < out_.size() || nghttp2_session_want_write(session_) != 0) return;
+    if (!streams_.empty() || out_.unsent() > 0 || nghttp2_session_want_write(session_) != 0) return;
     memory_.release_idle();
     // A burst's output buffer is not kept by an idle connection either.
-    if (out_.capacity() > 4096) std::string().swap(out_);
-    out_sent_ = 0;
+    if (out_.bytes.capacity() > 4096) std::string().swap(out_.bytes);
+    out_.sent = 0;
 }
 
 void ServerConnection::graceful_shutdown() {

@@ -15,6 +15,9 @@
 #include "http/message.hpp"
 #include "http2/error.hpp"
 #include "http2/frame_scanner.hpp"
+#include "http2/header_block_bound.hpp"
+#include "http2/output_buffer.hpp"
+#include "http2/rate_window.hpp"
 #include "http2/request_headers.hpp"
 #include "http2/session_memory.hpp"
 
@@ -161,12 +164,6 @@ public:
 private:
     struct Stream;
     struct Callbacks;  // the nghttp2 callbacks, with access to the members
-    struct Window {
-        Clock::time_point start{};
-        std::uint32_t count = 0;
-        // Counts one event at `now`; returns the count within the current window.
-        std::uint32_t add(Clock::time_point now, std::chrono::milliseconds length);
-    };
 
     void scan_input(std::string_view bytes, Clock::time_point now);
     void calm(std::string_view reason);
@@ -180,15 +177,12 @@ private:
     SessionMemory memory_;  // before session_: the session allocates through it
     nghttp2_session* session_ = nullptr;
     std::unordered_map<std::int32_t, Stream*> streams_;
-    std::string out_;
-    std::size_t out_sent_ = 0;
+    OutputBuffer out_;
     FrameScanner scanner_;
     std::size_t preface_left_ = 24;  // client magic bytes not yet seen by the scanner
-    std::uint32_t continuations_ = 0;
-    std::size_t header_block_bytes_ = 0;
-    bool in_header_block_ = false;
-    Window resets_;
-    Window control_;
+    HeaderBlockBound header_block_;
+    RateWindow resets_;
+    RateWindow control_;
     Counters counters_;
     std::string_view calm_reason_;
     std::error_code failed_;

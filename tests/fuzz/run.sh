@@ -56,8 +56,9 @@ sources() {
                      routing/matcher.cpp routing/cidr.cpp routing/grpc_status.cpp http/message.cpp http/claims.cpp \
                      tests/fuzz/boost_json_src.cpp ;;
         admin_bodies) echo admin/bodies.cpp tests/fuzz/boost_json_src.cpp ;;
-        h2_server) echo http2/server_connection.cpp http2/outgoing_body.cpp http2/frame_scanner.cpp http2/error.cpp \
-                        http2/translate.cpp http/message.cpp ;;
+        h2_server) echo http2/server_connection.cpp http2/session_memory.cpp http2/outgoing_body.cpp http2/frame_scanner.cpp http2/error.cpp \
+                        http2/translate.cpp http/message.cpp http/parser.cpp http/connection_field.cpp http/claims.cpp \
+                        http/serialize.cpp ;;
         h2_client) echo http2/client_connection.cpp http2/outgoing_body.cpp http2/frame_scanner.cpp http2/error.cpp \
                         http/message.cpp ;;
         *) echo "run.sh: unknown target $1" >&2; exit 2 ;;

@@ -199,17 +199,15 @@ void release_upstream(Worker& worker, Exchange* ex, UpstreamPtr& conn, bool reus
         worker.endpoint_end(key);
         ex->counted = false;
     }
-    if (!ex || !ex->pool) {
-        if (conn) worker.upstreams().discard(std::move(conn));
-        conn.reset();
-        return;
-    }
-    const std::size_t keep = worker.idle_keep(key, ex->pool->upstream.max_idle_per_endpoint);
-    if (conn && reusable) {
+    if (!conn) return;
+    // Only a reusable connection looks at its pool: the others may be
+    // released after the exchange let go of its snapshot (and the pool).
+    if (reusable && ex && ex->pool && ex->snapshot) {
         conn->reused = false;
-        worker.upstreams().give_back(std::move(conn), keep, EventLoop::clock_ms(),
+        worker.upstreams().give_back(std::move(conn), worker.idle_keep(key, ex->pool->upstream.max_idle_per_endpoint),
+                                     EventLoop::clock_ms(),
                                      static_cast<std::uint64_t>(ex->pool->upstream.idle_timeout.count()));
-    } else if (conn) {
+    } else {
         worker.upstreams().discard(std::move(conn));
     }
     conn.reset();

@@ -474,7 +474,7 @@ TEST(ControlListeners, AddedListenerServesAndARemovedOneDrains) {
     // The remaining listener keeps serving, on the same connection.
     EXPECT_EQ(pool_of(pub), "stable");
     EXPECT_EQ(sample_pools(weir.port(), 10)["stable"], 10);
-    EXPECT_TRUE(weir.running());
+    EXPECT_TRUE(weir.running()) << weir.log();
 }
 
 TEST(ControlListeners, MovingAListenerToABusyPortFailsAndKeepsTheOldOne) {

@@ -34,7 +34,8 @@ int col(const std::string& pool_extra, const std::string& needle) {
 }
 
 TEST(ConfigPoolProtocol, Defaults) {
-    const PoolConfig& p = ok(load_pool("")).pools.at(0);
+    const LoadResult loaded = load_pool("");
+    const PoolConfig& p = ok(loaded).pools.at(0);
     EXPECT_EQ(p.protocol, routing::UpstreamProtocol::http1);
     EXPECT_EQ(p.grpc_error_codes, routing::default_grpc_error_codes);
     EXPECT_EQ(p.grpc_error_codes, grpc_status_bit(14) | grpc_status_bit(4) | grpc_status_bit(13) |

@@ -24,6 +24,11 @@ Modes:
                       server closes (or --wait seconds)
   zero-window         SETTINGS_INITIAL_WINDOW_SIZE 0, one --path, never a
                       WINDOW_UPDATE; reads until the server closes (or --wait)
+  slow-body           one --method (POST) stream to --path: HEADERS first, the
+                      --data body in a DATA frame --body-delay seconds later
+  cancel              one stream to --path; once --wait-file exists (or after
+                      --wait seconds), RST_STREAM(CANCEL) on it, then reads
+                      for a second more
   rapid-reset         --streams HEADERS each followed at once by RST_STREAM(CANCEL)
   continuation-flood  a HEADERS without END_HEADERS and then --frames
                       CONTINUATION frames of one --field-bytes field each
@@ -513,6 +518,53 @@ def mode_zero_window(o):
     return c.report(headers_t=headers_t)
 
 
+def mode_slow_body(o):
+    c = Conn(o)
+    if not c.handshake():
+        return c.report()
+    sid = c.next_sid
+    c.next_sid += 2
+    c.streams[sid] = Stream(sid, c.t())
+    h = HeadersFrame(sid)
+    h.data = c.headers_block(o.method, (o.path or ["/"])[0], parse_headers(o.header))
+    h.flags.add("END_HEADERS")
+    c.send(h)
+    deadline = time.monotonic() + o.body_delay
+    while time.monotonic() < deadline and not c.closed and not c.streams[sid].finished():
+        c.read_some(max(0.0, min(0.05, deadline - time.monotonic())))
+    body_sent_t = None
+    if not c.streams[sid].finished() and not c.closed:
+        d = DataFrame(sid)
+        d.data = o.data.encode()
+        d.flags.add("END_STREAM")
+        c.send(d)
+        body_sent_t = c.t()
+    c.run_until(lambda: c.streams[sid].finished(), o.timeout)
+    return c.report(body_sent_t=body_sent_t)
+
+
+def mode_cancel(o):
+    c = Conn(o)
+    if not c.handshake():
+        return c.report()
+    sid = c.open_stream(o.method, (o.path or ["/"])[0], parse_headers(o.header))
+    deadline = time.monotonic() + o.wait
+    while time.monotonic() < deadline and not c.closed and not c.streams[sid].finished():
+        if o.wait_file and os.path.exists(o.wait_file):
+            break
+        c.read_some(0.05)
+    cancelled = False
+    if not c.streams[sid].finished() and not c.closed:
+        r = RstStreamFrame(sid)
+        r.error_code = CANCEL
+        c.send(r)
+        cancelled = True
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end and not c.closed:
+        c.read_some(0.05)
+    return c.report(cancelled=cancelled, stream_id=sid)
+
+
 def mode_rapid_reset(o):
     """--streams pairs of HEADERS (END_STREAM) and RST_STREAM(CANCEL), written in
     batches of --batch pairs as fast as the socket takes them; stops early once
@@ -631,6 +683,8 @@ MODES = {
     "graceful": mode_graceful,
     "idle": mode_idle,
     "zero-window": mode_zero_window,
+    "slow-body": mode_slow_body,
+    "cancel": mode_cancel,
     "rapid-reset": mode_rapid_reset,
     "continuation-flood": mode_continuation_flood,
     "hpack-bomb": mode_hpack_bomb,
@@ -655,6 +709,7 @@ def main():
     p.add_argument("--header", action="append", help='"name: value", repeatable (same name twice: two fields)')
     p.add_argument("--data", default="", help="request body (request mode)")
     p.add_argument("--wait", type=float, default=10.0, help="idle / zero-window: how long to wait for the close")
+    p.add_argument("--body-delay", type=float, default=1.0, help="slow-body: seconds between HEADERS and DATA")
     p.add_argument("--streams", type=int, default=5000)
     p.add_argument("--batch", type=int, default=50, help="rapid-reset: pairs written before reading")
     p.add_argument("--first-stream-id", type=int, default=1, help="request: the first stream's id (odd)")

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <memory>
@@ -343,6 +344,21 @@ TEST(H2Upstream, AfterAGoawayANewConnectionCarriesTheRest) {
     EXPECT_EQ(b.count("answered"), 20u) << b.log();
 }
 
+// Streams the endpoint had not taken when it said GOAWAY (above its last
+// stream id; it ignores them and closes once the others are done) go again
+// on a new connection.
+TEST(H2Upstream, StreamsAboveAGoawaysLastStreamIdGoAgain) {
+    H2Backend b("b1", {"--goaway-after", "5", "--delay-ms", "300"});
+    WeirProcess weir(single(b).yaml());
+    H2loadResult r = h2load({"-n", "40", "-c", "1", "-m", "10", "http://127.0.0.1:" + std::to_string(weir.port()) + "/ga"});
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_EQ(r.succeeded, 40) << r.describe() << "\n" << why(weir, b);
+    EXPECT_EQ(r.status_2xx, 40) << r.describe();
+    EXPECT_GE(b.count("goaway_sent"), 1u) << b.log();
+    EXPECT_EQ(b.count("answered"), 40u) << b.log();
+    std::cout << "streams the endpoint ignored after its GOAWAY (sent again): " << b.count("ignored") << "\n";
+}
+
 // ================================================================ resets
 
 TEST(H2Upstream, AResetAfterTheResponseHeadResetsTheClientsStream) {
@@ -409,6 +425,32 @@ TEST(H2Upstream, ASilentEndpointGets504AndItsConnectionIsClosedAfterAnUnanswered
     EXPECT_EQ(again.status, 504) << again.describe();
     EXPECT_TRUE(wait_for([&] { return b.connections() >= 2; }, 10s, 20ms)) << why(weir, b);
     EXPECT_EQ(b.streams("/silent2"), 1u) << b.log();
+}
+
+// A slow answer past response_timeout: 504, the upstream stream is reset
+// (CANCEL), and the connection, which still answers (its PINGs too), is kept.
+TEST(H2Upstream, ASlowEndpointGets504AndKeepsItsConnection) {
+    H2Backend b("b1");
+    WeirProcess weir(single(b, [](PoolConf& p) {
+        p.connect_timeout = "1s";
+        p.response_timeout = "1s";
+    }).yaml());
+    CurlResult slow = curl_h2c(weir.port(), "/slow", {"-H", "x-delay-ms: 3000", "--max-time", "20"});
+    EXPECT_EQ(slow.status, 504) << slow.describe() << "\n" << why(weir, b);
+    ASSERT_TRUE(wait_for(
+        [&] {
+            for (const auto& e : b.events("rst_received"))
+                if (num(e, "code") == kCancel) return true;
+            return false;
+        },
+        15s, 20ms))
+        << "the timed-out stream was not cancelled upstream\n" << why(weir, b);
+    // Past connect_timeout (the bound on a PING's acknowledgement), and past the late answer.
+    wait_out(3500ms);
+    CurlResult fast = curl_h2c(weir.port(), "/fast");
+    EXPECT_EQ(fast.status, 200) << fast.describe() << "\n" << why(weir, b);
+    EXPECT_EQ(b.connections(), 1u) << why(weir, b);
+    EXPECT_EQ(b.closes(), 0u) << why(weir, b);
 }
 
 // ================================================================ idle close

@@ -18,7 +18,8 @@ with these response fields:
   x-seen-NAME        for each NAME listed in the request's x-echo field
                      (comma separated), that field's values joined by ", "
   trailer x-trailer  the value of the request's x-want-trailer, if it sent one
-(a field the request did not carry is left out).
+(a field the request did not carry is left out). A request with x-delay-ms: N
+is answered N ms after it ended, whatever --delay-ms says.
 
 Modes:
   --max-streams N          SETTINGS_MAX_CONCURRENT_STREAMS N; a stream beyond it
@@ -322,8 +323,11 @@ class Conn:
         r = self.streams[sid]
         if r.done or self.o.blackhole:
             return
-        if self.o.delay_ms:
-            self.b.timers.append((time.monotonic() + self.o.delay_ms / 1000.0, self, sid))
+        delay = self.o.delay_ms
+        if r.get("x-delay-ms"):
+            delay = int(r.get("x-delay-ms"))
+        if delay:
+            self.b.timers.append((time.monotonic() + delay / 1000.0, self, sid))
         else:
             self.answer(sid)
 

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <future>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
@@ -379,6 +380,41 @@ TEST(H2Upstream, AResetAfterTheResponseHeadResetsTheClientsStream) {
     EXPECT_NE(c.exit_code, 0) << c.describe();
 }
 
+// A stream reset (not refused) before any response: a `reset` failure of the
+// endpoint; a GET goes again to the other endpoint, a POST with a body gets 502.
+TEST(H2Upstream, AResetBeforeTheResponseRetriesAGetAndFailsAPost) {
+    H2Backend a("a", {"--reset-first", "1000000"});
+    H2Backend b("b");
+    ProxyConf conf;
+    PoolConf p;
+    p.endpoints = {{a.address(), 1000}, {b.address(), 1}};  // a first, nearly always
+    conf.pools.push_back(p);
+    WeirProcess weir(conf.yaml());
+    const double before = upstream_errors(weir.admin_port(), "reset");
+
+    for (int i = 0; i < 5; ++i) {
+        const std::string path = "/get" + std::to_string(i);
+        CurlResult r = curl_h2c(weir.port(), path);
+        EXPECT_EQ(r.status, 200) << r.describe() << "\n" << why(weir, a) << b.log();
+        EXPECT_EQ(r.body, "b GET " + path);
+    }
+    ASSERT_GE(a.count("reset_sent"), 1u) << a.log();
+    EXPECT_TRUE(wait_for([&] { return upstream_errors(weir.admin_port(), "reset") > before; }, 15s, 100ms))
+        << metrics_text(weir.admin_port());
+
+    // POSTs with a body: one that reached a (and was reset there) is not sent again.
+    int posts_reset = 0;
+    for (int i = 0; i < 5; ++i) {
+        const std::string path = "/post" + std::to_string(i);
+        CurlResult r = curl_h2c(weir.port(), path, {"--data-binary", "payload"});
+        if (a.streams(path) == 0) continue;  // b was chosen first
+        ++posts_reset;
+        EXPECT_EQ(r.status, 502) << r.describe() << "\n" << why(weir, a);
+        EXPECT_EQ(b.streams(path), 0u) << "a POST whose body was sent went again\n" << b.log();
+    }
+    EXPECT_GE(posts_reset, 1);
+}
+
 TEST(H2Upstream, AClientsResetReachesTheEndpointAsCancel) {
     H2Backend b("b1", {"--delay-ms", "8000"});
     WeirProcess weir(single(b, [](PoolConf& p) { p.response_timeout = "20s"; }).yaml());
@@ -467,6 +503,43 @@ TEST(H2Upstream, AnIdleConnectionIsClosedAfterIdleTimeout) {
     CurlResult again = curl_h2c(weir.port(), "/twice");
     EXPECT_EQ(again.status, 200) << again.describe();
     EXPECT_EQ(b.connections(), 2u) << b.log();
+}
+
+// ================================================================ endpoints going away
+
+// A reload that replaces the pool's endpoint: the old endpoint's connection
+// finishes the stream under way and closes; new requests go to the new one.
+TEST(H2Upstream, AnEndpointRemovedByAReloadFinishesItsStreamsAndClosesItsConnection) {
+    H2Backend a("a");
+    H2Backend b("b");
+    ProxyConf conf = single(a);
+    WeirProcess weir(conf.yaml());
+    CurlResult first = curl_h2c(weir.port(), "/first");
+    ASSERT_EQ(first.status, 200) << first.describe();
+    EXPECT_EQ(first.body, "a GET /first");
+
+    // A slow request under way on a's connection during the reload.
+    auto slow = std::async(std::launch::async, [&] {
+        return curl_h2c(weir.port(), "/slow", {"-H", "x-delay-ms: 2500", "--max-time", "20"});
+    });
+    ASSERT_TRUE(wait_for([&] { return a.streams("/slow") == 1; }, 15s, 20ms)) << why(weir, a);
+
+    conf.pools[0].endpoints = {{b.address(), 1}};
+    write_file_atomic(weir.config_path(), conf.yaml());
+    Response reload = admin_request(weir.admin_port(), "POST", "/reload");
+    ASSERT_EQ(reload.status, 200) << reload.describe() << "\n" << weir.log();
+
+    CurlResult after = curl_h2c(weir.port(), "/after");
+    EXPECT_EQ(after.status, 200) << after.describe();
+    EXPECT_EQ(after.body, "b GET /after");
+
+    CurlResult s = slow.get();
+    EXPECT_EQ(s.status, 200) << s.describe() << "\n" << why(weir, a);
+    EXPECT_EQ(s.body, "a GET /slow");
+    ASSERT_TRUE(wait_for([&] { return a.closes() >= 1; }, 20s, 20ms)) << "the removed endpoint's connection stayed\n"
+                                                                       << why(weir, a);
+    EXPECT_EQ(a.connections(), 1u) << a.log();
+    EXPECT_EQ(a.streams(), 2u) << a.log();
 }
 
 // ================================================================ changes that keep the connection

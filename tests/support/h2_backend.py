@@ -29,6 +29,9 @@ Modes:
   --goaway-after N         once a connection carried N streams: GOAWAY(NO_ERROR)
                            naming the Nth as last stream id; later streams are
                            ignored; the connection is closed when the N are done
+  --reset-first N          the first N streams (over all connections) are reset
+                           with RST_STREAM(INTERNAL_ERROR) once their request
+                           ended, before any response
   --reset-after-headers    answer with the response head and a little body
                            ("partial"), then RST_STREAM(INTERNAL_ERROR)
   --blackhole              after the preface and the SETTINGS exchange, send
@@ -72,6 +75,19 @@ from hyperframe.frame import GoAwayFrame
 START = time.monotonic()
 
 
+class H2Connection(h2.connection.H2Connection):
+    """python3-h2's connection, except that a GOAWAY received does not stop it
+    from answering the streams it already has (RFC 9113 §6.8 lets them finish;
+    the library would refuse to send anything more)."""
+
+    def _receive_goaway_frame(self, frame):
+        ev = h2.events.ConnectionTerminated()
+        ev.error_code = h2.errors._error_code_from_int(frame.error_code)
+        ev.last_stream_id = frame.last_stream_id
+        ev.additional_data = frame.additional_data if frame.additional_data else None
+        return [], [ev]
+
+
 class Log:
     def __init__(self, path):
         self.f = open(path, "a", buffering=1) if path else sys.stderr
@@ -96,6 +112,7 @@ class Backend:
         self.sel.register(self.listener, selectors.EVENT_READ, None)
         self.conns = 0
         self.refused_total = 0
+        self.reset_total = 0
         self.timers = []  # (when, conn, stream id)
         self.stop = False
 
@@ -159,7 +176,7 @@ class Conn:
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         cfg = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
-        self.h2 = h2.connection.H2Connection(config=cfg)
+        self.h2 = H2Connection(config=cfg)
         adv = {}
         if self.o.max_streams:
             adv[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = self.o.max_streams
@@ -323,6 +340,12 @@ class Conn:
         r = self.streams[sid]
         if r.done or self.o.blackhole:
             return
+        if self.b.reset_total < self.o.reset_first:
+            self.b.reset_total += 1
+            self.finish(sid)
+            self.h2.reset_stream(sid, error_code=h2.errors.ErrorCodes.INTERNAL_ERROR)
+            self.log("reset_sent", stream=sid, code=int(h2.errors.ErrorCodes.INTERNAL_ERROR), path=r.get(":path"))
+            return
         delay = self.o.delay_ms
         if r.get("x-delay-ms"):
             delay = int(r.get("x-delay-ms"))
@@ -416,6 +439,7 @@ def main():
     p.add_argument("--max-streams", type=int, default=0)
     p.add_argument("--refuse-first", type=int, default=0)
     p.add_argument("--goaway-after", type=int, default=0)
+    p.add_argument("--reset-first", type=int, default=0)
     p.add_argument("--reset-after-headers", action="store_true")
     p.add_argument("--blackhole", action="store_true")
     p.add_argument("--delay-ms", type=int, default=0)

@@ -277,6 +277,19 @@ TEST(H2Upstream, ManyConcurrentRequestsShareFewConnections) {
     EXPECT_EQ(b.count("over_limit"), 0u) << b.log();
 }
 
+// Without a limit from the endpoint: at most 100 streams on a connection, then another.
+TEST(H2Upstream, AConnectionCarriesAtMost100Streams) {
+    H2Backend b("b1", {"--delay-ms", "1000"});
+    WeirProcess weir(single(b).yaml());
+    H2loadResult r = h2load({"-n", "300", "-c", "3", "-m", "50", "http://127.0.0.1:" + std::to_string(weir.port()) + "/m"});
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_EQ(r.succeeded, 300) << r.describe();
+    std::cout << "upstream connections " << b.connections() << ", most streams at once on one " << b.max_concurrent() << "\n";
+    EXPECT_LE(b.max_concurrent(), 100) << b.log();
+    EXPECT_GE(b.connections(), 2u) << "150 streams at once: a second connection\n" << b.log();
+    EXPECT_LE(b.connections(), 4u) << b.log();
+}
+
 TEST(H2Upstream, TheEndpointsMaxConcurrentStreamsIsRespected) {
     H2Backend b("b1", {"--max-streams", "10", "--delay-ms", "100"});
     WeirProcess weir(single(b).yaml());
@@ -540,6 +553,36 @@ TEST(H2Upstream, AnEndpointRemovedByAReloadFinishesItsStreamsAndClosesItsConnect
                                                                        << why(weir, a);
     EXPECT_EQ(a.connections(), 1u) << a.log();
     EXPECT_EQ(a.streams(), 2u) << a.log();
+}
+
+// A drained endpoint: its connection finishes the stream under way and
+// closes; the pool's other endpoint takes the new requests.
+TEST(H2Upstream, ADrainedEndpointFinishesItsStreamsAndClosesItsConnection) {
+    H2Backend a("a");
+    H2Backend b("b");
+    ProxyConf conf;
+    PoolConf p;
+    p.endpoints = {{a.address(), 1000000}, {b.address(), 1}};  // a nearly always
+    conf.pools.push_back(p);
+    WeirProcess weir(conf.yaml());
+    auto slow = std::async(std::launch::async, [&] {
+        return curl_h2c(weir.port(), "/slow", {"-H", "x-delay-ms: 2500", "--max-time", "20"});
+    });
+    ASSERT_TRUE(wait_for([&] { return a.streams("/slow") + b.streams("/slow") == 1; }, 15s, 20ms)) << why(weir, a);
+    if (a.streams("/slow") == 0) GTEST_SKIP() << "the one-in-a-million pick went to b";
+
+    Response drain = admin_request(weir.admin_port(), "POST", "/pools/stable/endpoints/" + a.address() + "/drain");
+    ASSERT_EQ(drain.status, 200) << drain.describe();
+    for (int i = 0; i < 5; ++i) {
+        CurlResult r = curl_h2c(weir.port(), "/after" + std::to_string(i));
+        EXPECT_EQ(r.status, 200) << r.describe();
+        EXPECT_EQ(r.body, "b GET /after" + std::to_string(i)) << "a drained endpoint got a new request";
+    }
+    CurlResult s = slow.get();
+    EXPECT_EQ(s.status, 200) << s.describe() << "\n" << why(weir, a);
+    EXPECT_EQ(s.body, "a GET /slow");
+    EXPECT_TRUE(wait_for([&] { return a.closes() >= 1; }, 20s, 20ms)) << "the drained endpoint's connection stayed\n"
+                                                                       << why(weir, a);
 }
 
 // ================================================================ changes that keep the connection

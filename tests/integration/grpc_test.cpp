@@ -260,6 +260,15 @@ double upstream_errors(std::uint16_t admin, const std::string& pool) {
     return e.sum("weir_upstream_errors_total", {{"pool", pool}});
 }
 
+// weir_upstream_errors_total{kind="grpc_status"} of `pool` (every endpoint, or just `endpoint`):
+// gRPC answers whose grpc-status is one of the pool's grpc_error_codes.
+double grpc_status_errors(std::uint16_t admin, const std::string& pool, const std::string& endpoint = "") {
+    metrics::Exposition e = metrics::parse_exposition(health::metrics_text(admin));
+    metrics::Labels l{{"pool", pool}, {"kind", "grpc_status"}};
+    if (!endpoint.empty()) l["endpoint"] = endpoint;
+    return e.sum("weir_upstream_errors_total", l);
+}
+
 std::string error_samples(std::uint16_t admin) {
     std::string out;
     std::istringstream in(health::metrics_text(admin));
@@ -302,6 +311,11 @@ TEST(Grpc, UnaryCallsPassWithReplyAndMetadataIntact) {
               22.0)
         << error_samples(weir.admin_port());
     EXPECT_EQ(upstream_errors(weir.admin_port(), "grpc"), 0.0) << error_samples(weir.admin_port());
+
+    // An HTTP/1.1 client routed to the h2 pool gets 505 (README, docs/config.md).
+    Response h1 = fetch(weir.port(), "/weir.test.Echo/Unary");
+    EXPECT_EQ(h1.status, 505) << h1.describe();
+    EXPECT_EQ(b.calls("Unary"), 20) << "the HTTP/1.1 request reached the backend";
 }
 
 TEST(Grpc, ServerStreamingDeliversEveryMessageInOrderWithTrailers) {
@@ -350,11 +364,12 @@ TEST(Grpc, AFailingStatusReachesTheClientAndCountsAsAnErrorOnlyWhenListed) {
     EXPECT_EQ(internal.code("INTERNAL"), 5) << internal.describe() << "\n" << weir.log();
     EXPECT_EQ(internal.detail("INTERNAL: backend exploded"), 5) << internal.describe();
     EXPECT_EQ(internal.trailer("x-trailer=alpha"), 5) << internal.describe();
-    // Counted as errors (the upstream error count of the pool).
-    EXPECT_TRUE(wait_for([&] { return upstream_errors(admin, "grpc") >= before + 5; }, 10s))
-        << "INTERNAL answers not counted as upstream errors\n" << error_samples(admin);
+    // Counted as errors: weir_upstream_errors_total{kind="grpc_status"} (docs/metrics.md).
+    EXPECT_TRUE(wait_for([&] { return grpc_status_errors(admin, "grpc", b.address()) >= 5; }, 10s))
+        << "INTERNAL answers not counted as grpc_status errors\n" << error_samples(admin);
     const double after_internal = upstream_errors(admin, "grpc");
     EXPECT_EQ(after_internal, before + 5) << error_samples(admin);
+    EXPECT_EQ(grpc_status_errors(admin, "grpc"), 5.0) << error_samples(admin);
 
     // NOT_FOUND (5), not in grpc_error_codes: reaches the client, not an error.
     GrpcReport nf = run_client(local(weir.port()), "Fail", {"--request", "5 no such thing", "--calls", "5"});
@@ -366,6 +381,7 @@ TEST(Grpc, AFailingStatusReachesTheClientAndCountsAsAnErrorOnlyWhenListed) {
     EXPECT_EQ(ok.code("OK"), 3) << ok.describe();
     const std::string m = health::metrics_text(admin);
     EXPECT_EQ(upstream_errors(admin, "grpc"), after_internal) << "NOT_FOUND counted as an error\n" << error_samples(admin);
+    EXPECT_EQ(grpc_status_errors(admin, "grpc"), 5.0) << error_samples(admin);
     // Every call answered HTTP 200 (the gRPC status is in the trailers).
     EXPECT_GE(health::metric(m, "weir_requests_total", {{"route", "web"}, {"pool", "grpc"}, {"code", "200"}}).value_or(0),
               13.0)
@@ -422,6 +438,11 @@ TEST(Grpc, GrpcTimeoutBoundsTheWaitForABackendThatIgnoresIt) {
     if (grpc_status >= 0) EXPECT_EQ(grpc_status, 4) << r.describe();
     EXPECT_LT(elapsed, 3.0) << "the call was not cut at its deadline\n" << r.describe() << "\n" << weir.log();
     EXPECT_GE(elapsed, 0.25) << "ended before its deadline\n" << r.describe();
+    // The upstream stream is reset (CANCEL) rather than left to run its 5 s.
+    EXPECT_TRUE(wait_for([&] { return contains(b.log(), "\nreset "); }, 3s))
+        << "the backend's stream was not reset at the deadline\n" << b.log();
+    // A caller's deadline is not charged to the endpoint (docs/config.md, Deadlines).
+    EXPECT_EQ(upstream_errors(weir.admin_port(), "grpc"), 0.0) << error_samples(weir.admin_port());
     // Weir itself still serves.
     GrpcReport after = run_client(local(weir.port()), "Unary", {"--calls", "3"});
     EXPECT_EQ(after.code("OK"), 3) << after.describe();
@@ -530,7 +551,8 @@ TEST(Grpc, AnEndpointAnsweringUnavailableIsEjectedWhileTheOtherServes) {
     auto g = health::get_endpoint(admin, "grpc", good.address());
     ASSERT_TRUE(g);
     EXPECT_FALSE(g->ejected);
-    EXPECT_GE(upstream_errors(admin, "grpc"), 3.0) << error_samples(admin);
+    EXPECT_GE(grpc_status_errors(admin, "grpc", bad.address()), 3.0) << error_samples(admin);
+    EXPECT_EQ(grpc_status_errors(admin, "grpc", good.address()), 0.0) << error_samples(admin);
 
     // While ejected: every call is served by the other endpoint.
     const int bad_calls = bad.calls("Unary");

@@ -448,6 +448,51 @@ TEST(Grpc, GrpcTimeoutBoundsTheWaitForABackendThatIgnoresIt) {
     EXPECT_EQ(after.code("OK"), 3) << after.describe();
 }
 
+// A deadline that passes after the response began: the messages already
+// sent arrive, then the call ends with grpc-status 4 in the trailers.
+TEST(Grpc, ADeadlineAfterTheResponseBeganEndsTheCallInItsTrailers) {
+    GrpcBackend b("raw", {"--raw-h2"});
+    ASSERT_TRUE(b.started()) << b.log();
+    GrpcConfig cfg;
+    cfg.pools = {{"grpc", {b.address()}}};
+    START_WEIR(weir, cfg.yaml());
+
+    GrpcReport r = run_client(local(weir.port()), "SlowStream", {"--request", "5000", "--raw-grpc-timeout", "500m"});
+    ASSERT_TRUE(r.ok()) << r.describe();
+    std::cout << "[ grpc ] grpc-timeout 500m, first message at once, the second after 5 s: ended after "
+              << r.number("elapsed_s") << " s, grpc-status " << r.number("grpc_status") << std::endl;
+    EXPECT_EQ(r.number("status"), 200) << r.describe() << "\n" << weir.log();
+    const json::value* messages = r.v.as_object().if_contains("messages");
+    ASSERT_TRUE(messages && messages->is_array()) << r.describe();
+    ASSERT_EQ(messages->as_array().size(), 1u) << r.describe();
+    EXPECT_EQ(json::value_to<std::string>(messages->as_array()[0]), "raw:first") << r.describe();
+    const json::value* trailers = r.v.as_object().if_contains("trailers");
+    ASSERT_TRUE(trailers && trailers->is_array() && !trailers->as_array().empty())
+        << "no trailers: the call did not end with a status after its response began\n" << r.describe();
+    EXPECT_EQ(r.number("grpc_status"), 4) << r.describe();
+    EXPECT_LT(r.number("elapsed_s"), 3.0) << r.describe();
+    EXPECT_TRUE(wait_for([&] { return contains(b.log(), "\nreset "); }, 3s))
+        << "the backend's stream was not reset at the deadline\n" << b.log();
+}
+
+// Messages of 1 MiB both ways, several calls at once: flow control on both
+// HTTP/2 legs (windows of 64 KiB) passes every byte, in order.
+TEST(Grpc, LargeMessagesPassBothWaysIntact) {
+    GrpcBackend b("alpha");
+    ASSERT_TRUE(b.started()) << b.log();
+    GrpcConfig cfg;
+    cfg.pools = {{"grpc", {b.address()}}};
+    START_WEIR(weir, cfg.yaml());
+
+    GrpcReport r = run_client(local(weir.port()), "Unary",
+                              {"--request-size", "1048576", "--calls", "8", "--concurrency", "4"});
+    ASSERT_TRUE(r.ok()) << r.describe();
+    EXPECT_EQ(r.code("OK"), 8) << r.describe() << "\n" << weir.log();
+    for (const auto& one : r.v.as_object().at("results").as_array())
+        EXPECT_EQ(json::value_to<std::string>(one.as_object().at("reply")), "alpha:<1048576 bytes>") << r.describe();
+    EXPECT_EQ(r.trailer("x-trailer=alpha"), 8) << r.describe();
+}
+
 // The same with the real gRPC stack on both sides (the client's deadline is
 // sent as grpc-timeout; whichever side acts first, the client gets
 // DEADLINE_EXCEEDED at about the deadline, not after the backend's sleep).

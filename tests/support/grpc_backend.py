@@ -30,8 +30,10 @@ Each call adds one line to stderr: "call METHOD peer=PEER".
 --raw-h2 serves instead a hand-made h2c server (python3-h2, no grpc library)
 that knows no deadlines: it ignores grpc-timeout (and logs the value it got
 as "grpc-timeout VALUE"), so a call cut short was cut by the proxy. It
-answers Unary as above (reply, x-backend, x-trailer) and Slow (sleeps, then
-replies), each stream on its own thread; anything else is UNIMPLEMENTED.
+answers Unary as above (reply, x-backend, x-trailer), Slow (sleeps, then
+replies) and SlowStream (request "MS": sends one message "NAME:first" at
+once, sleeps MS, then a second one and the trailers), each stream on its own
+thread; anything else is UNIMPLEMENTED.
 Each accepted connection logs "connection N".
 """
 import argparse
@@ -82,6 +84,26 @@ def raw_h2_server(name):
             method = path.rsplit("/", 1)[-1]
             sys.stderr.write("call %s raw\n" % method)
             sys.stderr.flush()
+            if method == "SlowStream":
+                first = ("%s:first" % name).encode()
+                with lock:
+                    try:
+                        conn.send_headers(sid, [(":status", "200"), ("content-type", "application/grpc"),
+                                                ("x-backend", name)])
+                        conn.send_data(sid, b"\x00" + struct.pack(">I", len(first)) + first)
+                        flush()
+                    except Exception:  # noqa: BLE001 - the proxy reset the stream: fine
+                        return
+                time.sleep(int(msg.decode() or "0") / 1000.0)
+                second = ("%s:second" % name).encode()
+                with lock:
+                    try:
+                        conn.send_data(sid, b"\x00" + struct.pack(">I", len(second)) + second)
+                        conn.send_headers(sid, [("grpc-status", "0"), ("x-trailer", name)], end_stream=True)
+                        flush()
+                    except Exception:  # noqa: BLE001 - the proxy reset the stream: fine
+                        pass
+                return
             if method == "Slow":
                 time.sleep(int(msg.decode() or "0") / 1000.0)
                 reply = ("%s:slept %s" % (name, msg.decode())).encode()

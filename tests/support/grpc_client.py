@@ -30,7 +30,8 @@ over h2c (python3-h2, no grpc library) with that grpc-timeout header and no
 deadline of the client's own, so whatever ends the call early is the server
 side's doing. Prints {"status", "headers", "trailers", "grpc_status",
 "grpc_message", "reset" (RST_STREAM error code or null), "goaway",
-"messages", "elapsed_s", "closed"}.
+"messages", "elapsed_s", "closed"}; "messages_t" gives each message's
+arrival time (seconds after the request).
 """
 import argparse
 import json
@@ -81,7 +82,8 @@ def raw_call(args):
     conn.send_data(sid, b"\x00" + struct.pack(">I", len(msg)) + msg, end_stream=True)
     sock.sendall(conn.data_to_send())
     out = {"status": None, "headers": [], "trailers": [], "grpc_status": None, "grpc_message": None,
-           "reset": None, "goaway": None, "messages": [], "elapsed_s": None, "closed": False}
+           "reset": None, "goaway": None, "messages": [], "messages_t": [], "elapsed_s": None, "closed": False}
+    pending_msgs = b""
     body = b""
     done = False
     while not done:
@@ -104,6 +106,10 @@ def raw_call(args):
                         out["grpc_message"] = v
             elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
                 body += ev.data
+                pending_msgs += ev.data
+                while len(pending_msgs) >= 5 and len(pending_msgs) >= 5 + struct.unpack(">I", pending_msgs[1:5])[0]:
+                    pending_msgs = pending_msgs[5 + struct.unpack(">I", pending_msgs[1:5])[0]:]
+                    out["messages_t"].append(round(time.monotonic() - start, 4))
                 conn.acknowledge_received_data(ev.flow_controlled_length, sid)
             elif isinstance(ev, h2.events.TrailersReceived) and ev.stream_id == sid:
                 out["trailers"] = [[k, v] for k, v in ev.headers]
@@ -138,6 +144,8 @@ def main():
     ap.add_argument("address")
     ap.add_argument("method")
     ap.add_argument("--request", default="hello")
+    ap.add_argument("--request-size", type=int, default=0,
+                    help="send N bytes (a repeating pattern) instead of --request")
     ap.add_argument("--calls", type=int, default=1)
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--timeout-ms", type=int, default=0)
@@ -176,6 +184,8 @@ def main():
 
     stubs = [stub(ch) for ch in channels]
     request = args.request.encode()
+    if args.request_size:
+        request = bytes((i * 7 + 3) % 251 for i in range(args.request_size))
     timeout = args.timeout_ms / 1000.0 if args.timeout_ms else None
 
     def one(i):
@@ -203,6 +213,10 @@ def main():
                 reply, call = call_stub.with_call(request, timeout=timeout)
                 if args.method == "Health":
                     r["reply"] = "SERVING" if reply == b"\x08\x01" else reply.hex()
+                elif args.request_size:
+                    prefix, _, echoed = reply.partition(b":")
+                    r["reply"] = prefix.decode() + ":<%d bytes%s>" % (
+                        len(echoed), "" if echoed == request else ", NOT the request")
                 else:
                     r["reply"] = reply.decode("utf-8", "replace")
                 r["initial"] = meta_strings(call.initial_metadata())

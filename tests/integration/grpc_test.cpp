@@ -94,6 +94,13 @@ public:
             if (line.rfind("connection ", 0) == 0 && line.find("ended") == std::string::npos) ++n;
         return n;
     }
+    // The most streams open at once on one connection ("streams K" lines of --raw-h2).
+    int most_streams() const {
+        int most = 0;
+        for (const auto& line : lines_of(log_path_))
+            if (line.rfind("streams ", 0) == 0) most = std::max(most, std::atoi(line.c_str() + 8));
+        return most;
+    }
     std::vector<std::string> grpc_timeouts_seen() const {
         std::vector<std::string> out;
         for (const auto& line : lines_of(log_path_))
@@ -565,6 +572,72 @@ TEST(Grpc, ConcurrentSlowCallsAreMultiplexedOnFewConnections) {
     EXPECT_LE(raw.raw_connections(), 4) << raw.log();
     // ~0.6 s when they run side by side, 12 s one after another.
     EXPECT_LT(s.number("elapsed_s"), 8.0) << "streams were not concurrent\n" << s.describe();
+}
+
+// The endpoint's SETTINGS_MAX_CONCURRENT_STREAMS is a limit Weir keeps: 40
+// calls, 20 at a time, to a backend that takes 4 streams per connection all
+// succeed, and no connection ever carries more than 4.
+TEST(Grpc, TheEndpointsStreamLimitIsRespected) {
+    GrpcBackend raw("raw", {"--raw-h2", "--max-streams", "4"});
+    ASSERT_TRUE(raw.started()) << raw.log();
+    GrpcConfig cfg;
+    cfg.pools = {{"grpc", {raw.address()}}};
+    START_WEIR(weir, cfg.yaml());
+
+    GrpcReport s = run_client(local(weir.port()), "Slow",
+                              {"--request", "200", "--calls", "40", "--concurrency", "20", "--channels", "4"});
+    ASSERT_TRUE(s.ok()) << s.describe();
+    std::cout << "[ grpc ] 40 calls of 200 ms (20 at a time) to an endpoint taking 4 streams per connection: "
+              << raw.raw_connections() << " connections, at most " << raw.most_streams()
+              << " streams on one; the run took " << s.number("elapsed_s") << " s" << std::endl;
+    EXPECT_EQ(s.code("OK"), 40) << s.describe() << "\n" << weir.log();
+    EXPECT_GE(raw.most_streams(), 1);
+    EXPECT_LE(raw.most_streams(), 4) << "more streams than the endpoint's SETTINGS allow\n" << raw.log();
+}
+
+// A reload that keeps the endpoint keeps its connection (README, docs/config.md).
+TEST(Grpc, AReloadKeepsTheUpstreamConnection) {
+    GrpcBackend raw("raw", {"--raw-h2"});
+    ASSERT_TRUE(raw.started()) << raw.log();
+    GrpcConfig cfg;
+    cfg.workers = 1;  // one worker: one connection to count
+    cfg.pools = {{"grpc", {raw.address()}, "", "", "10s"}};
+    cfg.pools[0].extra = "";
+    std::string yaml = cfg.yaml();
+    // A long idle timeout, so only the reload could close it.
+    yaml = control::replace_once(yaml, "response_timeout: 10s}", "response_timeout: 10s, idle_timeout: 60s}");
+    START_WEIR(weir, yaml);
+
+    GrpcReport a = run_client(local(weir.port()), "Unary", {"--calls", "20", "--concurrency", "4"});
+    EXPECT_EQ(a.code("OK"), 20) << a.describe() << "\n" << weir.log();
+    const int before = raw.raw_connections();
+    EXPECT_EQ(before, 1) << raw.log();
+    Response r = admin_request(weir.admin_port(), "POST", "/reload");
+    ASSERT_EQ(r.status, 200) << r.describe() << "\n" << r.body;
+    GrpcReport b = run_client(local(weir.port()), "Unary", {"--calls", "20", "--concurrency", "4"});
+    EXPECT_EQ(b.code("OK"), 20) << b.describe() << "\n" << weir.log();
+    EXPECT_EQ(raw.raw_connections(), before) << "the reload replaced the upstream connection\n" << raw.log();
+}
+
+// Weir's own replies reach a gRPC caller as gRPC statuses (a trailers-only
+// response under HTTP 200): an endpoint that refuses connections gives
+// UNAVAILABLE (14), not an HTTP 503 the client has to interpret.
+TEST(Grpc, LocalRepliesReachGrpcCallersAsStatuses) {
+    GrpcConfig cfg;
+    cfg.pools = {{"grpc", {"127.0.0.1:" + std::to_string(closed_port())}}};
+    START_WEIR(weir, cfg.yaml());
+
+    GrpcReport raw = run_client(local(weir.port()), "Unary", {"--raw-grpc-timeout", "10S"});
+    ASSERT_TRUE(raw.ok()) << raw.describe();
+    EXPECT_EQ(raw.number("status"), 200) << raw.describe();
+    EXPECT_EQ(raw.number("grpc_status"), 14) << raw.describe();
+    bool grpc_type = false;
+    for (const auto& h : raw.v.as_object().at("headers").as_array())
+        if (h.as_array()[0].as_string() == "content-type")
+            grpc_type = std::string(h.as_array()[1].as_string()).rfind("application/grpc", 0) == 0;
+    EXPECT_TRUE(grpc_type) << raw.describe();
+    GrpcReport r = run_client(local(weir.port()), "Unary", {"--calls", "3"});
+    EXPECT_EQ(r.code("UNAVAILABLE"), 3) << r.describe();
 }
 
 // ---------------------------------------------------------------- passive ejection

@@ -34,7 +34,9 @@ answers Unary as above (reply, x-backend, x-trailer), Slow (sleeps, then
 replies) and SlowStream (request "MS": sends one message "NAME:first" at
 once, sleeps MS, then a second one and the trailers), each stream on its own
 thread; anything else is UNIMPLEMENTED.
-Each accepted connection logs "connection N".
+Each accepted connection logs "connection N". With --max-streams N it
+advertises SETTINGS_MAX_CONCURRENT_STREAMS N, and each stream it takes logs
+"streams K", K being the streams then open on its connection (itself included).
 """
 import argparse
 import os
@@ -53,13 +55,14 @@ def ident(b):
     return b
 
 
-def raw_h2_server(name):
+def raw_h2_server(name, max_streams=0):
     import socket
     import struct
 
     import h2.config
     import h2.connection
     import h2.events
+    import h2.settings
 
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -71,8 +74,14 @@ def raw_h2_server(name):
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
         lock = threading.Lock()
         conn.initiate_connection()
+        if max_streams:
+            conn.update_settings({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: max_streams})
         sock.sendall(conn.data_to_send())
         streams = {}
+        active = set()
+
+        def finished(sid):
+            active.discard(sid)
 
         def flush():
             data = conn.data_to_send()
@@ -80,6 +89,13 @@ def raw_h2_server(name):
                 sock.sendall(data)
 
         def answer(sid, path, body):
+            try:
+                answer_stream(sid, path, body)
+            finally:
+                with lock:
+                    finished(sid)
+
+        def answer_stream(sid, path, body):
             msg = body[5:] if len(body) >= 5 else b""
             method = path.rsplit("/", 1)[-1]
             sys.stderr.write("call %s raw\n" % method)
@@ -142,6 +158,9 @@ def raw_h2_server(name):
                                 sys.stderr.write("grpc-timeout %s\n" % hdrs["grpc-timeout"])
                                 sys.stderr.flush()
                             streams[ev.stream_id] = [hdrs.get(":path", ""), b""]
+                            active.add(ev.stream_id)
+                            sys.stderr.write("streams %d\n" % len(active))
+                            sys.stderr.flush()
                         elif isinstance(ev, h2.events.DataReceived):
                             if ev.stream_id in streams:
                                 streams[ev.stream_id][1] += ev.data
@@ -155,6 +174,7 @@ def raw_h2_server(name):
                             sys.stderr.write("reset %d\n" % ev.stream_id)
                             sys.stderr.flush()
                             streams.pop(ev.stream_id, None)
+                            finished(ev.stream_id)
                     flush()
         except Exception as e:  # noqa: BLE001 - a connection's end, whatever it is
             sys.stderr.write("connection ended: %r\n" % (e,))
@@ -180,9 +200,10 @@ def main():
     ap.add_argument("--fail-code", type=int, default=0)
     ap.add_argument("--workers", type=int, default=64)
     ap.add_argument("--raw-h2", action="store_true")
+    ap.add_argument("--max-streams", type=int, default=0)
     args = ap.parse_args()
     if args.raw_h2:
-        port = raw_h2_server(args.name)
+        port = raw_h2_server(args.name, args.max_streams)
         sys.stdout.write("%d\n" % port)
         sys.stdout.flush()
         stop = threading.Event()

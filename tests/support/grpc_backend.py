@@ -36,7 +36,15 @@ once, sleeps MS, then a second one and the trailers), each stream on its own
 thread; anything else is UNIMPLEMENTED.
 Each accepted connection logs "connection N". With --max-streams N it
 advertises SETTINGS_MAX_CONCURRENT_STREAMS N, and each stream it takes logs
-"streams K", K being the streams then open on its connection (itself included).
+"streams K acked=B", K being the streams then open on its connection (itself
+included) and B whether the peer had acknowledged those SETTINGS; a stream
+beyond N is refused (RST_STREAM REFUSED_STREAM, "refused K acked=B"), as
+RFC 9113 5.1.2 allows for streams opened before the SETTINGS took effect.
+With --refuse-first K it refuses the first K streams of every connection
+(REFUSED_STREAM, logged "refused-first"): streams it never processed, which
+RFC 9113 8.7 says a client may safely send again.
+Without --raw-h2, --max-streams N sets the grpcio server's
+grpc.max_concurrent_streams.
 """
 import argparse
 import os
@@ -55,13 +63,14 @@ def ident(b):
     return b
 
 
-def raw_h2_server(name, max_streams=0):
+def raw_h2_server(name, max_streams=0, refuse_first=0):
     import socket
     import struct
 
     import h2.config
     import h2.connection
     import h2.events
+    import h2.errors
     import h2.settings
 
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -79,6 +88,8 @@ def raw_h2_server(name, max_streams=0):
         sock.sendall(conn.data_to_send())
         streams = {}
         active = set()
+        acked = [False]
+        refused_first = [0]
 
         def finished(sid):
             active.discard(sid)
@@ -152,14 +163,26 @@ def raw_h2_server(name, max_streams=0):
                 with lock:
                     events = conn.receive_data(data)
                     for ev in events:
-                        if isinstance(ev, h2.events.RequestReceived):
+                        if isinstance(ev, h2.events.SettingsAcknowledged):
+                            acked[0] = True
+                        elif isinstance(ev, h2.events.RequestReceived) and refused_first[0] < refuse_first:
+                            refused_first[0] += 1
+                            sys.stderr.write("refused-first %d\n" % ev.stream_id)
+                            sys.stderr.flush()
+                            conn.reset_stream(ev.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+                        elif isinstance(ev, h2.events.RequestReceived) and max_streams and \
+                                conn.open_inbound_streams > max_streams:
+                            sys.stderr.write("refused %d acked=%s\n" % (conn.open_inbound_streams, acked[0]))
+                            sys.stderr.flush()
+                            conn.reset_stream(ev.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+                        elif isinstance(ev, h2.events.RequestReceived):
                             hdrs = dict(ev.headers)
                             if "grpc-timeout" in hdrs:
                                 sys.stderr.write("grpc-timeout %s\n" % hdrs["grpc-timeout"])
                                 sys.stderr.flush()
                             streams[ev.stream_id] = [hdrs.get(":path", ""), b""]
                             active.add(ev.stream_id)
-                            sys.stderr.write("streams %d\n" % len(active))
+                            sys.stderr.write("streams %d acked=%s\n" % (conn.open_inbound_streams, acked[0]))
                             sys.stderr.flush()
                         elif isinstance(ev, h2.events.DataReceived):
                             if ev.stream_id in streams:
@@ -201,9 +224,10 @@ def main():
     ap.add_argument("--workers", type=int, default=64)
     ap.add_argument("--raw-h2", action="store_true")
     ap.add_argument("--max-streams", type=int, default=0)
+    ap.add_argument("--refuse-first", type=int, default=0)
     args = ap.parse_args()
     if args.raw_h2:
-        port = raw_h2_server(args.name, args.max_streams)
+        port = raw_h2_server(args.name, args.max_streams, args.refuse_first)
         sys.stdout.write("%d\n" % port)
         sys.stdout.flush()
         stop = threading.Event()
@@ -295,7 +319,8 @@ def main():
     })
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers),
                          handlers=(echo, health),
-                         options=[("grpc.so_reuseport", 0)])
+                         options=[("grpc.so_reuseport", 0)] +
+                         ([("grpc.max_concurrent_streams", args.max_streams)] if args.max_streams else []))
     if args.tls:
         with open(args.tls[0], "rb") as f:
             cert = f.read()

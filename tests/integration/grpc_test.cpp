@@ -871,6 +871,40 @@ TEST(Grpc, UnaryCallsReachEndpointsOverTlsWithAlpnH2) {
               0.0);
 }
 
+// An endpoint whose TLS does not choose h2 by ALPN is never spoken to as
+// HTTP/1.1: its handshakes fail, counted as `tls` errors (docs/config.md,
+// HTTP/2 to endpoints), and the caller gets UNAVAILABLE.
+TEST(Grpc, AnEndpointWithoutAlpnH2FailsTheHandshake) {
+    TlsFiles tls;
+    GrpcBackend b("http1-only", {"--tls-no-h2", tls.backend.cert, tls.backend.key});
+    ASSERT_TRUE(b.started()) << b.log();
+    GrpcConfig cfg;
+    GrpcPool p{"grpc", {b.address()}};
+    p.upstream_tls = "{ca_file: \"" + tls.ca_file + "\", server_name: backend.test}";
+    cfg.pools = {p};
+    START_WEIR(weir, cfg.yaml());
+    const auto admin = weir.admin_port();
+
+    GrpcReport r = run_client(local(weir.port()), "Unary", {"--calls", "3"});
+    ASSERT_TRUE(r.ok()) << r.describe();
+    EXPECT_EQ(r.code("UNAVAILABLE"), 3) << r.describe() << "\n" << weir.log();
+    EXPECT_EQ(b.count_lines("handshake "), b.count_lines("handshake failed")
+                                               + b.count_lines("handshake None") + b.count_lines("handshake http/1.1"))
+        << b.log();
+    EXPECT_GE(b.count_lines("handshake"), 1) << "Weir never reached the endpoint\n" << b.log();
+    std::cout << "[ grpc ] an endpoint without ALPN h2: " << b.count_lines("handshake None") << " handshakes without ALPN, "
+              << b.count_lines("handshake failed") << " failed at the endpoint, " << b.count_lines("handshake http/1.1")
+              << " chose http/1.1" << std::endl;
+    const std::string m = health::metrics_text(admin);
+    EXPECT_GE(health::metric(m, "weir_upstream_tls_handshakes_total", {{"pool", "grpc"}, {"result", "failed"}})
+                  .value_or(0),
+              1.0)
+        << error_samples(admin);
+    EXPECT_GE(metrics::parse_exposition(m).sum("weir_upstream_errors_total", {{"pool", "grpc"}, {"kind", "tls"}}), 1.0)
+        << error_samples(admin);
+    EXPECT_EQ(b.count_lines("data "), 0) << "Weir sent bytes over a connection without h2\n" << b.log();
+}
+
 TEST(Grpc, ATlsListenerServesGrpcOverAlpnH2) {
     TlsFiles tls;
     GrpcBackend b("alpha");

@@ -45,6 +45,12 @@ With --refuse-first K it refuses the first K streams of every connection
 RFC 9113 8.7 says a client may safely send again.
 Without --raw-h2, --max-streams N sets the grpcio server's
 grpc.max_concurrent_streams.
+
+--tls-no-h2 CERT KEY serves instead a TLS server (Python's ssl) whose ALPN
+offers only http/1.1: it completes handshakes, logs "handshake ALPN" for each
+(ALPN the protocol chosen, or None), logs "data B" with the first bytes it
+receives and answers them with an HTTP/1.1 "200 OK" — a server that cannot
+speak h2.
 """
 import argparse
 import os
@@ -216,6 +222,46 @@ def raw_h2_server(name, max_streams=0, refuse_first=0):
     return lsock.getsockname()[1]
 
 
+def tls_no_h2_server(cert, key):
+    import socket
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(["http/1.1"])
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(64)
+
+    def serve(raw):
+        try:
+            raw.settimeout(10)
+            s = ctx.wrap_socket(raw, server_side=True)
+            sys.stderr.write("handshake %s\n" % s.selected_alpn_protocol())
+            sys.stderr.flush()
+            data = s.recv(65536)
+            if data:
+                sys.stderr.write("data %r\n" % (data[:24],))
+                sys.stderr.flush()
+                s.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+            s.close()
+        except Exception as e:  # noqa: BLE001 - a failed handshake is what the tests expect
+            sys.stderr.write("handshake failed: %r\n" % (e,))
+            sys.stderr.flush()
+            raw.close()
+
+    def accept():
+        while True:
+            c, _ = lsock.accept()
+            sys.stderr.write("connection\n")
+            sys.stderr.flush()
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return lsock.getsockname()[1]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", default="backend")
@@ -225,9 +271,13 @@ def main():
     ap.add_argument("--raw-h2", action="store_true")
     ap.add_argument("--max-streams", type=int, default=0)
     ap.add_argument("--refuse-first", type=int, default=0)
+    ap.add_argument("--tls-no-h2", nargs=2, metavar=("CERT", "KEY"))
     args = ap.parse_args()
-    if args.raw_h2:
-        port = raw_h2_server(args.name, args.max_streams, args.refuse_first)
+    if args.raw_h2 or args.tls_no_h2:
+        if args.tls_no_h2:
+            port = tls_no_h2_server(*args.tls_no_h2)
+        else:
+            port = raw_h2_server(args.name, args.max_streams, args.refuse_first)
         sys.stdout.write("%d\n" % port)
         sys.stdout.flush()
         stop = threading.Event()

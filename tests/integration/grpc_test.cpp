@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -652,6 +653,37 @@ TEST(Grpc, DISABLED_ARefusedStreamIsSentAgain) {
     EXPECT_EQ(r.code("OK"), 1) << "a refused stream was not sent again\n" << r.describe() << "\n" << weir.log()
                                << "\n" << raw.log();
     EXPECT_EQ(raw.calls("Unary"), 1) << raw.log();
+}
+
+// A caller that cancels its call (RST_STREAM CANCEL) has its upstream stream
+// reset too, and only that stream: another call in flight on the same shared
+// upstream connection finishes, and the connection stays in use.
+TEST(Grpc, ACancelledCallResetsOnlyItsUpstreamStream) {
+    GrpcBackend raw("raw", {"--raw-h2"});
+    ASSERT_TRUE(raw.started()) << raw.log();
+    GrpcConfig cfg;
+    cfg.workers = 1;  // one worker: one upstream connection for both calls
+    cfg.pools = {{"grpc", {raw.address()}}};
+    START_WEIR(weir, cfg.yaml());
+
+    auto slow = std::async(std::launch::async, [&] {
+        return run_client(local(weir.port()), "Slow", {"--request", "2000"});
+    });
+    ASSERT_TRUE(wait_for([&] { return raw.calls("Slow") == 1; }, 10s)) << raw.log();
+    GrpcReport c = run_client(local(weir.port()), "SlowStream",
+                              {"--request", "5000", "--raw-grpc-timeout", "20S", "--raw-cancel-after-first"});
+    ASSERT_TRUE(c.ok()) << c.describe();
+    ASSERT_TRUE(c.v.as_object().contains("cancelled")) << "the first message never came\n" << c.describe()
+                                                        << "\n" << weir.log();
+    EXPECT_TRUE(wait_for([&] { return raw.count_lines("reset ") >= 1; }, 3s))
+        << "the cancelled call's upstream stream was not reset\n" << raw.log();
+    GrpcReport a = slow.get();
+    EXPECT_EQ(a.code("OK"), 1) << "a call sharing the connection was hurt by the other's cancel\n" << a.describe()
+                               << "\n" << weir.log();
+    GrpcReport after = run_client(local(weir.port()), "Unary", {"--calls", "3"});
+    EXPECT_EQ(after.code("OK"), 3) << after.describe();
+    EXPECT_EQ(raw.raw_connections(), 1) << "the shared upstream connection was closed\n" << raw.log();
+    EXPECT_EQ(raw.count_lines("reset "), 1) << raw.log();
 }
 
 // A reload that keeps the endpoint keeps its connection (README, docs/config.md).

@@ -31,7 +31,9 @@ deadline of the client's own, so whatever ends the call early is the server
 side's doing. Prints {"status", "headers", "trailers", "grpc_status",
 "grpc_message", "reset" (RST_STREAM error code or null), "goaway",
 "messages", "elapsed_s", "closed"}; "messages_t" gives each message's
-arrival time (seconds after the request).
+arrival time (seconds after the request). With --raw-cancel-after-first the
+client resets the stream (RST_STREAM CANCEL) as soon as the first message
+arrives, waits a moment for anything else, and reports "cancelled": true.
 """
 import argparse
 import json
@@ -110,6 +112,11 @@ def raw_call(args):
                 while len(pending_msgs) >= 5 and len(pending_msgs) >= 5 + struct.unpack(">I", pending_msgs[1:5])[0]:
                     pending_msgs = pending_msgs[5 + struct.unpack(">I", pending_msgs[1:5])[0]:]
                     out["messages_t"].append(round(time.monotonic() - start, 4))
+                if args.raw_cancel_after_first and out["messages_t"] and not out.get("cancelled"):
+                    conn.reset_stream(sid, 8)
+                    out["cancelled"] = True
+                    sock.sendall(conn.data_to_send())
+                    sock.settimeout(1.0)
                 conn.acknowledge_received_data(ev.flow_controlled_length, sid)
             elif isinstance(ev, h2.events.TrailersReceived) and ev.stream_id == sid:
                 out["trailers"] = [[k, v] for k, v in ev.headers]
@@ -154,6 +161,7 @@ def main():
     ap.add_argument("--stream-messages", type=int, default=3)
     ap.add_argument("--channels", type=int, default=1)
     ap.add_argument("--raw-grpc-timeout")
+    ap.add_argument("--raw-cancel-after-first", action="store_true")
     args = ap.parse_args()
     if args.raw_grpc_timeout:
         return raw_call(args)

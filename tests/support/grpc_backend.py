@@ -32,8 +32,9 @@ that knows no deadlines: it ignores grpc-timeout (and logs the value it got
 as "grpc-timeout VALUE"), so a call cut short was cut by the proxy. It
 answers Unary as above (reply, x-backend, x-trailer), Slow (sleeps, then
 replies) and SlowStream (request "MS": sends one message "NAME:first" at
-once, sleeps MS, then a second one and the trailers), each stream on its own
-thread; anything else is UNIMPLEMENTED.
+once, sleeps MS, then a second one and the trailers) and NoStatus (a reply
+message and the end of the stream, without any grpc-status: a broken gRPC
+server), each stream on its own thread; anything else is UNIMPLEMENTED.
 Each accepted connection logs "connection N". With --max-streams N it
 advertises SETTINGS_MAX_CONCURRENT_STREAMS N, and each stream it takes logs
 "streams K acked=B", K being the streams then open on its connection (itself
@@ -117,6 +118,16 @@ def raw_h2_server(name, max_streams=0, refuse_first=0):
             method = path.rsplit("/", 1)[-1]
             sys.stderr.write("call %s raw\n" % method)
             sys.stderr.flush()
+            if method == "NoStatus":
+                reply = name.encode() + b":" + msg
+                with lock:
+                    try:
+                        conn.send_headers(sid, [(":status", "200"), ("content-type", "application/grpc")])
+                        conn.send_data(sid, b"\x00" + struct.pack(">I", len(reply)) + reply, end_stream=True)
+                        flush()
+                    except Exception:  # noqa: BLE001 - the proxy reset the stream: fine
+                        pass
+                return
             if method == "SlowStream":
                 first = ("%s:first" % name).encode()
                 with lock:

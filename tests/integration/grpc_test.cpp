@@ -18,6 +18,8 @@
 
 #include <boost/json.hpp>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -92,7 +94,7 @@ public:
     int raw_connections() const {
         int n = 0;
         for (const auto& line : lines_of(log_path_))
-            if (line.rfind("connection ", 0) == 0 && line.find("ended") == std::string::npos) ++n;
+            if (line.rfind("connection ", 0) == 0 && line.find_first_not_of("0123456789", 11) == std::string::npos) ++n;
         return n;
     }
     // The most streams open at once on one connection ("streams K acked=B"
@@ -757,6 +759,60 @@ TEST(Grpc, ACancelledCallResetsOnlyItsUpstreamStream) {
     EXPECT_EQ(after.code("OK"), 3) << after.describe();
     EXPECT_EQ(raw.raw_connections(), 1) << "the shared upstream connection was closed\n" << raw.log();
     EXPECT_EQ(raw.count_lines("reset "), 1) << raw.log();
+}
+
+// Draining an endpoint lets its call in flight finish, then its shared
+// connection closes and new calls go to the other endpoint; on SIGTERM a call
+// in flight finishes and Weir exits 0. (Real gRPC servers: python3-h2 stops
+// answering a connection once it receives a GOAWAY.)
+TEST(Grpc, CallsInFlightFinishAcrossADrainAndSigterm) {
+    GrpcBackend first("first");
+    GrpcBackend other("other");
+    ASSERT_TRUE(first.started()) << first.log();
+    ASSERT_TRUE(other.started()) << other.log();
+    GrpcConfig cfg;
+    cfg.workers = 1;
+    cfg.pools = {{"grpc", {first.address()}}};
+    std::string yaml = cfg.yaml();
+    // `other` starts with weight 0: the first call goes to `first`.
+    yaml = control::replace_once(yaml, "      - {address: \"" + first.address() + "\", weight: 1}\n",
+                                 "      - {address: \"" + first.address() + "\", weight: 1}\n      - {address: \"" +
+                                     other.address() + "\", weight: 0}\n");
+    START_WEIR(weir, yaml);
+    const auto admin = weir.admin_port();
+
+    auto slow = std::async(std::launch::async,
+                           [&] { return run_client(local(weir.port()), "Slow", {"--request", "1500"}); });
+    ASSERT_TRUE(wait_for([&] { return first.calls("Slow") == 1; }, 10s)) << first.log();
+    ASSERT_EQ(established_to(first.port()), 1);
+    // `other` gets a weight (PUT /pools/grpc/endpoints), then `first` is drained.
+    Response w = admin_request(admin, "PUT", "/pools/grpc/endpoints",
+                               "[{\"address\": \"" + first.address() + "\", \"weight\": 1}, {\"address\": \"" +
+                                   other.address() + "\", \"weight\": 1}]");
+    ASSERT_EQ(w.status, 200) << w.describe() << "\n" << w.body;
+    Response d = admin_request(admin, "POST", "/pools/grpc/endpoints/" + health::percent_encode(first.address()) + "/drain");
+    ASSERT_EQ(d.status, 200) << d.describe() << "\n" << d.body;
+    GrpcReport a = slow.get();
+    EXPECT_EQ(a.code("OK"), 1) << "the call in flight on the drained endpoint did not finish\n" << a.describe()
+                               << "\n" << weir.log();
+    EXPECT_LT(a.number("max_call_s"), 5.0) << a.describe();
+    EXPECT_TRUE(wait_for([&] { return established_to(first.port()) == 0; }, 10s))
+        << "the drained endpoint's connection stayed open";
+    GrpcReport next = run_client(local(weir.port()), "Unary", {"--calls", "5"});
+    EXPECT_EQ(next.backend("other"), 5) << next.describe() << "\n" << weir.log();
+    EXPECT_EQ(first.calls("Unary"), 0) << "a drained endpoint received calls";
+
+    // SIGTERM with a call in flight: it finishes, Weir exits 0.
+    auto last = std::async(std::launch::async,
+                           [&] { return run_client(local(weir.port()), "Slow", {"--request", "1500"}); });
+    ASSERT_TRUE(wait_for([&] { return other.calls("Slow") == 1; }, 10s)) << other.log() << weir.log();
+    weir.signal(SIGTERM);
+    GrpcReport l = last.get();
+    EXPECT_EQ(l.code("OK"), 1) << "the call in flight at SIGTERM did not finish\n" << l.describe() << "\n"
+                               << weir.log();
+    auto code = weir.wait_exit(15s);
+    ASSERT_TRUE(code.has_value()) << weir.log();
+    EXPECT_EQ(*code, 0) << weir.log();
 }
 
 // A reload that keeps the endpoint keeps its connection (README, docs/config.md).

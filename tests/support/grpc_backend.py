@@ -35,7 +35,10 @@ replies) and SlowStream (request "MS": sends one message "NAME:first" at
 once, sleeps MS, then a second one and the trailers) and NoStatus (a reply
 message and the end of the stream, without any grpc-status: a broken gRPC
 server), each stream on its own thread; anything else is UNIMPLEMENTED.
-Each accepted connection logs "connection N". With --max-streams N it
+Each accepted connection logs "connection N" (and "connection closed by the
+peer" at its end), and each GOAWAY it receives ("goaway CODE last=N"; the
+library then stops answering the connection's streams, so drains and
+SIGTERM are tested against the grpcio server). With --max-streams N it
 advertises SETTINGS_MAX_CONCURRENT_STREAMS N, and each stream it takes logs
 "streams K acked=B", K being the streams then open on its connection (itself
 included) and B whether the peer had acknowledged those SETTINGS; a stream
@@ -176,6 +179,8 @@ def raw_h2_server(name, max_streams=0, refuse_first=0):
             while True:
                 data = sock.recv(65536)
                 if not data:
+                    sys.stderr.write("connection closed by the peer\n")
+                    sys.stderr.flush()
                     break
                 with lock:
                     events = conn.receive_data(data)
@@ -210,6 +215,11 @@ def raw_h2_server(name, max_streams=0, refuse_first=0):
                                 path, body = streams.pop(ev.stream_id)
                                 threading.Thread(target=answer, args=(ev.stream_id, path, body),
                                                  daemon=True).start()
+                        elif isinstance(ev, h2.events.ConnectionTerminated):
+                            # python3-h2 closes its side here: streams under way cannot be
+                            # answered any more (a limitation of the library, not of HTTP/2).
+                            sys.stderr.write("goaway %d last=%d\n" % (ev.error_code, ev.last_stream_id))
+                            sys.stderr.flush()
                         elif isinstance(ev, h2.events.StreamReset):
                             sys.stderr.write("reset %d\n" % ev.stream_id)
                             sys.stderr.flush()

@@ -79,6 +79,12 @@ public:
     GrpcBackend& operator=(const GrpcBackend&) = delete;
 
     bool started() const { return port_ != 0; }
+    // SIGKILL: the backend vanishes without closing its connections properly
+    // (the kernel resets or closes them).
+    void kill() {
+        ::kill(child_->pid(), SIGKILL);
+        child_->stop(5s);
+    }
     std::uint16_t port() const { return port_; }
     std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
     const std::string& name() const { return name_; }
@@ -813,6 +819,48 @@ TEST(Grpc, CallsInFlightFinishAcrossADrainAndSigterm) {
     auto code = weir.wait_exit(15s);
     ASSERT_TRUE(code.has_value()) << weir.log();
     EXPECT_EQ(*code, 0) << weir.log();
+}
+
+// An endpoint killed with calls in flight: those calls end at once with
+// UNAVAILABLE (not after response_timeout), and the next calls go to the
+// other endpoint.
+TEST(Grpc, AKilledEndpointFailsItsCallsAtOnceAndTheOtherServes) {
+    GrpcBackend doomed("doomed");
+    GrpcBackend other("other");
+    ASSERT_TRUE(doomed.started()) << doomed.log();
+    ASSERT_TRUE(other.started()) << other.log();
+    GrpcConfig cfg;
+    cfg.workers = 1;
+    cfg.pools = {{"grpc", {doomed.address()}, "", "", "30s"}};
+    std::string yaml = control::replace_once(
+        cfg.yaml(), "      - {address: \"" + doomed.address() + "\", weight: 1}\n",
+        "      - {address: \"" + doomed.address() + "\", weight: 1}\n      - {address: \"" + other.address() +
+            "\", weight: 0}\n");
+    START_WEIR(weir, yaml);
+    const auto admin = weir.admin_port();
+
+    auto slow = std::async(std::launch::async, [&] {
+        return run_client(local(weir.port()), "Slow", {"--request", "20000", "--calls", "3", "--concurrency", "3"});
+    });
+    ASSERT_TRUE(wait_for([&] { return doomed.calls("Slow") == 3; }, 10s)) << doomed.log();
+    Response w = admin_request(admin, "PUT", "/pools/grpc/endpoints",
+                               "[{\"address\": \"" + doomed.address() + "\", \"weight\": 0}, {\"address\": \"" +
+                                   other.address() + "\", \"weight\": 1}]");
+    ASSERT_EQ(w.status, 200) << w.describe() << "\n" << w.body;
+    const auto killed_at = Clock::now();
+    doomed.kill();
+    GrpcReport a = slow.get();
+    const double waited = std::chrono::duration<double>(Clock::now() - killed_at).count();
+    std::cout << "[ grpc ] 3 calls in flight on a killed endpoint ended " << waited << " s after the kill: "
+              << json::serialize(a.v.as_object().at("details")) << std::endl;
+    EXPECT_EQ(a.code("UNAVAILABLE"), 3) << a.describe() << "\n" << weir.log();
+    EXPECT_LT(waited, 5.0) << "the calls waited for a dead connection\n" << a.describe();
+    EXPECT_GE(metrics::parse_exposition(health::metrics_text(admin))
+                  .sum("weir_upstream_errors_total", {{"pool", "grpc"}, {"endpoint", doomed.address()}}),
+              1.0)
+        << error_samples(admin);
+    GrpcReport next = run_client(local(weir.port()), "Unary", {"--calls", "5"});
+    EXPECT_EQ(next.backend("other"), 5) << next.describe() << "\n" << weir.log();
 }
 
 // A reload that keeps the endpoint keeps its connection (README, docs/config.md).

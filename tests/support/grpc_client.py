@@ -38,7 +38,6 @@ arrives, waits a moment for anything else, and reports "cancelled": true.
 import argparse
 import json
 import sys
-import threading
 import time
 from collections import Counter
 from concurrent import futures

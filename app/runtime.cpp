@@ -19,6 +19,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <csignal>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <memory>
 
 namespace weir::app {
@@ -161,6 +164,15 @@ private:
 int serve(config::Config config, const RunOptions& options) {
     // Writes to a closed peer must fail with EPIPE, not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
+#if defined(__GLIBC__)
+    // glibc gives the top of a heap back to the kernel on free() once it is
+    // over the trim threshold, and grows it again on the next malloc: under
+    // load a worker's arena did that every few dozen requests (an mprotect
+    // each, and the pages faulted in again). Memory goes back instead when a
+    // worker's housekeeping finds a burst over (Worker::return_memory's
+    // malloc_trim, which ignores this threshold).
+    ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
     Control control(std::move(config), options);
     return control.run();
 }

@@ -90,7 +90,12 @@ std::vector<prometheus::MetricFamily> traffic_families(proxy::Server& server, co
     for (const auto& p : plane.current()->pools) {
         double n = 0;
         for (const auto& e : p.endpoints) {
-            if (e.key < load.size()) n += static_cast<double>(load[e.key].in_flight + load[e.key].idle);
+            if (e.key >= load.size()) continue;
+            // An HTTP/1.1 request in flight holds a connection of its own;
+            // HTTP/2 ones share theirs.
+            n += p.protocol == routing::UpstreamProtocol::h2
+                     ? static_cast<double>(load[e.key].h2_connections)
+                     : static_cast<double>(load[e.key].in_flight + load[e.key].idle);
         }
         by_pool[p.name] += n;
     }

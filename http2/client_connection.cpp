@@ -114,6 +114,9 @@ struct ClientConnection::Callbacks {
                 c.events_.on_end_of_response(s->id);
                 return 0;
             }
+            case NGHTTP2_SETTINGS:
+                if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) c.settings_received_ = true;
+                return 0;
             case NGHTTP2_GOAWAY:
                 // nghttp2 closes the streams above the last id with
                 // REFUSED_STREAM after this returns.

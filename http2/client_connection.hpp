@@ -174,6 +174,10 @@ public:
     void submit_ping();
     bool ping_outstanding() const { return ping_outstanding_; }
 
+    // Whether the upstream's SETTINGS have arrived. Until then its stream
+    // limit is unknown (nghttp2 takes it as unlimited): an owner that opens
+    // many streams before may see most of them refused.
+    bool settings_received() const { return settings_received_; }
     // Streams open (submitted, not yet reported closed).
     std::size_t open_streams() const { return streams_.size(); }
     bool goaway_received() const { return peer_goaway_; }
@@ -213,6 +217,7 @@ private:
     std::int32_t peer_goaway_last_id_ = -1;
     std::uint32_t peer_goaway_code_ = 0;
     bool ping_outstanding_ = false;
+    bool settings_received_ = false;
     std::uint64_t ping_counter_ = 0;
     Clock::time_point now_{};
 };

@@ -114,7 +114,7 @@ void H2Stream::on_body(std::string_view bytes) {
     }
     if (up_id_ != 0) {
         send_h2_body(bytes, false);
-    } else if (h2up_ == nullptr && (state_ == State::exchange || state_ == State::response_body)) {
+    } else if (h2up_ == nullptr && upstream_ && (state_ == State::exchange || state_ == State::response_body)) {
         stage_body(bytes);
         if (!ex_->request_sent) write_request();
     } else {
@@ -124,11 +124,11 @@ void H2Stream::on_body(std::string_view bytes) {
 }
 
 void H2Stream::on_request_trailers(const std::vector<http::Header>& trailers) {
-    if (state_ == State::done || !ex_ || ex_->pool == nullptr || ex_->pool->protocol != routing::UpstreamProtocol::h2) {
-        // HTTP/1.1 upstreams get the body's end without them: chunked
-        // trailers are seldom read, and never relied on.
-        return;
-    }
+    // Kept for an HTTP/2 upstream (the pool may not be chosen yet: the
+    // trailers can come in the read that opened the stream). HTTP/1.1
+    // upstreams get the body's end without them: chunked trailers are seldom
+    // read, and never relied on.
+    if (state_ == State::done) return;
     held_trailers_.clear();
     for (const http::Header& h : trailers) held_trailers_.emplace_back(h.name, h.value);
 }
@@ -139,7 +139,7 @@ void H2Stream::on_end_of_request() {
         end_h2_request();
         return;
     }
-    if (h2up_ == nullptr && state_ == State::exchange || state_ == State::response_body) {
+    if (h2up_ == nullptr && upstream_ && (state_ == State::exchange || state_ == State::response_body)) {
         stage_end();
         if (!ex_->request_sent) write_request();
     }
@@ -290,6 +290,9 @@ bool H2Stream::write_request() {
 // ---------------------------------------------------------------- response
 
 void H2Stream::step() {
+    // Only an HTTP/1.1 upstream connection has steps to take; a stream on an
+    // HTTP/2 one is driven by its events (h2_stream_upstream.cpp).
+    if (!upstream_) return;
     switch (state_) {
         case State::connect:
             if (upstream_->socket.writable()) {

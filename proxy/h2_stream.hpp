@@ -154,6 +154,7 @@ private:
     std::size_t held_window_ = 0;    // request bytes sent on whose window the client gets back once the upstream drains
     std::size_t unconsumed_ = 0;     // response bytes passed on but not yet handed back (client not reading)
     std::uint64_t up_body_sent_ = 0; // request body bytes given to the upstream stream
+    std::size_t replayed_ = 0;       // bytes at the front of body_held_ sent once already (a refused stream's)
     std::uint64_t call_deadline_ms_ = 0;  // grpc-timeout, on the loop clock; 0: none
     std::vector<std::pair<std::string, std::string>> held_trailers_;  // request trailers before the stream opened
     bool up_full_ = false;           // the upstream stream's send buffer is full

@@ -22,6 +22,9 @@ namespace {
 constexpr std::uint32_t refused_stream = 0x7;
 constexpr std::uint32_t cancel_code = 0x8;
 constexpr int deadline_exceeded = 4;
+// Request body kept to be sent again if the endpoint refuses the stream (a
+// gRPC call's message goes out with its HEADERS, before any refusal can come).
+constexpr std::size_t replay_limit = 64 * 1024;
 
 bool has_trailers_te(const std::vector<http::Header>& headers) {
     for (const http::Header& h : headers)
@@ -103,9 +106,16 @@ void H2Stream::open_h2_stream() {
     up_id_ = h2up_->open(up, *this);
     head.clear();
     if (up_id_ == 0) {
-        // No stream to be had after all (the connection failed or filled up
-        // in between): nothing was sent.
+        // Nothing was sent. A connection that is full (the endpoint's stream
+        // limit, known only once it was up, is below the number of requests
+        // that waited for it) sends the request on to another connection to
+        // the same endpoint; one that failed, to another endpoint.
+        const bool full = !h2up_->closed() && !h2up_->has_room();
         h2up_ = nullptr;
+        if (full) {
+            use_h2_upstream();
+            return;
+        }
         ex_->last_failure_status = 502;
         pick_endpoint();
         return;
@@ -124,10 +134,16 @@ void H2Stream::open_h2_stream() {
 void H2Stream::send_h2_body(std::string_view bytes, bool end) {
     if (bytes.empty() && !end) return;
     up_body_sent_ += bytes.size();
+    if (up_body_sent_ <= replay_limit) ex_->replay.append(bytes);
     if (!h2up_->send_body(up_id_, bytes, end)) up_full_ = true;
-    // The client's window reopens as the upstream stream takes the bytes.
-    if (up_full_) held_window_ += bytes.size();
-    else conn_.codec().consumed_body(id_, bytes.size());
+    // The client's window reopens as the upstream stream takes the bytes
+    // (not again for those of a replay: their window was given back then).
+    std::size_t credit = bytes.size();
+    const std::size_t again = std::min(credit, replayed_);
+    replayed_ -= again;
+    credit -= again;
+    if (up_full_) held_window_ += credit;
+    else if (credit > 0) conn_.codec().consumed_body(id_, credit);
     if (state_ == State::exchange) h2_wait_deadline();
 }
 
@@ -255,9 +271,9 @@ void H2Stream::on_h2_closed(std::uint32_t code) {
     }
     // REFUSED_STREAM: the upstream says it never processed the request
     // (RFC 9113 §8.7), so even a POST may go again, if its body is still
-    // whole: none was sent yet.
+    // whole: none was sent yet, or all of it is kept.
     const bool refused = code == refused_stream;
-    const bool body_whole = up_body_sent_ == 0;
+    const bool body_whole = up_body_sent_ == 0 || (refused && up_body_sent_ <= replay_limit);
     const bool may_repeat = body_whole && (refused || ex_->repeatable) && ex_->attempts < attempt_limit;
     if (!refused) {
         log::limited(w.upstream_log(), EventLoop::clock_ms(), log::Level::warn, "proxy",
@@ -270,6 +286,14 @@ void H2Stream::on_h2_closed(std::uint32_t code) {
     release_upstream(w, ex_.get(), upstream_, false);  // the endpoint's in-flight count
     if (may_repeat) {
         ex_->request_sent = false;
+        if (up_body_sent_ > 0) {
+            // Sent again from the copy, before whatever the client sends next.
+            replayed_ = ex_->replay.size();
+            ex_->replay.append(body_held_);
+            body_held_.swap(ex_->replay);
+            ex_->replay.clear();
+            up_body_sent_ = 0;
+        }
         if (refused && ex_->attempts < repeat_limit) {
             // The same endpoint, on a connection that takes streams (a
             // GOAWAY's refusals come from one that does not any more).
@@ -333,6 +357,7 @@ void H2Stream::h2_timeout() {
                          "pool {} endpoint {}: no response within {} ms", ex_->pool->name, ex_->endpoint->name,
                          ex_->pool->upstream.response_timeout.count());
             w.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::timeout);
+            h2up_->suspect();
             reply(504, "upstream response timeout");
             return;
         case State::response_body:

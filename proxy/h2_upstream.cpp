@@ -66,9 +66,10 @@ bool H2Upstream::has_room() const {
     switch (state_) {
         case State::connecting:
         case State::handshake:
+        case State::settings:
             return waiters_.size() < http2::ClientLimits{}.max_concurrent_streams;
         case State::ready:
-            return codec_.can_open_stream();
+            return !suspected() && codec_.can_open_stream();
         case State::closed:
             return false;
     }
@@ -141,7 +142,7 @@ void H2Upstream::close() {
 
 void H2Upstream::connected() {
     if (!pool_->upstream.tls) {
-        became_ready();
+        await_settings();
         return;
     }
     if (!attach_upstream_tls(worker_, *pool_, *endpoint_, *conn_, true)) {
@@ -157,7 +158,15 @@ void H2Upstream::handshake_step() {
     const int rc = advance_upstream_tls(worker_, *pool_, *endpoint_, conn_, true);
     if (rc == 0) return;
     if (rc < 0) unavailable();  // logged, counted and charged; conn_ is closed
-    else became_ready();
+    else await_settings();
+}
+
+void H2Upstream::await_settings() {
+    state_ = State::settings;
+    arm();
+    // The preface and SETTINGS go now; the endpoint's may have come with the
+    // end of the TLS handshake, already read: no event would say so.
+    if (write_output()) read_input();
 }
 
 void H2Upstream::became_ready() {
@@ -168,6 +177,20 @@ void H2Upstream::became_ready() {
     waiters.swap(waiters_);
     for (H2UpstreamUser* u : waiters) u->on_h2_ready();
     queue_output();
+    arm();
+}
+
+void H2Upstream::suspect() {
+    if (state_ != State::ready || codec_.ping_outstanding()) return;
+    codec_.submit_ping();
+    queue_output();
+    worker_.loop().timers().arm(*this, EventLoop::clock_ms() +
+                                           static_cast<std::uint64_t>(pool_->upstream.connect_timeout.count()) + 1);
+}
+
+void H2Upstream::on_ping_ack() {
+    // Alive after all: back to the deadline of what it does now.
+    Timer::cancel();
     arm();
 }
 
@@ -194,6 +217,7 @@ void H2Upstream::on_upstream_events(std::uint32_t) {
         case State::handshake:
             handshake_step();
             return;
+        case State::settings:
         case State::ready:
             read_input();
             return;
@@ -209,7 +233,12 @@ void H2Upstream::read_input() {
         IoResult r = s.read(buf, Worker::tunnel_buffer_size);
         if (r.blocked()) break;
         if (r.eof || r.error) {
-            if (!users_.empty()) {
+            if (state_ == State::settings) {
+                // Gone before saying SETTINGS: not an HTTP/2 endpoint, or a failing one.
+                note(worker_, "pool {} endpoint {}: closed the connection before its HTTP/2 SETTINGS", pool_->name,
+                     endpoint_->name);
+                worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::reset);
+            } else if (!users_.empty()) {
                 note(worker_, "pool {} endpoint {}: HTTP/2 connection {} with {} streams open", pool_->name,
                      endpoint_->name, r.eof ? "closed by the endpoint" : "failed", users_.size());
             }
@@ -229,11 +258,15 @@ void H2Upstream::read_input() {
             return;
         }
     }
+    if (state_ == State::settings && codec_.settings_received()) {
+        became_ready();
+        if (state_ != State::ready) return;
+    }
     if (write_output() && codec_.wants_close()) close();
 }
 
 bool H2Upstream::write_output() {
-    if (state_ != State::ready) return false;
+    if (state_ != State::ready && state_ != State::settings) return false;
     Socket& s = conn_->socket;
     for (;;) {
         const std::string_view out = codec_.pending_output();
@@ -268,20 +301,20 @@ void H2Upstream::arm() {
     switch (state_) {
         case State::connecting:
         case State::handshake:
+        case State::settings:
             d = up.connect_timeout;
             break;
         case State::ready:
+            // A PING's deadline (suspect) stands, streams or not.
+            if (suspected()) return;
             if (!users_.empty()) {
                 Timer::cancel();  // each stream keeps its own deadline
                 return;
             }
-            if (retired_) {
-                // Its last stream is over: nothing more will use it.
-                worker_.queue_flush(*this);
-                return;
-            }
-            // Idle: kept for upstream.idle_timeout, unless pooling is off.
-            d = up.max_idle_per_endpoint == 0 ? std::chrono::milliseconds(0) : up.idle_timeout;
+            // Idle: kept for upstream.idle_timeout, unless pooling is off or
+            // it is retired (then it closes on the next tick, outside
+            // whatever call brought it here).
+            d = up.max_idle_per_endpoint == 0 || retired_ ? std::chrono::milliseconds(0) : up.idle_timeout;
             break;
         case State::closed:
             return;
@@ -301,8 +334,22 @@ void H2Upstream::on_timer() {
             upstream_tls_timed_out(worker_, *pool_, *endpoint_, conn_);
             unavailable();
             return;
+        case State::settings:
+            note(worker_, "pool {} endpoint {}: no HTTP/2 SETTINGS from the endpoint within {} ms (does it speak h2c?)",
+                 pool_->name, endpoint_->name, pool_->upstream.connect_timeout.count());
+            worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::invalid_response);
+            unavailable();
+            return;
         case State::ready:
-            if (!users_.empty()) return;
+            if (suspected()) {
+                // A stream waited in vain and the connection does not
+                // answer a PING either: it is dead, whatever TCP says.
+                note(worker_, "pool {} endpoint {}: HTTP/2 connection does not answer a PING within {} ms, closing",
+                     pool_->name, endpoint_->name, pool_->upstream.connect_timeout.count());
+                worker_.upstream_failed(*pool_, *endpoint_, UpstreamError::timeout);
+                close();
+                return;
+            }
             // Idle past its time: say goodbye and close.
             codec_.shutdown();
             write_output();

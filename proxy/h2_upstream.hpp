@@ -4,6 +4,10 @@
 // is ready (connect, TLS with ALPN "h2"), opens its stream, and from then on
 // hears of its response through H2UpstreamUser.
 //
+// The connection takes streams once the endpoint's SETTINGS have come (its
+// stream limit is known then: a burst opened before would be refused past
+// it). Requests that come while it is being made wait for it.
+//
 // The connection's socket is an UpstreamConnection like any other (the same
 // connect, TLS and retirement code); this object owns it, drives the codec
 // (http2::ClientConnection), and passes each stream's events to the exchange
@@ -103,13 +107,20 @@ public:
     void retire();
     // Closes now; streams and waiters hear connection_lost / unavailable.
     void close();
+    // A stream got no answer in time: a PING finds out whether the
+    // connection still works; without its acknowledgement within
+    // upstream.connect_timeout it closes (its other streams go elsewhere or fail).
+    void suspect();
 
     void on_upstream_events(std::uint32_t events) override;
     void on_timer() override;
     void flush() override;
 
 private:
-    enum class State : std::uint8_t { connecting, handshake, ready, closed };
+    // settings: connected, the preface sent, waiting for the endpoint's
+    // SETTINGS: until they come its stream limit is unknown, and streams
+    // opened past it would be refused.
+    enum class State : std::uint8_t { connecting, handshake, settings, ready, closed };
 
     // http2::ClientEvents
     void on_response(std::int32_t stream_id, int status, const std::vector<http::Header>& headers,
@@ -119,10 +130,14 @@ private:
     void on_end_of_response(std::int32_t stream_id) override;
     void on_stream_closed(std::int32_t stream_id, std::uint32_t error_code) override;
     void on_send_buffer(std::int32_t stream_id, bool full) override;
+    void on_ping_ack() override;
 
     void connected();
     void handshake_step();
+    void await_settings();
     void became_ready();
+    // A connection that went quiet (see suspect): no new streams until its PING is answered.
+    bool suspected() const { return codec_.ping_outstanding(); }
     // The connection could not be made: every waiter hears it.
     void unavailable();
     void read_input();

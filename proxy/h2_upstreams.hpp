@@ -34,6 +34,7 @@ public:
     // Destroys closed connections (the worker, after each batch of events).
     void reap();
     std::size_t open_connections(std::uint32_t key) const;
+    std::uint32_t key_limit() const { return static_cast<std::uint32_t>(by_key_.size()); }
 
 private:
     Worker& worker_;

@@ -89,6 +89,7 @@ std::vector<EndpointLoad> Server::load(std::chrono::milliseconds timeout) {
                 total[i].requests += part[i].requests;
                 total[i].idle += part[i].idle;
                 total[i].tunnels += part[i].tunnels;
+                total[i].h2_connections += part[i].h2_connections;
             }
         },
         timeout);

@@ -257,6 +257,12 @@ void Worker::collect_load(std::function<void(std::vector<EndpointLoad>)> done) {
             if (k >= out.size()) out.resize(k + 1);
             out[k].idle = idle;
         }
+        for (std::uint32_t k = 0; k < h2_upstreams_->key_limit(); ++k) {
+            const std::size_t n = h2_upstreams_->open_connections(k);
+            if (n == 0) continue;
+            if (k >= out.size()) out.resize(k + 1);
+            out[k].h2_connections = n;
+        }
         done(std::move(out));
     });
 }

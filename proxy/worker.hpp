@@ -118,6 +118,9 @@ struct EndpointLoad {
     std::uint64_t requests = 0;
     std::uint64_t idle = 0;  // idle upstream connections kept for reuse
     std::uint64_t tunnels = 0;  // open tunnels (also counted in in_flight)
+    // HTTP/2 connections (protocol: h2 pools), busy or idle: their in-flight
+    // requests are streams, many to a connection.
+    std::uint64_t h2_connections = 0;
 };
 
 class Worker {

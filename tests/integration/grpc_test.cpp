@@ -612,13 +612,8 @@ TEST(Grpc, ManyConcurrentCallsShareFewUpstreamConnections) {
 
 // weir_upstream_connections{pool} is "open upstream connections of the pool,
 // in use plus idle" (docs/metrics.md): for an h2 pool, the shared connections
-// ss sees, during a burst of calls and after it.
-// DISABLED: for h2 pools the gauge adds up the endpoints' in-flight requests
-// and HTTP/1.1 idle-pool connections (control/traffic_metrics.cpp:
-// load[e.key].in_flight + load[e.key].idle), so it shows the streams in flight
-// during the burst (well above the connections) and 0 once the calls are done,
-// while the h2 connections stay open until upstream.idle_timeout.
-TEST(Grpc, DISABLED_TheUpstreamConnectionsGaugeCountsH2Connections) {
+// ss sees, during a burst of calls and after it (not the streams in flight).
+TEST(Grpc, TheUpstreamConnectionsGaugeCountsH2Connections) {
     GrpcBackend b("alpha");
     ASSERT_TRUE(b.started()) << b.log();
     GrpcConfig cfg;
@@ -712,16 +707,10 @@ TEST(Grpc, TheEndpointsStreamLimitIsKeptOnceKnown) {
 // A stream the endpoint refuses with REFUSED_STREAM was never processed
 // (RFC 9113 8.7): the call should be sent again (docs/config.md, Retries: "a
 // stream the endpoint refuses ... is sent again on another connection, even a
-// POST") and succeed. The backend refuses the first stream of each connection.
-// DISABLED: Weir sends it again only when none of its body was sent
-// (proxy/h2_stream_upstream.cpp, H2Stream::on_h2_closed: body_whole =
-// up_body_sent_ == 0), and a gRPC request's body (its framed message) always
-// goes out with its HEADERS, so the refusal becomes a 502 "upstream failed
-// before responding", i.e. UNAVAILABLE at the client. Together with streams
-// opened on a new connection before the endpoint's SETTINGS arrived (up to
-// 100; see the test above), a burst to a backend with a low
-// SETTINGS_MAX_CONCURRENT_STREAMS loses calls.
-TEST(Grpc, DISABLED_ARefusedStreamIsSentAgain) {
+// POST") and succeed. The backend refuses the first stream of each
+// connection; a gRPC call's message goes out with its HEADERS, so Weir sends
+// it again from the copy it keeps of a small body.
+TEST(Grpc, ARefusedStreamIsSentAgain) {
     GrpcBackend raw("raw", {"--raw-h2", "--refuse-first", "1"});
     ASSERT_TRUE(raw.started()) << raw.log();
     GrpcConfig cfg;

@@ -196,12 +196,6 @@ BuildResult build_snapshot(const config::Config& config, std::uint64_t version, 
         routing::Pool pool;
         pool.name = pc.name;
         pool.protocol = pc.protocol;
-        // The key is read (and shown) so a file written for it is checked
-        // now; until the proxy speaks HTTP/2 to endpoints, a pool that asks
-        // for it is refused rather than quietly served over HTTP/1.1.
-        if (pc.protocol == routing::UpstreamProtocol::h2)
-            result.errors.push_back("pool " + pc.name +
-                                    ": protocol h2 (HTTP/2 to the endpoints) is not available in this build yet");
         pool.grpc_error_codes = pc.grpc_error_codes;
         pool.upstream.connect_timeout = pc.upstream.connect_timeout;
         pool.upstream.response_timeout = pc.upstream.response_timeout;

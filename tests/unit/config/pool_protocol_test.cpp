@@ -105,16 +105,15 @@ TEST(ConfigPoolProtocol, SnapshotCarriesThem) {
     EXPECT_EQ(built.snapshot->pools.at(0).grpc_error_codes, grpc_status_bit(13));
 }
 
-// Until the proxy speaks HTTP/2 to endpoints, a pool asking for it is an
-// error of the load, never served over HTTP/1.1 in its place.
-TEST(ConfigPoolProtocol, H2PoolsAreRefusedByTheSnapshotUntilBuilt) {
+TEST(ConfigPoolProtocol, H2PoolsReachTheSnapshot) {
     const auto r = load_pool(", protocol: h2");
     control::StableKeys keys;
     control::StatKeys stats;
     control::AddressBook book;
     auto built = control::build_snapshot(ok(r), 1, keys, stats, book, true);
-    ASSERT_EQ(built.errors.size(), 1u);
-    EXPECT_NE(built.errors[0].find("protocol h2"), std::string::npos) << built.errors[0];
+    ASSERT_TRUE(built.snapshot);
+    EXPECT_TRUE(built.errors.empty()) << built.errors.at(0);
+    EXPECT_EQ(built.snapshot->pools.at(0).protocol, routing::UpstreamProtocol::h2);
 }
 
 TEST(GrpcStatus, NamesAndNumbers) {

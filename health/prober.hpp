@@ -24,6 +24,7 @@ struct Target {
     boost::asio::ip::tcp::endpoint address;
     std::string host;  // the host as configured (TLS: SNI and the name verified)
     std::shared_ptr<const tls::ClientContext> tls;  // set: the pool speaks TLS to it
+    bool h2 = false;  // the pool's protocol is h2: checks go over HTTP/2 (h2_probe.hpp)
 };
 
 struct ProbeResult {

@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <array>
@@ -74,6 +75,10 @@ struct H2Probe : std::enable_shared_from_this<H2Probe>, http2::ClientEvents {
         stream.emplace(socket, ssl);  // owns `ssl` from here
         stream->async_handshake(asio::ssl::stream_base::client, [self = shared_from_this()](const boost::system::error_code& ec) {
             if (self->finished) return;
+            // A server that refuses every protocol offered ends the handshake with this alert.
+            if (ec.category() == asio::error::get_ssl_category() &&
+                ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL)
+                return self->finish({ProbeResult::Kind::error, 0, "not h2 (ALPN)"});
             if (ec) {
                 return self->finish({ProbeResult::Kind::error, 0,
                                      "TLS handshake failed: " + self->tls->failure(self->stream->native_handle(), ec.message())});

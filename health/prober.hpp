@@ -1,7 +1,8 @@
 // One active health check: an HTTP/1.1 GET on a fresh connection (over TLS
 // when the pool's upstream.tls says so, with the same verification), judged
 // by its status code. Runs on the control thread's io_context, never on a
-// worker's request path.
+// worker's request path. Endpoints of protocol h2 pools are checked over
+// HTTP/2 instead (h2_probe.hpp).
 #pragma once
 
 #include <boost/asio/io_context.hpp>

@@ -96,6 +96,8 @@ struct H2Probe : std::enable_shared_from_this<H2Probe>, http2::ClientEvents {
     void open() {
         conn = std::make_unique<http2::ClientConnection>(probe_limits(), *this);
         std::string request_body;
+        // The server may give up when the check would: it is not waited for longer.
+        const std::string grpc_timeout = std::to_string(spec.timeout.count()) + "m";
         http2::RequestHeaders req;
         req.scheme = tls ? "https" : "http";
         req.authority = authority;
@@ -105,6 +107,7 @@ struct H2Probe : std::enable_shared_from_this<H2Probe>, http2::ClientEvents {
             req.path = "/grpc.health.v1.Health/Check";
             req.headers = {{"content-type", "application/grpc"},
                            {"te", "trailers"},
+                           {"grpc-timeout", grpc_timeout},
                            {"user-agent", "weir-health-check"}};
         } else {
             req.method = "GET";

@@ -85,7 +85,9 @@ TEST(HealthH2, GrpcServingIsHealthyNotServingIsTakenOutAndServingBringsItBack) {
     const auto admin = weir.admin_port();
 
     ASSERT_TRUE(last_check_is(admin, "g", backend.address(), true, "SERVING")) << describe(admin, "g", weir, backend);
-    EXPECT_GE(backend.lines_starting("check - SERVING"), 1) << "the whole server (service \"\") is asked about";
+    EXPECT_GE(backend.lines_starting("check - SERVING deadline"), 1)
+        << "the whole server (service \"\") is asked about, with the check's timeout as grpc-timeout\n"
+        << backend.output();
     std::string m = metrics_text(admin);
     EXPECT_EQ(metric(m, "weir_endpoint_healthy", {{"pool", "g"}, {"endpoint", backend.address()}}), 1.0) << m;
 

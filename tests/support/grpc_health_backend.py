@@ -13,7 +13,8 @@ so a test switches the status at runtime: one line per service,
 SERVING, NOT_SERVING, UNKNOWN, SERVICE_UNKNOWN, or "grpc:CODE" to fail the
 call with that gRPC status code. A service not listed fails with NOT_FOUND,
 as the reference implementation does. A missing file means "- SERVING".
-Each call is reported on stdout as "check NAME ANSWER".
+Each call is reported on stdout as "check NAME ANSWER DEADLINE", DEADLINE
+"deadline" when the call came with a grpc-timeout, else "no-deadline".
 
 The process exits as soon as its stdin closes (the test that started it went
 away) or after 300 seconds.
@@ -88,7 +89,8 @@ def main():
     def check(request, context):
         service = service_of(request)
         answer = table(status_file).get(service)
-        say("check %s %s" % (service or "-", answer or "NOT_FOUND"))
+        deadline = "deadline" if context.time_remaining() is not None else "no-deadline"
+        say("check %s %s %s" % (service or "-", answer or "NOT_FOUND", deadline))
         if answer is None:
             context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
         if answer.startswith("grpc:"):

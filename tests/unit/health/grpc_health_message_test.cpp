@@ -67,10 +67,13 @@ TEST(GrpcFraming, FrameIsFlagLengthMessage) {
 
 TEST(GrpcFraming, UnframeTakesExactlyOneUncompressedMessage) {
     std::string error;
-    auto m = grpc_unframe("\x00\x00\x00\x00\x02\x08\x01"s, error);
+    // The message is a view into the body, which must outlive it.
+    const std::string one = "\x00\x00\x00\x00\x02\x08\x01"s;
+    auto m = grpc_unframe(one, error);
     ASSERT_TRUE(m) << error;
     EXPECT_EQ(*m, "\x08\x01"s);
-    m = grpc_unframe(std::string(5, '\0'), error);
+    const std::string empty(5, '\0');
+    m = grpc_unframe(empty, error);
     ASSERT_TRUE(m) << error;
     EXPECT_EQ(*m, "");
 

@@ -84,4 +84,32 @@ std::vector<http::Header> response_fields_h2(const std::vector<http::Header>& fi
     return out;
 }
 
+std::vector<http::Header> head_fields_h2(std::string& head, std::string_view& authority) {
+    std::vector<http::Header> out;
+    authority = {};
+    std::size_t pos = head.find("\r\n");  // past the request line
+    if (pos == std::string::npos) return out;
+    pos += 2;
+    out.reserve(16);
+    while (pos < head.size()) {
+        const std::size_t end = head.find("\r\n", pos);
+        if (end == std::string::npos || end == pos) break;  // the blank line ends the head
+        const std::size_t colon = head.find(':', pos);
+        if (colon == std::string::npos || colon > end) break;
+        for (std::size_t i = pos; i < colon; ++i) head[i] = http::to_lower(head[i]);
+        std::size_t v = colon + 1;
+        while (v < end && (head[v] == ' ' || head[v] == '\t')) ++v;
+        const std::string_view name(head.data() + pos, colon - pos);
+        const std::string_view value(head.data() + v, end - v);
+        pos = end + 2;
+        if (name == "host") {
+            authority = value;
+            continue;
+        }
+        if (http::is_hop_by_hop(name)) continue;  // TE and Transfer-Encoding among them
+        out.push_back({name, value});
+    }
+    return out;
+}
+
 }  // namespace weir::http2

@@ -28,4 +28,11 @@ bool to_request_head(const RequestHeaders& req, std::string& cookie, http::Reque
 // values point into `fields`: the result lives as long as both.
 std::vector<http::Header> response_fields_h2(const std::vector<http::Header>& fields, std::string& storage);
 
+// A request head as Weir sends it upstream (http::serialize_request: the
+// forwarding fields added, hop-by-hop ones dropped), made into HTTP/2 fields
+// for an HTTP/2 upstream: names lower-cased in place in `head`, the Host value
+// given as `authority`, and what HTTP/2 forbids (connection-specific fields,
+// Transfer-Encoding, TE) left out. The views point into `head`.
+std::vector<http::Header> head_fields_h2(std::string& head, std::string_view& authority);
+
 }  // namespace weir::http2

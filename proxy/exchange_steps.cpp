@@ -111,11 +111,15 @@ const routing::Endpoint* next_endpoint(Worker& worker, Exchange& ex) {
 }
 
 int open_upstream(Worker& worker, const Exchange& ex, UpstreamOwner& owner, UpstreamPtr& conn) {
+    return open_upstream(worker, *ex.endpoint, owner, conn);
+}
+
+int open_upstream(Worker& worker, const routing::Endpoint& endpoint, UpstreamOwner& owner, UpstreamPtr& conn) {
     conn = std::make_unique<UpstreamConnection>();
-    conn->endpoint_key = ex.endpoint->key;
+    conn->endpoint_key = endpoint.key;
     conn->owner = &owner;
     worker.stats().upstream_connects.fetch_add(1, std::memory_order_relaxed);
-    const auto& addr = ex.endpoint->address;
+    const auto& addr = endpoint.address;
     int err = Socket::connect(conn->socket, addr.data(), static_cast<unsigned>(addr.size()));
     if (err == 0 || err == EINPROGRESS) {
         if (int add_err = worker.loop().add(conn->socket.fd(), conn.get()); add_err != 0) {
@@ -144,52 +148,92 @@ void upstream_connect_failed(Worker& worker, Exchange& ex, UpstreamPtr& conn, in
 
 namespace {
 
-void count_upstream_handshake(const Exchange& ex, std::atomic<std::uint64_t> tls::HandshakeCounts::*result) {
-    if (tls::HandshakeCounts* counts = ex.pool->upstream.handshakes)
-        (counts->*result).fetch_add(1, std::memory_order_relaxed);
+void count_upstream_handshake(const routing::Pool& pool, std::atomic<std::uint64_t> tls::HandshakeCounts::*result) {
+    if (tls::HandshakeCounts* counts = pool.upstream.handshakes) (counts->*result).fetch_add(1, std::memory_order_relaxed);
 }
 
-void upstream_tls_failed(Worker& worker, Exchange& ex, UpstreamPtr& conn, std::string_view why,
+void upstream_tls_failed(Worker& worker, const routing::Pool& pool, const routing::Endpoint& endpoint,
+                         UpstreamPtr& conn, std::string_view why,
                          std::atomic<std::uint64_t> tls::HandshakeCounts::*outcome) {
-    count_upstream_handshake(ex, outcome);
-    upstream_note(worker, "pool {} endpoint {}: TLS handshake failed: {}", ex.pool->name, ex.endpoint->name, why);
-    worker.upstream_failed(*ex.pool, *ex.endpoint, UpstreamError::tls);
-    release_upstream(worker, &ex, conn, false);
-    ex.last_failure_status = 502;
+    count_upstream_handshake(pool, outcome);
+    upstream_note(worker, "pool {} endpoint {}: TLS handshake failed: {}", pool.name, endpoint.name, why);
+    worker.upstream_failed(pool, endpoint, UpstreamError::tls);
+    release_upstream(worker, nullptr, conn, false);
 }
 
 }  // namespace
 
-bool attach_upstream_tls(Worker& worker, const Exchange& ex, UpstreamConnection& conn) {
-    const auto& tls = ex.pool->upstream.tls;
-    SSL* ssl = tls->new_connection(ex.endpoint->host, ex.endpoint->name);
+bool attach_upstream_tls(Worker& worker, const routing::Pool& pool, const routing::Endpoint& endpoint,
+                         UpstreamConnection& conn, bool h2) {
+    const auto& tls = pool.upstream.tls;
+    // HTTP/2 connections keep their sessions apart from HTTP/1.1 ones to the
+    // same endpoint: a resumed session carries the protocol it agreed on.
+    SSL* ssl = h2 ? tls->new_connection(endpoint.host, endpoint.name + "#h2")
+                  : tls->new_connection(endpoint.host, endpoint.name);
     if (!ssl) {
-        upstream_note(worker, "pool {} endpoint {}: cannot start TLS: out of memory", ex.pool->name, ex.endpoint->name);
+        upstream_note(worker, "pool {} endpoint {}: cannot start TLS: out of memory", pool.name, endpoint.name);
         return false;
+    }
+    if (h2) {
+        static constexpr unsigned char alpn_h2[] = {2, 'h', '2'};
+        SSL_set_alpn_protos(ssl, alpn_h2, sizeof alpn_h2);
     }
     conn.tls = tls;
     conn.socket.attach_tls(ssl);
     return true;
 }
 
-int advance_upstream_tls(Worker& worker, Exchange& ex, UpstreamPtr& conn) {
+bool attach_upstream_tls(Worker& worker, const Exchange& ex, UpstreamConnection& conn) {
+    return attach_upstream_tls(worker, *ex.pool, *ex.endpoint, conn, false);
+}
+
+int advance_upstream_tls(Worker& worker, const routing::Pool& pool, const routing::Endpoint& endpoint,
+                         UpstreamPtr& conn, bool h2) {
     std::string why;
     const int rc = conn->socket.handshake(why);
     if (rc == 0) return 0;
     if (rc < 0) {
-        upstream_tls_failed(worker, ex, conn, conn->tls->failure(conn->socket.tls(), why), &tls::HandshakeCounts::failed);
+        upstream_tls_failed(worker, pool, endpoint, conn, conn->tls->failure(conn->socket.tls(), why),
+                            &tls::HandshakeCounts::failed);
         return -1;
     }
-    count_upstream_handshake(ex, SSL_session_reused(conn->socket.tls()) ? &tls::HandshakeCounts::resumed
-                                                                       : &tls::HandshakeCounts::full);
+    if (h2) {
+        const unsigned char* proto = nullptr;
+        unsigned len = 0;
+        SSL_get0_alpn_selected(conn->socket.tls(), &proto, &len);
+        if (len != 2 || proto[0] != 'h' || proto[1] != '2') {
+            upstream_tls_failed(worker, pool, endpoint, conn,
+                                "the endpoint did not agree to HTTP/2 (no \"h2\" by ALPN; the pool has protocol: h2)",
+                                &tls::HandshakeCounts::failed);
+            return -1;
+        }
+    }
+    count_upstream_handshake(pool, SSL_session_reused(conn->socket.tls()) ? &tls::HandshakeCounts::resumed
+                                                                         : &tls::HandshakeCounts::full);
     return 1;
 }
 
-void upstream_tls_timed_out(Worker& worker, Exchange& ex, UpstreamPtr& conn) {
-    upstream_tls_failed(worker, ex, conn,
+int advance_upstream_tls(Worker& worker, Exchange& ex, UpstreamPtr& conn) {
+    const int rc = advance_upstream_tls(worker, *ex.pool, *ex.endpoint, conn, false);
+    if (rc < 0) {
+        release_upstream(worker, &ex, conn, false);  // the endpoint's in-flight count, if taken
+        ex.last_failure_status = 502;
+    }
+    return rc;
+}
+
+void upstream_tls_timed_out(Worker& worker, const routing::Pool& pool, const routing::Endpoint& endpoint,
+                            UpstreamPtr& conn) {
+    upstream_tls_failed(worker, pool, endpoint, conn,
                         fmt::format("handshake not complete in {} ms (upstream.connect_timeout)",
-                                    ex.pool->upstream.connect_timeout.count()),
+                                    pool.upstream.connect_timeout.count()),
                         &tls::HandshakeCounts::timeout);
+}
+
+void upstream_tls_timed_out(Worker& worker, Exchange& ex, UpstreamPtr& conn) {
+    upstream_tls_timed_out(worker, *ex.pool, *ex.endpoint, conn);
+    release_upstream(worker, &ex, conn, false);
+    ex.last_failure_status = 502;
 }
 
 void release_upstream(Worker& worker, Exchange* ex, UpstreamPtr& conn, bool reusable) {

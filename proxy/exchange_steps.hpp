@@ -48,6 +48,7 @@ inline constexpr int repeat_limit = pool_attempt_limit - 1;
 // Returns 0 (connected), EINPROGRESS (wait for writable) or the errno of the
 // failure, in which case `conn` is empty again.
 int open_upstream(Worker& worker, const Exchange& ex, UpstreamOwner& owner, UpstreamPtr& conn);
+int open_upstream(Worker& worker, const routing::Endpoint& endpoint, UpstreamOwner& owner, UpstreamPtr& conn);
 
 // A connect to ex.endpoint failed (`error`; ETIMEDOUT past
 // upstream.connect_timeout): logged, charged to the endpoint, the connection
@@ -67,6 +68,15 @@ bool attach_upstream_tls(Worker& worker, const Exchange& ex, UpstreamConnection&
 int advance_upstream_tls(Worker& worker, Exchange& ex, UpstreamPtr& conn);
 // The handshake did not finish within upstream.connect_timeout: a failure as above.
 void upstream_tls_timed_out(Worker& worker, Exchange& ex, UpstreamPtr& conn);
+// The same for a connection no one exchange owns (a shared HTTP/2 one):
+// `h2` offers "h2" by ALPN and fails the handshake unless the endpoint
+// chooses it.
+bool attach_upstream_tls(Worker& worker, const routing::Pool& pool, const routing::Endpoint& endpoint,
+                         UpstreamConnection& conn, bool h2);
+int advance_upstream_tls(Worker& worker, const routing::Pool& pool, const routing::Endpoint& endpoint,
+                         UpstreamPtr& conn, bool h2);
+void upstream_tls_timed_out(Worker& worker, const routing::Pool& pool, const routing::Endpoint& endpoint,
+                            UpstreamPtr& conn);
 
 // Gives the exchange's upstream connection back to the pool (reusable) or
 // closes it, and ends the endpoint's in-flight count for the exchange. How

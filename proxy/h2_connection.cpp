@@ -93,6 +93,10 @@ void H2Connection::on_body(std::int32_t stream_id, std::string_view bytes) {
     if (H2Stream* s = find(stream_id)) s->on_body(bytes);
 }
 
+void H2Connection::on_request_trailers(std::int32_t stream_id, const std::vector<http::Header>& trailers) {
+    if (H2Stream* s = find(stream_id)) s->on_request_trailers(trailers);
+}
+
 void H2Connection::on_end_of_request(std::int32_t stream_id) {
     if (H2Stream* s = find(stream_id)) s->on_end_of_request();
 }

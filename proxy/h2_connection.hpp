@@ -68,6 +68,7 @@ private:
     // http2::Events
     void on_request(std::int32_t stream_id, const http2::RequestHeaders& request) override;
     void on_body(std::int32_t stream_id, std::string_view bytes) override;
+    void on_request_trailers(std::int32_t stream_id, const std::vector<http::Header>& trailers) override;
     void on_end_of_request(std::int32_t stream_id) override;
     void on_stream_closed(std::int32_t stream_id, std::uint32_t error_code) override;
     void on_send_buffer(std::int32_t stream_id, bool full) override;

@@ -4,6 +4,7 @@
 #include "http/chunked.hpp"
 #include "http/parser.hpp"
 #include "http/serialize.hpp"
+#include "http2/grpc.hpp"
 #include "http2/translate.hpp"
 #include "proxy/exchange_steps.hpp"
 #include "proxy/h2_connection.hpp"
@@ -29,13 +30,17 @@ H2Stream::H2Stream(H2Connection& conn, std::int32_t id) : conn_(conn), id_(id) {
 
 H2Stream::~H2Stream() {
     cancel();
+    release_h2();
     Worker& w = conn_.worker();
     release_upstream(w, ex_.get(), upstream_, false);
     if (ex_) w.exchanges().give_back(std::move(ex_));
 }
 
 void H2Stream::set_deadline(std::chrono::milliseconds d) {
-    conn_.worker().loop().timers().arm(*this, EventLoop::clock_ms() + static_cast<std::uint64_t>(d.count()) + 1);
+    std::uint64_t due = EventLoop::clock_ms() + static_cast<std::uint64_t>(d.count()) + 1;
+    // A gRPC caller's deadline bounds every wait of its call.
+    if (call_deadline_ms_ != 0 && h2up_ != nullptr) due = std::min(due, call_deadline_ms_);
+    conn_.worker().loop().timers().arm(*this, due);
 }
 
 void H2Stream::on_upstream_events(std::uint32_t) { conn_.stream_event(*this, false); }
@@ -62,6 +67,11 @@ void H2Stream::start() {
     ex_->request_counted = true;
     ex_->recorded = false;
     w.stats().requests.fetch_add(1, std::memory_order_relaxed);
+    grpc_ = http2::is_grpc(request_.headers);
+    if (grpc_) {
+        if (auto t = http2::grpc_timeout(request_.headers))
+            call_deadline_ms_ = EventLoop::clock_ms() + static_cast<std::uint64_t>(t->count()) + 1;
+    }
     std::string_view why;
     const bool translated = http2::to_request_head(request_, cookie_, ex_->request, why);
     if (snap->access_log) start_access_line(w, *ex_, &ex_->request, s.claims_, s.client_ip_);
@@ -102,7 +112,9 @@ void H2Stream::on_body(std::string_view bytes) {
         else reply(413, "request body too large");
         return;
     }
-    if (state_ == State::exchange || state_ == State::response_body) {
+    if (up_id_ != 0) {
+        send_h2_body(bytes, false);
+    } else if (h2up_ == nullptr && (state_ == State::exchange || state_ == State::response_body)) {
         stage_body(bytes);
         if (!ex_->request_sent) write_request();
     } else {
@@ -111,9 +123,23 @@ void H2Stream::on_body(std::string_view bytes) {
     }
 }
 
+void H2Stream::on_request_trailers(const std::vector<http::Header>& trailers) {
+    if (state_ == State::done || !ex_ || ex_->pool == nullptr || ex_->pool->protocol != routing::UpstreamProtocol::h2) {
+        // HTTP/1.1 upstreams get the body's end without them: chunked
+        // trailers are seldom read, and never relied on.
+        return;
+    }
+    held_trailers_.clear();
+    for (const http::Header& h : trailers) held_trailers_.emplace_back(h.name, h.value);
+}
+
 void H2Stream::on_end_of_request() {
     request_ended_ = true;
-    if (state_ == State::exchange || state_ == State::response_body) {
+    if (up_id_ != 0) {
+        end_h2_request();
+        return;
+    }
+    if (h2up_ == nullptr && state_ == State::exchange || state_ == State::response_body) {
         stage_end();
         if (!ex_->request_sent) write_request();
     }
@@ -137,6 +163,10 @@ void H2Stream::pick_endpoint() {
     if (!next_endpoint(w, *ex_)) {
         reply(ex_->last_failure_status,
               ex_->last_failure_status == 502 ? "upstream failed before responding" : "no upstream endpoint available");
+        return;
+    }
+    if (ex_->pool->protocol == routing::UpstreamProtocol::h2) {
+        use_h2_upstream();
         return;
     }
     // A request that could not be repeated has the pool make sure, at the
@@ -463,6 +493,12 @@ void H2Stream::finish_response(bool reusable) {
 
 void H2Stream::unpause() {
     paused_ = false;
+    if (up_id_ != 0) {
+        // The client reads again: the upstream may send what it held back.
+        if (unconsumed_ > 0) h2up_->consumed(up_id_, unconsumed_);
+        unconsumed_ = 0;
+        return;
+    }
     conn_.wake(*this);
 }
 
@@ -510,7 +546,12 @@ void H2Stream::reply(int status, std::string_view text) {
         abort_response(text);
         return;
     }
+    release_h2();
     release_upstream(w, ex_.get(), upstream_, false);
+    if (grpc_) {
+        grpc_reply(status, text);
+        return;
+    }
     std::string body(text);
     body += '\n';
     const std::string length = std::to_string(body.size());
@@ -522,8 +563,28 @@ void H2Stream::reply(int status, std::string_view text) {
     finish(status, status >= 500, false);
 }
 
+void H2Stream::grpc_reply(int status, std::string_view text) {
+    // gRPC callers read the outcome from grpc-status, not :status (a
+    // text/plain 503 is a protocol error to them): a trailers-only response,
+    // with the code the gRPC spec maps the HTTP status to. Counted under the
+    // HTTP status it stands for.
+    const int code = http2::grpc_status_for_http(status);
+    const std::string code_text = std::to_string(code);
+    const std::vector<http::Header> fields{
+        {"content-type", "application/grpc"}, {"grpc-status", code_text}, {"grpc-message", text}};
+    status_ = status;
+    grpc_status_ = code;
+    http2::ServerConnection& codec = conn_.codec();
+    if (codec.submit_response(id_, 200, fields, true)) codec.reset(id_, internal_error);
+    finish(status, status >= 500, false);
+}
+
 void H2Stream::on_timeout() {
     Worker& w = conn_.worker();
+    if (h2up_ != nullptr) {
+        h2_timeout();
+        return;
+    }
     switch (state_) {
         case State::connect:
             connect_failed(ETIMEDOUT);
@@ -567,6 +628,7 @@ void H2Stream::on_timeout() {
 void H2Stream::finish(int status, bool error, bool reusable) {
     Worker& w = conn_.worker();
     cancel();
+    release_h2();
     if (!ex_->recorded) record_exchange(w, *ex_, status, error, conn_.session().client_ip_);
     release_upstream(w, ex_.get(), upstream_, reusable && ex_->request_sent && ex_->upstream_in.empty());
     w.exchanges().give_back(std::move(ex_));
@@ -581,6 +643,7 @@ void H2Stream::closed(std::uint32_t error_code) {
     Worker& w = conn_.worker();
     if (error_code != 0) w.stats().http2_client_resets.fetch_add(1, std::memory_order_relaxed);
     cancel();
+    release_h2();
     release_upstream(w, ex_.get(), upstream_, false);
     if (ex_) w.exchanges().give_back(std::move(ex_));
     state_ = State::done;

@@ -4,10 +4,16 @@
 // sent on as the body (chunked when no length was declared), and the
 // response's head and body handed back to the codec, flow-controlled: when
 // the client does not read, the stream stops reading its upstream.
+//
+// A stream routed to a `protocol: h2` pool goes on as a stream of a shared
+// HTTP/2 connection to the endpoint instead (H2Upstream, see
+// h2_stream_upstream.cpp): fields, body and trailers pass as they are, and a
+// gRPC call's deadline (grpc-timeout) and outcome (grpc-status) are kept.
 #pragma once
 
 #include "http2/request_headers.hpp"
 #include "proxy/exchange.hpp"
+#include "proxy/h2_upstream.hpp"
 #include "proxy/timer_wheel.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "tls/handshake_stats.hpp"
@@ -18,12 +24,14 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace weir::proxy {
 
 class H2Connection;
 
-class H2Stream final : public UpstreamOwner, public Timer {
+class H2Stream final : public UpstreamOwner, public Timer, private H2UpstreamUser {
 public:
     H2Stream(H2Connection& conn, std::int32_t id);
     ~H2Stream() override;
@@ -37,6 +45,8 @@ public:
     // the stream has been through the codec).
     void start();
     void on_body(std::string_view bytes);
+    // Request trailers: passed on to an HTTP/2 upstream, dropped for HTTP/1.1.
+    void on_request_trailers(const std::vector<http::Header>& trailers);
     void on_end_of_request();
     // Resumes whatever the stream waits for (a socket, room to send).
     void step();
@@ -55,6 +65,16 @@ public:
     void on_timer() override;
 
 private:
+    // H2UpstreamUser (h2_stream_upstream.cpp)
+    void on_h2_ready() override;
+    void on_h2_unavailable() override;
+    void on_h2_response(int status, const std::vector<http::Header>& headers, bool end_stream) override;
+    void on_h2_body(std::string_view bytes) override;
+    void on_h2_trailers(const std::vector<http::Header>& trailers) override;
+    void on_h2_end() override;
+    void on_h2_closed(std::uint32_t code) override;
+    void on_h2_send_buffer(bool full) override;
+
     enum class State : std::uint8_t {
         opened,          // head received, not started
         connect,         // upstream connect under way
@@ -65,6 +85,22 @@ private:
     };
 
     void pick_endpoint();
+    // HTTP/2 upstream (h2_stream_upstream.cpp).
+    void use_h2_upstream();
+    void open_h2_stream();
+    void send_h2_body(std::string_view bytes, bool end);
+    void end_h2_request();
+    void h2_timeout();
+    // The deadline of the wait for the response: the client's while it still sends.
+    void h2_wait_deadline();
+    // The caller's grpc-timeout passed: the call ends with DEADLINE_EXCEEDED.
+    void grpc_deadline_passed();
+    // The response is complete: judged (HTTP status, grpc-status) and counted.
+    void h2_response_complete();
+    // Lets go of the upstream stream (reset unless complete) or of the wait for its connection.
+    void release_h2();
+    // After an upstream event: what the stream queued with the client's codec goes out.
+    void h2_output();
     void connect_upstream();
     void connect_failed(int error);
     void start_upstream();
@@ -86,6 +122,8 @@ private:
     void abort_response(std::string_view what);
     // A local answer (404, 502, 503, ...) in place of the upstream's.
     void reply(int status, std::string_view text);
+    // The same for a gRPC caller: a trailers-only response with the grpc-status for `status`.
+    void grpc_reply(int status, std::string_view text);
     // The exchange is over: counted, its upstream connection pooled or
     // closed, its memory given back.
     void finish(int status, bool error, bool reusable);
@@ -109,6 +147,20 @@ private:
     bool end_staged_ = false;        // the request's end is in the stage (or already sent)
     bool paused_ = false;            // the codec's send buffer is full
     int status_ = 0;                 // the response status given to the client
+
+    // With an HTTP/2 upstream.
+    H2Upstream* h2up_ = nullptr;     // the connection waited for or used (cleared when it lets go)
+    std::int32_t up_id_ = 0;         // the upstream stream, while open
+    std::size_t held_window_ = 0;    // request bytes sent on whose window the client gets back once the upstream drains
+    std::size_t unconsumed_ = 0;     // response bytes passed on but not yet handed back (client not reading)
+    std::uint64_t up_body_sent_ = 0; // request body bytes given to the upstream stream
+    std::uint64_t call_deadline_ms_ = 0;  // grpc-timeout, on the loop clock; 0: none
+    std::vector<std::pair<std::string, std::string>> held_trailers_;  // request trailers before the stream opened
+    bool up_full_ = false;           // the upstream stream's send buffer is full
+    bool grpc_ = false;              // the request is a gRPC call
+    bool grpc_response_ = false;     // the response is a gRPC one: its grpc-status decides
+    bool trailers_sent_ = false;     // the response ended with trailers
+    int grpc_status_ = -1;           // the call's grpc-status, once known
 };
 
 }  // namespace weir::proxy

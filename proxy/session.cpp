@@ -420,6 +420,15 @@ void Session::pick_endpoint() {
               true);
         return;
     }
+    if (ex_->pool->protocol == routing::UpstreamProtocol::h2) {
+        // The pool's endpoints speak HTTP/2 (gRPC backends): requests reach
+        // them from HTTP/2 clients only.
+        client_note("client {}: route {} pool {}: the pool speaks HTTP/2 to its endpoints, HTTP/1.1 requests are "
+                    "not forwarded to it (505)",
+                    client_ip_, ex_->route->name, ex_->pool->name);
+        reply(505, "this route is served over HTTP/2 only", true);
+        return;
+    }
     // A request that could not be repeated has the pool make sure, at the cost
     // of a peek, that the connection is still open; for the others a closed one
     // costs a repeat, which is rarer than a syscall on every request.

@@ -32,7 +32,7 @@ class Session final : public IoObject,
                       public UpstreamOwner,
                       public SessionHook,
                       public TurnHook,
-                      public FlushHook,
+                      public Flushable,
                       public TunnelHook,
                       public Timer {
 public:
@@ -55,7 +55,7 @@ public:
     // The loop's turn for this connection (Worker::queue_turn) has come.
     void take_turn();
     // The end of the loop's batch: HTTP/2 output queued by Worker::queue_flush goes out.
-    void flush() {
+    void flush() override {
         if (h2_) h2_->flush();
     }
     std::uint32_t listener_id() const { return listener_id_; }

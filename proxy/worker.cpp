@@ -1,6 +1,7 @@
 #include "proxy/worker.hpp"
 
 #include "common/log.hpp"
+#include "proxy/h2_upstreams.hpp"
 #include "proxy/listener.hpp"
 #include "proxy/session.hpp"
 
@@ -45,6 +46,7 @@ Worker::Worker(unsigned index, std::atomic<std::size_t>& connections, FailureCou
       connections_(connections),
       random_(seed_for(index)),
       upstreams_(loop_),
+      h2_upstreams_(std::make_unique<H2Upstreams>(*this)),
       failures_(failures),
       stats_slots_(stats_budget) {
     now_ms_ = clock_ms();
@@ -56,6 +58,7 @@ Worker::~Worker() {
     // log lines they wrote (tunnels) go out with the rest.
     while (!sessions_.empty()) sessions_.front().abort();
     flush_access_log();
+    h2_upstreams_->close_all();
     upstreams_.close_all();
     loop_.flush_retired();
 }
@@ -81,6 +84,7 @@ void Worker::run() {
         flush_queued();
         const bool more = next_turn();
         flush_queued();
+        h2_upstreams_->reap();
         return more;
     });
 }
@@ -98,6 +102,9 @@ void Worker::publish(routing::SnapshotPtr snapshot, std::function<void()> done) 
             }
         }
         upstreams_.close_unless(keep);
+        // HTTP/2 connections carry many exchanges at once: those to such
+        // endpoints finish the ones they have and take no more.
+        h2_upstreams_->retire_unless(keep);
         // An endpoint back from an ejection starts with a clean record, so
         // one more failure does not eject it again at once.
         if (snapshot_) {
@@ -130,6 +137,7 @@ const char* upstream_error_name(UpstreamError e) {
         case UpstreamError::invalid_response: return "invalid_response";
         case UpstreamError::status_5xx: return "5xx";
         case UpstreamError::response_too_large: return "response_too_large";
+        case UpstreamError::grpc_status: return "grpc_status";
         case UpstreamError::tls: return "tls";
     }
     return "unknown";
@@ -315,13 +323,13 @@ void Worker::queue_turn(Session& s) {
     if (!static_cast<TurnHook&>(s).is_linked()) turn_queue_.push_back(s);
 }
 
-void Worker::queue_flush(Session& s) {
+void Worker::queue_flush(Flushable& s) {
     if (!static_cast<FlushHook&>(s).is_linked()) flush_queue_.push_back(s);
 }
 
 void Worker::flush_queued() {
     while (!flush_queue_.empty()) {
-        Session& s = flush_queue_.front();
+        Flushable& s = flush_queue_.front();
         flush_queue_.pop_front();
         s.flush();
     }
@@ -393,6 +401,7 @@ void Worker::begin_drain() {
             s.drain();
         }
         upstreams_.close_all();
+        h2_upstreams_->retire_all();
     });
 }
 

@@ -31,6 +31,7 @@ namespace weir::proxy {
 
 class Session;
 class Listener;
+class H2Upstreams;
 
 struct ListenSpec {
     std::string name;
@@ -65,6 +66,15 @@ using TurnHook =
 struct FlushTag;
 using FlushHook = boost::intrusive::list_base_hook<boost::intrusive::tag<FlushTag>,
                                                     boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+// A connection whose output waits for the end of the loop's batch: a client's
+// HTTP/2 connection (Session), an HTTP/2 connection to an upstream (H2Upstream).
+class Flushable : public FlushHook {
+public:
+    virtual void flush() = 0;
+
+protected:
+    ~Flushable() = default;
+};
 
 // Links a session that has become a tunnel (Worker::tunnel_opened).
 struct TunnelTag;
@@ -74,7 +84,18 @@ using TunnelHook = boost::intrusive::list_base_hook<boost::intrusive::tag<Tunnel
 // What went wrong with an upstream exchange (docs/metrics.md weir_upstream_errors_total{kind}).
 // response_too_large: the response head was over the pool's configured
 // limits; a mismatch of settings, not ill health, so it never ejects.
-enum class UpstreamError : std::uint8_t { connect, timeout, reset, invalid_response, status_5xx, response_too_large, tls };
+// grpc_status: a gRPC response ended with a status the pool's
+// grpc_error_codes name (HTTP status 200 notwithstanding).
+enum class UpstreamError : std::uint8_t {
+    connect,
+    timeout,
+    reset,
+    invalid_response,
+    status_5xx,
+    response_too_large,
+    tls,
+    grpc_status
+};
 const char* upstream_error_name(UpstreamError e);
 
 // One upstream failure, reported by a worker to the control side (which
@@ -132,6 +153,8 @@ public:
     const routing::SnapshotPtr& snapshot() const { return snapshot_; }
     routing::Random& random() { return random_; }
     UpstreamPool& upstreams() { return upstreams_; }
+    // HTTP/2 connections to the endpoints of `protocol: h2` pools.
+    H2Upstreams& h2_upstreams() { return *h2_upstreams_; }
     ExchangeCache& exchanges() { return exchanges_; }
     std::uint64_t now_ms() const { return now_ms_; }
     bool draining() const { return draining_; }
@@ -198,7 +221,7 @@ public:
     // current batch of events has been handled, so the answers of many
     // streams whose upstreams replied in one batch leave in one write (one
     // TLS record, one segment) rather than one each.
-    void queue_flush(Session& s);
+    void queue_flush(Flushable& s);
     // Tunnels: a session switched protocols on (stat, endpoint key), or its
     // tunnel ended. The endpoint's in-flight count is the session's (it
     // keeps the one its request took).
@@ -234,6 +257,7 @@ private:
     routing::SnapshotPtr snapshot_;
     routing::Random random_;
     UpstreamPool upstreams_;
+    std::unique_ptr<H2Upstreams> h2_upstreams_;
     ExchangeCache exchanges_;
     std::uint64_t now_ms_ = 0;
     bool draining_ = false;
@@ -244,7 +268,8 @@ private:
         turn_queue_;
     boost::intrusive::list<Session, boost::intrusive::base_hook<TunnelHook>, boost::intrusive::constant_time_size<false>>
         tunnels_;
-    boost::intrusive::list<Session, boost::intrusive::base_hook<FlushHook>, boost::intrusive::constant_time_size<false>>
+    boost::intrusive::list<Flushable, boost::intrusive::base_hook<FlushHook>,
+                           boost::intrusive::constant_time_size<false>>
         flush_queue_;
     std::map<std::uint32_t, std::uint64_t> tunnels_by_stat_;  // open tunnels by statistics slot id
     std::unique_ptr<char[]> tunnel_buffer_;

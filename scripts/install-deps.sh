@@ -6,7 +6,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libfmt-dev libyaml-cpp-dev prometheus-cpp-dev libre2-dev libnghttp2-dev libxxhash-dev libgtest-dev
   wrk haproxy nginx-light libnginx-mod-http-echo python3 python3-websockets prometheus
-  curl nghttp2-client python3-h2
+  curl nghttp2-client python3-h2 python3-grpcio
 )
 missing=()
 for p in "${packages[@]}"; do

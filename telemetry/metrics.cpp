@@ -31,7 +31,7 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                               .Register(*registry_);
     upstream_errors_ = &prometheus::BuildCounter()
                             .Name("weir_upstream_errors_total")
-                            .Help("Upstream failures by kind: connect, timeout, reset, invalid_response, 5xx.")
+                            .Help("Upstream failures by kind: connect, timeout, reset, invalid_response, 5xx, grpc_status, response_too_large, tls.")
                             .Register(*registry_);
     rollout_step_ = &prometheus::BuildGauge()
                          .Name("weir_rollout_step")

@@ -113,5 +113,42 @@ TEST(Http2Translate, ResponseFieldsDropConnectionSpecificOnes) {
     EXPECT_EQ(h2[2].value, "b=2");
 }
 
+// A stream for an HTTP/2 upstream: the same forwarding fields an HTTP/1.1
+// upstream gets, as HTTP/2 fields.
+TEST(Http2Translate, HeadFieldsForAnHttp2Upstream) {
+    RequestHeaders req{.method = "POST", .scheme = "https", .authority = "api.example", .path = "/svc/Call"};
+    req.headers = {{"content-type", "application/grpc"}, {"te", "trailers"}, {"cookie", "a=1"},
+                   {"cookie", "b=2"},                     {"grpc-timeout", "1S"}};
+    std::string head = upstream_head(req);
+    std::string_view authority;
+    const std::vector<http::Header> fields = head_fields_h2(head, authority);
+    EXPECT_EQ(authority, "api.example");
+    auto value = [&](std::string_view name) -> std::string_view {
+        for (const auto& f : fields)
+            if (f.name == name) return f.value;
+        return "(absent)";
+    };
+    for (const auto& f : fields) {
+        for (char c : f.name) EXPECT_FALSE(c >= 'A' && c <= 'Z') << f.name;  // HTTP/2 names are lower case
+        EXPECT_NE(f.name, "host");
+        EXPECT_NE(f.name, "te");                 // added back by the stream only as "trailers"
+        EXPECT_NE(f.name, "transfer-encoding");  // the body was chunked for HTTP/1.1 only
+    }
+    EXPECT_EQ(value("content-type"), "application/grpc");
+    EXPECT_EQ(value("cookie"), "a=1; b=2");
+    EXPECT_EQ(value("grpc-timeout"), "1S");
+    EXPECT_EQ(value("x-forwarded-for"), "192.0.2.1");
+    EXPECT_EQ(value("x-forwarded-proto"), "https");
+    EXPECT_EQ(value("x-forwarded-port"), "443");
+    EXPECT_EQ(value("via"), "1.1 weir");
+}
+
+TEST(Http2Translate, HeadFieldsOfABrokenHeadAreEmpty) {
+    std::string head = "GET / HTTP/1.1";
+    std::string_view authority = "x";
+    EXPECT_TRUE(head_fields_h2(head, authority).empty());
+    EXPECT_TRUE(authority.empty());
+}
+
 }  // namespace
 }  // namespace weir::http2

@@ -128,4 +128,7 @@ GrpcHealthBackend::GrpcHealthBackend(const std::string& status_file, const std::
 H2cHttpBackend::H2cHttpBackend(const std::string& status_file)
     : ScriptBackend("h2c_http_backend.py", {status_file}) {}
 
+GrpcHealthCalls::GrpcHealthCalls(const std::string& address, const std::string& service, int count)
+    : ScriptBackend("grpc_health_client.py", {address, service, std::to_string(count)}) {}
+
 }  // namespace weir_it::grpc_health

@@ -2,7 +2,8 @@
 // servers started from tests/support/: the gRPC health protocol (a Python
 // grpcio server whose answer the test switches at runtime: SERVING is
 // healthy; NOT_SERVING, an unknown service and a failing call are not; back
-// to SERVING recovers), over h2c and over TLS with ALPN h2; and `type: http`
+// to SERVING recovers, and calls routed through Weir follow), over h2c and
+// over TLS with ALPN h2; and `type: http`
 // sent as an HTTP/2 GET to an h2c server, judged by its :status. Deadlines
 // are generous: the machine is shared and Python is slow to start.
 #include "tests/support/certificates.hpp"
@@ -26,21 +27,26 @@ constexpr Millis deadline = 30s;
 
 struct H2Pool {
     std::string name;
-    std::string endpoint;
+    std::string endpoint;  // several separated by spaces
     std::string health_check;  // flow mapping text
     std::string tls;           // upstream.tls flow mapping text; "" = plain TCP
 };
 
-std::string config_yaml(const std::vector<H2Pool>& pools) {
+// `http2_listener`: the listener takes h2c (prior knowledge), for gRPC calls through Weir.
+std::string config_yaml(const std::vector<H2Pool>& pools, bool http2_listener = false) {
     std::ostringstream y;
     y << "workers: 1\n";
-    y << "listeners: [{name: public, address: \"127.0.0.1:0\"}]\n";
+    y << "listeners: [{name: public, address: \"127.0.0.1:0\"" << (http2_listener ? ", http2: true" : "") << "}]\n";
     y << "admin: {address: \"127.0.0.1:0\"}\n";
     y << "pools:\n";
     for (const auto& p : pools) {
         y << "  - name: " << p.name << "\n";
         y << "    protocol: h2\n";
-        y << "    endpoints: [{address: \"" << p.endpoint << "\", weight: 1}]\n";
+        y << "    endpoints: [";
+        std::istringstream addresses(p.endpoint);
+        std::string sep;
+        for (std::string a; addresses >> a; sep = ", ") y << sep << "{address: \"" << a << "\", weight: 1}";
+        y << "]\n";
         y << "    upstream: {connect_timeout: 2s";
         if (!p.tls.empty()) y << ", tls: " << p.tls;
         y << "}\n";
@@ -111,6 +117,50 @@ TEST(HealthH2, GrpcServingIsHealthyNotServingIsTakenOutAndServingBringsItBack) {
     e = get_endpoint(admin, "g", backend.address());
     ASSERT_TRUE(e);
     EXPECT_TRUE(e->eligible);
+}
+
+// Calls routed through Weir (service "traffic", which both backends serve)
+// stop reaching an endpoint whose checks (the whole server, "") say
+// NOT_SERVING, and reach it again once it is SERVING.
+TEST(HealthH2, TrafficLeavesAnEndpointThatIsNotServingAndReturnsToIt) {
+    TempDir dir;
+    const std::string status_a = dir.path + "/a", status_b = dir.path + "/b";
+    write_file_atomic(status_a, "- SERVING\ntraffic SERVING\n");
+    write_file_atomic(status_b, "- SERVING\ntraffic SERVING\n");
+    GrpcHealthBackend a(status_a), b(status_b);
+    ASSERT_TRUE(a.started() && b.started()) << a.output() << b.output();
+    WeirProcess weir(config_yaml({{"g", a.address() + " " + b.address(), grpc_check()}}, /*http2_listener=*/true));
+    const auto admin = weir.admin_port();
+    const std::string through = "127.0.0.1:" + std::to_string(weir.port());
+    ASSERT_TRUE(last_check_is(admin, "g", a.address(), true, "SERVING")) << describe(admin, "g", weir, a);
+    ASSERT_TRUE(last_check_is(admin, "g", b.address(), true, "SERVING")) << describe(admin, "g", weir, b);
+
+    const auto calls_ok = [](const GrpcHealthCalls& c) { return c.lines_starting("ok 1"); };
+    {
+        GrpcHealthCalls calls(through, "traffic", 20);
+        ASSERT_EQ(calls_ok(calls), 20) << calls.output() << weir.log();
+    }
+    EXPECT_GT(a.lines_starting("check traffic"), 0) << "both endpoints serve while both are SERVING";
+    EXPECT_GT(b.lines_starting("check traffic"), 0);
+
+    write_file_atomic(status_a, "- NOT_SERVING\ntraffic SERVING\n");
+    ASSERT_TRUE(last_check_is(admin, "g", a.address(), false, "NOT_SERVING")) << describe(admin, "g", weir, a);
+    const int a_before = a.lines_starting("check traffic");
+    const int b_before = b.lines_starting("check traffic");
+    {
+        GrpcHealthCalls calls(through, "traffic", 20);
+        ASSERT_EQ(calls_ok(calls), 20) << calls.output() << weir.log();
+    }
+    EXPECT_EQ(a.lines_starting("check traffic"), a_before) << "a NOT_SERVING endpoint still got calls";
+    EXPECT_EQ(b.lines_starting("check traffic"), b_before + 20);
+
+    write_file_atomic(status_a, "- SERVING\ntraffic SERVING\n");
+    ASSERT_TRUE(last_check_is(admin, "g", a.address(), true, "SERVING")) << describe(admin, "g", weir, a);
+    {
+        GrpcHealthCalls calls(through, "traffic", 20);
+        ASSERT_EQ(calls_ok(calls), 20) << calls.output() << weir.log();
+    }
+    EXPECT_GT(a.lines_starting("check traffic"), a_before) << "calls do not reach it again";
 }
 
 TEST(HealthH2, GrpcUnknownServiceFailedCallAndOtherStatusesAreUnhealthy) {

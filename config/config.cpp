@@ -403,7 +403,36 @@ private:
         MapReader map(f, diag_, MapReader::IfNull::empty);
         if (!map.ok()) return;
         HealthCheckConfig hc;
+        std::optional<Location> grpc_at;  // where `type: grpc` was written
+        if (auto v = map.take("type")) {
+            if (auto t = yaml::read_string(*v, diag_)) {
+                if (*t == "http") {
+                    hc.type = health::CheckType::http;
+                } else if (*t == "grpc") {
+                    hc.type = health::CheckType::grpc;
+                    grpc_at = v->at;
+                    // The gRPC health protocol is a call over HTTP/2.
+                    if (pool.protocol != routing::UpstreamProtocol::h2)
+                        diag_.error(v->at, v->path + ": type grpc needs the pool's protocol: h2");
+                } else {
+                    diag_.error(v->at, v->path + ": must be 'http' or 'grpc', got " + quoted(*t));
+                }
+            }
+        }
+        if (auto v = map.take("service")) {
+            if (auto name = yaml::read_string(*v, diag_)) {
+                if (!grpc_at) diag_.error(v->at, v->path + ": only with type: grpc (the gRPC service asked about)");
+                else hc.service = *name;
+            }
+        }
+        // Settings of the HTTP check that a gRPC check would silently ignore.
+        auto not_with_grpc = [&](const Field& v) {
+            if (grpc_at)
+                diag_.error(v.at, v.path + ": means nothing with type: grpc (its check is the call "
+                                           "grpc.health.v1.Health/Check, healthy when SERVING)");
+        };
         if (auto v = map.take("path")) {
+            not_with_grpc(*v);
             if (auto p = yaml::read_string(*v, diag_)) {
                 bool bad = p->empty() || p->front() != '/';
                 for (char c : *p) bad = bad || static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
@@ -426,6 +455,7 @@ private:
             if (auto n = yaml::read_unsigned(*v, diag_, 1, 100)) hc.unhealthy_threshold = static_cast<int>(*n);
         }
         if (auto v = map.take("expect_status")) {
+            not_with_grpc(*v);
             auto items = yaml::read_sequence(*v, diag_);
             if (items && items->size() != 2) {
                 diag_.error(v->at, v->path + ": expected [min, max], an inclusive range of status codes");

@@ -55,12 +55,18 @@ json::object pool(const PoolConfig& p) {
                      {"upstream", upstream(p.upstream)}};
     if (p.health_check) {
         const auto& h = *p.health_check;
-        out["health_check"] = json::object{{"path", h.path},
-                                           {"interval", format_duration(h.interval)},
-                                           {"timeout", format_duration(h.timeout)},
-                                           {"healthy_threshold", h.healthy_threshold},
-                                           {"unhealthy_threshold", h.unhealthy_threshold},
-                                           {"expect_status", json::array{h.expect_min, h.expect_max}}};
+        json::object hc{{"type", h.type == health::CheckType::grpc ? "grpc" : "http"}};
+        if (h.type == health::CheckType::grpc) {
+            hc["service"] = h.service;
+        } else {
+            hc["path"] = h.path;
+            hc["expect_status"] = json::array{h.expect_min, h.expect_max};
+        }
+        hc["interval"] = format_duration(h.interval);
+        hc["timeout"] = format_duration(h.timeout);
+        hc["healthy_threshold"] = h.healthy_threshold;
+        hc["unhealthy_threshold"] = h.unhealthy_threshold;
+        out["health_check"] = std::move(hc);
     }
     if (p.outlier) {
         out["outlier"] = json::object{{"consecutive_failures", p.outlier->consecutive_failures},

@@ -63,7 +63,8 @@ health::PoolTargets targets_of(const routing::Pool& pool, const config::PoolConf
         t.check = config->health_check;
         t.outlier = config->outlier;
     }
-    for (const auto& e : pool.endpoints) t.endpoints.push_back({e.name, e.address, e.host, pool.upstream.tls});
+    const bool h2 = pool.protocol == routing::UpstreamProtocol::h2;
+    for (const auto& e : pool.endpoints) t.endpoints.push_back({e.name, e.address, e.host, pool.upstream.tls, h2});
     return t;
 }
 

@@ -1,6 +1,7 @@
 #include "health/health_manager.hpp"
 
 #include "common/log.hpp"
+#include "health/h2_probe.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -8,6 +9,13 @@ namespace weir::health {
 namespace {
 
 std::string key_of(const std::string& pool, const std::string& endpoint) { return pool + "\n" + endpoint; }
+
+// An h2 endpoint does not speak HTTP/1.1: its checks go over HTTP/2.
+void start_probe(boost::asio::io_context& io, const Target& target, const CheckSpec& spec,
+                 std::function<void(ProbeResult)> done) {
+    if (target.h2) probe_h2(io, target, spec, std::move(done));
+    else probe(io, target, spec.path, spec.timeout, spec.expect_min, spec.expect_max, std::move(done));
+}
 
 }  // namespace
 
@@ -123,7 +131,7 @@ void HealthManager::schedule(const std::shared_ptr<Entry>& e, bool first) {
 
 void HealthManager::check(const std::shared_ptr<Entry>& e) {
     const CheckSpec spec = *e->spec;
-    probe(io_, e->target, spec.path, spec.timeout, spec.expect_min, spec.expect_max,
+    start_probe(io_, e->target, spec,
           [this, w = std::weak_ptr<Entry>(e)](ProbeResult r) {
               auto entry = w.lock();
               if (!entry || !entry->alive || !entry->state) return;

@@ -1,7 +1,8 @@
 // One active health check: an HTTP/1.1 GET on a fresh connection (over TLS
 // when the pool's upstream.tls says so, with the same verification), judged
 // by its status code. Runs on the control thread's io_context, never on a
-// worker's request path.
+// worker's request path. Endpoints of protocol h2 pools are checked over
+// HTTP/2 instead (h2_probe.hpp).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -24,6 +25,7 @@ struct Target {
     boost::asio::ip::tcp::endpoint address;
     std::string host;  // the host as configured (TLS: SNI and the name verified)
     std::shared_ptr<const tls::ClientContext> tls;  // set: the pool speaks TLS to it
+    bool h2 = false;  // the pool's protocol is h2: checks go over HTTP/2 (h2_probe.hpp)
 };
 
 struct ProbeResult {

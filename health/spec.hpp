@@ -10,9 +10,16 @@
 
 namespace weir::health {
 
-// Active checks: GET `path` every `interval` (+-10% jitter); a state flips
-// after `healthy_threshold` / `unhealthy_threshold` results in a row.
+// What an active check asks: `http` is a GET of `path` judged by its status
+// (over HTTP/2 for protocol h2 pools); `grpc` is the gRPC health protocol's
+// Check call (grpc.health.v1, h2 pools only), judged SERVING or not.
+enum class CheckType { http, grpc };
+
+// Active checks every `interval` (+-10% jitter); a state flips after
+// `healthy_threshold` / `unhealthy_threshold` results in a row.
 struct CheckSpec {
+    CheckType type = CheckType::http;
+    std::string service;  // grpc: the service asked about; "" is the whole server
     std::string path = "/healthz";
     std::chrono::milliseconds interval{2000};
     std::chrono::milliseconds timeout{1000};

@@ -6,6 +6,7 @@
 // use short intervals and generous deadlines.
 #include "health/health_manager.hpp"
 #include "health_fixture.hpp"
+#include "tiny_h2_server.hpp"
 #include "tiny_http_server.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -250,6 +251,22 @@ TEST(HealthManagerChecks, StopEndsAllChecks) {
     const auto n = s.count();
     f.run_until([] { return false; }, 300ms);
     EXPECT_EQ(s.count(), n) << "checks continue after stop()";
+}
+
+// An endpoint of a protocol h2 pool is checked over HTTP/2: the same
+// HTTP/1.1 responder that passes above fails it, an HTTP/2 one passes.
+TEST(HealthManagerChecks, EndpointsOfH2PoolsAreCheckedOverHttp2) {
+    Fixture f;
+    test::TinyHttpServer http1;
+    test::TinyH2Server h2;
+    h2.set_response(test::h2frames::headers(test::h2frames::status_field(200), true));
+    PoolTargets p = pool("p", {http1.port(), h2.port()}, fast_check(1, 1));
+    for (auto& t : p.endpoints) t.h2 = true;
+    f.hm.update({p}, true);
+    ASSERT_TRUE(f.run_until([&] { return !f.hm.status("p", ep(http1.port())).healthy; }, 5s));
+    EXPECT_EQ(f.hm.status("p", ep(http1.port())).last_check, "not h2 (no SETTINGS first)");
+    ASSERT_TRUE(f.run_until([&] { return f.hm.status("p", ep(h2.port())).last_check == "status 200"; }, 5s));
+    EXPECT_TRUE(f.hm.status("p", ep(h2.port())).healthy);
 }
 
 }  // namespace

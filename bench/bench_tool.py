@@ -37,6 +37,8 @@ HTTP/2 (the HTTP/2 rounds; h2load does the load):
   h2-idle PORT N DEADLINE PID...  RSS per idle HTTP/2 connection over TLS: N connections, each brought to
                                   idle (ALPN h2, preface + SETTINGS, server SETTINGS read and acknowledged)
                                   before the next opens, no request (see h2_idle())
+  h2-answers FILE N [RC]          check `nghttp -s -m N` output (the h2 upstream runs): N answers, all 200
+                                  with a 7-byte stable/canary body
   h2-report RESULTS_DIR OUT_MD    render the HTTP/2 report (h2_*.tsv) to OUT_MD
 """
 import json
@@ -626,6 +628,43 @@ def h2load_parse(path, expect_proto, rc):
     ok = 0 if why else 1
     print("\t".join([str(ok), str(nums.get("rps", "nan")), str(ok_n), v["proto"], v["tls"], v["cipher"],
                      "; ".join(why) or "-"]))
+
+
+def h2_answers(path, n, rc):
+    """Reads `nghttp -s -m N URL` output (the bodies, then the per-request statistics) and
+    checks the answers of an h2 upstream target: N requests listed, every one 200 with a
+    7-byte body, and N bodies reading `stable` or `canary`. Prints one TSV line:
+    ok requests status_200 bodies_7b stable canary reason (ok 0 or 1; reason last)."""
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    body, _, stats = text.partition("***** Statistics *****")
+    words = [w.strip() for w in body.splitlines() if w.strip()]
+    stable, canary = words.count("stable"), words.count("canary")
+    other = len(words) - stable - canary
+    rows, st200, size7, in_table = 0, 0, 0, False
+    for line in stats.splitlines():
+        f = line.split()
+        if f[:2] == ["id", "responseEnd"]:
+            in_table = True
+        elif in_table and len(f) >= 7 and f[0].isdigit():
+            rows += 1
+            st200 += f[4] == "200"
+            size7 += f[5] == "7"
+    why = []
+    if rc not in (0, None):
+        why.append(f"nghttp exited with {rc}" + (" (timed out)" if rc == 124 else ""))
+    if rows != n:
+        why.append(f"{rows} of {n} requests answered")
+    if st200 != rows:
+        why.append(f"{rows - st200} answers not 200")
+    if size7 != rows:
+        why.append(f"{rows - size7} bodies not 7 bytes")
+    if stable + canary != n or other:
+        why.append(f"{stable + canary} of {n} bodies stable/canary" + (f", {other} other lines" if other else ""))
+    print("\t".join(str(x) for x in [0 if why else 1, rows, st200, size7, stable, canary, "; ".join(why) or "-"]))
 
 
 # ---------------------------------------------------------------------------
@@ -1524,9 +1563,84 @@ def md_cell(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+H2UP_KIND = ("h2up", "h2 upstream")   # h2c client, HTTP/2 cleartext to h2c backends
+
+
 def h2_target(proxy, kind):
     """The run.sh target name of a proxy's listener of one kind."""
-    return f"{proxy}_h2" if kind == "tls" else f"{proxy}_h2c"
+    return {"tls": f"{proxy}_h2", "h2c": f"{proxy}_h2c", "h2up": f"{proxy}_h2up"}[kind]
+
+
+H2UP_UPSTREAM = {"weir": "pools `protocol: h2`", "haproxy": "`server … proto h2`",
+                 "nginx": "`grpc_pass grpc://…`"}
+
+
+def h2up_section(m, status, answers, paired, meta):
+    """The report's "HTTP/2 to the upstream" section: the h2up runs of every proxy, their
+    answers check and the ratios (of the medians, and paired per round)."""
+    L = ["## HTTP/2 to the upstream (h2c in, h2c out)", ""]
+    L.append(f"The same `h2load -c{meta.get('clients')} -m{meta.get('streams')} -D {meta.get('duration_s')}` over "
+             "h2c (prior knowledge) to a third instance of each proxy (1 worker/thread, one plain listener), which "
+             "speaks HTTP/2 cleartext with prior knowledge to two more nginx backends (`listen … http2`, the same "
+             "`200 stable\\n` / `200 canary\\n` answers), 90/10 split: Weir pools with `protocol: h2` (shared "
+             "connections, up to 100 streams each), HAProxy `server … proto h2` with `http-reuse always`, nginx "
+             "`grpc_pass grpc://` to an `upstream` with `keepalive 64` (nginx's only HTTP/2 upstream; it sends "
+             "one request per upstream connection at a time, so the 160 concurrent streams need 160 upstream "
+             "connections, of which 64 are kept idle between requests — the same `keepalive 64` as its HTTP/1.1 "
+             "upstreams in the other runs). Interleaved with the TLS h2 and h2c runs in every round; the same "
+             "validity checks. Before the rounds, 1000 `GET /` on one h2c connection through each "
+             "(`nghttp -s -m 1000`) must all be answered 200 with a 7-byte `stable`/`canary` body. *Backends*: "
+             "CPU of the two h2c nginx backends per request.")
+    L.append("")
+    L.append("| proxy | upstream | req/s | CPU µs/req | backends CPU µs/req | h2load CPU µs/req | "
+             "answers (200 / 7-byte body / canary share) | valid runs |")
+    L.append("|---|---|---:|---:|---:|---:|---|---|")
+    for proxy, name in H2_PROXIES:
+        t = h2_target(proxy, "h2up")
+        x, st = m[t], status.get(t, "skipped")
+        if x["valid"] == 0:
+            why = st if st != "ok" else ("invalid: " + (x["invalid"][0] if x["invalid"] else "no run"))
+            cells = [md_cell(why), "", "", ""]
+        else:
+            cells = [fmt(x["rps"], 0), fmt(x["cpu_us"], 2), fmt(x["backend_cpu_us"], 2), fmt(x["client_cpu_us"], 2)]
+        a = answers.get(t)
+        if a:
+            n, cv, sv = int(a["requests"]), int(a["canary"]), int(a["stable"])
+            share = f"{100.0 * cv / (sv + cv):.1f}%" if sv + cv else "n/a"
+            ans = f"{a['status_200']}/{n}, {a['bodies_7b']}/{n}, {share}"
+            if a["ok"] != "1":
+                ans = f"**invalid**: {md_cell(a['reason'])} ({ans})"
+        else:
+            ans = "n/a"
+        L.append(f"| {name} | {H2UP_UPSTREAM[proxy]} | " + " | ".join(cells) + f" | {ans} | {x['valid']}/{x['runs']} |")
+    L.append("")
+
+    def rx(a, b):
+        return "n/a" if a is None or not b else f"{a / b:.2f}x"
+
+    def pr(field, other):
+        rounds = paired("h2up", field, other)
+        if not rounds:
+            return "paired n/a"
+        return f"paired {statistics.median(rounds):.2f}x (" + ", ".join(f"{v:.2f}" for v in rounds) + ")"
+
+    w = m[h2_target("weir", "h2up")]
+    for other, oname in (("haproxy", "HAProxy"), ("nginx", "nginx")):
+        o = m[h2_target(other, "h2up")]
+        if w["valid"] and o["valid"]:
+            L.append(f"- Weir/{oname}: req/s {rx(w['rps'], o['rps'])} ({pr('rps', other)}), CPU/request "
+                     f"{rx(w['cpu_us'], o['cpu_us'])} ({pr('cpu_us', other)})")
+        else:
+            L.append(f"- Weir/{oname}: n/a (no valid run of " + ("Weir" if not w["valid"] else oname) + ")")
+    h, n = m[h2_target("haproxy", "h2up")], m[h2_target("nginx", "h2up")]
+    L.append(f"- HAProxy/nginx: req/s {rx(h['rps'], n['rps'])}, CPU/request {rx(h['cpu_us'], n['cpu_us'])}")
+    L.append("- Each proxy, HTTP/2 upstream vs its HTTP/1.1 upstream (the h2c column of the first table, same "
+             "client): " + "; ".join(
+                 f"{name} req/s {rx(m[h2_target(p, 'h2up')]['rps'], m[h2_target(p, 'h2c')]['rps'])}, CPU/request "
+                 f"{rx(m[h2_target(p, 'h2up')]['cpu_us'], m[h2_target(p, 'h2c')]['cpu_us'])}"
+                 for p, name in H2_PROXIES))
+    L.append("")
+    return L
 
 
 def h2_report(rdir, out_md):
@@ -1539,6 +1653,9 @@ def h2_report(rdir, out_md):
     status = {r["target"]: r["status"] for r in read_tsv(os.path.join(rdir, "h2_status.tsv"))}
     checks = {r["target"]: r for r in read_tsv(os.path.join(rdir, "h2_check.tsv"))}
     idle_rows = {r["target"]: r for r in read_tsv(os.path.join(rdir, "h2_idle.tsv"))}
+    up_path = os.path.join(rdir, "h2up_answers.tsv")
+    answers = {r["target"]: r for r in read_tsv(up_path)} if os.path.exists(up_path) else {}
+    h2up = meta.get("h2up") == "1"
     ok_mark, no_mark = "✓", "✗"
 
     def med(target, field):
@@ -1576,9 +1693,10 @@ def h2_report(rdir, out_md):
 
     m = {}
     for proxy, _ in H2_PROXIES:
-        for kind, _ in H2_KINDS:
+        for kind, _ in H2_KINDS + [H2UP_KIND]:
             t = h2_target(proxy, kind)
             m[t] = {"rps": med(t, "rps"), "cpu_us": med(t, "cpu_us"), "client_cpu_us": med(t, "client_cpu_us"),
+                    "backend_cpu_us": med(t, "backend_cpu_us"),
                     "valid": sum(1 for r in runs if r["target"] == t and r["ok"] == "1"),
                     "runs": sum(1 for r in runs if r["target"] == t), "invalid": invalid_reasons(t)}
 
@@ -1635,7 +1753,7 @@ def h2_report(rdir, out_md):
                  f" | {md_cell(kib)} | {kib2} | {neg} | {valid} |")
     L.append("")
     for proxy, name in H2_PROXIES:
-        for kind, label in H2_KINDS:
+        for kind, label in H2_KINDS + ([H2UP_KIND] if h2up else []):
             t = h2_target(proxy, kind)
             if m[t]["invalid"]:
                 L.append(f"- {name} {label}: {len(m[t]['invalid'])} invalid run(s): " +
@@ -1673,6 +1791,8 @@ def h2_report(rdir, out_md):
         f"{label} req/s {rx(m[h2_target('haproxy', k)]['rps'], m[h2_target('nginx', k)]['rps'])}, CPU/request "
         f"{rx(m[h2_target('haproxy', k)]['cpu_us'], m[h2_target('nginx', k)]['cpu_us'])}" for k, label in H2_KINDS))
     L.append("")
+    if h2up:
+        L.extend(h2up_section(m, status, answers, paired, meta))
 
     L.append("## Goals")
     L.append("")
@@ -1739,7 +1859,7 @@ def h2_report(rdir, out_md):
     busy = []
     for proxy, name in H2_PROXIES:
         parts = []
-        for kind, label in H2_KINDS:
+        for kind, label in H2_KINDS + ([H2UP_KIND] if h2up else []):
             mine = [r for r in runs if r["target"] == h2_target(proxy, kind) and r["ok"] == "1"]
             cells = []
             for field, what in (("cpu_us", "proxy"), ("client_cpu_us", "h2load"), ("backend_cpu_us", "backends"),
@@ -1827,6 +1947,8 @@ def main(argv):
         tunnel_report(argv[2], argv[3])
     elif cmd == "h2-idle":
         h2_idle(int(argv[2]), int(argv[3]), float(argv[4]), [int(p) for p in argv[5:]])
+    elif cmd == "h2-answers":
+        h2_answers(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 0)
     elif cmd == "h2load-parse":
         h2load_parse(argv[2], argv[3], int(argv[4]) if len(argv) > 4 else 0)
     elif cmd == "h2-report":

@@ -35,10 +35,12 @@
 #   BENCH_TUNNEL_TOOL=      the tunnel client/backend (default: weir_tunnel_tool next to the Weir binary,
 #                           else build/weir_tunnel_tool)
 #   BENCH_H2=1              0: skip the HTTP/2 rounds (h2load -c16 -m10 over TLS h2 and h2c, idle h2 connections)
-#   BENCH_H2_ROUNDS=5       interleaved HTTP/2 rounds (each: TLS h2, then h2c, on every proxy)
+#   BENCH_H2_ROUNDS=5       interleaved HTTP/2 rounds (each: TLS h2, then h2c, then h2 upstream, on every proxy)
 #   BENCH_H2_DURATION=      h2load duration per run (Ns or Nm; default: BENCH_DURATION)
 #   BENCH_H2_IDLE_CONNS=1000  idle h2 connections over TLS for the RSS test (0 = skip)
-# BENCH_ONLY=h2 runs only the HTTP/2 rounds.
+#   BENCH_H2_UP=1           0: no "h2 upstream" runs in the HTTP/2 rounds (h2c client, each proxy speaking
+#                           h2c to two nginx h2c backends: Weir protocol: h2, HAProxy proto h2, nginx grpc_pass)
+# BENCH_ONLY=h2 runs only the HTTP/2 rounds (the h2 upstream runs included).
 # Writes bench/results/latest.md, tls.md, tunnel.md and h2.md (see bench/README.md).
 set -euo pipefail
 
@@ -74,6 +76,7 @@ H2=${BENCH_H2:-1}
 H2_ROUNDS=${BENCH_H2_ROUNDS:-5}
 H2_DURATION=${BENCH_H2_DURATION:-$DURATION}
 H2_IDLE_CONNS=${BENCH_H2_IDLE_CONNS:-1000}
+H2_UP=${BENCH_H2_UP:-1}
 H2_CLIENTS=16   # h2load -c: connections
 H2_STREAMS=10   # h2load -m: concurrent streams per connection
 H2_IDLE_TIMEOUT=300   # s: no proxy closes an idle h2 connection sooner in the idle test
@@ -109,11 +112,16 @@ if [[ $TUNNEL == 0 ]]; then TUNNEL_IDLE=0; fi
 [[ $H2 == 0 || $H2 == 1 ]] || die "BENCH_H2 must be 0 or 1"
 [[ $H2_ROUNDS =~ ^[0-9]+$ ]] || die "BENCH_H2_ROUNDS must be an integer"
 [[ $H2_IDLE_CONNS =~ ^[0-9]+$ ]] || die "BENCH_H2_IDLE_CONNS must be an integer"
+[[ $H2_UP == 0 || $H2_UP == 1 ]] || die "BENCH_H2_UP must be 0 or 1"
 if [[ $H2 == 0 ]]; then H2_IDLE_CONNS=0; fi
 if [[ $H2 == 1 ]]; then
   command -v h2load >/dev/null 2>&1 \
     || die "'h2load' not found (package nghttp2-client; needed for the HTTP/2 rounds; BENCH_H2=0 skips them)"
   command -v openssl >/dev/null 2>&1 || die "'openssl' not found (needed for the HTTP/2 rounds; BENCH_H2=0 skips them)"
+  if [[ $H2_UP == 1 ]]; then
+    command -v nghttp >/dev/null 2>&1 \
+      || die "'nghttp' not found (package nghttp2-client; checks the h2 upstream runs' answers; BENCH_H2_UP=0 skips them)"
+  fi
 fi
 if [[ $TLS == 1 ]]; then
   command -v openssl >/dev/null 2>&1 || die "'openssl' not found (needed for the TLS rounds; BENCH_TLS=0 skips them)"
@@ -387,7 +395,7 @@ wait_ready backend2 "$P_B2" "$TMP/backend2/error.log" || die "backend nginx 2 di
 
 # Shared by the plain and the TLS rounds.
 # Weir, and Weir whose route runs a rollout (same traffic; see README "Rollout cost")
-weir_config() { # name port admin_port [rollout|tls|upstream_tls|h2|h2idle [h2c_port]] -> writes $TMP/name/weir.yaml
+weir_config() { # name port admin_port [rollout|tls|upstream_tls|h2|h2idle [h2c_port]|h2up] -> writes $TMP/name/weir.yaml
   local d="$TMP/$1"
   mkdir -p "$d"
   {
@@ -400,6 +408,8 @@ weir_config() { # name port admin_port [rollout|tls|upstream_tls|h2|h2idle [h2c_
       echo "  - {name: h2c, address: 127.0.0.1:$5, http2: true}"
     elif [[ ${4:-} == tls ]]; then
       echo "listeners: [{name: public, address: 127.0.0.1:$2, tls: {cert: \"$TLS_DIR/site.pem\", key: \"$TLS_DIR/site.key\"}}]"
+    elif [[ ${4:-} == h2up ]]; then
+      echo "listeners: [{name: h2c, address: 127.0.0.1:$2, http2: true}]"
     else
       echo "listeners: [{name: public, address: 127.0.0.1:$2}]"
     fi
@@ -421,6 +431,14 @@ weir_config() { # name port admin_port [rollout|tls|upstream_tls|h2|h2idle [h2c_
       echo "  - name: canary"
       echo "    endpoints: [{address: 127.0.0.1:$P_BT2}]"
       echo "    upstream: {tls: {ca_file: \"$TLS_DIR/site.pem\"}}"
+    elif [[ ${4:-} == h2up ]]; then
+      # The h2c backends of the HTTP/2 rounds, spoken to with prior knowledge.
+      echo "  - name: stable"
+      echo "    protocol: h2"
+      echo "    endpoints: [{address: 127.0.0.1:$P_BH1}]"
+      echo "  - name: canary"
+      echo "    protocol: h2"
+      echo "    endpoints: [{address: 127.0.0.1:$P_BH2}]"
     else
       echo "  - name: stable"
       echo "    endpoints: [{address: 127.0.0.1:$P_B1}]"
@@ -1269,7 +1287,10 @@ fi  # end of the tunnel rounds
 # front of the same two HTTP/1.1 backends (90/10 split, keep-alive). h2load loads
 # each listener in turn; a run counts only if h2load got the expected protocol and
 # every request succeeded with a 2xx (bench_tool.py h2load-parse), else it is
-# reported as invalid. Then, on fresh instances, RSS per idle h2 connection.
+# reported as invalid. The "h2 upstream" runs (BENCH_H2_UP=0 skips them): three more
+# instances, h2c from h2load, HTTP/2 cleartext (prior knowledge) to two nginx h2c
+# backends (90/10); interleaved with the others in every round. Then, on fresh
+# instances, RSS per idle h2 connection.
 H2_FAILED=0
 if [[ $H2 == 1 ]]; then
 H2_LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -1338,11 +1359,74 @@ start_h2_targets() { # sfx weir_port weir_h2c_port weir_admin haproxy_port hapro
   PORT[weir_${sfx}c]=$3; PORT[haproxy_${sfx}c]=$6; PORT[nginx_${sfx}c]=$8
 }
 
+# The h2 upstream instances (weir_h2up, haproxy_h2up, nginx_h2up): one plain listener
+# speaking h2c with prior knowledge, HTTP/2 cleartext to the two h2c backends (90/10):
+# Weir pools with `protocol: h2`, HAProxy `server … proto h2`, nginx `grpc_pass grpc://`
+# (its only HTTP/2 upstream; one request per upstream connection at a time, kept alive
+# by the same `keepalive 64` as everywhere else).
+start_h2up_targets() { # weir_port weir_admin haproxy_port nginx_port
+  declare_targets h2up "$1" "$2" "$3" "$4" h2up
+  start_haproxy haproxy_h2up "127.0.0.1:$3 proto h2" "$P_BH1" "$P_BH2" "proto h2"
+  start_nginx nginx_h2up "$(nginx_split split_h2 "$P_BH1" "$P_BH2")
+  server {
+    listen 127.0.0.1:$4 http2 backlog=4096;
+    location / {
+      grpc_pass grpc://split_h2;
+    }
+  }"
+  local t
+  for t in "${H2UP_TARGETS[@]}"; do
+    [[ ${STATUS[$t]} == ok ]] || continue
+    # None of them speaks HTTP/1.1 (Weir answers it 505 for an h2 pool): ready when h2c works.
+    if wait_ready_h2c "$t" "${PORT[$t]}" "${LOGF[$t]}"; then
+      PROCS[$t]="$(tree "${PID[$t]}" | xargs)"
+    else
+      STATUS[$t]="FAILED: did not start or does not answer GET / over h2c"
+      log "$t: ${STATUS[$t]}"
+    fi
+  done
+}
+
+wait_ready_h2c() { # name port logfile: one h2c request (h2load, prior knowledge) answered 2xx
+  local name=$1 port=$2 logf=$3 deadline=$((SECONDS + START_TIMEOUT)) rc out="$TMP/ready-h2c-$1.txt"
+  while ((SECONDS < deadline)); do
+    if ! kill -0 "${PID[$name]}" 2>/dev/null; then
+      tail_log "$name" "$logf"
+      return 1
+    fi
+    rc=0; timeout 5 h2load -n 1 -c 1 "http://127.0.0.1:$port/" >"$out" 2>&1 || rc=$?
+    if [[ $(python3 "$TOOL" h2load-parse "$out" h2c "$rc" | cut -f1) == 1 ]]; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  log "$name did not answer GET / over h2c on 127.0.0.1:$port within ${START_TIMEOUT}s (last try: $out)"
+  tail_log "$name" "$logf"
+  return 1
+}
+
+# What an h2 upstream target answers: 1000 GET / on one h2c connection (nghttp -m, its
+# streams concurrent), each answer's status and body size (nghttp -s) and body (stable
+# or canary, 7 bytes): a row of h2up_answers.tsv.
+check_h2up_answers() { # target
+  local t=$1 out="$TMP/nghttp-$1.txt" rc=0 line
+  timeout 60 nghttp -s -m 1000 "http://127.0.0.1:${PORT[$t]}/" >"$out" 2>&1 || rc=$?
+  line=$(python3 "$TOOL" h2-answers "$out" 1000 "$rc")
+  printf '%s\t%s\n' "$t" "$line" >>"$RD/h2up_answers.tsv"
+  if [[ $(cut -f1 <<<"$line") != 1 ]]; then
+    STATUS[$t]="invalid: answers: $(cut -f7 <<<"$line")"
+    log "$t: ${STATUS[$t]} (nghttp output: $out)"
+  else
+    log "answers via $t: $(cut -f2-6 <<<"$line" | tr '\t' ' ') (requests 200 bodies stable canary)"
+  fi
+  alive "$t" || mark_dead "$t" "process exited while its answers were checked"
+}
+
 h2_url() { # target -> the URL h2load loads
-  if [[ $1 == *_h2c ]]; then echo "http://127.0.0.1:${PORT[$1]}/"; else echo "https://127.0.0.1:${PORT[$1]}/"; fi
+  if [[ $1 == *_h2c || $1 == *_h2up ]]; then echo "http://127.0.0.1:${PORT[$1]}/"; else echo "https://127.0.0.1:${PORT[$1]}/"; fi
 }
 h2_proto() { # target -> the protocol h2load must report
-  if [[ $1 == *_h2c ]]; then echo h2c; else echo h2; fi
+  if [[ $1 == *_h2c || $1 == *_h2up ]]; then echo h2c; else echo h2; fi
 }
 run_h2load() { # target duration_s outfile
   timeout $(( $2 + 30 )) h2load -c"$H2_CLIENTS" -m"$H2_STREAMS" -D "$2" "$(h2_url "$1")" >"$3" 2>&1
@@ -1351,13 +1435,16 @@ run_h2load() { # target duration_s outfile
 printf 'round\tkind\ttarget\tok\trps\tcpu_us\trequests\tclient_cpu_us\tidle_cores\tsteal_cores\tbackend_cpu_us\tprotocol\treason\n' \
   >"$RD/h2_runs.tsv"
 printf 'target\tok\trps\trequests\tprotocol\ttls_version\tcipher\treason\n' >"$RD/h2_check.tsv"
+printf 'target\tok\trequests\tstatus_200\tbodies_7b\tstable\tcanary\treason\n' >"$RD/h2up_answers.tsv"
 printf 'target\trequested\topened\tstill_open\terrors\trss_before_kib\trss_after_kib\tbytes_per_conn\trss_half_kib\tbytes_per_conn_second_half\tfds_before\tfds_after\tfirst_error\n' \
   >"$RD/h2_idle.tsv"
 
-# measure_h2 ROUND KIND TARGET: one h2load run (KIND tls or h2c), checked.
+# measure_h2 ROUND KIND TARGET: one h2load run (KIND tls, h2c or h2up), checked.
 measure_h2() {
   local r=$1 kind=$2 t=$3 out="$TMP/h2load-$1-$2-$3.txt" before after rc ok rps req proto tlsv cipher reason cpu_us
   local client_before client_after m_before m_after client_us machine b_before b_after backend_us
+  local BACKEND_PROCS=$BACKEND_PROCS
+  if [[ $kind == h2up ]]; then BACKEND_PROCS=$BACKEND_H2_PROCS; fi
   # shellcheck disable=SC2086
   before=$(cpu_ticks ${PROCS[$t]})
   children_us client_before; m_before=$(machine_ticks)
@@ -1416,18 +1503,49 @@ check_h2() { # target
 
 H2_TARGETS=(weir_h2 haproxy_h2 nginx_h2)
 H2C_TARGETS=(weir_h2c haproxy_h2c nginx_h2c)
+H2UP_TARGETS=(weir_h2up haproxy_h2up nginx_h2up)
+H2_KINDS=(tls h2c)
+if (( H2_ROUNDS > 0 )) && [[ $H2_UP == 1 ]]; then H2_KINDS+=(h2up); fi
+BACKEND_H2_PROCS=""
 if (( H2_ROUNDS > 0 )); then
   start_h2_targets h2 "$P_WH" "$P_WHC" "$P_WH_ADMIN" "$P_HH" "$P_HHC" "$P_NH" "$P_NHC"
   log "HTTP/2 measured processes: weir=[${PROCS[weir_h2]:-}] haproxy=[${PROCS[haproxy_h2]:-}] nginx=[${PROCS[nginx_h2]:-}]"
-  for t in "${H2_TARGETS[@]}" "${H2C_TARGETS[@]}"; do
-    [[ ${STATUS[$t]} == ok ]] || continue
+  if [[ $H2_UP == 1 ]]; then
+    # Two more nginx backends, the same answers over h2c (prior knowledge; nginx 1.22's
+    # plain `listen … http2` speaks nothing else), and the three h2 upstream instances.
+    read -r P_BH1 P_BH2 P_WHU P_WHU_ADMIN P_HHU P_NHU <<<"$(python3 "$TOOL" ports 6)"
+    log "HTTP/2 to upstreams: h2c backends $P_BH1 $P_BH2, weir $P_WHU (admin $P_WHU_ADMIN), haproxy $P_HHU, nginx $P_NHU"
+    for b in 1 2; do
+      if [[ $b == 1 ]]; then port=$P_BH1; word=stable; else port=$P_BH2; word=canary; fi
+      start_nginx "backend_h2$b" "  server {
+    listen 127.0.0.1:$port http2 backlog=4096;
+    location / { default_type text/plain; return 200 \"$word\\n\"; }
+  }"
+    done
+    wait_ready_h2c backend_h21 "$P_BH1" "$TMP/backend_h21/error.log" || die "h2c backend nginx 1 did not start"
+    wait_ready_h2c backend_h22 "$P_BH2" "$TMP/backend_h22/error.log" || die "h2c backend nginx 2 did not start"
+    BACKEND_H2_PROCS="$(tree "${PID[backend_h21]}" | xargs) $(tree "${PID[backend_h22]}" | xargs)"
+    start_h2up_targets "$P_WHU" "$P_WHU_ADMIN" "$P_HHU" "$P_NHU"
+    log "h2 upstream measured processes: weir=[${PROCS[weir_h2up]:-}] haproxy=[${PROCS[haproxy_h2up]:-}]" \
+        "nginx=[${PROCS[nginx_h2up]:-}]"
+    for t in "${H2UP_TARGETS[@]}"; do
+      [[ ${STATUS[$t]} == ok ]] || continue
+      check_h2up_answers "$t"
+    done
+  fi
+  for t in "${H2_TARGETS[@]}" "${H2C_TARGETS[@]}" "${H2UP_TARGETS[@]}"; do
+    [[ ${STATUS[$t]:-skipped} == ok ]] || continue
     check_h2 "$t"
   done
   for ((r = 1; r <= H2_ROUNDS; r++)); do
     # The proxies' order rotates every round (position in a round matters on a shared machine).
     k=$(( (r - 1) % 3 ))
-    for kind in tls h2c; do
-      if [[ $kind == tls ]]; then list=("${H2_TARGETS[@]}"); else list=("${H2C_TARGETS[@]}"); fi
+    for kind in "${H2_KINDS[@]}"; do
+      case $kind in
+        tls) list=("${H2_TARGETS[@]}") ;;
+        h2c) list=("${H2C_TARGETS[@]}") ;;
+        h2up) list=("${H2UP_TARGETS[@]}") ;;
+      esac
       order=("${list[@]:k}" "${list[@]:0:k}")
       for t in "${order[@]}"; do
         [[ ${STATUS[$t]} == ok ]] || continue
@@ -1438,7 +1556,7 @@ if (( H2_ROUNDS > 0 )); then
       done
     done
   done
-  for t in weir_h2 haproxy_h2 nginx_h2; do stop_proc "$t"; done
+  for t in weir_h2 haproxy_h2 nginx_h2 "${H2UP_TARGETS[@]}" backend_h21 backend_h22; do stop_proc "$t"; done
 fi
 
 # --- RSS per idle h2 connection over TLS, on fresh instances -------------------------
@@ -1487,10 +1605,11 @@ fi
   printf 'openssl_version\t%s\n' "$(openssl version 2>&1 | head -n 1)"
   printf 'rounds\t%s\nduration_s\t%s\nwarmup_s\t%s\nclients\t%s\nstreams\t%s\nidle_conns\t%s\n' \
     "$H2_ROUNDS" "$H2_DUR_S" "$H2_WARM_S" "$H2_CLIENTS" "$H2_STREAMS" "$H2_IDLE_CONNS"
+  printf 'h2up\t%s\n' "$( [[ " ${H2_KINDS[*]} " == *" h2up "* ]] && echo 1 || echo 0)"
 } >"$RD/h2_meta.tsv"
 {
   printf 'target\tstatus\n'
-  for t in "${H2_TARGETS[@]}" "${H2C_TARGETS[@]}" weir_h2m haproxy_h2m nginx_h2m; do
+  for t in "${H2_TARGETS[@]}" "${H2C_TARGETS[@]}" "${H2UP_TARGETS[@]}" weir_h2m haproxy_h2m nginx_h2m; do
     printf '%s\t%s\n' "$t" "${STATUS[$t]:-skipped}"
   done
 } >"$RD/h2_status.tsv"
@@ -1498,7 +1617,7 @@ mkdir -p "$RESULTS_DIR"
 python3 "$TOOL" h2-report "$RD" "$RESULTS_DIR/$H2_REPORT.tmp"
 mv "$RESULTS_DIR/$H2_REPORT.tmp" "$RESULTS_DIR/$H2_REPORT"
 log "HTTP/2 report written to $RESULTS_DIR/$H2_REPORT"
-for t in "${H2_TARGETS[@]}" "${H2C_TARGETS[@]}" weir_h2m haproxy_h2m nginx_h2m; do
+for t in "${H2_TARGETS[@]}" "${H2C_TARGETS[@]}" "${H2UP_TARGETS[@]}" weir_h2m haproxy_h2m nginx_h2m; do
   case ${STATUS[$t]:-skipped} in ok|skipped) ;; *) H2_FAILED=1 ;; esac
 done
 fi  # end of the HTTP/2 rounds

@@ -51,11 +51,15 @@ void* SessionMemory::do_calloc(std::size_t n, std::size_t size, void* self) {
 
 void* SessionMemory::do_realloc(void* ptr, std::size_t size, void* self) {
     auto* me = static_cast<SessionMemory*>(self);
+    // Untracked first (a failed realloc leaves the block as it was: tracked
+    // again below), so nothing reads the old pointer once realloc freed it.
+    std::size_t old_size = 0;
+    for (const auto& [block, size_of] : me->large_)
+        if (block == ptr) old_size = size_of;
+    me->forget(ptr);
     void* p = std::realloc(ptr, size);
-    if (p != nullptr || size == 0) {
-        me->forget(ptr);
-        me->track(p, size);
-    }
+    if (p != nullptr || size == 0) me->track(p, size);
+    else me->track(ptr, old_size);
     return p;
 }
 

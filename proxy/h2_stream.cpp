@@ -584,20 +584,24 @@ void H2Stream::grpc_reply(int status, std::string_view text) {
 
 void H2Stream::on_timeout() {
     Worker& w = conn_.worker();
-    if (h2up_ != nullptr) {
-        h2_timeout();
+    if (h2up_ != nullptr && call_deadline_ms_ != 0 && EventLoop::clock_ms() >= call_deadline_ms_) {
+        grpc_deadline_passed();
         return;
     }
     switch (state_) {
         case State::connect:
-            connect_failed(ETIMEDOUT);
+            // A shared HTTP/2 connection keeps its own connect_timeout.
+            if (h2up_ == nullptr) connect_failed(ETIMEDOUT);
             return;
         case State::handshake:
             upstream_tls_timed_out(w, *ex_, upstream_);
             pick_endpoint();
             return;
-        case State::exchange:
-            if (ex_->stage.empty() && !ex_->request_sent) {
+        case State::exchange: {
+            // HTTP/1.1: nothing staged and not all sent means the client's
+            // body is what is missing; HTTP/2 hands the body over as it comes.
+            const bool client_late = !ex_->request_sent && (h2up_ != nullptr || ex_->stage.empty());
+            if (client_late) {
                 log::limited(w.client_log(), EventLoop::clock_ms(), log::Level::info, "proxy",
                              "client {} stream {}: request body not received in time (408)",
                              conn_.session().client_ip_, id_);
@@ -608,9 +612,10 @@ void H2Stream::on_timeout() {
                          "pool {} endpoint {}: no response within {} ms", ex_->pool->name, ex_->endpoint->name,
                          ex_->pool->upstream.response_timeout.count());
             w.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::timeout);
-            release_upstream(w, ex_.get(), upstream_, false);
-            reply(504, "upstream response timeout");
+            if (h2up_ != nullptr) h2up_->suspect();  // its other streams may be waiting on a dead connection
+            reply(504, "upstream response timeout");  // lets go of the upstream, of either kind
             return;
+        }
         case State::response_body:
             if (paused_) {
                 // The client stopped reading (or gives no window): its stream

@@ -90,7 +90,6 @@ private:
     void open_h2_stream();
     void send_h2_body(std::string_view bytes, bool end);
     void end_h2_request();
-    void h2_timeout();
     // The deadline of the wait for the response: the client's while it still sends.
     void h2_wait_deadline();
     // The caller's grpc-timeout passed: the call ends with DEADLINE_EXCEEDED.

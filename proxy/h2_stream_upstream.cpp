@@ -336,44 +336,4 @@ void H2Stream::grpc_deadline_passed() {
     finish(status_, error, false);
 }
 
-void H2Stream::h2_timeout() {
-    Worker& w = conn_.worker();
-    if (call_deadline_ms_ != 0 && EventLoop::clock_ms() >= call_deadline_ms_) {
-        grpc_deadline_passed();
-        return;
-    }
-    switch (state_) {
-        case State::connect:
-            return;  // the connection's own connect_timeout applies
-        case State::exchange:
-            if (!ex_->request_sent) {
-                log::limited(w.client_log(), EventLoop::clock_ms(), log::Level::info, "proxy",
-                             "client {} stream {}: request body not received in time (408)",
-                             conn_.session().client_ip_, id_);
-                reply(408, "request body not received in time");
-                return;
-            }
-            log::limited(w.upstream_log(), EventLoop::clock_ms(), log::Level::warn, "proxy",
-                         "pool {} endpoint {}: no response within {} ms", ex_->pool->name, ex_->endpoint->name,
-                         ex_->pool->upstream.response_timeout.count());
-            w.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::timeout);
-            h2up_->suspect();
-            reply(504, "upstream response timeout");
-            return;
-        case State::response_body:
-            if (paused_) {
-                conn_.codec().reset(id_, cancel_code);
-                finish(status_, false, false);
-                return;
-            }
-            w.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::timeout);
-            abort_response("upstream body timeout");
-            return;
-        case State::opened:
-        case State::handshake:
-        case State::done:
-            return;
-    }
-}
-
 }  // namespace weir::proxy

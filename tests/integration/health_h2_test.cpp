@@ -10,6 +10,7 @@
 #include "grpc_health_support.hpp"
 #include "health_support.hpp"
 #include "nginx_backend.hpp"
+#include "wire.hpp"
 
 #include <sstream>
 
@@ -91,7 +92,7 @@ TEST(HealthH2, GrpcServingIsHealthyNotServingIsTakenOutAndServingBringsItBack) {
     const auto admin = weir.admin_port();
 
     ASSERT_TRUE(last_check_is(admin, "g", backend.address(), true, "SERVING")) << describe(admin, "g", weir, backend);
-    EXPECT_GE(backend.lines_starting("check - SERVING deadline"), 1)
+    EXPECT_TRUE(wait_for([&] { return backend.lines_starting("check - SERVING deadline") >= 1; }, 10s, 20ms))
         << "the whole server (service \"\") is asked about, with the check's timeout as grpc-timeout\n"
         << backend.output();
     std::string m = metrics_text(admin);
@@ -140,8 +141,11 @@ TEST(HealthH2, TrafficLeavesAnEndpointThatIsNotServingAndReturnsToIt) {
         GrpcHealthCalls calls(through, "traffic", 20);
         ASSERT_EQ(calls_ok(calls), 20) << calls.output() << weir.log();
     }
-    EXPECT_GT(a.lines_starting("check traffic"), 0) << "both endpoints serve while both are SERVING";
-    EXPECT_GT(b.lines_starting("check traffic"), 0);
+    // Backends log a call after answering it: their lines may trail the client's results.
+    EXPECT_TRUE(wait_for([&] { return a.lines_starting("check traffic") > 0 && b.lines_starting("check traffic") > 0; },
+                         10s, 20ms))
+        << "both endpoints serve while both are SERVING\n"
+        << a.output() << b.output();
 
     write_file_atomic(status_a, "- NOT_SERVING\ntraffic SERVING\n");
     ASSERT_TRUE(last_check_is(admin, "g", a.address(), false, "NOT_SERVING")) << describe(admin, "g", weir, a);
@@ -151,6 +155,7 @@ TEST(HealthH2, TrafficLeavesAnEndpointThatIsNotServingAndReturnsToIt) {
         GrpcHealthCalls calls(through, "traffic", 20);
         ASSERT_EQ(calls_ok(calls), 20) << calls.output() << weir.log();
     }
+    wait_for([&] { return b.lines_starting("check traffic") >= b_before + 20; }, 10s, 20ms);
     EXPECT_EQ(a.lines_starting("check traffic"), a_before) << "a NOT_SERVING endpoint still got calls";
     EXPECT_EQ(b.lines_starting("check traffic"), b_before + 20);
 
@@ -160,7 +165,8 @@ TEST(HealthH2, TrafficLeavesAnEndpointThatIsNotServingAndReturnsToIt) {
         GrpcHealthCalls calls(through, "traffic", 20);
         ASSERT_EQ(calls_ok(calls), 20) << calls.output() << weir.log();
     }
-    EXPECT_GT(a.lines_starting("check traffic"), a_before) << "calls do not reach it again";
+    EXPECT_TRUE(wait_for([&] { return a.lines_starting("check traffic") > a_before; }, 10s, 20ms))
+        << "calls do not reach it again";
 }
 
 TEST(HealthH2, GrpcUnknownServiceFailedCallAndOtherStatusesAreUnhealthy) {
@@ -181,7 +187,10 @@ TEST(HealthH2, GrpcUnknownServiceFailedCallAndOtherStatusesAreUnhealthy) {
     const auto admin = weir.admin_port();
 
     EXPECT_TRUE(last_check_is(admin, "named", a, true, "SERVING")) << describe(admin, "named", weir, backend);
-    EXPECT_GE(backend.lines_starting("check my.Greeter SERVING"), 1) << "the service name reaches the backend";
+    // The backend logs the check after answering it: its line may come a little after Weir's verdict.
+    EXPECT_TRUE(wait_for([&] { return backend.lines_starting("check my.Greeter SERVING") >= 1; }, 10s, 20ms))
+        << "the service name reaches the backend\n"
+        << backend.output();
     // The backend answers NOT_FOUND for a service it does not know.
     EXPECT_TRUE(last_check_is(admin, "unknown", a, false, "grpc-status 5")) << describe(admin, "unknown", weir, backend);
     EXPECT_TRUE(last_check_is(admin, "broken", a, false, "grpc-status 14")) << describe(admin, "broken", weir, backend);

@@ -1,6 +1,7 @@
 #include "health/h2_probe.hpp"
 
 #include "health/grpc_health_message.hpp"
+#include "health/probe_connection.hpp"
 #include "http2/client_connection.hpp"
 #include "tls/client_context.hpp"
 
@@ -42,26 +43,8 @@ http2::ClientLimits probe_limits() {
     return l;
 }
 
-struct H2Probe : std::enable_shared_from_this<H2Probe>, http2::ClientEvents {
-    H2Probe(asio::io_context& io, const CheckSpec& s) : socket(io), timer(io), spec(s) {
-        timer.expires_after(spec.timeout);
-    }
-
-    void start(const tcp::endpoint& address) {
-        timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-            if (ec || self->finished) return;
-            self->finish({ProbeResult::Kind::timeout, 0, "timeout"});
-        });
-        socket.async_connect(address, [self = shared_from_this()](const boost::system::error_code& ec) {
-            if (self->finished) return;
-            if (ec) {
-                auto kind = ec == asio::error::connection_refused ? ProbeResult::Kind::refused : ProbeResult::Kind::error;
-                return self->finish({kind, 0, ec.message()});
-            }
-            if (self->tls) self->handshake();
-            else self->open();
-        });
-    }
+struct H2Probe : ProbeConnection<H2Probe>, http2::ClientEvents {
+    H2Probe(asio::io_context& io, const CheckSpec& s) : ProbeConnection(io, s.timeout), spec(s) {}
 
     void handshake() {
         SSL* ssl = tls->new_connection(host, session_key);
@@ -92,6 +75,8 @@ struct H2Probe : std::enable_shared_from_this<H2Probe>, http2::ClientEvents {
         });
     }
 
+    void connected() { open(); }  // over plain TCP (h2c)
+
     // The connection preface and the check's one stream, then the read loop.
     void open() {
         conn = std::make_unique<http2::ClientConnection>(probe_limits(), *this);
@@ -121,12 +106,6 @@ struct H2Probe : std::enable_shared_from_this<H2Probe>, http2::ClientEvents {
         if (!req.end_stream) conn->submit_body(stream_id, request_body, true);
         flush();
         read();
-    }
-
-    template <class F>
-    void with_stream(F&& f) {
-        if (stream) f(*stream);
-        else f(socket);
     }
 
     // One write at a time; what the codec has ready is copied out and taken.
@@ -226,23 +205,8 @@ struct H2Probe : std::enable_shared_from_this<H2Probe>, http2::ClientEvents {
         if (!verdict) verdict = std::move(r);
     }
 
-    void finish(ProbeResult r) {
-        finished = true;
-        boost::system::error_code ignored;
-        timer.cancel();
-        socket.close(ignored);
-        auto cb = std::move(done);
-        cb(std::move(r));
-    }
-
-    tcp::socket socket;
-    std::optional<asio::ssl::stream<tcp::socket&>> stream;  // with TLS: over `socket`
-    asio::steady_timer timer;
     CheckSpec spec;
-    std::shared_ptr<const tls::ClientContext> tls;
-    std::string host;         // TLS: SNI and the name verified
-    std::string session_key;  // TLS: the endpoint whose session is resumed
-    std::string authority;    // "host:port", as the snapshot names the endpoint
+    std::string authority;  // "host:port", as the snapshot names the endpoint
     std::unique_ptr<http2::ClientConnection> conn;
     std::int32_t stream_id = 0;
     std::array<char, 16 * 1024> in{};
@@ -251,8 +215,6 @@ struct H2Probe : std::enable_shared_from_this<H2Probe>, http2::ClientEvents {
     int status = 0;
     std::string body;
     std::optional<ProbeResult> verdict;
-    bool finished = false;
-    std::function<void(ProbeResult)> done;
 };
 
 }  // namespace

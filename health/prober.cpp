@@ -1,5 +1,6 @@
 #include "health/prober.hpp"
 
+#include "health/probe_connection.hpp"
 #include "http/parser.hpp"
 #include "tls/client_context.hpp"
 
@@ -23,27 +24,8 @@ using tcp = asio::ip::tcp;
 
 constexpr std::size_t max_head = 16 * 1024;
 
-struct Probe : std::enable_shared_from_this<Probe> {
-    Probe(asio::io_context& io, std::chrono::milliseconds timeout) : socket(io), timer(io) {
-        timer.expires_after(timeout);
-    }
-
-    void start(const tcp::endpoint& address) {
-        timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-            if (ec || self->finished) return;
-            self->finish({ProbeResult::Kind::timeout, 0, "timeout"});
-        });
-        socket.async_connect(address, [self = shared_from_this()](const boost::system::error_code& ec) {
-            if (self->finished) return;
-            if (ec) {
-                auto kind = ec == asio::error::connection_refused ? ProbeResult::Kind::refused : ProbeResult::Kind::error;
-                self->finish({kind, 0, ec.message()});
-                return;
-            }
-            if (self->tls) self->handshake();
-            else self->send();
-        });
-    }
+struct Probe : ProbeConnection<Probe> {
+    Probe(asio::io_context& io, std::chrono::milliseconds timeout) : ProbeConnection(io, timeout) {}
 
     void handshake() {
         SSL* ssl = tls->new_connection(host, session_key);
@@ -59,12 +41,7 @@ struct Probe : std::enable_shared_from_this<Probe> {
         });
     }
 
-    // The check's bytes go through TLS when the pool has it, else straight to the socket.
-    template <class F>
-    void with_stream(F&& f) {
-        if (stream) f(*stream);
-        else f(socket);
-    }
+    void connected() { send(); }  // over plain TCP
 
     void send() {
         with_stream([this](auto& s) {
@@ -107,27 +84,10 @@ struct Probe : std::enable_shared_from_this<Probe> {
         read();
     }
 
-    void finish(ProbeResult r) {
-        finished = true;
-        boost::system::error_code ignored;
-        timer.cancel();
-        socket.close(ignored);
-        auto cb = std::move(done);
-        cb(std::move(r));
-    }
-
-    tcp::socket socket;
-    std::optional<asio::ssl::stream<tcp::socket&>> stream;  // with TLS: over `socket`
-    std::shared_ptr<const tls::ClientContext> tls;
-    std::string host;         // TLS: SNI and the name verified
-    std::string session_key;  // TLS: the endpoint whose session is resumed
-    asio::steady_timer timer;
     std::string request;
     std::string buffer;
     int expect_min = 0;  // always set by probe(), from the pool's CheckSpec
     int expect_max = 0;
-    bool finished = false;
-    std::function<void(ProbeResult)> done;
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "health_support.hpp"
 #include "metrics_support.hpp"
 #include "rollout_support.hpp"
+#include "script_process.hpp"
 
 #include "../support/certificates.hpp"
 
@@ -43,7 +44,6 @@ namespace json = boost::json;
 
 // Debian's python3: it has python3-grpcio and python3-h2 (a python3 earlier on PATH may not).
 const char* kPython = "/usr/bin/python3";
-const char* kBackend = WEIR_SOURCE_DIR "/tests/support/grpc_backend.py";
 const char* kClient = WEIR_SOURCE_DIR "/tests/support/grpc_client.py";
 
 std::string cut(const std::string& s, std::size_t n = 3000) {
@@ -54,52 +54,32 @@ bool contains(const std::string& s, const std::string& needle) { return s.find(n
 
 // ---------------------------------------------------------------- the backend
 
-// tests/support/grpc_backend.py as a child process (stdout and stderr to a log
-// in its own temp dir); stopped with SIGTERM at destruction.
+// tests/support/grpc_backend.py as a child process (its stdout and stderr
+// kept as its log); stopped with SIGTERM at destruction.
 class GrpcBackend {
 public:
-    explicit GrpcBackend(std::string name, std::vector<std::string> extra = {}) : name_(std::move(name)) {
-        std::vector<std::string> argv = {kPython, kBackend, "--name", name_};
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        log_path_ = dir_.path + "/backend.log";
-        child_ = std::make_unique<metrics::ChildProcess>(argv, log_path_);
-        wait_for(
-            [&] {
-                for (const auto& line : lines_of(log_path_)) {
-                    if (!line.empty() && line.find_first_not_of("0123456789") == std::string::npos) {
-                        port_ = static_cast<std::uint16_t>(std::atoi(line.c_str()));
-                        return true;
-                    }
-                }
-                return !child_->running();
-            },
-            30s, 20ms);
-    }
-    GrpcBackend(const GrpcBackend&) = delete;
-    GrpcBackend& operator=(const GrpcBackend&) = delete;
+    explicit GrpcBackend(std::string name, std::vector<std::string> extra = {})
+        : name_(name), proc_("grpc_backend.py", with_name(std::move(name), std::move(extra)), kOptions) {}
 
-    bool started() const { return port_ != 0; }
+    bool started() const { return proc_.started(); }
     // SIGKILL: the backend vanishes without closing its connections properly
     // (the kernel resets or closes them).
-    void kill() {
-        ::kill(child_->pid(), SIGKILL);
-        child_->stop(5s);
-    }
-    std::uint16_t port() const { return port_; }
-    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+    void kill() { proc_.kill(); }
+    std::uint16_t port() const { return proc_.port(); }
+    std::string address() const { return proc_.address(); }
     const std::string& name() const { return name_; }
-    std::string log() const { return read_file(log_path_); }
+    std::string log() const { return proc_.output(); }
     // Calls of `method` the backend received ("call METHOD" log lines).
     int calls(const std::string& method) const {
         int n = 0;
-        for (const auto& line : lines_of(log_path_))
+        for (const auto& line : proc_.lines())
             if (line.rfind("call " + method + " ", 0) == 0) ++n;
         return n;
     }
     // Connections accepted (logged by the --raw-h2 server only).
     int raw_connections() const {
         int n = 0;
-        for (const auto& line : lines_of(log_path_))
+        for (const auto& line : proc_.lines())
             if (line.rfind("connection ", 0) == 0 && line.find_first_not_of("0123456789", 11) == std::string::npos) ++n;
         return n;
     }
@@ -109,32 +89,32 @@ public:
     int most_streams(bool acked) const {
         int most = 0;
         const std::string tail = acked ? " acked=True" : " acked=False";
-        for (const auto& line : lines_of(log_path_))
+        for (const auto& line : proc_.lines())
             if (line.rfind("streams ", 0) == 0 && line.size() > tail.size() &&
                 line.compare(line.size() - tail.size(), tail.size(), tail) == 0)
                 most = std::max(most, std::atoi(line.c_str() + 8));
         return most;
     }
     // Lines starting with `prefix`.
-    int count_lines(const std::string& prefix) const {
-        int n = 0;
-        for (const auto& line : lines_of(log_path_))
-            if (line.rfind(prefix, 0) == 0) ++n;
-        return n;
-    }
+    int count_lines(const std::string& prefix) const { return proc_.lines_starting(prefix); }
     std::vector<std::string> grpc_timeouts_seen() const {
         std::vector<std::string> out;
-        for (const auto& line : lines_of(log_path_))
+        for (const auto& line : proc_.lines())
             if (line.rfind("grpc-timeout ", 0) == 0) out.push_back(line.substr(13));
         return out;
     }
 
 private:
+    static constexpr ScriptOptions kOptions{.capture_stderr = true, .stop_by_sigterm = true, .grace = 5s};
+
+    static std::vector<std::string> with_name(std::string name, std::vector<std::string> extra) {
+        std::vector<std::string> args = {"--name", std::move(name)};
+        args.insert(args.end(), extra.begin(), extra.end());
+        return args;
+    }
+
     std::string name_;
-    TempDir dir_;
-    std::string log_path_;
-    std::unique_ptr<metrics::ChildProcess> child_;
-    std::uint16_t port_ = 0;
+    ScriptProcess proc_;
 };
 
 std::vector<std::string> lines_of_log(const GrpcBackend& b) {

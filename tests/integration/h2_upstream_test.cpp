@@ -13,6 +13,7 @@
 // after an unanswered PING); a client's reset passed on as CANCEL; the idle
 // close; a split change and a reload keeping the connection.
 #include "h2_support.hpp"
+#include "script_process.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -40,30 +41,13 @@ constexpr std::uint32_t kCancel = 0x8;
 // tests/support/h2_backend.py as a child process, its events read from its log.
 class H2Backend {
 public:
-    explicit H2Backend(const std::string& name, std::vector<std::string> args = {}) : name_(name) {
-        out_path_ = dir_.path + "/out";
-        log_path_ = dir_.path + "/events";
-        std::vector<std::string> argv = {"/usr/bin/python3", WEIR_SOURCE_DIR "/tests/support/h2_backend.py",
-                                         "--name", name, "--log", log_path_};
-        argv.insert(argv.end(), args.begin(), args.end());
-        proc_ = std::make_unique<metrics::ChildProcess>(argv, out_path_);
-        const bool up = wait_for(
-            [&] {
-                const std::string out = read_file(out_path_);
-                const auto nl = out.find('\n');
-                if (nl == std::string::npos) return false;
-                port_ = static_cast<std::uint16_t>(std::stoi(out.substr(0, nl)));
-                return true;
-            },
-            30s, 20ms);
-        if (!up) throw std::runtime_error("h2_backend.py did not print its port: " + read_file(out_path_));
+    explicit H2Backend(const std::string& name, std::vector<std::string> args = {})
+        : name_(name), proc_("h2_backend.py", with_log(name, log_path_, std::move(args)), kOptions) {
+        if (!proc_.started()) throw std::runtime_error("h2_backend.py did not print its port: " + proc_.output());
     }
-    ~H2Backend() { proc_->stop(5s); }
-    H2Backend(const H2Backend&) = delete;
-    H2Backend& operator=(const H2Backend&) = delete;
 
-    std::uint16_t port() const { return port_; }
-    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+    std::uint16_t port() const { return proc_.port(); }
+    std::string address() const { return proc_.address(); }
 
     std::vector<json::object> events(const std::string& ev = "") const {
         std::vector<json::object> out;
@@ -92,14 +76,22 @@ public:
             if (path.empty() || e.at("path").as_string() == path) ++n;
         return n;
     }
-    std::string log() const { return "backend " + name_ + " events:\n" + read_file(log_path_) + "\nstdout/stderr:\n" + read_file(out_path_); }
+    std::string log() const { return "backend " + name_ + " events:\n" + read_file(log_path_) + "\nstdout/stderr:\n" + proc_.output(); }
 
 private:
+    static constexpr ScriptOptions kOptions{.capture_stderr = true, .stop_by_sigterm = true, .grace = 5s};
+
+    static std::vector<std::string> with_log(const std::string& name, const std::string& log,
+                                             std::vector<std::string> args) {
+        std::vector<std::string> all = {"--name", name, "--log", log};
+        all.insert(all.end(), args.begin(), args.end());
+        return all;
+    }
+
     std::string name_;
     TempDir dir_;
-    std::string out_path_, log_path_;
-    std::unique_ptr<metrics::ChildProcess> proc_;
-    std::uint16_t port_ = 0;
+    std::string log_path_ = dir_.path + "/events";
+    ScriptProcess proc_;
 };
 
 std::int64_t num(const json::object& o, const char* k) { return o.at(k).to_number<std::int64_t>(); }

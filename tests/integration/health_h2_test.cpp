@@ -76,7 +76,7 @@ bool last_check_is(std::uint16_t admin, const std::string& pool, const std::stri
 }
 
 std::string describe(std::uint16_t admin, const std::string& pool, const WeirProcess& weir,
-                     const ScriptBackend& backend) {
+                     const ScriptProcess& backend) {
     auto p = get_pool(admin, pool);
     return "pool: " + (p ? p->raw : std::string("(no answer)")) + "\nbackend output:\n" + backend.output() +
            "\nweir log:\n" + weir.log();

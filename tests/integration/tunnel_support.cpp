@@ -4,12 +4,8 @@
 #include <openssl/sha.h>
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,134 +13,13 @@
 #include <random>
 #include <sstream>
 
-extern char** environ;
-
-#ifndef WEIR_SOURCE_DIR
-#error "WEIR_SOURCE_DIR must be defined by the build"
-#endif
-
 namespace weir_it {
 
 // ---------------------------------------------------------------- the Python backend
 
-namespace {
-
-// The interpreter Debian's python3-websockets belongs to (a python3 earlier
-// on PATH, e.g. a pyenv one, may not have it).
-std::string python_interpreter() {
-    if (::access("/usr/bin/python3", X_OK) == 0) return "/usr/bin/python3";
-    return "python3";
-}
-
-}  // namespace
-
-WsEchoBackend::WsEchoBackend(std::string id, std::chrono::seconds lifetime) : id_(std::move(id)) {
-    int in_pipe[2];
-    int out_pipe[2];
-    if (::pipe2(in_pipe, O_CLOEXEC) != 0) return;
-    if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
-        ::close(in_pipe[0]);
-        ::close(in_pipe[1]);
-        return;
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
-    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-    std::string python = python_interpreter();
-    std::string script = WEIR_SOURCE_DIR "/tests/support/ws_echo.py";
-    std::string life = std::to_string(lifetime.count());
-    std::vector<char*> argv = {python.data(), script.data(), id_.data(), life.data(), nullptr};
-    pid_t pid = -1;
-    int rc = ::posix_spawnp(&pid, python.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(in_pipe[0]);
-    ::close(out_pipe[1]);
-    if (rc != 0) {
-        ::close(in_pipe[1]);
-        ::close(out_pipe[0]);
-        return;
-    }
-    pid_ = pid;
-    stdin_fd_ = in_pipe[1];
-    stdout_fd_ = out_pipe[0];
-    reader_ = std::thread([this] { read_output(); });
-    std::unique_lock lk(mu_);
-    cv_.wait_for(lk, 30s, [&] { return port_ != 0 || stdout_fd_ < 0 || out_.find("\nEOF") != std::string::npos; });
-}
-
-void WsEchoBackend::read_output() {
-    std::string partial;
-    char buf[4096];
-    for (;;) {
-        ssize_t n = ::read(stdout_fd_, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        std::lock_guard lk(mu_);
-        if (n <= 0) {
-            out_ += "\nEOF";
-            cv_.notify_all();
-            return;
-        }
-        out_.append(buf, static_cast<std::size_t>(n));
-        partial.append(buf, static_cast<std::size_t>(n));
-        std::size_t nl;
-        while ((nl = partial.find('\n')) != std::string::npos) {
-            std::string line = partial.substr(0, nl);
-            partial.erase(0, nl + 1);
-            if (line.rfind("port ", 0) == 0) port_ = static_cast<std::uint16_t>(std::atoi(line.c_str() + 5));
-            else if (line.rfind("open ", 0) == 0) ++opened_;
-            else if (line.rfind("closed ", 0) == 0) ++closed_;
-        }
-        cv_.notify_all();
-    }
-}
-
-void WsEchoBackend::kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-}
-
-WsEchoBackend::~WsEchoBackend() {
-    if (stdin_fd_ >= 0) ::close(stdin_fd_);  // the backend exits when its stdin closes
-    if (pid_ > 0) {
-        bool gone = wait_for(
-            [&] {
-                int status = 0;
-                return ::waitpid(pid_, &status, WNOHANG) == pid_;
-            },
-            5s, 20ms);
-        if (!gone) {
-            ::kill(pid_, SIGKILL);
-            int status = 0;
-            ::waitpid(pid_, &status, 0);
-        }
-    }
-    if (reader_.joinable()) reader_.join();
-    if (stdout_fd_ >= 0) ::close(stdout_fd_);
-}
-
-int WsEchoBackend::opened() const {
-    std::lock_guard lk(mu_);
-    return opened_;
-}
-
-int WsEchoBackend::closed() const {
-    std::lock_guard lk(mu_);
-    return closed_;
-}
-
-bool WsEchoBackend::wait_closed(int n, Millis timeout) const {
-    std::unique_lock lk(mu_);
-    return cv_.wait_for(lk, timeout, [&] { return closed_ >= n; });
-}
-
-std::string WsEchoBackend::output() const {
-    std::lock_guard lk(mu_);
-    return out_;
-}
+WsEchoBackend::WsEchoBackend(std::string id, std::chrono::seconds lifetime)
+    : id_(std::move(id)),
+      proc_("ws_echo.py", {id_, std::to_string(lifetime.count())}, ScriptOptions{.grace = 5s}) {}
 
 // ---------------------------------------------------------------- the WebSocket client
 

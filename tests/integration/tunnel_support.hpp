@@ -6,6 +6,7 @@
 #pragma once
 
 #include "harness.hpp"
+#include "script_process.hpp"
 
 #include <sys/types.h>
 
@@ -30,37 +31,23 @@ namespace weir_it {
 class WsEchoBackend {
 public:
     explicit WsEchoBackend(std::string id, std::chrono::seconds lifetime = std::chrono::seconds(300));
-    ~WsEchoBackend();
-    WsEchoBackend(const WsEchoBackend&) = delete;
-    WsEchoBackend& operator=(const WsEchoBackend&) = delete;
 
-    bool started() const { return port_ != 0; }
-    std::uint16_t port() const { return port_; }
-    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+    bool started() const { return proc_.started(); }
+    std::uint16_t port() const { return proc_.port(); }
+    std::string address() const { return proc_.address(); }
     const std::string& id() const { return id_; }
-    pid_t pid() const { return pid_; }
+    pid_t pid() const { return proc_.pid(); }
     // SIGKILL, then reaped: its sockets close as the kernel tears them down.
-    void kill();
+    void kill() { proc_.kill(); }
     // Connections it accepted / saw end (its "open N" / "closed N CODE" lines).
-    int opened() const;
-    int closed() const;
-    bool wait_closed(int n, Millis timeout = 5s) const;
-    std::string output() const;
+    int opened() const { return proc_.lines_starting("open "); }
+    int closed() const { return proc_.lines_starting("closed "); }
+    bool wait_closed(int n, Millis timeout = 5s) const { return proc_.wait_lines("closed ", n, timeout); }
+    std::string output() const { return proc_.output(); }
 
 private:
-    void read_output();
-
     std::string id_;
-    pid_t pid_ = -1;
-    int stdin_fd_ = -1;
-    int stdout_fd_ = -1;
-    std::uint16_t port_ = 0;
-    std::thread reader_;
-    mutable std::mutex mu_;
-    mutable std::condition_variable cv_;
-    std::string out_;
-    int opened_ = 0;
-    int closed_ = 0;
+    ScriptProcess proc_;
 };
 
 // ---------------------------------------------------------------- the WebSocket client

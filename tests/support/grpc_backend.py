@@ -65,6 +65,7 @@ import time
 from concurrent import futures
 
 import grpc
+from grpc_port import add_port
 
 SERVICE = "weir.test.Echo"
 
@@ -283,6 +284,20 @@ def tls_no_h2_server(cert, key):
     return lsock.getsockname()[1]
 
 
+def serve_until_stopped(port):
+    """Announces PORT (alone on the first stdout line), then returns on
+    SIGTERM or SIGINT, or once the parent (the test) is gone."""
+    sys.stdout.write("%d\n" % port)
+    sys.stdout.flush()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    parent = os.getppid()
+    while not stop.wait(0.2):
+        if os.getppid() != parent:
+            break
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", default="backend")
@@ -299,15 +314,7 @@ def main():
             port = tls_no_h2_server(*args.tls_no_h2)
         else:
             port = raw_h2_server(args.name, args.max_streams, args.refuse_first)
-        sys.stdout.write("%d\n" % port)
-        sys.stdout.flush()
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        parent = os.getppid()
-        while not stop.wait(0.2):
-            if os.getppid() != parent:
-                break
+        serve_until_stopped(port)
         return 0
     name = args.name
     fail_code = grpc.StatusCode.OK
@@ -392,29 +399,12 @@ def main():
                          handlers=(echo, health),
                          options=[("grpc.so_reuseport", 0)] +
                          ([("grpc.max_concurrent_streams", args.max_streams)] if args.max_streams else []))
-    if args.tls:
-        with open(args.tls[0], "rb") as f:
-            cert = f.read()
-        with open(args.tls[1], "rb") as f:
-            key = f.read()
-        port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(key, cert)]))
-    else:
-        port = server.add_insecure_port("127.0.0.1:0")
+    port = add_port(server, *(args.tls or ()))
     if port == 0:
         sys.stderr.write("could not bind\n")
         return 1
     server.start()
-    sys.stdout.write("%d\n" % port)
-    sys.stdout.flush()
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-
-    parent = os.getppid()
-    while not stop.wait(0.2):
-        if os.getppid() != parent:
-            break
+    serve_until_stopped(port)
     server.stop(0.5).wait()
     return 0
 

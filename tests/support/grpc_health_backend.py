@@ -24,6 +24,7 @@ import threading
 import time
 
 import grpc
+from grpc_port import add_port
 
 STATUSES = {"UNKNOWN": 0, "SERVING": 1, "NOT_SERVING": 2, "SERVICE_UNKNOWN": 3}
 
@@ -109,14 +110,7 @@ def main():
     from concurrent import futures
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     server.add_generic_rpc_handlers((handler,))
-    if len(sys.argv) == 4:
-        with open(sys.argv[2], "rb") as f:
-            cert = f.read()
-        with open(sys.argv[3], "rb") as f:
-            key = f.read()
-        port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(key, cert)]))
-    else:
-        port = server.add_insecure_port("127.0.0.1:0")
+    port = add_port(server, *(sys.argv[2:4] if len(sys.argv) == 4 else ()))
     server.start()
     say("port %d" % port)
 

@@ -5,21 +5,16 @@
 // held until the client closes. Records the request body of each stream 1.
 #pragma once
 
-#include "tiny_http_server.hpp"  // refused_port()
+#include "tiny_listener.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
-#include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace weir::health::test {
@@ -60,29 +55,11 @@ inline std::string data(const std::string& bytes, bool last) { return frame(type
 
 class TinyH2Server {
 public:
-    TinyH2Server() {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd_ < 0) throw std::runtime_error("socket");
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 64) != 0)
-            throw std::runtime_error("bind/listen");
-        socklen_t len = sizeof a;
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-        port_ = ntohs(a.sin_port);
-        thread_ = std::thread([this] { loop(); });
-    }
-    ~TinyH2Server() {
-        stop_ = true;
-        ::shutdown(fd_, SHUT_RDWR);
-        thread_.join();
-        ::close(fd_);
-    }
+    TinyH2Server() = default;
     TinyH2Server(const TinyH2Server&) = delete;
     TinyH2Server& operator=(const TinyH2Server&) = delete;
 
-    std::uint16_t port() const { return port_; }
+    std::uint16_t port() const { return listener_.port(); }
     void set_response(std::string frames) {
         std::lock_guard lk(mu_);
         response_ = std::move(frames);
@@ -98,18 +75,8 @@ public:
     }
 
 private:
-    void loop() {
-        while (!stop_) {
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, 50) <= 0) continue;
-            int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-            if (c < 0) continue;
-            serve(c);
-            ::close(c);
-        }
-    }
     bool read_more(int c, std::string& in, std::chrono::steady_clock::time_point deadline) {
-        while (std::chrono::steady_clock::now() < deadline && !stop_) {
+        while (std::chrono::steady_clock::now() < deadline && !listener_.stopping()) {
             pollfd p{c, POLLIN, 0};
             if (::poll(&p, 1, 20) <= 0) continue;
             char buf[4096];
@@ -119,14 +86,6 @@ private:
             return true;
         }
         return false;
-    }
-    void send_all(int c, const std::string& s) {
-        std::size_t off = 0;
-        while (off < s.size()) {
-            ssize_t n = ::send(c, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-            if (n <= 0) return;
-            off += static_cast<std::size_t>(n);
-        }
     }
     void serve(int c) {
         send_all(c, h2frames::frame(h2frames::type_settings, 0, 0, ""));
@@ -165,14 +124,11 @@ private:
         }
     }
 
-    int fd_ = -1;
-    std::uint16_t port_ = 0;
-    std::atomic<bool> stop_{false};
     mutable std::mutex mu_;
     std::string response_;
     std::vector<std::string> bodies_;
     std::vector<bool> headers_ended_;
-    std::thread thread_;
+    TinyListener listener_{[this](int c) { serve(c); }};
 };
 
 }  // namespace weir::health::test

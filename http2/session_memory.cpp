@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <malloc.h>
 
 namespace weir::http2 {
 
@@ -22,18 +24,41 @@ SessionMemory::~SessionMemory() = default;
 
 void* SessionMemory::mem() { return &allocator_->mem; }
 
+namespace {
+
+std::size_t page_size() {
+    static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    return page;
+}
+
+// Large blocks are whole pages of their own: release_idle() can then give
+// back every page of one, not only those that happen to lie wholly inside it
+// (a 16 KiB frame buffer at a random address kept two partial pages, with
+// its neighbours', resident: about a sixth of an idle connection).
+void* alloc_large(std::size_t& size) {
+    const std::size_t page = page_size();
+    size = (size + page - 1) & ~(page - 1);
+    return std::aligned_alloc(page, size);
+}
+
+}  // namespace
+
 void SessionMemory::track(void* ptr, std::size_t size) {
     if (ptr != nullptr && size >= large_block) large_.emplace_back(ptr, size);
 }
 
-void SessionMemory::forget(void* ptr) {
-    if (large_.empty() || ptr == nullptr) return;
+std::size_t SessionMemory::forget(void* ptr) {
+    if (large_.empty() || ptr == nullptr) return 0;
     auto it = std::find_if(large_.begin(), large_.end(), [ptr](const auto& b) { return b.first == ptr; });
-    if (it != large_.end()) large_.erase(it);
+    if (it == large_.end()) return 0;
+    const std::size_t size = it->second;
+    large_.erase(it);
+    return size;
 }
 
 void* SessionMemory::do_malloc(std::size_t size, void* self) {
-    void* p = std::malloc(size);
+    if (size < large_block) return std::malloc(size);
+    void* p = alloc_large(size);
     static_cast<SessionMemory*>(self)->track(p, size);
     return p;
 }
@@ -44,34 +69,38 @@ void SessionMemory::do_free(void* ptr, void* self) {
 }
 
 void* SessionMemory::do_calloc(std::size_t n, std::size_t size, void* self) {
-    void* p = std::calloc(n, size);
-    static_cast<SessionMemory*>(self)->track(p, n * size);
+    if (size != 0 && n > static_cast<std::size_t>(-1) / size) return nullptr;
+    const std::size_t total = n * size;
+    if (total < large_block) return std::calloc(n, size);
+    void* p = do_malloc(total, self);
+    if (p != nullptr) std::memset(p, 0, total);
     return p;
 }
 
 void* SessionMemory::do_realloc(void* ptr, std::size_t size, void* self) {
     auto* me = static_cast<SessionMemory*>(self);
-    // Untracked first (a failed realloc leaves the block as it was: tracked
-    // again below), so nothing reads the old pointer once realloc freed it.
-    std::size_t old_size = 0;
-    for (const auto& [block, size_of] : me->large_)
-        if (block == ptr) old_size = size_of;
-    me->forget(ptr);
-    void* p = std::realloc(ptr, size);
-    if (p != nullptr || size == 0) me->track(p, size);
-    else me->track(ptr, old_size);
+    const auto tracked = std::find_if(me->large_.begin(), me->large_.end(), [ptr](const auto& b) { return b.first == ptr; });
+    const std::size_t tracked_size = tracked != me->large_.end() ? tracked->second : 0;  // read now: large_ may grow below
+    if (tracked_size == 0 && size < large_block) return std::realloc(ptr, size);
+    // To or from a large block: moved by hand, so the new one is page-aligned
+    // and the old one's size (for the copy) is known.
+    if (size == 0) {
+        do_free(ptr, self);
+        return nullptr;
+    }
+    void* p = do_malloc(size, self);
+    if (p == nullptr) return nullptr;  // the old block stays, as realloc leaves it
+    if (ptr != nullptr) {
+        const std::size_t old = tracked_size != 0 ? tracked_size : ::malloc_usable_size(ptr);
+        std::memcpy(p, ptr, std::min(old, size));
+        do_free(ptr, self);
+    }
     return p;
 }
 
 void SessionMemory::release_idle() {
-    static const std::uintptr_t page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-    for (const auto& [ptr, size] : large_) {
-        // Only pages wholly inside the block: the allocator's own bookkeeping
-        // (and neighbouring blocks) sit on the pages at either end.
-        const auto begin = (reinterpret_cast<std::uintptr_t>(ptr) + page - 1) & ~(page - 1);
-        const auto end = (reinterpret_cast<std::uintptr_t>(ptr) + size) & ~(page - 1);
-        if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-    }
+    // Every block is whole pages (alloc_large): all of them go back.
+    for (const auto& [ptr, size] : large_) ::madvise(ptr, size, MADV_DONTNEED);
 }
 
 }  // namespace weir::http2

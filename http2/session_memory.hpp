@@ -5,10 +5,11 @@
 // serialises (NGHTTP2_FRAMEBUF_CHUNKLEN, allocated at creation, never
 // shrunk). Written once by a large frame, its pages stay resident for the
 // connection's life, though an idle connection has nothing in it: it would
-// be most of what an idle HTTP/2 connection costs. release_idle() hands the
-// pages wholly inside such blocks back to the kernel (MADV_DONTNEED: they
-// read as zeros when touched again, which is fine for a buffer with nothing
-// pending in it); the allocator keeps the blocks themselves.
+// be most of what an idle HTTP/2 connection costs. Such blocks are allocated
+// as whole pages of their own, and release_idle() hands all their pages back
+// to the kernel (MADV_DONTNEED: they read as zeros when touched again, which
+// is fine for a buffer with nothing pending in it); the allocator keeps the
+// blocks themselves.
 #pragma once
 
 #include <cstddef>
@@ -40,7 +41,8 @@ private:
     static void do_free(void* ptr, void* self);
     static void* do_calloc(std::size_t n, std::size_t size, void* self);
     static void* do_realloc(void* ptr, std::size_t size, void* self);
-    void forget(void* ptr);
+    // Stops tracking a block; its size, or 0 if it was not a large one.
+    std::size_t forget(void* ptr);
     void track(void* ptr, std::size_t size);
 
     std::vector<std::pair<void*, std::size_t>> large_;  // (block, size), usually one

@@ -336,6 +336,7 @@ void ServerConnection::fill_output() {
             return;
         }
         if (n == 0) return;
+        output_since_release_ = true;
         out_.bytes.append(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
     }
 }
@@ -408,6 +409,7 @@ void ServerConnection::consumed_body(std::int32_t stream_id, std::size_t n) {
 void ServerConnection::release_idle_memory() {
     if (!streams_.empty() || out_.unsent() > 0 || nghttp2_session_want_write(session_) != 0) return;
     memory_.release_idle();
+    output_since_release_ = false;
     // A burst's output buffer is not kept by an idle connection either.
     if (out_.bytes.capacity() > 4096) std::string().swap(out_.bytes);
     out_.sent = 0;

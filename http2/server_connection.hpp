@@ -158,6 +158,9 @@ public:
     // Nothing under way (no stream, nothing to write): gives back the pages
     // of the buffers an idle connection does not need (session_memory.hpp).
     void release_idle_memory();
+    // Whether there is anything for release_idle_memory to give back: output
+    // was serialised (into nghttp2's frame buffer) since it last ran.
+    bool idle_memory_to_release() const { return output_since_release_; }
     // The last stream id of the GOAWAY written so far, -1 before any.
     std::int32_t goaway_last_stream_id() const { return goaway_last_id_; }
 
@@ -179,6 +182,7 @@ private:
     std::unordered_map<std::int32_t, Stream*> streams_;
     OutputBuffer out_;
     FrameScanner scanner_;
+    bool output_since_release_ = true;  // the SETTINGS of the server preface, at least
     std::size_t preface_left_ = 24;  // client magic bytes not yet seen by the scanner
     HeaderBlockBound header_block_;
     RateWindow resets_;

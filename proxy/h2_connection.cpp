@@ -211,19 +211,37 @@ void H2Connection::arm_deadline() {
         return;
     }
     const std::uint64_t now = EventLoop::clock_ms();
-    if (exchanges_ == 0 && now >= trimmed_ms_ + trim_interval_ms) {
+    // Re-armed on every pass: the deadline counts from the last activity.
+    deadline_ms_ = now + static_cast<std::uint64_t>(limit.count()) + 1;
+    std::uint64_t wake = deadline_ms_;
+    if (exchanges_ == 0 && codec_.idle_memory_to_release()) {
         // Idle: its buffers' pages go back. At most once a second, so a
         // connection that is idle between each of its requests does not pay
-        // a system call per request.
-        codec_.release_idle_memory();
-        trimmed_ms_ = now;
+        // a system call per request; one that went quiet within the second
+        // (its last frames written just after a release) is woken for it.
+        if (now >= trimmed_ms_ + trim_interval_ms) {
+            codec_.release_idle_memory();
+            trimmed_ms_ = now;
+        } else {
+            wake = std::min(wake, trimmed_ms_ + trim_interval_ms);
+        }
     }
-    // Re-armed on every pass: the deadline counts from the last activity.
-    worker().loop().timers().arm(*this, now + static_cast<std::uint64_t>(limit.count()) + 1);
+    worker().loop().timers().arm(*this, wake);
 }
 
 void H2Connection::on_timer() {
     if (closed_) return;
+    const std::uint64_t now = EventLoop::clock_ms();
+    if (now < deadline_ms_) {
+        // Woken to give idle memory back (see arm_deadline), not for the
+        // deadline, which stands.
+        if (exchanges_ == 0 && codec_.idle_memory_to_release()) {
+            codec_.release_idle_memory();
+            trimmed_ms_ = now;
+        }
+        worker().loop().timers().arm(*this, deadline_ms_);
+        return;
+    }
     if (exchanges_ == 0) {
         // Idle: say so (GOAWAY, NO_ERROR) and close once it is written.
         codec_.graceful_shutdown();

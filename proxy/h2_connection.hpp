@@ -96,6 +96,7 @@ private:
     bool closed_ = false;
     bool served_ = false;              // a request has arrived (idle limit: idle_timeout, not header_timeout)
     std::uint64_t trimmed_ms_ = 0;     // when idle memory was last given back
+    std::uint64_t deadline_ms_ = 0;    // the idle or write deadline the timer stands for
 };
 
 }  // namespace weir::proxy

@@ -181,9 +181,16 @@ void H2Stream::on_h2_response(int status, const std::vector<http::Header>& heade
         if (status >= 500) w.upstream_failed(*ex_->pool, *ex_->endpoint, UpstreamError::status_5xx);
         else w.upstream_ok(ex_->endpoint->key);
     }
-    std::string names;
-    std::vector<http::Header> fields = http2::response_fields_h2(headers, names);
-    if (!ex_->set_cookie.empty()) fields.push_back({"set-cookie", ex_->set_cookie});
+    // The fields are HTTP/2 fields already: lower case, and nghttp2 treats a
+    // response with connection-specific ones as malformed (the stream is
+    // reset), so they pass as they are; copied only to add a sticky cookie.
+    std::vector<http::Header> with_cookie;
+    if (!ex_->set_cookie.empty()) {
+        with_cookie.reserve(headers.size() + 1);
+        with_cookie.assign(headers.begin(), headers.end());
+        with_cookie.push_back({"set-cookie", ex_->set_cookie});
+    }
+    const std::vector<http::Header>& fields = ex_->set_cookie.empty() ? headers : with_cookie;
     if (conn_.codec().submit_response(id_, status, fields, end_stream)) {
         abort_response("response head not accepted by the HTTP/2 codec");
         h2_output();
@@ -223,9 +230,7 @@ void H2Stream::on_h2_body(std::string_view bytes) {
 
 void H2Stream::on_h2_trailers(const std::vector<http::Header>& trailers) {
     grpc_status_ = http2::grpc_status(trailers);
-    std::string names;
-    const std::vector<http::Header> fields = http2::response_fields_h2(trailers, names);
-    if (conn_.codec().submit_trailers(id_, fields)) conn_.codec().submit_body(id_, {}, true);
+    if (conn_.codec().submit_trailers(id_, trailers)) conn_.codec().submit_body(id_, {}, true);
     trailers_sent_ = true;
     h2_output();
 }

@@ -16,7 +16,7 @@ public:
     AdminApi(control::ControlPlane& control, telemetry::Metrics& metrics, std::function<bool()> ready,
              std::function<std::vector<proxy::EndpointLoad>()> load);
 
-    AdminResponse handle(const AdminRequest& request) const { return router_.handle(request); }
+    void handle(const AdminRequest& request, AdminServer::Reply reply) const { router_.handle(request, std::move(reply)); }
     void set_rollouts(control::RolloutDriver* driver) { ctx_.rollouts = driver; }
 
 private:

@@ -12,7 +12,7 @@ void add_config_routes(AdminRouter& router, AdminContext& ctx) {
     namespace json = boost::json;
     router.add({"GET", "/config", [&ctx](const AdminCall&) {
                     AdminResponse resp{200, config::to_json(ctx.control.effective_config(), ctx.control.version()), {}};
-                    resp.headers["etag"] = etag(ctx.control.version());
+                    resp.headers["etag"] = etag(ctx.control.etag_version());
                     return resp;
                 }});
     router.add({"POST", "/reload", [&ctx](const AdminCall& call) {

@@ -63,12 +63,13 @@ AdminResponse pool_after(AdminContext& ctx, const std::string& name, const Resul
 
 void add_drain_route(AdminRouter& router, AdminContext& ctx, bool drain) {
     router.add({"POST", drain ? "/pools/{pool}/endpoints/{endpoint}/drain" : "/pools/{pool}/endpoints/{endpoint}/undrain",
-                [&ctx, drain](const AdminCall& call) {
+                nullptr, false, false, [&ctx, drain](const AdminCall& call, AdminServer::Reply reply) {
                     const std::string& name = call.params[0];
-                    if (!find(*ctx.control.current(), name)) return no_pool(name);
+                    if (!find(*ctx.control.current(), name)) return reply(no_pool(name));
                     const std::string& endpoint = call.params[1];
-                    return pool_after(ctx, name,
-                                      drain ? ctx.control.drain(name, endpoint) : ctx.control.undrain(name, endpoint));
+                    auto done = [&ctx, name, reply](Result outcome) { reply(pool_after(ctx, name, outcome)); };
+                    if (drain) ctx.control.drain(name, endpoint, std::move(done));
+                    else ctx.control.undrain(name, endpoint, std::move(done));
                 }});
 }
 
@@ -88,12 +89,14 @@ void add_pool_routes(AdminRouter& router, AdminContext& ctx) {
                     if (!p) return no_pool(call.params[0]);
                     return json_ok(pool_json(ctx, *p, ctx.load()));
                 }});
-    router.add({"PUT", "/pools/{pool}/endpoints", [&ctx](const AdminCall& call) {
+    router.add({"PUT", "/pools/{pool}/endpoints", nullptr, false, false,
+                [&ctx](const AdminCall& call, AdminServer::Reply reply) {
                     const std::string& name = call.params[0];
-                    if (!find(*ctx.control.current(), name)) return no_pool(name);
+                    if (!find(*ctx.control.current(), name)) return reply(no_pool(name));
                     auto endpoints = parse_endpoints_body(call.request.body);
-                    if (!endpoints.value) return json_error(400, endpoints.error);
-                    return pool_after(ctx, name, ctx.control.set_endpoints(name, *endpoints.value));
+                    if (!endpoints.value) return reply(json_error(400, endpoints.error));
+                    ctx.control.set_endpoints(name, *endpoints.value, std::nullopt,
+                                              [&ctx, name, reply](Result outcome) { reply(pool_after(ctx, name, outcome)); });
                 }});
     add_drain_route(router, ctx, true);
     add_drain_route(router, ctx, false);

@@ -18,15 +18,17 @@ void add_rollout_routes(AdminRouter& router, AdminContext& ctx) {
                     if (!d) return json_error(404, "route '" + name + "' has no rollout configured");
                     return json_ok(*d);
                 }});
-    router.add({"POST", "/routes/{route}/rollout/{action}", [&ctx](const AdminCall& call) {
-                    const std::string& name = call.params[0];
-                    if (!ctx.control.find_route(name)) return json_error(404, "no route '" + name + "'");
-                    if (!ctx.rollouts) return json_error(404, "no rollouts");
-                    Result outcome = ctx.rollouts->command(name, call.params[1]);
-                    if (!outcome.ok()) return error_response(outcome);
-                    AdminResponse resp = json_ok(*ctx.rollouts->describe(name));
-                    resp.headers["etag"] = etag(ctx.control.version());
-                    return resp;
+    router.add({"POST", "/routes/{route}/rollout/{action}", nullptr, false, false,
+                [&ctx](const AdminCall& call, AdminServer::Reply reply) {
+                    const std::string name = call.params[0];
+                    if (!ctx.control.find_route(name)) return reply(json_error(404, "no route '" + name + "'"));
+                    if (!ctx.rollouts) return reply(json_error(404, "no rollouts"));
+                    ctx.rollouts->command(name, call.params[1], [&ctx, name, reply](Result outcome) {
+                        if (!outcome.ok()) return reply(error_response(outcome));
+                        AdminResponse resp = json_ok(*ctx.rollouts->describe(name));
+                        resp.headers["etag"] = etag(ctx.control.etag_version());
+                        reply(std::move(resp));
+                    });
                 }});
 }
 

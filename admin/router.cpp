@@ -62,6 +62,30 @@ AdminResponse method_not_allowed(std::string allow) {
     return r;
 }
 
+// A call kept for a handler that answers later.
+struct HeldCall {
+    AdminRequest request;
+    AdminCall call;
+    HeldCall(const AdminRequest& r, std::vector<std::string> params) : request(r), call{request, std::move(params)} {}
+};
+
+// Writes the audit line of a change (or of a refused call), then answers.
+void audited(const AdminRequest& r, bool refused, AdminResponse resp, const AdminServer::Reply& reply) {
+    if ((r.method != "GET" && r.method != "HEAD") || refused) {
+        // The audit trail: who asked for which change, and what came of it.
+        if (resp.status < 300) {
+            log::info("admin", "{} {} {} -> {}", r.peer, r.method, r.path, resp.status);
+        } else {
+            std::string error;
+            boost::system::error_code ec;
+            auto v = json::parse(resp.body, ec);
+            if (!ec && v.is_object() && v.as_object().contains("error")) error = json::value_to<std::string>(v.at("error"));
+            log::warn("admin", "{} {} {} -> {}: {}", r.peer, r.method, r.path, resp.status, error);
+        }
+    }
+    reply(std::move(resp));
+}
+
 }  // namespace
 
 bool secret_equals(std::string_view presented, std::string_view expected) {
@@ -114,7 +138,14 @@ bool AdminRouter::authorized(const AdminRequest& r, const std::string& token) co
     return secret_equals(v.substr(scheme.size()), token);
 }
 
-AdminResponse AdminRouter::dispatch(const AdminRequest& r, bool& refused) const {
+std::optional<std::uint64_t> pinned_version(const AdminRequest& r, std::uint64_t current) {
+    auto it = r.headers.find("if-match");
+    if (it == r.headers.end() || it->second.find('*') != std::string::npos) return std::nullopt;
+    return current;
+}
+
+std::optional<AdminResponse> AdminRouter::dispatch(const AdminRequest& r, bool& refused,
+                                                   const AdminServer::Reply& reply) const {
     const auto parts = segments(r.path, true);
     std::vector<std::string> params;
     const AdminRoute* chosen = nullptr;
@@ -151,25 +182,19 @@ AdminResponse AdminRouter::dispatch(const AdminRequest& r, bool& refused) const 
         const std::uint64_t version = version_();
         if (!if_match_ok(r, version)) return json_error(412, "If-Match does not match config version " + etag(version));
     }
-    return chosen->handler(AdminCall{r, std::move(params)});
+    if (!chosen->deferred) return chosen->handler(AdminCall{r, std::move(params)});
+    // The request outlives this call: the handler answers later.
+    auto held = std::make_shared<HeldCall>(r, std::move(params));
+    chosen->deferred(held->call, [held, reply](AdminResponse resp) {
+        audited(held->request, false, std::move(resp), reply);
+    });
+    return std::nullopt;
 }
 
-AdminResponse AdminRouter::handle(const AdminRequest& r) const {
+void AdminRouter::handle(const AdminRequest& r, AdminServer::Reply reply) const {
     bool refused = false;
-    AdminResponse resp = dispatch(r, refused);
-    if ((r.method != "GET" && r.method != "HEAD") || refused) {
-        // The audit trail: who asked for which change, and what came of it.
-        if (resp.status < 300) {
-            log::info("admin", "{} {} {} -> {}", r.peer, r.method, r.path, resp.status);
-        } else {
-            std::string error;
-            boost::system::error_code ec;
-            auto v = json::parse(resp.body, ec);
-            if (!ec && v.is_object() && v.as_object().contains("error")) error = json::value_to<std::string>(v.at("error"));
-            log::warn("admin", "{} {} {} -> {}: {}", r.peer, r.method, r.path, resp.status, error);
-        }
-    }
-    return resp;
+    std::optional<AdminResponse> now = dispatch(r, refused, reply);
+    if (now) audited(r, refused, std::move(*now), reply);
 }
 
 }  // namespace weir::admin

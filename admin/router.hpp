@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ struct AdminCall {
 };
 
 using AdminHandler = std::function<AdminResponse(const AdminCall&)>;
+// A handler that answers later (an edit the fleet's store must accept
+// first). The call, and the request it refers to, live until `reply` runs.
+using DeferredAdminHandler = std::function<void(const AdminCall&, AdminServer::Reply reply)>;
 
 struct AdminRoute {
     std::string method;       // "GET", "PUT", "POST", "DELETE"
@@ -28,6 +32,7 @@ struct AdminRoute {
     AdminHandler handler;
     bool open = false;        // no token and no browser guard: probes and metrics
     bool conditional = false; // If-Match is checked against the config version first
+    DeferredAdminHandler deferred = {};  // used instead of `handler` when set
 };
 
 class AdminRouter {
@@ -37,10 +42,13 @@ public:
     AdminRouter(std::function<std::string()> token, std::function<std::uint64_t()> version);
 
     void add(AdminRoute route);
-    AdminResponse handle(const AdminRequest& request) const;
+    void handle(const AdminRequest& request, AdminServer::Reply reply) const;
 
 private:
-    AdminResponse dispatch(const AdminRequest& request, bool& refused) const;
+    // The answer, or nullopt when a deferred handler took the call (it
+    // replies through `reply`).
+    std::optional<AdminResponse> dispatch(const AdminRequest& request, bool& refused,
+                                          const AdminServer::Reply& reply) const;
     bool authorized(const AdminRequest& request, const std::string& token) const;
 
     std::function<std::string()> token_;
@@ -55,6 +63,10 @@ bool secret_equals(std::string_view presented, std::string_view expected);
 // Whether If-Match (absent, "*" or a list of entity tags; weak tags compare
 // by value) accepts `version`.
 bool if_match_ok(const AdminRequest& request, std::uint64_t version);
+
+// The version a conditional edit was made against: the one If-Match named
+// (already checked to be current), or nullopt without If-Match or with "*".
+std::optional<std::uint64_t> pinned_version(const AdminRequest& request, std::uint64_t current);
 
 // The entity tag of a config version: "\"<version>\"".
 std::string etag(std::uint64_t version);

@@ -58,10 +58,20 @@ AdminResponse route_after(AdminContext& ctx, const std::string& name, const Resu
     const config::Config now = ctx.control.effective_config();
     const config::RouteConfig* rc = find(now, name);
     AdminResponse resp = json_ok(rc ? json::value(route_json(*rc, *ctx.control.find_route(name), ctx.control.state(),
-                                                             ctx.control.version(), ctx.rollouts))
+                                                             ctx.control.etag_version(), ctx.rollouts))
                                     : json::value(nullptr));
-    resp.headers["etag"] = etag(ctx.control.version());
+    resp.headers["etag"] = etag(ctx.control.etag_version());
     return resp;
+}
+
+control::ControlPlane::Done after_edit(AdminContext& ctx, std::string name, AdminServer::Reply reply) {
+    return [&ctx, name = std::move(name), reply = std::move(reply)](Result outcome) {
+        reply(route_after(ctx, name, outcome));
+    };
+}
+
+control::ControlPlane::Pinned pinned(AdminContext& ctx, const AdminCall& call) {
+    return pinned_version(call.request, ctx.control.etag_version());
 }
 
 std::optional<AdminResponse> rollout_owns_split(AdminContext& ctx, const std::string& name) {
@@ -75,7 +85,7 @@ std::optional<AdminResponse> rollout_owns_split(AdminContext& ctx, const std::st
 void add_route_routes(AdminRouter& router, AdminContext& ctx) {
     router.add({"GET", "/routes", [&ctx](const AdminCall&) {
                     const config::Config effective = ctx.control.effective_config();
-                    const std::uint64_t version = ctx.control.version();
+                    const std::uint64_t version = ctx.control.etag_version();
                     json::array routes;
                     for (const config::RouteConfig& rc : effective.routes)
                         routes.push_back(route_json(rc, *ctx.control.find_route(rc.name), ctx.control.state(), version,
@@ -87,7 +97,7 @@ void add_route_routes(AdminRouter& router, AdminContext& ctx) {
     router.add({"GET", "/routes/{route}", [&ctx](const AdminCall& call) {
                     const std::string& name = call.params[0];
                     const config::Config effective = ctx.control.effective_config();
-                    const std::uint64_t version = ctx.control.version();
+                    const std::uint64_t version = ctx.control.etag_version();
                     const config::RouteConfig* rc = find(effective, name);
                     if (!rc) return no_route(name);
                     AdminResponse resp = json_ok(
@@ -95,34 +105,31 @@ void add_route_routes(AdminRouter& router, AdminContext& ctx) {
                     resp.headers["etag"] = etag(version);
                     return resp;
                 }});
-    router.add({"PUT", "/routes/{route}/split",
-                [&ctx](const AdminCall& call) {
+    router.add({"PUT", "/routes/{route}/split", nullptr, false, true,
+                [&ctx](const AdminCall& call, AdminServer::Reply reply) {
                     const std::string& name = call.params[0];
-                    if (!ctx.control.find_route(name)) return no_route(name);
-                    if (auto busy = rollout_owns_split(ctx, name)) return *busy;
+                    if (!ctx.control.find_route(name)) return reply(no_route(name));
+                    if (auto busy = rollout_owns_split(ctx, name)) return reply(*busy);
                     auto split = parse_split_body(call.request.body);
-                    if (!split.value) return json_error(400, split.error);
-                    return route_after(ctx, name, ctx.control.set_split(name, *split.value));
-                },
-                false, true});
-    router.add({"DELETE", "/routes/{route}/split",
-                [&ctx](const AdminCall& call) {
+                    if (!split.value) return reply(json_error(400, split.error));
+                    ctx.control.set_split(name, *split.value, pinned(ctx, call), after_edit(ctx, name, reply));
+                }});
+    router.add({"DELETE", "/routes/{route}/split", nullptr, false, true,
+                [&ctx](const AdminCall& call, AdminServer::Reply reply) {
                     const std::string& name = call.params[0];
-                    if (!ctx.control.find_route(name)) return no_route(name);
-                    if (auto busy = rollout_owns_split(ctx, name)) return *busy;
-                    return route_after(ctx, name, ctx.control.clear_split(name));
-                },
-                false, true});
-    router.add({"POST", "/routes/{route}/switch",
-                [&ctx](const AdminCall& call) {
+                    if (!ctx.control.find_route(name)) return reply(no_route(name));
+                    if (auto busy = rollout_owns_split(ctx, name)) return reply(*busy);
+                    ctx.control.clear_split(name, pinned(ctx, call), after_edit(ctx, name, reply));
+                }});
+    router.add({"POST", "/routes/{route}/switch", nullptr, false, true,
+                [&ctx](const AdminCall& call, AdminServer::Reply reply) {
                     const std::string& name = call.params[0];
-                    if (!ctx.control.find_route(name)) return no_route(name);
-                    if (auto busy = rollout_owns_split(ctx, name)) return *busy;
+                    if (!ctx.control.find_route(name)) return reply(no_route(name));
+                    if (auto busy = rollout_owns_split(ctx, name)) return reply(*busy);
                     auto pool = parse_switch_body(call.request.body);
-                    if (!pool.value) return json_error(400, pool.error);
-                    return route_after(ctx, name, ctx.control.switch_to(name, *pool.value));
-                },
-                false, true});
+                    if (!pool.value) return reply(json_error(400, pool.error));
+                    ctx.control.switch_to(name, *pool.value, pinned(ctx, call), after_edit(ctx, name, reply));
+                }});
 }
 
 }  // namespace weir::admin

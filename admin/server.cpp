@@ -72,14 +72,15 @@ private:
             for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
             req.headers[name] = std::string(f.value());
         }
-        AdminResponse resp;
+        const bool keep_alive = msg.keep_alive();
         try {
-            resp = handler_(req);
+            handler_(req, [self = shared_from_this(), keep_alive](AdminResponse resp) {
+                self->respond(std::move(resp), keep_alive);
+            });
         } catch (const std::exception& e) {
             log::error("admin", "{} {} from {}: {}", req.method, req.path, peer_, e.what());
-            resp = json_error(500, "internal error");
+            respond(json_error(500, "internal error"), keep_alive);
         }
-        respond(std::move(resp), msg.keep_alive());
     }
 
     void respond(AdminResponse r, bool keep_alive) {

@@ -30,7 +30,10 @@ struct AdminResponse {
 
 class AdminServer {
 public:
-    using Handler = std::function<AdminResponse(const AdminRequest&)>;
+    // Answers through `reply`, at once or later (an edit that waits for the
+    // fleet's store); exactly once.
+    using Reply = std::function<void(AdminResponse)>;
+    using Handler = std::function<void(const AdminRequest&, Reply)>;
 
     AdminServer(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& address, Handler handler);
     ~AdminServer();

@@ -10,6 +10,7 @@ int http_status(Errc code) {
         case Errc::invalid: return 400;
         case Errc::not_found: return 404;
         case Errc::conflict: return 409;
+        case Errc::stale: return 412;
         case Errc::unavailable: return 503;
         case Errc::internal: return 500;
     }

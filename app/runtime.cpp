@@ -73,7 +73,7 @@ public:
             for (const auto& l : config_.listeners) specs.push_back({l.name, to_endpoint(l.address)});
             server_->listen(specs);
             admin_ = std::make_unique<AdminServer>(io_, to_endpoint(config_.admin.address),
-                                                   [this](const AdminRequest& r) { return api_->handle(r); });
+                                                   [this](const AdminRequest& r, AdminServer::Reply reply) { api_->handle(r, std::move(reply)); });
         } catch (const std::exception& e) {
             log::error("weir", "cannot listen: {}", e.what());
             return 1;

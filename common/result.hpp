@@ -15,6 +15,7 @@ enum class Errc : std::uint8_t {
     invalid,      // the request itself is wrong (bad value, unknown pool)
     not_found,    // it names a route, pool, endpoint or action that does not exist
     conflict,     // not possible in the current state (a rollout owns the split)
+    stale,        // made against a version that is no longer current (If-Match)
     unavailable,  // cannot be served now (the routing table cannot be built)
     internal,     // the change could not be made durable (state file)
 };

@@ -25,6 +25,19 @@
 namespace weir::config {
 namespace {
 
+// An etcd client URL the fleet can use: http://host:port (the gateway
+// speaks HTTP/1.1 JSON). Empty when fine, else why not.
+std::string etcd_url_problem(const std::string& url) {
+    constexpr std::string_view scheme = "http://";
+    if (url.rfind("https://", 0) == 0) return "https:// etcd endpoints are not supported yet; use http:// on a private network";
+    if (url.rfind(scheme, 0) != 0) return "must be http://host:port, got " + url;
+    std::string rest = url.substr(scheme.size());
+    if (!rest.empty() && rest.back() == '/') rest.pop_back();
+    auto hp = parse_host_port(rest);
+    if (!hp || hp->port == 0) return "must be http://host:port, got " + url;
+    return {};
+}
+
 // Certificates are checked against the wall clock (Unix seconds).
 std::int64_t unix_now() {
     using namespace std::chrono;
@@ -112,10 +125,12 @@ public:
         if (auto f = top.require("listeners")) read_listeners(*f, config);
         if (auto f = top.take("admin")) read_admin(*f, config);
         if (auto f = top.take("limits")) read_limits(*f, config.limits);
+        if (auto f = top.take("cluster")) read_cluster(*f, config);
         if (auto f = top.require("pools")) read_pools(*f, config);
         if (auto f = top.require("routes")) read_routes(*f, config);
         top.finish();
         check_admin_address(config);
+        check_cluster(config);
     }
 
 private:
@@ -240,6 +255,93 @@ private:
         map.finish();
     }
 
+    void read_cluster(const Field& f, Config& config) {
+        MapReader map(f, diag_);
+        if (!map.ok()) return;
+        ClusterConfig c;
+        if (auto e = map.require("etcd")) {
+            if (auto items = non_empty_sequence(*e, "etcd endpoint")) {
+                for (const Field& item : *items) {
+                    auto url = yaml::read_string(item, diag_);
+                    if (!url) continue;
+                    std::string why = etcd_url_problem(*url);
+                    if (!why.empty()) diag_.error(item.at, item.path + ": " + why);
+                    else c.etcd.push_back(*url);
+                }
+            }
+        }
+        if (auto p = map.take("prefix")) {
+            if (auto v = yaml::read_string(*p, diag_)) {
+                if (v->empty() || v->front() != '/' || v->back() == '/')
+                    diag_.error(p->at, p->path + ": must start with '/' and not end with it, such as /weir/prod");
+                else c.prefix = *v;
+            }
+        }
+        if (auto l = map.take("lease")) {
+            if (auto v = yaml::read_timeout(*l, diag_)) {
+                if (*v < std::chrono::seconds(2) || *v > std::chrono::minutes(5) || v->count() % 1000 != 0)
+                    diag_.error(l->at, l->path + ": must be whole seconds from 2s to 5m (etcd leases count seconds)");
+                else c.lease = *v;
+            }
+        }
+        std::optional<Location> user_at;
+        if (auto u = map.take("username")) {
+            if (auto v = yaml::read_string(*u, diag_)) {
+                c.username = *v;
+                user_at = u->at;
+            }
+        }
+        if (auto p = map.take("password_file")) {
+            if (auto path = read_path(*p)) {
+                c.password_file = *path;
+                read_secret_file(*p, c.password_file, c.password);
+            }
+            if (!user_at) diag_.error(p->at, p->path + ": needs cluster.username");
+        } else if (user_at && !c.username.empty()) {
+            diag_.error(*user_at, f.path + ".username: needs cluster.password_file (secrets are never written inline)");
+        }
+        if (auto a = map.take("advertise")) {
+            if (auto hp = yaml::read_host_port(*a, diag_, /*allow_port_zero=*/false)) c.advertise = *hp;
+        }
+        if (auto n = map.take("name")) {
+            if (auto v = yaml::read_string(*n, diag_)) {
+                if (v->empty() || v->find('/') != std::string::npos)
+                    diag_.error(n->at, n->path + ": must be non-empty and without '/'");
+                else c.name = *v;
+            }
+        }
+        map.finish();
+        cluster_at_ = f.at;
+        config.cluster = std::move(c);
+    }
+
+    // The file's content, trailing line breaks dropped (an editor's newline
+    // is not part of a password).
+    void read_secret_file(const Field& f, const std::string& path, std::string& out) {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) {
+            diag_.error(f.at, f.path + ": cannot read " + quoted(path) + ": " + std::strerror(errno));
+            return;
+        }
+        std::ostringstream buffer;
+        buffer << in.rdbuf();
+        out = buffer.str();
+        while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+        if (out.empty()) diag_.error(f.at, f.path + ": " + quoted(path) + " is empty");
+    }
+
+    void check_cluster(Config& config) {
+        if (!config.cluster || config.cluster->advertise.port != 0) return;
+        const HostPort& admin = config.admin.address;
+        // Every address: the other replicas cannot be told which one to
+        // call. A port 0 admin address is advertised as bound.
+        if (admin.host == "0.0.0.0" || admin.host == "::" || admin.host.empty())
+            diag_.error(cluster_at_, "cluster: admin.address " + admin.text() +
+                                         " does not say where other replicas can reach this one; set cluster.advertise");
+        else
+            config.cluster->advertise = admin;
+    }
+
     void read_token(const Field& f, AdminConfig& admin) {
         std::ifstream in(admin.token_file, std::ios::binary);
         if (!in) {
@@ -266,6 +368,8 @@ private:
         }
         admin.token = std::move(token);
     }
+
+    Location cluster_at_{};
 
     void check_admin_address(const Config& config) {
         const HostPort& hp = config.admin.address;

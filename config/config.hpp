@@ -78,6 +78,21 @@ struct AdminConfig {
     std::string token;       // the file's content (surrounding whitespace trimmed); never shown by GET /config
 };
 
+// Several replicas acting as one (docs/fleet.md): runtime state in etcd
+// under `prefix`, one leader (by lease) judging rollouts on the fleet's traffic.
+struct ClusterConfig {
+    std::vector<std::string> etcd;       // client URLs, "http://host:port"
+    std::string prefix = "/weir";        // no trailing '/'
+    Duration lease{5000};                // the leader's lease
+    std::string username;                // etcd user; empty: no authentication
+    std::string password_file;           // resolved like every path
+    std::string password;                // the file's content (trailing newline dropped); never shown
+    // Where the other replicas reach this one's admin API (the leader asks
+    // every replica for its traffic); default: admin.address.
+    HostPort advertise;
+    std::string name;                    // this replica in GET /cluster; default host name and admin port
+};
+
 struct LimitsConfig {
     std::size_t max_header_bytes = routing::Limits{}.max_header_bytes;
     std::uint64_t max_body_bytes = routing::Limits{}.max_body_bytes;  // 0 = unlimited
@@ -197,6 +212,7 @@ struct Config {
     // Peers (address or CIDR, as written) whose Forwarded / X-Forwarded-* /
     // X-Real-IP are passed on; from any other peer they are dropped or replaced.
     std::vector<std::string> trusted_proxies;
+    std::optional<ClusterConfig> cluster;
     std::vector<ListenerConfig> listeners;
     AdminConfig admin;
     AccessLogConfig access_log;

@@ -194,6 +194,18 @@ std::string to_json(const Config& config, std::uint64_t version) {
     json::object admin{{"address", config.admin.address.text()}};
     if (!config.admin.token_file.empty()) admin["token_file"] = config.admin.token_file;
     out["admin"] = std::move(admin);
+    if (config.cluster) {
+        const ClusterConfig& c = *config.cluster;
+        json::array etcd;
+        for (const auto& e : c.etcd) etcd.emplace_back(e);
+        json::object cluster{{"etcd", std::move(etcd)}, {"prefix", c.prefix}, {"lease", format_duration(c.lease)}};
+        // The password itself is never shown, only where it is read from.
+        if (!c.username.empty()) cluster["username"] = c.username;
+        if (!c.password_file.empty()) cluster["password_file"] = c.password_file;
+        if (c.advertise.port != 0) cluster["advertise"] = c.advertise.text();
+        if (!c.name.empty()) cluster["name"] = c.name;
+        out["cluster"] = std::move(cluster);
+    }
     if (!config.access_log.path.empty()) out["access_log"] = json::object{{"path", config.access_log.path}};
 
     const auto& lim = config.limits;

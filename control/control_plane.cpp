@@ -195,38 +195,6 @@ bool ControlPlane::reconcile(RuntimeState& state, const config::Config& file, st
     return changed;
 }
 
-Result ControlPlane::apply_rollout(const std::string& route, const std::optional<Split>& split,
-                                                 const std::string& run_json) {
-    const config::RouteConfig* r = find_route(route);
-    if (!r) return Result::fail(Errc::not_found, "no route '" + route + "'");
-    RuntimeState next = state_;
-    next.rollouts[route] = run_json;
-    if (split) {
-        next.routes[route] = RouteOverride{*split, r->split};
-        return commit_state(std::move(next), "the rollout of route " + route);
-    }
-    next.config_version = version_;
-    if (store_) {
-        if (auto ec = store_->save(next)) return Result::fail(Errc::internal, "cannot persist the rollout: " + ec.message());
-    }
-    state_ = std::move(next);
-    return {};
-}
-
-Result ControlPlane::persist_rollouts(const std::map<std::string, std::string>& run_json) {
-    RuntimeState next = state_;
-    for (const auto& [route, text] : run_json) {
-        if (find_route(route)) next.rollouts[route] = text;
-    }
-    if (next == state_) return {};
-    next.config_version = version_;
-    if (store_) {
-        if (auto ec = store_->save(next)) return Result::fail(Errc::internal, "cannot persist the rollouts: " + ec.message());
-    }
-    state_ = std::move(next);
-    return {};
-}
-
 // The snapshot endpoints an operator's address means: the endpoint of that
 // name, or every address a configured DNS name resolved to.
 std::vector<std::string> ControlPlane::endpoints_named(const std::string& pool, const std::string& endpoint) const {
@@ -239,50 +207,6 @@ std::vector<std::string> ControlPlane::endpoints_named(const std::string& pool, 
         }
     }
     return names;
-}
-
-Result ControlPlane::set_drained(const std::string& pool, const std::string& endpoint, bool drained) {
-    if (!find_pool(pool)) return Result::fail(Errc::not_found, "no pool '" + pool + "'");
-    const auto names = endpoints_named(pool, endpoint);
-    if (names.empty()) return Result::fail(Errc::not_found, "pool " + pool + " has no endpoint " + endpoint);
-    RuntimeState next = state_;
-    auto& list = next.drained[pool];
-    bool changed = false;
-    for (const auto& n : names) {
-        auto it = std::find(list.begin(), list.end(), n);
-        if (drained && it == list.end()) {
-            list.push_back(n);
-            changed = true;
-        } else if (!drained && it != list.end()) {
-            list.erase(it);
-            changed = true;
-        }
-    }
-    if (list.empty()) next.drained.erase(pool);
-    if (!changed) return {};  // already as asked
-    next.config_version = version_;
-    if (store_) {
-        if (auto ec = store_->save(next)) return Result::fail(Errc::internal, "cannot persist the change: " + ec.message());
-    }
-    state_ = std::move(next);
-    for (const auto& n : names) {
-        if (drained) {
-            log::info("health", "pool {} endpoint {}: draining", pool, n);
-        } else {
-            health_->require_pass(pool, n);
-            log::info("health", "pool {} endpoint {}: undrained (eligible once a check passes)", pool, n);
-        }
-    }
-    republish_states();
-    return {};
-}
-
-Result ControlPlane::drain(const std::string& pool, const std::string& endpoint) {
-    return set_drained(pool, endpoint, true);
-}
-
-Result ControlPlane::undrain(const std::string& pool, const std::string& endpoint) {
-    return set_drained(pool, endpoint, false);
 }
 
 void ControlPlane::prune_drains(const routing::Snapshot& snapshot, RuntimeState& state,
@@ -304,27 +228,6 @@ void ControlPlane::prune_drains(const routing::Snapshot& snapshot, RuntimeState&
         }
         it = list.empty() ? state.drained.erase(it) : std::next(it);
     }
-}
-
-Result ControlPlane::set_endpoints(const std::string& pool, const Split& endpoints) {
-    const config::PoolConfig* p = find_pool(pool);
-    if (!p) return Result::fail(Errc::not_found, "no pool '" + pool + "'");
-    if (endpoints.empty()) return Result::fail(Errc::invalid, "the endpoint list is empty");
-    double total = 0;
-    std::map<std::string, int> seen;
-    Split canonical;
-    for (const auto& [address, w] : endpoints) {
-        auto hp = config::parse_host_port(address);
-        if (!hp || hp->port == 0) return Result::fail(Errc::invalid, "'" + address + "' is not host:port or [v6]:port");
-        if (!std::isfinite(w) || w < 0 || w > max_weight) return Result::fail(Errc::invalid, "weight of " + address + " must be a finite number from 0 to 1e9");
-        if (seen[hp->text()]++) return Result::fail(Errc::invalid, "duplicate endpoint " + hp->text());
-        canonical.emplace_back(hp->text(), w);
-        total += w;
-    }
-    if (total <= 0) return Result::fail(Errc::invalid, "at least one endpoint needs a weight above 0");
-    RuntimeState next = state_;
-    next.pools[pool] = PoolOverride{canonical, endpoints_of(*p)};
-    return commit_state(std::move(next), "the endpoints of pool " + pool);
 }
 
 bool ControlPlane::start() {
@@ -392,63 +295,263 @@ void ControlPlane::push(std::shared_ptr<routing::Snapshot> snapshot, const confi
     metrics_.set_route_weights(weights);
 }
 
-Result ControlPlane::commit_state(RuntimeState next, const std::string& what) {
-    config::Config effective = apply_state(file_, next);
-    // Resolve and build first: a change that cannot be served is refused
-    // before anything is persisted.
-    auto built = build_snapshot(effective, version_ + 1, keys_, stat_keys_, addresses_, /*fresh=*/false);
-    if (!built.snapshot) {
-        std::string why = built.errors.empty() ? "cannot build the routing table" : built.errors.front();
-        return Result::fail(Errc::unavailable, why);
+// ---- runtime edits ----
+
+void ControlPlane::submit(std::string what, Edit edit, Pinned pinned, Done done) {
+    edits_.push_back({std::move(what), std::move(edit), pinned, std::move(done)});
+    run_next_edit();
+}
+
+void ControlPlane::finish_edit(Result result) {
+    PendingEdit e = std::move(edits_.front());
+    edits_.pop_front();
+    editing_ = false;
+    if (!result.ok() && result.code != Errc::not_found && result.code != Errc::invalid && result.code != Errc::conflict)
+        log::warn("state", "{} not changed: {}", e.what, result.message);
+    e.done(std::move(result));
+    run_next_edit();
+}
+
+std::shared_ptr<routing::Snapshot> ControlPlane::build_for(const RuntimeState& next, bool& needed, std::string& error) {
+    needed = next.routes != state_.routes || next.pools != state_.pools;
+    if (!needed) return nullptr;
+    auto built = build_snapshot(apply_state(file_, next), version_ + 1, keys_, stat_keys_, addresses_, /*fresh=*/false);
+    if (!built.snapshot) error = built.errors.empty() ? "cannot build the routing table" : built.errors.front();
+    return built.snapshot;
+}
+
+void ControlPlane::run_next_edit() {
+    while (!editing_ && !edits_.empty()) {
+        PendingEdit& e = edits_.front();
+        if (e.pinned && *e.pinned != etag_version())
+            return finish_edit(Result::fail(Errc::stale, "the state changed since version " +
+                                                             std::to_string(*e.pinned) + " (now " +
+                                                             std::to_string(etag_version()) + ")"));
+        RuntimeState next = state_;
+        if (Result r = e.edit(next); !r.ok()) return finish_edit(std::move(r));
+        next.config_version = state_.config_version;
+        if (next == state_) return finish_edit({});  // already as asked
+        // Resolve and build first: a change that cannot be served is refused
+        // before anything is written.
+        bool needed = false;
+        std::string error;
+        auto built = build_for(next, needed, error);
+        if (needed && !built) return finish_edit(Result::fail(Errc::unavailable, error));
+        if (!fleet_) {
+            next.config_version = built ? built->version : version_;
+            if (store_) {
+                if (auto ec = store_->save(next)) {
+                    log::error("state", "cannot persist {} to {}: {}", e.what, file_.state_file, ec.message());
+                    return finish_edit(Result::fail(Errc::internal, "cannot persist the change: " + ec.message()));
+                }
+            }
+            adopt(std::move(next), std::move(built));
+            return finish_edit({});
+        }
+        if (std::string why = fleet_->unavailable(); !why.empty())
+            return finish_edit(Result::fail(Errc::unavailable, "the fleet's state cannot be written: " + why));
+        editing_ = true;
+        fleet_->write(next, fleet_revision_, [this, next](FleetWriteOutcome out) {
+            PendingEdit& e = edits_.front();
+            switch (out.kind) {
+                case FleetWriteOutcome::Kind::written:
+                    // Served like any state from the fleet: against the file
+                    // in force now (a reload may have come in between).
+                    apply_fleet(next, out.revision);
+                    return finish_edit({});
+                case FleetWriteOutcome::Kind::stale:
+                    // Another replica wrote first; the store has brought the
+                    // newer state in. A pinned edit is refused, others are
+                    // made again on top of it.
+                    if (e.pinned)
+                        return finish_edit(Result::fail(Errc::stale, "another replica changed the state first (now version " +
+                                                                         std::to_string(fleet_revision_) + ")"));
+                    if (++e.attempts >= 5)
+                        return finish_edit(Result::fail(Errc::unavailable, "the fleet's state kept changing; try again"));
+                    editing_ = false;
+                    return run_next_edit();
+                case FleetWriteOutcome::Kind::unavailable:
+                    return finish_edit(Result::fail(Errc::unavailable, "the fleet's state cannot be written: " + out.error));
+            }
+        });
+        return;
     }
-    next.config_version = built.snapshot->version;
-    if (store_) {
-        if (auto ec = store_->save(next)) {
-            log::error("state", "cannot persist {} to {}: {}", what, file_.state_file, ec.message());
-            return Result::fail(Errc::internal, "cannot persist the change: " + ec.message());
+}
+
+void ControlPlane::save_state_file(const std::string& what) {
+    if (!store_) return;
+    if (auto ec = store_->save(state_)) log::error("state", "cannot write {} ({}): {}", file_.state_file, what, ec.message());
+}
+
+void ControlPlane::adopt(RuntimeState next, std::shared_ptr<routing::Snapshot> built) {
+    // Undrained endpoints take traffic again only once a check passes.
+    std::vector<std::pair<std::string, std::string>> undrained;
+    for (const auto& [pool, list] : state_.drained) {
+        for (const auto& e : list) {
+            auto it = next.drained.find(pool);
+            if (it == next.drained.end() || std::find(it->second.begin(), it->second.end(), e) == it->second.end())
+                undrained.emplace_back(pool, e);
         }
     }
+    for (const auto& [pool, list] : next.drained) {
+        for (const auto& e : list) {
+            if (!is_drained(pool, e)) log::info("health", "pool {} endpoint {}: draining", pool, e);
+        }
+    }
+    const bool drains_changed = next.drained != state_.drained;
     state_ = std::move(next);
-    push(built.snapshot, effective);
-    return {};
-}
-
-Result ControlPlane::set_split(const std::string& route, const Split& split) {
-    const config::RouteConfig* r = find_route(route);
-    if (!r) return Result::fail(Errc::not_found, "no route '" + route + "'");
-    if (auto bad = check_split(split, file_)) return Result::fail(Errc::invalid, *bad);
-    RuntimeState next = state_;
-    next.routes[route] = RouteOverride{split, r->split};
-    return commit_state(std::move(next), "the split of route " + route);
-}
-
-Result ControlPlane::clear_split(const std::string& route) {
-    if (!find_route(route)) return Result::fail(Errc::not_found, "no route '" + route + "'");
-    if (!state_.routes.count(route)) return {};  // already the file's split
-    RuntimeState next = state_;
-    next.routes.erase(route);
-    return commit_state(std::move(next), "dropping the split of route " + route);
-}
-
-Result ControlPlane::switch_to(const std::string& route, const std::string& pool) {
-    const config::RouteConfig* r = find_route(route);
-    if (!r) return Result::fail(Errc::not_found, "no route '" + route + "'");
-    if (!find_pool(pool)) return Result::fail(Errc::invalid, "unknown pool '" + pool + "'");
-    // Every pool the route currently splits over stays listed with 0, so the
-    // switch back is the same call with the other pool.
-    config::Config effective = effective_config();
-    Split split;
-    for (const config::RouteConfig& er : effective.routes) {
-        if (er.name != route) continue;
-        for (const auto& [p, w] : er.split) {
-            if (p != pool) split.emplace_back(p, 0.0);
-        }
+    for (const auto& [pool, e] : undrained) {
+        health_->require_pass(pool, e);
+        log::info("health", "pool {} endpoint {}: undrained (eligible once a check passes)", pool, e);
     }
-    split.emplace_back(pool, 100.0);
-    RuntimeState next = state_;
-    next.routes[route] = RouteOverride{split, r->split};
-    return commit_state(std::move(next), "the switch of route " + route);
+    if (built) push(std::move(built), apply_state(file_, state_));
+    else if (drains_changed) republish_states();
 }
+
+void ControlPlane::apply_fleet(RuntimeState state, std::uint64_t revision) {
+    if (revision <= fleet_revision_) return;  // already in force (this replica's own write, or older)
+    fleet_revision_ = revision;
+    std::vector<std::string> dropped;
+    reconcile(state, file_, dropped);
+    for (const auto& d : dropped) log::warn("state", "fleet revision {}: {}", revision, d);
+    state.config_version = state_.config_version;
+    bool needed = false;
+    std::string error;
+    auto built = build_for(state, needed, error);
+    if (needed && !built) {
+        // This replica's file cannot serve what the fleet asks: keep serving
+        // the last state that works, loudly.
+        log::error("state", "fleet revision {} cannot be served with this replica's configuration: {}", revision, error);
+        return;
+    }
+    if (built) state.config_version = built->version;
+    if (state != state_) {
+        adopt(std::move(state), std::move(built));
+        save_state_file("a cache of the fleet's state");
+    }
+    if (on_fleet_applied_) on_fleet_applied_();
+}
+
+void ControlPlane::apply_rollout(const std::string& route, const std::optional<Split>& split,
+                                 const std::string& run_json, Done done) {
+    submit("the rollout of route " + route,
+           [this, route, split, run_json](RuntimeState& next) {
+               const config::RouteConfig* r = find_route(route);
+               if (!r) return Result::fail(Errc::not_found, "no route '" + route + "'");
+               next.rollouts[route] = run_json;
+               if (split) next.routes[route] = RouteOverride{*split, r->split};
+               return Result{};
+           },
+           std::nullopt, std::move(done));
+}
+
+void ControlPlane::persist_rollouts(const std::map<std::string, std::string>& run_json, Done done) {
+    submit("the state of the rollouts",
+           [this, run_json](RuntimeState& next) {
+               for (const auto& [route, text] : run_json) {
+                   if (find_route(route)) next.rollouts[route] = text;
+               }
+               return Result{};
+           },
+           std::nullopt, std::move(done));
+}
+
+void ControlPlane::set_drained(const std::string& pool, const std::string& endpoint, bool drained, Done done) {
+    submit(std::string(drained ? "the drain of " : "the undrain of ") + pool + " endpoint " + endpoint,
+           [this, pool, endpoint, drained](RuntimeState& next) {
+               if (!find_pool(pool)) return Result::fail(Errc::not_found, "no pool '" + pool + "'");
+               const auto names = endpoints_named(pool, endpoint);
+               if (names.empty()) return Result::fail(Errc::not_found, "pool " + pool + " has no endpoint " + endpoint);
+               auto& list = next.drained[pool];
+               for (const auto& n : names) {
+                   auto it = std::find(list.begin(), list.end(), n);
+                   if (drained && it == list.end()) list.push_back(n);
+                   else if (!drained && it != list.end()) list.erase(it);
+               }
+               if (list.empty()) next.drained.erase(pool);
+               return Result{};
+           },
+           std::nullopt, std::move(done));
+}
+
+void ControlPlane::drain(const std::string& pool, const std::string& endpoint, Done done) {
+    set_drained(pool, endpoint, true, std::move(done));
+}
+
+void ControlPlane::undrain(const std::string& pool, const std::string& endpoint, Done done) {
+    set_drained(pool, endpoint, false, std::move(done));
+}
+
+void ControlPlane::set_endpoints(const std::string& pool, const Split& endpoints, Pinned pinned, Done done) {
+    submit("the endpoints of pool " + pool,
+           [this, pool, endpoints](RuntimeState& next) {
+               const config::PoolConfig* p = find_pool(pool);
+               if (!p) return Result::fail(Errc::not_found, "no pool '" + pool + "'");
+               if (endpoints.empty()) return Result::fail(Errc::invalid, "the endpoint list is empty");
+               double total = 0;
+               std::map<std::string, int> seen;
+               Split canonical;
+               for (const auto& [address, w] : endpoints) {
+                   auto hp = config::parse_host_port(address);
+                   if (!hp || hp->port == 0)
+                       return Result::fail(Errc::invalid, "'" + address + "' is not host:port or [v6]:port");
+                   if (!std::isfinite(w) || w < 0 || w > max_weight)
+                       return Result::fail(Errc::invalid, "weight of " + address + " must be a finite number from 0 to 1e9");
+                   if (seen[hp->text()]++) return Result::fail(Errc::invalid, "duplicate endpoint " + hp->text());
+                   canonical.emplace_back(hp->text(), w);
+                   total += w;
+               }
+               if (total <= 0) return Result::fail(Errc::invalid, "at least one endpoint needs a weight above 0");
+               next.pools[pool] = PoolOverride{canonical, endpoints_of(*p)};
+               return Result{};
+           },
+           pinned, std::move(done));
+}
+
+void ControlPlane::set_split(const std::string& route, const Split& split, Pinned pinned, Done done) {
+    submit("the split of route " + route,
+           [this, route, split](RuntimeState& next) {
+               const config::RouteConfig* r = find_route(route);
+               if (!r) return Result::fail(Errc::not_found, "no route '" + route + "'");
+               if (auto bad = check_split(split, file_)) return Result::fail(Errc::invalid, *bad);
+               next.routes[route] = RouteOverride{split, r->split};
+               return Result{};
+           },
+           pinned, std::move(done));
+}
+
+void ControlPlane::clear_split(const std::string& route, Pinned pinned, Done done) {
+    submit("dropping the split of route " + route,
+           [this, route](RuntimeState& next) {
+               if (!find_route(route)) return Result::fail(Errc::not_found, "no route '" + route + "'");
+               next.routes.erase(route);
+               return Result{};
+           },
+           pinned, std::move(done));
+}
+
+void ControlPlane::switch_to(const std::string& route, const std::string& pool, Pinned pinned, Done done) {
+    submit("the switch of route " + route,
+           [this, route, pool](RuntimeState& next) {
+               const config::RouteConfig* r = find_route(route);
+               if (!r) return Result::fail(Errc::not_found, "no route '" + route + "'");
+               if (!find_pool(pool)) return Result::fail(Errc::invalid, "unknown pool '" + pool + "'");
+               // Every pool the route currently splits over stays listed with
+               // 0, so the switch back is the same call with the other pool.
+               Split split;
+               for (const config::RouteConfig& er : apply_state(file_, next).routes) {
+                   if (er.name != route) continue;
+                   for (const auto& [p, w] : er.split) {
+                       if (p != pool) split.emplace_back(p, 0.0);
+                   }
+               }
+               split.emplace_back(pool, 100.0);
+               next.routes[route] = RouteOverride{split, r->split};
+               return Result{};
+           },
+           pinned, std::move(done));
+}
+
 
 ControlPlane::ReloadOutcome ControlPlane::reload(const std::string& trigger) {
     ReloadOutcome out;

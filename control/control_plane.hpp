@@ -8,9 +8,12 @@
 
 #include "config/config.hpp"
 #include "control/snapshot_builder.hpp"
+#include "control/fleet_store.hpp"
 #include "control/state_store.hpp"
 
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -50,23 +53,47 @@ public:
     const RuntimeState& state() const { return state_; }
     const std::string& admin_token() const { return file_.admin.token; }
 
+    // Every runtime edit answers through `done`: at once without a fleet,
+    // or once the fleet's store took it. Edits are made one at a time, each
+    // on the state left by the one before. `pinned`: the version If-Match
+    // named; the edit fails as `stale` if the state moved on since (on any
+    // replica of a fleet).
+    using Done = std::function<void(Result)>;
+    using Pinned = std::optional<std::uint64_t>;
+
     // Runtime split of a route (relative weights by pool).
-    Result set_split(const std::string& route, const Split& split);
+    void set_split(const std::string& route, const Split& split, Pinned pinned, Done done);
     // Back to the file's split.
-    Result clear_split(const std::string& route);
+    void clear_split(const std::string& route, Pinned pinned, Done done);
     // Blue/green: all of the route's traffic to one pool.
-    Result switch_to(const std::string& route, const std::string& pool);
+    void switch_to(const std::string& route, const std::string& pool, Pinned pinned, Done done);
 
     // Rolling updates: no new requests to the endpoint (persisted), or back.
-    Result drain(const std::string& pool, const std::string& endpoint);
-    Result undrain(const std::string& pool, const std::string& endpoint);
+    void drain(const std::string& pool, const std::string& endpoint, Done done);
+    void undrain(const std::string& pool, const std::string& endpoint, Done done);
     // Replaces a pool's endpoint list (address -> weight) at runtime.
-    Result set_endpoints(const std::string& pool, const Split& endpoints);
+    void set_endpoints(const std::string& pool, const Split& endpoints, Pinned pinned, Done done);
     // A rollout's decision: its canary share as a split (if it changed) and
     // its run state, persisted together and published in the same turn.
-    Result apply_rollout(const std::string& route, const std::optional<Split>& split, const std::string& run_json);
+    void apply_rollout(const std::string& route, const std::optional<Split>& split, const std::string& run_json,
+                       Done done);
     // Several runs' state at once (their elapsed step time): one write.
-    Result persist_rollouts(const std::map<std::string, std::string>& run_json);
+    void persist_rollouts(const std::map<std::string, std::string>& run_json, Done done);
+
+    // With a fleet, edits go to its store first (fleet_store.hpp), and the
+    // entity tag is the fleet's revision.
+    void attach_fleet(FleetStore* fleet) { fleet_ = fleet; }
+    // The fleet's state at `revision` (watched, or read after a reconnect),
+    // served as if it had been edited here. Older revisions are ignored.
+    void apply_fleet(RuntimeState state, std::uint64_t revision);
+    // Runs after every state that came from the fleet (the rollout driver
+    // follows the runs recorded there).
+    void on_fleet_applied(std::function<void()> hook) { on_fleet_applied_ = std::move(hook); }
+    std::uint64_t fleet_revision() const { return fleet_revision_; }
+    // What ETag and If-Match speak of: the fleet's revision with a fleet,
+    // else the config version.
+    std::uint64_t etag_version() const { return fleet_ ? fleet_revision_ : version_; }
+
     // Called after every successful reload (the rollout driver re-syncs).
     void on_reloaded(std::function<void()> hook) { on_reloaded_ = std::move(hook); }
 
@@ -91,7 +118,29 @@ public:
     const config::PoolConfig* find_pool(const std::string& name) const;
 
 private:
-    Result commit_state(RuntimeState next, const std::string& what);
+    // A runtime edit: turns a copy of the current state into the next one,
+    // or refuses. Run again on the newer state when another replica wrote
+    // first (and the edit was not pinned to a version).
+    using Edit = std::function<Result(RuntimeState& next)>;
+    struct PendingEdit {
+        std::string what;  // for the log: "the split of route web"
+        Edit edit;
+        Pinned pinned;
+        Done done;
+        int attempts = 0;
+    };
+    void submit(std::string what, Edit edit, Pinned pinned, Done done);
+    void run_next_edit();
+    void finish_edit(Result result);
+    // Makes `next` the state in force: publishes what changed (a new
+    // snapshot when splits or endpoint lists changed, new endpoint states
+    // when drains did) and writes the state file. `built` is the snapshot
+    // built for it, if one was needed.
+    void adopt(RuntimeState next, std::shared_ptr<routing::Snapshot> built);
+    // Builds the snapshot `next` needs if it routes differently from the
+    // state in force; nullptr with `error` set if it cannot be served.
+    std::shared_ptr<routing::Snapshot> build_for(const RuntimeState& next, bool& needed, std::string& error);
+    void save_state_file(const std::string& what);
     bool publish(const config::Config& effective, std::vector<std::string>* errors);
     // Gives a built snapshot its endpoint states and publishes it.
     void push(std::shared_ptr<routing::Snapshot> snapshot, const config::Config& effective, bool initial = false);
@@ -100,7 +149,7 @@ private:
     void apply_states(routing::Snapshot& snapshot) const;
     void export_endpoint_metrics() const;
     std::vector<std::string> endpoints_named(const std::string& pool, const std::string& endpoint) const;
-    Result set_drained(const std::string& pool, const std::string& endpoint, bool drained);
+    void set_drained(const std::string& pool, const std::string& endpoint, bool drained, Done done);
     void prune_drains(const routing::Snapshot& snapshot, RuntimeState& state, std::vector<std::string>& dropped) const;
     // Drops edits the file has superseded or that no longer fit it.
     bool reconcile(RuntimeState& state, const config::Config& file, std::vector<std::string>& dropped) const;
@@ -118,6 +167,11 @@ private:
     std::unique_ptr<health::HealthManager> health_;
     std::shared_ptr<const routing::Snapshot> current_;
     std::function<void()> on_reloaded_;
+    std::function<void()> on_fleet_applied_;
+    FleetStore* fleet_ = nullptr;
+    std::uint64_t fleet_revision_ = 0;
+    std::deque<PendingEdit> edits_;
+    bool editing_ = false;  // the edit at the front is being written
 };
 
 // Validates a split given over the API against the configuration: known

@@ -211,8 +211,9 @@ void RolloutDriver::refresh_persisted_elapsed() {
         if (active(run)) texts.emplace(route, json::serialize(run.to_json()));
     }
     if (texts.empty()) return;
-    if (auto outcome = plane_.persist_rollouts(texts); !outcome.ok())
-        log::error("rollout", "cannot persist the rollouts' elapsed step time: {}", outcome.message);
+    plane_.persist_rollouts(texts, [](Result outcome) {
+        if (!outcome.ok()) log::error("rollout", "cannot persist the rollouts' elapsed step time: {}", outcome.message);
+    });
 }
 
 std::optional<double> RolloutDriver::route_rps(const std::string& route) const {
@@ -266,26 +267,29 @@ Split RolloutDriver::split_for(const rollout::RolloutRun& run) {
     return Split{{run.spec().baseline, 100.0 - p}, {run.spec().canary, p}};
 }
 
-Result RolloutDriver::apply(const std::string& route, rollout::RolloutRun& run, bool share_changed) {
+void RolloutDriver::apply(const std::string& route, rollout::RolloutRun& run, bool share_changed, Done done) {
     std::optional<Split> split;
     if (share_changed) split = split_for(run);
-    auto outcome = plane_.apply_rollout(route, split, json::serialize(run.to_json()));
     metrics_.rollout_step(route, step_metric(run));
-    if (!outcome.ok()) {
-        // The run has decided; the route must follow. Retried every second
-        // until the split is published and persisted.
-        log::error("rollout", "route {}: cannot apply the rollout's decision yet: {}", route, outcome.message);
-        unapplied_.insert(route);
-        return Result::fail(outcome.code, "the decision is recorded but not applied yet (" + outcome.message +
-                                              "); it is retried every second");
-    }
-    unapplied_.erase(route);
-    return {};
+    plane_.apply_rollout(route, split, json::serialize(run.to_json()), [this, route, done](Result outcome) {
+        if (!outcome.ok()) {
+            // The run has decided; the route must follow. Retried every second
+            // until the split is published and persisted.
+            log::error("rollout", "route {}: cannot apply the rollout's decision yet: {}", route, outcome.message);
+            unapplied_.insert(route);
+            if (done)
+                done(Result::fail(outcome.code, "the decision is recorded but not applied yet (" + outcome.message +
+                                                    "); it is retried every second"));
+            return;
+        }
+        unapplied_.erase(route);
+        if (done) done({});
+    });
 }
 
-Result RolloutDriver::command(const std::string& route, const std::string& verb) {
+void RolloutDriver::command(const std::string& route, const std::string& verb, Done done) {
     auto it = runs_.find(route);
-    if (it == runs_.end()) return Result::fail(Errc::not_found, "route '" + route + "' has no rollout configured");
+    if (it == runs_.end()) return done(Result::fail(Errc::not_found, "route '" + route + "' has no rollout configured"));
     auto& run = it->second;
     const double before_share = run.canary_percent();
     const std::size_t before = run.decisions().size();
@@ -301,12 +305,11 @@ Result RolloutDriver::command(const std::string& route, const std::string& verb)
     else if (verb == "resume") ok = run.resume(now);
     else if (verb == "promote") ok = run.promote(now);
     else if (verb == "rollback") ok = run.rollback(now, "operator request");
-    else return Result::fail(Errc::not_found, "no rollout action '" + verb + "' (start, pause, resume, promote, rollback)");
-    if (!ok) {
-        return Result::fail(Errc::conflict, "cannot " + verb + " a rollout that is " + rollout::phase_name(run.phase()));
-    }
+    else return done(Result::fail(Errc::not_found, "no rollout action '" + verb + "' (start, pause, resume, promote, rollback)"));
+    if (!ok)
+        return done(Result::fail(Errc::conflict, "cannot " + verb + " a rollout that is " + rollout::phase_name(run.phase())));
     count_new_decisions(route, run, before);
-    return apply(route, run, run.canary_percent() != before_share || unapplied_.count(route) > 0);
+    apply(route, run, run.canary_percent() != before_share || unapplied_.count(route) > 0, std::move(done));
 }
 
 std::optional<json::object> RolloutDriver::describe(const std::string& route) const {

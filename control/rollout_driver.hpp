@@ -16,6 +16,7 @@
 #include "control/state_store.hpp"
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <memory>
@@ -44,8 +45,10 @@ public:
     void start_ticking();
     void stop();
 
-    // start, pause, resume, promote, rollback
-    Result command(const std::string& route, const std::string& verb);
+    using Done = std::function<void(Result)>;
+    // start, pause, resume, promote, rollback; answers once the decision is
+    // persisted (with a fleet: written to its store).
+    void command(const std::string& route, const std::string& verb, Done done);
     // State, step, every decision with its evidence; nullopt when the route has no rollout.
     std::optional<boost::json::object> describe(const std::string& route) const;
     // True while a run (running or paused) owns the route's split.
@@ -56,7 +59,7 @@ public:
 private:
     void tick();
     // Publishes the run's canary share (if it changed) and persists the run.
-    Result apply(const std::string& route, rollout::RolloutRun& run, bool share_changed);
+    void apply(const std::string& route, rollout::RolloutRun& run, bool share_changed, Done done = {});
     static Split split_for(const rollout::RolloutRun& run);
     // The statistics slots (baseline, canary) of a run's route in the current snapshot.
     std::optional<std::pair<std::uint32_t, std::uint32_t>> slots_of(const std::string& route,

@@ -53,6 +53,46 @@ void Metrics::reload_succeeded() { reload_success_->Increment(); }
 void Metrics::reload_failed() { reload_failure_->Increment(); }
 void Metrics::set_config_version(std::uint64_t version) { version_->Set(static_cast<double>(version)); }
 
+void Metrics::enable_cluster() {
+    if (cluster_leader_) return;
+    cluster_leader_ = &prometheus::BuildGauge()
+                           .Name("weir_cluster_leader")
+                           .Help("1 while this replica leads the fleet (runs the rollout judge).")
+                           .Register(*registry_)
+                           .Add({});
+    cluster_etcd_up_ = &prometheus::BuildGauge()
+                            .Name("weir_cluster_etcd_up")
+                            .Help("1 while etcd answers and this replica follows the fleet's state; 0: serving the last known state.")
+                            .Register(*registry_)
+                            .Add({});
+    cluster_revision_ = &prometheus::BuildGauge()
+                             .Name("weir_cluster_revision")
+                             .Help("Revision of the fleet's runtime state this replica serves (the fleet-wide ETag).")
+                             .Register(*registry_)
+                             .Add({});
+    cluster_errors_ = &prometheus::BuildCounter()
+                           .Name("weir_cluster_etcd_errors_total")
+                           .Help("Failed calls to etcd by operation (range, txn, watch, lease).")
+                           .Register(*registry_);
+    for (const char* op : {"range", "txn", "watch", "lease"}) cluster_errors_->Add({{"op", op}});
+}
+
+void Metrics::set_cluster_leader(bool leader) {
+    if (cluster_leader_) cluster_leader_->Set(leader ? 1 : 0);
+}
+
+void Metrics::set_cluster_etcd_up(bool up) {
+    if (cluster_etcd_up_) cluster_etcd_up_->Set(up ? 1 : 0);
+}
+
+void Metrics::set_cluster_revision(std::uint64_t revision) {
+    if (cluster_revision_) cluster_revision_->Set(static_cast<double>(revision));
+}
+
+void Metrics::cluster_etcd_error(const std::string& op) {
+    if (cluster_errors_) cluster_errors_->Add({{"op", op}}).Increment();
+}
+
 void Metrics::set_route_weights(
     const std::vector<std::pair<std::string, std::vector<std::pair<std::string, double>>>>& routes) {
     for (auto* g : weights_) route_weight_->Remove(g);

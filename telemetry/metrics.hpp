@@ -48,6 +48,13 @@ public:
     void set_dynamic(std::function<std::vector<prometheus::MetricFamily>()> provider) {
         dynamic_ = std::move(provider);
     }
+    // Fleet gauges, registered only when the replica is part of a fleet.
+    void enable_cluster();
+    void set_cluster_leader(bool leader);
+    void set_cluster_etcd_up(bool up);
+    void set_cluster_revision(std::uint64_t revision);
+    // A failed call to etcd, by operation (range, txn, watch, lease).
+    void cluster_etcd_error(const std::string& op);
     void rollout_step(const std::string& route, double step);
     void rollout_decision(const std::string& route, const std::string& decision);
 
@@ -71,6 +78,10 @@ private:
     prometheus::Family<prometheus::Gauge>* rollout_step_;
     prometheus::Family<prometheus::Counter>* rollout_decisions_;
     std::function<std::vector<prometheus::MetricFamily>()> dynamic_;
+    prometheus::Gauge* cluster_leader_ = nullptr;
+    prometheus::Gauge* cluster_etcd_up_ = nullptr;
+    prometheus::Gauge* cluster_revision_ = nullptr;
+    prometheus::Family<prometheus::Counter>* cluster_errors_ = nullptr;
 };
 
 }  // namespace weir::telemetry

@@ -13,6 +13,7 @@ AdminApi::AdminApi(control::ControlPlane& control, telemetry::Metrics& metrics, 
     add_route_routes(router_, ctx_);
     add_rollout_routes(router_, ctx_);
     add_pool_routes(router_, ctx_);
+    add_cluster_routes(router_, ctx_);
 }
 
 }  // namespace weir::admin

@@ -18,6 +18,7 @@ public:
 
     void handle(const AdminRequest& request, AdminServer::Reply reply) const { router_.handle(request, std::move(reply)); }
     void set_rollouts(control::RolloutDriver* driver) { ctx_.rollouts = driver; }
+    void set_fleet(fleet::Fleet* fleet) { ctx_.fleet = fleet; }
 
 private:
     AdminContext ctx_;

@@ -16,6 +16,9 @@ namespace weir::control {
 class ControlPlane;
 class RolloutDriver;
 }  // namespace weir::control
+namespace weir::fleet {
+class Fleet;
+}
 
 namespace weir::admin {
 
@@ -27,6 +30,7 @@ struct AdminContext {
     std::function<bool()> ready;
     std::function<std::vector<proxy::EndpointLoad>()> load;
     control::RolloutDriver* rollouts = nullptr;
+    fleet::Fleet* fleet = nullptr;  // set when the replica is part of a fleet
 };
 
 void add_probe_routes(AdminRouter& router, AdminContext& ctx);    // /healthz, /ready, /metrics
@@ -34,5 +38,6 @@ void add_config_routes(AdminRouter& router, AdminContext& ctx);   // /config, /r
 void add_route_routes(AdminRouter& router, AdminContext& ctx);    // /routes, split, switch
 void add_rollout_routes(AdminRouter& router, AdminContext& ctx);  // /routes/{r}/rollout
 void add_pool_routes(AdminRouter& router, AdminContext& ctx);     // /pools, endpoints, drain
+void add_cluster_routes(AdminRouter& router, AdminContext& ctx);  // /cluster
 
 }  // namespace weir::admin

@@ -432,14 +432,14 @@ void ControlPlane::apply_fleet(RuntimeState state, std::uint64_t revision) {
     if (on_fleet_applied_) on_fleet_applied_();
 }
 
-void ControlPlane::apply_rollout(const std::string& route, const std::optional<Split>& split,
-                                 const std::string& run_json, Done done) {
+void ControlPlane::apply_rollout(const std::string& route, RolloutNow now, Done done) {
     submit("the rollout of route " + route,
-           [this, route, split, run_json](RuntimeState& next) {
+           [this, route, now](RuntimeState& next) {
                const config::RouteConfig* r = find_route(route);
-               if (!r) return Result::fail(Errc::not_found, "no route '" + route + "'");
-               next.rollouts[route] = run_json;
-               if (split) next.routes[route] = RouteOverride{*split, r->split};
+               std::optional<RolloutUpdate> update = now();
+               if (!r || !update) return Result::fail(Errc::not_found, "route '" + route + "' has no rollout any more");
+               next.rollouts[route] = update->run_json;
+               if (update->split) next.routes[route] = RouteOverride{*update->split, r->split};
                return Result{};
            },
            std::nullopt, std::move(done));

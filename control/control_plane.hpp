@@ -75,8 +75,14 @@ public:
     void set_endpoints(const std::string& pool, const Split& endpoints, Pinned pinned, Done done);
     // A rollout's decision: its canary share as a split (if it changed) and
     // its run state, persisted together and published in the same turn.
-    void apply_rollout(const std::string& route, const std::optional<Split>& split, const std::string& run_json,
-                       Done done);
+    // Asked for when the edit is made (again, if another replica wrote
+    // first), so what is written is the run as it is then.
+    struct RolloutUpdate {
+        std::optional<Split> split;
+        std::string run_json;
+    };
+    using RolloutNow = std::function<std::optional<RolloutUpdate>()>;
+    void apply_rollout(const std::string& route, RolloutNow now, Done done);
     // Several runs' state at once (their elapsed step time): one write.
     void persist_rollouts(const std::map<std::string, std::string>& run_json, Done done);
 

@@ -62,6 +62,43 @@ bool same_spec(const rollout::RolloutSpec& a, const rollout::RolloutSpec& b) {
 
 }  // namespace
 
+std::optional<rollout::RolloutRun> RolloutDriver::restore(const std::string& route, const rollout::RolloutSpec& spec,
+                                                         const std::string& text) const {
+    boost::system::error_code ec;
+    json::value v = json::parse(text, ec);
+    std::string error;
+    if (!ec && v.is_object()) {
+        if (auto run = rollout::RolloutRun::from_json(spec, v.as_object(), mono_ms(), error, wall_offset_ms())) return run;
+    }
+    log::error("rollout", "route {}: saved rollout state unusable ({}); starting idle", route, ec ? ec.message() : error);
+    return std::nullopt;
+}
+
+void RolloutDriver::set_judge(bool judge) {
+    if (judge == judge_) return;
+    judge_ = judge;
+    log::info("rollout", "{}", judge ? "this replica judges the rollouts now" : "rollouts are judged by the fleet's leader");
+}
+
+void RolloutDriver::follow() {
+    for (auto& [route, run] : runs_) {
+        auto saved = plane_.state().rollouts.find(route);
+        if (saved == plane_.state().rollouts.end()) continue;
+        auto mine = written_.find(route);
+        if (mine != written_.end() && mine->second == saved->second) continue;  // our own write, back
+        if (saved->second == json::serialize(run.to_json())) continue;
+        auto restored = restore(route, run.spec(), saved->second);
+        if (!restored) continue;
+        if (restored->phase() != run.phase() || restored->step_index() != run.step_index())
+            log::info("rollout", "route {}: following the fleet: {} at step {}", route,
+                      rollout::phase_name(restored->phase()), restored->step_index());
+        run = std::move(*restored);
+        written_.erase(route);
+        unapplied_.erase(route);
+        metrics_.rollout_step(route, step_metric(run));
+    }
+}
+
 RolloutDriver::RolloutDriver(boost::asio::io_context& io, ControlPlane& plane, proxy::Server& server,
                              telemetry::Metrics& metrics)
     : io_(io), plane_(plane), server_(server), metrics_(metrics), timer_(io) {}
@@ -90,20 +127,12 @@ void RolloutDriver::sync() {
             // Not known in this process: maybe the state file remembers it.
             auto saved = plane_.state().rollouts.find(r.name);
             if (saved != plane_.state().rollouts.end()) {
-                boost::system::error_code ec;
-                json::value v = json::parse(saved->second, ec);
-                std::string error;
-                if (!ec && v.is_object()) {
-                    if (auto run = rollout::RolloutRun::from_json(spec, v.as_object(), mono_ms(), error,
-                                                                  wall_offset_ms())) {
-                        log::info("rollout", "route {}: rollout restored ({} at step {})", r.name,
-                                  rollout::phase_name(run->phase()), run->step_index());
-                        next.emplace(r.name, std::move(*run));
-                        continue;
-                    }
+                if (auto run = restore(r.name, spec, saved->second)) {
+                    log::info("rollout", "route {}: rollout restored ({} at step {})", r.name,
+                              rollout::phase_name(run->phase()), run->step_index());
+                    next.emplace(r.name, std::move(*run));
+                    continue;
                 }
-                log::error("rollout", "route {}: saved rollout state unusable ({}); starting idle", r.name,
-                           ec ? ec.message() : error);
             }
         } else {
             log::info("rollout", "route {}: rollout settings changed; the run starts over (idle)", r.name);
@@ -182,6 +211,7 @@ void RolloutDriver::tick() {
         slice.start_ms = now + offset - slice_length.count();
         slice.baseline = std::move(slices[2 * i]);
         slice.canary = std::move(slices[2 * i + 1]);
+        if (!judge_) continue;  // the fleet's leader judges
         if (!active(run)) {
             // Not evidence about a canary, but the baseline's error history.
             run.look(now, slice);
@@ -268,10 +298,17 @@ Split RolloutDriver::split_for(const rollout::RolloutRun& run) {
 }
 
 void RolloutDriver::apply(const std::string& route, rollout::RolloutRun& run, bool share_changed, Done done) {
-    std::optional<Split> split;
-    if (share_changed) split = split_for(run);
     metrics_.rollout_step(route, step_metric(run));
-    plane_.apply_rollout(route, split, json::serialize(run.to_json()), [this, route, done](Result outcome) {
+    auto now = [this, route, share_changed]() -> std::optional<ControlPlane::RolloutUpdate> {
+        auto it = runs_.find(route);
+        if (it == runs_.end()) return std::nullopt;
+        ControlPlane::RolloutUpdate u;
+        if (share_changed) u.split = split_for(it->second);
+        u.run_json = json::serialize(it->second.to_json());
+        written_[route] = u.run_json;
+        return u;
+    };
+    plane_.apply_rollout(route, std::move(now), [this, route, done](Result outcome) {
         if (!outcome.ok()) {
             // The run has decided; the route must follow. Retried every second
             // until the split is published and persisted.

@@ -45,6 +45,14 @@ public:
     void start_ticking();
     void stop();
 
+    // In a fleet only the leader judges (set_judge(true)); the others take
+    // their workers' slices all the same (docs/fleet.md) and follow the runs
+    // recorded in the fleet's state.
+    void set_judge(bool judge);
+    // The fleet's state changed: runs recorded there by another replica
+    // (the leader's decisions, an operator's command) replace the ones here.
+    void follow();
+
     using Done = std::function<void(Result)>;
     // start, pause, resume, promote, rollback; answers once the decision is
     // persisted (with a fleet: written to its store).
@@ -58,6 +66,9 @@ public:
 
 private:
     void tick();
+    // A run from its recorded JSON; nullopt (logged) when unusable.
+    std::optional<rollout::RolloutRun> restore(const std::string& route, const rollout::RolloutSpec& spec,
+                                               const std::string& text) const;
     // Publishes the run's canary share (if it changed) and persists the run.
     void apply(const std::string& route, rollout::RolloutRun& run, bool share_changed, Done done = {});
     static Split split_for(const rollout::RolloutRun& run);
@@ -85,6 +96,10 @@ private:
     std::map<std::string, std::deque<std::uint64_t>> recent_requests_;
     std::int64_t elapsed_saved_ms_ = 0;  // monotonic time of the last refresh
     bool stopped_ = false;
+    bool judge_ = true;
+    // The run text this replica last wrote per route: its own writes coming
+    // back from the fleet are not news.
+    std::map<std::string, std::string> written_;
 };
 
 }  // namespace weir::control

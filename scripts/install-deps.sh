@@ -7,6 +7,7 @@ packages=(
   libssl-dev libfmt-dev libyaml-cpp-dev prometheus-cpp-dev libre2-dev libnghttp2-dev libxxhash-dev libgtest-dev
   wrk haproxy nginx-light libnginx-mod-http-echo python3 python3-websockets prometheus
   curl nghttp2-client python3-h2 python3-grpcio
+  etcd-server etcd-client
 )
 missing=()
 for p in "${packages[@]}"; do

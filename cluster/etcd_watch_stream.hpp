@@ -1,0 +1,66 @@
+// The state of one watch: connecting (with failover while no connection was
+// made), then reading the gateway's stream of {"result":...} messages.
+// Internal; EtcdWatch is the caller's handle on it.
+#pragma once
+
+#include "cluster/etcd_core.hpp"
+#include "cluster/etcd_json.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace weir::cluster {
+
+class WatchStream : public Outstanding, public std::enable_shared_from_this<WatchStream> {
+public:
+    using OnEvents = std::function<void(std::vector<WatchEvent>, std::int64_t)>;
+    using OnEnd = std::function<void(std::error_code, std::int64_t)>;
+
+    WatchStream(std::shared_ptr<ClientCore> core, std::string create_body, OnEvents on_events, OnEnd on_end);
+
+    void start();
+    void cancel() override;
+    void endpoint_down(std::size_t endpoint, std::error_code why) override;
+
+    std::string endpoint() const;
+    bool established() const { return created_ && !ended_; }
+
+private:
+    void next_endpoint();
+    void get_token();
+    void send();
+    void on_head(int status);
+    void on_data(std::string_view data);
+    void on_stream_end(std::error_code ec, bool sent);
+    void handle(const WatchMessage& m);
+    void arm_timer();
+    void on_timer();
+    // Ends the watch: on_end(ec, compact_revision) unless cancelled.
+    void end(std::error_code ec, std::int64_t compact_revision);
+
+    std::shared_ptr<ClientCore> core_;
+    boost::asio::steady_timer timer_;  // establishment deadline, then idle limit
+    std::string create_body_;
+    OnEvents on_events_;
+    OnEnd on_end_;
+    std::shared_ptr<HttpExchange> exchange_;
+    JsonStream decoder_;
+    std::vector<std::size_t> order_;
+    std::size_t pos_ = 0;
+    std::size_t current_ = static_cast<std::size_t>(-1);
+    int status_ = 0;
+    std::string error_body_;  // the body of a non-200 answer
+    std::string used_token_;
+    bool auth_retried_ = false;
+    bool created_ = false;
+    bool ended_ = false;
+    bool heard_ = false;  // something arrived since the timer was armed
+    std::error_code last_connect_error_;
+};
+
+}  // namespace weir::cluster

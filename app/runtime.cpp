@@ -5,6 +5,7 @@
 #include "common/log.hpp"
 #include "control/endpoints.hpp"
 #include "control/control_plane.hpp"
+#include "fleet/fleet.hpp"
 #include "control/fd_limits.hpp"
 #include "control/file_watch.hpp"
 #include "control/rollout_driver.hpp"
@@ -21,6 +22,8 @@
 #include <csignal>
 #if defined(__GLIBC__)
 #include <malloc.h>
+#include <unistd.h>
+#include <cstdio>
 #endif
 #include <memory>
 
@@ -83,6 +86,7 @@ public:
             log::info("weir", "listener {} listening on {}", specs[i].name, endpoint_text(server_->bound()[i]));
         std::string admin_addr = endpoint_text(admin_->local_endpoint());
         log::info("weir", "admin listening on {}", admin_addr);
+        if (config_.cluster) join_fleet(*config_.cluster, admin_->local_endpoint());
         log::info("weir", "serving config version {} with {} workers", plane_->version(), server_->workers().size());
         if (!options_.config_path.empty()) {
             // Editors and ConfigMap updates rewrite the file; a burst of events
@@ -99,6 +103,25 @@ public:
     }
 
 private:
+    // Runtime edits go to the fleet's state in etcd from now on; rollouts
+    // are judged by the fleet's leader.
+    void join_fleet(const config::ClusterConfig& cluster, const tcp::endpoint& admin) {
+        const std::string advertise = cluster.advertise.port != 0 ? cluster.advertise.text() : endpoint_text(admin);
+        std::string name = cluster.name;
+        if (name.empty()) {
+            char host[256] = {};
+            if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "weir");
+            name = std::string(host) + ":" + std::to_string(admin.port());
+        }
+        fleet_ = std::make_unique<fleet::Fleet>(io_, *plane_, cluster, name, advertise, metrics_);
+        plane_->attach_fleet(fleet_.get());
+        plane_->on_fleet_applied([this] { rollouts_->follow(); });
+        rollouts_->set_judge(false);
+        fleet_->on_leadership([this](bool leader) { rollouts_->set_judge(leader); });
+        api_->set_fleet(fleet_.get());
+        fleet_->start();
+    }
+
     void wait_signal() {
         signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
             if (ec) return;
@@ -119,6 +142,8 @@ private:
         watch_.reset();
         plane_->stop();
         rollouts_->stop();
+        // Another replica leads from now on, without waiting for the lease.
+        if (fleet_) fleet_->stop();
         server_->begin_drain();
         // The admin API keeps answering (/ready says 503) while connections finish.
         drain_deadline_ = std::chrono::steady_clock::now() + timeout;
@@ -153,6 +178,7 @@ private:
     std::unique_ptr<AdminServer> admin_;
     std::unique_ptr<FileWatch> watch_;
     std::unique_ptr<RolloutDriver> rollouts_;
+    std::unique_ptr<fleet::Fleet> fleet_;  // after rollouts_, so it goes first: its hooks call the driver
     asio::steady_timer drain_timer_{io_};
     std::chrono::steady_clock::time_point drain_deadline_;
     bool ready_ = false;

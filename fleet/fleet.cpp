@@ -50,6 +50,7 @@ Fleet::Fleet(boost::asio::io_context& io, control::ControlPlane& plane, const co
       metrics_(metrics),
       prefix_(config.prefix),
       lease_ttl_(std::chrono::duration_cast<std::chrono::seconds>(config.lease)),
+      lease_ms_(lease_ttl_),
       name_(std::move(name)),
       admin_(std::move(admin)),
       reconnect_timer_(io),
@@ -60,7 +61,7 @@ Fleet::Fleet(boost::asio::io_context& io, control::ControlPlane& plane, const co
     options.password = config.password;
     // A call must end well inside a lease period: a leader that cannot
     // renew within it must learn so before the lease runs out.
-    options.request_timeout = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(2000), lease_ttl_ / 3);
+    options.request_timeout = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(2000), lease_ms_ / 3);
     client_ = std::make_unique<cluster::EtcdClient>(io, std::move(options));
 }
 
@@ -270,9 +271,9 @@ void Fleet::write(const control::RuntimeState& state, std::uint64_t base,
 
 void Fleet::keepalive_tick() {
     if (stopped_) return;
-    keepalive_timer_.expires_after(lease_ttl_ / 3);
-    keepalive_timer_.async_wait([this](const boost::system::error_code& ec) {
-        if (ec || stopped_) return;
+    keepalive_timer_.expires_after(lease_ms_ / 3);
+    keepalive_timer_.async_wait([this](const boost::system::error_code& wait_ec) {
+        if (wait_ec || stopped_) return;
         keepalive_tick();
         if (lease_id_ == 0) return ensure_lease();
         const std::int64_t id = lease_id_;
@@ -282,7 +283,7 @@ void Fleet::keepalive_tick() {
                 failed("lease", ec);
                 // Leadership is given up before the lease can have run out,
                 // so two leaders never judge at once.
-                if (leader_ && Clock::now() - lease_confirmed_ > lease_ttl_ * 2 / 3)
+                if (leader_ && Clock::now() - lease_confirmed_ > lease_ms_ * 2 / 3)
                     set_leader(false, "cannot renew the lease: " + ec.message());
                 return;
             }

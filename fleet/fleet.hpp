@@ -88,6 +88,7 @@ private:
     telemetry::Metrics& metrics_;
     std::string prefix_;
     std::chrono::seconds lease_ttl_;
+    std::chrono::milliseconds lease_ms_;  // the same, for fractions of it
     std::string name_;
     std::string admin_;
     std::unique_ptr<cluster::EtcdClient> client_;

@@ -65,6 +65,7 @@ private:
         req.method = std::string(msg.method_string());
         std::string_view target = msg.target();
         req.path = std::string(target.substr(0, target.find('?')));
+        if (auto q = target.find('?'); q != std::string_view::npos) req.query = std::string(target.substr(q + 1));
         req.body = std::move(msg.body());
         req.peer = peer_;
         for (const auto& f : msg) {

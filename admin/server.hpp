@@ -17,6 +17,7 @@ namespace weir::admin {
 struct AdminRequest {
     std::string method;
     std::string path;  // without the query
+    std::string query; // after '?', as sent
     std::string body;
     std::string peer;  // "ip:port", for the audit log
     std::map<std::string, std::string> headers;  // lower-case names

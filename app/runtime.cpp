@@ -6,6 +6,7 @@
 #include "control/endpoints.hpp"
 #include "control/control_plane.hpp"
 #include "fleet/fleet.hpp"
+#include "fleet/traffic_pull.hpp"
 #include "control/fd_limits.hpp"
 #include "control/file_watch.hpp"
 #include "control/rollout_driver.hpp"
@@ -117,7 +118,12 @@ private:
         plane_->attach_fleet(fleet_.get());
         plane_->on_fleet_applied([this] { rollouts_->follow(); });
         rollouts_->set_judge(false);
+        rollouts_->join_fleet();
         fleet_->on_leadership([this](bool leader) { rollouts_->set_judge(leader); });
+        pull_ = std::make_unique<fleet::TrafficPull>(
+            io_, *fleet_, config_.admin.token,
+            [this](const boost::json::object& record) { return rollouts_->add_remote(record); }, metrics_);
+        pull_->start();
         api_->set_fleet(fleet_.get());
         fleet_->start();
     }
@@ -143,6 +149,7 @@ private:
         plane_->stop();
         rollouts_->stop();
         // Another replica leads from now on, without waiting for the lease.
+        if (pull_) pull_->stop();
         if (fleet_) fleet_->stop();
         server_->begin_drain();
         // The admin API keeps answering (/ready says 503) while connections finish.
@@ -179,6 +186,7 @@ private:
     std::unique_ptr<FileWatch> watch_;
     std::unique_ptr<RolloutDriver> rollouts_;
     std::unique_ptr<fleet::Fleet> fleet_;  // after rollouts_, so it goes first: its hooks call the driver
+    std::unique_ptr<fleet::TrafficPull> pull_;
     asio::steady_timer drain_timer_{io_};
     std::chrono::steady_clock::time_point drain_deadline_;
     bool ready_ = false;

@@ -47,7 +47,7 @@ public:
 
 private:
     void start(HttpPost request) {
-        req_.method(http::verb::post);
+        req_.method(request.get ? http::verb::get : http::verb::post);
         req_.target(request.target);
         req_.version(11);
         req_.set(http::field::host, request.to.host + ":" + request.to.port);

@@ -26,6 +26,7 @@ struct HttpPost {
     std::string target;         // "/v3/kv/range"
     std::string body;           // JSON
     std::string authorization;  // empty: no Authorization field
+    bool get = false;           // a GET without body instead (the fleet's calls to other replicas)
 };
 
 class HttpExchange {

@@ -352,7 +352,7 @@ void ControlPlane::run_next_edit() {
             return finish_edit(Result::fail(Errc::unavailable, "the fleet's state cannot be written: " + why));
         editing_ = true;
         fleet_->write(next, fleet_revision_, [this, next](FleetWriteOutcome out) {
-            PendingEdit& e = edits_.front();
+            PendingEdit& pending = edits_.front();
             switch (out.kind) {
                 case FleetWriteOutcome::Kind::written:
                     // Served like any state from the fleet: against the file
@@ -363,10 +363,10 @@ void ControlPlane::run_next_edit() {
                     // Another replica wrote first; the store has brought the
                     // newer state in. A pinned edit is refused, others are
                     // made again on top of it.
-                    if (e.pinned)
+                    if (pending.pinned)
                         return finish_edit(Result::fail(Errc::stale, "another replica changed the state first (now version " +
                                                                          std::to_string(fleet_revision_) + ")"));
-                    if (++e.attempts >= 5)
+                    if (++pending.attempts >= 5)
                         return finish_edit(Result::fail(Errc::unavailable, "the fleet's state kept changing; try again"));
                     editing_ = false;
                     return run_next_edit();

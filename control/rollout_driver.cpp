@@ -4,12 +4,14 @@
 #include "config/config.hpp"
 #include "control/control_plane.hpp"
 #include "proxy/server.hpp"
+#include "rollout/slice_json.hpp"
 #include "telemetry/metrics.hpp"
 
 #include <boost/json.hpp>
 
 #include <chrono>
 #include <cmath>
+#include <random>
 #include <set>
 
 namespace weir::control {
@@ -39,6 +41,9 @@ std::int64_t wall_offset_ms() {
 // with every change of state), so a restart resumes close to where it was.
 constexpr std::int64_t elapsed_refresh_ms = 60000;
 constexpr std::size_t rate_window_slices = 60;
+// Seconds of traffic a fleet replica keeps for the leader to gather: a
+// leader that misses a few calls still gets everything.
+constexpr std::size_t recorded_slices = 30;
 
 bool active(const rollout::RolloutRun& run) {
     return run.phase() == rollout::Phase::running || run.phase() == rollout::Phase::paused;
@@ -78,6 +83,54 @@ void RolloutDriver::set_judge(bool judge) {
     if (judge == judge_) return;
     judge_ = judge;
     log::info("rollout", "{}", judge ? "this replica judges the rollouts now" : "rollouts are judged by the fleet's leader");
+}
+
+void RolloutDriver::join_fleet() {
+    fleet_ = true;
+    std::random_device rd;
+    epoch_ = fmt::format("{:08x}{:08x}", rd(), rd());
+}
+
+void RolloutDriver::record(std::int64_t start_ms, json::object routes) {
+    recorded_.push_back({next_seq_++, start_ms, std::move(routes)});
+    while (recorded_.size() > recorded_slices) recorded_.pop_front();
+}
+
+json::object RolloutDriver::slices_after(std::uint64_t after) const {
+    json::array records;
+    for (const auto& r : recorded_) {
+        if (r.seq > after && !r.routes.empty())
+            records.push_back(json::object{{"seq", r.seq}, {"start_ms", r.start_ms}, {"routes", r.routes}});
+    }
+    return json::object{{"epoch", epoch_}, {"seq", next_seq_ - 1}, {"slices", std::move(records)}};
+}
+
+std::string RolloutDriver::add_remote(const json::object& record) {
+    const json::value* start = record.if_contains("start_ms");
+    const json::value* routes = record.if_contains("routes");
+    if (!start || !start->is_number() || !routes || !routes->is_object()) return "a record needs start_ms and routes";
+    const std::int64_t start_ms = start->to_number<std::int64_t>();
+    const std::int64_t offset = wall_offset_ms();
+    for (const auto& [route, pair] : routes->as_object()) {
+        const json::object* o = pair.if_object();
+        const json::value* b = o ? o->if_contains("baseline") : nullptr;
+        const json::value* c = o ? o->if_contains("canary") : nullptr;
+        if (!b || !c) return "route " + std::string(route) + ": needs baseline and canary";
+        rollout::PoolSlice baseline, canary;
+        std::string error;
+        if (!rollout::merge_slice_json(*b, baseline, error) || !rollout::merge_slice_json(*c, canary, error))
+            return "route " + std::string(route) + ": " + error;
+        // Another replica's second reaches here a second or two late: one
+        // that began before the run's evidence window (a step change, a
+        // resume) is evidence about the step before, not this one.
+        auto run = runs_.find(std::string(route));
+        if (run == runs_.end()) continue;
+        if (active(run->second) && start_ms < run->second.evidence_since_ms() + offset) continue;
+        auto& into = remote_[std::string(route)];
+        into.first.merge(baseline);
+        into.second.merge(canary);
+    }
+    return {};
 }
 
 void RolloutDriver::follow() {
@@ -202,16 +255,26 @@ void RolloutDriver::tick() {
     auto slices = server_.take_slices(stats, gather_timeout);
     const std::int64_t now = mono_ms();
     const std::int64_t offset = wall_offset_ms();
+    json::object recorded;
+    const std::int64_t slice_start_wall = now + offset - slice_length.count();
     for (std::size_t i = 0; i < routes.size(); ++i) {
         auto& run = runs_.at(routes[i]);
-        auto& rate = recent_requests_[routes[i]];
-        rate.push_back(slices[2 * i].requests() + slices[2 * i + 1].requests());
-        while (rate.size() > rate_window_slices) rate.pop_front();
         rollout::Slice slice;
         slice.start_ms = now + offset - slice_length.count();
         slice.baseline = std::move(slices[2 * i]);
         slice.canary = std::move(slices[2 * i + 1]);
+        if (fleet_ && slice.baseline.requests() + slice.canary.requests() > 0)
+            recorded[routes[i]] = json::object{{"baseline", rollout::slice_to_json(slice.baseline)},
+                                               {"canary", rollout::slice_to_json(slice.canary)}};
         if (!judge_) continue;  // the fleet's leader judges
+        // The leader judges on the whole fleet's traffic.
+        if (auto r = remote_.find(routes[i]); r != remote_.end()) {
+            slice.baseline.merge(r->second.first);
+            slice.canary.merge(r->second.second);
+        }
+        auto& rate = recent_requests_[routes[i]];
+        rate.push_back(slice.baseline.requests() + slice.canary.requests());
+        while (rate.size() > rate_window_slices) rate.pop_front();
         if (!active(run)) {
             // Not evidence about a canary, but the baseline's error history.
             run.look(now, slice);
@@ -228,6 +291,8 @@ void RolloutDriver::tick() {
         const bool state_changed = decided && count_new_decisions(routes[i], run, before);
         if (changed || state_changed) apply(routes[i], run, changed || unapplied_.count(routes[i]) > 0);
     }
+    remote_.clear();
+    if (fleet_) record(slice_start_wall, std::move(recorded));
     for (auto it = recent_requests_.begin(); it != recent_requests_.end();) {
         it = runs_.count(it->first) ? std::next(it) : recent_requests_.erase(it);
     }

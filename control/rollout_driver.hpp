@@ -53,6 +53,17 @@ public:
     // (the leader's decisions, an operator's command) replace the ones here.
     void follow();
 
+    // A fleet replica keeps its last seconds of traffic (per route, both
+    // pools) for the leader, which gathers them every second
+    // (GET /cluster/slices?after=SEQ) and judges on their sum with its own.
+    void join_fleet();
+    // {"epoch": E, "seq": LAST, "slices": [{"seq": N, "start_ms": WALL, "routes": {R: {"baseline": S,
+    // "canary": S}}}]} with the records after `after` (rollout/slice_json.hpp for S).
+    boost::json::object slices_after(std::uint64_t after) const;
+    // The leader: one record of another replica, added to the next look.
+    // Empty when fine, else why the record was refused.
+    std::string add_remote(const boost::json::object& record);
+
     using Done = std::function<void(Result)>;
     // start, pause, resume, promote, rollback; answers once the decision is
     // persisted (with a fleet: written to its store).
@@ -97,6 +108,18 @@ private:
     std::int64_t elapsed_saved_ms_ = 0;  // monotonic time of the last refresh
     bool stopped_ = false;
     bool judge_ = true;
+    bool fleet_ = false;
+    std::string epoch_;  // this process's records: a restart starts another sequence
+    struct Recorded {
+        std::uint64_t seq;
+        std::int64_t start_ms;  // wall clock: when the second began
+        boost::json::object routes;
+    };
+    std::deque<Recorded> recorded_;
+    std::uint64_t next_seq_ = 1;
+    void record(std::int64_t start_ms, boost::json::object routes);
+    // Other replicas' traffic since the last look (leader), by route.
+    std::map<std::string, std::pair<rollout::PoolSlice, rollout::PoolSlice>> remote_;
     // The run text this replica last wrote per route: its own writes coming
     // back from the fleet are not news.
     std::map<std::string, std::string> written_;

@@ -84,6 +84,9 @@ public:
     // Time spent at the current step (monotonic, paused time excluded),
     // including what a restored run had spent before its restart.
     std::int64_t step_elapsed_ms(std::int64_t now_ms) const;
+    // Since when (monotonic ms) the evidence counts: the step's start, or a
+    // resume, or a restore. Traffic from before it is not evidence.
+    std::int64_t evidence_since_ms() const { return evidence_since_ms_; }
 
     // State for the state file: phase, step, elapsed time at the step and
     // the newest state changes (periodic hold notes are left to the log and

@@ -75,6 +75,11 @@ void Metrics::enable_cluster() {
                            .Help("Failed calls to etcd by operation (range, txn, watch, lease).")
                            .Register(*registry_);
     for (const char* op : {"range", "txn", "watch", "lease"}) cluster_errors_->Add({{"op", op}});
+    cluster_traffic_errors_ = &prometheus::BuildCounter()
+                                   .Name("weir_cluster_traffic_errors_total")
+                                   .Help("Calls by which the leader could not gather another replica's traffic.")
+                                   .Register(*registry_)
+                                   .Add({});
 }
 
 void Metrics::set_cluster_leader(bool leader) {
@@ -91,6 +96,10 @@ void Metrics::set_cluster_revision(std::uint64_t revision) {
 
 void Metrics::cluster_etcd_error(const std::string& op) {
     if (cluster_errors_) cluster_errors_->Add({{"op", op}}).Increment();
+}
+
+void Metrics::cluster_traffic_error() {
+    if (cluster_traffic_errors_) cluster_traffic_errors_->Increment();
 }
 
 void Metrics::set_route_weights(

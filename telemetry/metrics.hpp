@@ -55,6 +55,8 @@ public:
     void set_cluster_revision(std::uint64_t revision);
     // A failed call to etcd, by operation (range, txn, watch, lease).
     void cluster_etcd_error(const std::string& op);
+    // The leader could not gather a replica's traffic (a call failed).
+    void cluster_traffic_error();
     void rollout_step(const std::string& route, double step);
     void rollout_decision(const std::string& route, const std::string& decision);
 
@@ -82,6 +84,7 @@ private:
     prometheus::Gauge* cluster_etcd_up_ = nullptr;
     prometheus::Gauge* cluster_revision_ = nullptr;
     prometheus::Family<prometheus::Counter>* cluster_errors_ = nullptr;
+    prometheus::Counter* cluster_traffic_errors_ = nullptr;
 };
 
 }  // namespace weir::telemetry

@@ -445,10 +445,10 @@ void ControlPlane::apply_rollout(const std::string& route, RolloutNow now, Done 
            std::nullopt, std::move(done));
 }
 
-void ControlPlane::persist_rollouts(const std::map<std::string, std::string>& run_json, Done done) {
+void ControlPlane::persist_rollouts(RolloutsNow now, Done done) {
     submit("the state of the rollouts",
-           [this, run_json](RuntimeState& next) {
-               for (const auto& [route, text] : run_json) {
+           [this, now](RuntimeState& next) {
+               for (const auto& [route, text] : now()) {
                    if (find_route(route)) next.rollouts[route] = text;
                }
                return Result{};

@@ -83,8 +83,10 @@ public:
     };
     using RolloutNow = std::function<std::optional<RolloutUpdate>()>;
     void apply_rollout(const std::string& route, RolloutNow now, Done done);
-    // Several runs' state at once (their elapsed step time): one write.
-    void persist_rollouts(const std::map<std::string, std::string>& run_json, Done done);
+    // Several runs' state at once (their elapsed step time): one write,
+    // of the runs as they are when it is made.
+    using RolloutsNow = std::function<std::map<std::string, std::string>()>;
+    void persist_rollouts(RolloutsNow now, Done done);
 
     // With a fleet, edits go to its store first (fleet_store.hpp), and the
     // entity tag is the fleet's revision.

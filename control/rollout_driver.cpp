@@ -301,12 +301,20 @@ void RolloutDriver::tick() {
 
 void RolloutDriver::refresh_persisted_elapsed() {
     elapsed_saved_ms_ = mono_ms();
-    std::map<std::string, std::string> texts;
-    for (const auto& [route, run] : runs_) {
-        if (active(run)) texts.emplace(route, json::serialize(run.to_json()));
-    }
-    if (texts.empty()) return;
-    plane_.persist_rollouts(texts, [](Result outcome) {
+    // In a fleet the runs' time is the judge's to record: a follower's copy
+    // may be a look behind and must not overwrite it.
+    if (!judge_) return;
+    auto texts = [this] {
+        std::map<std::string, std::string> out;
+        for (const auto& [route, run] : runs_) {
+            if (!active(run)) continue;
+            out[route] = json::serialize(run.to_json());
+            written_[route] = out[route];
+        }
+        return out;
+    };
+    if (texts().empty()) return;
+    plane_.persist_rollouts(std::move(texts), [](Result outcome) {
         if (!outcome.ok()) log::error("rollout", "cannot persist the rollouts' elapsed step time: {}", outcome.message);
     });
 }

@@ -294,6 +294,8 @@ void Fleet::keepalive_tick() {
                 return ensure_lease();
             }
             lease_confirmed_ = Clock::now();
+            // Given up while renewals failed, but the key is still ours.
+            if (!leader_ && leader_lease_ == id) set_leader(true, "the lease holds again");
         });
     });
 }
@@ -337,7 +339,10 @@ void Fleet::campaign() {
     client_->txn(std::move(txn), [this, id](std::error_code ec, cluster::TxnResult r) {
         if (stopped_ || id != lease_id_) return;
         if (ec) return failed("txn", ec);
-        if (r.succeeded) return set_leader(true, "won the election with lease " + std::to_string(id));
+        if (r.succeeded) {
+            leader_lease_ = id;
+            return set_leader(true, "won the election with lease " + std::to_string(id));
+        }
         if (!r.ranges.empty() && !r.ranges.front().kvs.empty()) note_leader(&r.ranges.front().kvs.front());
     });
 }
@@ -345,11 +350,13 @@ void Fleet::campaign() {
 void Fleet::note_leader(const cluster::KeyValue* kv) {
     if (!kv) {
         leader_name_.reset();
+        leader_lease_ = 0;
         set_leader(false, "the leader key is gone");
         return campaign();
     }
     auto m = parse_member(kv->value);
     leader_name_ = m ? m->name : std::string("?");
+    leader_lease_ = kv->lease;
     // Held under this process's lease: ours. Under another lease (even with
     // our name, from before a restart): not ours until it expires.
     set_leader(kv->lease == lease_id_ && lease_id_ != 0, "leader is " + *leader_name_);

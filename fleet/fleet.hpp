@@ -107,6 +107,7 @@ private:
     std::chrono::steady_clock::time_point lease_confirmed_{};
     bool leader_ = false;
     std::optional<std::string> leader_name_;
+    std::int64_t leader_lease_ = 0;  // the lease the leader key is held under
     std::map<std::string, Member> members_;
     std::function<void(bool)> on_leadership_;
 };

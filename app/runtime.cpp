@@ -59,7 +59,8 @@ public:
         server_->set_failure_sink([this](proxy::EndpointFailure f) {
             asio::post(io_, [this, f = std::move(f)] { plane_->on_upstream_failure(f); });
         });
-        api_ = std::make_unique<AdminApi>(*plane_, metrics_, [this] { return ready_; },
+        // In a fleet, ready once the fleet's state was read (or could not be).
+        api_ = std::make_unique<AdminApi>(*plane_, metrics_, [this] { return ready_ && (!fleet_ || fleet_->settled()); },
                                           [this] { return server_->load(std::chrono::seconds(2)); });
         if (!plane_->start()) return 1;
         metrics_.set_dynamic([this] { return traffic_families(*server_, *plane_); });
@@ -150,7 +151,8 @@ private:
         rollouts_->stop();
         // Another replica leads from now on, without waiting for the lease.
         if (pull_) pull_->stop();
-        if (fleet_) fleet_->stop();
+        if (fleet_) fleet_->stop([this] { fleet_left_ = true; });
+        else fleet_left_ = true;
         server_->begin_drain();
         // The admin API keeps answering (/ready says 503) while connections finish.
         drain_deadline_ = std::chrono::steady_clock::now() + timeout;
@@ -159,7 +161,9 @@ private:
 
     void wait_drained() {
         std::size_t open = server_->active_sessions();
-        if (open > 0 && std::chrono::steady_clock::now() < drain_deadline_) {
+        // The lease is revoked before the loop stops, or the next leader
+        // waits for it to expire.
+        if ((open > 0 || !fleet_left_) && std::chrono::steady_clock::now() < drain_deadline_) {
             drain_timer_.expires_after(std::chrono::milliseconds(20));
             drain_timer_.async_wait([this](const boost::system::error_code& ec) {
                 if (!ec) wait_drained();
@@ -190,6 +194,7 @@ private:
     asio::steady_timer drain_timer_{io_};
     std::chrono::steady_clock::time_point drain_deadline_;
     bool ready_ = false;
+    bool fleet_left_ = false;
     FdLimit fd_limit_;
 };
 

@@ -76,8 +76,9 @@ void Fleet::start() {
     keepalive_tick();
 }
 
-void Fleet::stop() {
-    if (stopped_) return;
+void Fleet::stop(std::function<void()> done) {
+    if (!done) done = [] {};
+    if (stopped_) return done();
     stopped_ = true;
     reconnect_timer_.cancel();
     keepalive_timer_.cancel();
@@ -86,11 +87,14 @@ void Fleet::stop() {
     if (lease_id_ != 0) {
         // Without the lease, the leader key and this replica's membership go
         // at once: the next leader need not wait for the lease to expire.
-        client_->lease_revoke(lease_id_, [](std::error_code ec) {
+        client_->lease_revoke(lease_id_, [done](std::error_code ec) {
             if (ec) log::warn("fleet", "cannot revoke the lease at shutdown: {} (it expires by itself)", ec.message());
+            done();
         });
         lease_id_ = 0;
+        return;
     }
+    done();
 }
 
 std::string Fleet::unavailable() const {
@@ -133,6 +137,7 @@ void Fleet::connect() {
     client_->range(key(""), cluster::prefix_end(key("")), [this, epoch](std::error_code ec, cluster::RangeResult read) {
         if (epoch != epoch_) return;
         connecting_ = false;
+        settled_ = true;
         if (ec) {
             failed("range", ec);
             return reconnect_later("cannot read the fleet's state: " + ec.message());

@@ -50,7 +50,12 @@ public:
     void start();
     // Gives up leadership and membership at once (revokes the lease), so
     // another replica takes over without waiting for the lease to expire.
-    void stop();
+    // `done` runs once etcd answered (or the call failed: bounded by the
+    // request timeout); the process must not stop its event loop before.
+    void stop(std::function<void()> done = {});
+    // The first read of the fleet's state has come back, or failed (then
+    // the replica serves its state file): until then it is not ready.
+    bool settled() const { return settled_; }
 
     std::string unavailable() const override;
     void write(const control::RuntimeState& state, std::uint64_t base,
@@ -100,6 +105,7 @@ private:
     bool synced_ = false;       // read the state since the last (re)connect, and watching
     bool up_ = false;
     bool connecting_ = false;
+    bool settled_ = false;
     bool stopped_ = false;
     std::string down_reason_ = "not connected to etcd yet";
     std::int64_t lease_id_ = 0;

@@ -401,12 +401,28 @@ TEST(Fleet, CompactionDuringADisconnectResyncs) {
     ASSERT_EQ(put_split(f.admin(0), {{"stable", 80}, {"canary", 20}}).status, 200);
     ASSERT_TRUE(f.wait_all_split({{"stable", 80}, {"canary", 20}})) << f.logs();
 
-    // r3 stops reading; its watch connection (to member 0) then breaks, so
-    // the events of the edits below can only reach it through a new watch
-    // from its old revision, which the compaction has removed.
+    // A: r3 stops reading while the others edit and etcd compacts its
+    // history; woken, it catches up.
+    f.weir(2).signal(SIGSTOP);
+    SplitMap last;
+    for (int k = 0; k < 4; ++k) {
+        last = {{"stable", 90.0 - k}, {"canary", 10.0 + k}};
+        Response r = put_split(f.admin(k % 2), last);
+        ASSERT_EQ(r.status, 200) << "edit " << k << ": " << r.describe();
+    }
+    ASSERT_TRUE(f.wait_split(0, last) && f.wait_split(1, last)) << f.logs();
+    f.etcd().compact(f.etcd().revision());
+    f.weir(2).signal(SIGCONT);
+    EXPECT_TRUE(f.wait_split(2, last, 20s)) << "r3 serves " << control::to_text(f.admin(2).route("web").split)
+                                            << ", the fleet " << control::to_text(last) << "\n"
+                                            << f.logs();
+    EXPECT_TRUE(f.wait_synced(2, 20s)) << f.admin(2).get("/cluster").body;
+
+    // B: the same, and r3's watch connection (to member 0) breaks while it
+    // is stopped, so the edits below can only reach it through a new read or
+    // a new watch from its old revision, which the compaction has removed.
     f.weir(2).signal(SIGSTOP);
     f.etcd().stop_member(0);
-    SplitMap last;
     for (int k = 0; k < 6; ++k) {
         last = {{"stable", 70.0 - k}, {"canary", 30.0 + k}};
         Response r;

@@ -635,7 +635,9 @@ TEST(Fleet, LeaderIsElectedAndTakenOverAfterAKill) {
     std::cout << "[ fleet ] leader " << *next << " stopped by SIGTERM: " << Fleet3::name(last) << " leads after "
               << fmt_ms(handover) << " ms\n";
     RecordProperty("handover_after_sigterm_ms", fmt_ms(handover));
-    EXPECT_LT(handover, 2000.0) << "a graceful stop must hand over before the lease (2 s) could have expired";
+    // A lease of 2 s is renewed every ~0.67 s: one that is not revoked lives
+    // on for 1.3 s or more after the stop; a revoked one is gone at once.
+    EXPECT_LT(handover, 1000.0) << "a graceful stop must hand over at once, not when the lease (2 s) expires";
     EXPECT_TRUE(f.weir(termed).wait_exit(15s).has_value());
 }
 

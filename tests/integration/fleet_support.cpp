@@ -146,6 +146,16 @@ Response put_split(const AdminClient& a, const SplitMap& split, const std::strin
     return a.put("/routes/web/split", control::split_body(split), extra);
 }
 
+Response put_split_until(const AdminClient& a, const SplitMap& split, int status, Millis timeout, Millis every) {
+    const auto deadline = Clock::now() + timeout;
+    Response r = put_split(a, split);
+    while (r.status != status && Clock::now() < deadline) {
+        std::this_thread::sleep_for(every);
+        r = put_split(a, split);
+    }
+    return r;
+}
+
 std::string if_match(const std::string& etag) { return "If-Match: " + etag + "\r\n"; }
 
 std::string tail(const std::string& text, std::size_t n) {

@@ -93,6 +93,10 @@ std::optional<std::string> json_string(const boost::json::value& v, const char* 
 
 // PUT /routes/web/split with `split` (and `extra` header lines).
 Response put_split(const AdminClient& a, const SplitMap& split, const std::string& extra = "");
+// PUT the split again every `every` until the answer has `status`, for up
+// to `timeout`; the last answer either way.
+Response put_split_until(const AdminClient& a, const SplitMap& split, int status, Millis timeout,
+                         Millis every = std::chrono::milliseconds(100));
 // "if-match: <etag>\r\n"
 std::string if_match(const std::string& etag);
 // The last `n` lines of `text`.

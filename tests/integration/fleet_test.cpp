@@ -306,13 +306,8 @@ TEST(Fleet, EtcdFrozenKeepsServingAndRefusesEdits) {
             << Fleet3::name(i) << " still says etcd is up: " << f.admin(i).get("/cluster").body;
     }
     for (int i = 0; i < 3; ++i) {
-        Response r;
-        EXPECT_TRUE(wait_for(
-            [&] {
-                r = put_split(f.admin(i), {{"stable", 10}, {"canary", 90}});
-                return r.status == 503 && is_json_error(r);
-            },
-            20s, 100ms))
+        Response r = put_split_until(f.admin(i), {{"stable", 10}, {"canary", 90}}, 503, 20s, 100ms);
+        EXPECT_TRUE(r.status == 503 && is_json_error(r))
             << Fleet3::name(i) << ": an edit while etcd is frozen: " << r.describe();
         EXPECT_EQ(metric_value(f.admin(i).metrics(), "weir_cluster_etcd_up"), 0.0) << Fleet3::name(i);
         EXPECT_EQ(f.admin(i).route("web").split, (SplitMap{{"stable", 50}, {"canary", 50}}))
@@ -322,13 +317,8 @@ TEST(Fleet, EtcdFrozenKeepsServingAndRefusesEdits) {
 
     f.etcd().thaw_all();
     const SplitMap after{{"stable", 20}, {"canary", 80}};
-    Response r;
-    EXPECT_TRUE(wait_for(
-        [&] {
-            r = put_split(f.admin(1), after);
-            return r.status == 200;
-        },
-        30s, 200ms))
+    Response r = put_split_until(f.admin(1), after, 200, 30s, 200ms);
+    EXPECT_TRUE(r.status == 200)
         << "no edit accepted after the thaw: " << r.describe() << "\n"
         << f.logs();
     EXPECT_TRUE(f.wait_all_split(after, 20s)) << f.logs();
@@ -361,13 +351,8 @@ TEST(Fleet, EtcdMemberKilledQuorumKeepsEditsWorking) {
     for (int i = 0; i < 3; ++i) {
         const double canary = 11 + i;
         const SplitMap split{{"stable", 100 - canary}, {"canary", canary}};
-        Response r;
-        EXPECT_TRUE(wait_for(
-            [&] {
-                r = put_split(f.admin(i), split);
-                return r.status == 200;
-            },
-            10s, 100ms))
+        Response r = put_split_until(f.admin(i), split, 200, 10s, 100ms);
+        EXPECT_TRUE(r.status == 200)
             << Fleet3::name(i) << ": no edit accepted within 10 s of the member's death: " << r.describe() << "\n"
             << f.logs();
         if (i == 0) std::cout << "[ fleet ] first edit accepted " << fmt_ms(ms_since(stopped)) << " ms after member 0 died\n";
@@ -425,13 +410,8 @@ TEST(Fleet, CompactionDuringADisconnectResyncs) {
     f.etcd().stop_member(0);
     for (int k = 0; k < 6; ++k) {
         last = {{"stable", 70.0 - k}, {"canary", 30.0 + k}};
-        Response r;
-        ASSERT_TRUE(wait_for(
-            [&] {
-                r = put_split(f.admin(k % 2), last);
-                return r.status == 200;
-            },
-            10s, 100ms))
+        Response r = put_split_until(f.admin(k % 2), last, 200, 10s, 100ms);
+        ASSERT_TRUE(r.status == 200)
             << "edit " << k << ": " << r.describe() << "\n"
             << f.logs();
     }
@@ -446,13 +426,8 @@ TEST(Fleet, CompactionDuringADisconnectResyncs) {
     EXPECT_TRUE(wait_for([&] { return f.admin(2).route("web").etag == f.admin(0).route("web").etag; }, 10s));
     // And it writes again.
     const SplitMap next{{"stable", 5}, {"canary", 95}};
-    Response r;
-    EXPECT_TRUE(wait_for(
-        [&] {
-            r = put_split(f.admin(2), next);
-            return r.status == 200;
-        },
-        10s, 100ms))
+    Response r = put_split_until(f.admin(2), next, 200, 10s, 100ms);
+    EXPECT_TRUE(r.status == 200)
         << r.describe();
     EXPECT_TRUE(f.wait_all_split(next)) << f.logs();
 }
@@ -500,13 +475,8 @@ TEST(Fleet, ReplicaStartedWhileEtcdIsDownServesItsStateFile) {
         },
         20s, 50ms))
         << f.admin(0).get("/cluster").body;
-    Response r;
-    EXPECT_TRUE(wait_for(
-        [&] {
-            r = put_split(f.admin(0), {{"stable", 50}, {"canary", 50}});
-            return r.status == 503 && is_json_error(r);
-        },
-        20s, 100ms))
+    Response r = put_split_until(f.admin(0), {{"stable", 50}, {"canary", 50}}, 503, 20s, 100ms);
+    EXPECT_TRUE(r.status == 503 && is_json_error(r))
         << "an edit with etcd down: " << r.describe();
     EXPECT_EQ(f.admin(0).route("web").split, all_canary);
 

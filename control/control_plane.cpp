@@ -327,10 +327,11 @@ void ControlPlane::run_next_edit() {
             return finish_edit(Result::fail(Errc::stale, "the state changed since version " +
                                                              std::to_string(*e.pinned) + " (now " +
                                                              std::to_string(etag_version()) + ")"));
-        RuntimeState next = state_;
+        const RuntimeState& base = fleet_ ? fleet_state_ : state_;
+        RuntimeState next = base;
         if (Result r = e.edit(next); !r.ok()) return finish_edit(std::move(r));
-        next.config_version = state_.config_version;
-        if (next == state_) return finish_edit({});  // already as asked
+        next.config_version = base.config_version;
+        if (next == base) return finish_edit({});  // already as asked
         // Resolve and build first: a change that cannot be served is refused
         // before anything is written.
         bool needed = false;
@@ -411,6 +412,8 @@ void ControlPlane::adopt(RuntimeState next, std::shared_ptr<routing::Snapshot> b
 void ControlPlane::apply_fleet(RuntimeState state, std::uint64_t revision) {
     if (revision <= fleet_revision_) return;  // already in force (this replica's own write, or older)
     fleet_revision_ = revision;
+    fleet_state_ = state;
+    fleet_state_.config_version = 0;
     std::vector<std::string> dropped;
     reconcile(state, file_, dropped);
     for (const auto& d : dropped) log::warn("state", "fleet revision {}: {}", revision, d);

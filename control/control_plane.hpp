@@ -178,6 +178,10 @@ private:
     std::function<void()> on_fleet_applied_;
     FleetStore* fleet_ = nullptr;
     std::uint64_t fleet_revision_ = 0;
+    // The fleet's document as etcd holds it, before this replica's file had
+    // its say (reconcile) and even when it cannot be served here: edits are
+    // made on it, so one replica never undoes what another wrote.
+    RuntimeState fleet_state_;
     std::deque<PendingEdit> edits_;
     bool editing_ = false;  // the edit at the front is being written
 };

@@ -6,11 +6,15 @@
 #include "control/control_plane.hpp"
 #include "control/fleet_store.hpp"
 #include "control/rollout_driver.hpp"
+#include "fake_upstream.hpp"
 #include "proxy/server.hpp"
+#include "raw_client.hpp"
 #include "rollout/run.hpp"
+#include "rollout/slice_json.hpp"
 #include "telemetry/metrics.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -30,7 +34,8 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-std::string config_text(const std::string& state_file) {
+std::string config_text(const std::string& state_file, const std::string& stable = "10.0.1.10:8000",
+                        const std::string& canary = "10.0.3.10:8000") {
     return R"(listeners:
   - name: public
     address: 127.0.0.1:0
@@ -40,10 +45,10 @@ state_file: )" + state_file + R"(
 pools:
   - name: stable
     endpoints:
-      - {address: 10.0.1.10:8000, weight: 1}
+      - {address: )" + stable + R"(, weight: 1}
   - name: canary
     endpoints:
-      - {address: 10.0.3.10:8000, weight: 1}
+      - {address: )" + canary + R"(, weight: 1}
 routes:
   - name: web
     match: {host: "*", path_prefix: /}
@@ -73,6 +78,11 @@ public:
     }
 };
 
+std::int64_t wall_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
 std::int64_t mono_ms() {
     using namespace std::chrono;
     return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
@@ -84,13 +94,16 @@ json::object slice_json(std::uint64_t errors) {
 
 class ControlFleetRollout : public ::testing::Test {
 protected:
-    void SetUp() override {
+    void SetUp() override { build("10.0.1.10:8000", "10.0.3.10:8000"); }
+
+    void build(const std::string& stable, const std::string& canary) {
         dir_ = fs::temp_directory_path() /
                ("weir-control-fleet-rollout-" + std::to_string(::getpid()) + "-" +
                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fs::remove_all(dir_);
         fs::create_directories(dir_);
-        auto loaded = config::load_config_text(config_text((dir_ / "state.json").string()), (dir_ / "w.yaml").string());
+        auto loaded = config::load_config_text(config_text((dir_ / "state.json").string(), stable, canary),
+                                              (dir_ / "w.yaml").string());
         ASSERT_TRUE(loaded.config) << (loaded.errors.empty() ? "" : loaded.errors.front().text());
         plane_ = std::make_unique<ControlPlane>(*loaded.config, "", server_, metrics_, io_);
         ASSERT_TRUE(plane_->start());
@@ -101,6 +114,7 @@ protected:
     }
     void TearDown() override {
         if (driver_) driver_->stop();
+        if (server_started_) server_.stop();
         if (plane_) plane_->stop();
         driver_.reset();
         plane_.reset();
@@ -126,6 +140,7 @@ protected:
     RecordingStore store_;
     std::unique_ptr<ControlPlane> plane_;
     std::unique_ptr<RolloutDriver> driver_;
+    bool server_started_ = false;
 };
 
 TEST_F(ControlFleetRollout, SlicesBeforeAnyTraffic) {
@@ -141,7 +156,7 @@ TEST_F(ControlFleetRollout, SlicesBeforeAnyTraffic) {
     // Another process (a restart) has another epoch: its sequence starts over.
     RolloutDriver other(io_, *plane_, server_, metrics_);
     other.join_fleet();
-    EXPECT_NE(other.slices_after(0).at("epoch").as_string(), o.at("epoch").as_string());
+    EXPECT_NE(std::string(other.slices_after(0).at("epoch").as_string()), o.at("epoch").as_string());
 }
 
 TEST_F(ControlFleetRollout, MalformedRemoteRecordsAreRefusedWithAReason) {
@@ -181,7 +196,7 @@ TEST_F(ControlFleetRollout, MalformedRemoteRecordsAreRefusedWithAReason) {
 TEST_F(ControlFleetRollout, FollowsTheRunRecordedInTheFleet) {
     driver_->set_judge(false);
     ASSERT_FALSE(driver_->controls_split("web"));
-    ASSERT_EQ(driver_->summary("web")->at("phase").as_string(), "idle");
+    ASSERT_EQ(std::string(driver_->summary("web")->at("phase").as_string()), "idle");
 
     rollout::RolloutRun leader(spec());
     ASSERT_TRUE(leader.start(mono_ms()));
@@ -193,7 +208,7 @@ TEST_F(ControlFleetRollout, FollowsTheRunRecordedInTheFleet) {
     EXPECT_TRUE(driver_->controls_split("web"));
     auto summary = driver_->summary("web");
     ASSERT_TRUE(summary);
-    EXPECT_EQ(summary->at("phase").as_string(), "running");
+    EXPECT_EQ(std::string(summary->at("phase").as_string()), "running");
     EXPECT_EQ(summary->at("step").to_number<int>(), 0);
     EXPECT_EQ(routed("web"), (std::map<std::string, double>{{"stable", 99}, {"canary", 1}}));
     EXPECT_TRUE(store_.writes.empty()) << "following writes nothing";
@@ -204,7 +219,7 @@ TEST_F(ControlFleetRollout, FollowsTheRunRecordedInTheFleet) {
     remote.routes["web"] = RouteOverride{{{"stable", 100}, {"canary", 0}}, {{"stable", 100}, {"canary", 0}}};
     plane_->apply_fleet(remote, 5);
     EXPECT_FALSE(driver_->controls_split("web"));
-    EXPECT_EQ(driver_->summary("web")->at("phase").as_string(), "rolled_back");
+    EXPECT_EQ(std::string(driver_->summary("web")->at("phase").as_string()), "rolled_back");
     EXPECT_TRUE(store_.writes.empty());
 }
 
@@ -217,7 +232,7 @@ TEST_F(ControlFleetRollout, CommandWaitsForTheFleetsStore) {
     const RuntimeState& w = store_.writes[0].state;
     ASSERT_EQ(w.rollouts.count("web"), 1u);
     json::value run = json::parse(w.rollouts.at("web"));
-    EXPECT_EQ(run.at("phase").as_string(), "running");
+    EXPECT_EQ(std::string(run.at("phase").as_string()), "running");
     ASSERT_EQ(w.routes.count("web"), 1u);
     EXPECT_EQ(w.routes.at("web").split, (Split{{"stable", 99}, {"canary", 1}}));
 
@@ -229,8 +244,132 @@ TEST_F(ControlFleetRollout, CommandWaitsForTheFleetsStore) {
     EXPECT_EQ(routed("web"), (std::map<std::string, double>{{"stable", 99}, {"canary", 1}}));
 
     // The same run coming back from the fleet is not news: still running at step 0.
-    EXPECT_EQ(driver_->summary("web")->at("phase").as_string(), "running");
+    EXPECT_EQ(std::string(driver_->summary("web")->at("phase").as_string()), "running");
     EXPECT_EQ(store_.writes.size(), 1u);
+}
+
+// The leader judges on other replicas' traffic too, but a second that began
+// before the run's evidence window (a start, a step change, a resume) is
+// evidence about what came before: skipped.
+TEST_F(ControlFleetRollout, RemoteTrafficFromBeforeTheEvidenceWindowIsSkipped) {
+    std::optional<Result> started;
+    driver_->command("web", "start", [&](Result r) { started = std::move(r); });
+    ASSERT_EQ(store_.writes.size(), 1u);
+    store_.written(0, 1);
+    ASSERT_TRUE(started && started->ok());
+    ASSERT_EQ(std::string(driver_->summary("web")->at("phase").as_string()), "running");
+
+    // Every canary request fails, the baseline's all succeed.
+    auto storm = [](std::int64_t start_ms) {
+        return json::object{
+            {"start_ms", start_ms},
+            {"routes", json::object{{"web", json::object{{"baseline", json::object{{"errors", 0},
+                                                                                    {"buckets", json::array{json::array{100, 20000}}}}},
+                                                         {"canary", json::object{{"errors", 5000}, {"buckets", json::array{}}}}}}}}};
+    };
+    EXPECT_EQ(driver_->add_remote(storm(wall_ms() - 60000)), "");
+    driver_->start_ticking();
+    io_.run_for(std::chrono::milliseconds(2000));  // one look (after 1 s, then up to 0.5 s gathering)
+    EXPECT_EQ(std::string(driver_->summary("web")->at("phase").as_string()), "running")
+        << json::serialize(*driver_->describe("web"));
+    // What the look wrote, if anything (the run's elapsed step time), is the running run.
+    std::uint64_t revision = 1;
+    for (std::size_t i = 1; i < store_.writes.size(); ++i) {
+        EXPECT_EQ(std::string(json::parse(store_.writes[i].state.rollouts.at("web")).at("phase").as_string()), "running");
+        EXPECT_EQ(store_.writes[i].state.routes.at("web").split, (Split{{"stable", 99}, {"canary", 1}}));
+        store_.written(i, ++revision);
+    }
+    const std::size_t before = store_.writes.size();
+
+    // The same traffic from within the window is evidence: the canary goes.
+    EXPECT_EQ(driver_->add_remote(storm(wall_ms())), "");
+    for (int i = 0; i < 100 && driver_->summary("web")->at("phase").as_string() == "running"; ++i)
+        io_.run_for(std::chrono::milliseconds(100));
+    EXPECT_EQ(std::string(driver_->summary("web")->at("phase").as_string()), "rolled_back")
+        << json::serialize(*driver_->describe("web"));
+    ASSERT_EQ(store_.writes.size(), before + 1);
+    const RuntimeState& w = store_.writes.back().state;
+    EXPECT_EQ(std::string(json::parse(w.rollouts.at("web")).at("phase").as_string()), "rolled_back");
+    ASSERT_EQ(w.routes.count("web"), 1u);
+    EXPECT_EQ(w.routes.at("web").split, (Split{{"stable", 100}, {"canary", 0}}));
+}
+
+// Real traffic through a running server, so the replica has something to record.
+class ControlFleetRolloutTraffic : public ControlFleetRollout {
+protected:
+    void SetUp() override { build(stable_up_.address(), canary_up_.address()); }
+    weir_it::FakeUpstream stable_up_{"stable"};
+    weir_it::FakeUpstream canary_up_{"canary"};
+};
+
+// A replica keeps its last 30 seconds of traffic (one record a second) for
+// the leader; slices_after(N) gives only the records after N.
+TEST_F(ControlFleetRolloutTraffic, RecordsKeepTheLastThirtySeconds) {
+    server_.listen({{"public", {boost::asio::ip::make_address("127.0.0.1"), 0}}});
+    server_.start();
+    server_started_ = true;
+    const std::uint16_t port = server_.bound().at(0).port();
+    driver_->join_fleet();
+    const std::string epoch(driver_->slices_after(0).at("epoch").as_string());
+    driver_->start_ticking();
+
+    std::uint64_t sent = 0;
+    const std::int64_t began = wall_ms();
+    for (int second = 0; second < 36; ++second) {
+        weir_it::RawClient client(port);
+        ASSERT_TRUE(client.connected());
+        auto r = client.request(weir_it::get_request("/"));
+        ASSERT_EQ(r.status, 200) << r.describe();
+        ++sent;
+        io_.run_for(std::chrono::seconds(1));
+    }
+    const std::int64_t ended = wall_ms();
+
+    const json::object all = driver_->slices_after(0);
+    EXPECT_EQ(std::string(all.at("epoch").as_string()), epoch);
+    const std::uint64_t last = all.at("seq").to_number<std::uint64_t>();
+    EXPECT_GE(last, 32u) << "about one record a second";
+    EXPECT_LE(last, 37u);
+    const json::array& slices = all.at("slices").as_array();
+    EXPECT_LE(slices.size(), 30u) << "30 records at most";
+    EXPECT_GE(slices.size(), 20u) << "nearly every second had a request";
+    std::uint64_t previous = 0, baseline = 0, canary = 0;
+    for (const json::value& v : slices) {
+        SCOPED_TRACE(json::serialize(v));
+        const json::object& s = v.as_object();
+        const std::uint64_t seq = s.at("seq").to_number<std::uint64_t>();
+        EXPECT_GT(seq, previous);
+        EXPECT_GT(seq + 30, last) << "older than the last 30 records";
+        EXPECT_LE(seq, last);
+        previous = seq;
+        const std::int64_t start = s.at("start_ms").to_number<std::int64_t>();
+        EXPECT_GE(start, ended - 32000) << "older than 30 s";
+        EXPECT_GE(start, began - 1000);
+        EXPECT_LE(start, ended);
+        const json::object& web = s.at("routes").at("web").as_object();
+        rollout::PoolSlice b, c;
+        std::string error;
+        ASSERT_TRUE(rollout::merge_slice_json(web.at("baseline"), b, error)) << error;
+        ASSERT_TRUE(rollout::merge_slice_json(web.at("canary"), c, error)) << error;
+        EXPECT_GT(b.requests() + c.requests(), 0u) << "only seconds with traffic are sent";
+        baseline += b.requests();
+        canary += c.requests();
+    }
+    // The split is the file's 100/0 while the rollout is idle.
+    EXPECT_EQ(canary, 0u);
+    EXPECT_GE(baseline, slices.size());
+    EXPECT_LE(baseline, sent);
+
+    // Only the records after N.
+    const json::object recent = driver_->slices_after(last - 5);
+    EXPECT_EQ(recent.at("seq").to_number<std::uint64_t>(), last);
+    EXPECT_EQ(std::string(recent.at("epoch").as_string()), epoch);
+    const json::array& few = recent.at("slices").as_array();
+    EXPECT_LE(few.size(), 5u);
+    EXPECT_GE(few.size(), 1u);
+    for (const json::value& v : few) EXPECT_GT(v.at("seq").to_number<std::uint64_t>(), last - 5);
+    EXPECT_TRUE(driver_->slices_after(last).at("slices").as_array().empty());
+    EXPECT_TRUE(driver_->slices_after(last + 100).at("slices").as_array().empty());
 }
 
 }  // namespace

@@ -538,6 +538,56 @@ TEST_F(ControlFleet, StateNamingAnUnknownPoolDropsThatOverride) {
     EXPECT_EQ(store_.at(0).state.routes.count("web"), 0u);
 }
 
+// A state this replica's file cannot be served with at all (the routing table
+// cannot be built: an endpoint that does not resolve): the last state that
+// works stays in force, the revision is taken as seen, no hook runs and the
+// state file keeps the state in force.
+TEST_F(ControlFleet, StateThatCannotBeBuiltKeepsTheLastState) {
+    plane().apply_fleet(with_split({}, "web", half, file_web_split), 1);
+    ASSERT_EQ(fleet_applied_, 1);
+    const std::uint64_t version_before = plane().version();
+    const RuntimeState before = plane().state();
+
+    RuntimeState remote = with_drain({}, "canary", "10.0.3.10:8000");
+    remote.pools["stable"] = PoolOverride{{{"nothing.invalid:8000", 1}}, {{stable_a, 1}, {stable_b, 1}}};
+    plane().apply_fleet(remote, 2);
+
+    EXPECT_EQ(plane().fleet_revision(), 2u);
+    EXPECT_EQ(plane().state(), before);
+    EXPECT_EQ(plane().version(), version_before);
+    EXPECT_EQ(routed("web"), as_map(half));
+    EXPECT_FALSE(draining("canary", "10.0.3.10:8000"));
+    EXPECT_NE(endpoint("stable", stable_a), nullptr);
+    EXPECT_EQ(fleet_applied_, 1);
+    RuntimeState cached = state_file();
+    EXPECT_EQ(cached.pools.count("stable"), 0u);
+    EXPECT_TRUE(cached.drained.empty());
+    EXPECT_EQ(as_map(cached.routes.at("web").split), as_map(half));
+}
+
+// An edit made after such a state must not write the fleet back to what this
+// replica still serves: that would undo another replica's change at a
+// revision that says it was seen. Refusing the edit is fine, and so is
+// writing it on top of the fleet's state; dropping the fleet's changes is not.
+TEST_F(ControlFleet, EditAfterAStateThatCannotBeBuiltDoesNotUndoIt) {
+    RuntimeState remote = with_drain({}, "canary", "10.0.3.10:8000");
+    remote.pools["stable"] = PoolOverride{{{"nothing.invalid:8000", 1}}, {{stable_a, 1}, {stable_b, 1}}};
+    plane().apply_fleet(remote, 2);
+    ASSERT_EQ(plane().fleet_revision(), 2u);
+
+    Outcome out;
+    plane().set_split("web", half, std::nullopt, out.done());
+    if (store_.count() == 0) {
+        ASSERT_EQ(out.calls, 1);
+        EXPECT_FALSE(out.ok()) << "no write, so the edit must have been refused";
+        return;
+    }
+    const auto& w = store_.at(0);
+    EXPECT_EQ(w.base, 2u);
+    EXPECT_EQ(w.state.drained.count("canary"), 1u) << "the write drops the fleet's drain of canary 10.0.3.10:8000";
+    EXPECT_EQ(w.state.pools.count("stable"), 1u) << "the write drops the fleet's endpoint list of pool stable";
+}
+
 TEST_F(ControlFleet, OverrideMadeAgainstAnotherFileSplitIsDropped) {
     RuntimeState remote;
     // Made by a replica whose file says 80/20 for web: not this file's intent.

@@ -333,10 +333,16 @@ void ControlPlane::run_next_edit() {
         next.config_version = base.config_version;
         if (next == base) return finish_edit({});  // already as asked
         // Resolve and build first: a change that cannot be served is refused
-        // before anything is written.
+        // before anything is written. In a fleet, what this replica would
+        // serve of it is what its file allows (as apply_fleet will).
         bool needed = false;
         std::string error;
-        auto built = build_for(next, needed, error);
+        RuntimeState served = next;
+        if (fleet_) {
+            std::vector<std::string> ignored;
+            reconcile(served, file_, ignored);
+        }
+        auto built = build_for(served, needed, error);
         if (needed && !built) return finish_edit(Result::fail(Errc::unavailable, error));
         if (!fleet_) {
             next.config_version = built ? built->version : version_;

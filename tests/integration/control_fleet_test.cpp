@@ -530,12 +530,15 @@ TEST_F(ControlFleet, StateNamingAnUnknownPoolDropsThatOverride) {
     EXPECT_TRUE(draining("stable", stable_b)) << "the rest of the state is served";
     for (const auto& p : plane().current()->pools) EXPECT_NE(p.name, "green");
 
-    // An edit made now is computed on what is in force.
+    // An edit made now is made on the fleet's document: what this replica
+    // leaves out of what it serves stays in the fleet for the others.
     Outcome out;
     plane().drain("stable", stable_a, out.done());
     ASSERT_EQ(store_.count(), 1u);
     EXPECT_EQ(store_.at(0).base, 2u);
-    EXPECT_EQ(store_.at(0).state.routes.count("web"), 0u);
+    EXPECT_EQ(store_.at(0).state.routes.count("web"), 1u) << "the write drops another replica's override of web";
+    EXPECT_EQ(store_.at(0).state.pools.count("green"), 1u) << "the write drops another replica's endpoints of green";
+    EXPECT_EQ(store_.at(0).state.drained.at("stable").size(), 2u);
 }
 
 // A state this replica's file cannot be served with at all (the routing table

@@ -66,10 +66,13 @@ public:
     // either after EtcdWatch::cancel() or the watch's or client's destruction.
     //
     // The watch uses the endpoint a unary call would try first
-    // (EtcdWatch::endpoint()); it moves on only while connecting. A frozen
-    // endpoint is noticed by whichever comes first: a unary call there failing
-    // (e.g. the caller's lease keepalives every ~1.5 s, which go to the same
-    // preferred endpoint and mark it down on timeout), or watch_idle_timeout.
+    // (EtcdWatch::endpoint()); it moves on only while connecting. A frozen,
+    // dead or isolated endpoint ends it with an error, noticed by whichever
+    // comes first: its connection closing (member killed or stopped), a
+    // unary call there failing (it marks the endpoint down), the watch's own
+    // probe (watch_probe_interval, default 2 s: a keys-only read of the
+    // watched key on the watch's endpoint, bounded by request_timeout), or
+    // watch_idle_timeout when etcd sends progress notifications.
     std::unique_ptr<EtcdWatch> watch(std::string key, std::string range_end, std::int64_t start_revision,
                                      std::function<void(std::vector<WatchEvent>, std::int64_t revision)> on_events,
                                      std::function<void(std::error_code, std::int64_t compact_revision)> on_end);

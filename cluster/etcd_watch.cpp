@@ -20,10 +20,10 @@ void EtcdWatch::cancel() {
 std::string EtcdWatch::endpoint() const { return stream_ ? stream_->endpoint() : std::string(); }
 bool EtcdWatch::established() const { return stream_ && stream_->established(); }
 
-WatchStream::WatchStream(std::shared_ptr<ClientCore> core, std::string create_body, OnEvents on_events,
-                         OnEnd on_end)
-    : core_(std::move(core)), timer_(core_->io()), create_body_(std::move(create_body)),
-      on_events_(std::move(on_events)), on_end_(std::move(on_end)) {}
+WatchStream::WatchStream(std::shared_ptr<ClientCore> core, std::string create_body, std::string probe_body,
+                         OnEvents on_events, OnEnd on_end)
+    : core_(std::move(core)), timer_(core_->io()), probe_timer_(core_->io()), create_body_(std::move(create_body)),
+      probe_body_(std::move(probe_body)), on_events_(std::move(on_events)), on_end_(std::move(on_end)) {}
 
 void WatchStream::start() {
     core_->add(shared_from_this());
@@ -38,7 +38,9 @@ void WatchStream::cancel() {
     if (ended_) return;
     ended_ = true;
     timer_.cancel();
+    probe_timer_.cancel();
     if (exchange_) exchange_->cancel();
+    if (probe_exchange_) probe_exchange_->cancel();
     on_events_ = nullptr;
     on_end_ = nullptr;
 }
@@ -133,6 +135,7 @@ void WatchStream::handle(const WatchMessage& m) {
         created_ = true;
         core_->mark_up(current_);
         arm_timer();
+        schedule_probe();
     }
     if (m.events.empty()) return;  // "created" or a progress notification
     auto on_events = on_events_;   // a copy: the callback may cancel the watch
@@ -185,11 +188,61 @@ void WatchStream::on_timer() {
     if (!ended_) end(ec, 0);
 }
 
+void WatchStream::schedule_probe() {
+    const auto interval = core_->options().watch_probe_interval;
+    if (interval.count() <= 0 || ended_) return;
+    probe_timer_.expires_after(interval);
+    std::weak_ptr<WatchStream> weak = shared_from_this();
+    probe_timer_.async_wait([weak](boost::system::error_code ec) {
+        if (ec) return;
+        if (auto self = weak.lock()) self->probe();
+    });
+}
+
+void WatchStream::probe() {
+    if (ended_) return;
+    // Its own endpoint, not the client's choice: the point is this stream's member.
+    HttpPost post;
+    core_->address(current_, post.to);
+    post.target = "/v3/kv/range";
+    post.body = probe_body_;
+    post.authorization = core_->token();
+    probe_exchange_ = make_http_exchange(core_->io());
+    std::weak_ptr<WatchStream> weak = shared_from_this();
+    probe_exchange_->post(std::move(post), [weak](std::error_code ec, bool, int status, std::string body) {
+        if (auto self = weak.lock()) self->on_probe(ec, status, body);
+    });
+    probe_timer_.expires_after(core_->options().request_timeout);
+    probe_timer_.async_wait([weak](boost::system::error_code ec) {
+        if (ec) return;
+        if (auto self = weak.lock()) self->on_probe(std::make_error_code(std::errc::timed_out), 0, {});
+    });
+}
+
+void WatchStream::on_probe(std::error_code ec, int status, const std::string& body) {
+    if (ended_) return;
+    probe_timer_.cancel();
+    if (probe_exchange_) probe_exchange_->cancel();
+    probe_exchange_.reset();
+    if (!ec) {
+        // Any answer shows the member is alive; only "no leader" says its
+        // watches are cut off. Other refusals (say, a token that just
+        // expired) are the calls' business, not the stream's.
+        const auto err = decode_error(status, body);
+        if (err && err.message().find("no leader") != std::string::npos) ec = err;
+    }
+    if (!ec) return schedule_probe();
+    core_->mark_down(current_, ec);  // ends this watch too (endpoint_down)
+    if (!ended_) end(ec, 0);
+}
+
 void WatchStream::end(std::error_code ec, std::int64_t compact_revision) {
     if (ended_) return;
     ended_ = true;
     timer_.cancel();
+    probe_timer_.cancel();
     if (exchange_) exchange_->cancel();
+    if (probe_exchange_) probe_exchange_->cancel();
     on_events_ = nullptr;
     auto on_end = std::move(on_end_);
     if (on_end && !core_->closed()) on_end(ec, compact_revision);

@@ -21,7 +21,8 @@ public:
     using OnEvents = std::function<void(std::vector<WatchEvent>, std::int64_t)>;
     using OnEnd = std::function<void(std::error_code, std::int64_t)>;
 
-    WatchStream(std::shared_ptr<ClientCore> core, std::string create_body, OnEvents on_events, OnEnd on_end);
+    WatchStream(std::shared_ptr<ClientCore> core, std::string create_body, std::string probe_body, OnEvents on_events,
+                OnEnd on_end);
 
     void start();
     void cancel() override;
@@ -40,12 +41,19 @@ private:
     void handle(const WatchMessage& m);
     void arm_timer();
     void on_timer();
+    // The liveness probe (EtcdOptions::watch_probe_interval).
+    void schedule_probe();
+    void probe();
+    void on_probe(std::error_code ec, int status, const std::string& body);
     // Ends the watch: on_end(ec, compact_revision) unless cancelled.
     void end(std::error_code ec, std::int64_t compact_revision);
 
     std::shared_ptr<ClientCore> core_;
     boost::asio::steady_timer timer_;  // establishment deadline, then idle limit
+    boost::asio::steady_timer probe_timer_;  // the next probe, then its deadline
     std::string create_body_;
+    std::string probe_body_;
+    std::shared_ptr<HttpExchange> probe_exchange_;
     OnEvents on_events_;
     OnEnd on_end_;
     std::shared_ptr<HttpExchange> exchange_;

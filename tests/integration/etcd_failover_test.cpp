@@ -98,6 +98,43 @@ TEST(EtcdClient, FrozenMemberFailsCallsWithinRequestTimeout) {
     EXPECT_TRUE(d.client().endpoints()[0].up);
 }
 
+TEST(EtcdClient, AWatchNoticesItsFrozenMemberOnItsOwn) {
+    // No unary calls, no idle limit: the watch's own probes find the frozen
+    // member, and the next watch starts on another one.
+    EtcdCluster cluster;
+    EtcdOptions o;
+    o.endpoints = cluster.client_urls();
+    o.request_timeout = 1000ms;
+    o.watch_probe_interval = 1000ms;
+    EtcdDriver d(o);
+    const std::string p = "/probe/";
+    auto log = std::make_shared<EtcdDriver::WatchLog>();
+    auto w = d.watch(p, prefix_end(p), 0, log);
+    ASSERT_TRUE(run_until(d.io, [&] { return w->established() || log->ended; }, 10s));
+    ASSERT_FALSE(log->ended) << log->end_error.message();
+    const std::string frozen = w->endpoint();
+    int frozen_index = -1;
+    for (int i = 0; i < cluster.size(); ++i)
+        if (cluster.client_url(i) == frozen) frozen_index = i;
+    ASSERT_GE(frozen_index, 0);
+    cluster.freeze(frozen_index);
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(run_until(d.io, [&] { return log->ended; }, 15s));
+    EXPECT_EQ(log->end_error, std::errc::timed_out) << log->end_error.message();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 6000ms);  // interval + request_timeout, with slack
+    EXPECT_FALSE(d.client().endpoints()[frozen_index].up);
+
+    auto log2 = std::make_shared<EtcdDriver::WatchLog>();
+    auto w2 = d.watch(p, prefix_end(p), 0, log2);
+    ASSERT_TRUE(run_until(d.io, [&] { return w2->established() || log2->ended; }, 10s));
+    ASSERT_FALSE(log2->ended) << log2->end_error.message();
+    EXPECT_NE(w2->endpoint(), frozen);
+    const std::int64_t rev = cluster.put(p + "a", "1");
+    ASSERT_TRUE(run_until(d.io, [&] { return !log2->events.empty() || log2->ended; }, 10s));
+    EXPECT_EQ(log2->events.at(0).kv.mod_revision, rev);
+    cluster.thaw(frozen_index);
+}
+
 TEST(EtcdClient, FrozenClusterBoundsEveryKindOfCall) {
     EtcdCluster cluster;
     EtcdDriver d(cluster.client_urls(), 800ms);

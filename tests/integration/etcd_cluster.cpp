@@ -135,8 +135,26 @@ int etcd_http_post(std::uint16_t port, const std::string& path, const std::strin
 }
 
 EtcdCluster::EtcdCluster(EtcdClusterOptions options) : options_(options) {
+    // A port picked as free may be taken by someone else before etcd binds
+    // it (tests run in parallel): a member that exits at once is retried on
+    // fresh ports, twice at most.
+    for (int attempt = 0;; ++attempt) {
+        try {
+            start_all();
+            return;
+        } catch (const std::runtime_error& e) {
+            const bool exited = std::string(e.what()).find(" exited ") != std::string::npos;
+            shutdown();  // nothing may outlive a failed start
+            if (!exited || attempt == 2) throw;
+        }
+    }
+}
+
+void EtcdCluster::start_all() {
+    members_.clear();
+    initial_cluster_.clear();
     std::string tmpl = (std::filesystem::temp_directory_path() / "weir-etcd-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("etcd fixture: mkdtemp failed");
+    if (!::mkdtemp(tmpl.data())) throw std::logic_error("etcd fixture: mkdtemp failed");
     dir_ = tmpl;
     const auto ports = free_ports(2 * options_.members);
     for (int i = 0; i < options_.members; ++i) {
@@ -153,12 +171,7 @@ EtcdCluster::EtcdCluster(EtcdClusterOptions options) : options_(options) {
         spawn(i, false);
         all.push_back(i);
     }
-    try {
-        wait_answers(all, "start");
-    } catch (...) {
-        shutdown();  // nothing may outlive a failed start
-        throw;
-    }
+    wait_answers(all, "start");
 }
 
 EtcdCluster::~EtcdCluster() { shutdown(); }

@@ -76,6 +76,7 @@ private:
         bool frozen = false;
     };
 
+    void start_all();
     void spawn(int i, bool existing);
     // Stops every member (SIGTERM, SIGKILL after 5 s) and removes the dir.
     void shutdown();

@@ -58,7 +58,11 @@ public:
 
     // Streams changes of [key, range_end) from start_revision (0 = from now).
     // on_events: each batch of events with the revision of its header (never
-    // empty: progress notifications only keep the watch alive). on_end: the
+    // empty: progress notifications only keep the watch alive). That is the
+    // store's revision when etcd sent it; catching up over more than 1000
+    // revisions, etcd sends the events in parts with the same header
+    // revision, so to resume after on_end use the last event's
+    // mod_revision + 1, not revision + 1. on_end: the
     // watch ended: an error (connection lost, endpoint down or marked down by a
     // failing call, watch_idle_timeout, etcd's refusal), or {} with
     // compact_revision > 0 when start_revision was compacted (the caller must

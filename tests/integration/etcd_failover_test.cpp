@@ -9,6 +9,12 @@
 namespace weir_it {
 namespace {
 
+std::string describe(const std::vector<EndpointState>& eps) {
+    std::string out;
+    for (const auto& e : eps) out += e.url + (e.up ? " up" : " down: " + e.last_error) + "; ";
+    return out;
+}
+
 EtcdClusterOptions single() {
     EtcdClusterOptions o;
     o.members = 1;
@@ -222,14 +228,19 @@ TEST(EtcdClient, AFailedSendIsNotRepeatedElsewhere) {
     t.success.push_back({TxnOp::Kind::put, "/once/a", "", "2", 0});
     TxnResult r;
     EXPECT_EQ(d.txn(t, r), std::errc::timed_out);
-    // The next call starts elsewhere (member 0 is down now).
+    // The next call starts elsewhere (member 0 is down now), once the other
+    // two have a leader again.
+    std::string last;
     EXPECT_TRUE(run_until(
         d.io,
         [&] {
             RangeResult rr;
-            return !d.range("/once/a", "", rr) && rr.kvs.size() == 1 && rr.kvs[0].value == "1";
+            const auto ec = d.range("/once/a", "", rr);
+            last = ec ? ec.message() : rr.kvs.empty() ? "no key" : rr.kvs[0].value;
+            return !ec && rr.kvs.size() == 1 && rr.kvs[0].value == "1";
         },
-        15s));
+        20s))
+        << "last answer: " << last << "; endpoints: " << describe(d.client().endpoints());
     cluster.thaw(0);
 }
 

@@ -70,7 +70,7 @@ std::unique_ptr<EtcdWatch> EtcdClient::watch(
     std::string key, std::string range_end, std::int64_t start_revision,
     std::function<void(std::vector<WatchEvent>, std::int64_t revision)> on_events,
     std::function<void(std::error_code, std::int64_t compact_revision)> on_end) {
-    auto stream = std::make_shared<WatchStream>(core_, encode_watch_create(key, range_end, start_revision),
+    auto stream = std::make_shared<WatchStream>(core_, std::move(key), std::move(range_end), start_revision,
                                                 std::move(on_events), std::move(on_end));
     stream->start();
     return std::make_unique<EtcdWatch>(std::move(stream));

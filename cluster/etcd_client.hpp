@@ -58,7 +58,11 @@ public:
 
     // Streams changes of [key, range_end) from start_revision (0 = from now).
     // on_events: each batch of events with the revision of its header (never
-    // empty: progress notifications only keep the watch alive). on_end: the
+    // empty: progress notifications only keep the watch alive). That is the
+    // store's revision when etcd sent it; catching up over more than 1000
+    // revisions, etcd sends the events in parts with the same header
+    // revision, so to resume after on_end use the last event's
+    // mod_revision + 1, not revision + 1. on_end: the
     // watch ended: an error (connection lost, endpoint down or marked down by a
     // failing call, watch_idle_timeout, etcd's refusal), or {} with
     // compact_revision > 0 when start_revision was compacted (the caller must
@@ -66,10 +70,13 @@ public:
     // either after EtcdWatch::cancel() or the watch's or client's destruction.
     //
     // The watch uses the endpoint a unary call would try first
-    // (EtcdWatch::endpoint()); it moves on only while connecting. A frozen
-    // endpoint is noticed by whichever comes first: a unary call there failing
-    // (e.g. the caller's lease keepalives every ~1.5 s, which go to the same
-    // preferred endpoint and mark it down on timeout), or watch_idle_timeout.
+    // (EtcdWatch::endpoint()); it moves on only while connecting. A frozen,
+    // dead or isolated endpoint ends it with an error, noticed by whichever
+    // comes first: its connection closing (member killed or stopped), a
+    // unary call there failing (it marks the endpoint down), the watch's own
+    // probe (watch_probe_interval, default 2 s: a keys-only read of the
+    // watched key on the watch's endpoint, bounded by request_timeout), or
+    // watch_idle_timeout when etcd sends progress notifications.
     std::unique_ptr<EtcdWatch> watch(std::string key, std::string range_end, std::int64_t start_revision,
                                      std::function<void(std::vector<WatchEvent>, std::int64_t revision)> on_events,
                                      std::function<void(std::error_code, std::int64_t compact_revision)> on_end);

@@ -223,6 +223,13 @@ std::string encode_range(std::string_view key, std::string_view range_end) {
     return json::serialize(key_range(key, range_end));
 }
 
+std::string encode_probe(std::string_view key) {
+    json::object o = key_range(key, "");
+    o["limit"] = "1";
+    o["keys_only"] = true;
+    return json::serialize(o);
+}
+
 std::string encode_txn(const Txn& txn) {
     json::object o;
     json::array compares;

@@ -24,6 +24,9 @@ bool base64_decode(std::string_view text, std::string& out);
 
 // Request bodies.
 std::string encode_range(std::string_view key, std::string_view range_end);
+// A linearizable read of at most one key, keys only: the cheapest call that
+// needs a live member with a leader.
+std::string encode_probe(std::string_view key);
 std::string encode_txn(const Txn& txn);
 std::string encode_lease_grant(std::int64_t ttl_seconds);
 std::string encode_lease_id(std::int64_t id);  // keepalive, revoke

@@ -24,6 +24,14 @@ struct EtcdOptions {
     // 10 min by default); without it a watch still ends when its endpoint is
     // marked down by a failing unary call (see EtcdClient::watch).
     std::chrono::milliseconds watch_idle_timeout{0};
+    // How often an established watch checks its own endpoint with a small
+    // linearizable read of its key (bounded by request_timeout). A connection
+    // error or timeout, or etcd's "no leader" (a member cut off from the
+    // quorum, whose watches see nothing), ends the watch with that error.
+    // So a frozen, dead or isolated member is noticed within about
+    // interval + request_timeout whatever etcd's settings and whatever the
+    // caller does. 0: off.
+    std::chrono::milliseconds watch_probe_interval{2000};
 };
 
 struct KeyValue {

@@ -21,7 +21,8 @@ public:
     using OnEvents = std::function<void(std::vector<WatchEvent>, std::int64_t)>;
     using OnEnd = std::function<void(std::error_code, std::int64_t)>;
 
-    WatchStream(std::shared_ptr<ClientCore> core, std::string create_body, OnEvents on_events, OnEnd on_end);
+    WatchStream(std::shared_ptr<ClientCore> core, std::string key, std::string range_end, std::int64_t start_revision,
+                OnEvents on_events, OnEnd on_end);
 
     void start();
     void cancel() override;
@@ -38,14 +39,28 @@ private:
     void on_data(std::string_view data);
     void on_stream_end(std::error_code ec, bool sent);
     void handle(const WatchMessage& m);
+    // etcd refused the token (forgotten after a restart, expired): once per
+    // endpoint, authenticate again and ask again from where it stood.
+    bool reauthenticate(std::error_code err);
     void arm_timer();
     void on_timer();
+    // The liveness probe (EtcdOptions::watch_probe_interval).
+    void schedule_probe();
+    void probe();
+    void on_probe(std::error_code ec, int status, const std::string& body);
     // Ends the watch: on_end(ec, compact_revision) unless cancelled.
     void end(std::error_code ec, std::int64_t compact_revision);
 
     std::shared_ptr<ClientCore> core_;
     boost::asio::steady_timer timer_;  // establishment deadline, then idle limit
-    std::string create_body_;
+    boost::asio::steady_timer probe_timer_;  // the next probe, then its deadline
+    std::string key_;
+    std::string range_end_;
+    // Where a new request would start so that nothing is missed or repeated:
+    // past the last revision seen (created at, or delivered).
+    std::int64_t start_revision_;
+    std::string probe_body_;
+    std::shared_ptr<HttpExchange> probe_exchange_;
     OnEvents on_events_;
     OnEnd on_end_;
     std::shared_ptr<HttpExchange> exchange_;

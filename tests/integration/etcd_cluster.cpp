@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -135,8 +136,26 @@ int etcd_http_post(std::uint16_t port, const std::string& path, const std::strin
 }
 
 EtcdCluster::EtcdCluster(EtcdClusterOptions options) : options_(options) {
+    // A port picked as free may be taken by someone else before etcd binds
+    // it (tests run in parallel): a member that exits at once is retried on
+    // fresh ports, twice at most.
+    for (int attempt = 0;; ++attempt) {
+        try {
+            start_all();
+            return;
+        } catch (const std::runtime_error& e) {
+            const bool exited = std::string(e.what()).find(" exited ") != std::string::npos;
+            shutdown();  // nothing may outlive a failed start
+            if (!exited || attempt == 2) throw;
+        }
+    }
+}
+
+void EtcdCluster::start_all() {
+    members_.clear();
+    initial_cluster_.clear();
     std::string tmpl = (std::filesystem::temp_directory_path() / "weir-etcd-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("etcd fixture: mkdtemp failed");
+    if (!::mkdtemp(tmpl.data())) throw std::logic_error("etcd fixture: mkdtemp failed");
     dir_ = tmpl;
     const auto ports = free_ports(2 * options_.members);
     for (int i = 0; i < options_.members; ++i) {
@@ -153,12 +172,7 @@ EtcdCluster::EtcdCluster(EtcdClusterOptions options) : options_(options) {
         spawn(i, false);
         all.push_back(i);
     }
-    try {
-        wait_answers(all, "start");
-    } catch (...) {
-        shutdown();  // nothing may outlive a failed start
-        throw;
-    }
+    wait_answers(all, "start");
 }
 
 EtcdCluster::~EtcdCluster() { shutdown(); }
@@ -309,10 +323,40 @@ void EtcdCluster::start_member(int i) {
     wait_answers({i}, "restart");
 }
 
+namespace {
+
+// True once every thread of `pid` is stopped ('T' in /proc/PID/task/*/stat).
+// SIGSTOP takes effect only when one of the target's threads picks it up: on
+// a loaded machine a thread already running may still serve a request sent
+// just after kill() returned, which a test taking "frozen" literally would
+// misread.
+bool all_threads_stopped(pid_t pid) {
+    std::error_code ec;
+    const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+    bool any = false;
+    for (const auto& t : std::filesystem::directory_iterator(tasks, ec)) {
+        std::ifstream in(t.path() / "stat");
+        std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto close = stat.rfind(')');
+        if (close == std::string::npos || close + 2 >= stat.size()) continue;
+        if (stat[close + 2] != 'T' && stat[close + 2] != 't') return false;
+        any = true;
+    }
+    return any && !ec;
+}
+
+}  // namespace
+
 void EtcdCluster::freeze(int i) {
     if (members_[i].pid <= 0) return;
     ::kill(members_[i].pid, SIGSTOP);
     members_[i].frozen = true;
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!all_threads_stopped(members_[i].pid)) {
+        if (std::chrono::steady_clock::now() > deadline)
+            throw std::runtime_error("etcd fixture: member " + members_[i].name + " did not stop within 5 s of SIGSTOP");
+        std::this_thread::sleep_for(1ms);
+    }
 }
 
 void EtcdCluster::thaw(int i) {

@@ -47,7 +47,8 @@ public:
     // until it answers (throws like the constructor).
     void start_member(int i);
     // SIGSTOP / SIGCONT: a frozen member's kernel still accepts connections,
-    // the member answers nothing.
+    // the member answers nothing. freeze() returns once every thread of the
+    // member has stopped.
     void freeze(int i);
     void thaw(int i);
     void freeze_all();
@@ -76,6 +77,7 @@ private:
         bool frozen = false;
     };
 
+    void start_all();
     void spawn(int i, bool existing);
     // Stops every member (SIGTERM, SIGKILL after 5 s) and removes the dir.
     void shutdown();

@@ -410,9 +410,12 @@ void ServerConnection::release_idle_memory() {
     if (!streams_.empty() || out_.unsent() > 0 || nghttp2_session_want_write(session_) != 0) return;
     memory_.release_idle();
     output_since_release_ = false;
-    // A burst's output buffer is not kept by an idle connection either.
-    if (out_.bytes.capacity() > 4096) std::string().swap(out_.bytes);
+    // Nor does an idle connection keep the heap blocks its last exchange
+    // left: the output buffer (a burst's, or just a response head's) and
+    // the stream table's buckets (the table is empty).
+    std::string().swap(out_.bytes);
     out_.sent = 0;
+    decltype(streams_)().swap(streams_);
 }
 
 void ServerConnection::graceful_shutdown() {

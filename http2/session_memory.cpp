@@ -43,8 +43,14 @@ void* alloc_large(std::size_t& size) {
 
 }  // namespace
 
+bool SessionMemory::tracked_size(std::size_t size) {
+    if (size >= large_block) return true;
+    const std::size_t page = page_size();
+    return size >= page && size % page == 0;
+}
+
 void SessionMemory::track(void* ptr, std::size_t size) {
-    if (ptr != nullptr && size >= large_block) large_.emplace_back(ptr, size);
+    if (ptr != nullptr && tracked_size(size)) large_.emplace_back(ptr, size);
 }
 
 std::size_t SessionMemory::forget(void* ptr) {
@@ -57,7 +63,7 @@ std::size_t SessionMemory::forget(void* ptr) {
 }
 
 void* SessionMemory::do_malloc(std::size_t size, void* self) {
-    if (size < large_block) return std::malloc(size);
+    if (!tracked_size(size)) return std::malloc(size);
     void* p = alloc_large(size);
     static_cast<SessionMemory*>(self)->track(p, size);
     return p;
@@ -71,7 +77,7 @@ void SessionMemory::do_free(void* ptr, void* self) {
 void* SessionMemory::do_calloc(std::size_t n, std::size_t size, void* self) {
     if (size != 0 && n > static_cast<std::size_t>(-1) / size) return nullptr;
     const std::size_t total = n * size;
-    if (total < large_block) return std::calloc(n, size);
+    if (!tracked_size(total)) return std::calloc(n, size);
     void* p = do_malloc(total, self);
     if (p != nullptr) std::memset(p, 0, total);
     return p;
@@ -80,8 +86,8 @@ void* SessionMemory::do_calloc(std::size_t n, std::size_t size, void* self) {
 void* SessionMemory::do_realloc(void* ptr, std::size_t size, void* self) {
     auto* me = static_cast<SessionMemory*>(self);
     const auto tracked = std::find_if(me->large_.begin(), me->large_.end(), [ptr](const auto& b) { return b.first == ptr; });
-    const std::size_t tracked_size = tracked != me->large_.end() ? tracked->second : 0;  // read now: large_ may grow below
-    if (tracked_size == 0 && size < large_block) return std::realloc(ptr, size);
+    const std::size_t old_size = tracked != me->large_.end() ? tracked->second : 0;  // read now: large_ may grow below
+    if (old_size == 0 && !tracked_size(size)) return std::realloc(ptr, size);
     // To or from a large block: moved by hand, so the new one is page-aligned
     // and the old one's size (for the copy) is known.
     if (size == 0) {
@@ -91,16 +97,40 @@ void* SessionMemory::do_realloc(void* ptr, std::size_t size, void* self) {
     void* p = do_malloc(size, self);
     if (p == nullptr) return nullptr;  // the old block stays, as realloc leaves it
     if (ptr != nullptr) {
-        const std::size_t old = tracked_size != 0 ? tracked_size : ::malloc_usable_size(ptr);
+        const std::size_t old = old_size != 0 ? old_size : ::malloc_usable_size(ptr);
         std::memcpy(p, ptr, std::min(old, size));
         do_free(ptr, self);
     }
     return p;
 }
 
+namespace {
+
+bool all_zero(const unsigned char* p, std::size_t n) {
+    // Word by word (the block is page-aligned and n a multiple of the page).
+    const auto* w = reinterpret_cast<const std::uint64_t*>(p);
+    std::uint64_t any = 0;
+    for (std::size_t i = 0; i < n / sizeof(std::uint64_t); ++i) any |= w[i];
+    return any == 0;
+}
+
+}  // namespace
+
 void SessionMemory::release_idle() {
-    // Every block is whole pages (alloc_large): all of them go back.
-    for (const auto& [ptr, size] : large_) ::madvise(ptr, size, MADV_DONTNEED);
+    // Every block is whole pages (alloc_large). Large ones hold nothing an
+    // idle session needs: all their pages go back. Smaller ones keep what
+    // they hold: only pages of zeros go back, which lose nothing since they
+    // read as zeros again (and take no memory until written).
+    const std::size_t page = page_size();
+    for (const auto& [ptr, size] : large_) {
+        if (size >= large_block) {
+            ::madvise(ptr, size, MADV_DONTNEED);
+            continue;
+        }
+        auto* p = static_cast<unsigned char*>(ptr);
+        for (std::size_t off = 0; off < size; off += page)
+            if (all_zero(p + off, page)) ::madvise(p + off, page, MADV_DONTNEED);
+    }
 }
 
 }  // namespace weir::http2

@@ -220,7 +220,7 @@ void H2Connection::arm_deadline() {
         // a system call per request; one that went quiet within the second
         // (its last frames written just after a release) is woken for it.
         if (now >= trimmed_ms_ + trim_interval_ms) {
-            codec_.release_idle_memory();
+            release_idle_memory();
             trimmed_ms_ = now;
         } else {
             wake = std::min(wake, trimmed_ms_ + trim_interval_ms);
@@ -236,7 +236,7 @@ void H2Connection::on_timer() {
         // Woken to give idle memory back (see arm_deadline), not for the
         // deadline, which stands.
         if (exchanges_ == 0 && codec_.idle_memory_to_release()) {
-            codec_.release_idle_memory();
+            release_idle_memory();
             trimmed_ms_ = now;
         }
         worker().loop().timers().arm(*this, deadline_ms_);
@@ -251,6 +251,15 @@ void H2Connection::on_timer() {
                      "client {}: HTTP/2 client not reading its responses, closing", session_.client_ip_);
     }
     close();
+}
+
+void H2Connection::release_idle_memory() {
+    codec_.release_idle_memory();
+    // The stream table's buckets and the lists' capacity, left by the last
+    // exchanges, when nothing is in them.
+    if (streams_.empty()) decltype(streams_)().swap(streams_);
+    if (opened_.empty()) std::vector<std::int32_t>().swap(opened_);
+    if (woken_.empty()) std::vector<std::int32_t>().swap(woken_);
 }
 
 void H2Connection::stream_done() {

@@ -80,6 +80,8 @@ private:
     // Writes what the codec has pending; false when the socket failed.
     bool write_output();
     void arm_deadline();
+    // Idle: the codec's idle memory, and the heap blocks of the stream lists.
+    void release_idle_memory();
     void close();
     H2Stream* find(std::int32_t id);
 

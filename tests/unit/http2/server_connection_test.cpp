@@ -9,6 +9,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <cstring>
+#include <malloc.h>
 #include <map>
 #include <memory>
 #include <string>
@@ -318,6 +319,35 @@ TEST(Http2Server, GetRequestAndResponse) {
     EXPECT_EQ(p.events.closed[id], 0u);
     EXPECT_EQ(p.server->open_streams(), 0u);
     EXPECT_FALSE(p.server->wants_close());
+}
+
+TEST(Http2Server, IdleReleaseFreesTheOutputBufferAndKeepsServing) {
+    Pair p;
+    const std::int32_t first = p.client.request(kGet);
+    p.run();
+    // A response of a few KiB passes through the output buffer.
+    ASSERT_FALSE(p.server->submit_response(first, 200, {}, false));
+    p.server->submit_body(first, std::string(3000, 'a'), true);
+    p.run();
+    ASSERT_EQ(p.client.responses[first].body.size(), 3000u);
+    ASSERT_EQ(p.server->open_streams(), 0u);
+    ASSERT_TRUE(p.server->idle_memory_to_release());
+    const std::size_t before = ::mallinfo2().uordblks;
+    p.server->release_idle_memory();
+    const std::size_t after = ::mallinfo2().uordblks;
+    // The buffer the response went through (3000 bytes and more) is freed.
+    EXPECT_LT(after + 3000, before);
+    EXPECT_FALSE(p.server->idle_memory_to_release());
+    // The connection goes on as before.
+    const std::int32_t second = p.client.request(kGet);
+    p.run();
+    ASSERT_EQ(p.events.requests.count(second), 1u);
+    ASSERT_FALSE(p.server->submit_response(second, 200, {}, false));
+    p.server->submit_body(second, "again", true);
+    p.run();
+    EXPECT_EQ(p.client.responses[second].body, "again");
+    EXPECT_TRUE(p.client.responses[second].closed);
+    EXPECT_EQ(p.events.closed[second], 0u);
 }
 
 TEST(Http2Server, HeadOnlyResponse) {

@@ -3,6 +3,7 @@
 #include "http2/session_memory.hpp"
 
 #include <nghttp2/nghttp2.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -43,6 +44,56 @@ TEST(Http2SessionMemory, IdleReleaseZeroesLargeBlocksOnly) {
     EXPECT_EQ(small[63], 0xcd);
     mem->free(big, mem->mem_user_data);
     mem->free(small, mem->mem_user_data);
+}
+
+// Whether the page at p is in memory (mincore).
+bool resident(const void* p) {
+    unsigned char vec = 0;
+    if (::mincore(const_cast<void*>(p), static_cast<std::size_t>(page), &vec) != 0) return true;
+    return (vec & 1) != 0;
+}
+
+TEST(Http2SessionMemory, PageSizedBlocksGiveBackOnlyPagesOfZeros) {
+    // Such as the session's stream map: a page of empty buckets when idle.
+    SessionMemory m;
+    auto* mem = static_cast<nghttp2_mem*>(m.mem());
+    const std::size_t size = static_cast<std::size_t>(page);
+    ASSERT_LT(size, SessionMemory::large_block);
+    auto* empty = static_cast<unsigned char*>(mem->calloc(1, size, mem->mem_user_data));
+    auto* used = static_cast<unsigned char*>(mem->malloc(size, mem->mem_user_data));
+    ASSERT_NE(empty, nullptr);
+    ASSERT_NE(used, nullptr);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(empty) % page, 0u);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(used) % page, 0u);
+    std::memset(used, 0, size);
+    used[size / 2] = 0x5a;
+    ASSERT_TRUE(resident(empty));
+    ASSERT_TRUE(resident(used));
+    m.release_idle();
+    // The page of zeros went back and still reads as zeros; the other one
+    // kept its contents (and its page).
+    EXPECT_FALSE(resident(empty));
+    bool zero = true;
+    for (std::size_t i = 0; i < size; ++i) zero = zero && empty[i] == 0;
+    EXPECT_TRUE(zero);
+    EXPECT_TRUE(resident(used));
+    EXPECT_EQ(used[size / 2], 0x5a);
+    EXPECT_EQ(used[0], 0);
+    // Written again after the release: an ordinary page.
+    empty[10] = 7;
+    EXPECT_EQ(empty[10], 7);
+    m.release_idle();
+    EXPECT_EQ(empty[10], 7);
+    mem->free(empty, mem->mem_user_data);
+    mem->free(used, mem->mem_user_data);
+}
+
+TEST(Http2SessionMemory, OtherSmallBlocksAreLeftToMalloc) {
+    SessionMemory m;
+    EXPECT_FALSE(SessionMemory::tracked_size(static_cast<std::size_t>(page) - 1));
+    EXPECT_FALSE(SessionMemory::tracked_size(static_cast<std::size_t>(page) + 16));
+    EXPECT_TRUE(SessionMemory::tracked_size(static_cast<std::size_t>(page)));
+    EXPECT_TRUE(SessionMemory::tracked_size(SessionMemory::large_block + 1));
 }
 
 TEST(Http2SessionMemory, ReallocAcrossTheLargeSizeKeepsTheContents) {

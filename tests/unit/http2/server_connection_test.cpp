@@ -335,8 +335,15 @@ TEST(Http2Server, IdleReleaseFreesTheOutputBufferAndKeepsServing) {
     const std::size_t before = ::mallinfo2().uordblks;
     p.server->release_idle_memory();
     const std::size_t after = ::mallinfo2().uordblks;
+#if !defined(__SANITIZE_ADDRESS__)
     // The buffer the response went through (3000 bytes and more) is freed.
+    // (mallinfo2 speaks for glibc's allocator: under ASan, which replaces
+    // it, it reads 0 and says nothing.)
     EXPECT_LT(after + 3000, before);
+#else
+    (void)before;
+    (void)after;
+#endif
     EXPECT_FALSE(p.server->idle_memory_to_release());
     // The connection goes on as before.
     const std::int32_t second = p.client.request(kGet);

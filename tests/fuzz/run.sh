@@ -11,6 +11,7 @@
 #   upgrade       Upgrade requests, offers and 101 answers (http/upgrade)
 #   config        the YAML configuration loader (load_config_text)
 #   admin_bodies  the admin API's split / switch / endpoint-list bodies
+#   etcd_gateway  etcd's JSON gateway answers and watch stream, other replicas' traffic records
 #   h2_server     the downstream HTTP/2 codec (http2/) on libnghttp2, fed
 #                 what a client sends after the preface
 #   h2_client     the upstream HTTP/2 codec (http2/client_connection), fed
@@ -36,7 +37,7 @@ shift || true
 CXX="${CXX:-clang++-14}"
 OUT="${OUT:-${TMPDIR:-/tmp}/weir-fuzz}"
 JOBS="${JOBS:-1}"
-TARGETS="${TARGETS:-http_parser chunked upgrade config admin_bodies h2_server h2_client}"
+TARGETS="${TARGETS:-http_parser chunked upgrade config admin_bodies h2_server h2_client etcd_gateway}"
 
 if ! command -v "$CXX" >/dev/null; then
     echo "run.sh: $CXX not found; install it with: apt-get install -y clang-14 libfuzzer-14-dev" >&2
@@ -56,6 +57,8 @@ sources() {
                      routing/matcher.cpp routing/cidr.cpp routing/grpc_status.cpp http/message.cpp http/claims.cpp \
                      tests/fuzz/boost_json_src.cpp ;;
         admin_bodies) echo admin/bodies.cpp tests/fuzz/boost_json_src.cpp ;;
+        etcd_gateway) echo cluster/etcd_json.cpp cluster/etcd_error.cpp cluster/etcd_types.cpp rollout/slice_json.cpp \
+                           rollout/histogram.cpp tests/fuzz/boost_json_src.cpp ;;
         h2_server) echo http2/server_connection.cpp http2/session_memory.cpp http2/outgoing_body.cpp http2/frame_scanner.cpp http2/error.cpp \
                         http2/translate.cpp http/message.cpp http/parser.cpp http/connection_field.cpp http/claims.cpp \
                         http/serialize.cpp ;;
@@ -75,6 +78,7 @@ max_len() {
     case "$1" in
         config) echo 16384 ;;
         admin_bodies) echo 4096 ;;
+        etcd_gateway) echo 8192 ;;
         *) echo 8192 ;;
     esac
 }

@@ -45,8 +45,7 @@ std::string state_document(control::RuntimeState state) {
 
 Fleet::Fleet(boost::asio::io_context& io, control::ControlPlane& plane, const config::ClusterConfig& config,
              std::string name, std::string admin, telemetry::Metrics& metrics)
-    : io_(io),
-      plane_(plane),
+    : plane_(plane),
       metrics_(metrics),
       prefix_(config.prefix),
       lease_ttl_(std::chrono::duration_cast<std::chrono::seconds>(config.lease)),
@@ -132,11 +131,9 @@ void Fleet::connect() {
     ++epoch_;
     watch_.reset();
     synced_ = false;
-    connecting_ = true;
     const std::uint64_t epoch = epoch_;
     client_->range(key(""), cluster::prefix_end(key("")), [this, epoch](std::error_code ec, cluster::RangeResult read) {
         if (epoch != epoch_) return;
-        connecting_ = false;
         settled_ = true;
         if (ec) {
             failed("range", ec);

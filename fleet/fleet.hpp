@@ -88,7 +88,6 @@ private:
     void note_leader(const cluster::KeyValue* kv);
     void failed(const std::string& op, const std::error_code& ec);
 
-    boost::asio::io_context& io_;
     control::ControlPlane& plane_;
     telemetry::Metrics& metrics_;
     std::string prefix_;
@@ -104,7 +103,6 @@ private:
     std::uint64_t epoch_ = 0;   // connection attempts; answers to older ones are dropped
     bool synced_ = false;       // read the state since the last (re)connect, and watching
     bool up_ = false;
-    bool connecting_ = false;
     bool settled_ = false;
     bool stopped_ = false;
     std::string down_reason_ = "not connected to etcd yet";
